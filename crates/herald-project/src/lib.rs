@@ -1,1 +1,703 @@
-//! herald-project
+//! The project folder: `herald.toml`, `objects/`, `credentials/`, `services/`, `permissions/`, `flows/`.
+//!
+//! Loading reads every file, checks what can be checked without compiling flows, and collects every
+//! problem with its file, line and column. Flows are compiled by `herald-flow`, which adds its own
+//! problems to the same list; a project with any problem is never used.
+
+pub mod diagnostics;
+pub mod locator;
+pub mod model;
+
+pub use diagnostics::{Diagnostic, Diagnostics, Position, closest, did_you_mean};
+pub use locator::{Locator, YamlPath};
+pub use model::*;
+
+use herald_openapi::{Method, Service, infer_callout_action};
+use herald_providers::Provider;
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// One file of the project, kept so that later stages can point into it.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// Relative to the project folder (`flows/Lead_Welcome_SMS.yaml`).
+    pub path: PathBuf,
+    pub text: String,
+    pub locator: Locator,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceId(usize);
+
+/// A definition and the file it came from.
+#[derive(Clone, Debug)]
+pub struct Located<T> {
+    pub def: T,
+    pub source: SourceId,
+}
+
+/// An HTTP callout or external service, with its model and provider rules.
+#[derive(Clone, Debug)]
+pub struct ServiceEntry {
+    pub model: Service,
+    pub provider: Provider,
+}
+
+/// Fields every object has without declaring them.
+pub const STANDARD_FIELDS: [(&str, FieldType); 3] =
+    [("Id", FieldType::Id), ("CreatedDate", FieldType::Datetime), ("LastModifiedDate", FieldType::Datetime)];
+
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+    pub objects: IndexMap<String, Located<ObjectDef>>,
+    pub external_credentials: IndexMap<String, Located<ExternalCredentialDef>>,
+    pub named_credentials: IndexMap<String, Located<NamedCredentialDef>>,
+    pub permission_sets: IndexMap<String, Located<PermissionSetDef>>,
+    pub services: IndexMap<String, Located<ServiceEntry>>,
+    pub flows: IndexMap<String, Located<FlowDef>>,
+    sources: Vec<SourceFile>,
+}
+
+impl Project {
+    pub fn source(&self, id: SourceId) -> &SourceFile {
+        &self.sources[id.0]
+    }
+
+    /// A diagnostic pointing at the key `path` of a file.
+    pub fn at_key(&self, id: SourceId, path: &YamlPath, code: &'static str, message: impl Into<String>) -> Diagnostic {
+        let source = self.source(id);
+        Diagnostic::new(code, &source.path, message).at(source.locator.key(path))
+    }
+
+    /// A diagnostic pointing `offset` bytes into the value at `path` (exact for one-line scalars).
+    pub fn at_value(
+        &self,
+        id: SourceId,
+        path: &YamlPath,
+        offset: Option<usize>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let source = self.source(id);
+        Diagnostic::new(code, &source.path, message).at(source.locator.value(path, offset))
+    }
+
+    /// The object's id prefix (Lead `00Q`).
+    pub fn key_prefix(&self, object: &str) -> Option<&str> {
+        self.objects.get(object).and_then(|o| o.def.key_prefix.as_deref())
+    }
+}
+
+/// Reads a project folder. Returns what could be read, with every problem found; callers must not use
+/// the project when the problems are not empty (`herald_flow::load` enforces that).
+pub fn load_dir(root: &Path) -> (Option<Project>, Diagnostics) {
+    let mut diagnostics = Diagnostics::default();
+    let mut files = Vec::new();
+    match std::fs::read_to_string(root.join("herald.toml")) {
+        Ok(text) => files.push((PathBuf::from("herald.toml"), text)),
+        Err(error) => {
+            let message = if error.kind() == std::io::ErrorKind::NotFound {
+                format!("{} is not a herald project: it has no herald.toml", root.display())
+            } else {
+                format!("cannot read herald.toml: {error}")
+            };
+            diagnostics.push(
+                Diagnostic::new("HP001", root.join("herald.toml"), message)
+                    .hint("run herald in a project folder, or create herald.toml (see docs/project-format.md)"),
+            );
+            return (None, diagnostics);
+        }
+    }
+    for folder in FOLDERS {
+        let dir = root.join(folder);
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for path in names {
+            if !is_yaml(&path) {
+                continue;
+            }
+            let relative = PathBuf::from(folder).join(path.file_name().unwrap_or_default());
+            match std::fs::read_to_string(&path) {
+                Ok(text) => files.push((relative, text)),
+                Err(error) => diagnostics
+                    .push(Diagnostic::new("HP002", relative, format!("cannot read the file: {error}"))),
+            }
+        }
+    }
+    let (project, more) = load_files(root.to_path_buf(), files);
+    diagnostics.0.extend(more.0);
+    (project, diagnostics)
+}
+
+const FOLDERS: [&str; 5] = ["objects", "credentials", "services", "permissions", "flows"];
+
+fn is_yaml(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+/// Reads a project from files already in memory (the bundled example, tests). Paths are relative to
+/// `root`; `herald.toml` must be among them.
+pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Project>, Diagnostics) {
+    let mut loader = Loader { diagnostics: Diagnostics::default(), sources: Vec::new() };
+    let mut config = None;
+    let mut project_files = Vec::new();
+    for (path, text) in files {
+        if path == Path::new("herald.toml") {
+            config = loader.config(&path, &text);
+        } else {
+            project_files.push((path, text));
+        }
+    }
+    let Some(config) = config else {
+        if loader.diagnostics.is_empty() {
+            loader.diagnostics.push(
+                Diagnostic::new("HP001", root.join("herald.toml"), "the project has no herald.toml")
+                    .hint("create herald.toml (see docs/project-format.md)"),
+            );
+        }
+        return (None, loader.diagnostics);
+    };
+
+    let mut project = Project {
+        root,
+        config,
+        objects: IndexMap::new(),
+        external_credentials: IndexMap::new(),
+        named_credentials: IndexMap::new(),
+        permission_sets: IndexMap::new(),
+        services: IndexMap::new(),
+        flows: IndexMap::new(),
+        sources: Vec::new(),
+    };
+    let mut raw_services = Vec::new();
+    for (path, text) in project_files {
+        let folder = path.components().next().and_then(|c| c.as_os_str().to_str()).unwrap_or("").to_string();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+        let id = loader.add_source(&path, text);
+        let kind = loader.kind(id);
+        match (folder.as_str(), kind.as_deref()) {
+            ("objects", None | Some("object")) => {
+                if let Some(mut def) = loader.parse::<ObjectDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    insert(&mut loader, &mut project.objects, id, def.name.clone(), def, "object");
+                }
+            }
+            ("credentials", Some("external-credential")) => {
+                if let Some(mut def) = loader.parse::<ExternalCredentialDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    insert(&mut loader, &mut project.external_credentials, id, def.name.clone(), def, "credential");
+                }
+            }
+            ("credentials", Some("named-credential")) => {
+                if let Some(mut def) = loader.parse::<NamedCredentialDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    insert(&mut loader, &mut project.named_credentials, id, def.name.clone(), def, "credential");
+                }
+            }
+            ("services", Some("http-callout")) => {
+                if let Some(mut def) = loader.parse::<CalloutServiceDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    raw_services.push((id, def));
+                }
+            }
+            ("permissions", None | Some("permission-set")) => {
+                if let Some(mut def) = loader.parse::<PermissionSetDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    insert(&mut loader, &mut project.permission_sets, id, def.name.clone(), def, "permission set");
+                }
+            }
+            ("flows", None | Some("flow")) => {
+                if let Some(mut def) = loader.parse::<FlowDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    insert(&mut loader, &mut project.flows, id, def.name.clone(), def, "flow");
+                }
+            }
+            (_, Some(other)) => {
+                let expected = expected_kinds(&folder);
+                let hint = did_you_mean(other, expected.iter().copied())
+                    .unwrap_or_else(|| format!("files in {folder}/ have kind {}", expected.join(" or ")));
+                loader.at_key(id, &YamlPath::root().key("kind"), "HP004", format!("unknown kind `{other}` here"), Some(hint));
+            }
+            (_, None) => {
+                loader.at_key(
+                    id,
+                    &YamlPath::root(),
+                    "HP004",
+                    "the file has no `kind`".into(),
+                    Some(format!("add `kind: {}`", expected_kinds(&folder).join("` or `kind: "))),
+                );
+            }
+        }
+    }
+    project.sources = std::mem::take(&mut loader.sources);
+
+    let mut checks = Checks { project: &project, diagnostics: Diagnostics::default() };
+    checks.objects();
+    checks.credentials();
+    checks.permission_sets();
+    let services = checks.services(raw_services);
+    let mut diagnostics = loader.diagnostics;
+    diagnostics.0.extend(checks.diagnostics.0);
+    project.services = services;
+    (Some(project), diagnostics)
+}
+
+fn expected_kinds(folder: &str) -> Vec<&'static str> {
+    match folder {
+        "objects" => vec!["object"],
+        "credentials" => vec!["external-credential", "named-credential"],
+        "services" => vec!["http-callout"],
+        "permissions" => vec!["permission-set"],
+        _ => vec!["flow"],
+    }
+}
+
+fn insert<T>(
+    loader: &mut Loader,
+    map: &mut IndexMap<String, Located<T>>,
+    id: SourceId,
+    name: String,
+    def: T,
+    what: &str,
+) {
+    if map.contains_key(&name) {
+        loader.at_key(
+            id,
+            &YamlPath::root().key("name"),
+            "HP005",
+            format!("a {what} named `{name}` is defined twice"),
+            Some("rename one of them".into()),
+        );
+    } else {
+        map.insert(name, Located { def, source: id });
+    }
+}
+
+struct Loader {
+    diagnostics: Diagnostics,
+    sources: Vec<SourceFile>,
+}
+
+impl Loader {
+    fn add_source(&mut self, path: &Path, text: String) -> SourceId {
+        let locator = Locator::index(&text);
+        self.sources.push(SourceFile { path: path.to_path_buf(), text, locator });
+        SourceId(self.sources.len() - 1)
+    }
+
+    fn at_key(&mut self, id: SourceId, path: &YamlPath, code: &'static str, message: String, hint: Option<String>) {
+        let source = &self.sources[id.0];
+        self.diagnostics.push(
+            Diagnostic::new(code, &source.path, message).at(source.locator.key(path)).maybe_hint(hint),
+        );
+    }
+
+    fn config(&mut self, path: &Path, text: &str) -> Option<Config> {
+        match toml::from_str::<Config>(text) {
+            Ok(config) => Some(config),
+            Err(error) => {
+                let position = error.span().map(|span| position_of_offset(text, span.start)).unwrap_or_default();
+                let message = error.message().to_string();
+                self.diagnostics.push(
+                    Diagnostic::new("HP003", path, format!("herald.toml: {message}"))
+                        .at(position)
+                        .maybe_hint(serde_hint(&message).or_else(|| Some("see docs/project-format.md".into()))),
+                );
+                None
+            }
+        }
+    }
+
+    fn kind(&self, id: SourceId) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct KindOnly {
+            kind: Option<String>,
+        }
+        yaml_serde::from_str::<KindOnly>(&self.sources[id.0].text).ok().and_then(|k| k.kind)
+    }
+
+    fn parse<T: DeserializeOwned>(&mut self, id: SourceId) -> Option<T> {
+        let source = &self.sources[id.0];
+        match yaml_serde::from_str::<T>(&source.text) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                let position = error
+                    .location()
+                    .map(|l| Position { line: l.line(), column: l.column() })
+                    .unwrap_or(Position { line: 1, column: 1 });
+                let message = strip_location(&error.to_string());
+                let hint = serde_hint(&message);
+                self.diagnostics.push(
+                    Diagnostic::new("HP003", &source.path, message).at(position).maybe_hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    fn check_name(&mut self, id: SourceId, name: &mut String, stem: &str) {
+        if name.is_empty() {
+            *name = stem.to_string();
+        } else if name != stem {
+            self.at_key(
+                id,
+                &YamlPath::root().key("name"),
+                "HP006",
+                format!("the name `{name}` differs from the file name `{stem}`"),
+                Some(format!("rename the file to {name}.yaml, or drop the `name` key")),
+            );
+        }
+        if !is_api_name(name) {
+            self.at_key(
+                id,
+                &YamlPath::root().key("name"),
+                "HP007",
+                format!("`{name}` is not a valid API name"),
+                Some("use letters, digits and single underscores, starting with a letter".into()),
+            );
+        }
+    }
+}
+
+/// Salesforce API names: a letter first, then letters, digits and underscores, no double underscore,
+/// no trailing underscore.
+pub fn is_api_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.contains("__")
+        && !name.ends_with('_')
+}
+
+fn position_of_offset(text: &str, offset: usize) -> Position {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Position { line, column }
+}
+
+/// yaml_serde appends " at line L column C"; the diagnostic carries the position itself.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(cut) => message[..cut].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A "did you mean" from serde's "unknown field `x`, expected one of `a`, `b`" messages.
+fn serde_hint(message: &str) -> Option<String> {
+    let (wrong, rest) = ["unknown field `", "unknown variant `"].iter().find_map(|prefix| {
+        let start = message.find(prefix)? + prefix.len();
+        let end = message[start..].find('`')? + start;
+        Some((&message[start..end], &message[end..]))
+    })?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    if let Some(hint) = did_you_mean(wrong, expected.iter().copied()) {
+        return Some(hint);
+    }
+    (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", ")))
+}
+
+/// Checks across files, done once every file is read.
+struct Checks<'a> {
+    project: &'a Project,
+    diagnostics: Diagnostics,
+}
+
+impl Checks<'_> {
+    fn objects(&mut self) {
+        let mut prefixes: IndexMap<String, String> = IndexMap::new();
+        for (name, object) in &self.project.objects {
+            let root = YamlPath::root();
+            if let Some(prefix) = &object.def.key_prefix {
+                if prefix.len() != 3 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    self.diagnostics.push(
+                        self.project
+                            .at_value(object.source, &root.key("key_prefix"), None, "HP010", format!("key_prefix `{prefix}` must be three letters or digits"))
+                            .hint("Lead uses 00Q, Task 00T; pick three characters no other object uses"),
+                    );
+                } else if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
+                    self.diagnostics.push(self.project.at_value(
+                        object.source,
+                        &root.key("key_prefix"),
+                        None,
+                        "HP010",
+                        format!("key_prefix `{prefix}` is already used by {other}"),
+                    ));
+                }
+            }
+            for (field, def) in &object.def.fields {
+                let path = root.key("fields").key(field);
+                if STANDARD_FIELDS.iter().any(|(standard, _)| standard == field) {
+                    self.diagnostics.push(
+                        self.project
+                            .at_key(object.source, &path, "HP011", format!("`{field}` is a standard field and is always present"))
+                            .hint("remove it from fields"),
+                    );
+                }
+                if !is_api_name(field) && !field.ends_with("__c") {
+                    self.diagnostics.push(self.project.at_key(
+                        object.source,
+                        &path,
+                        "HP007",
+                        format!("`{field}` is not a valid field name"),
+                    ));
+                }
+                if def.field_type == FieldType::Picklist && def.values.is_empty() {
+                    self.diagnostics.push(
+                        self.project
+                            .at_key(object.source, &path, "HP012", format!("picklist `{field}` has no values"))
+                            .hint("add `values: [A, B]`"),
+                    );
+                }
+                for target in &def.references {
+                    if !self.project.objects.contains_key(target) {
+                        let names = self.project.objects.keys().map(String::as_str);
+                        self.diagnostics.push(
+                            self.project
+                                .at_key(object.source, &path.key("references"), "HP013", format!("`{field}` references unknown object `{target}`"))
+                                .maybe_hint(did_you_mean(target, names)),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn credentials(&mut self) {
+        for external in self.project.external_credentials.values() {
+            let mut seen = Vec::new();
+            for (index, principal) in external.def.principals.iter().enumerate() {
+                let path = YamlPath::root().key("principals").index(index);
+                if seen.contains(&principal.name) {
+                    self.diagnostics.push(self.project.at_key(
+                        external.source,
+                        &path.key("name"),
+                        "HP005",
+                        format!("principal `{}` is defined twice", principal.name),
+                    ));
+                }
+                seen.push(principal.name.clone());
+                let required: &[&str] = match external.def.protocol {
+                    Protocol::Basic => &["username", "password"],
+                    Protocol::Custom | Protocol::NoAuthentication => &[],
+                };
+                for parameter in required {
+                    if !principal.parameters.iter().any(|p| p == parameter) {
+                        self.diagnostics.push(
+                            self.project
+                                .at_key(external.source, &path, "HP014", format!("basic authentication needs a `{parameter}` parameter"))
+                                .hint("parameters: [username, password]"),
+                        );
+                    }
+                }
+            }
+            if external.def.principals.is_empty() && external.def.protocol != Protocol::NoAuthentication {
+                self.diagnostics.push(
+                    self.project
+                        .at_key(external.source, &YamlPath::root().key("principals"), "HP014", "the external credential has no principal")
+                        .hint("add a principal with the parameter names it holds"),
+                );
+            }
+        }
+        for named in self.project.named_credentials.values() {
+            let root = YamlPath::root();
+            match url_host(&named.def.url) {
+                Ok(_) => {}
+                Err(why) => self.diagnostics.push(
+                    self.project
+                        .at_value(named.source, &root.key("url"), None, "HP015", format!("url `{}` {why}", named.def.url))
+                        .hint("write the base URL with its scheme, e.g. https://apig.kixie.com"),
+                ),
+            }
+            let external = &named.def.external_credential;
+            if !self.project.external_credentials.contains_key(external) {
+                let names = self.project.external_credentials.keys().map(String::as_str);
+                self.diagnostics.push(
+                    self.project
+                        .at_value(named.source, &root.key("external_credential"), None, "HP016", format!("unknown external credential `{external}`"))
+                        .maybe_hint(did_you_mean(external, names)),
+                );
+            }
+        }
+    }
+
+    fn permission_sets(&mut self) {
+        for set in self.project.permission_sets.values() {
+            for (index, grant) in set.def.external_credential_principal_access.iter().enumerate() {
+                let path = YamlPath::root().key("external_credential_principal_access").index(index);
+                let known = self.project.external_credentials.values().flat_map(|e| {
+                    e.def.principals.iter().map(move |p| format!("{}-{}", e.def.name, p.name))
+                });
+                let known: Vec<String> = known.collect();
+                if !known.contains(grant) {
+                    let hint = did_you_mean(grant, known.iter().map(String::as_str)).or_else(|| {
+                        Some("write `ExternalCredential-Principal`, e.g. Kixie_API_Auth-Kixie_Principal".into())
+                    });
+                    self.diagnostics.push(
+                        self.project
+                            .at_value(set.source, &path, None, "HP017", format!("`{grant}` names no external credential principal"))
+                            .maybe_hint(hint),
+                    );
+                }
+            }
+        }
+        for (index, name) in self.project.config.automation.permission_sets.iter().enumerate() {
+            if !self.project.permission_sets.contains_key(name) {
+                let names = self.project.permission_sets.keys().map(String::as_str);
+                let _ = index;
+                self.diagnostics.push(
+                    Diagnostic::new("HP018", "herald.toml", format!("[automation] permission_sets names unknown permission set `{name}`"))
+                        .maybe_hint(did_you_mean(name, names)),
+                );
+            }
+        }
+    }
+
+    fn services(&mut self, raw: Vec<(SourceId, CalloutServiceDef)>) -> IndexMap<String, Located<ServiceEntry>> {
+        let mut services = IndexMap::new();
+        for (id, def) in raw {
+            let root = YamlPath::root();
+            let named = self.project.named_credentials.get(&def.named_credential);
+            if named.is_none() {
+                let names = self.project.named_credentials.keys().map(String::as_str);
+                self.diagnostics.push(
+                    self.project
+                        .at_value(id, &root.key("named_credential"), None, "HP016", format!("unknown named credential `{}`", def.named_credential))
+                        .maybe_hint(did_you_mean(&def.named_credential, names)),
+                );
+            }
+            let provider = match &def.provider {
+                Some(name) => match Provider::from_name(name) {
+                    Some(provider) => provider,
+                    None => {
+                        self.diagnostics.push(
+                            self.project
+                                .at_value(id, &root.key("provider"), None, "HP019", format!("unknown provider `{name}`"))
+                                .hint(did_you_mean(name, Provider::names()).unwrap_or_else(|| {
+                                    format!("use one of {}", Provider::names().collect::<Vec<_>>().join(", "))
+                                })),
+                        );
+                        Provider::Generic
+                    }
+                },
+                None => named.and_then(|n| url_host(&n.def.url).ok()).map_or(Provider::Generic, |h| Provider::detect(&h)),
+            };
+            let mut model = Service::new(&def.name, &def.named_credential);
+            for (action, action_def) in &def.actions {
+                let path = root.key("actions").key(action);
+                if !is_api_name(action) {
+                    self.diagnostics.push(
+                        self.project
+                            .at_key(id, &path, "HP007", format!("`{action}` is not a valid action API name"))
+                            .hint("use letters, digits and underscores (`Send_SMS`); put the display name in `label`"),
+                    );
+                    continue;
+                }
+                let Some(method) = Method::parse(&action_def.method) else {
+                    self.diagnostics.push(
+                        self.project
+                            .at_value(id, &path.key("method"), None, "HP020", format!("unknown method `{}`", action_def.method))
+                            .hint("use GET, POST, PUT, PATCH or DELETE"),
+                    );
+                    continue;
+                };
+                let request = self.sample(id, &path.key("sample_request"), action_def.sample_request.as_ref());
+                let response = self.sample(id, &path.key("sample_response"), action_def.sample_response.as_ref());
+                let (Ok(request), Ok(response)) = (request, response) else { continue };
+                let label = action_def.label.clone().unwrap_or_else(|| action.replace('_', " "));
+                if let Err(error) = infer_callout_action(
+                    &mut model,
+                    action,
+                    &label,
+                    method,
+                    &action_def.path,
+                    request.as_ref(),
+                    response.as_ref(),
+                ) {
+                    self.diagnostics.push(self.project.at_value(id, &path.key("path"), None, "HP021", error.to_string()));
+                }
+            }
+            services.insert(def.name.clone(), Located { def: ServiceEntry { model, provider }, source: id });
+        }
+        services
+    }
+
+    /// A sample is a YAML mapping, or a JSON text pasted as a string (as the Flow UI takes it).
+    fn sample(
+        &mut self,
+        id: SourceId,
+        path: &YamlPath,
+        sample: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, ()> {
+        match sample {
+            None => Ok(None),
+            Some(serde_json::Value::String(text)) => match serde_json::from_str(text) {
+                Ok(value) => Ok(Some(value)),
+                Err(error) => {
+                    self.diagnostics.push(
+                        self.project
+                            .at_value(id, path, None, "HP022", format!("the sample is not valid JSON: {error}"))
+                            .hint("paste the JSON exactly, or write the sample as a YAML mapping"),
+                    );
+                    Err(())
+                }
+            },
+            Some(value) => Ok(Some(value.clone())),
+        }
+    }
+}
+
+/// The host of an absolute http(s) URL, or why the URL is not usable as a named credential's base.
+pub fn url_host(url: &str) -> Result<String, &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with https:// (or http://)")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("must not carry a user name or password (credentials belong in the external credential)");
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority }
+    });
+    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+        return Err("has no valid host name");
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_names_follow_salesforce_rules() {
+        assert!(is_api_name("Lead_Welcome_SMS"));
+        assert!(!is_api_name("1Lead"));
+        assert!(!is_api_name("Lead__Welcome"));
+        assert!(!is_api_name("Lead_"));
+        assert!(!is_api_name("Send SMS"));
+    }
+
+    #[test]
+    fn url_hosts_are_checked() {
+        assert_eq!(url_host("https://apig.kixie.com").unwrap(), "apig.kixie.com");
+        assert_eq!(url_host("https://Sms.US.8x8.com:443/api").unwrap(), "sms.us.8x8.com");
+        assert!(url_host("apig.kixie.com").is_err());
+        assert!(url_host("https://user:pw@apig.kixie.com").is_err());
+        assert!(url_host("https://").is_err());
+    }
+
+    #[test]
+    fn serde_hints_suggest_the_closest_key() {
+        assert_eq!(
+            serde_hint("elements.a: unknown field `actoin`, expected one of `label`, `action`, `inputs`").as_deref(),
+            Some("did you mean `action`?")
+        );
+    }
+}

@@ -1,0 +1,1166 @@
+//! Compiles a flow definition against its project: every reference, field, action input and element
+//! name is checked here, so that a mistake is found when the flow loads, not when a lead arrives.
+
+use crate::flow::*;
+use crate::logic::Logic;
+use herald_expr::{CompileError, Formula, RefId, Resolved, Resolver, Template, Type as ExprType, Value};
+use herald_openapi::{Operation, ParamLocation, Shape};
+use herald_project::{
+    ConditionDef, Diagnostic, ElementDef, FieldType, FlowDef, FlowStatus, Located, Operator, Project, SourceId,
+    STANDARD_FIELDS, TriggerEvent, YamlPath, closest, did_you_mean, url_host,
+};
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Maps an object field type to the formula type its values have.
+pub(crate) fn expr_type(field_type: FieldType) -> ExprType {
+    match field_type {
+        FieldType::Number | FieldType::Currency | FieldType::Percent => ExprType::Number,
+        FieldType::Checkbox => ExprType::Boolean,
+        FieldType::Date => ExprType::Date,
+        FieldType::Datetime => ExprType::DateTime,
+        FieldType::Time => ExprType::Time,
+        _ => ExprType::Text,
+    }
+}
+
+/// The fields of an object, standard ones first, with their types.
+pub(crate) fn object_fields(project: &Project, object: &str) -> Option<Vec<(String, FieldType)>> {
+    let def = &project.objects.get(object)?.def;
+    let mut fields: Vec<(String, FieldType)> = STANDARD_FIELDS.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+    fields.extend(def.fields.iter().map(|(n, f)| (n.clone(), f.field_type)));
+    Some(fields)
+}
+
+fn find_field(fields: &[(String, FieldType)], name: &str) -> Option<(String, FieldType)> {
+    fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).cloned()
+}
+
+pub(crate) fn named_credentials(
+    project: &Project,
+    diagnostics: &mut herald_project::Diagnostics,
+) -> IndexMap<String, Arc<NamedCredentialRuntime>> {
+    let mut out = IndexMap::new();
+    for (name, named) in &project.named_credentials {
+        let def = &named.def;
+        let Some(external) = project.external_credentials.get(&def.external_credential) else { continue };
+        let Ok(host) = url_host(&def.url) else { continue };
+        let parameters: Vec<String> =
+            external.def.principals.iter().flat_map(|p| p.parameters.iter().cloned()).collect();
+        let table = SlotTable::default();
+        let mut headers = Vec::new();
+        for (header, text) in &def.headers {
+            let path = YamlPath::root().key("headers").key(header);
+            let resolver = SiteResolver {
+                table: &table,
+                context: None,
+                credential: def.allow_formulas_in_header.then_some(CredentialSite {
+                    external: &def.external_credential,
+                    parameters: &parameters,
+                }),
+                credential_refusal: Some(format!(
+                    "named credential {name} does not allow formulas in HTTP headers; set allow_formulas_in_header: true"
+                )),
+            };
+            match Template::compile(text, &resolver) {
+                Ok(template) => headers.push((header.clone(), template)),
+                Err(error) => diagnostics.push(expr_diagnostic(project, named.source, &path, &error)),
+            }
+        }
+        out.insert(
+            name.clone(),
+            Arc::new(NamedCredentialRuntime {
+                name: name.clone(),
+                url: def.url.trim_end_matches('/').to_string(),
+                host,
+                external_credential: def.external_credential.clone(),
+                protocol: external.def.protocol,
+                generate_authorization_header: def.generate_authorization_header,
+                headers,
+                header_slots: table.slots.into_inner(),
+            }),
+        );
+    }
+    out
+}
+
+fn expr_diagnostic(project: &Project, source: SourceId, path: &YamlPath, error: &CompileError) -> Diagnostic {
+    project
+        .at_value(source, path, Some(error.offset), error.code, error.message.clone())
+        .maybe_hint(error.hint.clone())
+        .detail(error.caret())
+}
+
+#[derive(Default)]
+struct SlotTable {
+    slots: RefCell<Vec<Slot>>,
+    index: RefCell<HashMap<String, RefId>>,
+}
+
+impl SlotTable {
+    fn intern(&self, key: String, slot: Slot) -> RefId {
+        if let Some(id) = self.index.borrow().get(&key) {
+            return *id;
+        }
+        let mut slots = self.slots.borrow_mut();
+        let id = RefId(slots.len() as u32);
+        slots.push(slot);
+        self.index.borrow_mut().insert(key, id);
+        id
+    }
+}
+
+#[derive(Clone, Copy)]
+struct CredentialSite<'a> {
+    external: &'a str,
+    parameters: &'a [String],
+}
+
+/// What a flow's references may name.
+struct FlowContext<'a> {
+    object: &'a str,
+    fields: Vec<(String, FieldType)>,
+    prior_allowed: bool,
+    variables: &'a [Variable],
+    project: &'a Project,
+    /// Elements and the outputs they provide.
+    outputs: HashMap<String, Vec<(&'static str, ExprType)>>,
+}
+
+struct SiteResolver<'a> {
+    table: &'a SlotTable,
+    context: Option<&'a FlowContext<'a>>,
+    credential: Option<CredentialSite<'a>>,
+    /// Why `$Credential` is not allowed here, when it is not.
+    credential_refusal: Option<String>,
+}
+
+impl Resolver for SiteResolver<'_> {
+    fn resolve(&self, path: &[&str]) -> Result<Resolved, String> {
+        let key = path.join(".").to_ascii_lowercase();
+        let (slot, ty) = self.slot_for(path)?;
+        Ok(Resolved { id: self.table.intern(key, slot), ty })
+    }
+}
+
+const GLOBALS: [&str; 6] = ["$Record", "$Record__Prior", "$Flow", "$User", "$GlobalConstant", "$Credential"];
+
+impl SiteResolver<'_> {
+    fn slot_for(&self, path: &[&str]) -> Result<(Slot, ExprType), String> {
+        let Some((head, rest)) = path.split_first() else { return Err("empty reference".into()) };
+        if head.starts_with('$') {
+            return self.global(head, rest);
+        }
+        let Some(context) = self.context else {
+            return Err(format!("`{}` cannot be used here; only $Credential references are allowed", path.join(".")));
+        };
+        if let Some(index) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head)) {
+            return variable_slot(context, index, rest);
+        }
+        if let Some((element, outputs)) = context.outputs.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
+            let Some(name) = rest.first() else {
+                return Err(format!("`{element}` is an element; name one of its outputs: {}", names(outputs)));
+            };
+            let Some((output, ty)) = outputs.iter().find(|(o, _)| o.eq_ignore_ascii_case(name)) else {
+                let hint = did_you_mean(name, outputs.iter().map(|(o, _)| *o)).unwrap_or_default();
+                return Err(format!("element `{element}` has no output `{name}` {hint}; outputs: {}", names(outputs)));
+            };
+            return Ok((Slot::Output { element: element.clone(), name: output.to_string(), ty: *ty }, *ty));
+        }
+        let candidates: Vec<&str> = context
+            .variables
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(context.outputs.keys().map(String::as_str))
+            .chain(GLOBALS)
+            .collect();
+        let hint = did_you_mean(head, candidates.iter().copied())
+            .unwrap_or_else(|| "declare it under `variables:` or use a global such as $Record".into());
+        Err(format!("unknown resource `{head}`; {hint}"))
+    }
+
+    fn global(&self, head: &str, rest: &[&str]) -> Result<(Slot, ExprType), String> {
+        let global = GLOBALS.iter().find(|g| g.eq_ignore_ascii_case(head)).copied();
+        match (global, rest) {
+            (Some("$Record" | "$Record__Prior"), [field]) => {
+                let context = self.context.ok_or_else(|| format!("`{head}` cannot be used here"))?;
+                let prior = global == Some("$Record__Prior");
+                if prior && !context.prior_allowed {
+                    return Err(
+                        "`$Record__Prior` only exists in flows triggered on update or create_or_update".into()
+                    );
+                }
+                let Some((field, field_type)) = find_field(&context.fields, field) else {
+                    let hint = did_you_mean(field, context.fields.iter().map(|(n, _)| n.as_str()))
+                        .unwrap_or_else(|| format!("declare it in objects/{}.yaml", context.object));
+                    return Err(format!("{} has no field `{field}`; {hint}", context.object));
+                };
+                let ty = expr_type(field_type);
+                Ok((if prior { Slot::Prior { field, ty } } else { Slot::Record { field, ty } }, ty))
+            }
+            (Some("$Record" | "$Record__Prior"), []) => {
+                Err(format!("name a field: `{head}.Phone`; a whole record cannot be used as a value"))
+            }
+            (Some("$Record" | "$Record__Prior"), _) => {
+                Err(format!("`{head}.{}`: relationship fields are not supported; use a field of the record", rest.join(".")))
+            }
+            (Some("$Flow"), [name]) => match name.to_ascii_lowercase().as_str() {
+                "faultmessage" => Ok((Slot::FaultMessage, ExprType::Text)),
+                "currentdatetime" => Ok((Slot::CurrentDateTime, ExprType::DateTime)),
+                "currentdate" => Ok((Slot::CurrentDate, ExprType::Date)),
+                "interviewguid" => Ok((Slot::InterviewGuid, ExprType::Text)),
+                _ => Err(format!(
+                    "unknown `$Flow.{name}`; {}",
+                    did_you_mean(name, ["FaultMessage", "CurrentDateTime", "CurrentDate", "InterviewGuid"])
+                        .unwrap_or_else(|| "use FaultMessage, CurrentDateTime, CurrentDate or InterviewGuid".into())
+                )),
+            },
+            (Some("$User"), [name]) => match name.to_ascii_lowercase().as_str() {
+                "id" => Ok((Slot::UserId, ExprType::Text)),
+                "username" | "name" => Ok((Slot::UserName, ExprType::Text)),
+                _ => Err(format!("unknown `$User.{name}`; use $User.Id or $User.Username")),
+            },
+            (Some("$GlobalConstant"), [name]) => match name.to_ascii_lowercase().as_str() {
+                "true" => Ok((Slot::Constant(Value::Boolean(true)), ExprType::Boolean)),
+                "false" => Ok((Slot::Constant(Value::Boolean(false)), ExprType::Boolean)),
+                "emptystring" => Ok((Slot::Constant(Value::text("")), ExprType::Text)),
+                _ => Err(format!("unknown `$GlobalConstant.{name}`; use True, False or EmptyString")),
+            },
+            (Some("$Credential"), [external, parameter]) => {
+                let Some(site) = self.credential else {
+                    return Err(self.credential_refusal.clone().unwrap_or_else(|| {
+                        "`$Credential` can only be used in the inputs of an action whose named credential allows formulas".into()
+                    }));
+                };
+                if !site.external.eq_ignore_ascii_case(external) {
+                    return Err(format!(
+                        "this action's named credential uses external credential `{}`, not `{external}`",
+                        site.external
+                    ));
+                }
+                let Some(parameter) = site.parameters.iter().find(|p| p.eq_ignore_ascii_case(parameter)) else {
+                    let hint = did_you_mean(parameter, site.parameters.iter().map(String::as_str)).unwrap_or_else(|| {
+                        format!("its parameters are: {}", site.parameters.join(", "))
+                    });
+                    return Err(format!("external credential `{}` has no parameter `{parameter}`; {hint}", site.external));
+                };
+                Ok((Slot::Credential { parameter: parameter.clone() }, ExprType::Text))
+            }
+            (Some("$Credential"), _) => Err("write `$Credential.ExternalCredential.parameter`".into()),
+            (Some(global), _) => Err(format!("`{global}` needs one name after it, e.g. `{global}.{}`", example(global))),
+            (None, _) => {
+                let hint = did_you_mean(head, GLOBALS).unwrap_or_else(|| format!("globals are {}", GLOBALS.join(", ")));
+                Err(format!("unknown global `{head}`; {hint}"))
+            }
+        }
+    }
+}
+
+fn example(global: &str) -> &'static str {
+    match global {
+        "$Flow" => "FaultMessage",
+        "$User" => "Id",
+        _ => "True",
+    }
+}
+
+fn names(outputs: &[(&str, ExprType)]) -> String {
+    outputs.iter().map(|(o, _)| *o).collect::<Vec<_>>().join(", ")
+}
+
+fn variable_slot(context: &FlowContext<'_>, index: usize, path: &[&str]) -> Result<(Slot, ExprType), String> {
+    let variable = &context.variables[index];
+    let (leaf, canonical) = walk_type(context.project, variable, path)?;
+    match leaf {
+        TargetType::Scalar(ty) => Ok((Slot::Variable { index, path: canonical, ty }, ty)),
+        TargetType::Collection => Err(format!("`{}` is a collection; it cannot be used as a single value", variable.name)),
+        _ => Err(format!(
+            "`{}` is an object; name one of its fields, e.g. `{}.field`",
+            std::iter::once(variable.name.as_str()).chain(path.iter().copied()).collect::<Vec<_>>().join("."),
+            variable.name
+        )),
+    }
+}
+
+/// Walks `path` through a variable's type; returns the type found there and the path with each field
+/// written as declared.
+fn walk_type(project: &Project, variable: &Variable, path: &[&str]) -> Result<(TargetType, Vec<String>), String> {
+    if variable.collection {
+        return if path.is_empty() {
+            Ok((TargetType::Collection, Vec::new()))
+        } else {
+            Err(format!("`{}` is a collection; its items have no fields here", variable.name))
+        };
+    }
+    let mut type_name = match &variable.ty {
+        VariableType::Scalar(ty) => {
+            return if path.is_empty() {
+                Ok((TargetType::Scalar(*ty), Vec::new()))
+            } else {
+                Err(format!("`{}` is a {ty} variable; it has no field `{}`", variable.name, path[0]))
+            };
+        }
+        VariableType::Object(name) => name.clone(),
+    };
+    let mut canonical = Vec::new();
+    let mut walked = variable.name.clone();
+    for (position, field) in path.iter().enumerate() {
+        let Some(object) = find_type(project, &type_name) else {
+            return Ok((TargetType::Any, canonical));
+        };
+        let Some((name, property)) = object.properties.iter().find(|(n, _)| n.eq_ignore_ascii_case(field)) else {
+            let available: Vec<&str> = object.properties.keys().map(String::as_str).collect();
+            let hint = did_you_mean(field, available.iter().copied())
+                .unwrap_or_else(|| format!("its fields are: {}", available.join(", ")));
+            return Err(format!("`{walked}` ({type_name}) has no field `{field}`; {hint}"));
+        };
+        canonical.push(name.clone());
+        walked = format!("{walked}.{name}");
+        let last = position + 1 == path.len();
+        match &property.shape {
+            Shape::Object { type_name: inner } => {
+                if last {
+                    return Ok((TargetType::Object, canonical));
+                }
+                type_name = inner.clone();
+            }
+            Shape::List { .. } => {
+                return if last {
+                    Ok((TargetType::Collection, canonical))
+                } else {
+                    Err(format!("`{walked}` is a list; its items have no fields here"))
+                };
+            }
+            scalar => {
+                return if last {
+                    Ok((TargetType::Scalar(shape_type(scalar)), canonical))
+                } else {
+                    Err(format!("`{walked}` is {}; it has no field `{}`", scalar.describe(), path[position + 1]))
+                };
+            }
+        }
+    }
+    Ok((TargetType::Object, canonical))
+}
+
+fn shape_type(shape: &Shape) -> ExprType {
+    match shape {
+        Shape::Number | Shape::Integer => ExprType::Number,
+        Shape::Boolean => ExprType::Boolean,
+        _ => ExprType::Text,
+    }
+}
+
+fn find_type<'a>(project: &'a Project, name: &str) -> Option<&'a herald_openapi::ObjectType> {
+    project.services.values().find_map(|s| s.def.model.types.get(name))
+}
+
+/// Collects the problems of one flow, each pointed at its place in the file.
+struct FlowCompiler<'a> {
+    project: &'a Project,
+    def: &'a FlowDef,
+    source: SourceId,
+    diagnostics: Vec<Diagnostic>,
+    table: SlotTable,
+}
+
+pub(crate) fn compile_flow(project: &Project, flow: &Located<FlowDef>) -> Result<CompiledFlow, Vec<Diagnostic>> {
+    let mut compiler =
+        FlowCompiler { project, def: &flow.def, source: flow.source, diagnostics: Vec::new(), table: SlotTable::default() };
+    let compiled = compiler.compile();
+    match compiled {
+        Some(flow) if compiler.diagnostics.is_empty() => Ok(flow),
+        _ => Err(compiler.diagnostics),
+    }
+}
+
+impl<'a> FlowCompiler<'a> {
+    fn error(&mut self, path: &YamlPath, code: &'static str, message: impl Into<String>, hint: Option<String>) {
+        self.diagnostics.push(self.project.at_key(self.source, path, code, message).maybe_hint(hint));
+    }
+
+    fn value_error(&mut self, path: &YamlPath, code: &'static str, message: impl Into<String>, hint: Option<String>) {
+        self.diagnostics.push(self.project.at_value(self.source, path, None, code, message).maybe_hint(hint));
+    }
+
+    fn compile(&mut self) -> Option<CompiledFlow> {
+        let def = self.def;
+        let root = YamlPath::root();
+        let trigger_path = root.key("trigger");
+        let object = def.trigger.object.clone();
+        let Some(fields) = object_fields(self.project, &object) else {
+            let hint = did_you_mean(&object, self.project.objects.keys().map(String::as_str))
+                .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
+            self.value_error(&trigger_path.key("object"), "HF001", format!("unknown object `{object}`"), hint);
+            return None;
+        };
+        let variables = self.variables();
+        let element_index: HashMap<String, usize> =
+            def.elements.keys().enumerate().map(|(i, name)| (name.clone(), i)).collect();
+        let outputs = self.element_outputs();
+        let context = FlowContext {
+            object: &object,
+            fields,
+            prior_allowed: def.trigger.on != TriggerEvent::Create,
+            variables: &variables,
+            project: self.project,
+            outputs,
+        };
+
+        let entry = self.entry_condition(&context);
+        if def.trigger.only_when_updated_to_meet && def.trigger.on == TriggerEvent::Create {
+            self.error(
+                &trigger_path.key("only_when_updated_to_meet"),
+                "HF002",
+                "only_when_updated_to_meet needs a flow triggered on update or create_or_update",
+                Some("remove it, or set `on: update`".into()),
+            );
+        }
+        if def.trigger.only_when_updated_to_meet && entry.is_none() {
+            self.error(
+                &trigger_path.key("only_when_updated_to_meet"),
+                "HF002",
+                "only_when_updated_to_meet needs an entry condition",
+                Some("add `when:` or `conditions:`".into()),
+            );
+        }
+
+        let start = match self.target(&root.key("start"), &def.start, &element_index) {
+            Some(start) => start,
+            None => return None,
+        };
+        let mut elements = Vec::new();
+        for (name, element) in &def.elements {
+            let path = root.key("elements").key(name);
+            if !herald_project::is_api_name(name) {
+                self.error(&path, "HF003", format!("`{name}` is not a valid element API name"), Some("use letters, digits and underscores; put the display name in `label`".into()));
+            }
+            if let Some(compiled) = self.element(name, element, &path, &context, &element_index) {
+                elements.push(compiled);
+            }
+        }
+        if !self.diagnostics.is_empty() || elements.len() != def.elements.len() {
+            return None;
+        }
+        Some(CompiledFlow {
+            name: def.name.clone(),
+            label: def.label.clone().unwrap_or_else(|| def.name.replace('_', " ")),
+            object: object.clone(),
+            event: def.trigger.on,
+            active: def.status == FlowStatus::Active,
+            only_when_updated_to_meet: def.trigger.only_when_updated_to_meet,
+            entry,
+            slots: self.table.slots.take(),
+            variables,
+            elements,
+            element_index,
+            start,
+        })
+    }
+
+    fn resolver<'r>(&'r self, context: &'r FlowContext<'r>, credential: Option<CredentialSite<'r>>) -> SiteResolver<'r> {
+        SiteResolver { table: &self.table, context: Some(context), credential, credential_refusal: None }
+    }
+
+    fn variables(&mut self) -> Vec<Variable> {
+        let mut variables = Vec::new();
+        for (name, def) in &self.def.variables {
+            let path = YamlPath::root().key("variables").key(name);
+            if !herald_project::is_api_name(name) {
+                self.error(&path, "HF003", format!("`{name}` is not a valid variable name"), None);
+                continue;
+            }
+            let ty = match scalar_type(&def.data_type) {
+                Some(ty) => VariableType::Scalar(ty),
+                None if find_type(self.project, &def.data_type).is_some() => VariableType::Object(def.data_type.clone()),
+                None => {
+                    let candidates: Vec<&str> = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"]
+                        .into_iter()
+                        .chain(self.project.services.values().flat_map(|s| s.def.model.types.keys().map(String::as_str)))
+                        .collect();
+                    let hint = did_you_mean(&def.data_type, candidates.iter().copied())
+                        .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time or a service type (herald service show)".into()));
+                    self.value_error(&path.key("type"), "HF004", format!("unknown type `{}`", def.data_type), hint);
+                    continue;
+                }
+            };
+            let default = match (&def.default, &ty, def.collection) {
+                (None, _, true) => Json::Array(Vec::new()),
+                (None, VariableType::Object(_), false) => Json::Object(Default::default()),
+                (None, VariableType::Scalar(_), false) => Json::Null,
+                (Some(value), VariableType::Scalar(ty), false) => match Value::from_json(value, *ty) {
+                    Ok(v) => v.to_json(),
+                    Err(error) => {
+                        self.value_error(&path.key("default"), "HF005", format!("default does not fit {ty}: {error}"), None);
+                        continue;
+                    }
+                },
+                (Some(value), _, _) => value.clone(),
+            };
+            variables.push(Variable { name: name.clone(), ty, collection: def.collection, default });
+        }
+        variables
+    }
+
+    fn element_outputs(&self) -> HashMap<String, Vec<(&'static str, ExprType)>> {
+        let mut outputs = HashMap::new();
+        for (name, element) in &self.def.elements {
+            if element.action.is_some() {
+                outputs.insert(name.clone(), vec![("responseCode", ExprType::Number), ("responseBody", ExprType::Text)]);
+            } else if element.create.is_some() {
+                outputs.insert(name.clone(), vec![("Id", ExprType::Text)]);
+            }
+        }
+        outputs
+    }
+
+    fn target(&mut self, path: &YamlPath, name: &str, index: &HashMap<String, usize>) -> Option<usize> {
+        if let Some(position) = index.get(name) {
+            return Some(*position);
+        }
+        let hint = did_you_mean(name, index.keys().map(String::as_str))
+            .or_else(|| Some(format!("elements are: {}", self.def.elements.keys().cloned().collect::<Vec<_>>().join(", "))));
+        self.value_error(path, "HF006", format!("no element named `{name}`"), hint);
+        None
+    }
+
+    fn optional_target(&mut self, path: &YamlPath, name: Option<&String>, index: &HashMap<String, usize>) -> Option<usize> {
+        name.and_then(|name| self.target(path, name, index))
+    }
+
+    fn entry_condition(&mut self, context: &FlowContext<'_>) -> Option<Condition> {
+        let trigger = &self.def.trigger;
+        let path = YamlPath::root().key("trigger");
+        if trigger.when.is_some() && !trigger.conditions.is_empty() {
+            self.error(&path, "HF007", "the entry condition has both `when` and `conditions`", Some("keep one of them".into()));
+            return None;
+        }
+        self.condition(&path, trigger.when.as_deref(), &trigger.conditions, trigger.logic.as_deref(), context, true)
+    }
+
+    fn condition(
+        &mut self,
+        path: &YamlPath,
+        when: Option<&str>,
+        conditions: &[ConditionDef],
+        logic: Option<&str>,
+        context: &FlowContext<'_>,
+        record_shorthand: bool,
+    ) -> Option<Condition> {
+        if let Some(formula) = when {
+            let compiled = Formula::compile(formula, &self.resolver(context, None));
+            return match compiled {
+                Ok(formula) if formula.result_type() == ExprType::Boolean => Some(Condition::Formula(formula)),
+                Ok(formula) => {
+                    self.value_error(
+                        &path.key("when"),
+                        "HF008",
+                        format!("the condition formula returns {}, not Boolean", formula.result_type()),
+                        Some("compare it, e.g. `NOT(ISBLANK({!$Record.Phone}))`".into()),
+                    );
+                    None
+                }
+                Err(error) => {
+                    self.diagnostics.push(expr_diagnostic(self.project, self.source, &path.key("when"), &error));
+                    None
+                }
+            };
+        }
+        if conditions.is_empty() {
+            if logic.is_some() {
+                self.error(&path.key("logic"), "HF007", "`logic` without `conditions`", None);
+            }
+            return None;
+        }
+        let logic = match Logic::parse(logic, conditions.len()) {
+            Ok(logic) => logic,
+            Err(message) => {
+                self.value_error(&path.key("logic"), "HF009", message, Some("write e.g. `1 AND (2 OR 3)`".into()));
+                return None;
+            }
+        };
+        let mut items = Vec::new();
+        for (index, condition) in conditions.iter().enumerate() {
+            let item_path = path.key("conditions").index(index);
+            if let Some(item) = self.condition_item(&item_path, condition, context, record_shorthand) {
+                items.push(item);
+            }
+        }
+        (items.len() == conditions.len()).then_some(Condition::List { items, logic })
+    }
+
+    fn condition_item(
+        &mut self,
+        path: &YamlPath,
+        condition: &ConditionDef,
+        context: &FlowContext<'_>,
+        record_shorthand: bool,
+    ) -> Option<ConditionItem> {
+        let reference = match (&condition.field, &condition.left) {
+            (Some(field), None) if record_shorthand => format!("{{!$Record.{field}}}"),
+            (Some(_), None) => {
+                self.error(&path.key("field"), "HF010", "`field` is only for entry conditions", Some("write `left: \"{!$Record.Field}\"`".into()));
+                return None;
+            }
+            (None, Some(left)) => left.clone(),
+            _ => {
+                self.error(path, "HF010", "a condition needs exactly one of `field` or `left`", None);
+                return None;
+            }
+        };
+        let left_path = if condition.field.is_some() { path.key("field") } else { path.key("left") };
+        let resolver = self.resolver(context, None);
+        let left = match Template::compile(&reference, &resolver) {
+            Ok(template) => match template.as_single_reference() {
+                Some(id) => id,
+                None => {
+                    self.value_error(&left_path, "HF010", "the left side of a condition must be one reference", Some("write e.g. `{!$Record.Phone}`".into()));
+                    return None;
+                }
+            },
+            Err(error) => {
+                let error = if condition.field.is_some() { CompileError { offset: 0, ..error } } else { error };
+                self.diagnostics.push(expr_diagnostic(self.project, self.source, &left_path, &error));
+                return None;
+            }
+        };
+        let left_type = slot_type(&self.table.slots.borrow()[left.0 as usize]);
+        let operator = condition.operator;
+        let right_path = path.key("right");
+        let right = match (&condition.right, operator) {
+            (None, Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => ValueExpr::Literal(Json::Bool(true)),
+            (None, _) => {
+                self.error(path, "HF011", format!("operator {operator:?} needs a `right` value"), None);
+                return None;
+            }
+            (Some(value), Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => match value {
+                Json::Bool(_) => ValueExpr::Literal(value.clone()),
+                _ => {
+                    self.value_error(&right_path, "HF011", format!("operator {operator:?} takes true or false"), None);
+                    return None;
+                }
+            },
+            (Some(value), _) => self.value_expr(&right_path, value, context, None)?,
+        };
+        let prior = if operator == Operator::IsChanged {
+            let slot = self.table.slots.borrow()[left.0 as usize].clone();
+            match slot {
+                Slot::Record { field, ty } if context.prior_allowed => {
+                    Some(self.table.intern(format!("$record__prior.{}", field.to_ascii_lowercase()), Slot::Prior { field, ty }))
+                }
+                Slot::Record { .. } => {
+                    self.error(path, "HF012", "IsChanged needs a flow triggered on update or create_or_update", None);
+                    return None;
+                }
+                _ => {
+                    self.error(path, "HF012", "IsChanged applies to a field of $Record", None);
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        Some(ConditionItem { left, left_type, operator, right, prior })
+    }
+
+    /// Compiles one value of a flow file. Strings with `{!` are templates (or a single typed reference,
+    /// or a whole object/collection variable); mappings and lists become structures.
+    fn value_expr(
+        &mut self,
+        path: &YamlPath,
+        value: &Json,
+        context: &FlowContext<'_>,
+        credential: Option<CredentialSite<'_>>,
+    ) -> Option<ValueExpr> {
+        match value {
+            Json::String(text) if text.contains("{!") => {
+                if let Some(index) = whole_variable(text, context) {
+                    return Some(ValueExpr::WholeVariable(index));
+                }
+                let resolver = self.resolver(context, credential);
+                match Template::compile(text, &resolver) {
+                    Ok(template) => Some(match template.as_single_reference() {
+                        Some(id) => ValueExpr::Reference(id),
+                        None => ValueExpr::Template(template),
+                    }),
+                    Err(error) => {
+                        self.diagnostics.push(expr_diagnostic(self.project, self.source, path, &error));
+                        None
+                    }
+                }
+            }
+            Json::Object(map) => {
+                let mut fields = Vec::new();
+                for (key, inner) in map {
+                    fields.push((key.clone(), self.value_expr(&path.key(key), inner, context, credential)?));
+                }
+                Some(ValueExpr::Object(fields))
+            }
+            Json::Array(items) => {
+                let mut compiled = Vec::new();
+                for (index, inner) in items.iter().enumerate() {
+                    compiled.push(self.value_expr(&path.index(index), inner, context, credential)?);
+                }
+                Some(ValueExpr::Array(compiled))
+            }
+            other => Some(ValueExpr::Literal(other.clone())),
+        }
+    }
+
+    fn element(
+        &mut self,
+        name: &str,
+        def: &ElementDef,
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+        index: &HashMap<String, usize>,
+    ) -> Option<Element> {
+        let kinds = [def.action.is_some(), def.create.is_some(), def.assign.is_some(), def.decision.is_some()];
+        let count = kinds.iter().filter(|k| **k).count();
+        if count != 1 {
+            let message = if count == 0 {
+                format!("element `{name}` has no kind")
+            } else {
+                format!("element `{name}` has more than one kind")
+            };
+            self.error(path, "HF013", message, Some("give it exactly one of `action`, `create`, `assign` or `decision`".into()));
+            return None;
+        }
+        let next = self.optional_target(&path.key("next"), def.next.as_ref(), index);
+        let fault = self.optional_target(&path.key("fault"), def.fault.as_ref(), index);
+        if def.fault.is_some() && (def.assign.is_some() || def.decision.is_some()) {
+            self.error(&path.key("fault"), "HF014", "only actions and Create Records can fail and take a fault connector", None);
+        }
+        if def.decision.is_some() && def.next.is_some() {
+            self.error(&path.key("next"), "HF014", "a decision goes on through its outcomes and `default`, not `next`", None);
+        }
+        let stray = [
+            (!def.inputs.is_empty() && def.action.is_none(), "inputs"),
+            (!def.outputs.is_empty() && def.action.is_none(), "outputs"),
+            (!def.fields.is_empty() && def.create.is_none(), "fields"),
+            (def.store_id_in.is_some() && def.create.is_none(), "store_id_in"),
+            (def.default.is_some() && def.decision.is_none(), "default"),
+        ];
+        for (is_stray, key) in stray {
+            if is_stray {
+                self.error(&path.key(key), "HF014", format!("`{key}` does not belong to this kind of element"), None);
+            }
+        }
+        let kind = if let Some(action) = &def.action {
+            ElementKind::Action(self.action(action, def, path, context)?)
+        } else if let Some(object) = &def.create {
+            ElementKind::Create(self.create(object, def, path, context)?)
+        } else if let Some(items) = &def.assign {
+            ElementKind::Assign(self.assign(items, &path.key("assign"), context)?)
+        } else {
+            let outcomes_def = def.decision.as_deref().unwrap_or_default();
+            let mut outcomes = Vec::new();
+            for (position, outcome) in outcomes_def.iter().enumerate() {
+                let outcome_path = path.key("decision").index(position);
+                if outcome.when.is_some() && !outcome.conditions.is_empty() {
+                    self.error(&outcome_path, "HF007", "an outcome has both `when` and `conditions`", Some("keep one".into()));
+                    continue;
+                }
+                let condition =
+                    self.condition(&outcome_path, outcome.when.as_deref(), &outcome.conditions, outcome.logic.as_deref(), context, false);
+                let Some(condition) = condition else {
+                    if outcome.when.is_none() && outcome.conditions.is_empty() {
+                        self.error(&outcome_path, "HF015", format!("outcome `{}` has no condition", outcome.name), Some("add `when:` or `conditions:`".into()));
+                    }
+                    continue;
+                };
+                let next = self.optional_target(&outcome_path.key("next"), outcome.next.as_ref(), index);
+                outcomes.push(Outcome { name: outcome.name.clone(), condition, next });
+            }
+            if outcomes_def.is_empty() {
+                self.error(&path.key("decision"), "HF015", "a decision needs at least one outcome", None);
+            }
+            let default = self.optional_target(&path.key("default"), def.default.as_ref(), index);
+            ElementKind::Decision { outcomes, default }
+        };
+        Some(Element {
+            name: name.to_string(),
+            label: def.label.clone().unwrap_or_else(|| name.replace('_', " ")),
+            kind,
+            next,
+            fault,
+        })
+    }
+
+    fn action(
+        &mut self,
+        reference: &str,
+        def: &ElementDef,
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+    ) -> Option<ActionElement> {
+        let action_path = path.key("action");
+        let Some((service_name, operation_name)) = reference.split_once('.') else {
+            self.value_error(&action_path, "HF016", format!("`{reference}` does not name an action"), Some("write `Service.Action`, e.g. KixieService.Send_SMS".into()));
+            return None;
+        };
+        let Some(service) = self.project.services.get(service_name) else {
+            let hint = did_you_mean(service_name, self.project.services.keys().map(String::as_str))
+                .or_else(|| Some("declare the service in services/".into()));
+            self.value_error(&action_path, "HF016", format!("unknown service `{service_name}`"), hint);
+            return None;
+        };
+        let model = &service.def.model;
+        let Some(operation) = model.operations.get(operation_name) else {
+            let available: Vec<&str> = model.operations.keys().map(String::as_str).collect();
+            let hint = did_you_mean(operation_name, available.iter().copied())
+                .unwrap_or_else(|| format!("{service_name} has: {}", available.join(", ")));
+            self.value_error(&action_path, "HF016", format!("service `{service_name}` has no action `{operation_name}`"), Some(hint));
+            return None;
+        };
+        let named = self.project.named_credentials.get(&model.named_credential)?;
+        let external = self.project.external_credentials.get(&named.def.external_credential)?;
+        let parameters: Vec<String> = external.def.principals.iter().flat_map(|p| p.parameters.iter().cloned()).collect();
+        let credential = CredentialSite { external: &named.def.external_credential, parameters: &parameters };
+        let refusal = |place: &str, option: &str| {
+            format!("named credential {} does not allow formulas in the HTTP {place}; set {option}: true in credentials/{}.yaml", named.def.name, named.def.name)
+        };
+
+        let mut inputs = Vec::new();
+        for (name, value) in &def.inputs {
+            let input_path = path.key("inputs").key(name);
+            let Some((target, shape)) = input_target(model, operation, name) else {
+                let mut candidates: Vec<&str> = operation.parameters.iter().map(|p| p.name.as_str()).collect();
+                if let Some(body) = &operation.body {
+                    candidates.push(&body.name);
+                }
+                if let Some(object) = model.body_properties(operation) {
+                    candidates.extend(object.properties.keys().map(String::as_str));
+                }
+                let hint = did_you_mean(name, candidates.iter().copied())
+                    .unwrap_or_else(|| format!("its inputs are: {}", candidates.join(", ")));
+                self.error(&input_path, "HF017", format!("action {reference} has no input `{name}`"), Some(hint));
+                continue;
+            };
+            let (allowed, refused) = match target {
+                InputTarget::Body | InputTarget::BodyField => (named.def.allow_formulas_in_body, refusal("body", "allow_formulas_in_body")),
+                InputTarget::Parameter(ParamLocation::Header) => {
+                    (named.def.allow_formulas_in_header, refusal("header", "allow_formulas_in_header"))
+                }
+                InputTarget::Parameter(_) => (false, "credentials cannot be sent in a URL; they would be logged by every proxy".into()),
+            };
+            let resolver_site = allowed.then_some(credential);
+            let compiled = {
+                let mut resolver_refusal = None;
+                if !allowed {
+                    resolver_refusal = Some(refused);
+                }
+                self.input_value(&input_path, value, context, resolver_site, resolver_refusal)
+            };
+            let Some((value, secret)) = compiled else { continue };
+            inputs.push(ActionInput { name: name.clone(), target, value, secret, shape });
+        }
+        let mut outputs = Vec::new();
+        for (output, variable) in &def.outputs {
+            let output_path = path.key("outputs").key(output);
+            let known = ["responseCode", "responseBody"];
+            let Some(output) = known.iter().find(|k| k.eq_ignore_ascii_case(output)) else {
+                let hint = did_you_mean(output, known).unwrap_or_else(|| "outputs are responseCode and responseBody".into());
+                self.error(&output_path, "HF018", format!("action {reference} has no output `{output}`"), Some(hint));
+                continue;
+            };
+            match context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(variable)) {
+                Some(index) => outputs.push((output.to_string(), index)),
+                None => {
+                    let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
+                    self.value_error(&output_path, "HF019", format!("unknown variable `{variable}`"), hint);
+                }
+            }
+        }
+        Some(ActionElement {
+            service: service_name.to_string(),
+            operation: operation_name.to_string(),
+            named_credential: named.def.name.clone(),
+            external_credential: named.def.external_credential.clone(),
+            provider: service.def.provider,
+            method: operation.method,
+            path: operation.path.clone(),
+            inputs,
+            outputs,
+        })
+    }
+
+    fn input_value(
+        &mut self,
+        path: &YamlPath,
+        value: &Json,
+        context: &FlowContext<'_>,
+        credential: Option<CredentialSite<'_>>,
+        refusal: Option<String>,
+    ) -> Option<(ValueExpr, bool)> {
+        let before = self.table.slots.borrow().len();
+        let expr = if let Some(refusal) = refusal {
+            // The same compile as value_expr, with the reason $Credential is refused here.
+            let resolver = SiteResolver { table: &self.table, context: Some(context), credential: None, credential_refusal: Some(refusal) };
+            match value {
+                Json::String(text) if text.contains("{!") && whole_variable(text, context).is_none() => {
+                    match Template::compile(text, &resolver) {
+                        Ok(template) => match template.as_single_reference() {
+                            Some(id) => ValueExpr::Reference(id),
+                            None => ValueExpr::Template(template),
+                        },
+                        Err(error) => {
+                            self.diagnostics.push(expr_diagnostic(self.project, self.source, path, &error));
+                            return None;
+                        }
+                    }
+                }
+                _ => self.value_expr(path, value, context, None)?,
+            }
+        } else {
+            self.value_expr(path, value, context, credential)?
+        };
+        let slots = self.table.slots.borrow();
+        let secret = uses_credential(&expr, &slots) || slots[before..].iter().any(|s| matches!(s, Slot::Credential { .. }));
+        Some((expr, secret))
+    }
+
+    fn create(&mut self, object: &str, def: &ElementDef, path: &YamlPath, context: &FlowContext<'_>) -> Option<CreateElement> {
+        let Some(object_def) = self.project.objects.get(object) else {
+            let hint = did_you_mean(object, self.project.objects.keys().map(String::as_str))
+                .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
+            self.value_error(&path.key("create"), "HF001", format!("unknown object `{object}`"), hint);
+            return None;
+        };
+        let mut fields = Vec::new();
+        for (field, value) in &def.fields {
+            let field_path = path.key("fields").key(field);
+            let Some((name, declared)) = object_def.def.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(field)) else {
+                let is_standard = STANDARD_FIELDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(field));
+                let hint = if is_standard {
+                    Some(format!("`{field}` is set by herald"))
+                } else {
+                    did_you_mean(field, object_def.def.fields.keys().map(String::as_str))
+                };
+                self.error(&field_path, "HF020", format!("{object} has no writable field `{field}`"), hint);
+                continue;
+            };
+            let Some(expr) = self.value_expr(&field_path, value, context, None) else { continue };
+            if let ValueExpr::Literal(literal) = &expr
+                && let Err(error) = Value::from_json(literal, expr_type(declared.field_type))
+            {
+                self.value_error(&field_path, "HF021", format!("{object}.{name} is a {} field: {error}", declared.field_type.name()), None);
+                continue;
+            }
+            fields.push((name.clone(), expr));
+        }
+        for (name, declared) in &object_def.def.fields {
+            if declared.required && declared.default.is_none() && !fields.iter().any(|(f, _)| f == name) {
+                self.error(&path.key("fields"), "HF022", format!("{object} requires `{name}`"), Some(format!("add `{name}:` under fields")));
+            }
+        }
+        let store_id_in = match &def.store_id_in {
+            None => None,
+            Some(variable) => match context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(variable)) {
+                Some(index) if context.variables[index].ty == VariableType::Scalar(ExprType::Text) => Some(index),
+                Some(_) => {
+                    self.value_error(&path.key("store_id_in"), "HF019", format!("`{variable}` must be a Text variable to hold an id"), None);
+                    None
+                }
+                None => {
+                    let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
+                    self.value_error(&path.key("store_id_in"), "HF019", format!("unknown variable `{variable}`"), hint);
+                    None
+                }
+            },
+        };
+        Some(CreateElement { object: object.to_string(), fields, store_id_in })
+    }
+
+    fn assign(&mut self, items: &[IndexMap<String, Json>], path: &YamlPath, context: &FlowContext<'_>) -> Option<Vec<AssignItem>> {
+        let mut compiled = Vec::new();
+        for (position, item) in items.iter().enumerate() {
+            let item_path = path.index(position);
+            if item.len() != 1 {
+                self.error(&item_path, "HF023", "each assignment item is one `target: value` pair", Some("split it into separate `- target: value` items".into()));
+                continue;
+            }
+            let Some((target, value)) = item.iter().next() else { continue };
+            let target_path = item_path.key(target);
+            let mut segments = target.split('.');
+            let head = segments.next().unwrap_or_default();
+            let rest: Vec<&str> = segments.collect();
+            let Some(variable) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head)) else {
+                let hint = did_you_mean(head, context.variables.iter().map(|v| v.name.as_str()))
+                    .or_else(|| Some("declare it under `variables:`".into()));
+                self.error(&target_path, "HF019", format!("unknown variable `{head}`"), hint);
+                continue;
+            };
+            let (target_type, canonical) = match walk_type(self.project, &context.variables[variable], &rest) {
+                Ok(found) => found,
+                Err(message) => {
+                    self.error(&target_path, "HF024", message, None);
+                    continue;
+                }
+            };
+            let (operator, value) = match operator_of(value) {
+                Ok(found) => found,
+                Err(message) => {
+                    self.value_error(&target_path, "HF025", message, Some("operators: equals, add, subtract, add_at_start, remove_all, assign_count".into()));
+                    continue;
+                }
+            };
+            let Some(expr) = self.value_expr(&target_path, value, context, None) else { continue };
+            let problem = check_assignment(&target_type, operator, &expr, &self.table.slots.borrow(), context);
+            if let Some(message) = problem {
+                self.value_error(&target_path, "HF026", format!("`{target}`: {message}"), None);
+                continue;
+            }
+            compiled.push(AssignItem { variable, path: canonical, operator, value: expr, target_type });
+        }
+        (compiled.len() == items.len()).then_some(compiled)
+    }
+}
+
+fn scalar_type(name: &str) -> Option<ExprType> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "text" | "string" => ExprType::Text,
+        "number" | "currency" | "integer" => ExprType::Number,
+        "boolean" => ExprType::Boolean,
+        "date" => ExprType::Date,
+        "datetime" => ExprType::DateTime,
+        "time" => ExprType::Time,
+        _ => return None,
+    })
+}
+
+pub(crate) fn slot_type(slot: &Slot) -> ExprType {
+    match slot {
+        Slot::Record { ty, .. } | Slot::Prior { ty, .. } | Slot::Variable { ty, .. } | Slot::Output { ty, .. } => *ty,
+        Slot::FaultMessage | Slot::InterviewGuid | Slot::UserId | Slot::UserName | Slot::Credential { .. } => ExprType::Text,
+        Slot::CurrentDateTime => ExprType::DateTime,
+        Slot::CurrentDate => ExprType::Date,
+        Slot::Constant(value) => value.type_of(),
+    }
+}
+
+/// `{!name}` alone, where `name` is an object or collection variable: the value is the whole variable.
+fn whole_variable(text: &str, context: &FlowContext<'_>) -> Option<usize> {
+    let inner = text.trim().strip_prefix("{!")?.strip_suffix('}')?.trim();
+    let index = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(inner))?;
+    let variable = &context.variables[index];
+    (variable.collection || matches!(variable.ty, VariableType::Object(_))).then_some(index)
+}
+
+fn uses_credential(expr: &ValueExpr, slots: &[Slot]) -> bool {
+    match expr {
+        ValueExpr::Reference(id) => matches!(slots[id.0 as usize], Slot::Credential { .. }),
+        ValueExpr::Template(template) => {
+            template.references().iter().any(|id| matches!(slots[id.0 as usize], Slot::Credential { .. }))
+        }
+        ValueExpr::Object(fields) => fields.iter().any(|(_, e)| uses_credential(e, slots)),
+        ValueExpr::Array(items) => items.iter().any(|e| uses_credential(e, slots)),
+        ValueExpr::Literal(_) | ValueExpr::WholeVariable(_) => false,
+    }
+}
+
+fn input_target(model: &herald_openapi::Service, operation: &Operation, name: &str) -> Option<(InputTarget, Shape)> {
+    if let Some(parameter) = operation.parameters.iter().find(|p| p.name == name) {
+        return Some((InputTarget::Parameter(parameter.location), parameter.shape.clone()));
+    }
+    if let Some(body) = &operation.body
+        && body.name == name
+    {
+        return Some((InputTarget::Body, body.shape.clone()));
+    }
+    let properties = model.body_properties(operation)?;
+    let property = properties.properties.get(name)?;
+    Some((InputTarget::BodyField, property.shape.clone()))
+}
+
+fn operator_of(value: &Json) -> Result<(AssignOperator, &Json), String> {
+    let Json::Object(map) = value else { return Ok((AssignOperator::Equals, value)) };
+    if map.len() != 1 {
+        return Ok((AssignOperator::Equals, value));
+    }
+    let Some((key, inner)) = map.iter().next() else { return Ok((AssignOperator::Equals, value)) };
+    let normalized: String = key.chars().filter(|c| *c != '_').collect::<String>().to_ascii_lowercase();
+    let operator = match normalized.as_str() {
+        "equals" | "assign" => AssignOperator::Equals,
+        "add" => AssignOperator::Add,
+        "subtract" => AssignOperator::Subtract,
+        "addatstart" => AssignOperator::AddAtStart,
+        "removeall" => AssignOperator::RemoveAll,
+        "assigncount" | "equalscount" => AssignOperator::AssignCount,
+        _ => {
+            let known = ["equals", "add", "subtract", "add_at_start", "remove_all", "assign_count"];
+            return match closest(key, known) {
+                Some(near) => Err(format!("unknown assignment operator `{key}`; did you mean `{near}`?")),
+                // A one-key mapping that is not an operator is a literal object.
+                None => Ok((AssignOperator::Equals, value)),
+            };
+        }
+    };
+    Ok((operator, inner))
+}
+
+/// Why an assignment cannot work, judged from the declared types.
+fn check_assignment(
+    target: &TargetType,
+    operator: AssignOperator,
+    value: &ValueExpr,
+    slots: &[Slot],
+    context: &FlowContext<'_>,
+) -> Option<String> {
+    let value_kind = match value {
+        ValueExpr::Reference(id) => ValueKind::Scalar(slot_type(&slots[id.0 as usize])),
+        ValueExpr::Template(_) => ValueKind::Scalar(ExprType::Text),
+        ValueExpr::Literal(Json::Null) => ValueKind::Null,
+        ValueExpr::Literal(Json::String(_)) => ValueKind::Scalar(ExprType::Text),
+        ValueExpr::Literal(Json::Number(_)) => ValueKind::Scalar(ExprType::Number),
+        ValueExpr::Literal(Json::Bool(_)) => ValueKind::Scalar(ExprType::Boolean),
+        ValueExpr::Literal(Json::Array(_)) | ValueExpr::Array(_) => ValueKind::List,
+        ValueExpr::Literal(Json::Object(_)) | ValueExpr::Object(_) => ValueKind::Object,
+        ValueExpr::WholeVariable(index) => {
+            if context.variables[*index].collection {
+                ValueKind::List
+            } else {
+                ValueKind::Object
+            }
+        }
+    };
+    let is_empty_string = matches!(value, ValueExpr::Reference(id) if matches!(&slots[id.0 as usize], Slot::Constant(v) if v.is_blank()));
+    match (target, operator) {
+        (TargetType::Collection, AssignOperator::Equals) if is_empty_string => None,
+        (TargetType::Collection, AssignOperator::Equals) if value_kind != ValueKind::List => {
+            Some("a collection takes a collection; use `{add: ...}` to append one item, or `{!$GlobalConstant.EmptyString}` to clear it".into())
+        }
+        (TargetType::Collection, AssignOperator::Add | AssignOperator::AddAtStart | AssignOperator::RemoveAll) => None,
+        (TargetType::Collection, AssignOperator::Subtract) => Some("subtract does not apply to a collection; use remove_all".into()),
+        (TargetType::Scalar(ExprType::Number), AssignOperator::AssignCount) => None,
+        (_, AssignOperator::AssignCount) => Some("assign_count needs a Number target".into()),
+        (TargetType::Object, AssignOperator::Equals) if matches!(value_kind, ValueKind::Object | ValueKind::Null) => None,
+        (TargetType::Object, _) => Some("an object takes an object variable, e.g. `{!otherVariable}`".into()),
+        (TargetType::Scalar(ty), AssignOperator::Equals) => match value_kind {
+            ValueKind::Null => None,
+            ValueKind::Scalar(found) if found == *ty || *ty == ExprType::Text => None,
+            ValueKind::Scalar(found) => Some(format!("a {ty} target cannot take a {found} value")),
+            _ => Some(format!("a {ty} target takes a single value")),
+        },
+        (TargetType::Scalar(ty), AssignOperator::Add | AssignOperator::Subtract) => match (ty, value_kind) {
+            (ExprType::Number, ValueKind::Scalar(ExprType::Number)) => None,
+            (ExprType::Text, ValueKind::Scalar(_)) if operator == AssignOperator::Add => None,
+            (ExprType::Date | ExprType::DateTime, ValueKind::Scalar(ExprType::Number)) => None,
+            _ => Some(format!("{operator:?} does not apply to a {ty} target with this value")),
+        },
+        (TargetType::Scalar(ty), _) => Some(format!("{operator:?} does not apply to a {ty} target")),
+        (TargetType::Any, _) => None,
+        (TargetType::Collection, AssignOperator::Equals) => None,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ValueKind {
+    Scalar(ExprType),
+    Null,
+    List,
+    Object,
+}

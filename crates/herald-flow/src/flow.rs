@@ -1,0 +1,243 @@
+//! A compiled flow: references resolved to slots, formulas and templates compiled, elements linked.
+
+use crate::logic::Logic;
+use herald_expr::{Formula, RefId, Template, Type as ExprType};
+use herald_openapi::{Method, ParamLocation, Shape};
+use herald_project::{Operator, Protocol, TriggerEvent};
+use herald_providers::Provider;
+use std::collections::HashMap;
+
+#[derive(Debug)]
+pub struct CompiledFlow {
+    pub name: String,
+    pub label: String,
+    pub object: String,
+    pub event: TriggerEvent,
+    pub active: bool,
+    pub only_when_updated_to_meet: bool,
+    pub(crate) entry: Option<Condition>,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) variables: Vec<Variable>,
+    pub(crate) elements: Vec<Element>,
+    pub(crate) element_index: HashMap<String, usize>,
+    pub(crate) start: usize,
+}
+
+impl CompiledFlow {
+    /// The external credentials this flow's actions use, with their named credentials.
+    pub fn credential_uses(&self) -> impl Iterator<Item = CredentialUse<'_>> {
+        self.elements.iter().filter_map(|element| match &element.kind {
+            ElementKind::Action(action) => Some(CredentialUse {
+                element: &element.name,
+                named_credential: &action.named_credential,
+                external_credential: &action.external_credential,
+            }),
+            _ => None,
+        })
+    }
+
+    pub fn element_names(&self) -> impl Iterator<Item = &str> {
+        self.elements.iter().map(|e| e.name.as_str())
+    }
+
+    /// What kind of element `name` is, for listings.
+    pub fn element_kind(&self, name: &str) -> Option<ElementKindName> {
+        let element = &self.elements[*self.element_index.get(name)?];
+        Some(match &element.kind {
+            ElementKind::Action(_) => ElementKindName::Action,
+            ElementKind::Create(_) => ElementKindName::CreateRecords,
+            ElementKind::Assign(_) => ElementKindName::Assignment,
+            ElementKind::Decision { .. } => ElementKindName::Decision,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum ElementKindName {
+    Action,
+    #[serde(rename = "Create Records")]
+    CreateRecords,
+    Assignment,
+    Decision,
+}
+
+impl ElementKindName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElementKindName::Action => "Action",
+            ElementKindName::CreateRecords => "Create Records",
+            ElementKindName::Assignment => "Assignment",
+            ElementKindName::Decision => "Decision",
+        }
+    }
+}
+
+/// Which credential an action element calls out with.
+#[derive(Clone, Copy, Debug)]
+pub struct CredentialUse<'a> {
+    pub element: &'a str,
+    pub named_credential: &'a str,
+    pub external_credential: &'a str,
+}
+
+/// A named credential ready for callouts: its base URL, protocol and compiled custom headers.
+#[derive(Debug)]
+pub struct NamedCredentialRuntime {
+    pub name: String,
+    pub url: String,
+    pub host: String,
+    pub external_credential: String,
+    pub protocol: Protocol,
+    pub generate_authorization_header: bool,
+    pub(crate) headers: Vec<(String, Template)>,
+    pub(crate) header_slots: Vec<Slot>,
+}
+
+/// What a reference stands for at run time.
+#[derive(Clone, Debug)]
+pub(crate) enum Slot {
+    Record { field: String, ty: ExprType },
+    Prior { field: String, ty: ExprType },
+    FaultMessage,
+    CurrentDateTime,
+    CurrentDate,
+    InterviewGuid,
+    UserId,
+    UserName,
+    Constant(herald_expr::Value),
+    Credential { parameter: String },
+    Variable { index: usize, path: Vec<String>, ty: ExprType },
+    Output { element: String, name: String, ty: ExprType },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Variable {
+    pub name: String,
+    pub ty: VariableType,
+    pub collection: bool,
+    pub default: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum VariableType {
+    Scalar(ExprType),
+    /// A generated type from a service (`ExternalService__...`).
+    Object(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Element {
+    pub name: String,
+    pub label: String,
+    pub kind: ElementKind,
+    pub next: Option<usize>,
+    pub fault: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) enum ElementKind {
+    Action(ActionElement),
+    Create(CreateElement),
+    Assign(Vec<AssignItem>),
+    Decision { outcomes: Vec<Outcome>, default: Option<usize> },
+}
+
+#[derive(Debug)]
+pub(crate) struct ActionElement {
+    pub service: String,
+    pub operation: String,
+    pub named_credential: String,
+    pub external_credential: String,
+    pub provider: Provider,
+    pub method: Method,
+    pub path: String,
+    pub inputs: Vec<ActionInput>,
+    pub outputs: Vec<(String, usize)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ActionInput {
+    pub name: String,
+    pub target: InputTarget,
+    pub value: ValueExpr,
+    /// Shown masked in traces: the value comes from a credential.
+    pub secret: bool,
+    pub shape: Shape,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InputTarget {
+    Parameter(ParamLocation),
+    Body,
+    BodyField,
+}
+
+#[derive(Debug)]
+pub(crate) struct CreateElement {
+    pub object: String,
+    pub fields: Vec<(String, ValueExpr)>,
+    pub store_id_in: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct AssignItem {
+    pub variable: usize,
+    pub path: Vec<String>,
+    pub operator: AssignOperator,
+    pub value: ValueExpr,
+    /// The declared target, for coercing and for messages.
+    pub target_type: TargetType,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TargetType {
+    Scalar(ExprType),
+    Object,
+    Collection,
+    Any,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AssignOperator {
+    Equals,
+    Add,
+    Subtract,
+    AddAtStart,
+    RemoveAll,
+    AssignCount,
+}
+
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub name: String,
+    pub condition: Condition,
+    pub next: Option<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Condition {
+    Formula(Formula),
+    List { items: Vec<ConditionItem>, logic: Logic },
+}
+
+#[derive(Debug)]
+pub(crate) struct ConditionItem {
+    pub left: RefId,
+    pub left_type: ExprType,
+    pub operator: Operator,
+    pub right: ValueExpr,
+    /// For IsChanged: the prior value of the same field.
+    pub prior: Option<RefId>,
+}
+
+/// A value in a flow file: a literal, a text with merge fields, a single typed reference, a whole
+/// object or collection variable, or a structure of these.
+#[derive(Debug)]
+pub(crate) enum ValueExpr {
+    Literal(serde_json::Value),
+    Template(Template),
+    Reference(RefId),
+    WholeVariable(usize),
+    Object(Vec<(String, ValueExpr)>),
+    Array(Vec<ValueExpr>),
+}

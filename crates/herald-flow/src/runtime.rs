@@ -1,0 +1,771 @@
+//! The interpreter: a run is a serializable [`RunState`]; [`CompiledFlow::advance`] moves it until it
+//! needs an effect (a callout, a record to create), which the caller performs and reports back with
+//! [`CompiledFlow::complete_callout`] or [`CompiledFlow::complete_create`]. Nothing here does I/O, so a
+//! run can be journaled after every effect and resumed in another process.
+
+use crate::flow::*;
+use herald_expr::{Decimal, EvalContext, RefId, Scope, Value, Type as ExprType};
+use herald_openapi::{Method, ParamLocation, Shape};
+use herald_project::Operator;
+use herald_providers::Provider;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Shown in traces instead of a value that comes from a credential.
+pub const MASK: &str = "••••••";
+
+/// A run stops with a failure after this many elements, so a loop between decisions cannot spin forever.
+const MAX_STEPS: u32 = 2_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunUser {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub flow: String,
+    pub interview_id: String,
+    pub user: RunUser,
+    pub record: Map<String, Json>,
+    pub prior: Option<Map<String, Json>>,
+    pub variables: Vec<Json>,
+    pub outputs: BTreeMap<String, Map<String, Json>>,
+    pub fault_message: Option<String>,
+    /// The element to run next; `None` once the run has ended.
+    pub cursor: Option<String>,
+    /// An effect asked for and not yet completed.
+    pub pending: Option<PendingCallout>,
+    /// Set when the run ended in a failure no fault connector caught.
+    pub failure: Option<String>,
+    pub steps: u32,
+    pub trace: Vec<TraceEntry>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// An effect in progress. `sent` is journaled before a callout leaves, so that after a crash the
+/// engine knows the provider may have received it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingCallout {
+    pub element: String,
+    /// Inputs as the trace shows them (secrets masked).
+    pub inputs: Json,
+    #[serde(default)]
+    pub sent: bool,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TraceEntry {
+    pub element: String,
+    pub label: String,
+    pub kind: String,
+    pub inputs: Json,
+    pub outputs: Json,
+    /// Where the run went: `next: x`, `fault: y`, `end`, or `failed`.
+    pub result: String,
+    pub fault: Option<String>,
+    pub at: DateTime<Utc>,
+    /// How long the element took, in microseconds (the callout's round trip for actions).
+    pub micros: u64,
+}
+
+pub enum Step {
+    Effect(Effect),
+    Finished,
+    Failed { message: String },
+}
+
+#[derive(Clone, Debug)]
+pub enum Effect {
+    Callout { element: String },
+    CreateRecord { element: String, object: String, fields: Map<String, Json> },
+}
+
+/// A callout ready to send, relative to its named credential.
+#[derive(Clone, Debug)]
+pub struct PreparedCallout {
+    /// `KixieService.Send_SMS`, for messages.
+    pub action: String,
+    pub named_credential: String,
+    pub external_credential: String,
+    pub provider: Provider,
+    pub method: Method,
+    /// The path with its parameters filled in, each percent-encoded.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Json>,
+}
+
+/// The parameters of the principal a callout runs under.
+pub trait SecretSource {
+    fn secret(&self, parameter: &str) -> Option<Arc<str>>;
+}
+
+/// What the engine learned from a callout.
+#[derive(Clone, Debug)]
+pub struct CalloutResult {
+    pub status: Option<u16>,
+    pub body: String,
+    /// The fault, when the provider's rules call the answer a failure (or nothing was answered).
+    pub fault: Option<String>,
+    pub micros: u64,
+}
+
+struct RunScope<'a> {
+    flow: &'a CompiledFlow,
+    record: &'a Map<String, Json>,
+    prior: Option<&'a Map<String, Json>>,
+    state: Option<&'a RunState>,
+    secrets: Option<&'a dyn SecretSource>,
+    now: DateTime<Utc>,
+}
+
+fn json_value(value: Option<&Json>, ty: ExprType) -> Value {
+    match value {
+        None => Value::Null,
+        Some(json) => Value::from_json(json, ty).unwrap_or(Value::Null),
+    }
+}
+
+fn walk<'a>(mut value: &'a Json, path: &[String]) -> Option<&'a Json> {
+    for segment in path {
+        value = value.get(segment)?;
+    }
+    Some(value)
+}
+
+impl Scope for RunScope<'_> {
+    fn value(&self, id: RefId) -> Value {
+        let Some(slot) = self.flow.slots.get(id.0 as usize) else { return Value::Null };
+        match slot {
+            Slot::Record { field, ty } => json_value(self.record.get(field), *ty),
+            Slot::Prior { field, ty } => json_value(self.prior.and_then(|p| p.get(field)), *ty),
+            Slot::FaultMessage => {
+                self.state.and_then(|s| s.fault_message.as_deref()).map_or(Value::Null, Value::text)
+            }
+            Slot::CurrentDateTime => Value::DateTime(self.now),
+            Slot::CurrentDate => Value::Date(self.now.date_naive()),
+            Slot::InterviewGuid => self.state.map_or(Value::Null, |s| Value::text(s.interview_id.as_str())),
+            Slot::UserId => self.state.map_or(Value::Null, |s| Value::text(s.user.id.as_str())),
+            Slot::UserName => self.state.map_or(Value::Null, |s| Value::text(s.user.name.as_str())),
+            Slot::Constant(value) => value.clone(),
+            Slot::Credential { parameter } => {
+                self.secrets.and_then(|s| s.secret(parameter)).map_or(Value::Null, Value::Text)
+            }
+            Slot::Variable { index, path, ty } => {
+                let variable = self.state.and_then(|s| s.variables.get(*index));
+                json_value(variable.and_then(|v| walk(v, path)), *ty)
+            }
+            Slot::Output { element, name, ty } => {
+                json_value(self.state.and_then(|s| s.outputs.get(element)).and_then(|o| o.get(name)), *ty)
+            }
+        }
+    }
+}
+
+impl CompiledFlow {
+    fn scope<'a>(&'a self, state: &'a RunState, secrets: Option<&'a dyn SecretSource>, now: DateTime<Utc>) -> RunScope<'a> {
+        RunScope { flow: self, record: &state.record, prior: state.prior.as_ref(), state: Some(state), secrets, now }
+    }
+
+    /// Whether a change of a record starts this flow: the entry condition holds for the record as it
+    /// is now and, with "only when updated to meet", did not hold before the change.
+    pub fn entry_holds(
+        &self,
+        record: &Map<String, Json>,
+        prior: Option<&Map<String, Json>>,
+        cx: &EvalContext,
+    ) -> Result<bool, String> {
+        let Some(condition) = &self.entry else { return Ok(true) };
+        let now = RunScope { flow: self, record, prior, state: None, secrets: None, now: cx.now };
+        if !self.condition_holds(condition, &now, cx)? {
+            return Ok(false);
+        }
+        match (self.only_when_updated_to_meet, prior) {
+            (true, Some(prior)) => {
+                let before = RunScope { flow: self, record: prior, prior: None, state: None, secrets: None, now: cx.now };
+                Ok(!self.condition_holds(condition, &before, cx)?)
+            }
+            _ => Ok(true),
+        }
+    }
+
+    pub fn new_run(
+        &self,
+        record: Map<String, Json>,
+        prior: Option<Map<String, Json>>,
+        user: RunUser,
+        interview_id: String,
+        now: DateTime<Utc>,
+    ) -> RunState {
+        RunState {
+            flow: self.name.clone(),
+            interview_id,
+            user,
+            record,
+            prior,
+            variables: self.variables.iter().map(|v| v.default.clone()).collect(),
+            outputs: BTreeMap::new(),
+            fault_message: None,
+            cursor: Some(self.elements[self.start].name.clone()),
+            pending: None,
+            failure: None,
+            steps: 0,
+            trace: Vec::new(),
+            started_at: now,
+        }
+    }
+
+    fn element(&self, name: &str) -> Option<&Element> {
+        self.element_index.get(name).map(|i| &self.elements[*i])
+    }
+
+    fn fail(&self, state: &mut RunState, message: String) -> Step {
+        state.cursor = None;
+        state.pending = None;
+        state.failure = Some(message.clone());
+        Step::Failed { message }
+    }
+
+    /// Runs elements until the run needs an effect or ends.
+    pub fn advance(&self, state: &mut RunState, cx: &EvalContext) -> Step {
+        loop {
+            if let Some(failure) = &state.failure {
+                return Step::Failed { message: failure.clone() };
+            }
+            if let Some(pending) = &state.pending {
+                return match self.pending_effect(state, &pending.element.clone(), cx) {
+                    Ok(effect) => Step::Effect(effect),
+                    Err(message) => self.fail(state, message),
+                };
+            }
+            let Some(cursor) = state.cursor.clone() else { return Step::Finished };
+            state.steps += 1;
+            if state.steps > MAX_STEPS {
+                return self.fail(state, format!("the run executed more than {MAX_STEPS} elements; check the flow for a loop"));
+            }
+            let Some(element) = self.element(&cursor) else {
+                return self.fail(state, format!("element `{cursor}` no longer exists in flow {}", self.name));
+            };
+            let started = cx.now;
+            match &element.kind {
+                ElementKind::Assign(items) => {
+                    let mut assigned = Map::new();
+                    for item in items {
+                        let value = {
+                            let scope = self.scope(state, None, cx.now);
+                            match self.eval_value(&item.value, &scope, state, cx) {
+                                Ok(value) => value,
+                                Err(message) => {
+                                    return self.fail(state, format!("{}: {message}", element.name));
+                                }
+                            }
+                        };
+                        let label = std::iter::once(self.variables[item.variable].name.as_str())
+                            .chain(item.path.iter().map(String::as_str))
+                            .collect::<Vec<_>>()
+                            .join(".");
+                        if let Err(message) = apply_assignment(state, item, value) {
+                            return self.fail(state, format!("{}: `{label}`: {message}", element.name));
+                        }
+                        let after = walk(&state.variables[item.variable], &item.path).cloned().unwrap_or(Json::Null);
+                        assigned.insert(label, after);
+                    }
+                    state.cursor = element.next.map(|n| self.elements[n].name.clone());
+                    push_trace(state, element, "Assignment", Json::Null, Json::Object(assigned), started, 0);
+                }
+                ElementKind::Decision { outcomes, default } => {
+                    let mut chosen = None;
+                    for outcome in outcomes {
+                        let holds = {
+                            let scope = self.scope(state, None, cx.now);
+                            self.condition_holds(&outcome.condition, &scope, cx)
+                        };
+                        match holds {
+                            Ok(true) => {
+                                chosen = Some((outcome.name.clone(), outcome.next));
+                                break;
+                            }
+                            Ok(false) => {}
+                            Err(message) => return self.fail(state, format!("{}: {message}", element.name)),
+                        }
+                    }
+                    let (outcome, next) = chosen.unwrap_or_else(|| ("default".to_string(), *default));
+                    state.cursor = next.map(|n| self.elements[n].name.clone());
+                    let outputs = serde_json::json!({ "outcome": outcome });
+                    push_trace(state, element, "Decision", Json::Null, outputs, started, 0);
+                }
+                ElementKind::Action(_) | ElementKind::Create(_) => {
+                    state.pending = Some(PendingCallout {
+                        element: element.name.clone(),
+                        inputs: Json::Null,
+                        sent: false,
+                        started_at: cx.now,
+                    });
+                    let name = element.name.clone();
+                    return match self.pending_effect(state, &name, cx) {
+                        Ok(effect) => Step::Effect(effect),
+                        Err(message) => {
+                            self.complete(state, Json::Null, Err(message), cx.now, 0);
+                            continue;
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    fn pending_effect(&self, state: &mut RunState, name: &str, cx: &EvalContext) -> Result<Effect, String> {
+        let Some(element) = self.element(name) else {
+            return Err(format!("element `{name}` no longer exists in flow {}", self.name));
+        };
+        match &element.kind {
+            ElementKind::Action(_) => Ok(Effect::Callout { element: name.to_string() }),
+            ElementKind::Create(create) => {
+                let mut fields = Map::new();
+                {
+                    let scope = self.scope(state, None, cx.now);
+                    for (field, expr) in &create.fields {
+                        fields.insert(field.clone(), self.eval_value(expr, &scope, state, cx)?);
+                    }
+                }
+                if let Some(pending) = &mut state.pending {
+                    pending.inputs = Json::Object(fields.clone());
+                }
+                Ok(Effect::CreateRecord { element: name.to_string(), object: create.object.clone(), fields })
+            }
+            _ => Err(format!("element `{name}` performs no effect")),
+        }
+    }
+
+    /// The action element a pending callout belongs to: its named and external credential.
+    pub fn pending_credential(&self, state: &RunState) -> Option<CredentialUse<'_>> {
+        let element = self.element(&state.pending.as_ref()?.element)?;
+        match &element.kind {
+            ElementKind::Action(action) => Some(CredentialUse {
+                element: &element.name,
+                named_credential: &action.named_credential,
+                external_credential: &action.external_credential,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Builds the pending callout's request from the run's values and the principal's secrets. The body
+    /// is built as a JSON value, never as text, so no value can break its structure.
+    pub fn prepare_callout(
+        &self,
+        state: &mut RunState,
+        secrets: &dyn SecretSource,
+        cx: &EvalContext,
+    ) -> Result<PreparedCallout, String> {
+        let name = state.pending.as_ref().map(|p| p.element.clone()).ok_or("no callout is pending")?;
+        let element = self.element(&name).ok_or_else(|| format!("element `{name}` no longer exists"))?;
+        let ElementKind::Action(action) = &element.kind else { return Err(format!("`{name}` is not an action")) };
+        let mut path_values = Vec::new();
+        let mut query = Vec::new();
+        let mut headers = Vec::new();
+        let mut body: Option<Json> = None;
+        let mut fields = Map::new();
+        let mut shown = Map::new();
+        {
+            let scope = self.scope(state, Some(secrets), cx.now);
+            for input in &action.inputs {
+                let value = coerce(self.eval_value(&input.value, &scope, state, cx)?, &input.shape);
+                if input.secret && value.is_null() {
+                    return Err(format!(
+                        "input `{}` of {}.{} needs a credential value that is not set; set it with `herald credential set {} <principal> <parameter>`",
+                        input.name, action.service, action.operation, action.external_credential
+                    ));
+                }
+                shown.insert(input.name.clone(), if input.secret { Json::String(MASK.into()) } else { value.clone() });
+                match &input.target {
+                    InputTarget::Parameter(ParamLocation::Path) => path_values.push((input.name.clone(), plain_text(&value))),
+                    InputTarget::Parameter(ParamLocation::Query) => query.push((input.name.clone(), plain_text(&value))),
+                    InputTarget::Parameter(ParamLocation::Header) => headers.push((input.name.clone(), plain_text(&value))),
+                    InputTarget::Body => body = Some(value),
+                    InputTarget::BodyField => {
+                        fields.insert(input.name.clone(), value);
+                    }
+                }
+            }
+        }
+        if !fields.is_empty() {
+            let mut object = match body.take() {
+                Some(Json::Object(object)) => object,
+                Some(_) => return Err("the body is not an object, so fields cannot be added to it".into()),
+                None => Map::new(),
+            };
+            object.extend(fields);
+            body = Some(Json::Object(object));
+        }
+        let path = fill_path(&action.path, &path_values)?;
+        if let Some(pending) = &mut state.pending {
+            pending.inputs = Json::Object(shown);
+        }
+        Ok(PreparedCallout {
+            action: format!("{}.{}", action.service, action.operation),
+            named_credential: action.named_credential.clone(),
+            external_credential: action.external_credential.clone(),
+            provider: action.provider,
+            method: action.method,
+            path,
+            query,
+            headers,
+            body,
+        })
+    }
+
+    /// Marks the pending callout as sent: journal this before the request leaves.
+    pub fn mark_sent(&self, state: &mut RunState) {
+        if let Some(pending) = &mut state.pending {
+            pending.sent = true;
+        }
+    }
+
+    pub fn complete_callout(&self, state: &mut RunState, result: CalloutResult, now: DateTime<Utc>) {
+        let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
+        let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
+        let mut outputs = Map::new();
+        if let Some(status) = result.status {
+            outputs.insert("responseCode".into(), Json::from(status));
+        }
+        outputs.insert("responseBody".into(), Json::String(result.body.clone()));
+        state.outputs.insert(name.clone(), outputs.clone());
+        if let Some(element) = self.element(&name)
+            && let ElementKind::Action(action) = &element.kind
+        {
+            for (output, variable) in &action.outputs {
+                if let Some(value) = outputs.get(output) {
+                    state.variables[*variable] = value.clone();
+                }
+            }
+        }
+        let outcome = match result.fault {
+            Some(fault) => Err(fault),
+            None => Ok(()),
+        };
+        self.complete(state, inputs, outcome.map(|()| Json::Object(outputs)), now, result.micros);
+    }
+
+    pub fn complete_create(&self, state: &mut RunState, result: Result<String, String>, now: DateTime<Utc>, micros: u64) {
+        let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
+        let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
+        let outputs = result.map(|id| {
+            let mut outputs = Map::new();
+            outputs.insert("Id".into(), Json::String(id.clone()));
+            state.outputs.insert(name.clone(), outputs.clone());
+            if let Some(element) = self.element(&name)
+                && let ElementKind::Create(create) = &element.kind
+                && let Some(variable) = create.store_id_in
+            {
+                state.variables[variable] = Json::String(id);
+            }
+            Json::Object(outputs)
+        });
+        self.complete(state, inputs, outputs, now, micros);
+    }
+
+    /// Ends the pending effect: on success go to `next`; on a fault follow the fault connector, or fail.
+    fn complete(&self, state: &mut RunState, inputs: Json, outcome: Result<Json, String>, now: DateTime<Utc>, micros: u64) {
+        let name = state.pending.take().map(|p| p.element).unwrap_or_default();
+        let Some(element) = self.element(&name) else {
+            state.failure = Some(format!("element `{name}` no longer exists in flow {}", self.name));
+            state.cursor = None;
+            return;
+        };
+        let kind = match element.kind {
+            ElementKind::Create(_) => "Create Records",
+            _ => "Action",
+        };
+        match outcome {
+            Ok(outputs) => {
+                state.cursor = element.next.map(|n| self.elements[n].name.clone());
+                push_trace(state, element, kind, inputs, outputs, now, micros);
+            }
+            Err(fault) => {
+                state.fault_message = Some(fault.clone());
+                match element.fault {
+                    Some(target) => {
+                        let target = self.elements[target].name.clone();
+                        state.cursor = Some(target.clone());
+                        let mut entry = trace_entry(element, kind, inputs, Json::Null, now, micros);
+                        entry.result = format!("fault: {target}");
+                        entry.fault = Some(fault);
+                        state.trace.push(entry);
+                    }
+                    None => {
+                        state.cursor = None;
+                        state.failure = Some(fault.clone());
+                        let mut entry = trace_entry(element, kind, inputs, Json::Null, now, micros);
+                        entry.result = "failed".into();
+                        entry.fault = Some(fault);
+                        state.trace.push(entry);
+                    }
+                }
+            }
+        }
+    }
+
+    fn eval_value(&self, expr: &ValueExpr, scope: &RunScope<'_>, state: &RunState, cx: &EvalContext) -> Result<Json, String> {
+        Ok(match expr {
+            ValueExpr::Literal(value) => value.clone(),
+            ValueExpr::Template(template) => Json::String(template.render(scope, cx).map_err(|e| e.to_string())?),
+            ValueExpr::Reference(id) => scope.value(*id).to_json(),
+            ValueExpr::WholeVariable(index) => state.variables.get(*index).cloned().unwrap_or(Json::Null),
+            ValueExpr::Object(fields) => {
+                let mut object = Map::new();
+                for (key, value) in fields {
+                    object.insert(key.clone(), self.eval_value(value, scope, state, cx)?);
+                }
+                Json::Object(object)
+            }
+            ValueExpr::Array(items) => {
+                Json::Array(items.iter().map(|i| self.eval_value(i, scope, state, cx)).collect::<Result<_, _>>()?)
+            }
+        })
+    }
+
+    fn condition_holds(&self, condition: &Condition, scope: &RunScope<'_>, cx: &EvalContext) -> Result<bool, String> {
+        match condition {
+            Condition::Formula(formula) => match formula.eval(scope, cx).map_err(|e| e.to_string())? {
+                Value::Boolean(b) => Ok(b),
+                _ => Ok(false),
+            },
+            Condition::List { items, logic } => {
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    results.push(self.item_holds(item, scope, cx)?);
+                }
+                Ok(logic.evaluate(&results))
+            }
+        }
+    }
+
+    fn item_holds(&self, item: &ConditionItem, scope: &RunScope<'_>, cx: &EvalContext) -> Result<bool, String> {
+        let left = scope.value(item.left);
+        let right_json = match scope.state {
+            Some(state) => self.eval_value(&item.right, scope, state, cx)?,
+            None => match &item.right {
+                ValueExpr::Literal(value) => value.clone(),
+                ValueExpr::Reference(id) => scope.value(*id).to_json(),
+                ValueExpr::Template(template) => Json::String(template.render(scope, cx).map_err(|e| e.to_string())?),
+                _ => Json::Null,
+            },
+        };
+        let flag = right_json.as_bool().unwrap_or(true);
+        let right = Value::from_json(&right_json, item.left_type).unwrap_or_else(|_| match &right_json {
+            Json::String(s) => Value::text(s.as_str()),
+            _ => Value::Null,
+        });
+        use std::cmp::Ordering::*;
+        Ok(match item.operator {
+            Operator::EqualTo => herald_expr::equals(&left, &right),
+            Operator::NotEqualTo => !herald_expr::equals(&left, &right),
+            Operator::GreaterThan => herald_expr::compare(&left, &right) == Some(Greater),
+            Operator::LessThan => herald_expr::compare(&left, &right) == Some(Less),
+            Operator::GreaterThanOrEqualTo => matches!(herald_expr::compare(&left, &right), Some(Greater | Equal)),
+            Operator::LessThanOrEqualTo => matches!(herald_expr::compare(&left, &right), Some(Less | Equal)),
+            Operator::StartsWith => !left.is_null() && left.to_text().starts_with(&right.to_text()),
+            Operator::EndsWith => !left.is_null() && left.to_text().ends_with(&right.to_text()),
+            Operator::Contains => !left.is_null() && left.to_text().contains(&right.to_text()),
+            Operator::IsNull => left.is_null() == flag,
+            Operator::IsBlank => left.is_blank() == flag,
+            Operator::IsChanged => {
+                let prior = item.prior.map_or(Value::Null, |id| scope.value(id));
+                let changed = scope.prior.is_some() && !herald_expr::equals(&left, &prior);
+                changed == flag
+            }
+        })
+    }
+}
+
+impl NamedCredentialRuntime {
+    /// The custom headers, with credential formulas filled from the principal's secrets.
+    pub fn render_headers(&self, secrets: &dyn SecretSource, cx: &EvalContext) -> Result<Vec<(String, String)>, String> {
+        let scope = HeaderScope { slots: &self.header_slots, secrets };
+        self.headers
+            .iter()
+            .map(|(name, template)| Ok((name.clone(), template.render(&scope, cx).map_err(|e| e.to_string())?)))
+            .collect()
+    }
+}
+
+struct HeaderScope<'a> {
+    slots: &'a [Slot],
+    secrets: &'a dyn SecretSource,
+}
+
+impl Scope for HeaderScope<'_> {
+    fn value(&self, id: RefId) -> Value {
+        match self.slots.get(id.0 as usize) {
+            Some(Slot::Credential { parameter }) => self.secrets.secret(parameter).map_or(Value::Null, Value::Text),
+            Some(Slot::Constant(value)) => value.clone(),
+            _ => Value::Null,
+        }
+    }
+}
+
+fn push_trace(state: &mut RunState, element: &Element, kind: &str, inputs: Json, outputs: Json, at: DateTime<Utc>, micros: u64) {
+    let entry = trace_entry(element, kind, inputs, outputs, at, micros);
+    state.trace.push(TraceEntry {
+        result: match &state.cursor {
+            Some(next) => format!("next: {next}"),
+            None => "end".into(),
+        },
+        ..entry
+    });
+}
+
+fn trace_entry(element: &Element, kind: &str, inputs: Json, outputs: Json, at: DateTime<Utc>, micros: u64) -> TraceEntry {
+    TraceEntry {
+        element: element.name.clone(),
+        label: element.label.clone(),
+        kind: kind.to_string(),
+        inputs,
+        outputs,
+        result: String::new(),
+        fault: None,
+        at,
+        micros,
+    }
+}
+
+/// A value as a text field of a request expects it.
+fn coerce(value: Json, shape: &Shape) -> Json {
+    match (shape, value) {
+        (Shape::Text, Json::Number(n)) => Json::String(n.to_string()),
+        (Shape::Text, Json::Bool(b)) => Json::String(b.to_string()),
+        (_, value) => value,
+    }
+}
+
+fn plain_text(value: &Json) -> String {
+    match value {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn fill_path(template: &str, values: &[(String, String)]) -> Result<String, String> {
+    let mut path = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        path.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or("unclosed path parameter")?;
+        let name = &after[..close];
+        let value = values
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("path parameter `{name}` has no value; map it in the action's inputs"))?;
+        path.extend(percent_encoding::utf8_percent_encode(value, PATH_SEGMENT));
+        rest = &after[close + 1..];
+    }
+    path.push_str(rest);
+    Ok(path)
+}
+
+/// Everything but RFC 3986 unreserved characters is escaped, so a value can never add a path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+fn apply_assignment(state: &mut RunState, item: &AssignItem, value: Json) -> Result<(), String> {
+    let root = &mut state.variables[item.variable];
+    let mut target = root;
+    for segment in &item.path {
+        if !target.is_object() {
+            *target = Json::Object(Map::new());
+        }
+        let Json::Object(map) = target else { unreachable_object() };
+        target = map.entry(segment.clone()).or_insert(Json::Null);
+    }
+    let is_blank_text = matches!(&value, Json::String(s) if s.is_empty());
+    match (item.operator, &item.target_type) {
+        (AssignOperator::Equals, TargetType::Collection) if is_blank_text || value.is_null() => {
+            *target = Json::Array(Vec::new());
+        }
+        (AssignOperator::Equals, TargetType::Scalar(ty)) => {
+            *target = match Value::from_json(&value, *ty) {
+                Ok(v) => v.to_json(),
+                Err(_) if *ty == ExprType::Text => Json::String(plain_text(&value)),
+                Err(error) => return Err(error.to_string()),
+            };
+        }
+        (AssignOperator::Equals, _) => *target = value,
+        (AssignOperator::Add | AssignOperator::AddAtStart, TargetType::Collection | TargetType::Any) => {
+            if !target.is_array() {
+                *target = Json::Array(Vec::new());
+            }
+            let Json::Array(items) = target else { unreachable_object() };
+            if item.operator == AssignOperator::Add {
+                items.push(value);
+            } else {
+                items.insert(0, value);
+            }
+        }
+        (AssignOperator::RemoveAll, _) => {
+            if let Json::Array(items) = target {
+                items.retain(|existing| *existing != value);
+            }
+        }
+        (AssignOperator::AssignCount, _) => {
+            let count = match &value {
+                Json::Array(items) => items.len(),
+                Json::Null => 0,
+                _ => 1,
+            };
+            *target = Json::from(count);
+        }
+        (AssignOperator::Add | AssignOperator::Subtract, TargetType::Scalar(ty)) => {
+            let current = Value::from_json(target, *ty).map_err(|e| e.to_string())?;
+            let sign = if item.operator == AssignOperator::Add { Decimal::ONE } else { -Decimal::ONE };
+            *target = match (current, *ty) {
+                (Value::Text(text), ExprType::Text) => Json::String(format!("{text}{}", plain_text(&value))),
+                (Value::Null, ExprType::Text) => Json::String(plain_text(&value)),
+                (current, ExprType::Number) => {
+                    let base = match current {
+                        Value::Number(n) => n,
+                        _ => Decimal::ZERO,
+                    };
+                    let delta = match Value::from_json(&value, ExprType::Number).map_err(|e| e.to_string())? {
+                        Value::Number(n) => n,
+                        _ => Decimal::ZERO,
+                    };
+                    Value::Number(base + sign * delta).to_json()
+                }
+                (Value::Date(date), ExprType::Date) => {
+                    let days = number_as_days(&value)? * if sign.is_sign_negative() { -1 } else { 1 };
+                    Value::Date(date + chrono::Duration::days(days)).to_json()
+                }
+                (Value::DateTime(at), ExprType::DateTime) => {
+                    let days = number_as_days(&value)? * if sign.is_sign_negative() { -1 } else { 1 };
+                    Value::DateTime(at + chrono::Duration::days(days)).to_json()
+                }
+                (Value::Null, _) => return Err("the target is empty; assign it a value first".into()),
+                _ => return Err("cannot add to this value".into()),
+            };
+        }
+        (operator, _) => return Err(format!("{operator:?} does not apply here")),
+    }
+    Ok(())
+}
+
+fn number_as_days(value: &Json) -> Result<i64, String> {
+    value.as_i64().ok_or_else(|| format!("{value} is not a whole number of days"))
+}
+
+#[cold]
+fn unreachable_object() -> ! {
+    // Both call sites replace the value with the matching variant on the line before.
+    panic!("a value just set to an object or array is neither")
+}

@@ -1,0 +1,412 @@
+//! The files of a project folder, as serde reads them. Every struct refuses unknown keys, so a typo is
+//! an error with a position instead of a silently ignored setting.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `herald.toml`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub automation: AutomationConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: default_listen() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A SQLite file, relative to the project folder.
+    #[serde(default = "default_database")]
+    pub path: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { path: default_database() }
+    }
+}
+
+fn default_database() -> String {
+    "herald.db".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// ISO 3166 alpha-2 country for phone numbers written without a country code.
+    pub default_country: Option<String>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { workers: default_workers(), default_country: None }
+    }
+}
+
+fn default_workers() -> usize {
+    4
+}
+
+/// The user that record-triggered flows run as when the change came from no signed-in user
+/// (Salesforce's "Automated Process" user), and the permission sets assigned to it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationConfig {
+    #[serde(default = "default_automation_user")]
+    pub user: String,
+    #[serde(default)]
+    pub permission_sets: Vec<String>,
+}
+
+impl Default for AutomationConfig {
+    fn default() -> Self {
+        AutomationConfig { user: default_automation_user(), permission_sets: Vec::new() }
+    }
+}
+
+fn default_automation_user() -> String {
+    "Automated Process".into()
+}
+
+/// `objects/<Name>.yaml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    /// The three characters every record id of this object starts with (Lead: `00Q`).
+    pub key_prefix: Option<String>,
+    pub fields: IndexMap<String, FieldDef>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub label: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+    /// Maximum length in characters for text-like fields.
+    pub length: Option<usize>,
+    /// Picklist values.
+    #[serde(default)]
+    pub values: Vec<String>,
+    /// Objects a reference field may point to (Task.WhoId: Lead, Contact).
+    #[serde(default)]
+    pub references: Vec<String>,
+    pub default: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    Text,
+    Textarea,
+    Phone,
+    Email,
+    Url,
+    Picklist,
+    Number,
+    Currency,
+    Percent,
+    Checkbox,
+    Date,
+    Datetime,
+    Time,
+    Reference,
+    Id,
+}
+
+impl FieldType {
+    pub fn is_text_like(self) -> bool {
+        matches!(
+            self,
+            FieldType::Text
+                | FieldType::Textarea
+                | FieldType::Phone
+                | FieldType::Email
+                | FieldType::Url
+                | FieldType::Picklist
+                | FieldType::Reference
+                | FieldType::Id
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::Text => "text",
+            FieldType::Textarea => "textarea",
+            FieldType::Phone => "phone",
+            FieldType::Email => "email",
+            FieldType::Url => "url",
+            FieldType::Picklist => "picklist",
+            FieldType::Number => "number",
+            FieldType::Currency => "currency",
+            FieldType::Percent => "percent",
+            FieldType::Checkbox => "checkbox",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Time => "time",
+            FieldType::Reference => "reference",
+            FieldType::Id => "id",
+        }
+    }
+}
+
+/// `credentials/<Name>.yaml` with `kind: external-credential`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalCredentialDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    pub protocol: Protocol,
+    pub principals: Vec<PrincipalDef>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Custom,
+    NoAuthentication,
+    Basic,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrincipalDef {
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub principal_type: PrincipalType,
+    /// Parameter names only; values are set with `herald credential set` and kept encrypted.
+    #[serde(default)]
+    pub parameters: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalType {
+    #[default]
+    Named,
+    PerUser,
+}
+
+/// `credentials/<Name>.yaml` with `kind: named-credential`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedCredentialDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    pub url: String,
+    pub external_credential: String,
+    #[serde(default)]
+    pub generate_authorization_header: bool,
+    #[serde(default)]
+    pub allow_formulas_in_header: bool,
+    #[serde(default)]
+    pub allow_formulas_in_body: bool,
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+}
+
+/// `permissions/<Name>.yaml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionSetDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    /// Grants written the Salesforce way: `ExternalCredential-Principal`.
+    #[serde(default)]
+    pub external_credential_principal_access: Vec<String>,
+}
+
+/// `services/<Name>.yaml` with `kind: http-callout`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalloutServiceDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    pub named_credential: String,
+    /// `kixie`, `8x8-sms`, `8x8-chatapps`, `twilio` or `generic`; detected from the host when absent.
+    pub provider: Option<String>,
+    pub actions: IndexMap<String, CalloutActionDef>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalloutActionDef {
+    pub label: Option<String>,
+    pub method: String,
+    pub path: String,
+    /// A JSON object, written as YAML or pasted as a JSON string.
+    pub sample_request: Option<Value>,
+    pub sample_response: Option<Value>,
+}
+
+/// `flows/<Name>.yaml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub status: FlowStatus,
+    pub trigger: TriggerDef,
+    #[serde(default)]
+    pub variables: IndexMap<String, VariableDef>,
+    pub start: String,
+    pub elements: IndexMap<String, ElementDef>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowStatus {
+    #[default]
+    Active,
+    Draft,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerDef {
+    pub object: String,
+    pub on: TriggerEvent,
+    /// Entry condition as a formula returning Boolean.
+    pub when: Option<String>,
+    /// Entry condition as a list of conditions joined by `logic`.
+    #[serde(default)]
+    pub conditions: Vec<ConditionDef>,
+    /// `and` (default), `or`, or custom logic such as `1 AND (2 OR 3)`.
+    pub logic: Option<String>,
+    /// Salesforce's "Only when a record is updated to meet the condition requirements".
+    #[serde(default)]
+    pub only_when_updated_to_meet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerEvent {
+    Create,
+    Update,
+    #[serde(alias = "create-or-update")]
+    CreateOrUpdate,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionDef {
+    /// A field of the triggering record (entry conditions), shorthand for `left: "{!$Record.Field}"`.
+    pub field: Option<String>,
+    /// A reference: `{!$Record.Phone}`, `{!myVariable}`.
+    pub left: Option<String>,
+    pub operator: Operator,
+    /// A literal, or a text with merge fields.
+    pub right: Option<Value>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Operator {
+    EqualTo,
+    NotEqualTo,
+    GreaterThan,
+    LessThan,
+    GreaterThanOrEqualTo,
+    LessThanOrEqualTo,
+    StartsWith,
+    EndsWith,
+    Contains,
+    IsNull,
+    IsBlank,
+    IsChanged,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDef {
+    /// Text, Number, Boolean, Date, DateTime, Time, or a generated type name.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    #[serde(default)]
+    pub collection: bool,
+    pub default: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElementDef {
+    pub label: Option<String>,
+    /// Action: `Service.Action`.
+    pub action: Option<String>,
+    #[serde(default)]
+    pub inputs: IndexMap<String, Value>,
+    /// Action outputs stored into variables: output name -> variable.
+    #[serde(default)]
+    pub outputs: IndexMap<String, String>,
+    /// Create Records: the object.
+    pub create: Option<String>,
+    #[serde(default)]
+    pub fields: IndexMap<String, Value>,
+    /// Create Records: a Text variable that receives the new record's id.
+    pub store_id_in: Option<String>,
+    /// Assignment: ordered `target: value` items; a value `{add: X}` uses another operator.
+    pub assign: Option<Vec<IndexMap<String, Value>>>,
+    /// Decision: outcomes in order; the first that holds wins.
+    pub decision: Option<Vec<OutcomeDef>>,
+    /// Decision: where to go when no outcome holds.
+    pub default: Option<String>,
+    pub next: Option<String>,
+    pub fault: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeDef {
+    pub name: String,
+    pub label: Option<String>,
+    pub when: Option<String>,
+    #[serde(default)]
+    pub conditions: Vec<ConditionDef>,
+    pub logic: Option<String>,
+    pub next: Option<String>,
+}
