@@ -1,1 +1,464 @@
-//! herald-engine
+//! The engine: record changes -> triggered runs -> effects.
+//!
+//! A record and the runs it triggers are written in one transaction; workers woken through an
+//! in-process channel drive each run with the sans-IO interpreter, perform its callouts and record
+//! writes, and journal its state after every effect.
+
+mod callout;
+pub mod records;
+pub mod vault;
+
+pub use callout::{MAX_RESPONSE_BYTES, mask_secrets};
+pub use records::FieldProblem;
+pub use vault::{KeySource, MASTER_KEY_ENV, Vault, VaultError};
+
+use chrono::{SecondsFormat, Utc};
+use herald_expr::EvalContext;
+use herald_flow::{CompiledFlow, CompiledProject, Effect, RunState, RunUser, Step};
+use herald_project::did_you_mean;
+use herald_store::{NewRun, RunRow, RunStatus, Store, StoreError, StoredRecord};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown object `{object}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownObject { object: String, hint: Option<String> },
+    #[error("{}", .0.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join("; "))]
+    InvalidFields(Vec<FieldProblem>),
+    #[error("no {object} record with id {id}")]
+    NotFound { object: String, id: String },
+    #[error("no run with id {0}")]
+    RunNotFound(String),
+    #[error("no flow named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownFlow { name: String, hint: Option<String> },
+    #[error("external credential `{external_credential}` has no principal `{principal}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownPrincipal { external_credential: String, principal: String, hint: Option<String> },
+    #[error("principal `{principal}` of `{external_credential}` has no parameter `{parameter}`; its parameters are: {known}")]
+    UnknownParameter { external_credential: String, principal: String, parameter: String, known: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+/// How the engine is set up for one process.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    pub database: PathBuf,
+    /// The master key file, used when `HERALD_MASTER_KEY` is not set.
+    pub key_file: PathBuf,
+    /// Send every callout for `https://HOST/PATH` to `SANDBOX/HOST/PATH` instead.
+    pub sandbox: Option<String>,
+    pub workers: usize,
+}
+
+impl EngineOptions {
+    /// The defaults for a database path: the key file sits beside it.
+    pub fn for_database(database: PathBuf) -> EngineOptions {
+        let key_file = database.with_extension("key");
+        EngineOptions { database, key_file, sandbox: None, workers: 4 }
+    }
+}
+
+/// A run ended; sent to subscribers so that nobody has to poll.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunEvent {
+    pub run_id: String,
+    pub flow: String,
+    pub record_id: String,
+    pub status: RunStatus,
+}
+
+/// The answer to a record write: the new id and the runs it enqueued.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordWrite {
+    pub id: String,
+    pub runs: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    project: Arc<CompiledProject>,
+    store: Store,
+    vault: Vault,
+    http: reqwest::Client,
+    sandbox: Option<reqwest::Url>,
+    queue: mpsc::UnboundedSender<String>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    events: broadcast::Sender<RunEvent>,
+    user: RunUser,
+    workers: usize,
+}
+
+pub fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+const ID_ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn random_text(length: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..length).map(|_| ID_ALPHABET[rng.gen_range(0..ID_ALPHABET.len())] as char).collect()
+}
+
+/// An 18-character id that starts with the object's key prefix, as Salesforce ids do.
+fn record_id(prefix: &str) -> String {
+    format!("{prefix}{}", random_text(18 - prefix.len().min(18)))
+}
+
+fn interview_guid() -> String {
+    let bytes: [u8; 16] = rand::thread_rng().r#gen();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+impl Engine {
+    /// Opens the database and the vault. Workers start with [`Engine::start`].
+    pub async fn open(project: Arc<CompiledProject>, options: &EngineOptions) -> Result<Engine, EngineError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let store = Store::open(&options.database).await?;
+        let vault = Vault::open(&store, &options.key_file).await?;
+        let http = reqwest::Client::builder()
+            // A redirect could carry credentials to another host: redirects are answers, not hops.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(30))
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| EngineError::Http(e.to_string()))?;
+        let sandbox = match &options.sandbox {
+            None => None,
+            Some(url) => Some(
+                reqwest::Url::parse(url.trim_end_matches('/'))
+                    .map_err(|e| EngineError::Http(format!("--sandbox {url}: {e}")))?,
+            ),
+        };
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(4096);
+        let automation = &project.project.config.automation;
+        let user = RunUser { id: "005000000000000AAA".into(), name: automation.user.clone() };
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                project,
+                store,
+                vault,
+                http,
+                sandbox,
+                queue,
+                receiver: Mutex::new(Some(receiver)),
+                events,
+                user,
+                workers: options.workers.max(1),
+            }),
+        })
+    }
+
+    pub fn project(&self) -> &CompiledProject {
+        &self.inner.project
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<RunEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Starts the workers and re-enqueues the runs a previous process left unfinished.
+    pub async fn start(&self) -> Result<(), EngineError> {
+        let Some(receiver) = self.inner.receiver.lock().await.take() else { return Ok(()) };
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..self.inner.workers {
+            let engine = self.clone();
+            let receiver = receiver.clone();
+            tokio::spawn(async move {
+                loop {
+                    let next = receiver.lock().await.recv().await;
+                    let Some(run_id) = next else { break };
+                    if let Err(error) = engine.execute(&run_id).await {
+                        tracing::error!(run = %run_id, %error, "run could not be executed");
+                    }
+                }
+            });
+        }
+        self.recover().await
+    }
+
+    async fn recover(&self) -> Result<(), EngineError> {
+        let runs = self.inner.store.runs_with_status(&[RunStatus::Ready, RunStatus::Running], i64::MAX).await?;
+        for run in runs {
+            if run.status == RunStatus::Running {
+                let resumable = self.resume_interrupted(&run).await?;
+                if !resumable {
+                    continue;
+                }
+            }
+            let _ = self.inner.queue.send(run.id);
+        }
+        Ok(())
+    }
+
+    /// A run that was running when the process stopped: resume it, unless a callout may have reached a
+    /// provider that cannot recognise a resend. Returns whether it was put back in the queue.
+    async fn resume_interrupted(&self, run: &RunRow) -> Result<bool, EngineError> {
+        let Some(flow) = self.inner.project.flows.get(&run.flow) else {
+            self.finish(run, RunStatus::Failed, &run.state, Some(&format!("flow {} no longer exists", run.flow))).await?;
+            return Ok(false);
+        };
+        let state: Option<RunState> = serde_json::from_value(run.state.clone()).ok();
+        let in_flight = state.as_ref().and_then(|s| s.pending.as_ref()).is_some_and(|p| p.sent);
+        if in_flight {
+            let credential = state.as_ref().and_then(|s| flow.pending_credential(s));
+            if !credential.is_some_and(|c| c.provider.deduplicates_resends()) {
+                let element = state.as_ref().and_then(|s| s.pending.as_ref()).map(|p| p.element.clone()).unwrap_or_default();
+                let message = format!(
+                    "the callout of element {element} was in flight when herald stopped; the provider may have received it and cannot recognise a resend, so it was not sent again. Check the provider's log, then retry the run if the message did not go out"
+                );
+                self.finish(run, RunStatus::Unknown, &run.state, Some(&message)).await?;
+                return Ok(false);
+            }
+        }
+        self.inner.store.save_run(&run.id, RunStatus::Ready, &run.state, None, &now_text()).await?;
+        Ok(true)
+    }
+
+    async fn finish(&self, run: &RunRow, status: RunStatus, state: &Value, fault: Option<&str>) -> Result<(), EngineError> {
+        self.inner.store.save_run(&run.id, status, state, fault, &now_text()).await?;
+        let _ = self.inner.events.send(RunEvent {
+            run_id: run.id.clone(),
+            flow: run.flow.clone(),
+            record_id: run.record_id.clone(),
+            status,
+        });
+        Ok(())
+    }
+
+    fn object(&self, object: &str) -> Result<&herald_project::ObjectDef, EngineError> {
+        let objects = &self.inner.project.project.objects;
+        objects.get(object).map(|o| &o.def).ok_or_else(|| EngineError::UnknownObject {
+            object: object.to_string(),
+            hint: did_you_mean(object, objects.keys().map(String::as_str)),
+        })
+    }
+
+    pub async fn get_record(&self, object: &str, id: &str) -> Result<StoredRecord, EngineError> {
+        self.object(object)?;
+        self.inner
+            .store
+            .record(object, id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound { object: object.to_string(), id: id.to_string() })
+    }
+
+    /// Inserts a record and, in the same transaction, the runs of every flow it triggers. Returns once
+    /// committed; the runs execute afterwards.
+    pub async fn create_record(&self, object: &str, input: &Map<String, Value>) -> Result<RecordWrite, EngineError> {
+        let def = self.object(object)?;
+        let fields = records::validate(def, input, true).map_err(EngineError::InvalidFields)?;
+        let prefix = self.inner.project.project.key_prefix(object).unwrap_or("a00").to_string();
+        let id = record_id(&prefix);
+        let now = now_text();
+        let mut data = Map::new();
+        data.insert("Id".into(), Value::String(id.clone()));
+        data.extend(fields);
+        data.insert("CreatedDate".into(), Value::String(now.clone()));
+        data.insert("LastModifiedDate".into(), Value::String(now.clone()));
+
+        let runs = self.triggered_runs(object, &data, None, true);
+        let mut tx = self.inner.store.begin().await?;
+        tx.insert_record(object, &id, &data, &now).await?;
+        for (run_id, flow, state) in &runs {
+            tx.insert_run(NewRun { id: run_id, flow, object, record_id: &id, state }, &now).await?;
+        }
+        tx.commit().await?;
+        Ok(RecordWrite { id, runs: self.enqueue(runs) })
+    }
+
+    /// Updates a record; flows on update see the prior values as `$Record__Prior`.
+    pub async fn update_record(&self, object: &str, id: &str, input: &Map<String, Value>) -> Result<RecordWrite, EngineError> {
+        let def = self.object(object)?;
+        let fields = records::validate(def, input, false).map_err(EngineError::InvalidFields)?;
+        let now = now_text();
+        let mut tx = self.inner.store.begin().await?;
+        let Some(prior) = tx.record(object, id).await? else {
+            return Err(EngineError::NotFound { object: object.to_string(), id: id.to_string() });
+        };
+        let mut data = prior.data.clone();
+        data.extend(fields);
+        data.insert("LastModifiedDate".into(), Value::String(now.clone()));
+        let runs = self.triggered_runs(object, &data, Some(&prior.data), false);
+        tx.update_record(id, &data, &now).await?;
+        for (run_id, flow, state) in &runs {
+            tx.insert_run(NewRun { id: run_id, flow, object, record_id: id, state }, &now).await?;
+        }
+        tx.commit().await?;
+        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(runs) })
+    }
+
+    fn enqueue(&self, runs: Vec<(String, String, Value)>) -> Vec<String> {
+        runs.into_iter()
+            .map(|(run_id, _, _)| {
+                let _ = self.inner.queue.send(run_id.clone());
+                run_id
+            })
+            .collect()
+    }
+
+    /// The runs a change starts: (run id, flow, initial state). An entry condition that cannot be
+    /// evaluated still starts its run, which fails at once with the reason, so that no change is
+    /// silently ignored.
+    fn triggered_runs(
+        &self,
+        object: &str,
+        data: &Map<String, Value>,
+        prior: Option<&Map<String, Value>>,
+        created: bool,
+    ) -> Vec<(String, String, Value)> {
+        let cx = EvalContext::new(Utc::now());
+        let mut runs = Vec::new();
+        for flow in self.inner.project.triggered_flows(object, created) {
+            let holds = flow.entry_holds(data, prior, &cx);
+            if holds == Ok(false) {
+                continue;
+            }
+            let mut state =
+                flow.new_run(data.clone(), prior.cloned(), self.inner.user.clone(), interview_guid(), cx.now);
+            if let Err(message) = holds {
+                state.failure = Some(format!("the entry condition could not be evaluated: {message}"));
+                state.cursor = None;
+            }
+            let state = serde_json::to_value(&state).unwrap_or(Value::Null);
+            runs.push((format!("run_{}", random_text(20)), flow.name.clone(), state));
+        }
+        runs
+    }
+
+    async fn execute(&self, run_id: &str) -> Result<(), EngineError> {
+        let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else { return Ok(()) };
+        let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
+            let message = format!("flow {} is not in the loaded project", run.flow);
+            return self.finish(&run, RunStatus::Failed, &run.state, Some(&message)).await;
+        };
+        let mut state: RunState = match serde_json::from_value(run.state.clone()) {
+            Ok(state) => state,
+            Err(error) => {
+                let message = format!("the journaled state of this run cannot be read: {error}");
+                return self.finish(&run, RunStatus::Failed, &run.state, Some(&message)).await;
+            }
+        };
+        let (status, fault) = self.drive(&flow, &mut state, Some(&run.id)).await?;
+        let state = serde_json::to_value(&state).unwrap_or(Value::Null);
+        self.finish(&run, status, &state, fault.as_deref()).await
+    }
+
+    /// Runs the interpreter to its end, performing each effect; journals after every effect when the
+    /// run is stored (`run_id`).
+    async fn drive(
+        &self,
+        flow: &Arc<CompiledFlow>,
+        state: &mut RunState,
+        run_id: Option<&str>,
+    ) -> Result<(RunStatus, Option<String>), EngineError> {
+        loop {
+            let cx = EvalContext::new(Utc::now());
+            match flow.advance(state, &cx) {
+                Step::Finished => return Ok((RunStatus::Finished, None)),
+                Step::Failed { message } => return Ok((RunStatus::Failed, Some(message))),
+                Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
+                    let started = Instant::now();
+                    let result = self.create_record(&object, &fields).await;
+                    let result = result.map(|write| write.id).map_err(|error| format!("Create Records on {object} failed: {error}"));
+                    flow.complete_create(state, result, Utc::now(), started.elapsed().as_micros() as u64);
+                }
+                Step::Effect(Effect::Callout { .. }) => {
+                    let result = self.callout(flow, state, run_id, &cx).await?;
+                    flow.complete_callout(state, result, Utc::now());
+                }
+            }
+            if let Some(run_id) = run_id {
+                let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
+                self.inner.store.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
+            }
+        }
+    }
+
+    /// Runs `flow` once on `record` as Debug does: effects are real (callouts, Create Records), the run
+    /// itself is not stored. The record's `Id` is kept if given.
+    pub async fn debug_run(&self, flow_name: &str, record: &Map<String, Value>) -> Result<(RunState, RunStatus, Option<String>), EngineError> {
+        let flows = &self.inner.project.flows;
+        let Some(flow) = flows.get(flow_name).cloned() else {
+            return Err(EngineError::UnknownFlow {
+                name: flow_name.to_string(),
+                hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
+            });
+        };
+        let def = self.object(&flow.object)?;
+        let mut input = record.clone();
+        let id = input.remove("Id").and_then(|v| v.as_str().map(String::from));
+        let fields = records::validate(def, &input, true).map_err(EngineError::InvalidFields)?;
+        let prefix = self.inner.project.project.key_prefix(&flow.object).unwrap_or("a00").to_string();
+        let now = now_text();
+        let mut data = Map::new();
+        data.insert("Id".into(), Value::String(id.unwrap_or_else(|| record_id(&prefix))));
+        data.extend(fields);
+        data.insert("CreatedDate".into(), Value::String(now.clone()));
+        data.insert("LastModifiedDate".into(), Value::String(now));
+        let cx = EvalContext::new(Utc::now());
+        let mut state = flow.new_run(data, None, self.inner.user.clone(), interview_guid(), cx.now);
+        let (status, fault) = self.drive(&flow, &mut state, None).await?;
+        Ok((state, status, fault))
+    }
+
+    pub async fn run(&self, id: &str) -> Result<RunRow, EngineError> {
+        self.inner.store.run(id).await?.ok_or_else(|| EngineError::RunNotFound(id.to_string()))
+    }
+
+    pub async fn runs_for_record(&self, record_id: &str) -> Result<Vec<RunRow>, EngineError> {
+        Ok(self.inner.store.runs_for_record(record_id).await?)
+    }
+
+    /// Stores one secret parameter, encrypted. The principal and parameter must be declared.
+    pub async fn set_secret(&self, external: &str, principal: &str, parameter: &str, value: &[u8]) -> Result<(), EngineError> {
+        let externals = &self.inner.project.project.external_credentials;
+        let Some(definition) = externals.get(external) else {
+            return Err(EngineError::UnknownPrincipal {
+                external_credential: external.to_string(),
+                principal: principal.to_string(),
+                hint: did_you_mean(external, externals.keys().map(String::as_str))
+                    .map(|h| format!("no external credential `{external}`; {h}")),
+            });
+        };
+        let Some(declared) = definition.def.principals.iter().find(|p| p.name == principal) else {
+            return Err(EngineError::UnknownPrincipal {
+                external_credential: external.to_string(),
+                principal: principal.to_string(),
+                hint: did_you_mean(principal, definition.def.principals.iter().map(|p| p.name.as_str())),
+            });
+        };
+        if !declared.parameters.iter().any(|p| p == parameter) {
+            return Err(EngineError::UnknownParameter {
+                external_credential: external.to_string(),
+                principal: principal.to_string(),
+                parameter: parameter.to_string(),
+                known: declared.parameters.join(", "),
+            });
+        }
+        let sealed = self.inner.vault.seal(external, principal, parameter, value);
+        self.inner.store.put_secret(external, principal, &sealed, &now_text()).await?;
+        Ok(())
+    }
+}

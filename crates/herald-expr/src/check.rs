@@ -621,7 +621,11 @@ impl Checker<'_> {
         };
         let mut prior_path: Vec<String> = path.to_vec();
         prior_path[0] = "$Record__Prior".to_string();
-        let (p, _) = self.reference(&prior_path, arg)?;
+        let (p, _) = self.reference(&prior_path, arg).map_err(|e| {
+            e.with_hint(format!(
+                "{name} needs the prior record ($Record__Prior), which exists in record-triggered flows that run on update"
+            ))
+        })?;
         let Expr::Ref(p) = p else {
             return Err(span_err("HX003", format!("{name} expects a field reference"), arg));
         };

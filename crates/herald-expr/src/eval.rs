@@ -20,6 +20,13 @@ type R = Result<Value, EvalError>;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
+/// Longest Text a formula may produce, in bytes (guards memory against e.g. nested SUBSTITUTE).
+pub(crate) const MAX_TEXT: usize = 1_000_000;
+
+fn too_long() -> EvalError {
+    EvalError::new(format!("Text result is longer than {MAX_TEXT} bytes"))
+}
+
 pub(crate) struct Ev<'a> {
     pub scope: &'a dyn Scope,
     pub cx: &'a EvalContext,
@@ -108,7 +115,7 @@ impl Ev<'_> {
             }
             Expr::Concat(a, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
-                Ok(concat(&a, &b))
+                in_range(concat(&a, &b))
             }
             Expr::Arith(op, a, b) => {
                 let (a, b) = (self.eval(a)?, self.eval(b)?);
@@ -271,10 +278,18 @@ impl Ev<'_> {
             Func::Substitute => {
                 let t = t!(0);
                 let (old, new) = (a1()?, a2()?);
-                if s(&old).is_empty() {
+                let (old, new) = (s(&old), s(&new));
+                if old.is_empty() {
                     return Ok(Value::Text(t));
                 }
-                Ok(text(t.replace(s(&old), s(&new))))
+                if new.len() > old.len() {
+                    let hits = t.matches(old).count();
+                    let grown = hits.saturating_mul(new.len() - old.len());
+                    if t.len().saturating_add(grown) > MAX_TEXT {
+                        return Err(too_long());
+                    }
+                }
+                Ok(text(t.replace(old, new)))
             }
             Func::Contains => {
                 let (a, b) = (a0()?, a1()?);
@@ -318,6 +333,13 @@ impl Ev<'_> {
                     "" => " ",
                     p => p,
                 };
+                if n > MAX_TEXT / 4 {
+                    return Err(EvalError::new(format!(
+                        "{}: length {n} is too large (at most {})",
+                        if f == Func::Lpad { "LPAD" } else { "RPAD" },
+                        MAX_TEXT / 4
+                    )));
+                }
                 Ok(text(self::pad(s(&t), n, pad, f == Func::Lpad)))
             }
             Func::Regex => {
@@ -584,17 +606,15 @@ impl Ev<'_> {
 }
 
 /// Dates and date-times are kept within years 1 to 9999 (what `YYYY-MM-DD` can write).
+/// Texts are at most MAX_TEXT bytes.
 fn in_range(v: Value) -> R {
     let year = match &v {
         Value::Date(d) => d.year(),
         Value::DateTime(dt) => dt.year(),
+        Value::Text(t) if t.len() > MAX_TEXT => return Err(too_long()),
         _ => return Ok(v),
     };
-    if (1..=9999).contains(&year) {
-        Ok(v)
-    } else {
-        Err(date_range())
-    }
+    if (1..=9999).contains(&year) { Ok(v) } else { Err(date_range()) }
 }
 
 /// Significant digits kept by EXP, LN, LOG and `^` with a fractional exponent.
@@ -616,8 +636,7 @@ fn approx(d: Decimal) -> Decimal {
         // |d| < 1: scale - digits leading zeros after the point.
         (scale - digits + APPROX_DIGITS).min(28)
     };
-    d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
-        .normalize()
+    d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero).normalize()
 }
 
 fn quote(t: &str) -> String {

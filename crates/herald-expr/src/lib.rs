@@ -67,16 +67,10 @@ impl Scope for NoReferences {
     }
 }
 
-/// A scope backed by a slice indexed by `RefId.0` (missing slots are Null).
-impl Scope for [Value] {
-    fn value(&self, id: RefId) -> Value {
-        self.get(id.0 as usize).cloned().unwrap_or(Value::Null)
-    }
-}
-
+/// A scope backed by a vector indexed by `RefId.0` (missing slots are Null).
 impl Scope for Vec<Value> {
     fn value(&self, id: RefId) -> Value {
-        self.as_slice().value(id)
+        self.get(id.0 as usize).cloned().unwrap_or(Value::Null)
     }
 }
 

@@ -573,3 +573,17 @@ mod limits {
 
 #[path = "tests_functions.rs"]
 mod functions;
+
+#[test]
+fn vec_scope_and_no_references() {
+    let f = Formula::compile("UPPER(\"x\") & TEXT(LEN(\"abc\"))", &NoReferences).unwrap();
+    assert_eq!(f.eval(&NoReferences, &cx()).unwrap(), Value::text("X3"));
+    let e = Formula::compile("$Record.Phone", &NoReferences).unwrap_err();
+    assert_eq!(e.message, "Unknown reference $Record.Phone");
+    let env = Env::new();
+    let f = Formula::compile("$Record.FirstName & \"!\"", &env).unwrap();
+    let values: Vec<Value> = env.values.clone();
+    assert_eq!(f.eval(&values, &cx()).unwrap(), Value::text("Ada!"));
+    let short: Vec<Value> = Vec::new();
+    assert_eq!(f.eval(&short, &cx()).unwrap(), Value::text("!"));
+}

@@ -129,10 +129,7 @@ fn substitute() {
     check("SUBSTITUTE(\"abc\", \"b\", null)", t("ac"));
     check("SUBSTITUTE(\"abc\", \"B\", \"x\")", t("abc"));
     null("SUBSTITUTE(null, \"a\", \"b\")");
-    check(
-        "SUBSTITUTE(SUBSTITUTE($Record.Phone, \"+\", \"\"), \"555\", \"\")",
-        t("11234567"),
-    );
+    check("SUBSTITUTE(SUBSTITUTE($Record.Phone, \"+\", \"\"), \"555\", \"\")", t("11234567"));
 }
 
 #[test]
@@ -176,9 +173,7 @@ fn regex() {
     check("REGEX(\"abc\", $Record.Status & \"|abc\")", b(true));
     let e = err("REGEX(\"a\", \"(\")");
     assert_eq!(e.code, "HX010");
-    assert!(ev_err("REGEX(\"a\", $Record.Status & \"(\")")
-        .message
-        .contains("invalid regular expression"));
+    assert!(ev_err("REGEX(\"a\", $Record.Status & \"(\")").message.contains("invalid regular expression"));
 }
 
 #[test]
@@ -187,10 +182,7 @@ fn hyperlink_and_br() {
         "HYPERLINK(\"https://example.com/?a=1&b=2\", \"Example\")",
         t("<a href=\"https://example.com/?a=1&amp;b=2\" target=\"_blank\">Example</a>"),
     );
-    check(
-        "HYPERLINK(\"/x\", \"X\", \"_self\")",
-        t("<a href=\"/x\" target=\"_self\">X</a>"),
-    );
+    check("HYPERLINK(\"/x\", \"X\", \"_self\")", t("<a href=\"/x\" target=\"_self\">X</a>"));
     check("\"a\" & BR() & \"b\"", t("a<br>b"));
 }
 
@@ -427,9 +419,7 @@ fn datetimevalue() {
     check("DATETIMEVALUE(DATE(2024,3,5))", dt("2024-03-05T00:00:00Z"));
     check("DATETIMEVALUE($Record.CreatedDate)", dt("2024-03-05T14:30:00Z"));
     null("DATETIMEVALUE(\"\")");
-    assert!(ev_err("DATETIMEVALUE(\"2024-13-05 10:00:00\")")
-        .message
-        .contains("not a date-time"));
+    assert!(ev_err("DATETIMEVALUE(\"2024-13-05 10:00:00\")").message.contains("not a date-time"));
     // With a zone, local text is read in that zone.
     let env = Env::new();
     let cx = cx().with_zone(EvalContext::parse_zone("America/New_York").unwrap());
@@ -481,15 +471,10 @@ fn addmonths() {
     check("ADDMONTHS(DATE(2024,3,31), -1)", d(2024, 2, 29));
     check("ADDMONTHS(DATE(2024,3,15), -15)", d(2022, 12, 15));
     check("ADDMONTHS(DATE(2024,3,15), 1.7)", d(2024, 4, 15));
-    check(
-        "ADDMONTHS($Record.CreatedDate, 1)",
-        dt("2024-04-05T14:30:00Z"),
-    );
+    check("ADDMONTHS($Record.CreatedDate, 1)", dt("2024-04-05T14:30:00Z"));
     null("ADDMONTHS($Record.NoDate, 1)");
     null("ADDMONTHS(DATE(2024,1,1), null)");
-    assert!(ev_err("ADDMONTHS(DATE(2024,1,1), 99999999999)")
-        .message
-        .contains("out of range"));
+    assert!(ev_err("ADDMONTHS(DATE(2024,1,1), 99999999999)").message.contains("out of range"));
 }
 
 #[test]
@@ -534,11 +519,7 @@ fn every_function_is_tested_and_documented() {
     let docs = include_str!("../../../docs/formulas.md");
     for f in FUNCTIONS {
         assert!(this.contains(&format!("{}(", f.name)), "{} has no test", f.name);
-        assert!(
-            docs.contains(&format!("`{}(", f.name)),
-            "{} is not documented in docs/formulas.md",
-            f.name
-        );
+        assert!(docs.contains(&format!("`{}(", f.name)), "{} is not documented in docs/formulas.md", f.name);
     }
 }
 
@@ -558,4 +539,115 @@ fn approximate_results_keep_15_significant_digits() {
     check("EXP(20)", n("485165195.409790"));
     check("LN(2)", n("0.693147180559945"));
     check("2 ^ 0.5", n("1.41421356237310"));
+}
+
+#[test]
+fn text_size_is_bounded() {
+    let e = ev_err("LPAD(\"a\", 99999999999, \"x\")");
+    assert!(e.message.contains("too large"), "{e}");
+    let e = ev_err("RPAD(\"a\", 1000000, \"x\")");
+    assert!(e.message.contains("too large"), "{e}");
+    check("LEN(LPAD(\"a\", 250000, \"x\"))", n("250000"));
+    // Each SUBSTITUTE multiplies the length by ten.
+    let mut src = "\"aaaaaaaaaa\"".to_string();
+    for _ in 0..8 {
+        src = format!("SUBSTITUTE({src}, \"a\", \"aaaaaaaaaa\")");
+    }
+    let e = ev_err(&src);
+    assert!(e.message.contains("longer than"), "{e}");
+    let mut src = "LPAD(\"a\", 200000, \"x\")".to_string();
+    for _ in 0..4 {
+        src = format!("({src} & {src})");
+    }
+    let e = ev_err(&src);
+    assert!(e.message.contains("longer than"), "{e}");
+}
+
+/// Extreme arguments give a value or an evaluation error, never a panic.
+#[test]
+fn extremes_do_not_panic() {
+    const MAX: &str = "79228162514264337593543950335";
+    const TINY: &str = "0.0000000000000000000000000001";
+    let env = Env::new();
+    let srcs = [
+        format!("SQRT({MAX})"),
+        format!("SQRT({TINY})"),
+        format!("LN({TINY})"),
+        format!("LN({MAX})"),
+        format!("LOG({TINY})"),
+        format!("LOG({MAX})"),
+        "EXP(65)".to_string(),
+        "EXP(-65)".to_string(),
+        "EXP(64.9)".to_string(),
+        format!("{MAX} ^ 0.5"),
+        format!("{TINY} ^ 0.5"),
+        format!("{TINY} ^ -1"),
+        format!("{TINY} ^ -2"),
+        format!("{MAX} ^ 2"),
+        format!("{MAX} ^ -1"),
+        format!("{MAX} ^ {TINY}"),
+        format!("2 ^ {MAX}"),
+        format!("0.5 ^ -{MAX}"),
+        "1.0000001 ^ 100000".to_string(),
+        format!("MOD(-{MAX}, -1)"),
+        format!("MOD({MAX}, {TINY})"),
+        format!("ROUND({MAX}, -28)"),
+        format!("ROUND({MAX}, -30)"),
+        format!("ROUND(-{MAX}, -1)"),
+        format!("ROUND({TINY}, 28)"),
+        format!("ROUND({TINY}, 100)"),
+        format!("ROUND(1, -{MAX})"),
+        format!("TRUNC({MAX}, -5)"),
+        format!("CEILING({MAX})"),
+        format!("FLOOR(-{MAX})"),
+        format!("CEILING(-{TINY})"),
+        format!("-(-{MAX})"),
+        format!("{MAX} * {MAX}"),
+        format!("{MAX} / {TINY}"),
+        format!("{TINY} / {MAX}"),
+        format!("{MAX} + {MAX}"),
+        format!("-{MAX} - {MAX}"),
+        format!("DATE({MAX}, 1, 1)"),
+        "DATE(0, 1, 1)".to_string(),
+        "DATE(-5000, 1, 1)".to_string(),
+        format!("DATE(2024, 1, 1) + {MAX}"),
+        format!("DATE(2024, 1, 1) - {MAX}"),
+        "DATE(1, 1, 1) - 1".to_string(),
+        format!("NOW() + {MAX}"),
+        format!("NOW() - {TINY}"),
+        "NOW() + 3000000".to_string(),
+        format!("TIMEVALUE(\"10:00\") + {MAX}"),
+        format!("TIMEVALUE(\"10:00\") - {MAX}"),
+        format!("ADDMONTHS(DATE(2024, 1, 1), {MAX})"),
+        "ADDMONTHS(DATE(2024, 1, 1), -4294967296)".to_string(),
+        "ADDMONTHS(NOW(), 200000)".to_string(),
+        format!("FROMUNIXTIME({MAX})"),
+        format!("FROMUNIXTIME(-{MAX})"),
+        "FROMUNIXTIME(-62135596801)".to_string(),
+        format!("CHR({MAX})"),
+        "CHR(55296)".to_string(),
+        format!("LEFT(\"abc\", {MAX})"),
+        format!("MID(\"abc\", {MAX}, {MAX})"),
+        format!("FIND(\"a\", \"abc\", {MAX})"),
+        format!("LPAD(\"abc\", {MAX})"),
+        format!("VALUE(\"{MAX}9\")"),
+        "VALUE(\"1e100\")".to_string(),
+        "VALUE(\"-\")".to_string(),
+        "VALUE(\".\")".to_string(),
+        "DATEVALUE(\"99999-01-01\")".to_string(),
+        "DATETIMEVALUE(\"9999-12-31 23:59:59\") + 1".to_string(),
+        "DATETIMEVALUE(\"0001-01-01 00:00:00\") - 1".to_string(),
+        "TIMEVALUE(\"23:59:59.999999999\")".to_string(),
+        "NOW() - DATETIMEVALUE(\"0001-01-01 00:00:00\")".to_string(),
+        "DATE(9999,12,31) - DATE(1,1,1)".to_string(),
+        format!("MAX({MAX}, -{MAX})"),
+        "REGEX(\"a\", $Record.Status & \"{99999999}\")".to_string(),
+    ];
+    for src in srcs {
+        let f = Formula::compile(&src, &env).unwrap_or_else(|e| panic!("{src}: {e}"));
+        let _ = f.eval(&env, &cx());
+        let _ = f.eval(&env, &cx().with_zone(chrono_tz::Pacific::Kiritimati));
+    }
+    // A pattern too large to compile is a compile error.
+    assert_eq!(err("REGEX(\"a\", \"(a{1000}){1000}\")").code, "HX010");
 }

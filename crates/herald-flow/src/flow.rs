@@ -31,6 +31,7 @@ impl CompiledFlow {
                 element: &element.name,
                 named_credential: &action.named_credential,
                 external_credential: &action.external_credential,
+                provider: action.provider,
             }),
             _ => None,
         })
@@ -78,6 +79,7 @@ pub struct CredentialUse<'a> {
     pub element: &'a str,
     pub named_credential: &'a str,
     pub external_credential: &'a str,
+    pub provider: Provider,
 }
 
 /// A named credential ready for callouts: its base URL, protocol and compiled custom headers.

@@ -352,6 +352,7 @@ impl CompiledFlow {
                 element: &element.name,
                 named_credential: &action.named_credential,
                 external_credential: &action.external_credential,
+                provider: action.provider,
             }),
             _ => None,
         }

@@ -1,1 +1,162 @@
-//! herald-sandbox
+//! Emulated providers, so that flows run end to end without real accounts.
+//!
+//! herald started with `--sandbox URL` sends a callout for `https://HOST/PATH` to `URL/HOST/PATH`; the
+//! sandbox dispatches by HOST to the provider that lives there, answers as that provider does, and keeps
+//! every request it received (`GET /_sandbox/requests`).
+
+mod kixie;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+pub use kixie::KixieOptions;
+
+/// What the emulated providers accept.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxOptions {
+    pub kixie: KixieOptions,
+}
+
+/// One request as the sandbox received it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReceivedRequest {
+    pub sequence: u64,
+    pub host: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    /// The JSON body, or the body as a string when it is not JSON.
+    pub body: Value,
+    pub received_at: String,
+    /// Microseconds since the Unix epoch, for speed-to-lead measurements across processes.
+    pub received_unix_micros: i64,
+    /// The HTTP status the sandbox answered.
+    pub status: u16,
+}
+
+#[derive(Clone)]
+pub struct Sandbox {
+    state: Arc<SandboxState>,
+}
+
+struct SandboxState {
+    options: SandboxOptions,
+    requests: Mutex<Vec<ReceivedRequest>>,
+}
+
+impl Sandbox {
+    pub fn new(options: SandboxOptions) -> Sandbox {
+        Sandbox { state: Arc::new(SandboxState { options, requests: Mutex::new(Vec::new()) }) }
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/_sandbox/requests", get(list_requests).delete(clear_requests))
+            .route("/_sandbox/health", get(|| async { "ok" }))
+            .route("/{host}/{*path}", axum::routing::any(provider))
+            .with_state(self.clone())
+    }
+
+    /// Serves until the listener fails or the task is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        axum::serve(listener, self.router()).await
+    }
+
+    fn record(&self, request: ReceivedRequest) {
+        if let Ok(mut requests) = self.state.requests.lock() {
+            let sequence = requests.len() as u64 + 1;
+            requests.push(ReceivedRequest { sequence, ..request });
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RequestFilter {
+    host: Option<String>,
+}
+
+async fn list_requests(State(sandbox): State<Sandbox>, Query(filter): Query<RequestFilter>) -> Response {
+    let requests: Vec<ReceivedRequest> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| filter.host.as_ref().is_none_or(|h| h.eq_ignore_ascii_case(&r.host)))
+        .collect();
+    axum::Json(requests).into_response()
+}
+
+async fn clear_requests(State(sandbox): State<Sandbox>) -> StatusCode {
+    if let Ok(mut requests) = sandbox.state.requests.lock() {
+        requests.clear();
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// What an emulated provider answers.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(status: StatusCode, body: Value) -> Answer {
+        Answer { status, content_type: "application/json", body: body.to_string() }
+    }
+
+    pub fn text(status: StatusCode, body: &str) -> Answer {
+        Answer { status, content_type: "text/plain; charset=utf-8", body: body.to_string() }
+    }
+}
+
+async fn provider(
+    State(sandbox): State<Sandbox>,
+    Path((host, path)): Path<(String, String)>,
+    method: Method,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let received = Utc::now();
+    let host = host.to_ascii_lowercase();
+    let path = format!("/{path}");
+    let answer = match host.as_str() {
+        "apig.kixie.com" => kixie::handle(&sandbox.state.options.kixie, &method, &path, &body),
+        _ => Answer::json(
+            StatusCode::BAD_GATEWAY,
+            serde_json::json!({"error": format!("the sandbox emulates no provider at {host}")}),
+        ),
+    };
+    let query_text = (!query.is_empty())
+        .then(|| query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
+    sandbox.record(ReceivedRequest {
+        sequence: 0,
+        host,
+        method: method.to_string(),
+        path,
+        query: query_text,
+        headers: headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect(),
+        body: serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
+        received_at: received.to_rfc3339_opts(SecondsFormat::Micros, true),
+        received_unix_micros: received.timestamp_micros(),
+        status: answer.status.as_u16(),
+    });
+    (answer.status, [("content-type", answer.content_type)], answer.body).into_response()
+}

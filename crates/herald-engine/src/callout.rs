@@ -1,0 +1,275 @@
+//! Callouts: choose the principal the running user may use, open its secrets, build the request on the
+//! named credential's own host, send it, and read the answer with the provider's rules.
+
+use crate::{Engine, EngineError, now_text};
+use herald_expr::EvalContext;
+use herald_flow::{CalloutResult, CompiledFlow, PreparedCallout, RunState, SecretSource};
+use herald_openapi::Method;
+use herald_project::Protocol;
+use herald_providers::Verdict;
+use herald_store::RunStatus;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use zeroize::Zeroizing;
+
+/// Answers larger than this are cut off and the callout fails: no provider answers a send with more.
+pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// How much of a response body a fault message quotes; the whole body stays in the trace.
+const FAULT_BODY_CHARS: usize = 300;
+
+/// The decrypted parameters of one principal, wiped from memory when dropped.
+struct Secrets {
+    values: HashMap<String, Zeroizing<String>>,
+}
+
+impl SecretSource for Secrets {
+    fn secret(&self, parameter: &str) -> Option<Arc<str>> {
+        self.values.get(parameter).map(|v| Arc::from(v.as_str()))
+    }
+}
+
+impl Secrets {
+    fn mask(&self, text: &str) -> String {
+        mask_secrets(text, self.values.values().map(|v| v.as_str()))
+    }
+}
+
+/// Replaces every occurrence of a secret value in `text`. Values shorter than four characters are
+/// not masked: they would blank ordinary text and are no secret worth the name.
+pub fn mask_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+    let mut masked = text.to_string();
+    for secret in secrets {
+        if secret.chars().count() >= 4 && masked.contains(secret) {
+            masked = masked.replace(secret, herald_flow::MASK);
+        }
+    }
+    masked
+}
+
+fn fault(message: String) -> CalloutResult {
+    CalloutResult { status: None, body: String::new(), fault: Some(message), micros: 0 }
+}
+
+impl Engine {
+    /// The first principal of `external` that the running user's permission sets grant.
+    fn principal_for(&self, external: &str) -> Result<String, String> {
+        let project = &self.inner.project.project;
+        let granted = &project.config.automation.permission_sets;
+        let Some(definition) = project.external_credentials.get(external) else {
+            return Err(format!("external credential {external} is not defined"));
+        };
+        if definition.def.protocol == Protocol::NoAuthentication && definition.def.principals.is_empty() {
+            return Ok(String::new());
+        }
+        for principal in &definition.def.principals {
+            let grant = format!("{external}-{}", principal.name);
+            let has = granted.iter().filter_map(|set| project.permission_sets.get(set)).any(|set| {
+                set.def.external_credential_principal_access.contains(&grant)
+            });
+            if has {
+                return Ok(principal.name.clone());
+            }
+        }
+        let grants: Vec<String> =
+            definition.def.principals.iter().map(|p| format!("{external}-{}", p.name)).collect();
+        let sets: Vec<&str> = project
+            .permission_sets
+            .values()
+            .filter(|s| s.def.external_credential_principal_access.iter().any(|g| grants.contains(g)))
+            .map(|s| s.def.name.as_str())
+            .collect();
+        let assign = if sets.is_empty() {
+            format!("create a permission set that grants {} and assign it", grants.join(" or "))
+        } else {
+            format!("assign permission set {} (add it to [automation] permission_sets in herald.toml)", sets.join(" or "))
+        };
+        Err(format!(
+            "user {} has no access to external credential {external}: no assigned permission set grants External Credential Principal Access to {}; {assign}",
+            self.inner.user.name,
+            grants.join(" or "),
+        ))
+    }
+
+    async fn secrets(&self, external: &str, principal: &str) -> Result<Secrets, String> {
+        let sealed = self.inner.store.secrets(external, principal).await.map_err(|e| e.to_string())?;
+        let mut values = HashMap::new();
+        for secret in &sealed {
+            let value = self.inner.vault.open_secret(external, principal, secret).map_err(|e| e.to_string())?;
+            values.insert(secret.parameter.clone(), value);
+        }
+        Ok(Secrets { values })
+    }
+
+    pub(crate) async fn callout(
+        &self,
+        flow: &CompiledFlow,
+        state: &mut RunState,
+        run_id: Option<&str>,
+        cx: &EvalContext,
+    ) -> Result<CalloutResult, EngineError> {
+        let Some(credential) = flow.pending_credential(state) else {
+            return Ok(fault("the pending element is not an action".into()));
+        };
+        let named_name = credential.named_credential.to_string();
+        let external = credential.external_credential.to_string();
+        let principal = match self.principal_for(&external) {
+            Ok(principal) => principal,
+            Err(message) => return Ok(fault(message)),
+        };
+        let secrets = match self.secrets(&external, &principal).await {
+            Ok(secrets) => secrets,
+            Err(message) => return Ok(fault(message)),
+        };
+        let prepared = match flow.prepare_callout(state, &secrets, cx) {
+            Ok(prepared) => prepared,
+            Err(message) => return Ok(fault(secrets.mask(&message))),
+        };
+        let Some(named) = self.inner.project.named_credentials.get(&named_name).cloned() else {
+            return Ok(fault(format!("named credential {named_name} is not loaded")));
+        };
+        let mut headers = match named.render_headers(&secrets, cx) {
+            Ok(headers) => headers,
+            Err(message) => return Ok(fault(secrets.mask(&message))),
+        };
+        headers.extend(prepared.headers.iter().cloned());
+        if named.generate_authorization_header && named.protocol == Protocol::Basic {
+            use base64::Engine as _;
+            let user = secrets.secret("username").unwrap_or_else(|| Arc::from(""));
+            let password = secrets.secret("password").unwrap_or_else(|| Arc::from(""));
+            let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+            headers.push(("Authorization".into(), format!("Basic {}", token.as_str())));
+        }
+        let url = match self.target_url(&named.url, &named.host, &prepared) {
+            Ok(url) => url,
+            Err(message) => return Ok(fault(message)),
+        };
+
+        // Journal the attempt before it leaves: after a crash the engine must know it may have arrived.
+        flow.mark_sent(state);
+        if let Some(run_id) = run_id {
+            let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
+            self.inner.store.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
+        }
+        Ok(self.send(&prepared, url, headers, &secrets).await)
+    }
+
+    fn target_url(&self, base: &str, host: &str, prepared: &PreparedCallout) -> Result<reqwest::Url, String> {
+        let path = &prepared.path;
+        let refused = path.split('/').any(|segment| segment == ".." || segment == ".")
+            || path.contains("//")
+            || path.contains('\\')
+            || !path.starts_with('/');
+        if refused {
+            return Err(format!("{}: the path `{path}` is refused: it could leave the named credential's base URL", prepared.action));
+        }
+        let mut url = reqwest::Url::parse(&format!("{base}{path}"))
+            .map_err(|e| format!("{}: cannot build a URL from {base}{path}: {e}", prepared.action))?;
+        if url.host_str() != Some(host) {
+            return Err(format!("{}: the request would go to {:?}, not {host}; refused", prepared.action, url.host_str()));
+        }
+        if let Some(sandbox) = &self.inner.sandbox {
+            let mut routed = sandbox.clone();
+            routed.set_path(&format!("{}/{host}{}", sandbox.path().trim_end_matches('/'), url.path()));
+            url = routed;
+        }
+        if !prepared.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(prepared.query.iter());
+        }
+        Ok(url)
+    }
+
+    async fn send(
+        &self,
+        prepared: &PreparedCallout,
+        url: reqwest::Url,
+        headers: Vec<(String, String)>,
+        secrets: &Secrets,
+    ) -> CalloutResult {
+        let method = match prepared.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut request = self.inner.http.request(method, url);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = &prepared.body {
+            request = request.json(body);
+        }
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let kind = if error.is_timeout() {
+                    "timed out"
+                } else if error.is_connect() {
+                    "could not connect"
+                } else {
+                    "failed before an answer"
+                };
+                let mut result = fault(secrets.mask(&format!(
+                    "{} {kind}: {}",
+                    prepared.action,
+                    error.without_url()
+                )));
+                result.micros = started.elapsed().as_micros() as u64;
+                return result;
+            }
+        };
+        let status = response.status();
+        let (body, truncated) = read_limited(response).await;
+        let micros = started.elapsed().as_micros() as u64;
+        let body_text = secrets.mask(&String::from_utf8_lossy(&body));
+        let verdict = if status.is_redirection() {
+            Verdict::Failure { reason: format!("HTTP {} redirect refused (herald never follows redirects)", status.as_u16()) }
+        } else if truncated {
+            Verdict::Failure { reason: format!("the answer exceeded {MAX_RESPONSE_BYTES} bytes") }
+        } else {
+            prepared.provider.interpret(status.as_u16(), &body)
+        };
+        let fault = match verdict {
+            Verdict::Success => None,
+            Verdict::Failure { reason } => {
+                let quoted: String = body_text.chars().take(FAULT_BODY_CHARS).collect();
+                let more = if body_text.chars().count() > FAULT_BODY_CHARS { "…" } else { "" };
+                Some(format!("{} failed: {reason}. Response body: {quoted}{more}", prepared.action))
+            }
+        };
+        CalloutResult { status: Some(status.as_u16()), body: body_text, fault, micros }
+    }
+}
+
+/// Reads at most [`MAX_RESPONSE_BYTES`]; says whether more was sent.
+async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    let room = MAX_RESPONSE_BYTES - body.len();
+                    body.extend_from_slice(&chunk[..room]);
+                    return (body, true);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) | Err(_) => return (body, false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_secret_values_but_not_short_ones() {
+        let text = "apikey=abcd1234 businessid=77 again abcd1234";
+        let masked = mask_secrets(text, ["abcd1234", "77"]);
+        assert_eq!(masked, "apikey=•••••• businessid=77 again ••••••");
+    }
+}

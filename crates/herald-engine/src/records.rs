@@ -1,0 +1,224 @@
+//! Record validation: every field a client sends is checked against the object's declaration, and
+//! every problem names the field.
+
+use herald_project::{FieldDef, FieldType, ObjectDef, STANDARD_FIELDS, did_you_mean};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One problem with one field, in the shape Salesforce's REST API answers (`errorCode`, `fields`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    #[serde(rename = "errorCode")]
+    pub error_code: &'static str,
+    pub message: String,
+    pub fields: Vec<String>,
+}
+
+impl FieldProblem {
+    fn new(error_code: &'static str, field: &str, message: String) -> FieldProblem {
+        FieldProblem { error_code, message, fields: vec![field.to_string()] }
+    }
+}
+
+/// Checks `input` against `object` and returns the normalized fields (declared names, declared types).
+/// On create, required fields must be present and defaults are applied.
+pub fn validate(object: &ObjectDef, input: &Map<String, Value>, creating: bool) -> Result<Map<String, Value>, Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    let mut fields = Map::new();
+    for (name, value) in input {
+        if name == "attributes" {
+            continue;
+        }
+        let Some((declared_name, def)) = object.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+            if let Some((standard, _)) = STANDARD_FIELDS.iter().find(|(s, _)| s.eq_ignore_ascii_case(name)) {
+                problems.push(FieldProblem::new(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    standard,
+                    format!("{standard} is set by herald and cannot be written"),
+                ));
+                continue;
+            }
+            let hint = did_you_mean(name, object.fields.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            problems.push(FieldProblem::new(
+                "INVALID_FIELD",
+                name,
+                format!("No such field `{name}` on {}{hint}", object.name),
+            ));
+            continue;
+        };
+        match check_value(&object.name, declared_name, def, value) {
+            Ok(value) => {
+                fields.insert(declared_name.clone(), value);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if creating {
+        for (name, def) in &object.fields {
+            if fields.contains_key(name) {
+                continue;
+            }
+            match &def.default {
+                Some(default) => {
+                    fields.insert(name.clone(), default.clone());
+                }
+                None if def.required => problems.push(FieldProblem::new(
+                    "REQUIRED_FIELD_MISSING",
+                    name,
+                    format!("Required field `{name}` is missing on {}", object.name),
+                )),
+                None => {}
+            }
+        }
+    } else {
+        for (name, value) in &fields {
+            if object.fields.get(name).is_some_and(|d| d.required) && is_blank(value) {
+                problems.push(FieldProblem::new(
+                    "REQUIRED_FIELD_MISSING",
+                    name,
+                    format!("Required field `{name}` cannot be blanked on {}", object.name),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() { Ok(fields) } else { Err(problems) }
+}
+
+fn is_blank(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Result<Value, FieldProblem> {
+    let wrong = |expected: &str| {
+        FieldProblem::new(
+            "INVALID_TYPE",
+            name,
+            format!("{object}.{name} is a {} field and takes {expected}, not {}", def.field_type.name(), describe(value)),
+        )
+    };
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    match def.field_type {
+        t if t.is_text_like() => {
+            let Value::String(text) = value else { return Err(wrong("a string")) };
+            if let Some(max) = def.length
+                && text.chars().count() > max
+            {
+                return Err(FieldProblem::new(
+                    "STRING_TOO_LONG",
+                    name,
+                    format!("{object}.{name} takes at most {max} characters, got {}", text.chars().count()),
+                ));
+            }
+            if t == FieldType::Picklist && !text.is_empty() && !def.values.iter().any(|v| v == text) {
+                return Err(FieldProblem::new(
+                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    name,
+                    format!("`{text}` is not a value of {object}.{name}; allowed: {}", def.values.join(", ")),
+                ));
+            }
+            if t == FieldType::Email && !text.is_empty() && !looks_like_email(text) {
+                return Err(FieldProblem::new("INVALID_EMAIL_ADDRESS", name, format!("{object}.{name}: `{text}` is not an email address")));
+            }
+            Ok(value.clone())
+        }
+        FieldType::Number | FieldType::Currency | FieldType::Percent => match value {
+            Value::Number(_) => Ok(value.clone()),
+            _ => Err(wrong("a number")),
+        },
+        FieldType::Checkbox => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            _ => Err(wrong("true or false")),
+        },
+        FieldType::Date => typed(value, herald_expr::Type::Date).ok_or_else(|| wrong("a date `YYYY-MM-DD`")),
+        FieldType::Datetime => {
+            typed(value, herald_expr::Type::DateTime).ok_or_else(|| wrong("a date-time `2024-05-01T09:30:00Z`"))
+        }
+        FieldType::Time => typed(value, herald_expr::Type::Time).ok_or_else(|| wrong("a time `HH:MM:SS`")),
+        _ => Err(wrong("a value")),
+    }
+}
+
+fn typed(value: &Value, ty: herald_expr::Type) -> Option<Value> {
+    if !value.is_string() {
+        return None;
+    }
+    herald_expr::Value::from_json(value, ty).ok().map(|v| v.to_json())
+}
+
+fn looks_like_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else { return false };
+    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !text.contains(' ')
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string \"{}\"", s.chars().take(40).collect::<String>()),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lead() -> ObjectDef {
+        yaml_object(
+            "kind: object\nname: Lead\nfields:\n  LastName: {type: text, length: 5, required: true}\n  Phone: {type: phone}\n  Score: {type: number}\n  Status: {type: picklist, values: [Open, Closed], default: Open}\n  Email: {type: email}\n",
+        )
+    }
+
+    fn yaml_object(text: &str) -> ObjectDef {
+        let (project, diagnostics) = herald_project::load_files(
+            "/p".into(),
+            vec![("herald.toml".into(), String::new()), ("objects/Lead.yaml".into(), text.into())],
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics}");
+        project.unwrap().objects["Lead"].def.clone()
+    }
+
+    #[test]
+    fn normalizes_names_and_applies_defaults() {
+        let input = json!({"lastname": "Ng", "PHONE": "+1 415"}).as_object().unwrap().clone();
+        let fields = validate(&lead(), &input, true).unwrap();
+        assert_eq!(fields["LastName"], "Ng");
+        assert_eq!(fields["Phone"], "+1 415");
+        assert_eq!(fields["Status"], "Open");
+    }
+
+    #[test]
+    fn names_every_bad_field() {
+        let input = json!({"Phne": "1", "Score": "ten", "LastName": "toolong", "Status": "Maybe", "Email": "x", "Id": "1"});
+        let problems = validate(&lead(), input.as_object().unwrap(), true).unwrap_err();
+        let codes: Vec<(&str, &str)> = problems.iter().map(|p| (p.error_code, p.fields[0].as_str())).collect();
+        assert!(codes.contains(&("INVALID_FIELD", "Phne")), "{codes:?}");
+        assert!(problems.iter().any(|p| p.message.contains("did you mean `Phone`")));
+        assert!(codes.contains(&("INVALID_TYPE", "Score")));
+        assert!(codes.contains(&("STRING_TOO_LONG", "LastName")));
+        assert!(codes.contains(&("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Status")));
+        assert!(codes.contains(&("INVALID_EMAIL_ADDRESS", "Email")));
+        assert!(codes.contains(&("INVALID_FIELD_FOR_INSERT_UPDATE", "Id")));
+    }
+
+    #[test]
+    fn required_fields_on_create_only() {
+        let input = json!({"Phone": "1"}).as_object().unwrap().clone();
+        let problems = validate(&lead(), &input, true).unwrap_err();
+        assert_eq!(problems[0].error_code, "REQUIRED_FIELD_MISSING");
+        assert!(validate(&lead(), &input, false).is_ok());
+        let blanking = json!({"LastName": ""}).as_object().unwrap().clone();
+        assert!(validate(&lead(), &blanking, false).is_err());
+    }
+}
