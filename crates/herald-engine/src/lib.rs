@@ -77,6 +77,15 @@ pub struct RunEvent {
     pub status: RunStatus,
 }
 
+/// What a debug run did.
+#[derive(Debug)]
+pub enum DebugOutcome {
+    /// The record does not meet the entry condition: the flow would not start.
+    NotTriggered { record: Map<String, Value> },
+    EntryError { message: String },
+    Ran { state: Box<RunState>, status: RunStatus, fault: Option<String> },
+}
+
 /// The answer to a record write: the new id and the runs it enqueued.
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordWrite {
@@ -398,7 +407,12 @@ impl Engine {
 
     /// Runs `flow` once on `record` as Debug does: effects are real (callouts, Create Records), the run
     /// itself is not stored. The record's `Id` is kept if given.
-    pub async fn debug_run(&self, flow_name: &str, record: &Map<String, Value>) -> Result<(RunState, RunStatus, Option<String>), EngineError> {
+    pub async fn debug_run(
+        &self,
+        flow_name: &str,
+        record: &Map<String, Value>,
+        check_entry: bool,
+    ) -> Result<DebugOutcome, EngineError> {
         let flows = &self.inner.project.flows;
         let Some(flow) = flows.get(flow_name).cloned() else {
             return Err(EngineError::UnknownFlow {
@@ -418,9 +432,16 @@ impl Engine {
         data.insert("CreatedDate".into(), Value::String(now.clone()));
         data.insert("LastModifiedDate".into(), Value::String(now));
         let cx = EvalContext::new(Utc::now());
+        if check_entry {
+            match flow.entry_holds(&data, None, &cx) {
+                Ok(true) => {}
+                Ok(false) => return Ok(DebugOutcome::NotTriggered { record: data }),
+                Err(message) => return Ok(DebugOutcome::EntryError { message }),
+            }
+        }
         let mut state = flow.new_run(data, None, self.inner.user.clone(), interview_guid(), cx.now);
         let (status, fault) = self.drive(&flow, &mut state, None).await?;
-        Ok((state, status, fault))
+        Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
     }
 
     pub async fn run(&self, id: &str) -> Result<RunRow, EngineError> {

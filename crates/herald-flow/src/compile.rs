@@ -816,13 +816,19 @@ impl<'a> FlowCompiler<'a> {
             self.value_error(&action_path, "HF016", format!("service `{service_name}` has no action `{operation_name}`"), Some(hint));
             return None;
         };
-        let named = self.project.named_credentials.get(&model.named_credential)?;
-        let external = self.project.external_credentials.get(&named.def.external_credential)?;
-        let parameters: Vec<String> = external.def.principals.iter().flat_map(|p| p.parameters.iter().cloned()).collect();
-        let credential = CredentialSite { external: &named.def.external_credential, parameters: &parameters };
+        // A missing named or external credential was reported by the project loader; the inputs are
+        // still checked so that every problem shows at once.
+        let named = self.project.named_credentials.get(&model.named_credential);
+        let external = named.and_then(|n| self.project.external_credentials.get(&n.def.external_credential));
+        let parameters: Vec<String> =
+            external.map(|e| e.def.principals.iter().flat_map(|p| p.parameters.iter().cloned()).collect()).unwrap_or_default();
+        let external_name = named.map(|n| n.def.external_credential.clone()).unwrap_or_default();
+        let credential = external.map(|_| CredentialSite { external: &external_name, parameters: &parameters });
+        let named_name = model.named_credential.clone();
         let refusal = |place: &str, option: &str| {
-            format!("named credential {} does not allow formulas in the HTTP {place}; set {option}: true in credentials/{}.yaml", named.def.name, named.def.name)
+            format!("named credential {named_name} does not allow formulas in the HTTP {place}; set {option}: true in credentials/{named_name}.yaml")
         };
+        let allows = |check: fn(&herald_project::NamedCredentialDef) -> bool| named.is_some_and(|n| check(&n.def));
 
         let mut inputs = Vec::new();
         for (name, value) in &def.inputs {
@@ -841,13 +847,15 @@ impl<'a> FlowCompiler<'a> {
                 continue;
             };
             let (allowed, refused) = match target {
-                InputTarget::Body | InputTarget::BodyField => (named.def.allow_formulas_in_body, refusal("body", "allow_formulas_in_body")),
+                InputTarget::Body | InputTarget::BodyField => {
+                    (allows(|n| n.allow_formulas_in_body), refusal("body", "allow_formulas_in_body"))
+                }
                 InputTarget::Parameter(ParamLocation::Header) => {
-                    (named.def.allow_formulas_in_header, refusal("header", "allow_formulas_in_header"))
+                    (allows(|n| n.allow_formulas_in_header), refusal("header", "allow_formulas_in_header"))
                 }
                 InputTarget::Parameter(_) => (false, "credentials cannot be sent in a URL; they would be logged by every proxy".into()),
             };
-            let resolver_site = allowed.then_some(credential);
+            let resolver_site = if allowed { credential } else { None };
             let compiled = {
                 let mut resolver_refusal = None;
                 if !allowed {
@@ -878,8 +886,8 @@ impl<'a> FlowCompiler<'a> {
         Some(ActionElement {
             service: service_name.to_string(),
             operation: operation_name.to_string(),
-            named_credential: named.def.name.clone(),
-            external_credential: named.def.external_credential.clone(),
+            named_credential: model.named_credential.clone(),
+            external_credential: external_name,
             provider: service.def.provider,
             method: operation.method,
             path: operation.path.clone(),

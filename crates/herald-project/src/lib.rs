@@ -393,7 +393,7 @@ fn serde_hint(message: &str) -> Option<String> {
     let (wrong, rest) = ["unknown field `", "unknown variant `"].iter().find_map(|prefix| {
         let start = message.find(prefix)? + prefix.len();
         let end = message[start..].find('`')? + start;
-        Some((&message[start..end], &message[end..]))
+        Some((&message[start..end], &message[end + 1..]))
     })?;
     let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
     if let Some(hint) = did_you_mean(wrong, expected.iter().copied()) {

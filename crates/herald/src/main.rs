@@ -1,1 +1,192 @@
-fn main() {}
+//! herald: a record change becomes an SMS or WhatsApp message in milliseconds.
+
+mod demo;
+mod flow_cmd;
+mod formula_cmd;
+mod serve;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "herald", version, about = "Record-triggered flows that text your leads in milliseconds")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bundled Kixie example end to end: a temporary database, an in-process sandbox, five leads.
+    #[command(after_help = "Example:\n  herald demo")]
+    Demo,
+    /// Serve the HTTP API and run flows for a project folder.
+    #[command(after_help = "Example:\n  herald serve --project examples/kixie-welcome-sms --sandbox http://127.0.0.1:8099")]
+    Serve {
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        /// Address to listen on (default: [server] listen in herald.toml).
+        #[arg(long)]
+        listen: Option<String>,
+        /// SQLite database file (default: [database] path in herald.toml, relative to the project).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Send every callout for https://HOST/PATH to URL/HOST/PATH (a `herald sandbox`).
+        #[arg(long)]
+        sandbox: Option<String>,
+    },
+    /// Check and debug flows.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Serve emulated providers (Kixie, and more as they are built) for tests and demos.
+    #[command(after_help = "Example:\n  herald sandbox --listen 127.0.0.1:8099")]
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        listen: String,
+        /// The businessid the emulated Kixie account accepts.
+        #[arg(long, env = "HERALD_SANDBOX_KIXIE_BUSINESSID", default_value = "sandbox-business")]
+        kixie_businessid: String,
+        /// The apikey the emulated Kixie account accepts (a test value, never a real key).
+        #[arg(long, env = "HERALD_SANDBOX_KIXIE_APIKEY", default_value = "sandbox-apikey", hide_default_value = false)]
+        kixie_apikey: String,
+    },
+    /// Manage secret values of external credentials.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Evaluate formulas.
+    #[command(subcommand)]
+    Formula(FormulaCommand),
+    /// Inspect SMS encodings and segments.
+    #[command(subcommand)]
+    Sms(SmsCommand),
+    /// Normalize phone numbers.
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+}
+
+#[derive(Subcommand)]
+enum FlowCommand {
+    /// Load a project and report every problem with file:line:column.
+    #[command(after_help = "Example:\n  herald flow validate examples/kixie-welcome-sms")]
+    Validate { project: PathBuf },
+    /// Run one flow once on a record, really performing its effects, and show every element.
+    #[command(after_help = "Example:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099")]
+    Debug {
+        project: PathBuf,
+        flow: String,
+        /// The triggering record's fields, as JSON.
+        #[arg(long)]
+        record: String,
+        #[arg(long)]
+        sandbox: Option<String>,
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Run even when the record does not meet the entry condition.
+        #[arg(long)]
+        ignore_entry_condition: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// Store one parameter of a principal, encrypted; the value is read from standard input.
+    #[command(after_help = "Example:\n  printf %s \"$KIXIE_APIKEY\" | herald credential set Kixie_API_Auth Kixie_Principal apikey --project examples/kixie-welcome-sms")]
+    Set {
+        external_credential: String,
+        principal: String,
+        parameter: String,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FormulaCommand {
+    /// Evaluate a formula and print {"type": ..., "value": ...}.
+    #[command(after_help = "Example:\n  herald formula eval 'IF(ISBLANK({!$Record.MobilePhone}), {!$Record.Phone}, {!$Record.MobilePhone})' --record '{\"Phone\":\"+1415\"}'")]
+    Eval {
+        expression: String,
+        #[arg(long)]
+        record: Option<String>,
+        /// A variable as NAME=JSON; repeatable.
+        #[arg(long = "var")]
+        vars: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SmsCommand {
+    /// Print the encoding, segment count and units of a text.
+    #[command(after_help = "Example:\n  herald sms inspect 'Hi Zoë, thanks!'")]
+    Inspect { text: String },
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// Print a number in E.164, or exit 2 with the reason.
+    #[command(after_help = "Example:\n  herald phone normalize '(415) 555-0100' --country US")]
+    Normalize {
+        number: String,
+        #[arg(long)]
+        country: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // reqwest is built without a default TLS backend; ring is the one provider herald ships.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo => runtime()?.block_on(demo::run()),
+        Command::Serve { project, listen, db, sandbox } => runtime()?.block_on(serve::serve(project, listen, db, sandbox)),
+        Command::Sandbox { listen, kixie_businessid, kixie_apikey } => {
+            runtime()?.block_on(serve::sandbox(listen, kixie_businessid, kixie_apikey))
+        }
+        Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
+        Command::Flow(FlowCommand::Debug { project, flow, record, sandbox, db, ignore_entry_condition }) => runtime()?
+            .block_on(flow_cmd::debug(&project, &flow, &record, sandbox, db, ignore_entry_condition)),
+        Command::Credential(CredentialCommand::Set { external_credential, principal, parameter, project, db }) => {
+            runtime()?.block_on(flow_cmd::set_credential(&project, db, &external_credential, &principal, &parameter))
+        }
+        Command::Formula(FormulaCommand::Eval { expression, record, vars }) => {
+            Ok(formula_cmd::eval(&expression, record.as_deref(), &vars))
+        }
+        Command::Sms(SmsCommand::Inspect { text }) => {
+            println!("{}", herald_sms::inspect(&text).to_json_line());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Phone(PhoneCommand::Normalize { number, country }) => {
+            match herald_sms::normalize_e164(&number, country.as_deref()) {
+                Ok(e164) => {
+                    println!("{}", serde_json::json!({ "e164": e164 }));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+    }
+}

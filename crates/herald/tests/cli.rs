@@ -1,0 +1,194 @@
+//! The CLI as a user runs it: validate, debug, demo and the small tools.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+/// The 1-based line and column where `needle` first appears in `file`.
+fn position(file: &Path, needle: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(file).unwrap();
+    for (number, line) in text.lines().enumerate() {
+        if let Some(column) = line.find(needle) {
+            return (number + 1, column + 1);
+        }
+    }
+    panic!("{needle} not in {}", file.display());
+}
+
+fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{from} not in {}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn validate_accepts_the_example() {
+    let (code, stdout, stderr) = herald(&["flow", "validate", example("kixie-welcome-sms").to_str().unwrap()], "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("flow Lead_Welcome_SMS on Lead Create: Send_SMS → Log_SMS_Failure"), "{stdout}");
+}
+
+#[test]
+fn validate_reports_every_problem_of_a_broken_project_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("kixie-welcome-sms"), &project);
+    let flow = project.join("flows/Lead_Welcome_SMS.yaml");
+    edit(&flow, "target: \"{!$Record.Phone}\"", "target: \"{!$Record.Phne}\"");
+    edit(&flow, "fault: Log_SMS_Failure", "fault: Log_SMS_Failur");
+    edit(&flow, "      WhoId:", "      WhoIdd:");
+    let endpoint = project.join("credentials/Kixie_Endpoint.yaml");
+    edit(&endpoint, "external_credential: Kixie_API_Auth", "external_credential: Kixie_API_Aut");
+
+    let (code, stdout, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    assert_ne!(code, 0, "a broken project must fail: {stdout}");
+    let root = project.display().to_string();
+
+    let (line, column) = position(&flow, "{!$Record.Phne}");
+    // The column points at `$Record.Phne` inside the quoted template.
+    let expected = format!("{root}/flows/Lead_Welcome_SMS.yaml:{line}:{}:", column + 2);
+    assert!(stderr.contains(&expected), "expected {expected} in:\n{stderr}");
+    assert!(stderr.contains("Lead has no field `Phne`; did you mean `Phone`?"), "{stderr}");
+
+    let (fault_line, fault_column) = position(&flow, "Log_SMS_Failur");
+    assert!(
+        stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{fault_line}:{fault_column}: error[HF006]: no element named `Log_SMS_Failur`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `Log_SMS_Failure`?"), "{stderr}");
+
+    let (line, column) = position(&flow, "WhoIdd");
+    assert!(stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HF020]: Task has no writable field `WhoIdd`")), "{stderr}");
+
+    let (line, column) = position(&endpoint, "Kixie_API_Aut");
+    assert!(
+        stderr.contains(&format!("credentials/Kixie_Endpoint.yaml:{line}:{column}: error[HP016]: unknown external credential `Kixie_API_Aut`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("problems found; the project was not loaded."), "{stderr}");
+}
+
+#[test]
+fn validate_reports_yaml_and_schema_errors_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("kixie-welcome-sms"), &project);
+    let flow = project.join("flows/Lead_Welcome_SMS.yaml");
+    edit(&flow, "    action: KixieService.Send_SMS", "    actoin: KixieService.Send_SMS");
+    let lead = project.join("objects/Lead.yaml");
+    edit(&lead, "  Phone: {type: phone, length: 40}", "  Phone: {type: phone, length: 40");
+    let (code, _, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    let (line, column) = position(&flow, "actoin");
+    assert!(stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HP003]: ")), "{stderr}");
+    assert!(stderr.contains("unknown field `actoin`"), "{stderr}");
+    assert!(stderr.contains("hint: did you mean `action`?"), "{stderr}");
+    assert!(stderr.contains("objects/Lead.yaml:"), "{stderr}");
+}
+
+#[test]
+fn a_folder_without_herald_toml_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = herald(&["flow", "validate", dir.path().to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("is not a herald project: it has no herald.toml"), "{stderr}");
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let (code, stdout, stderr) = herald(&["demo"], "");
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("All done: 3 leads texted, 1 skipped (blank phone), 1 refused and logged as a Task."), "{stdout}");
+    assert!(stdout.contains("Subject: SMS failed: KixieService.Send_SMS failed"), "{stdout}");
+    assert!(stdout.contains("200 texted"), "{stdout}");
+    for secret in ["demo-business-2149", "demo-apikey-7f3a9c41"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret), "the demo printed a secret");
+    }
+}
+
+#[test]
+fn debug_runs_the_flow_once_and_ends_with_all_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
+    for (parameter, value) in [("businessid", "sandbox-business"), ("apikey", "sandbox-apikey")] {
+        let args = ["credential", "set", "Kixie_API_Auth", "Kixie_Principal", parameter, "--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+        assert_eq!(herald(&args, value).0, 0);
+    }
+    let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
+    let args = [
+        "flow", "debug", project.to_str().unwrap(), "Lead_Welcome_SMS", "--record", record, "--sandbox", &sandbox.url, "--db", db.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = herald(&args, "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1. Send SMS (Action: Send_SMS)"), "{stdout}");
+    assert!(stdout.contains("apikey = ••••••"), "{stdout}");
+    assert!(stdout.contains("message = Hi Ada, thanks for reaching out! Reply STOP to opt out."), "{stdout}");
+    assert!(stdout.contains("responseCode = 200"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+    assert!(!stdout.contains("sandbox-apikey"), "{stdout}");
+
+    let blank = r#"{"LastName":"NoPhone"}"#;
+    let args = ["flow", "debug", project.to_str().unwrap(), "Lead_Welcome_SMS", "--record", blank, "--sandbox", &sandbox.url, "--db", db.to_str().unwrap()];
+    let (code, stdout, _) = herald(&args, "");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("does not meet the entry condition"), "{stdout}");
+}
+
+#[test]
+fn debug_without_credentials_shows_the_fault_then_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
+    let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
+    let args = ["flow", "debug", project.to_str().unwrap(), "Lead_Welcome_SMS", "--record", record, "--sandbox", &sandbox.url, "--db", db.to_str().unwrap()];
+    let (code, stdout, stderr) = herald(&args, "");
+    assert_eq!(code, 0, "the fault path handles it: {stdout}{stderr}");
+    assert!(stdout.contains("Fault: input `businessid` of KixieService.Send_SMS needs a credential value that is not set"), "{stdout}");
+    assert!(stdout.contains("2. Log SMS Failure (Create Records: Log_SMS_Failure)"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+}
+
+#[test]
+fn credential_set_refuses_unknown_names_and_empty_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let base = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let mut args = vec!["credential", "set", "Kixie_API_Auth", "Kixie_Principal", "apikye"];
+    args.extend(base);
+    let (code, _, stderr) = herald(&args, "secret-value");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("has no parameter `apikye`; its parameters are: businessid, apikey"), "{stderr}");
+    assert!(!stderr.contains("secret-value"));
+    let mut args = vec!["credential", "set", "Kixie_API_Auth", "Kixie_Principal", "apikey"];
+    args.extend(base);
+    let (code, _, stderr) = herald(&args, "\n");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no value on standard input"), "{stderr}");
+}
+
+#[test]
+fn formula_sms_and_phone_tools_print_one_json_line() {
+    let (code, stdout, _) = herald(&["formula", "eval", "\"Hi \" & UPPER({!$Record.FirstName})", "--record", r#"{"FirstName":"ada"}"#], "");
+    assert_eq!((code, stdout.trim()), (0, r#"{"type":"Text","value":"Hi ADA"}"#));
+    let (code, _, stderr) = herald(&["formula", "eval", "IF(true, 1)"], "");
+    assert_eq!(code, 2);
+    assert!(stderr.contains("IF expects 3 arguments, got 2"), "{stderr}");
+
+    let (code, stdout, _) = herald(&["sms", "inspect", "Hello"], "");
+    assert_eq!(code, 0);
+    let info: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(info["encoding"], "GSM7");
+    assert_eq!(info["segments"], 1);
+    assert_eq!(info["units"], 5);
+
+    let (code, stdout, _) = herald(&["phone", "normalize", "(415) 555-0100", "--country", "US"], "");
+    assert_eq!((code, stdout.trim()), (0, r#"{"e164":"+14155550100"}"#));
+    let (code, _, stderr) = herald(&["phone", "normalize", "555-0100"], "");
+    assert_eq!(code, 2);
+    assert!(!stderr.is_empty());
+}

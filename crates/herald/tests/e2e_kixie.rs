@@ -1,0 +1,238 @@
+//! Seed 000 end to end: `herald sandbox` and `herald serve` as processes, a Lead posted over HTTP, and
+//! the exact Kixie request checked at the sandbox.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const BUSINESSID: &str = "biz-e2e-4821";
+const APIKEY: &str = "key-e2e-9f8e7d6c5b4a";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    sandbox: Process,
+    server: Process,
+    client: reqwest::Client,
+}
+
+/// Stores the credentials with `herald credential set` (values on stdin), then starts both processes.
+fn setup(stored_apikey: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("herald.db");
+    let project = example("kixie-welcome-sms");
+    for (parameter, value) in [("businessid", BUSINESSID), ("apikey", stored_apikey)] {
+        let (code, stdout, stderr) = herald(
+            &[
+                "credential",
+                "set",
+                "Kixie_API_Auth",
+                "Kixie_Principal",
+                parameter,
+                "--project",
+                project.to_str().unwrap(),
+                "--db",
+                db.to_str().unwrap(),
+            ],
+            &format!("{value}\n"),
+        );
+        assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
+        assert!(!stdout.contains(value) && !stderr.contains(value), "the CLI echoed a secret");
+    }
+    let sandbox = Process::start(
+        &["sandbox", "--listen", "127.0.0.1:0"],
+        &[("HERALD_SANDBOX_KIXIE_BUSINESSID", BUSINESSID), ("HERALD_SANDBOX_KIXIE_APIKEY", APIKEY)],
+    );
+    let server = Process::start(
+        &[
+            "serve",
+            "--project",
+            project.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox",
+            &sandbox.url,
+        ],
+        &[],
+    );
+    Setup { _dir: dir, sandbox, server, client: client() }
+}
+
+impl Setup {
+    async fn post_lead(&self, fields: Value) -> Value {
+        let response = self.client.post(format!("{}/api/v1/records/Lead", self.server.url)).json(&fields).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    async fn finished_run(&self, run_id: &str) -> Value {
+        let url = format!("{}/api/v1/runs/{run_id}", self.server.url);
+        eventually(Duration::from_secs(20), || async {
+            let run: Value = self.client.get(&url).send().await.ok()?.json().await.ok()?;
+            matches!(run["status"].as_str(), Some("finished" | "failed" | "unknown")).then_some(run)
+        })
+        .await
+    }
+
+    async fn sandbox_requests(&self) -> Vec<Value> {
+        let url = format!("{}/_sandbox/requests", self.sandbox.url);
+        self.client.get(url).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_new_lead_sends_exactly_the_seed_body_with_the_vault_secrets() {
+    let setup = setup(APIKEY);
+    let created = setup.post_lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+14155550100"})).await;
+    let runs = created["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{created}");
+    let run = setup.finished_run(runs[0].as_str().unwrap()).await;
+    assert_eq!(run["status"], "finished", "{run}");
+
+    let requests = setup.sandbox_requests().await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let request = &requests[0];
+    assert_eq!(request["host"], "apig.kixie.com");
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["path"], "/app/event");
+    assert_eq!(request["headers"]["content-type"], "application/json");
+    assert_eq!(
+        request["body"],
+        json!({
+            "businessid": BUSINESSID,
+            "apikey": APIKEY,
+            "target": "+14155550100",
+            "eventname": "sms",
+            "message": "Hi Ada, thanks for reaching out! Reply STOP to opt out."
+        })
+    );
+
+    // The trace shows the action with secrets masked and Kixie's answer.
+    let trace = run["trace"].as_array().unwrap();
+    assert_eq!(trace.len(), 1);
+    assert_eq!(trace[0]["element"], "Send_SMS");
+    assert_eq!(trace[0]["inputs"]["apikey"], "••••••");
+    assert_eq!(trace[0]["inputs"]["target"], "+14155550100");
+    assert_eq!(trace[0]["outputs"]["responseCode"], 200);
+
+    // No secret in the API's answers or the server's output.
+    let everything = format!("{created}{run}{}", setup.server.output());
+    assert!(!everything.contains(APIKEY) && !everything.contains(BUSINESSID), "a secret leaked: {everything}");
+}
+
+#[tokio::test]
+async fn json_special_characters_in_fields_cannot_break_the_body() {
+    let setup = setup(APIKEY);
+    let name = r#"Zoë "the \ quote" {brace}"#;
+    let created = setup.post_lead(json!({"FirstName": name, "LastName": "X", "Phone": "+14155550111"})).await;
+    setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    let requests = setup.sandbox_requests().await;
+    assert_eq!(requests[0]["body"]["message"], format!("Hi {name}, thanks for reaching out! Reply STOP to opt out."));
+}
+
+#[tokio::test]
+async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
+    let setup = setup(APIKEY);
+    let created = setup.post_lead(json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": "12"})).await;
+    let lead_id = created["id"].as_str().unwrap();
+    let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    assert_eq!(run["status"], "finished", "the fault connector handles the failure: {run}");
+    let trace = run["trace"].as_array().unwrap();
+    assert_eq!(trace[0]["result"], "fault: Log_SMS_Failure");
+    assert_eq!(trace[1]["kind"], "Create Records");
+    let task_id = trace[1]["outputs"]["Id"].as_str().unwrap();
+    assert!(task_id.starts_with("00T"));
+    let task: Value = setup
+        .client
+        .get(format!("{}/api/v1/records/Task/{task_id}", setup.server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subject = task["Subject"].as_str().unwrap();
+    assert!(subject.starts_with("SMS failed: KixieService.Send_SMS failed: HTTP 200"), "{subject}");
+    assert!(subject.contains(r#"{"success":false,"error":"Invalid target phone number: 12"}"#), "{subject}");
+    assert_eq!(task["WhoId"], lead_id);
+    assert_eq!(task["Priority"], "High");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_a_401_fault_whose_task_carries_status_and_body_but_no_secret() {
+    let wrong = "wrong-key-0123456789";
+    let setup = setup(wrong);
+    let created = setup.post_lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+14155550100"})).await;
+    let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    let fault = run["trace"][0]["fault"].as_str().unwrap();
+    assert!(fault.contains("HTTP 401"), "{fault}");
+    assert!(fault.contains("Invalid apikey or businessid"), "{fault}");
+    assert!(!run.to_string().contains(wrong), "the stored key leaked into the run: {run}");
+}
+
+#[tokio::test]
+async fn a_blank_phone_triggers_nothing() {
+    let setup = setup(APIKEY);
+    for fields in [json!({"FirstName": "K", "LastName": "Johnson"}), json!({"FirstName": "K", "LastName": "J", "Phone": ""})] {
+        let created = setup.post_lead(fields).await;
+        assert_eq!(created["runs"], json!([]), "{created}");
+        let lead_id = created["id"].as_str().unwrap();
+        let runs: Value = setup
+            .client
+            .get(format!("{}/api/v1/records/Lead/{lead_id}/runs", setup.server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(runs["runs"], json!([]));
+    }
+    // A lead with a phone afterwards is the first and only request the sandbox sees.
+    let created = setup.post_lead(json!({"LastName": "After", "Phone": "+14155550199"})).await;
+    setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    let requests = setup.sandbox_requests().await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0]["body"]["target"], "+14155550199");
+}
+
+#[tokio::test]
+async fn the_records_api_names_bad_fields() {
+    let setup = setup(APIKEY);
+    let url = format!("{}/api/v1/records/Lead", setup.server.url);
+    let response = setup.client.post(&url).json(&json!({"LastName": "X", "Phne": "1", "FirstName": 7})).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let errors: Value = response.json().await.unwrap();
+    let fields: Vec<&str> = errors.as_array().unwrap().iter().map(|e| e["fields"][0].as_str().unwrap()).collect();
+    assert!(fields.contains(&"Phne") && fields.contains(&"FirstName"), "{errors}");
+    assert!(errors.to_string().contains("did you mean `Phone`"), "{errors}");
+
+    let response = setup.client.post(&url).body("{not json").send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let response = setup.client.post(format!("{}/api/v1/records/Leed", setup.server.url)).json(&json!({})).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+
+    // PATCH updates and GET shows the change; an update does not re-run a create-triggered flow.
+    let created: Value = setup.client.post(&url).json(&json!({"LastName": "Before"})).send().await.unwrap().json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let record_url = format!("{url}/{id}");
+    let patched: Value = setup
+        .client
+        .patch(&record_url)
+        .json(&json!({"LastName": "After", "Phone": "+14155550123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["runs"], json!([]));
+    let record: Value = setup.client.get(&record_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(record["LastName"], "After");
+    assert_eq!(record["attributes"]["type"], "Lead");
+    let missing = setup.client.get(format!("{url}/00Qnothere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
