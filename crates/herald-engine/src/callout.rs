@@ -65,9 +65,10 @@ impl Engine {
         }
         for principal in &definition.def.principals {
             let grant = format!("{external}-{}", principal.name);
-            let has = granted.iter().filter_map(|set| project.permission_sets.get(set)).any(|set| {
-                set.def.external_credential_principal_access.contains(&grant)
-            });
+            let has = granted
+                .iter()
+                .filter_map(|set| project.permission_sets.get(set))
+                .any(|set| set.def.external_credential_principal_access.contains(&grant));
             if has {
                 return Ok(principal.name.clone());
             }
@@ -83,7 +84,10 @@ impl Engine {
         let assign = if sets.is_empty() {
             format!("create a permission set that grants {} and assign it", grants.join(" or "))
         } else {
-            format!("assign permission set {} (add it to [automation] permission_sets in herald.toml)", sets.join(" or "))
+            format!(
+                "assign permission set {} (add it to [automation] permission_sets in herald.toml)",
+                sets.join(" or ")
+            )
         };
         Err(format!(
             "user {} has no access to external credential {external}: no assigned permission set grants External Credential Principal Access to {}; {assign}",
@@ -96,7 +100,8 @@ impl Engine {
         let sealed = self.inner.store.secrets(external, principal).await.map_err(|e| e.to_string())?;
         let mut values = HashMap::new();
         for secret in &sealed {
-            let value = self.inner.vault.open_secret(external, principal, secret).map_err(|e| e.to_string())?;
+            let value =
+                self.inner.vault.open_secret(external, principal, secret).map_err(|e| e.to_string())?;
             values.insert(secret.parameter.clone(), value);
         }
         Ok(Secrets { values })
@@ -138,7 +143,9 @@ impl Engine {
             use base64::Engine as _;
             let user = secrets.secret("username").unwrap_or_else(|| Arc::from(""));
             let password = secrets.secret("password").unwrap_or_else(|| Arc::from(""));
-            let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+            let token = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
+            );
             headers.push(("Authorization".into(), format!("Basic {}", token.as_str())));
         }
         let url = match self.target_url(&named.url, &named.host, &prepared) {
@@ -162,12 +169,19 @@ impl Engine {
             || path.contains('\\')
             || !path.starts_with('/');
         if refused {
-            return Err(format!("{}: the path `{path}` is refused: it could leave the named credential's base URL", prepared.action));
+            return Err(format!(
+                "{}: the path `{path}` is refused: it could leave the named credential's base URL",
+                prepared.action
+            ));
         }
         let mut url = reqwest::Url::parse(&format!("{base}{path}"))
             .map_err(|e| format!("{}: cannot build a URL from {base}{path}: {e}", prepared.action))?;
         if url.host_str() != Some(host) {
-            return Err(format!("{}: the request would go to {:?}, not {host}; refused", prepared.action, url.host_str()));
+            return Err(format!(
+                "{}: the request would go to {:?}, not {host}; refused",
+                prepared.action,
+                url.host_str()
+            ));
         }
         if let Some(sandbox) = &self.inner.sandbox {
             let mut routed = sandbox.clone();
@@ -212,11 +226,8 @@ impl Engine {
                 } else {
                     "failed before an answer"
                 };
-                let mut result = fault(secrets.mask(&format!(
-                    "{} {kind}: {}",
-                    prepared.action,
-                    error.without_url()
-                )));
+                let mut result =
+                    fault(secrets.mask(&format!("{} {kind}: {}", prepared.action, error.without_url())));
                 result.micros = started.elapsed().as_micros() as u64;
                 return result;
             }
@@ -226,7 +237,9 @@ impl Engine {
         let micros = started.elapsed().as_micros() as u64;
         let body_text = secrets.mask(&String::from_utf8_lossy(&body));
         let verdict = if status.is_redirection() {
-            Verdict::Failure { reason: format!("HTTP {} redirect refused (herald never follows redirects)", status.as_u16()) }
+            Verdict::Failure {
+                reason: format!("HTTP {} redirect refused (herald never follows redirects)", status.as_u16()),
+            }
         } else if truncated {
             Verdict::Failure { reason: format!("the answer exceeded {MAX_RESPONSE_BYTES} bytes") }
         } else {

@@ -39,7 +39,9 @@ pub enum EngineError {
     UnknownFlow { name: String, hint: Option<String> },
     #[error("external credential `{external_credential}` has no principal `{principal}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownPrincipal { external_credential: String, principal: String, hint: Option<String> },
-    #[error("principal `{principal}` of `{external_credential}` has no parameter `{parameter}`; its parameters are: {known}")]
+    #[error(
+        "principal `{principal}` of `{external_credential}` has no parameter `{parameter}`; its parameters are: {known}"
+    )]
     UnknownParameter { external_credential: String, principal: String, parameter: String, known: String },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -81,9 +83,17 @@ pub struct RunEvent {
 #[derive(Debug)]
 pub enum DebugOutcome {
     /// The record does not meet the entry condition: the flow would not start.
-    NotTriggered { record: Map<String, Value> },
-    EntryError { message: String },
-    Ran { state: Box<RunState>, status: RunStatus, fault: Option<String> },
+    NotTriggered {
+        record: Map<String, Value>,
+    },
+    EntryError {
+        message: String,
+    },
+    Ran {
+        state: Box<RunState>,
+        status: RunStatus,
+        fault: Option<String>,
+    },
 }
 
 /// The answer to a record write: the new id and the runs it enqueued.
@@ -208,7 +218,8 @@ impl Engine {
     }
 
     async fn recover(&self) -> Result<(), EngineError> {
-        let runs = self.inner.store.runs_with_status(&[RunStatus::Ready, RunStatus::Running], i64::MAX).await?;
+        let runs =
+            self.inner.store.runs_with_status(&[RunStatus::Ready, RunStatus::Running], i64::MAX).await?;
         for run in runs {
             if run.status == RunStatus::Running {
                 let resumable = self.resume_interrupted(&run).await?;
@@ -225,7 +236,13 @@ impl Engine {
     /// provider that cannot recognise a resend. Returns whether it was put back in the queue.
     async fn resume_interrupted(&self, run: &RunRow) -> Result<bool, EngineError> {
         let Some(flow) = self.inner.project.flows.get(&run.flow) else {
-            self.finish(run, RunStatus::Failed, &run.state, Some(&format!("flow {} no longer exists", run.flow))).await?;
+            self.finish(
+                run,
+                RunStatus::Failed,
+                &run.state,
+                Some(&format!("flow {} no longer exists", run.flow)),
+            )
+            .await?;
             return Ok(false);
         };
         let state: Option<RunState> = serde_json::from_value(run.state.clone()).ok();
@@ -233,7 +250,11 @@ impl Engine {
         if in_flight {
             let credential = state.as_ref().and_then(|s| flow.pending_credential(s));
             if !credential.is_some_and(|c| c.provider.deduplicates_resends()) {
-                let element = state.as_ref().and_then(|s| s.pending.as_ref()).map(|p| p.element.clone()).unwrap_or_default();
+                let element = state
+                    .as_ref()
+                    .and_then(|s| s.pending.as_ref())
+                    .map(|p| p.element.clone())
+                    .unwrap_or_default();
                 let message = format!(
                     "the callout of element {element} was in flight when herald stopped; the provider may have received it and cannot recognise a resend, so it was not sent again. Check the provider's log, then retry the run if the message did not go out"
                 );
@@ -245,7 +266,13 @@ impl Engine {
         Ok(true)
     }
 
-    async fn finish(&self, run: &RunRow, status: RunStatus, state: &Value, fault: Option<&str>) -> Result<(), EngineError> {
+    async fn finish(
+        &self,
+        run: &RunRow,
+        status: RunStatus,
+        state: &Value,
+        fault: Option<&str>,
+    ) -> Result<(), EngineError> {
         self.inner.store.save_run(&run.id, status, state, fault, &now_text()).await?;
         let _ = self.inner.events.send(RunEvent {
             run_id: run.id.clone(),
@@ -275,7 +302,11 @@ impl Engine {
 
     /// Inserts a record and, in the same transaction, the runs of every flow it triggers. Returns once
     /// committed; the runs execute afterwards.
-    pub async fn create_record(&self, object: &str, input: &Map<String, Value>) -> Result<RecordWrite, EngineError> {
+    pub async fn create_record(
+        &self,
+        object: &str,
+        input: &Map<String, Value>,
+    ) -> Result<RecordWrite, EngineError> {
         let def = self.object(object)?;
         let fields = records::validate(def, input, true).map_err(EngineError::InvalidFields)?;
         let prefix = self.inner.project.project.key_prefix(object).unwrap_or("a00").to_string();
@@ -298,7 +329,12 @@ impl Engine {
     }
 
     /// Updates a record; flows on update see the prior values as `$Record__Prior`.
-    pub async fn update_record(&self, object: &str, id: &str, input: &Map<String, Value>) -> Result<RecordWrite, EngineError> {
+    pub async fn update_record(
+        &self,
+        object: &str,
+        id: &str,
+        input: &Map<String, Value>,
+    ) -> Result<RecordWrite, EngineError> {
         let def = self.object(object)?;
         let fields = records::validate(def, input, false).map_err(EngineError::InvalidFields)?;
         let now = now_text();
@@ -390,7 +426,9 @@ impl Engine {
                 Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
                     let started = Instant::now();
                     let result = self.create_record(&object, &fields).await;
-                    let result = result.map(|write| write.id).map_err(|error| format!("Create Records on {object} failed: {error}"));
+                    let result = result
+                        .map(|write| write.id)
+                        .map_err(|error| format!("Create Records on {object} failed: {error}"));
                     flow.complete_create(state, result, Utc::now(), started.elapsed().as_micros() as u64);
                 }
                 Step::Effect(Effect::Callout { .. }) => {
@@ -453,7 +491,13 @@ impl Engine {
     }
 
     /// Stores one secret parameter, encrypted. The principal and parameter must be declared.
-    pub async fn set_secret(&self, external: &str, principal: &str, parameter: &str, value: &[u8]) -> Result<(), EngineError> {
+    pub async fn set_secret(
+        &self,
+        external: &str,
+        principal: &str,
+        parameter: &str,
+        value: &[u8],
+    ) -> Result<(), EngineError> {
         let externals = &self.inner.project.project.external_credentials;
         let Some(definition) = externals.get(external) else {
             return Err(EngineError::UnknownPrincipal {

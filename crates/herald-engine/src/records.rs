@@ -22,14 +22,19 @@ impl FieldProblem {
 
 /// Checks `input` against `object` and returns the normalized fields (declared names, declared types).
 /// On create, required fields must be present and defaults are applied.
-pub fn validate(object: &ObjectDef, input: &Map<String, Value>, creating: bool) -> Result<Map<String, Value>, Vec<FieldProblem>> {
+pub fn validate(
+    object: &ObjectDef,
+    input: &Map<String, Value>,
+    creating: bool,
+) -> Result<Map<String, Value>, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let mut fields = Map::new();
     for (name, value) in input {
         if name == "attributes" {
             continue;
         }
-        let Some((declared_name, def)) = object.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) else {
+        let Some((declared_name, def)) = object.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
+        else {
             if let Some((standard, _)) = STANDARD_FIELDS.iter().find(|(s, _)| s.eq_ignore_ascii_case(name)) {
                 problems.push(FieldProblem::new(
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -99,7 +104,11 @@ fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Resul
         FieldProblem::new(
             "INVALID_TYPE",
             name,
-            format!("{object}.{name} is a {} field and takes {expected}, not {}", def.field_type.name(), describe(value)),
+            format!(
+                "{object}.{name} is a {} field and takes {expected}, not {}",
+                def.field_type.name(),
+                describe(value)
+            ),
         )
     };
     if value.is_null() {
@@ -125,7 +134,11 @@ fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Resul
                 ));
             }
             if t == FieldType::Email && !text.is_empty() && !looks_like_email(text) {
-                return Err(FieldProblem::new("INVALID_EMAIL_ADDRESS", name, format!("{object}.{name}: `{text}` is not an email address")));
+                return Err(FieldProblem::new(
+                    "INVALID_EMAIL_ADDRESS",
+                    name,
+                    format!("{object}.{name}: `{text}` is not an email address"),
+                ));
             }
             Ok(value.clone())
         }
@@ -138,9 +151,8 @@ fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Resul
             _ => Err(wrong("true or false")),
         },
         FieldType::Date => typed(value, herald_expr::Type::Date).ok_or_else(|| wrong("a date `YYYY-MM-DD`")),
-        FieldType::Datetime => {
-            typed(value, herald_expr::Type::DateTime).ok_or_else(|| wrong("a date-time `2024-05-01T09:30:00Z`"))
-        }
+        FieldType::Datetime => typed(value, herald_expr::Type::DateTime)
+            .ok_or_else(|| wrong("a date-time `2024-05-01T09:30:00Z`")),
         FieldType::Time => typed(value, herald_expr::Type::Time).ok_or_else(|| wrong("a time `HH:MM:SS`")),
         _ => Err(wrong("a value")),
     }
@@ -155,7 +167,11 @@ fn typed(value: &Value, ty: herald_expr::Type) -> Option<Value> {
 
 fn looks_like_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !text.contains(' ')
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !text.contains(' ')
 }
 
 fn describe(value: &Value) -> String {
@@ -202,7 +218,8 @@ mod tests {
     fn names_every_bad_field() {
         let input = json!({"Phne": "1", "Score": "ten", "LastName": "toolong", "Status": "Maybe", "Email": "x", "Id": "1"});
         let problems = validate(&lead(), input.as_object().unwrap(), true).unwrap_err();
-        let codes: Vec<(&str, &str)> = problems.iter().map(|p| (p.error_code, p.fields[0].as_str())).collect();
+        let codes: Vec<(&str, &str)> =
+            problems.iter().map(|p| (p.error_code, p.fields[0].as_str())).collect();
         assert!(codes.contains(&("INVALID_FIELD", "Phne")), "{codes:?}");
         assert!(problems.iter().any(|p| p.message.contains("did you mean `Phone`")));
         assert!(codes.contains(&("INVALID_TYPE", "Score")));

@@ -18,7 +18,9 @@ const CHECK_PLAINTEXT: &[u8] = b"herald vault key check v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    #[error("{MASTER_KEY_ENV} is not a 32-byte key in base64 or hex; generate one with `openssl rand -base64 32`")]
+    #[error(
+        "{MASTER_KEY_ENV} is not a 32-byte key in base64 or hex; generate one with `openssl rand -base64 32`"
+    )]
     BadKeyEncoding,
     #[error("cannot read or create the master key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },
@@ -68,14 +70,19 @@ impl Vault {
     async fn check(&self, store: &Store) -> Result<(), VaultError> {
         match store.meta(CHECK_KEY).await? {
             Some(stored) => {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(stored).map_err(|_| VaultError::WrongKey)?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(stored)
+                    .map_err(|_| VaultError::WrongKey)?;
                 if bytes.len() < 24 {
                     return Err(VaultError::WrongKey);
                 }
                 let (nonce, ciphertext) = bytes.split_at(24);
                 let plain = self
                     .cipher
-                    .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: CHECK_KEY.as_bytes() })
+                    .decrypt(
+                        XNonce::from_slice(nonce),
+                        Payload { msg: ciphertext, aad: CHECK_KEY.as_bytes() },
+                    )
                     .map_err(|_| VaultError::WrongKey)?;
                 if plain != CHECK_PLAINTEXT {
                     return Err(VaultError::WrongKey);
@@ -85,7 +92,10 @@ impl Vault {
                 let nonce = random_nonce();
                 let ciphertext = self
                     .cipher
-                    .encrypt(XNonce::from_slice(&nonce), Payload { msg: CHECK_PLAINTEXT, aad: CHECK_KEY.as_bytes() })
+                    .encrypt(
+                        XNonce::from_slice(&nonce),
+                        Payload { msg: CHECK_PLAINTEXT, aad: CHECK_KEY.as_bytes() },
+                    )
                     .map_err(|_| VaultError::WrongKey)?;
                 let mut sealed = nonce.to_vec();
                 sealed.extend(ciphertext);
@@ -95,7 +105,13 @@ impl Vault {
         Ok(())
     }
 
-    pub fn seal(&self, external_credential: &str, principal: &str, parameter: &str, value: &[u8]) -> SealedSecret {
+    pub fn seal(
+        &self,
+        external_credential: &str,
+        principal: &str,
+        parameter: &str,
+        value: &[u8],
+    ) -> SealedSecret {
         let nonce = random_nonce();
         let aad = associated_data(external_credential, principal, parameter);
         let ciphertext = self
@@ -122,7 +138,10 @@ impl Vault {
         let aad = associated_data(external_credential, principal, &sealed.parameter);
         let plain = self
             .cipher
-            .decrypt(XNonce::from_slice(&sealed.nonce), Payload { msg: &sealed.ciphertext, aad: aad.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(&sealed.nonce),
+                Payload { msg: &sealed.ciphertext, aad: aad.as_bytes() },
+            )
             .map_err(|_| tampered())?;
         let plain = Zeroizing::new(plain);
         match std::str::from_utf8(&plain) {
@@ -161,7 +180,8 @@ fn read_or_create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultErro
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut text = Zeroizing::new(text);
-            let key = decode_key(text.trim()).map_err(|_| fail("it does not hold a base64 32-byte key".into()));
+            let key =
+                decode_key(text.trim()).map_err(|_| fail("it does not hold a base64 32-byte key".into()));
             text.zeroize();
             key
         }

@@ -6,8 +6,8 @@ use crate::logic::Logic;
 use herald_expr::{CompileError, Formula, RefId, Resolved, Resolver, Template, Type as ExprType, Value};
 use herald_openapi::{Operation, ParamLocation, Shape};
 use herald_project::{
-    ConditionDef, Diagnostic, ElementDef, FieldType, FlowDef, FlowStatus, Located, Operator, Project, SourceId,
-    STANDARD_FIELDS, TriggerEvent, YamlPath, closest, did_you_mean, url_host,
+    ConditionDef, Diagnostic, ElementDef, FieldType, FlowDef, FlowStatus, Located, Operator, Project,
+    STANDARD_FIELDS, SourceId, TriggerEvent, YamlPath, closest, did_you_mean, url_host,
 };
 use indexmap::IndexMap;
 use serde_json::Value as Json;
@@ -30,7 +30,8 @@ pub(crate) fn expr_type(field_type: FieldType) -> ExprType {
 /// The fields of an object, standard ones first, with their types.
 pub(crate) fn object_fields(project: &Project, object: &str) -> Option<Vec<(String, FieldType)>> {
     let def = &project.objects.get(object)?.def;
-    let mut fields: Vec<(String, FieldType)> = STANDARD_FIELDS.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+    let mut fields: Vec<(String, FieldType)> =
+        STANDARD_FIELDS.iter().map(|(n, t)| (n.to_string(), *t)).collect();
     fields.extend(def.fields.iter().map(|(n, f)| (n.clone(), f.field_type)));
     Some(fields)
 }
@@ -155,18 +156,27 @@ impl SiteResolver<'_> {
             return self.global(head, rest);
         }
         let Some(context) = self.context else {
-            return Err(format!("`{}` cannot be used here; only $Credential references are allowed", path.join(".")));
+            return Err(format!(
+                "`{}` cannot be used here; only $Credential references are allowed",
+                path.join(".")
+            ));
         };
         if let Some(index) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head)) {
             return variable_slot(context, index, rest);
         }
         if let Some((element, outputs)) = context.outputs.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
             let Some(name) = rest.first() else {
-                return Err(format!("`{element}` is an element; name one of its outputs: {}", names(outputs)));
+                return Err(format!(
+                    "`{element}` is an element; name one of its outputs: {}",
+                    names(outputs)
+                ));
             };
             let Some((output, ty)) = outputs.iter().find(|(o, _)| o.eq_ignore_ascii_case(name)) else {
                 let hint = did_you_mean(name, outputs.iter().map(|(o, _)| *o)).unwrap_or_default();
-                return Err(format!("element `{element}` has no output `{name}` {hint}; outputs: {}", names(outputs)));
+                return Err(format!(
+                    "element `{element}` has no output `{name}` {hint}; outputs: {}",
+                    names(outputs)
+                ));
             };
             return Ok((Slot::Output { element: element.clone(), name: output.to_string(), ty: *ty }, *ty));
         }
@@ -190,7 +200,8 @@ impl SiteResolver<'_> {
                 let prior = global == Some("$Record__Prior");
                 if prior && !context.prior_allowed {
                     return Err(
-                        "`$Record__Prior` only exists in flows triggered on update or create_or_update".into()
+                        "`$Record__Prior` only exists in flows triggered on update or create_or_update"
+                            .into(),
                     );
                 }
                 let Some((field, field_type)) = find_field(&context.fields, field) else {
@@ -204,9 +215,10 @@ impl SiteResolver<'_> {
             (Some("$Record" | "$Record__Prior"), []) => {
                 Err(format!("name a field: `{head}.Phone`; a whole record cannot be used as a value"))
             }
-            (Some("$Record" | "$Record__Prior"), _) => {
-                Err(format!("`{head}.{}`: relationship fields are not supported; use a field of the record", rest.join(".")))
-            }
+            (Some("$Record" | "$Record__Prior"), _) => Err(format!(
+                "`{head}.{}`: relationship fields are not supported; use a field of the record",
+                rest.join(".")
+            )),
             (Some("$Flow"), [name]) => match name.to_ascii_lowercase().as_str() {
                 "faultmessage" => Ok((Slot::FaultMessage, ExprType::Text)),
                 "currentdatetime" => Ok((Slot::CurrentDateTime, ExprType::DateTime)),
@@ -215,7 +227,9 @@ impl SiteResolver<'_> {
                 _ => Err(format!(
                     "unknown `$Flow.{name}`; {}",
                     did_you_mean(name, ["FaultMessage", "CurrentDateTime", "CurrentDate", "InterviewGuid"])
-                        .unwrap_or_else(|| "use FaultMessage, CurrentDateTime, CurrentDate or InterviewGuid".into())
+                        .unwrap_or_else(
+                            || "use FaultMessage, CurrentDateTime, CurrentDate or InterviewGuid".into()
+                        )
                 )),
             },
             (Some("$User"), [name]) => match name.to_ascii_lowercase().as_str() {
@@ -241,18 +255,24 @@ impl SiteResolver<'_> {
                         site.external
                     ));
                 }
-                let Some(parameter) = site.parameters.iter().find(|p| p.eq_ignore_ascii_case(parameter)) else {
-                    let hint = did_you_mean(parameter, site.parameters.iter().map(String::as_str)).unwrap_or_else(|| {
-                        format!("its parameters are: {}", site.parameters.join(", "))
-                    });
-                    return Err(format!("external credential `{}` has no parameter `{parameter}`; {hint}", site.external));
+                let Some(parameter) = site.parameters.iter().find(|p| p.eq_ignore_ascii_case(parameter))
+                else {
+                    let hint = did_you_mean(parameter, site.parameters.iter().map(String::as_str))
+                        .unwrap_or_else(|| format!("its parameters are: {}", site.parameters.join(", ")));
+                    return Err(format!(
+                        "external credential `{}` has no parameter `{parameter}`; {hint}",
+                        site.external
+                    ));
                 };
                 Ok((Slot::Credential { parameter: parameter.clone() }, ExprType::Text))
             }
             (Some("$Credential"), _) => Err("write `$Credential.ExternalCredential.parameter`".into()),
-            (Some(global), _) => Err(format!("`{global}` needs one name after it, e.g. `{global}.{}`", example(global))),
+            (Some(global), _) => {
+                Err(format!("`{global}` needs one name after it, e.g. `{global}.{}`", example(global)))
+            }
             (None, _) => {
-                let hint = did_you_mean(head, GLOBALS).unwrap_or_else(|| format!("globals are {}", GLOBALS.join(", ")));
+                let hint = did_you_mean(head, GLOBALS)
+                    .unwrap_or_else(|| format!("globals are {}", GLOBALS.join(", ")));
                 Err(format!("unknown global `{head}`; {hint}"))
             }
         }
@@ -276,7 +296,9 @@ fn variable_slot(context: &FlowContext<'_>, index: usize, path: &[&str]) -> Resu
     let (leaf, canonical) = walk_type(context.project, variable, path)?;
     match leaf {
         TargetType::Scalar(ty) => Ok((Slot::Variable { index, path: canonical, ty }, ty)),
-        TargetType::Collection => Err(format!("`{}` is a collection; it cannot be used as a single value", variable.name)),
+        TargetType::Collection => {
+            Err(format!("`{}` is a collection; it cannot be used as a single value", variable.name))
+        }
         _ => Err(format!(
             "`{}` is an object; name one of its fields, e.g. `{}.field`",
             std::iter::once(variable.name.as_str()).chain(path.iter().copied()).collect::<Vec<_>>().join("."),
@@ -287,7 +309,11 @@ fn variable_slot(context: &FlowContext<'_>, index: usize, path: &[&str]) -> Resu
 
 /// Walks `path` through a variable's type; returns the type found there and the path with each field
 /// written as declared.
-fn walk_type(project: &Project, variable: &Variable, path: &[&str]) -> Result<(TargetType, Vec<String>), String> {
+fn walk_type(
+    project: &Project,
+    variable: &Variable,
+    path: &[&str],
+) -> Result<(TargetType, Vec<String>), String> {
     if variable.collection {
         return if path.is_empty() {
             Ok((TargetType::Collection, Vec::new()))
@@ -311,7 +337,8 @@ fn walk_type(project: &Project, variable: &Variable, path: &[&str]) -> Result<(T
         let Some(object) = find_type(project, &type_name) else {
             return Ok((TargetType::Any, canonical));
         };
-        let Some((name, property)) = object.properties.iter().find(|(n, _)| n.eq_ignore_ascii_case(field)) else {
+        let Some((name, property)) = object.properties.iter().find(|(n, _)| n.eq_ignore_ascii_case(field))
+        else {
             let available: Vec<&str> = object.properties.keys().map(String::as_str).collect();
             let hint = did_you_mean(field, available.iter().copied())
                 .unwrap_or_else(|| format!("its fields are: {}", available.join(", ")));
@@ -338,7 +365,11 @@ fn walk_type(project: &Project, variable: &Variable, path: &[&str]) -> Result<(T
                 return if last {
                     Ok((TargetType::Scalar(shape_type(scalar)), canonical))
                 } else {
-                    Err(format!("`{walked}` is {}; it has no field `{}`", scalar.describe(), path[position + 1]))
+                    Err(format!(
+                        "`{walked}` is {}; it has no field `{}`",
+                        scalar.describe(),
+                        path[position + 1]
+                    ))
                 };
             }
         }
@@ -367,9 +398,17 @@ struct FlowCompiler<'a> {
     table: SlotTable,
 }
 
-pub(crate) fn compile_flow(project: &Project, flow: &Located<FlowDef>) -> Result<CompiledFlow, Vec<Diagnostic>> {
-    let mut compiler =
-        FlowCompiler { project, def: &flow.def, source: flow.source, diagnostics: Vec::new(), table: SlotTable::default() };
+pub(crate) fn compile_flow(
+    project: &Project,
+    flow: &Located<FlowDef>,
+) -> Result<CompiledFlow, Vec<Diagnostic>> {
+    let mut compiler = FlowCompiler {
+        project,
+        def: &flow.def,
+        source: flow.source,
+        diagnostics: Vec::new(),
+        table: SlotTable::default(),
+    };
     let compiled = compiler.compile();
     match compiled {
         Some(flow) if compiler.diagnostics.is_empty() => Ok(flow),
@@ -378,11 +417,23 @@ pub(crate) fn compile_flow(project: &Project, flow: &Located<FlowDef>) -> Result
 }
 
 impl<'a> FlowCompiler<'a> {
-    fn error(&mut self, path: &YamlPath, code: &'static str, message: impl Into<String>, hint: Option<String>) {
+    fn error(
+        &mut self,
+        path: &YamlPath,
+        code: &'static str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         self.diagnostics.push(self.project.at_key(self.source, path, code, message).maybe_hint(hint));
     }
 
-    fn value_error(&mut self, path: &YamlPath, code: &'static str, message: impl Into<String>, hint: Option<String>) {
+    fn value_error(
+        &mut self,
+        path: &YamlPath,
+        code: &'static str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
         self.diagnostics.push(self.project.at_value(self.source, path, None, code, message).maybe_hint(hint));
     }
 
@@ -394,7 +445,12 @@ impl<'a> FlowCompiler<'a> {
         let Some(fields) = object_fields(self.project, &object) else {
             let hint = did_you_mean(&object, self.project.objects.keys().map(String::as_str))
                 .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
-            self.value_error(&trigger_path.key("object"), "HF001", format!("unknown object `{object}`"), hint);
+            self.value_error(
+                &trigger_path.key("object"),
+                "HF001",
+                format!("unknown object `{object}`"),
+                hint,
+            );
             return None;
         };
         let variables = self.variables();
@@ -428,15 +484,17 @@ impl<'a> FlowCompiler<'a> {
             );
         }
 
-        let start = match self.target(&root.key("start"), &def.start, &element_index) {
-            Some(start) => start,
-            None => return None,
-        };
+        let start = self.target(&root.key("start"), &def.start, &element_index)?;
         let mut elements = Vec::new();
         for (name, element) in &def.elements {
             let path = root.key("elements").key(name);
             if !herald_project::is_api_name(name) {
-                self.error(&path, "HF003", format!("`{name}` is not a valid element API name"), Some("use letters, digits and underscores; put the display name in `label`".into()));
+                self.error(
+                    &path,
+                    "HF003",
+                    format!("`{name}` is not a valid element API name"),
+                    Some("use letters, digits and underscores; put the display name in `label`".into()),
+                );
             }
             if let Some(compiled) = self.element(name, element, &path, &context, &element_index) {
                 elements.push(compiled);
@@ -461,7 +519,11 @@ impl<'a> FlowCompiler<'a> {
         })
     }
 
-    fn resolver<'r>(&'r self, context: &'r FlowContext<'r>, credential: Option<CredentialSite<'r>>) -> SiteResolver<'r> {
+    fn resolver<'r>(
+        &'r self,
+        context: &'r FlowContext<'r>,
+        credential: Option<CredentialSite<'r>>,
+    ) -> SiteResolver<'r> {
         SiteResolver { table: &self.table, context: Some(context), credential, credential_refusal: None }
     }
 
@@ -475,15 +537,27 @@ impl<'a> FlowCompiler<'a> {
             }
             let ty = match scalar_type(&def.data_type) {
                 Some(ty) => VariableType::Scalar(ty),
-                None if find_type(self.project, &def.data_type).is_some() => VariableType::Object(def.data_type.clone()),
+                None if find_type(self.project, &def.data_type).is_some() => {
+                    VariableType::Object(def.data_type.clone())
+                }
                 None => {
                     let candidates: Vec<&str> = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"]
                         .into_iter()
-                        .chain(self.project.services.values().flat_map(|s| s.def.model.types.keys().map(String::as_str)))
+                        .chain(
+                            self.project
+                                .services
+                                .values()
+                                .flat_map(|s| s.def.model.types.keys().map(String::as_str)),
+                        )
                         .collect();
                     let hint = did_you_mean(&def.data_type, candidates.iter().copied())
                         .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time or a service type (herald service show)".into()));
-                    self.value_error(&path.key("type"), "HF004", format!("unknown type `{}`", def.data_type), hint);
+                    self.value_error(
+                        &path.key("type"),
+                        "HF004",
+                        format!("unknown type `{}`", def.data_type),
+                        hint,
+                    );
                     continue;
                 }
             };
@@ -494,7 +568,12 @@ impl<'a> FlowCompiler<'a> {
                 (Some(value), VariableType::Scalar(ty), false) => match Value::from_json(value, *ty) {
                     Ok(v) => v.to_json(),
                     Err(error) => {
-                        self.value_error(&path.key("default"), "HF005", format!("default does not fit {ty}: {error}"), None);
+                        self.value_error(
+                            &path.key("default"),
+                            "HF005",
+                            format!("default does not fit {ty}: {error}"),
+                            None,
+                        );
                         continue;
                     }
                 },
@@ -509,7 +588,10 @@ impl<'a> FlowCompiler<'a> {
         let mut outputs = HashMap::new();
         for (name, element) in &self.def.elements {
             if element.action.is_some() {
-                outputs.insert(name.clone(), vec![("responseCode", ExprType::Number), ("responseBody", ExprType::Text)]);
+                outputs.insert(
+                    name.clone(),
+                    vec![("responseCode", ExprType::Number), ("responseBody", ExprType::Text)],
+                );
             } else if element.create.is_some() {
                 outputs.insert(name.clone(), vec![("Id", ExprType::Text)]);
             }
@@ -521,13 +603,22 @@ impl<'a> FlowCompiler<'a> {
         if let Some(position) = index.get(name) {
             return Some(*position);
         }
-        let hint = did_you_mean(name, index.keys().map(String::as_str))
-            .or_else(|| Some(format!("elements are: {}", self.def.elements.keys().cloned().collect::<Vec<_>>().join(", "))));
+        let hint = did_you_mean(name, index.keys().map(String::as_str)).or_else(|| {
+            Some(format!(
+                "elements are: {}",
+                self.def.elements.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        });
         self.value_error(path, "HF006", format!("no element named `{name}`"), hint);
         None
     }
 
-    fn optional_target(&mut self, path: &YamlPath, name: Option<&String>, index: &HashMap<String, usize>) -> Option<usize> {
+    fn optional_target(
+        &mut self,
+        path: &YamlPath,
+        name: Option<&String>,
+        index: &HashMap<String, usize>,
+    ) -> Option<usize> {
         name.and_then(|name| self.target(path, name, index))
     }
 
@@ -535,10 +626,22 @@ impl<'a> FlowCompiler<'a> {
         let trigger = &self.def.trigger;
         let path = YamlPath::root().key("trigger");
         if trigger.when.is_some() && !trigger.conditions.is_empty() {
-            self.error(&path, "HF007", "the entry condition has both `when` and `conditions`", Some("keep one of them".into()));
+            self.error(
+                &path,
+                "HF007",
+                "the entry condition has both `when` and `conditions`",
+                Some("keep one of them".into()),
+            );
             return None;
         }
-        self.condition(&path, trigger.when.as_deref(), &trigger.conditions, trigger.logic.as_deref(), context, true)
+        self.condition(
+            &path,
+            trigger.when.as_deref(),
+            &trigger.conditions,
+            trigger.logic.as_deref(),
+            context,
+            true,
+        )
     }
 
     fn condition(
@@ -553,7 +656,9 @@ impl<'a> FlowCompiler<'a> {
         if let Some(formula) = when {
             let compiled = Formula::compile(formula, &self.resolver(context, None));
             return match compiled {
-                Ok(formula) if formula.result_type() == ExprType::Boolean => Some(Condition::Formula(formula)),
+                Ok(formula) if formula.result_type() == ExprType::Boolean => {
+                    Some(Condition::Formula(formula))
+                }
                 Ok(formula) => {
                     self.value_error(
                         &path.key("when"),
@@ -564,7 +669,12 @@ impl<'a> FlowCompiler<'a> {
                     None
                 }
                 Err(error) => {
-                    self.diagnostics.push(expr_diagnostic(self.project, self.source, &path.key("when"), &error));
+                    self.diagnostics.push(expr_diagnostic(
+                        self.project,
+                        self.source,
+                        &path.key("when"),
+                        &error,
+                    ));
                     None
                 }
             };
@@ -578,7 +688,12 @@ impl<'a> FlowCompiler<'a> {
         let logic = match Logic::parse(logic, conditions.len()) {
             Ok(logic) => logic,
             Err(message) => {
-                self.value_error(&path.key("logic"), "HF009", message, Some("write e.g. `1 AND (2 OR 3)`".into()));
+                self.value_error(
+                    &path.key("logic"),
+                    "HF009",
+                    message,
+                    Some("write e.g. `1 AND (2 OR 3)`".into()),
+                );
                 return None;
             }
         };
@@ -602,7 +717,12 @@ impl<'a> FlowCompiler<'a> {
         let reference = match (&condition.field, &condition.left) {
             (Some(field), None) if record_shorthand => format!("{{!$Record.{field}}}"),
             (Some(_), None) => {
-                self.error(&path.key("field"), "HF010", "`field` is only for entry conditions", Some("write `left: \"{!$Record.Field}\"`".into()));
+                self.error(
+                    &path.key("field"),
+                    "HF010",
+                    "`field` is only for entry conditions",
+                    Some("write `left: \"{!$Record.Field}\"`".into()),
+                );
                 return None;
             }
             (None, Some(left)) => left.clone(),
@@ -617,12 +737,18 @@ impl<'a> FlowCompiler<'a> {
             Ok(template) => match template.as_single_reference() {
                 Some(id) => id,
                 None => {
-                    self.value_error(&left_path, "HF010", "the left side of a condition must be one reference", Some("write e.g. `{!$Record.Phone}`".into()));
+                    self.value_error(
+                        &left_path,
+                        "HF010",
+                        "the left side of a condition must be one reference",
+                        Some("write e.g. `{!$Record.Phone}`".into()),
+                    );
                     return None;
                 }
             },
             Err(error) => {
-                let error = if condition.field.is_some() { CompileError { offset: 0, ..error } } else { error };
+                let error =
+                    if condition.field.is_some() { CompileError { offset: 0, ..error } } else { error };
                 self.diagnostics.push(expr_diagnostic(self.project, self.source, &left_path, &error));
                 return None;
             }
@@ -631,7 +757,9 @@ impl<'a> FlowCompiler<'a> {
         let operator = condition.operator;
         let right_path = path.key("right");
         let right = match (&condition.right, operator) {
-            (None, Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => ValueExpr::Literal(Json::Bool(true)),
+            (None, Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => {
+                ValueExpr::Literal(Json::Bool(true))
+            }
             (None, _) => {
                 self.error(path, "HF011", format!("operator {operator:?} needs a `right` value"), None);
                 return None;
@@ -639,7 +767,12 @@ impl<'a> FlowCompiler<'a> {
             (Some(value), Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => match value {
                 Json::Bool(_) => ValueExpr::Literal(value.clone()),
                 _ => {
-                    self.value_error(&right_path, "HF011", format!("operator {operator:?} takes true or false"), None);
+                    self.value_error(
+                        &right_path,
+                        "HF011",
+                        format!("operator {operator:?} takes true or false"),
+                        None,
+                    );
                     return None;
                 }
             },
@@ -648,11 +781,17 @@ impl<'a> FlowCompiler<'a> {
         let prior = if operator == Operator::IsChanged {
             let slot = self.table.slots.borrow()[left.0 as usize].clone();
             match slot {
-                Slot::Record { field, ty } if context.prior_allowed => {
-                    Some(self.table.intern(format!("$record__prior.{}", field.to_ascii_lowercase()), Slot::Prior { field, ty }))
-                }
+                Slot::Record { field, ty } if context.prior_allowed => Some(self.table.intern(
+                    format!("$record__prior.{}", field.to_ascii_lowercase()),
+                    Slot::Prior { field, ty },
+                )),
                 Slot::Record { .. } => {
-                    self.error(path, "HF012", "IsChanged needs a flow triggered on update or create_or_update", None);
+                    self.error(
+                        path,
+                        "HF012",
+                        "IsChanged needs a flow triggered on update or create_or_update",
+                        None,
+                    );
                     return None;
                 }
                 _ => {
@@ -718,7 +857,8 @@ impl<'a> FlowCompiler<'a> {
         context: &FlowContext<'_>,
         index: &HashMap<String, usize>,
     ) -> Option<Element> {
-        let kinds = [def.action.is_some(), def.create.is_some(), def.assign.is_some(), def.decision.is_some()];
+        let kinds =
+            [def.action.is_some(), def.create.is_some(), def.assign.is_some(), def.decision.is_some()];
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
             let message = if count == 0 {
@@ -726,16 +866,31 @@ impl<'a> FlowCompiler<'a> {
             } else {
                 format!("element `{name}` has more than one kind")
             };
-            self.error(path, "HF013", message, Some("give it exactly one of `action`, `create`, `assign` or `decision`".into()));
+            self.error(
+                path,
+                "HF013",
+                message,
+                Some("give it exactly one of `action`, `create`, `assign` or `decision`".into()),
+            );
             return None;
         }
         let next = self.optional_target(&path.key("next"), def.next.as_ref(), index);
         let fault = self.optional_target(&path.key("fault"), def.fault.as_ref(), index);
         if def.fault.is_some() && (def.assign.is_some() || def.decision.is_some()) {
-            self.error(&path.key("fault"), "HF014", "only actions and Create Records can fail and take a fault connector", None);
+            self.error(
+                &path.key("fault"),
+                "HF014",
+                "only actions and Create Records can fail and take a fault connector",
+                None,
+            );
         }
         if def.decision.is_some() && def.next.is_some() {
-            self.error(&path.key("next"), "HF014", "a decision goes on through its outcomes and `default`, not `next`", None);
+            self.error(
+                &path.key("next"),
+                "HF014",
+                "a decision goes on through its outcomes and `default`, not `next`",
+                None,
+            );
         }
         let stray = [
             (!def.inputs.is_empty() && def.action.is_none(), "inputs"),
@@ -746,7 +901,12 @@ impl<'a> FlowCompiler<'a> {
         ];
         for (is_stray, key) in stray {
             if is_stray {
-                self.error(&path.key(key), "HF014", format!("`{key}` does not belong to this kind of element"), None);
+                self.error(
+                    &path.key(key),
+                    "HF014",
+                    format!("`{key}` does not belong to this kind of element"),
+                    None,
+                );
             }
         }
         let kind = if let Some(action) = &def.action {
@@ -761,14 +921,30 @@ impl<'a> FlowCompiler<'a> {
             for (position, outcome) in outcomes_def.iter().enumerate() {
                 let outcome_path = path.key("decision").index(position);
                 if outcome.when.is_some() && !outcome.conditions.is_empty() {
-                    self.error(&outcome_path, "HF007", "an outcome has both `when` and `conditions`", Some("keep one".into()));
+                    self.error(
+                        &outcome_path,
+                        "HF007",
+                        "an outcome has both `when` and `conditions`",
+                        Some("keep one".into()),
+                    );
                     continue;
                 }
-                let condition =
-                    self.condition(&outcome_path, outcome.when.as_deref(), &outcome.conditions, outcome.logic.as_deref(), context, false);
+                let condition = self.condition(
+                    &outcome_path,
+                    outcome.when.as_deref(),
+                    &outcome.conditions,
+                    outcome.logic.as_deref(),
+                    context,
+                    false,
+                );
                 let Some(condition) = condition else {
                     if outcome.when.is_none() && outcome.conditions.is_empty() {
-                        self.error(&outcome_path, "HF015", format!("outcome `{}` has no condition", outcome.name), Some("add `when:` or `conditions:`".into()));
+                        self.error(
+                            &outcome_path,
+                            "HF015",
+                            format!("outcome `{}` has no condition", outcome.name),
+                            Some("add `when:` or `conditions:`".into()),
+                        );
                     }
                     continue;
                 };
@@ -799,7 +975,12 @@ impl<'a> FlowCompiler<'a> {
     ) -> Option<ActionElement> {
         let action_path = path.key("action");
         let Some((service_name, operation_name)) = reference.split_once('.') else {
-            self.value_error(&action_path, "HF016", format!("`{reference}` does not name an action"), Some("write `Service.Action`, e.g. KixieService.Send_SMS".into()));
+            self.value_error(
+                &action_path,
+                "HF016",
+                format!("`{reference}` does not name an action"),
+                Some("write `Service.Action`, e.g. KixieService.Send_SMS".into()),
+            );
             return None;
         };
         let Some(service) = self.project.services.get(service_name) else {
@@ -813,28 +994,39 @@ impl<'a> FlowCompiler<'a> {
             let available: Vec<&str> = model.operations.keys().map(String::as_str).collect();
             let hint = did_you_mean(operation_name, available.iter().copied())
                 .unwrap_or_else(|| format!("{service_name} has: {}", available.join(", ")));
-            self.value_error(&action_path, "HF016", format!("service `{service_name}` has no action `{operation_name}`"), Some(hint));
+            self.value_error(
+                &action_path,
+                "HF016",
+                format!("service `{service_name}` has no action `{operation_name}`"),
+                Some(hint),
+            );
             return None;
         };
         // A missing named or external credential was reported by the project loader; the inputs are
         // still checked so that every problem shows at once.
         let named = self.project.named_credentials.get(&model.named_credential);
         let external = named.and_then(|n| self.project.external_credentials.get(&n.def.external_credential));
-        let parameters: Vec<String> =
-            external.map(|e| e.def.principals.iter().flat_map(|p| p.parameters.iter().cloned()).collect()).unwrap_or_default();
+        let parameters: Vec<String> = external
+            .map(|e| e.def.principals.iter().flat_map(|p| p.parameters.iter().cloned()).collect())
+            .unwrap_or_default();
         let external_name = named.map(|n| n.def.external_credential.clone()).unwrap_or_default();
-        let credential = external.map(|_| CredentialSite { external: &external_name, parameters: &parameters });
+        let credential =
+            external.map(|_| CredentialSite { external: &external_name, parameters: &parameters });
         let named_name = model.named_credential.clone();
         let refusal = |place: &str, option: &str| {
-            format!("named credential {named_name} does not allow formulas in the HTTP {place}; set {option}: true in credentials/{named_name}.yaml")
+            format!(
+                "named credential {named_name} does not allow formulas in the HTTP {place}; set {option}: true in credentials/{named_name}.yaml"
+            )
         };
-        let allows = |check: fn(&herald_project::NamedCredentialDef) -> bool| named.is_some_and(|n| check(&n.def));
+        let allows =
+            |check: fn(&herald_project::NamedCredentialDef) -> bool| named.is_some_and(|n| check(&n.def));
 
         let mut inputs = Vec::new();
         for (name, value) in &def.inputs {
             let input_path = path.key("inputs").key(name);
             let Some((target, shape)) = input_target(model, operation, name) else {
-                let mut candidates: Vec<&str> = operation.parameters.iter().map(|p| p.name.as_str()).collect();
+                let mut candidates: Vec<&str> =
+                    operation.parameters.iter().map(|p| p.name.as_str()).collect();
                 if let Some(body) = &operation.body {
                     candidates.push(&body.name);
                 }
@@ -843,7 +1035,12 @@ impl<'a> FlowCompiler<'a> {
                 }
                 let hint = did_you_mean(name, candidates.iter().copied())
                     .unwrap_or_else(|| format!("its inputs are: {}", candidates.join(", ")));
-                self.error(&input_path, "HF017", format!("action {reference} has no input `{name}`"), Some(hint));
+                self.error(
+                    &input_path,
+                    "HF017",
+                    format!("action {reference} has no input `{name}`"),
+                    Some(hint),
+                );
                 continue;
             };
             let (allowed, refused) = match target {
@@ -853,7 +1050,9 @@ impl<'a> FlowCompiler<'a> {
                 InputTarget::Parameter(ParamLocation::Header) => {
                     (allows(|n| n.allow_formulas_in_header), refusal("header", "allow_formulas_in_header"))
                 }
-                InputTarget::Parameter(_) => (false, "credentials cannot be sent in a URL; they would be logged by every proxy".into()),
+                InputTarget::Parameter(_) => {
+                    (false, "credentials cannot be sent in a URL; they would be logged by every proxy".into())
+                }
             };
             let resolver_site = if allowed { credential } else { None };
             let compiled = {
@@ -871,8 +1070,14 @@ impl<'a> FlowCompiler<'a> {
             let output_path = path.key("outputs").key(output);
             let known = ["responseCode", "responseBody"];
             let Some(output) = known.iter().find(|k| k.eq_ignore_ascii_case(output)) else {
-                let hint = did_you_mean(output, known).unwrap_or_else(|| "outputs are responseCode and responseBody".into());
-                self.error(&output_path, "HF018", format!("action {reference} has no output `{output}`"), Some(hint));
+                let hint = did_you_mean(output, known)
+                    .unwrap_or_else(|| "outputs are responseCode and responseBody".into());
+                self.error(
+                    &output_path,
+                    "HF018",
+                    format!("action {reference} has no output `{output}`"),
+                    Some(hint),
+                );
                 continue;
             };
             match context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(variable)) {
@@ -907,7 +1112,12 @@ impl<'a> FlowCompiler<'a> {
         let before = self.table.slots.borrow().len();
         let expr = if let Some(refusal) = refusal {
             // The same compile as value_expr, with the reason $Credential is refused here.
-            let resolver = SiteResolver { table: &self.table, context: Some(context), credential: None, credential_refusal: Some(refusal) };
+            let resolver = SiteResolver {
+                table: &self.table,
+                context: Some(context),
+                credential: None,
+                credential_refusal: Some(refusal),
+            };
             match value {
                 Json::String(text) if text.contains("{!") && whole_variable(text, context).is_none() => {
                     match Template::compile(text, &resolver) {
@@ -927,11 +1137,18 @@ impl<'a> FlowCompiler<'a> {
             self.value_expr(path, value, context, credential)?
         };
         let slots = self.table.slots.borrow();
-        let secret = uses_credential(&expr, &slots) || slots[before..].iter().any(|s| matches!(s, Slot::Credential { .. }));
+        let secret = uses_credential(&expr, &slots)
+            || slots[before..].iter().any(|s| matches!(s, Slot::Credential { .. }));
         Some((expr, secret))
     }
 
-    fn create(&mut self, object: &str, def: &ElementDef, path: &YamlPath, context: &FlowContext<'_>) -> Option<CreateElement> {
+    fn create(
+        &mut self,
+        object: &str,
+        def: &ElementDef,
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+    ) -> Option<CreateElement> {
         let Some(object_def) = self.project.objects.get(object) else {
             let hint = did_you_mean(object, self.project.objects.keys().map(String::as_str))
                 .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
@@ -941,7 +1158,9 @@ impl<'a> FlowCompiler<'a> {
         let mut fields = Vec::new();
         for (field, value) in &def.fields {
             let field_path = path.key("fields").key(field);
-            let Some((name, declared)) = object_def.def.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(field)) else {
+            let Some((name, declared)) =
+                object_def.def.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(field))
+            else {
                 let is_standard = STANDARD_FIELDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(field));
                 let hint = if is_standard {
                     Some(format!("`{field}` is set by herald"))
@@ -955,40 +1174,74 @@ impl<'a> FlowCompiler<'a> {
             if let ValueExpr::Literal(literal) = &expr
                 && let Err(error) = Value::from_json(literal, expr_type(declared.field_type))
             {
-                self.value_error(&field_path, "HF021", format!("{object}.{name} is a {} field: {error}", declared.field_type.name()), None);
+                self.value_error(
+                    &field_path,
+                    "HF021",
+                    format!("{object}.{name} is a {} field: {error}", declared.field_type.name()),
+                    None,
+                );
                 continue;
             }
             fields.push((name.clone(), expr));
         }
         for (name, declared) in &object_def.def.fields {
             if declared.required && declared.default.is_none() && !fields.iter().any(|(f, _)| f == name) {
-                self.error(&path.key("fields"), "HF022", format!("{object} requires `{name}`"), Some(format!("add `{name}:` under fields")));
+                self.error(
+                    &path.key("fields"),
+                    "HF022",
+                    format!("{object} requires `{name}`"),
+                    Some(format!("add `{name}:` under fields")),
+                );
             }
         }
         let store_id_in = match &def.store_id_in {
             None => None,
-            Some(variable) => match context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(variable)) {
-                Some(index) if context.variables[index].ty == VariableType::Scalar(ExprType::Text) => Some(index),
-                Some(_) => {
-                    self.value_error(&path.key("store_id_in"), "HF019", format!("`{variable}` must be a Text variable to hold an id"), None);
-                    None
+            Some(variable) => {
+                match context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(variable)) {
+                    Some(index) if context.variables[index].ty == VariableType::Scalar(ExprType::Text) => {
+                        Some(index)
+                    }
+                    Some(_) => {
+                        self.value_error(
+                            &path.key("store_id_in"),
+                            "HF019",
+                            format!("`{variable}` must be a Text variable to hold an id"),
+                            None,
+                        );
+                        None
+                    }
+                    None => {
+                        let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
+                        self.value_error(
+                            &path.key("store_id_in"),
+                            "HF019",
+                            format!("unknown variable `{variable}`"),
+                            hint,
+                        );
+                        None
+                    }
                 }
-                None => {
-                    let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
-                    self.value_error(&path.key("store_id_in"), "HF019", format!("unknown variable `{variable}`"), hint);
-                    None
-                }
-            },
+            }
         };
         Some(CreateElement { object: object.to_string(), fields, store_id_in })
     }
 
-    fn assign(&mut self, items: &[IndexMap<String, Json>], path: &YamlPath, context: &FlowContext<'_>) -> Option<Vec<AssignItem>> {
+    fn assign(
+        &mut self,
+        items: &[IndexMap<String, Json>],
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+    ) -> Option<Vec<AssignItem>> {
         let mut compiled = Vec::new();
         for (position, item) in items.iter().enumerate() {
             let item_path = path.index(position);
             if item.len() != 1 {
-                self.error(&item_path, "HF023", "each assignment item is one `target: value` pair", Some("split it into separate `- target: value` items".into()));
+                self.error(
+                    &item_path,
+                    "HF023",
+                    "each assignment item is one `target: value` pair",
+                    Some("split it into separate `- target: value` items".into()),
+                );
                 continue;
             }
             let Some((target, value)) = item.iter().next() else { continue };
@@ -996,13 +1249,15 @@ impl<'a> FlowCompiler<'a> {
             let mut segments = target.split('.');
             let head = segments.next().unwrap_or_default();
             let rest: Vec<&str> = segments.collect();
-            let Some(variable) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head)) else {
+            let Some(variable) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head))
+            else {
                 let hint = did_you_mean(head, context.variables.iter().map(|v| v.name.as_str()))
                     .or_else(|| Some("declare it under `variables:`".into()));
                 self.error(&target_path, "HF019", format!("unknown variable `{head}`"), hint);
                 continue;
             };
-            let (target_type, canonical) = match walk_type(self.project, &context.variables[variable], &rest) {
+            let (target_type, canonical) = match walk_type(self.project, &context.variables[variable], &rest)
+            {
                 Ok(found) => found,
                 Err(message) => {
                     self.error(&target_path, "HF024", message, None);
@@ -1012,12 +1267,20 @@ impl<'a> FlowCompiler<'a> {
             let (operator, value) = match operator_of(value) {
                 Ok(found) => found,
                 Err(message) => {
-                    self.value_error(&target_path, "HF025", message, Some("operators: equals, add, subtract, add_at_start, remove_all, assign_count".into()));
+                    self.value_error(
+                        &target_path,
+                        "HF025",
+                        message,
+                        Some(
+                            "operators: equals, add, subtract, add_at_start, remove_all, assign_count".into(),
+                        ),
+                    );
                     continue;
                 }
             };
             let Some(expr) = self.value_expr(&target_path, value, context, None) else { continue };
-            let problem = check_assignment(&target_type, operator, &expr, &self.table.slots.borrow(), context);
+            let problem =
+                check_assignment(&target_type, operator, &expr, &self.table.slots.borrow(), context);
             if let Some(message) = problem {
                 self.value_error(&target_path, "HF026", format!("`{target}`: {message}"), None);
                 continue;
@@ -1042,8 +1305,15 @@ fn scalar_type(name: &str) -> Option<ExprType> {
 
 pub(crate) fn slot_type(slot: &Slot) -> ExprType {
     match slot {
-        Slot::Record { ty, .. } | Slot::Prior { ty, .. } | Slot::Variable { ty, .. } | Slot::Output { ty, .. } => *ty,
-        Slot::FaultMessage | Slot::InterviewGuid | Slot::UserId | Slot::UserName | Slot::Credential { .. } => ExprType::Text,
+        Slot::Record { ty, .. }
+        | Slot::Prior { ty, .. }
+        | Slot::Variable { ty, .. }
+        | Slot::Output { ty, .. } => *ty,
+        Slot::FaultMessage
+        | Slot::InterviewGuid
+        | Slot::UserId
+        | Slot::UserName
+        | Slot::Credential { .. } => ExprType::Text,
         Slot::CurrentDateTime => ExprType::DateTime,
         Slot::CurrentDate => ExprType::Date,
         Slot::Constant(value) => value.type_of(),
@@ -1070,7 +1340,11 @@ fn uses_credential(expr: &ValueExpr, slots: &[Slot]) -> bool {
     }
 }
 
-fn input_target(model: &herald_openapi::Service, operation: &Operation, name: &str) -> Option<(InputTarget, Shape)> {
+fn input_target(
+    model: &herald_openapi::Service,
+    operation: &Operation,
+    name: &str,
+) -> Option<(InputTarget, Shape)> {
     if let Some(parameter) = operation.parameters.iter().find(|p| p.name == name) {
         return Some((InputTarget::Parameter(parameter.location), parameter.shape.clone()));
     }

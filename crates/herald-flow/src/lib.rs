@@ -9,7 +9,8 @@ mod runtime;
 
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime};
 pub use runtime::{
-    CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RunState, RunUser, SecretSource, Step, TraceEntry,
+    CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RunState, RunUser, SecretSource, Step,
+    TraceEntry,
 };
 
 use herald_project::{Diagnostics, Project, TriggerEvent};

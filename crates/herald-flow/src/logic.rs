@@ -115,7 +115,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 i += 1;
             }
             let digits: String = chars[start..i].iter().collect();
-            tokens.push(Token::Number(digits.parse().map_err(|_| format!("condition number {digits} is too large"))?));
+            tokens.push(Token::Number(
+                digits.parse().map_err(|_| format!("condition number {digits} is too large"))?,
+            ));
         } else if c.is_ascii_alphabetic() {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_alphabetic() {
@@ -126,7 +128,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 "AND" => Token::And,
                 "OR" => Token::Or,
                 "NOT" => Token::Not,
-                _ => return Err(format!("unknown word `{word}` in custom logic; use AND, OR, NOT, numbers and parentheses")),
+                _ => {
+                    return Err(format!(
+                        "unknown word `{word}` in custom logic; use AND, OR, NOT, numbers and parentheses"
+                    ));
+                }
             });
         } else {
             return Err(format!("unexpected character `{c}` in custom logic"));
@@ -200,7 +206,10 @@ impl Parser {
             Some(Token::Number(n)) => {
                 self.position += 1;
                 if n == 0 || n > self.count {
-                    return Err(format!("custom logic names condition {n}, but there are {} conditions", self.count));
+                    return Err(format!(
+                        "custom logic names condition {n}, but there are {} conditions",
+                        self.count
+                    ));
                 }
                 Ok(LogicExpr::Condition(n - 1))
             }

@@ -4,11 +4,11 @@
 //! run can be journaled after every effect and resumed in another process.
 
 use crate::flow::*;
-use herald_expr::{Decimal, EvalContext, RefId, Scope, Value, Type as ExprType};
+use chrono::{DateTime, Utc};
+use herald_expr::{Decimal, EvalContext, RefId, Scope, Type as ExprType, Value};
 use herald_openapi::{Method, ParamLocation, Shape};
 use herald_project::Operator;
 use herald_providers::Provider;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
@@ -170,8 +170,20 @@ impl Scope for RunScope<'_> {
 }
 
 impl CompiledFlow {
-    fn scope<'a>(&'a self, state: &'a RunState, secrets: Option<&'a dyn SecretSource>, now: DateTime<Utc>) -> RunScope<'a> {
-        RunScope { flow: self, record: &state.record, prior: state.prior.as_ref(), state: Some(state), secrets, now }
+    fn scope<'a>(
+        &'a self,
+        state: &'a RunState,
+        secrets: Option<&'a dyn SecretSource>,
+        now: DateTime<Utc>,
+    ) -> RunScope<'a> {
+        RunScope {
+            flow: self,
+            record: &state.record,
+            prior: state.prior.as_ref(),
+            state: Some(state),
+            secrets,
+            now,
+        }
     }
 
     /// Whether a change of a record starts this flow: the entry condition holds for the record as it
@@ -189,7 +201,14 @@ impl CompiledFlow {
         }
         match (self.only_when_updated_to_meet, prior) {
             (true, Some(prior)) => {
-                let before = RunScope { flow: self, record: prior, prior: None, state: None, secrets: None, now: cx.now };
+                let before = RunScope {
+                    flow: self,
+                    record: prior,
+                    prior: None,
+                    state: None,
+                    secrets: None,
+                    now: cx.now,
+                };
                 Ok(!self.condition_holds(condition, &before, cx)?)
             }
             _ => Ok(true),
@@ -248,10 +267,14 @@ impl CompiledFlow {
             let Some(cursor) = state.cursor.clone() else { return Step::Finished };
             state.steps += 1;
             if state.steps > MAX_STEPS {
-                return self.fail(state, format!("the run executed more than {MAX_STEPS} elements; check the flow for a loop"));
+                return self.fail(
+                    state,
+                    format!("the run executed more than {MAX_STEPS} elements; check the flow for a loop"),
+                );
             }
             let Some(element) = self.element(&cursor) else {
-                return self.fail(state, format!("element `{cursor}` no longer exists in flow {}", self.name));
+                return self
+                    .fail(state, format!("element `{cursor}` no longer exists in flow {}", self.name));
             };
             let started = cx.now;
             match &element.kind {
@@ -274,7 +297,8 @@ impl CompiledFlow {
                         if let Err(message) = apply_assignment(state, item, value) {
                             return self.fail(state, format!("{}: `{label}`: {message}", element.name));
                         }
-                        let after = walk(&state.variables[item.variable], &item.path).cloned().unwrap_or(Json::Null);
+                        let after =
+                            walk(&state.variables[item.variable], &item.path).cloned().unwrap_or(Json::Null);
                         assigned.insert(label, after);
                     }
                     state.cursor = element.next.map(|n| self.elements[n].name.clone());
@@ -368,7 +392,9 @@ impl CompiledFlow {
     ) -> Result<PreparedCallout, String> {
         let name = state.pending.as_ref().map(|p| p.element.clone()).ok_or("no callout is pending")?;
         let element = self.element(&name).ok_or_else(|| format!("element `{name}` no longer exists"))?;
-        let ElementKind::Action(action) = &element.kind else { return Err(format!("`{name}` is not an action")) };
+        let ElementKind::Action(action) = &element.kind else {
+            return Err(format!("`{name}` is not an action"));
+        };
         let mut path_values = Vec::new();
         let mut query = Vec::new();
         let mut headers = Vec::new();
@@ -385,11 +411,20 @@ impl CompiledFlow {
                         input.name, action.service, action.operation, action.external_credential
                     ));
                 }
-                shown.insert(input.name.clone(), if input.secret { Json::String(MASK.into()) } else { value.clone() });
+                shown.insert(
+                    input.name.clone(),
+                    if input.secret { Json::String(MASK.into()) } else { value.clone() },
+                );
                 match &input.target {
-                    InputTarget::Parameter(ParamLocation::Path) => path_values.push((input.name.clone(), plain_text(&value))),
-                    InputTarget::Parameter(ParamLocation::Query) => query.push((input.name.clone(), plain_text(&value))),
-                    InputTarget::Parameter(ParamLocation::Header) => headers.push((input.name.clone(), plain_text(&value))),
+                    InputTarget::Parameter(ParamLocation::Path) => {
+                        path_values.push((input.name.clone(), plain_text(&value)))
+                    }
+                    InputTarget::Parameter(ParamLocation::Query) => {
+                        query.push((input.name.clone(), plain_text(&value)))
+                    }
+                    InputTarget::Parameter(ParamLocation::Header) => {
+                        headers.push((input.name.clone(), plain_text(&value)))
+                    }
                     InputTarget::Body => body = Some(value),
                     InputTarget::BodyField => {
                         fields.insert(input.name.clone(), value);
@@ -455,7 +490,13 @@ impl CompiledFlow {
         self.complete(state, inputs, outcome.map(|()| Json::Object(outputs)), now, result.micros);
     }
 
-    pub fn complete_create(&self, state: &mut RunState, result: Result<String, String>, now: DateTime<Utc>, micros: u64) {
+    pub fn complete_create(
+        &self,
+        state: &mut RunState,
+        result: Result<String, String>,
+        now: DateTime<Utc>,
+        micros: u64,
+    ) {
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let outputs = result.map(|id| {
@@ -474,7 +515,14 @@ impl CompiledFlow {
     }
 
     /// Ends the pending effect: on success go to `next`; on a fault follow the fault connector, or fail.
-    fn complete(&self, state: &mut RunState, inputs: Json, outcome: Result<Json, String>, now: DateTime<Utc>, micros: u64) {
+    fn complete(
+        &self,
+        state: &mut RunState,
+        inputs: Json,
+        outcome: Result<Json, String>,
+        now: DateTime<Utc>,
+        micros: u64,
+    ) {
         let name = state.pending.take().map(|p| p.element).unwrap_or_default();
         let Some(element) = self.element(&name) else {
             state.failure = Some(format!("element `{name}` no longer exists in flow {}", self.name));
@@ -514,10 +562,18 @@ impl CompiledFlow {
         }
     }
 
-    fn eval_value(&self, expr: &ValueExpr, scope: &RunScope<'_>, state: &RunState, cx: &EvalContext) -> Result<Json, String> {
+    fn eval_value(
+        &self,
+        expr: &ValueExpr,
+        scope: &RunScope<'_>,
+        state: &RunState,
+        cx: &EvalContext,
+    ) -> Result<Json, String> {
         Ok(match expr {
             ValueExpr::Literal(value) => value.clone(),
-            ValueExpr::Template(template) => Json::String(template.render(scope, cx).map_err(|e| e.to_string())?),
+            ValueExpr::Template(template) => {
+                Json::String(template.render(scope, cx).map_err(|e| e.to_string())?)
+            }
             ValueExpr::Reference(id) => scope.value(*id).to_json(),
             ValueExpr::WholeVariable(index) => state.variables.get(*index).cloned().unwrap_or(Json::Null),
             ValueExpr::Object(fields) => {
@@ -527,13 +583,18 @@ impl CompiledFlow {
                 }
                 Json::Object(object)
             }
-            ValueExpr::Array(items) => {
-                Json::Array(items.iter().map(|i| self.eval_value(i, scope, state, cx)).collect::<Result<_, _>>()?)
-            }
+            ValueExpr::Array(items) => Json::Array(
+                items.iter().map(|i| self.eval_value(i, scope, state, cx)).collect::<Result<_, _>>()?,
+            ),
         })
     }
 
-    fn condition_holds(&self, condition: &Condition, scope: &RunScope<'_>, cx: &EvalContext) -> Result<bool, String> {
+    fn condition_holds(
+        &self,
+        condition: &Condition,
+        scope: &RunScope<'_>,
+        cx: &EvalContext,
+    ) -> Result<bool, String> {
         match condition {
             Condition::Formula(formula) => match formula.eval(scope, cx).map_err(|e| e.to_string())? {
                 Value::Boolean(b) => Ok(b),
@@ -549,14 +610,21 @@ impl CompiledFlow {
         }
     }
 
-    fn item_holds(&self, item: &ConditionItem, scope: &RunScope<'_>, cx: &EvalContext) -> Result<bool, String> {
+    fn item_holds(
+        &self,
+        item: &ConditionItem,
+        scope: &RunScope<'_>,
+        cx: &EvalContext,
+    ) -> Result<bool, String> {
         let left = scope.value(item.left);
         let right_json = match scope.state {
             Some(state) => self.eval_value(&item.right, scope, state, cx)?,
             None => match &item.right {
                 ValueExpr::Literal(value) => value.clone(),
                 ValueExpr::Reference(id) => scope.value(*id).to_json(),
-                ValueExpr::Template(template) => Json::String(template.render(scope, cx).map_err(|e| e.to_string())?),
+                ValueExpr::Template(template) => {
+                    Json::String(template.render(scope, cx).map_err(|e| e.to_string())?)
+                }
                 _ => Json::Null,
             },
         };
@@ -571,7 +639,9 @@ impl CompiledFlow {
             Operator::NotEqualTo => !herald_expr::equals(&left, &right),
             Operator::GreaterThan => herald_expr::compare(&left, &right) == Some(Greater),
             Operator::LessThan => herald_expr::compare(&left, &right) == Some(Less),
-            Operator::GreaterThanOrEqualTo => matches!(herald_expr::compare(&left, &right), Some(Greater | Equal)),
+            Operator::GreaterThanOrEqualTo => {
+                matches!(herald_expr::compare(&left, &right), Some(Greater | Equal))
+            }
             Operator::LessThanOrEqualTo => matches!(herald_expr::compare(&left, &right), Some(Less | Equal)),
             Operator::StartsWith => !left.is_null() && left.to_text().starts_with(&right.to_text()),
             Operator::EndsWith => !left.is_null() && left.to_text().ends_with(&right.to_text()),
@@ -589,11 +659,17 @@ impl CompiledFlow {
 
 impl NamedCredentialRuntime {
     /// The custom headers, with credential formulas filled from the principal's secrets.
-    pub fn render_headers(&self, secrets: &dyn SecretSource, cx: &EvalContext) -> Result<Vec<(String, String)>, String> {
+    pub fn render_headers(
+        &self,
+        secrets: &dyn SecretSource,
+        cx: &EvalContext,
+    ) -> Result<Vec<(String, String)>, String> {
         let scope = HeaderScope { slots: &self.header_slots, secrets };
         self.headers
             .iter()
-            .map(|(name, template)| Ok((name.clone(), template.render(&scope, cx).map_err(|e| e.to_string())?)))
+            .map(|(name, template)| {
+                Ok((name.clone(), template.render(&scope, cx).map_err(|e| e.to_string())?))
+            })
             .collect()
     }
 }
@@ -606,14 +682,24 @@ struct HeaderScope<'a> {
 impl Scope for HeaderScope<'_> {
     fn value(&self, id: RefId) -> Value {
         match self.slots.get(id.0 as usize) {
-            Some(Slot::Credential { parameter }) => self.secrets.secret(parameter).map_or(Value::Null, Value::Text),
+            Some(Slot::Credential { parameter }) => {
+                self.secrets.secret(parameter).map_or(Value::Null, Value::Text)
+            }
             Some(Slot::Constant(value)) => value.clone(),
             _ => Value::Null,
         }
     }
 }
 
-fn push_trace(state: &mut RunState, element: &Element, kind: &str, inputs: Json, outputs: Json, at: DateTime<Utc>, micros: u64) {
+fn push_trace(
+    state: &mut RunState,
+    element: &Element,
+    kind: &str,
+    inputs: Json,
+    outputs: Json,
+    at: DateTime<Utc>,
+    micros: u64,
+) {
     let entry = trace_entry(element, kind, inputs, outputs, at, micros);
     state.trace.push(TraceEntry {
         result: match &state.cursor {
@@ -624,7 +710,14 @@ fn push_trace(state: &mut RunState, element: &Element, kind: &str, inputs: Json,
     });
 }
 
-fn trace_entry(element: &Element, kind: &str, inputs: Json, outputs: Json, at: DateTime<Utc>, micros: u64) -> TraceEntry {
+fn trace_entry(
+    element: &Element,
+    kind: &str,
+    inputs: Json,
+    outputs: Json,
+    at: DateTime<Utc>,
+    micros: u64,
+) -> TraceEntry {
     TraceEntry {
         element: element.name.clone(),
         label: element.label.clone(),

@@ -67,7 +67,13 @@ impl Project {
     }
 
     /// A diagnostic pointing at the key `path` of a file.
-    pub fn at_key(&self, id: SourceId, path: &YamlPath, code: &'static str, message: impl Into<String>) -> Diagnostic {
+    pub fn at_key(
+        &self,
+        id: SourceId,
+        path: &YamlPath,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Diagnostic {
         let source = self.source(id);
         Diagnostic::new(code, &source.path, message).at(source.locator.key(path))
     }
@@ -105,8 +111,9 @@ pub fn load_dir(root: &Path) -> (Option<Project>, Diagnostics) {
                 format!("cannot read herald.toml: {error}")
             };
             diagnostics.push(
-                Diagnostic::new("HP001", root.join("herald.toml"), message)
-                    .hint("run herald in a project folder, or create herald.toml (see docs/project-format.md)"),
+                Diagnostic::new("HP001", root.join("herald.toml"), message).hint(
+                    "run herald in a project folder, or create herald.toml (see docs/project-format.md)",
+                ),
             );
             return (None, diagnostics);
         }
@@ -123,8 +130,11 @@ pub fn load_dir(root: &Path) -> (Option<Project>, Diagnostics) {
             let relative = PathBuf::from(folder).join(path.file_name().unwrap_or_default());
             match std::fs::read_to_string(&path) {
                 Ok(text) => files.push((relative, text)),
-                Err(error) => diagnostics
-                    .push(Diagnostic::new("HP002", relative, format!("cannot read the file: {error}"))),
+                Err(error) => diagnostics.push(Diagnostic::new(
+                    "HP002",
+                    relative,
+                    format!("cannot read the file: {error}"),
+                )),
             }
         }
     }
@@ -189,13 +199,27 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
             ("credentials", Some("external-credential")) => {
                 if let Some(mut def) = loader.parse::<ExternalCredentialDef>(id) {
                     loader.check_name(id, &mut def.name, &stem);
-                    insert(&mut loader, &mut project.external_credentials, id, def.name.clone(), def, "credential");
+                    insert(
+                        &mut loader,
+                        &mut project.external_credentials,
+                        id,
+                        def.name.clone(),
+                        def,
+                        "credential",
+                    );
                 }
             }
             ("credentials", Some("named-credential")) => {
                 if let Some(mut def) = loader.parse::<NamedCredentialDef>(id) {
                     loader.check_name(id, &mut def.name, &stem);
-                    insert(&mut loader, &mut project.named_credentials, id, def.name.clone(), def, "credential");
+                    insert(
+                        &mut loader,
+                        &mut project.named_credentials,
+                        id,
+                        def.name.clone(),
+                        def,
+                        "credential",
+                    );
                 }
             }
             ("services", Some("http-callout")) => {
@@ -207,7 +231,14 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
             ("permissions", None | Some("permission-set")) => {
                 if let Some(mut def) = loader.parse::<PermissionSetDef>(id) {
                     loader.check_name(id, &mut def.name, &stem);
-                    insert(&mut loader, &mut project.permission_sets, id, def.name.clone(), def, "permission set");
+                    insert(
+                        &mut loader,
+                        &mut project.permission_sets,
+                        id,
+                        def.name.clone(),
+                        def,
+                        "permission set",
+                    );
                 }
             }
             ("flows", None | Some("flow")) => {
@@ -220,7 +251,13 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                 let expected = expected_kinds(&folder);
                 let hint = did_you_mean(other, expected.iter().copied())
                     .unwrap_or_else(|| format!("files in {folder}/ have kind {}", expected.join(" or ")));
-                loader.at_key(id, &YamlPath::root().key("kind"), "HP004", format!("unknown kind `{other}` here"), Some(hint));
+                loader.at_key(
+                    id,
+                    &YamlPath::root().key("kind"),
+                    "HP004",
+                    format!("unknown kind `{other}` here"),
+                    Some(hint),
+                );
             }
             (_, None) => {
                 loader.at_key(
@@ -289,23 +326,32 @@ impl Loader {
         SourceId(self.sources.len() - 1)
     }
 
-    fn at_key(&mut self, id: SourceId, path: &YamlPath, code: &'static str, message: String, hint: Option<String>) {
+    fn at_key(
+        &mut self,
+        id: SourceId,
+        path: &YamlPath,
+        code: &'static str,
+        message: String,
+        hint: Option<String>,
+    ) {
         let source = &self.sources[id.0];
-        self.diagnostics.push(
-            Diagnostic::new(code, &source.path, message).at(source.locator.key(path)).maybe_hint(hint),
-        );
+        self.diagnostics
+            .push(Diagnostic::new(code, &source.path, message).at(source.locator.key(path)).maybe_hint(hint));
     }
 
     fn config(&mut self, path: &Path, text: &str) -> Option<Config> {
         match toml::from_str::<Config>(text) {
             Ok(config) => Some(config),
             Err(error) => {
-                let position = error.span().map(|span| position_of_offset(text, span.start)).unwrap_or_default();
+                let position =
+                    error.span().map(|span| position_of_offset(text, span.start)).unwrap_or_default();
                 let message = error.message().to_string();
                 self.diagnostics.push(
                     Diagnostic::new("HP003", path, format!("herald.toml: {message}"))
                         .at(position)
-                        .maybe_hint(serde_hint(&message).or_else(|| Some("see docs/project-format.md".into()))),
+                        .maybe_hint(
+                            serde_hint(&message).or_else(|| Some("see docs/project-format.md".into())),
+                        ),
                 );
                 None
             }
@@ -331,9 +377,8 @@ impl Loader {
                     .unwrap_or(Position { line: 1, column: 1 });
                 let message = strip_location(&error.to_string());
                 let hint = serde_hint(&message);
-                self.diagnostics.push(
-                    Diagnostic::new("HP003", &source.path, message).at(position).maybe_hint(hint),
-                );
+                self.diagnostics
+                    .push(Diagnostic::new("HP003", &source.path, message).at(position).maybe_hint(hint));
                 None
             }
         }
@@ -417,7 +462,13 @@ impl Checks<'_> {
                 if prefix.len() != 3 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
                     self.diagnostics.push(
                         self.project
-                            .at_value(object.source, &root.key("key_prefix"), None, "HP010", format!("key_prefix `{prefix}` must be three letters or digits"))
+                            .at_value(
+                                object.source,
+                                &root.key("key_prefix"),
+                                None,
+                                "HP010",
+                                format!("key_prefix `{prefix}` must be three letters or digits"),
+                            )
                             .hint("Lead uses 00Q, Task 00T; pick three characters no other object uses"),
                     );
                 } else if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
@@ -435,7 +486,12 @@ impl Checks<'_> {
                 if STANDARD_FIELDS.iter().any(|(standard, _)| standard == field) {
                     self.diagnostics.push(
                         self.project
-                            .at_key(object.source, &path, "HP011", format!("`{field}` is a standard field and is always present"))
+                            .at_key(
+                                object.source,
+                                &path,
+                                "HP011",
+                                format!("`{field}` is a standard field and is always present"),
+                            )
                             .hint("remove it from fields"),
                     );
                 }
@@ -450,7 +506,12 @@ impl Checks<'_> {
                 if def.field_type == FieldType::Picklist && def.values.is_empty() {
                     self.diagnostics.push(
                         self.project
-                            .at_key(object.source, &path, "HP012", format!("picklist `{field}` has no values"))
+                            .at_key(
+                                object.source,
+                                &path,
+                                "HP012",
+                                format!("picklist `{field}` has no values"),
+                            )
                             .hint("add `values: [A, B]`"),
                     );
                 }
@@ -459,7 +520,12 @@ impl Checks<'_> {
                         let names = self.project.objects.keys().map(String::as_str);
                         self.diagnostics.push(
                             self.project
-                                .at_key(object.source, &path.key("references"), "HP013", format!("`{field}` references unknown object `{target}`"))
+                                .at_key(
+                                    object.source,
+                                    &path.key("references"),
+                                    "HP013",
+                                    format!("`{field}` references unknown object `{target}`"),
+                                )
                                 .maybe_hint(did_you_mean(target, names)),
                         );
                     }
@@ -490,7 +556,12 @@ impl Checks<'_> {
                     if !principal.parameters.iter().any(|p| p == parameter) {
                         self.diagnostics.push(
                             self.project
-                                .at_key(external.source, &path, "HP014", format!("basic authentication needs a `{parameter}` parameter"))
+                                .at_key(
+                                    external.source,
+                                    &path,
+                                    "HP014",
+                                    format!("basic authentication needs a `{parameter}` parameter"),
+                                )
                                 .hint("parameters: [username, password]"),
                         );
                     }
@@ -499,7 +570,12 @@ impl Checks<'_> {
             if external.def.principals.is_empty() && external.def.protocol != Protocol::NoAuthentication {
                 self.diagnostics.push(
                     self.project
-                        .at_key(external.source, &YamlPath::root().key("principals"), "HP014", "the external credential has no principal")
+                        .at_key(
+                            external.source,
+                            &YamlPath::root().key("principals"),
+                            "HP014",
+                            "the external credential has no principal",
+                        )
                         .hint("add a principal with the parameter names it holds"),
                 );
             }
@@ -510,7 +586,13 @@ impl Checks<'_> {
                 Ok(_) => {}
                 Err(why) => self.diagnostics.push(
                     self.project
-                        .at_value(named.source, &root.key("url"), None, "HP015", format!("url `{}` {why}", named.def.url))
+                        .at_value(
+                            named.source,
+                            &root.key("url"),
+                            None,
+                            "HP015",
+                            format!("url `{}` {why}", named.def.url),
+                        )
                         .hint("write the base URL with its scheme, e.g. https://apig.kixie.com"),
                 ),
             }
@@ -519,7 +601,13 @@ impl Checks<'_> {
                 let names = self.project.external_credentials.keys().map(String::as_str);
                 self.diagnostics.push(
                     self.project
-                        .at_value(named.source, &root.key("external_credential"), None, "HP016", format!("unknown external credential `{external}`"))
+                        .at_value(
+                            named.source,
+                            &root.key("external_credential"),
+                            None,
+                            "HP016",
+                            format!("unknown external credential `{external}`"),
+                        )
                         .maybe_hint(did_you_mean(external, names)),
                 );
             }
@@ -530,17 +618,27 @@ impl Checks<'_> {
         for set in self.project.permission_sets.values() {
             for (index, grant) in set.def.external_credential_principal_access.iter().enumerate() {
                 let path = YamlPath::root().key("external_credential_principal_access").index(index);
-                let known = self.project.external_credentials.values().flat_map(|e| {
-                    e.def.principals.iter().map(move |p| format!("{}-{}", e.def.name, p.name))
-                });
+                let known =
+                    self.project.external_credentials.values().flat_map(|e| {
+                        e.def.principals.iter().map(move |p| format!("{}-{}", e.def.name, p.name))
+                    });
                 let known: Vec<String> = known.collect();
                 if !known.contains(grant) {
                     let hint = did_you_mean(grant, known.iter().map(String::as_str)).or_else(|| {
-                        Some("write `ExternalCredential-Principal`, e.g. Kixie_API_Auth-Kixie_Principal".into())
+                        Some(
+                            "write `ExternalCredential-Principal`, e.g. Kixie_API_Auth-Kixie_Principal"
+                                .into(),
+                        )
                     });
                     self.diagnostics.push(
                         self.project
-                            .at_value(set.source, &path, None, "HP017", format!("`{grant}` names no external credential principal"))
+                            .at_value(
+                                set.source,
+                                &path,
+                                None,
+                                "HP017",
+                                format!("`{grant}` names no external credential principal"),
+                            )
                             .maybe_hint(hint),
                     );
                 }
@@ -551,14 +649,21 @@ impl Checks<'_> {
                 let names = self.project.permission_sets.keys().map(String::as_str);
                 let _ = index;
                 self.diagnostics.push(
-                    Diagnostic::new("HP018", "herald.toml", format!("[automation] permission_sets names unknown permission set `{name}`"))
-                        .maybe_hint(did_you_mean(name, names)),
+                    Diagnostic::new(
+                        "HP018",
+                        "herald.toml",
+                        format!("[automation] permission_sets names unknown permission set `{name}`"),
+                    )
+                    .maybe_hint(did_you_mean(name, names)),
                 );
             }
         }
     }
 
-    fn services(&mut self, raw: Vec<(SourceId, CalloutServiceDef)>) -> IndexMap<String, Located<ServiceEntry>> {
+    fn services(
+        &mut self,
+        raw: Vec<(SourceId, CalloutServiceDef)>,
+    ) -> IndexMap<String, Located<ServiceEntry>> {
         let mut services = IndexMap::new();
         for (id, def) in raw {
             let root = YamlPath::root();
@@ -567,7 +672,13 @@ impl Checks<'_> {
                 let names = self.project.named_credentials.keys().map(String::as_str);
                 self.diagnostics.push(
                     self.project
-                        .at_value(id, &root.key("named_credential"), None, "HP016", format!("unknown named credential `{}`", def.named_credential))
+                        .at_value(
+                            id,
+                            &root.key("named_credential"),
+                            None,
+                            "HP016",
+                            format!("unknown named credential `{}`", def.named_credential),
+                        )
                         .maybe_hint(did_you_mean(&def.named_credential, names)),
                 );
             }
@@ -577,7 +688,13 @@ impl Checks<'_> {
                     None => {
                         self.diagnostics.push(
                             self.project
-                                .at_value(id, &root.key("provider"), None, "HP019", format!("unknown provider `{name}`"))
+                                .at_value(
+                                    id,
+                                    &root.key("provider"),
+                                    None,
+                                    "HP019",
+                                    format!("unknown provider `{name}`"),
+                                )
                                 .hint(did_you_mean(name, Provider::names()).unwrap_or_else(|| {
                                     format!("use one of {}", Provider::names().collect::<Vec<_>>().join(", "))
                                 })),
@@ -585,7 +702,9 @@ impl Checks<'_> {
                         Provider::Generic
                     }
                 },
-                None => named.and_then(|n| url_host(&n.def.url).ok()).map_or(Provider::Generic, |h| Provider::detect(&h)),
+                None => named
+                    .and_then(|n| url_host(&n.def.url).ok())
+                    .map_or(Provider::Generic, |h| Provider::detect(&h)),
             };
             let mut model = Service::new(&def.name, &def.named_credential);
             for (action, action_def) in &def.actions {
@@ -601,13 +720,21 @@ impl Checks<'_> {
                 let Some(method) = Method::parse(&action_def.method) else {
                     self.diagnostics.push(
                         self.project
-                            .at_value(id, &path.key("method"), None, "HP020", format!("unknown method `{}`", action_def.method))
+                            .at_value(
+                                id,
+                                &path.key("method"),
+                                None,
+                                "HP020",
+                                format!("unknown method `{}`", action_def.method),
+                            )
                             .hint("use GET, POST, PUT, PATCH or DELETE"),
                     );
                     continue;
                 };
-                let request = self.sample(id, &path.key("sample_request"), action_def.sample_request.as_ref());
-                let response = self.sample(id, &path.key("sample_response"), action_def.sample_response.as_ref());
+                let request =
+                    self.sample(id, &path.key("sample_request"), action_def.sample_request.as_ref());
+                let response =
+                    self.sample(id, &path.key("sample_response"), action_def.sample_response.as_ref());
                 let (Ok(request), Ok(response)) = (request, response) else { continue };
                 let label = action_def.label.clone().unwrap_or_else(|| action.replace('_', " "));
                 if let Err(error) = infer_callout_action(
@@ -619,7 +746,13 @@ impl Checks<'_> {
                     request.as_ref(),
                     response.as_ref(),
                 ) {
-                    self.diagnostics.push(self.project.at_value(id, &path.key("path"), None, "HP021", error.to_string()));
+                    self.diagnostics.push(self.project.at_value(
+                        id,
+                        &path.key("path"),
+                        None,
+                        "HP021",
+                        error.to_string(),
+                    ));
                 }
             }
             services.insert(def.name.clone(), Located { def: ServiceEntry { model, provider }, source: id });
@@ -641,7 +774,13 @@ impl Checks<'_> {
                 Err(error) => {
                     self.diagnostics.push(
                         self.project
-                            .at_value(id, path, None, "HP022", format!("the sample is not valid JSON: {error}"))
+                            .at_value(
+                                id,
+                                path,
+                                None,
+                                "HP022",
+                                format!("the sample is not valid JSON: {error}"),
+                            )
                             .hint("paste the JSON exactly, or write the sample as a YAML mapping"),
                     );
                     Err(())
@@ -662,9 +801,9 @@ pub fn url_host(url: &str) -> Result<String, &'static str> {
     if authority.contains('@') {
         return Err("must not carry a user name or password (credentials belong in the external credential)");
     }
-    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority }
-    });
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
     if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
         return Err("has no valid host name");
     }
@@ -696,7 +835,8 @@ mod tests {
     #[test]
     fn serde_hints_suggest_the_closest_key() {
         assert_eq!(
-            serde_hint("elements.a: unknown field `actoin`, expected one of `label`, `action`, `inputs`").as_deref(),
+            serde_hint("elements.a: unknown field `actoin`, expected one of `label`, `action`, `inputs`")
+                .as_deref(),
             Some("did you mean `action`?")
         );
     }

@@ -75,9 +75,8 @@ impl Locator {
                 Event::Scalar(value, style, _, _) => {
                     let shift = match style {
                         saphyr_parser::ScalarStyle::Plain => Some(0),
-                        saphyr_parser::ScalarStyle::SingleQuoted | saphyr_parser::ScalarStyle::DoubleQuoted => {
-                            Some(1)
-                        }
+                        saphyr_parser::ScalarStyle::SingleQuoted
+                        | saphyr_parser::ScalarStyle::DoubleQuoted => Some(1),
                         _ => None,
                     };
                     match stack.last_mut() {
@@ -89,7 +88,9 @@ impl Locator {
                             }
                             Some(key) => {
                                 let value_path = path.key(&key);
-                                locator.values.insert(value_path, ValueSpot { position, content_shift: shift });
+                                locator
+                                    .values
+                                    .insert(value_path, ValueSpot { position, content_shift: shift });
                             }
                         },
                         Some(Frame::Sequence { path, next }) => {

@@ -74,9 +74,13 @@ impl Provider {
                         .and_then(Value::as_str)
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default();
-                    Verdict::Failure { reason: format!("HTTP {status} but Kixie did not report success{said}") }
+                    Verdict::Failure {
+                        reason: format!("HTTP {status} but Kixie did not report success{said}"),
+                    }
                 }
-                _ => Verdict::Failure { reason: format!("HTTP {status} but the body is not Kixie's JSON envelope") },
+                _ => Verdict::Failure {
+                    reason: format!("HTTP {status} but the body is not Kixie's JSON envelope"),
+                },
             },
             Provider::EightByEightSms | Provider::EightByEightChatApps => {
                 let rejected = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
@@ -87,7 +91,9 @@ impl Provider {
                     })
                 });
                 match rejected {
-                    Some(why) => Verdict::Failure { reason: format!("HTTP {status} but 8x8 rejected the message: {why}") },
+                    Some(why) => Verdict::Failure {
+                        reason: format!("HTTP {status} but 8x8 rejected the message: {why}"),
+                    },
                     None => Verdict::Success,
                 }
             }
@@ -100,7 +106,9 @@ impl Provider {
 pub enum Verdict {
     Success,
     /// Why the answer is a failure; the caller adds the request and the body.
-    Failure { reason: String },
+    Failure {
+        reason: String,
+    },
 }
 
 #[cfg(test)]
@@ -110,7 +118,8 @@ mod tests {
     #[test]
     fn kixie_needs_success_true() {
         assert_eq!(Provider::Kixie.interpret(200, br#"{"success":true}"#), Verdict::Success);
-        let Verdict::Failure { reason } = Provider::Kixie.interpret(200, br#"{"success":false,"error":"bad target"}"#)
+        let Verdict::Failure { reason } =
+            Provider::Kixie.interpret(200, br#"{"success":false,"error":"bad target"}"#)
         else {
             panic!("a false success flag must fail")
         };

@@ -42,14 +42,22 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
-            EngineError::InvalidFields(problems) => ApiError { status: StatusCode::BAD_REQUEST, errors: problems },
-            EngineError::UnknownObject { .. } => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", error.to_string()),
+            EngineError::InvalidFields(problems) => {
+                ApiError { status: StatusCode::BAD_REQUEST, errors: problems }
+            }
+            EngineError::UnknownObject { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", error.to_string())
+            }
             EngineError::NotFound { .. } | EngineError::RunNotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", error.to_string())
             }
             other => {
                 tracing::error!(error = %other, "request failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "SERVER_ERROR", "herald could not complete the request; see the server log".into())
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "SERVER_ERROR",
+                    "herald could not complete the request; see the server log".into(),
+                )
             }
         }
     }
@@ -58,7 +66,11 @@ impl From<EngineError> for ApiError {
 fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", "the body must be a JSON object of field values".into())),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "the body must be a JSON object of field values".into(),
+        )),
         Err(error) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
@@ -67,10 +79,18 @@ fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-async fn create_record(State(engine): State<Engine>, Path(object): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn create_record(
+    State(engine): State<Engine>,
+    Path(object): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let input = json_object(&body)?;
     let write = engine.create_record(&object, &input).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs})),
+    )
+        .into_response())
 }
 
 async fn update_record(
@@ -83,15 +103,24 @@ async fn update_record(
     Ok(axum::Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs})).into_response())
 }
 
-async fn get_record(State(engine): State<Engine>, Path((object, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn get_record(
+    State(engine): State<Engine>,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     let record = engine.get_record(&object, &id).await?;
     let mut body = Map::new();
-    body.insert("attributes".into(), json!({"type": object, "url": format!("/api/v1/records/{object}/{id}")}));
+    body.insert(
+        "attributes".into(),
+        json!({"type": object, "url": format!("/api/v1/records/{object}/{id}")}),
+    );
     body.extend(record.data);
     Ok(axum::Json(Value::Object(body)).into_response())
 }
 
-async fn record_runs(State(engine): State<Engine>, Path((object, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn record_runs(
+    State(engine): State<Engine>,
+    Path((object, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     engine.get_record(&object, &id).await?;
     let runs: Vec<Value> = engine.runs_for_record(&id).await?.iter().map(run_json).collect();
     Ok(axum::Json(json!({"runs": runs})).into_response())

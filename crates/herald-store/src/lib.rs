@@ -135,11 +135,12 @@ impl Store {
     }
 
     pub async fn records_of(&self, object: &str, limit: i64) -> Result<Vec<StoredRecord>> {
-        let rows = sqlx::query("SELECT id, object, data FROM records WHERE object = ? ORDER BY rowid LIMIT ?")
-            .bind(object)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, object, data FROM records WHERE object = ? ORDER BY rowid LIMIT ?")
+                .bind(object)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -149,10 +150,7 @@ impl Store {
     }
 
     pub async fn runs_for_record(&self, record_id: &str) -> Result<Vec<RunRow>> {
-        let rows = sqlx::query(RUNS_BY_RECORD)
-            .bind(record_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(RUNS_BY_RECORD).bind(record_id).fetch_all(&self.pool).await?;
         rows.iter().map(run_from_row).collect()
     }
 
@@ -170,11 +168,7 @@ impl Store {
 
     /// Takes a ready run for a worker; `None` if another worker took it first or it is not ready.
     pub async fn claim_run(&self, id: &str, now: &str) -> Result<Option<RunRow>> {
-        let row = sqlx::query(CLAIM_RUN)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(CLAIM_RUN).bind(now).bind(id).fetch_optional(&self.pool).await?;
         row.map(|row| run_from_row(&row)).transpose()
     }
 
@@ -237,7 +231,10 @@ impl Store {
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?").bind(key).fetch_optional(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
@@ -337,14 +334,16 @@ impl WriteTx {
 
 const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs WHERE record_id = ? ORDER BY created_at, id";
 const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', updated_at = ? WHERE id = ? AND status = 'ready' RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at";
-const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs";
+const RUN_SELECT: &str =
+    "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs";
 const RUN_COLUMNS_BY_ID: &str =
     "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs WHERE id = ?";
 
 fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRecord> {
     let id: String = row.get(0);
     let data: String = row.get(2);
-    let data = serde_json::from_str(&data).map_err(|source| StoreError::Corrupt { what: format!("record {id}"), source })?;
+    let data = serde_json::from_str(&data)
+        .map_err(|source| StoreError::Corrupt { what: format!("record {id}"), source })?;
     Ok(StoredRecord { id, object: row.get(1), data })
 }
 
@@ -352,7 +351,8 @@ fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRow> {
     let id: String = row.get(0);
     let state: String = row.get(5);
     let status: String = row.get(4);
-    let state = serde_json::from_str(&state).map_err(|source| StoreError::Corrupt { what: format!("run {id}"), source })?;
+    let state = serde_json::from_str(&state)
+        .map_err(|source| StoreError::Corrupt { what: format!("run {id}"), source })?;
     Ok(RunRow {
         flow: row.get(1),
         object: row.get(2),

@@ -18,14 +18,26 @@ const FILES: [(&str, &str); 8] = [
     ("herald.toml", include_str!("../../../examples/kixie-welcome-sms/herald.toml")),
     ("objects/Lead.yaml", include_str!("../../../examples/kixie-welcome-sms/objects/Lead.yaml")),
     ("objects/Task.yaml", include_str!("../../../examples/kixie-welcome-sms/objects/Task.yaml")),
-    ("credentials/Kixie_API_Auth.yaml", include_str!("../../../examples/kixie-welcome-sms/credentials/Kixie_API_Auth.yaml")),
-    ("credentials/Kixie_Endpoint.yaml", include_str!("../../../examples/kixie-welcome-sms/credentials/Kixie_Endpoint.yaml")),
+    (
+        "credentials/Kixie_API_Auth.yaml",
+        include_str!("../../../examples/kixie-welcome-sms/credentials/Kixie_API_Auth.yaml"),
+    ),
+    (
+        "credentials/Kixie_Endpoint.yaml",
+        include_str!("../../../examples/kixie-welcome-sms/credentials/Kixie_Endpoint.yaml"),
+    ),
     (
         "permissions/Kixie_Integration_User.yaml",
         include_str!("../../../examples/kixie-welcome-sms/permissions/Kixie_Integration_User.yaml"),
     ),
-    ("services/KixieService.yaml", include_str!("../../../examples/kixie-welcome-sms/services/KixieService.yaml")),
-    ("flows/Lead_Welcome_SMS.yaml", include_str!("../../../examples/kixie-welcome-sms/flows/Lead_Welcome_SMS.yaml")),
+    (
+        "services/KixieService.yaml",
+        include_str!("../../../examples/kixie-welcome-sms/services/KixieService.yaml"),
+    ),
+    (
+        "flows/Lead_Welcome_SMS.yaml",
+        include_str!("../../../examples/kixie-welcome-sms/flows/Lead_Welcome_SMS.yaml"),
+    ),
 ];
 
 /// Demo credentials: the sandbox accepts exactly these, and they never leave this process.
@@ -43,8 +55,18 @@ const LEADS: [Lead; 5] = [
     Lead { first: "Ada", last: "Lovelace", phone: Some("+14155550100"), note: "" },
     Lead { first: "Grace", last: "Hopper", phone: Some("(415) 555-0101"), note: "" },
     Lead { first: "Alan", last: "Turing", phone: Some("+44 20 7946 0018"), note: "" },
-    Lead { first: "Katherine", last: "Johnson", phone: None, note: "blank phone: the entry condition is not met" },
-    Lead { first: "Edsger", last: "Dijkstra", phone: Some("12"), note: "a number Kixie refuses: the fault path logs a Task" },
+    Lead {
+        first: "Katherine",
+        last: "Johnson",
+        phone: None,
+        note: "blank phone: the entry condition is not met",
+    },
+    Lead {
+        first: "Edsger",
+        last: "Dijkstra",
+        phone: Some("12"),
+        note: "a number Kixie refuses: the fault path logs a Task",
+    },
 ];
 
 const BURST: usize = 200;
@@ -54,7 +76,9 @@ fn unix_micros() -> i64 {
 }
 
 pub async fn run() -> Result<ExitCode> {
-    println!("herald demo: seed 000, a new Lead texted through Kixie's /app/event by a record-triggered flow.\n");
+    println!(
+        "herald demo: seed 000, a new Lead texted through Kixie's /app/event by a record-triggered flow.\n"
+    );
     let files = FILES.iter().map(|(path, text)| (PathBuf::from(path), text.to_string())).collect();
     let project = match herald_flow::load_files(PathBuf::from(EXAMPLE), files) {
         Ok(project) => Arc::new(project),
@@ -105,8 +129,12 @@ pub async fn run() -> Result<ExitCode> {
             .json()
             .await?;
         let id = answer["id"].as_str().unwrap_or_default().to_string();
-        let runs: Vec<String> =
-            answer["runs"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(String::from)).collect();
+        let runs: Vec<String> = answer["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(String::from))
+            .collect();
         let who = format!("{} {}", lead.first, lead.last);
         let phone = lead.phone.unwrap_or("(none)");
         println!("Lead {id}  {who:<18} Phone {phone}");
@@ -127,23 +155,41 @@ pub async fn run() -> Result<ExitCode> {
                 .rev()
                 .find(|r| r.body.get("target").and_then(Value::as_str) == lead.phone);
             let trace = run["trace"].as_array().cloned().unwrap_or_default();
-            let task = trace.iter().find(|e| e["kind"] == "Create Records").and_then(|e| e["outputs"]["Id"].as_str());
+            let task = trace
+                .iter()
+                .find(|e| e["kind"] == "Create Records")
+                .and_then(|e| e["outputs"]["Id"].as_str());
             match (event.status.as_str(), task) {
                 ("finished", None) => {
-                    let latency = received.as_ref().map(|r| r.received_unix_micros - sent).unwrap_or_default();
+                    let latency =
+                        received.as_ref().map(|r| r.received_unix_micros - sent).unwrap_or_default();
                     latencies.push(latency);
                     let body = received.map(|r| r.body).unwrap_or(Value::Null);
-                    println!("    texted: Kixie received {{\"target\": {}, \"eventname\": {}, \"message\": {}}}", body["target"], body["eventname"], body["message"]);
-                    println!("    speed to lead: {:.2} ms (record request sent -> Kixie request received)\n", latency as f64 / 1000.0);
+                    println!(
+                        "    texted: Kixie received {{\"target\": {}, \"eventname\": {}, \"message\": {}}}",
+                        body["target"], body["eventname"], body["message"]
+                    );
+                    println!(
+                        "    speed to lead: {:.2} ms (record request sent -> Kixie request received)\n",
+                        latency as f64 / 1000.0
+                    );
                 }
                 ("finished", Some(task_id)) => {
-                    let task: Value = client.get(format!("{api}/api/v1/records/Task/{task_id}")).send().await?.json().await?;
+                    let task: Value = client
+                        .get(format!("{api}/api/v1/records/Task/{task_id}"))
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
                     println!("    Kixie refused it; the fault path created Task {task_id}:");
                     println!("    Subject: {}\n", task["Subject"].as_str().unwrap_or_default());
                     logged += 1;
                 }
                 (status, _) => {
-                    println!("    run {run_id} ended {status}: {}\n", run["fault"].as_str().unwrap_or_default());
+                    println!(
+                        "    run {run_id} ended {status}: {}\n",
+                        run["fault"].as_str().unwrap_or_default()
+                    );
                     failed += 1;
                 }
             }
@@ -165,9 +211,14 @@ pub async fn run() -> Result<ExitCode> {
         latencies.len(),
         if latencies.len() == 1 { "" } else { "s" }
     );
-    println!("See docs/benchmarks.md for measured speed under load (`herald demo` is a tour, not a benchmark).");
+    println!(
+        "See docs/benchmarks.md for measured speed under load (`herald demo` is a tour, not a benchmark)."
+    );
     if failed > 0 || texted_in_burst != BURST {
-        eprintln!("error: {failed} run(s) failed and {} burst lead(s) were not texted", BURST - texted_in_burst);
+        eprintln!(
+            "error: {failed} run(s) failed and {} burst lead(s) were not texted",
+            BURST - texted_in_burst
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

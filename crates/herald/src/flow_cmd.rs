@@ -65,11 +65,15 @@ pub async fn debug(
         Err(code) => return Ok(code),
     };
     let Some(compiled) = project.flows.get(flow).cloned() else {
-        let hint = herald_project::did_you_mean(flow, project.flows.keys().map(String::as_str)).unwrap_or_default();
+        let hint =
+            herald_project::did_you_mean(flow, project.flows.keys().map(String::as_str)).unwrap_or_default();
         bail!("no flow named `{flow}` in {} {hint}", dir.display());
     };
     let engine = open_engine(dir, Arc::clone(&project), db, sandbox).await?;
-    println!("Debugging flow {} ({}) on {} {:?}", compiled.label, compiled.name, compiled.object, compiled.event);
+    println!(
+        "Debugging flow {} ({}) on {} {:?}",
+        compiled.label, compiled.name, compiled.object, compiled.event
+    );
     match engine.debug_run(flow, &record, !ignore_entry_condition).await? {
         DebugOutcome::NotTriggered { .. } => {
             println!("The record does not meet the entry condition: the flow would not start.");
@@ -104,7 +108,8 @@ pub fn print_trace(state: &RunState) {
 }
 
 fn print_entry(number: usize, entry: &TraceEntry) {
-    let timing = if entry.micros > 0 { format!(" — {:.1} ms", entry.micros as f64 / 1000.0) } else { String::new() };
+    let timing =
+        if entry.micros > 0 { format!(" — {:.1} ms", entry.micros as f64 / 1000.0) } else { String::new() };
     println!("{number}. {} ({}: {}){timing}", entry.label, entry.kind, entry.element);
     print_values("Inputs", &entry.inputs);
     print_values("Outputs", &entry.outputs);
@@ -149,7 +154,9 @@ pub async fn set_credential(
         value = rest;
     }
     if value.is_empty() {
-        bail!("no value on standard input; pipe it in, e.g. `printf %s \"$SECRET\" | herald credential set ...`");
+        bail!(
+            "no value on standard input; pipe it in, e.g. `printf %s \"$SECRET\" | herald credential set ...`"
+        );
     }
     let engine = open_engine(dir, project, db, None).await?;
     engine.set_secret(external, principal, parameter, value).await?;

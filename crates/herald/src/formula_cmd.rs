@@ -15,16 +15,25 @@ struct JsonResolver {
 impl Resolver for JsonResolver {
     fn resolve(&self, path: &[&str]) -> Result<Resolved, String> {
         let found = match path {
-            [head, field] if head.eq_ignore_ascii_case("$Record") => lookup(&self.record, field)
-                .ok_or_else(|| format!("--record has no field `{field}`"))?,
+            [head, field] if head.eq_ignore_ascii_case("$Record") => {
+                lookup(&self.record, field).ok_or_else(|| format!("--record has no field `{field}`"))?
+            }
             [name, rest @ ..] if !name.starts_with('$') => {
-                let mut value = lookup(&self.vars, name).ok_or_else(|| format!("unknown variable `{name}`; pass it with --var {name}=JSON"))?;
+                let mut value = lookup(&self.vars, name)
+                    .ok_or_else(|| format!("unknown variable `{name}`; pass it with --var {name}=JSON"))?;
                 for segment in rest {
-                    value = value.get(*segment).ok_or_else(|| format!("`{}` has no field `{segment}`", path.join(".")))?;
+                    value = value
+                        .get(*segment)
+                        .ok_or_else(|| format!("`{}` has no field `{segment}`", path.join(".")))?;
                 }
                 value
             }
-            _ => return Err(format!("`{}` is not available here; use $Record.Field or a --var", path.join("."))),
+            _ => {
+                return Err(format!(
+                    "`{}` is not available here; use $Record.Field or a --var",
+                    path.join(".")
+                ));
+            }
         };
         let (value, ty) = typed(found);
         let mut slots = self.slots.borrow_mut();
@@ -95,7 +104,8 @@ fn evaluate(expression: &str, record: Option<&str>, vars: &[String]) -> Result<S
     let formula = Formula::compile(expression, &resolver)
         .map_err(|error| format!("error[{}]: {error}\n{}", error.code, error.caret()))?;
     let scope = Slots(resolver.slots.into_inner());
-    let value = formula.eval(&scope, &EvalContext::new(chrono::Utc::now())).map_err(|e| format!("error: {e}"))?;
+    let value =
+        formula.eval(&scope, &EvalContext::new(chrono::Utc::now())).map_err(|e| format!("error: {e}"))?;
     Ok(json_line(&value))
 }
 
@@ -123,7 +133,10 @@ mod tests {
         assert_eq!(line, r#"{"type":"Text","value":"+14155550100"}"#);
         assert_eq!(evaluate("0.1 + 0.2", None, &[]).unwrap(), r#"{"type":"Number","value":0.3}"#);
         assert_eq!(evaluate("n * 2", None, &["n=21".into()]).unwrap(), r#"{"type":"Number","value":42}"#);
-        assert_eq!(evaluate("DATE(2024,2,29) + 365", None, &[]).unwrap(), r#"{"type":"Date","value":"2025-02-28"}"#);
+        assert_eq!(
+            evaluate("DATE(2024,2,29) + 365", None, &[]).unwrap(),
+            r#"{"type":"Date","value":"2025-02-28"}"#
+        );
     }
 
     #[test]

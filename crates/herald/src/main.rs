@@ -23,7 +23,9 @@ enum Command {
     #[command(after_help = "Example:\n  herald demo")]
     Demo,
     /// Serve the HTTP API and run flows for a project folder.
-    #[command(after_help = "Example:\n  herald serve --project examples/kixie-welcome-sms --sandbox http://127.0.0.1:8099")]
+    #[command(
+        after_help = "Example:\n  herald serve --project examples/kixie-welcome-sms --sandbox http://127.0.0.1:8099"
+    )]
     Serve {
         #[arg(long, default_value = ".")]
         project: PathBuf,
@@ -49,7 +51,12 @@ enum Command {
         #[arg(long, env = "HERALD_SANDBOX_KIXIE_BUSINESSID", default_value = "sandbox-business")]
         kixie_businessid: String,
         /// The apikey the emulated Kixie account accepts (a test value, never a real key).
-        #[arg(long, env = "HERALD_SANDBOX_KIXIE_APIKEY", default_value = "sandbox-apikey", hide_default_value = false)]
+        #[arg(
+            long,
+            env = "HERALD_SANDBOX_KIXIE_APIKEY",
+            default_value = "sandbox-apikey",
+            hide_default_value = false
+        )]
         kixie_apikey: String,
     },
     /// Manage secret values of external credentials.
@@ -72,7 +79,9 @@ enum FlowCommand {
     #[command(after_help = "Example:\n  herald flow validate examples/kixie-welcome-sms")]
     Validate { project: PathBuf },
     /// Run one flow once on a record, really performing its effects, and show every element.
-    #[command(after_help = "Example:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099")]
+    #[command(
+        after_help = "Example:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099"
+    )]
     Debug {
         project: PathBuf,
         flow: String,
@@ -92,7 +101,9 @@ enum FlowCommand {
 #[derive(Subcommand)]
 enum CredentialCommand {
     /// Store one parameter of a principal, encrypted; the value is read from standard input.
-    #[command(after_help = "Example:\n  printf %s \"$KIXIE_APIKEY\" | herald credential set Kixie_API_Auth Kixie_Principal apikey --project examples/kixie-welcome-sms")]
+    #[command(
+        after_help = "Example:\n  printf %s \"$KIXIE_APIKEY\" | herald credential set Kixie_API_Auth Kixie_Principal apikey --project examples/kixie-welcome-sms"
+    )]
     Set {
         external_credential: String,
         principal: String,
@@ -107,7 +118,9 @@ enum CredentialCommand {
 #[derive(Subcommand)]
 enum FormulaCommand {
     /// Evaluate a formula and print {"type": ..., "value": ...}.
-    #[command(after_help = "Example:\n  herald formula eval 'IF(ISBLANK({!$Record.MobilePhone}), {!$Record.Phone}, {!$Record.MobilePhone})' --record '{\"Phone\":\"+1415\"}'")]
+    #[command(
+        after_help = "Example:\n  herald formula eval 'IF(ISBLANK({!$Record.MobilePhone}), {!$Record.Phone}, {!$Record.MobilePhone})' --record '{\"Phone\":\"+1415\"}'"
+    )]
     Eval {
         expression: String,
         #[arg(long)]
@@ -159,16 +172,36 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo => runtime()?.block_on(demo::run()),
-        Command::Serve { project, listen, db, sandbox } => runtime()?.block_on(serve::serve(project, listen, db, sandbox)),
+        Command::Serve { project, listen, db, sandbox } => {
+            runtime()?.block_on(serve::serve(project, listen, db, sandbox))
+        }
         Command::Sandbox { listen, kixie_businessid, kixie_apikey } => {
             runtime()?.block_on(serve::sandbox(listen, kixie_businessid, kixie_apikey))
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
-        Command::Flow(FlowCommand::Debug { project, flow, record, sandbox, db, ignore_entry_condition }) => runtime()?
-            .block_on(flow_cmd::debug(&project, &flow, &record, sandbox, db, ignore_entry_condition)),
-        Command::Credential(CredentialCommand::Set { external_credential, principal, parameter, project, db }) => {
-            runtime()?.block_on(flow_cmd::set_credential(&project, db, &external_credential, &principal, &parameter))
+        Command::Flow(FlowCommand::Debug { project, flow, record, sandbox, db, ignore_entry_condition }) => {
+            runtime()?.block_on(flow_cmd::debug(
+                &project,
+                &flow,
+                &record,
+                sandbox,
+                db,
+                ignore_entry_condition,
+            ))
         }
+        Command::Credential(CredentialCommand::Set {
+            external_credential,
+            principal,
+            parameter,
+            project,
+            db,
+        }) => runtime()?.block_on(flow_cmd::set_credential(
+            &project,
+            db,
+            &external_credential,
+            &principal,
+            &parameter,
+        )),
         Command::Formula(FormulaCommand::Eval { expression, record, vars }) => {
             Ok(formula_cmd::eval(&expression, record.as_deref(), &vars))
         }

@@ -51,10 +51,17 @@ pub async fn open_engine(
     let mut options = EngineOptions::for_database(database.clone());
     options.sandbox = sandbox;
     options.workers = project.project.config.runtime.workers;
-    Engine::open(project, &options).await.with_context(|| format!("cannot open the database {}", database.display()))
+    Engine::open(project, &options)
+        .await
+        .with_context(|| format!("cannot open the database {}", database.display()))
 }
 
-pub async fn serve(dir: PathBuf, listen: Option<String>, db: Option<PathBuf>, sandbox: Option<String>) -> Result<ExitCode> {
+pub async fn serve(
+    dir: PathBuf,
+    listen: Option<String>,
+    db: Option<PathBuf>,
+    sandbox: Option<String>,
+) -> Result<ExitCode> {
     let started = Instant::now();
     let project = match load_project(&dir) {
         Ok(project) => project,
@@ -64,7 +71,8 @@ pub async fn serve(dir: PathBuf, listen: Option<String>, db: Option<PathBuf>, sa
     let flows = project.flows.len();
     let engine = open_engine(&dir, project, db, sandbox.clone()).await?;
     engine.start().await?;
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     println!(
         "herald listening on http://{address} ({flows} flow{}, ready in {} ms{})",
@@ -77,10 +85,13 @@ pub async fn serve(dir: PathBuf, listen: Option<String>, db: Option<PathBuf>, sa
 }
 
 pub async fn sandbox(listen: String, businessid: String, apikey: String) -> Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let sandbox = Sandbox::new(SandboxOptions { kixie: KixieOptions { businessid, apikey } });
-    println!("herald sandbox listening on http://{address} (Kixie at /apig.kixie.com; requests at /_sandbox/requests)");
+    println!(
+        "herald sandbox listening on http://{address} (Kixie at /apig.kixie.com; requests at /_sandbox/requests)"
+    );
     tokio::select! {
         served = sandbox.serve(listener) => served?,
         () = shutdown() => {}

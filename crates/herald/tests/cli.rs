@@ -24,7 +24,8 @@ fn edit(file: &Path, from: &str, to: &str) {
 
 #[test]
 fn validate_accepts_the_example() {
-    let (code, stdout, stderr) = herald(&["flow", "validate", example("kixie-welcome-sms").to_str().unwrap()], "");
+    let (code, stdout, stderr) =
+        herald(&["flow", "validate", example("kixie-welcome-sms").to_str().unwrap()], "");
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("flow Lead_Welcome_SMS on Lead Create: Send_SMS → Log_SMS_Failure"), "{stdout}");
 }
@@ -59,7 +60,12 @@ fn validate_reports_every_problem_of_a_broken_project_with_file_line_and_column(
     assert!(stderr.contains("did you mean `Log_SMS_Failure`?"), "{stderr}");
 
     let (line, column) = position(&flow, "WhoIdd");
-    assert!(stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HF020]: Task has no writable field `WhoIdd`")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HF020]: Task has no writable field `WhoIdd`"
+        )),
+        "{stderr}"
+    );
 
     let (line, column) = position(&endpoint, "Kixie_API_Aut");
     assert!(
@@ -81,7 +87,10 @@ fn validate_reports_yaml_and_schema_errors_with_positions() {
     let (code, _, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
     assert_ne!(code, 0);
     let (line, column) = position(&flow, "actoin");
-    assert!(stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HP003]: ")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HP003]: ")),
+        "{stderr}"
+    );
     assert!(stderr.contains("unknown field `actoin`"), "{stderr}");
     assert!(stderr.contains("hint: did you mean `action`?"), "{stderr}");
     assert!(stderr.contains("objects/Lead.yaml:"), "{stderr}");
@@ -99,7 +108,10 @@ fn a_folder_without_herald_toml_is_refused_clearly() {
 fn the_demo_runs_end_to_end() {
     let (code, stdout, stderr) = herald(&["demo"], "");
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    assert!(stdout.contains("All done: 3 leads texted, 1 skipped (blank phone), 1 refused and logged as a Task."), "{stdout}");
+    assert!(
+        stdout.contains("All done: 3 leads texted, 1 skipped (blank phone), 1 refused and logged as a Task."),
+        "{stdout}"
+    );
     assert!(stdout.contains("Subject: SMS failed: KixieService.Send_SMS failed"), "{stdout}");
     assert!(stdout.contains("200 texted"), "{stdout}");
     for secret in ["demo-business-2149", "demo-apikey-7f3a9c41"] {
@@ -114,12 +126,31 @@ fn debug_runs_the_flow_once_and_ends_with_all_done() {
     let project = example("kixie-welcome-sms");
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
     for (parameter, value) in [("businessid", "sandbox-business"), ("apikey", "sandbox-apikey")] {
-        let args = ["credential", "set", "Kixie_API_Auth", "Kixie_Principal", parameter, "--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+        let args = [
+            "credential",
+            "set",
+            "Kixie_API_Auth",
+            "Kixie_Principal",
+            parameter,
+            "--project",
+            project.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ];
         assert_eq!(herald(&args, value).0, 0);
     }
     let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
     let args = [
-        "flow", "debug", project.to_str().unwrap(), "Lead_Welcome_SMS", "--record", record, "--sandbox", &sandbox.url, "--db", db.to_str().unwrap(),
+        "flow",
+        "debug",
+        project.to_str().unwrap(),
+        "Lead_Welcome_SMS",
+        "--record",
+        record,
+        "--sandbox",
+        &sandbox.url,
+        "--db",
+        db.to_str().unwrap(),
     ];
     let (code, stdout, stderr) = herald(&args, "");
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -131,7 +162,18 @@ fn debug_runs_the_flow_once_and_ends_with_all_done() {
     assert!(!stdout.contains("sandbox-apikey"), "{stdout}");
 
     let blank = r#"{"LastName":"NoPhone"}"#;
-    let args = ["flow", "debug", project.to_str().unwrap(), "Lead_Welcome_SMS", "--record", blank, "--sandbox", &sandbox.url, "--db", db.to_str().unwrap()];
+    let args = [
+        "flow",
+        "debug",
+        project.to_str().unwrap(),
+        "Lead_Welcome_SMS",
+        "--record",
+        blank,
+        "--sandbox",
+        &sandbox.url,
+        "--db",
+        db.to_str().unwrap(),
+    ];
     let (code, stdout, _) = herald(&args, "");
     assert_eq!(code, 0);
     assert!(stdout.contains("does not meet the entry condition"), "{stdout}");
@@ -144,10 +186,26 @@ fn debug_without_credentials_shows_the_fault_then_the_task() {
     let project = example("kixie-welcome-sms");
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
     let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
-    let args = ["flow", "debug", project.to_str().unwrap(), "Lead_Welcome_SMS", "--record", record, "--sandbox", &sandbox.url, "--db", db.to_str().unwrap()];
+    let args = [
+        "flow",
+        "debug",
+        project.to_str().unwrap(),
+        "Lead_Welcome_SMS",
+        "--record",
+        record,
+        "--sandbox",
+        &sandbox.url,
+        "--db",
+        db.to_str().unwrap(),
+    ];
     let (code, stdout, stderr) = herald(&args, "");
     assert_eq!(code, 0, "the fault path handles it: {stdout}{stderr}");
-    assert!(stdout.contains("Fault: input `businessid` of KixieService.Send_SMS needs a credential value that is not set"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Fault: input `businessid` of KixieService.Send_SMS needs a credential value that is not set"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("2. Log SMS Failure (Create Records: Log_SMS_Failure)"), "{stdout}");
     assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
 }
@@ -173,7 +231,10 @@ fn credential_set_refuses_unknown_names_and_empty_values() {
 
 #[test]
 fn formula_sms_and_phone_tools_print_one_json_line() {
-    let (code, stdout, _) = herald(&["formula", "eval", "\"Hi \" & UPPER({!$Record.FirstName})", "--record", r#"{"FirstName":"ada"}"#], "");
+    let (code, stdout, _) = herald(
+        &["formula", "eval", "\"Hi \" & UPPER({!$Record.FirstName})", "--record", r#"{"FirstName":"ada"}"#],
+        "",
+    );
     assert_eq!((code, stdout.trim()), (0, r#"{"type":"Text","value":"Hi ADA"}"#));
     let (code, _, stderr) = herald(&["formula", "eval", "IF(true, 1)"], "");
     assert_eq!(code, 2);

@@ -63,7 +63,13 @@ fn setup(stored_apikey: &str) -> Setup {
 
 impl Setup {
     async fn post_lead(&self, fields: Value) -> Value {
-        let response = self.client.post(format!("{}/api/v1/records/Lead", self.server.url)).json(&fields).send().await.unwrap();
+        let response = self
+            .client
+            .post(format!("{}/api/v1/records/Lead", self.server.url))
+            .json(&fields)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 201);
         response.json().await.unwrap()
     }
@@ -86,7 +92,8 @@ impl Setup {
 #[tokio::test]
 async fn a_new_lead_sends_exactly_the_seed_body_with_the_vault_secrets() {
     let setup = setup(APIKEY);
-    let created = setup.post_lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+14155550100"})).await;
+    let created =
+        setup.post_lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+14155550100"})).await;
     let runs = created["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1, "{created}");
     let run = setup.finished_run(runs[0].as_str().unwrap()).await;
@@ -120,7 +127,10 @@ async fn a_new_lead_sends_exactly_the_seed_body_with_the_vault_secrets() {
 
     // No secret in the API's answers or the server's output.
     let everything = format!("{created}{run}{}", setup.server.output());
-    assert!(!everything.contains(APIKEY) && !everything.contains(BUSINESSID), "a secret leaked: {everything}");
+    assert!(
+        !everything.contains(APIKEY) && !everything.contains(BUSINESSID),
+        "a secret leaked: {everything}"
+    );
 }
 
 #[tokio::test]
@@ -130,13 +140,17 @@ async fn json_special_characters_in_fields_cannot_break_the_body() {
     let created = setup.post_lead(json!({"FirstName": name, "LastName": "X", "Phone": "+14155550111"})).await;
     setup.finished_run(created["runs"][0].as_str().unwrap()).await;
     let requests = setup.sandbox_requests().await;
-    assert_eq!(requests[0]["body"]["message"], format!("Hi {name}, thanks for reaching out! Reply STOP to opt out."));
+    assert_eq!(
+        requests[0]["body"]["message"],
+        format!("Hi {name}, thanks for reaching out! Reply STOP to opt out.")
+    );
 }
 
 #[tokio::test]
 async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
     let setup = setup(APIKEY);
-    let created = setup.post_lead(json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": "12"})).await;
+    let created =
+        setup.post_lead(json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": "12"})).await;
     let lead_id = created["id"].as_str().unwrap();
     let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
     assert_eq!(run["status"], "finished", "the fault connector handles the failure: {run}");
@@ -165,7 +179,8 @@ async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
 async fn a_wrong_key_is_a_401_fault_whose_task_carries_status_and_body_but_no_secret() {
     let wrong = "wrong-key-0123456789";
     let setup = setup(wrong);
-    let created = setup.post_lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+14155550100"})).await;
+    let created =
+        setup.post_lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+14155550100"})).await;
     let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
     let fault = run["trace"][0]["fault"].as_str().unwrap();
     assert!(fault.contains("HTTP 401"), "{fault}");
@@ -176,7 +191,10 @@ async fn a_wrong_key_is_a_401_fault_whose_task_carries_status_and_body_but_no_se
 #[tokio::test]
 async fn a_blank_phone_triggers_nothing() {
     let setup = setup(APIKEY);
-    for fields in [json!({"FirstName": "K", "LastName": "Johnson"}), json!({"FirstName": "K", "LastName": "J", "Phone": ""})] {
+    for fields in [
+        json!({"FirstName": "K", "LastName": "Johnson"}),
+        json!({"FirstName": "K", "LastName": "J", "Phone": ""}),
+    ] {
         let created = setup.post_lead(fields).await;
         assert_eq!(created["runs"], json!([]), "{created}");
         let lead_id = created["id"].as_str().unwrap();
@@ -203,20 +221,42 @@ async fn a_blank_phone_triggers_nothing() {
 async fn the_records_api_names_bad_fields() {
     let setup = setup(APIKEY);
     let url = format!("{}/api/v1/records/Lead", setup.server.url);
-    let response = setup.client.post(&url).json(&json!({"LastName": "X", "Phne": "1", "FirstName": 7})).send().await.unwrap();
+    let response = setup
+        .client
+        .post(&url)
+        .json(&json!({"LastName": "X", "Phne": "1", "FirstName": 7}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let errors: Value = response.json().await.unwrap();
-    let fields: Vec<&str> = errors.as_array().unwrap().iter().map(|e| e["fields"][0].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        errors.as_array().unwrap().iter().map(|e| e["fields"][0].as_str().unwrap()).collect();
     assert!(fields.contains(&"Phne") && fields.contains(&"FirstName"), "{errors}");
     assert!(errors.to_string().contains("did you mean `Phone`"), "{errors}");
 
     let response = setup.client.post(&url).body("{not json").send().await.unwrap();
     assert_eq!(response.status(), 400);
-    let response = setup.client.post(format!("{}/api/v1/records/Leed", setup.server.url)).json(&json!({})).send().await.unwrap();
+    let response = setup
+        .client
+        .post(format!("{}/api/v1/records/Leed", setup.server.url))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 
     // PATCH updates and GET shows the change; an update does not re-run a create-triggered flow.
-    let created: Value = setup.client.post(&url).json(&json!({"LastName": "Before"})).send().await.unwrap().json().await.unwrap();
+    let created: Value = setup
+        .client
+        .post(&url)
+        .json(&json!({"LastName": "Before"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().unwrap();
     let record_url = format!("{url}/{id}");
     let patched: Value = setup

@@ -134,7 +134,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         let path = entry.unwrap().path();
         if path.is_dir() {
             files.extend(walk(&path));
-        } else if !path.extension().is_some_and(|e| e == "db" || e == "key" || e == "db-wal" || e == "db-shm") {
+        } else if !path.extension().is_some_and(|e| e == "db" || e == "key" || e == "db-wal" || e == "db-shm")
+        {
             files.push(path);
         }
     }
