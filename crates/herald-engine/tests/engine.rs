@@ -1,0 +1,181 @@
+//! The engine against a real SQLite file: triggers in the record's transaction, permission faults that
+//! name the missing grant, and runs interrupted mid-callout.
+
+use chrono::Utc;
+use herald_engine::{Engine, EngineOptions, RunEvent};
+use herald_expr::EvalContext;
+use herald_flow::{RunState, Step};
+use herald_store::RunStatus;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn files(permission_sets: &str, flow: &str) -> Vec<(PathBuf, String)> {
+    [
+        ("herald.toml", format!("[automation]\npermission_sets = [{permission_sets}]\n")),
+        (
+            "objects/Lead.yaml",
+            "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n  Status: {type: picklist, values: [Open, Working], default: Open}\n".into(),
+        ),
+        ("objects/Task.yaml", "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n  WhoId: {type: reference, references: [Lead]}\n".into()),
+        ("credentials/Kixie_API_Auth.yaml", "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Kixie_Principal\n    parameters: [businessid, apikey]\n".into()),
+        ("credentials/Kixie_Endpoint.yaml", "kind: named-credential\nurl: https://apig.kixie.com\nexternal_credential: Kixie_API_Auth\nallow_formulas_in_body: true\n".into()),
+        ("permissions/Kixie_Integration_User.yaml", "kind: permission-set\nexternal_credential_principal_access: [Kixie_API_Auth-Kixie_Principal]\n".into()),
+        (
+            "services/KixieService.yaml",
+            "kind: http-callout\nnamed_credential: Kixie_Endpoint\nactions:\n  Send_SMS:\n    method: POST\n    path: /app/event\n    sample_request: {businessid: s, apikey: s, target: s, eventname: s, message: s}\n".into(),
+        ),
+        ("flows/F.yaml", flow.to_string()),
+    ]
+    .into_iter()
+    .map(|(p, t)| (PathBuf::from(p), t))
+    .collect()
+}
+
+const SEND: &str = r#"
+trigger: {object: Lead, on: create, conditions: [{field: Phone, operator: IsBlank, right: false}]}
+start: send
+elements:
+  send:
+    action: KixieService.Send_SMS
+    inputs:
+      businessid: "{!$Credential.Kixie_API_Auth.businessid}"
+      apikey: "{!$Credential.Kixie_API_Auth.apikey}"
+      target: "{!$Record.Phone}"
+      eventname: sms
+      message: "Hi"
+    fault: log
+  log:
+    create: Task
+    fields: {Subject: "SMS failed: {!$Flow.FaultMessage}", WhoId: "{!$Record.Id}"}
+"#;
+
+async fn engine(dir: &tempfile::TempDir, permission_sets: &str, flow: &str, sandbox: Option<String>) -> Engine {
+    let project = herald_flow::load_files("/t".into(), files(permission_sets, flow)).unwrap_or_else(|d| panic!("{d}"));
+    let mut options = EngineOptions::for_database(dir.path().join("h.db"));
+    options.sandbox = sandbox;
+    Engine::open(Arc::new(project), &options).await.unwrap()
+}
+
+async fn finished(events: &mut tokio::sync::broadcast::Receiver<RunEvent>, run_id: &str) -> RunEvent {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if event.run_id == run_id {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the run finishes")
+}
+
+fn fields(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+#[tokio::test]
+async fn update_flows_fire_only_when_the_record_comes_to_meet_the_condition() {
+    let flow = r#"
+trigger:
+  object: Lead
+  on: update
+  conditions: [{field: Status, operator: EqualTo, right: Working}]
+  only_when_updated_to_meet: true
+start: log
+elements:
+  log:
+    create: Task
+    fields: {Subject: "Now working: {!$Record.LastName} (was {!$Record__Prior.Status})", WhoId: "{!$Record.Id}"}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, "", flow, None).await;
+    engine.start().await.unwrap();
+    let mut events = engine.subscribe();
+    let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng"}))).await.unwrap();
+    assert!(lead.runs.is_empty(), "an update flow does not run on create");
+    let write = engine.update_record("Lead", &lead.id, &fields(json!({"Status": "Working"}))).await.unwrap();
+    assert_eq!(write.runs.len(), 1);
+    let event = finished(&mut events, &write.runs[0]).await;
+    assert_eq!(event.status, RunStatus::Finished);
+    let run = engine.run(&write.runs[0]).await.unwrap();
+    let task_id = run.state["trace"][0]["outputs"]["Id"].as_str().unwrap().to_string();
+    let task = engine.get_record("Task", &task_id).await.unwrap();
+    assert_eq!(task.data["Subject"], "Now working: Ng (was Open)");
+    // Still Working after another change: the condition was already met, so nothing runs.
+    let again = engine.update_record("Lead", &lead.id, &fields(json!({"Phone": "+1"}))).await.unwrap();
+    assert!(again.runs.is_empty());
+}
+
+#[tokio::test]
+async fn a_user_without_the_permission_set_gets_a_fault_that_names_the_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, "", SEND, None).await;
+    engine.start().await.unwrap();
+    let mut events = engine.subscribe();
+    let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"}))).await.unwrap();
+    finished(&mut events, &lead.runs[0]).await;
+    let run = engine.run(&lead.runs[0]).await.unwrap();
+    let fault = run.state["trace"][0]["fault"].as_str().unwrap();
+    assert!(fault.contains("user Automated Process has no access to external credential Kixie_API_Auth"), "{fault}");
+    assert!(fault.contains("Kixie_API_Auth-Kixie_Principal"), "{fault}");
+    assert!(fault.contains("assign permission set Kixie_Integration_User"), "{fault}");
+}
+
+#[tokio::test]
+async fn a_callout_in_flight_at_a_crash_is_marked_unknown_and_never_resent() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = herald_sandbox::Sandbox::new(Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sandbox.clone().serve(listener));
+
+    // First process: the run is enqueued but no worker runs it; then it gets as far as "sent".
+    let run_id = {
+        let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url.clone())).await;
+        let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"}))).await.unwrap();
+        let run_id = lead.runs[0].clone();
+        let claimed = engine.store().claim_run(&run_id, "t").await.unwrap().unwrap();
+        let mut state: RunState = serde_json::from_value(claimed.state).unwrap();
+        let flow = engine.project().flows["F"].clone();
+        assert!(matches!(flow.advance(&mut state, &EvalContext::new(Utc::now())), Step::Effect(_)));
+        flow.mark_sent(&mut state);
+        engine.store().save_run(&run_id, RunStatus::Running, &serde_json::to_value(&state).unwrap(), None, "t").await.unwrap();
+        engine.store().close().await;
+        run_id
+    };
+
+    // Second process: recovery must not resend to Kixie, which has no idempotency key.
+    let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url)).await;
+    engine.start().await.unwrap();
+    let run = engine.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Unknown);
+    assert!(run.fault.as_deref().unwrap().contains("was not sent again"), "{:?}", run.fault);
+    assert!(sandbox.requests().is_empty(), "nothing may be sent after the crash");
+}
+
+#[tokio::test]
+async fn a_run_interrupted_before_sending_resumes_and_sends_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = herald_sandbox::Sandbox::new(Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sandbox.clone().serve(listener));
+    let run_id = {
+        let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url.clone())).await;
+        engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", b"sandbox-business").await.unwrap();
+        engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", b"sandbox-apikey").await.unwrap();
+        let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"}))).await.unwrap();
+        // Claimed by a worker that died before the callout left.
+        engine.store().claim_run(&lead.runs[0], "t").await.unwrap().unwrap();
+        engine.store().close().await;
+        lead.runs[0].clone()
+    };
+    let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url)).await;
+    let mut events = engine.subscribe();
+    engine.start().await.unwrap();
+    let event = finished(&mut events, &run_id).await;
+    assert_eq!(event.status, RunStatus::Finished);
+    assert_eq!(sandbox.requests().len(), 1);
+}
