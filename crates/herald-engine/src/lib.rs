@@ -13,7 +13,6 @@ pub use records::FieldProblem;
 pub use vault::{KeySource, MASTER_KEY_ENV, Vault, VaultError};
 
 use chrono::{SecondsFormat, Utc};
-use herald_expr::EvalContext;
 use herald_flow::{CompiledFlow, CompiledProject, Effect, RunState, RunUser, Step};
 use herald_project::did_you_mean;
 use herald_store::{NewRun, RunRow, RunStatus, Store, StoreError, StoredRecord};
@@ -373,7 +372,7 @@ impl Engine {
         prior: Option<&Map<String, Value>>,
         created: bool,
     ) -> Vec<(String, String, Value)> {
-        let cx = EvalContext::new(Utc::now());
+        let cx = self.inner.project.eval_context();
         let mut runs = Vec::new();
         for flow in self.inner.project.triggered_flows(object, created) {
             let holds = flow.entry_holds(data, prior, &cx);
@@ -419,7 +418,7 @@ impl Engine {
         run_id: Option<&str>,
     ) -> Result<(RunStatus, Option<String>), EngineError> {
         loop {
-            let cx = EvalContext::new(Utc::now());
+            let cx = self.inner.project.eval_context();
             match flow.advance(state, &cx) {
                 Step::Finished => return Ok((RunStatus::Finished, None)),
                 Step::Failed { message } => return Ok((RunStatus::Failed, Some(message))),
@@ -469,7 +468,7 @@ impl Engine {
         data.extend(fields);
         data.insert("CreatedDate".into(), Value::String(now.clone()));
         data.insert("LastModifiedDate".into(), Value::String(now));
-        let cx = EvalContext::new(Utc::now());
+        let cx = self.inner.project.eval_context();
         if check_entry {
             match flow.entry_holds(&data, None, &cx) {
                 Ok(true) => {}

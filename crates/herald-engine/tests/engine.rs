@@ -51,8 +51,14 @@ elements:
     fields: {Subject: "SMS failed: {!$Flow.FaultMessage}", WhoId: "{!$Record.Id}"}
 "#;
 
-async fn engine(dir: &tempfile::TempDir, permission_sets: &str, flow: &str, sandbox: Option<String>) -> Engine {
-    let project = herald_flow::load_files("/t".into(), files(permission_sets, flow)).unwrap_or_else(|d| panic!("{d}"));
+async fn engine(
+    dir: &tempfile::TempDir,
+    permission_sets: &str,
+    flow: &str,
+    sandbox: Option<String>,
+) -> Engine {
+    let project =
+        herald_flow::load_files("/t".into(), files(permission_sets, flow)).unwrap_or_else(|d| panic!("{d}"));
     let mut options = EngineOptions::for_database(dir.path().join("h.db"));
     options.sandbox = sandbox;
     Engine::open(Arc::new(project), &options).await.unwrap()
@@ -114,11 +120,17 @@ async fn a_user_without_the_permission_set_gets_a_fault_that_names_the_grant() {
     let engine = engine(&dir, "", SEND, None).await;
     engine.start().await.unwrap();
     let mut events = engine.subscribe();
-    let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"}))).await.unwrap();
+    let lead = engine
+        .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})))
+        .await
+        .unwrap();
     finished(&mut events, &lead.runs[0]).await;
     let run = engine.run(&lead.runs[0]).await.unwrap();
     let fault = run.state["trace"][0]["fault"].as_str().unwrap();
-    assert!(fault.contains("user Automated Process has no access to external credential Kixie_API_Auth"), "{fault}");
+    assert!(
+        fault.contains("user Automated Process has no access to external credential Kixie_API_Auth"),
+        "{fault}"
+    );
     assert!(fault.contains("Kixie_API_Auth-Kixie_Principal"), "{fault}");
     assert!(fault.contains("assign permission set Kixie_Integration_User"), "{fault}");
 }
@@ -134,14 +146,21 @@ async fn a_callout_in_flight_at_a_crash_is_marked_unknown_and_never_resent() {
     // First process: the run is enqueued but no worker runs it; then it gets as far as "sent".
     let run_id = {
         let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url.clone())).await;
-        let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"}))).await.unwrap();
+        let lead = engine
+            .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})))
+            .await
+            .unwrap();
         let run_id = lead.runs[0].clone();
         let claimed = engine.store().claim_run(&run_id, "t").await.unwrap().unwrap();
         let mut state: RunState = serde_json::from_value(claimed.state).unwrap();
         let flow = engine.project().flows["F"].clone();
         assert!(matches!(flow.advance(&mut state, &EvalContext::new(Utc::now())), Step::Effect(_)));
         flow.mark_sent(&mut state);
-        engine.store().save_run(&run_id, RunStatus::Running, &serde_json::to_value(&state).unwrap(), None, "t").await.unwrap();
+        engine
+            .store()
+            .save_run(&run_id, RunStatus::Running, &serde_json::to_value(&state).unwrap(), None, "t")
+            .await
+            .unwrap();
         engine.store().close().await;
         run_id
     };
@@ -164,9 +183,15 @@ async fn a_run_interrupted_before_sending_resumes_and_sends_once() {
     tokio::spawn(sandbox.clone().serve(listener));
     let run_id = {
         let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url.clone())).await;
-        engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", b"sandbox-business").await.unwrap();
+        engine
+            .set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", b"sandbox-business")
+            .await
+            .unwrap();
         engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", b"sandbox-apikey").await.unwrap();
-        let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"}))).await.unwrap();
+        let lead = engine
+            .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})))
+            .await
+            .unwrap();
         // Claimed by a worker that died before the callout left.
         engine.store().claim_run(&lead.runs[0], "t").await.unwrap().unwrap();
         engine.store().close().await;

@@ -490,6 +490,7 @@ impl Checker<'_> {
             }
             Func::Lower
             | Func::Upper
+            | Func::Proper
             | Func::Trim
             | Func::Substitute
             | Func::Hyperlink

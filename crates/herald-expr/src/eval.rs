@@ -274,6 +274,7 @@ impl Ev<'_> {
             }
             Func::Lower => Ok(text(t!(0).to_lowercase())),
             Func::Upper => Ok(text(t!(0).to_uppercase())),
+            Func::Proper => Ok(text(proper_case(&t!(0)))),
             Func::Trim => Ok(text(t!(0).trim().to_string())),
             Func::Substitute => {
                 let t = t!(0);
@@ -931,6 +932,26 @@ pub(crate) fn url_encode(t: &str) -> String {
             b => {
                 let _ = write!(out, "%{b:02X}");
             }
+        }
+    }
+    out
+}
+
+/// Capitalizes the first letter of every word and lowercases the rest, as spreadsheet PROPER does.
+fn proper_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = true;
+    for character in text.chars() {
+        if character.is_alphabetic() {
+            if word_start {
+                out.extend(character.to_uppercase());
+            } else {
+                out.extend(character.to_lowercase());
+            }
+            word_start = false;
+        } else {
+            out.push(character);
+            word_start = !(character == '\'' || character == '’');
         }
     }
     out

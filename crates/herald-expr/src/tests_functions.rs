@@ -513,6 +513,15 @@ fn text_of_each_type() {
 }
 
 #[test]
+fn proper_capitalizes_each_word() {
+    check("PROPER(\"ada LOVELACE\")", t("Ada Lovelace"));
+    check("PROPER(\"o'neil mary-jane\")", t("O'neil Mary-Jane"));
+    check("PROPER(\"\")", t(""));
+    check("PROPER(null)", Value::Null);
+    check("\"Hi \" & PROPER(\"zoë\")", t("Hi Zoë"));
+}
+
+#[test]
 fn every_function_is_tested_and_documented() {
     let this = include_str!("tests_functions.rs").to_ascii_uppercase()
         + &include_str!("tests.rs").to_ascii_uppercase();

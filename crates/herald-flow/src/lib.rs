@@ -22,11 +22,18 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub struct CompiledProject {
     pub project: Project,
+    /// The zone formulas evaluate in (`[runtime] timezone`, UTC by default).
+    pub timezone: herald_expr::Tz,
     pub flows: IndexMap<String, Arc<CompiledFlow>>,
     pub named_credentials: IndexMap<String, Arc<NamedCredentialRuntime>>,
 }
 
 impl CompiledProject {
+    /// The evaluation context for this moment, in the project's time zone.
+    pub fn eval_context(&self) -> herald_expr::EvalContext {
+        herald_expr::EvalContext::new(chrono::Utc::now()).with_zone(self.timezone)
+    }
+
     /// Active flows triggered by a change of `object`, in name order.
     pub fn triggered_flows<'a>(
         &'a self,
@@ -62,6 +69,20 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         diagnostics.sort();
         return Err(diagnostics);
     };
+    let timezone = match project.config.runtime.timezone.as_deref() {
+        None => herald_expr::Tz::UTC,
+        Some(name) => herald_expr::EvalContext::parse_zone(name).unwrap_or_else(|error| {
+            diagnostics.push(
+                herald_project::Diagnostic::new(
+                    "HP023",
+                    "herald.toml",
+                    format!("[runtime] timezone: {error}"),
+                )
+                .hint("use an IANA zone name such as America/New_York or Europe/Paris"),
+            );
+            herald_expr::Tz::UTC
+        }),
+    };
     let named_credentials = compile::named_credentials(&project, &mut diagnostics);
     let mut flows = IndexMap::new();
     for (name, flow) in &project.flows {
@@ -76,5 +97,5 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         diagnostics.sort();
         return Err(diagnostics);
     }
-    Ok(CompiledProject { project, flows, named_credentials })
+    Ok(CompiledProject { project, timezone, flows, named_credentials })
 }

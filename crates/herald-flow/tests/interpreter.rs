@@ -13,9 +13,18 @@ const BASE: [(&str, &str); 6] = [
         "objects/Lead.yaml",
         "kind: object\nkey_prefix: 00Q\nfields:\n  FirstName: {type: text}\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n  Score: {type: number}\n  Status: {type: picklist, values: [Open, Working, Closed], default: Open}\n",
     ),
-    ("objects/Task.yaml", "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n  WhoId: {type: reference, references: [Lead]}\n"),
-    ("credentials/Auth.yaml", "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Main\n    parameters: [apikey]\n"),
-    ("credentials/Endpoint.yaml", "kind: named-credential\nurl: https://api.example.com\nexternal_credential: Auth\nallow_formulas_in_body: true\n"),
+    (
+        "objects/Task.yaml",
+        "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n  WhoId: {type: reference, references: [Lead]}\n",
+    ),
+    (
+        "credentials/Auth.yaml",
+        "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Main\n    parameters: [apikey]\n",
+    ),
+    (
+        "credentials/Endpoint.yaml",
+        "kind: named-credential\nurl: https://api.example.com\nexternal_credential: Auth\nallow_formulas_in_body: true\n",
+    ),
     (
         "services/Sms.yaml",
         "kind: http-callout\nnamed_credential: Endpoint\nactions:\n  Send:\n    method: POST\n    path: /v1/{account}/send\n    sample_request: {apikey: s, to: s, text: s, count: 1}\n    sample_response: {ok: true}\n",
@@ -26,7 +35,8 @@ const PERMISSIONS: (&str, &str) =
     ("permissions/Api.yaml", "kind: permission-set\nexternal_credential_principal_access: [Auth-Main]\n");
 
 fn project(flows: &[(&str, &str)]) -> Result<CompiledProject, String> {
-    let mut files: Vec<(PathBuf, String)> = BASE.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
+    let mut files: Vec<(PathBuf, String)> =
+        BASE.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
     files.push((PERMISSIONS.0.into(), PERMISSIONS.1.into()));
     for (name, text) in flows {
         files.push((PathBuf::from(format!("flows/{name}.yaml")), text.to_string()));
@@ -126,15 +136,25 @@ variables:
     let project = project(&[("Logic", logic), ("Formula", formula), ("Changed", changed)]).unwrap();
     let logic = &project.flows["Logic"];
     assert!(logic.entry_holds(&record(json!({"Phone": "1", "Score": 11})), None, &cx()).unwrap());
-    assert!(logic.entry_holds(&record(json!({"Phone": "1", "Score": 1, "FirstName": "VIP Ada"})), None, &cx()).unwrap());
-    assert!(!logic.entry_holds(&record(json!({"Phone": "1", "Score": 1, "FirstName": "Ada"})), None, &cx()).unwrap());
+    assert!(
+        logic
+            .entry_holds(&record(json!({"Phone": "1", "Score": 1, "FirstName": "VIP Ada"})), None, &cx())
+            .unwrap()
+    );
+    assert!(
+        !logic
+            .entry_holds(&record(json!({"Phone": "1", "Score": 1, "FirstName": "Ada"})), None, &cx())
+            .unwrap()
+    );
     assert!(!logic.entry_holds(&record(json!({"Score": 50})), None, &cx()).unwrap());
 
     let formula = &project.flows["Formula"];
     let prior = record(json!({"Phone": "1", "Score": 5}));
     assert!(formula.entry_holds(&record(json!({"Phone": "1", "Score": 11})), Some(&prior), &cx()).unwrap());
     let prior_high = record(json!({"Phone": "1", "Score": 12}));
-    assert!(!formula.entry_holds(&record(json!({"Phone": "1", "Score": 11})), Some(&prior_high), &cx()).unwrap());
+    assert!(
+        !formula.entry_holds(&record(json!({"Phone": "1", "Score": 11})), Some(&prior_high), &cx()).unwrap()
+    );
 
     let changed = &project.flows["Changed"];
     let prior = record(json!({"Phone": "1"}));
@@ -187,9 +207,12 @@ fn start(project: &CompiledProject, fields: Value) -> RunState {
 fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     let project = project(&[("Full", FULL)]).unwrap();
     let flow = project.flows["Full"].clone();
-    let mut state = start(&project, json!({"FirstName": "Ada", "LastName": "a/b c", "Phone": "+1415", "Score": 12.50}));
+    let mut state =
+        start(&project, json!({"FirstName": "Ada", "LastName": "a/b c", "Phone": "+1415", "Score": 12.50}));
 
-    let Step::Effect(Effect::Callout { element }) = flow.advance(&mut state, &cx()) else { panic!("expected a callout") };
+    let Step::Effect(Effect::Callout { element }) = flow.advance(&mut state, &cx()) else {
+        panic!("expected a callout")
+    };
     assert_eq!(element, "send");
     let prepared = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
     // The path parameter is percent-encoded, so a value cannot add path segments.
@@ -222,8 +245,12 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     flow.complete_create(&mut state, Ok("00T1".into()), cx().now, 5);
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
 
-    let path: Vec<(&str, &str)> = state.trace.iter().map(|t| (t.element.as_str(), t.result.as_str())).collect();
-    assert_eq!(path, [("build", "next: route"), ("route", "next: send"), ("send", "fault: log"), ("log", "end")]);
+    let path: Vec<(&str, &str)> =
+        state.trace.iter().map(|t| (t.element.as_str(), t.result.as_str())).collect();
+    assert_eq!(
+        path,
+        [("build", "next: route"), ("route", "next: send"), ("send", "fault: log"), ("log", "end")]
+    );
     assert_eq!(state.trace[1].outputs["outcome"], "high");
     assert_eq!(state.variables[2], json!("00T1"), "store_id_in keeps the new Task's id");
     assert_eq!(state.outputs["send"]["responseCode"], 500);
@@ -237,7 +264,8 @@ fn a_fault_without_a_fault_connector_fails_the_run() {
     let mut state = start(&project, json!({"FirstName": "Ada", "LastName": "L", "Phone": "+1415"}));
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(_)));
     flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
-    let result = CalloutResult { status: Some(401), body: String::new(), fault: Some("denied".into()), micros: 1 };
+    let result =
+        CalloutResult { status: Some(401), body: String::new(), fault: Some("denied".into()), micros: 1 };
     flow.complete_callout(&mut state, result, cx().now);
     let Step::Failed { message } = flow.advance(&mut state, &cx()) else { panic!("the run must fail") };
     assert_eq!(message, "denied");
@@ -266,7 +294,8 @@ fn errors(flow: &str) -> String {
 
 #[test]
 fn the_compiler_catches_mistakes_with_positions_and_hints() {
-    let credential_in_task = FULL.replace("WhoId: \"{!$Record.Id}\"", "WhoId: \"{!$Credential.Auth.apikey}\"");
+    let credential_in_task =
+        FULL.replace("WhoId: \"{!$Record.Id}\"", "WhoId: \"{!$Credential.Auth.apikey}\"");
     let text = errors(&credential_in_task.replace("trigger:", "trigger:"));
     assert!(text.contains("`$Credential` can only be used in the inputs of an action"), "{text}");
 
@@ -276,13 +305,19 @@ fn the_compiler_catches_mistakes_with_positions_and_hints() {
 
     let bad_input = FULL.replace("      to: ", "      too: ");
     let text = errors(&bad_input);
-    assert!(text.contains("action Sms.Send has no input `too`") && text.contains("did you mean `to`?"), "{text}");
+    assert!(
+        text.contains("action Sms.Send has no input `too`") && text.contains("did you mean `to`?"),
+        "{text}"
+    );
 
     let type_mismatch = FULL.replace("- attempts: {add: 2}", "- attempts: {add: \"{!$Record.FirstName}\"}");
     let text = errors(&type_mismatch);
     assert!(text.contains("error[HF026]"), "{text}");
 
-    let bad_formula = FULL.replace("conditions: [{left: \"{!attempts}\", operator: GreaterThanOrEqualTo, right: 2}]", "when: \"LEN({!greeting})\"");
+    let bad_formula = FULL.replace(
+        "conditions: [{left: \"{!attempts}\", operator: GreaterThanOrEqualTo, right: 2}]",
+        "when: \"LEN({!greeting})\"",
+    );
     let text = errors(&bad_formula);
     assert!(text.contains("returns Number, not Boolean"), "{text}");
 
@@ -295,7 +330,9 @@ fn the_compiler_catches_mistakes_with_positions_and_hints() {
     assert!(text.contains("a decision goes on through its outcomes"), "{text}");
 
     // Every problem is reported, each with file:line:column.
-    let many = FULL.replace("to: \"{!$Record.Phone}\"", "to: \"{!$Record.Phon}\"").replace("next: route", "next: rout");
+    let many = FULL
+        .replace("to: \"{!$Record.Phone}\"", "to: \"{!$Record.Phon}\"")
+        .replace("next: route", "next: rout");
     let text = errors(&many);
     assert!(text.contains("flows/Bad.yaml:") && text.contains("2 problems found"), "{text}");
 }
@@ -322,4 +359,20 @@ elements:
     let mut state = flow.new_run(record(json!({"LastName": "L"})), None, user(), "g".into(), cx().now);
     let Step::Failed { message } = flow.advance(&mut state, &cx()) else { panic!("a loop must stop") };
     assert!(message.contains("check the flow for a loop"), "{message}");
+}
+
+#[test]
+fn the_time_zone_comes_from_herald_toml() {
+    let load = |toml: &str| {
+        let mut files: Vec<(PathBuf, String)> =
+            BASE.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
+        files[0].1 = toml.to_string();
+        herald_flow::load_files("/tz".into(), files)
+    };
+    let project = load("[runtime]\ntimezone = \"America/New_York\"\n").unwrap();
+    assert_eq!(project.timezone, herald_expr::Tz::America__New_York);
+    assert_eq!(project.eval_context().tz, herald_expr::Tz::America__New_York);
+    assert_eq!(load("").unwrap().timezone, herald_expr::Tz::UTC);
+    let error = load("[runtime]\ntimezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
+    assert!(error.contains("herald.toml: error[HP023]: [runtime] timezone"), "{error}");
 }

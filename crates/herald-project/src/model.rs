@@ -62,11 +62,13 @@ pub struct RuntimeConfig {
     pub workers: usize,
     /// ISO 3166 alpha-2 country for phone numbers written without a country code.
     pub default_country: Option<String>,
+    /// IANA time zone for TODAY(), DATEVALUE() and date-times rendered in templates (default UTC).
+    pub timezone: Option<String>,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { workers: default_workers(), default_country: None }
+        RuntimeConfig { workers: default_workers(), default_country: None, timezone: None }
     }
 }
 
