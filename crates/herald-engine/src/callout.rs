@@ -1,11 +1,12 @@
 //! Callouts: choose the principal the running user may use, open its secrets, build the request on the
 //! named credential's own host, send it, and read the answer with the provider's rules.
 
+use crate::SecretPlace;
 use crate::{Engine, EngineError, now_text};
 use herald_expr::EvalContext;
-use herald_flow::{CalloutResult, CompiledFlow, PreparedCallout, RunState, SecretSource};
+use herald_flow::{CalloutResult, CompiledFlow, PreparedCallout, RunState, RunUser, SecretSource};
 use herald_openapi::Method;
-use herald_project::Protocol;
+use herald_project::{PrincipalType, Protocol};
 use herald_providers::Verdict;
 use herald_store::RunStatus;
 use serde_json::Value;
@@ -16,6 +17,8 @@ use zeroize::Zeroizing;
 
 /// Answers larger than this are cut off and the callout fails: no provider answers a send with more.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Requests larger than this are not sent: no SMS or WhatsApp send needs more.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// How much of a response body a fault message quotes; the whole body stays in the trace.
 const FAULT_BODY_CHARS: usize = 300;
 
@@ -54,14 +57,14 @@ fn fault(message: String) -> CalloutResult {
 
 impl Engine {
     /// The first principal of `external` that the running user's permission sets grant.
-    fn principal_for(&self, external: &str) -> Result<String, String> {
+    async fn principal_for(&self, external: &str, user: &RunUser) -> Result<(String, PrincipalType), String> {
         let project = &self.inner.project.project;
-        let granted = &project.config.automation.permission_sets;
+        let granted = self.permission_sets_of(user).await.map_err(|e| e.to_string())?;
         let Some(definition) = project.external_credentials.get(external) else {
             return Err(format!("external credential {external} is not defined"));
         };
         if definition.def.protocol == Protocol::NoAuthentication && definition.def.principals.is_empty() {
-            return Ok(String::new());
+            return Ok((String::new(), PrincipalType::Named));
         }
         for principal in &definition.def.principals {
             let grant = format!("{external}-{}", principal.name);
@@ -70,7 +73,7 @@ impl Engine {
                 .filter_map(|set| project.permission_sets.get(set))
                 .any(|set| set.def.external_credential_principal_access.contains(&grant));
             if has {
-                return Ok(principal.name.clone());
+                return Ok((principal.name.clone(), principal.principal_type));
             }
         }
         let grants: Vec<String> =
@@ -81,27 +84,30 @@ impl Engine {
             .filter(|s| s.def.external_credential_principal_access.iter().any(|g| grants.contains(g)))
             .map(|s| s.def.name.as_str())
             .collect();
+        let how = if user.id == crate::AUTOMATION_USER_ID {
+            "add it to [automation] permission_sets in herald.toml".to_string()
+        } else {
+            format!("herald user add creates users with --permission-set; assign it to {}", user.name)
+        };
         let assign = if sets.is_empty() {
             format!("create a permission set that grants {} and assign it", grants.join(" or "))
         } else {
-            format!(
-                "assign permission set {} (add it to [automation] permission_sets in herald.toml)",
-                sets.join(" or ")
-            )
+            format!("assign permission set {} ({how})", sets.join(" or "))
         };
         Err(format!(
             "user {} has no access to external credential {external}: no assigned permission set grants External Credential Principal Access to {}; {assign}",
-            self.inner.user.name,
+            user.name,
             grants.join(" or "),
         ))
     }
 
-    async fn secrets(&self, external: &str, principal: &str) -> Result<Secrets, String> {
-        let sealed = self.inner.store.secrets(external, principal).await.map_err(|e| e.to_string())?;
+    async fn secrets(&self, external: &str, principal: &str, user_id: &str) -> Result<Secrets, String> {
+        let sealed =
+            self.inner.store.secrets(external, principal, user_id).await.map_err(|e| e.to_string())?;
+        let place = SecretPlace::new(external, principal, user_id);
         let mut values = HashMap::new();
         for secret in &sealed {
-            let value =
-                self.inner.vault.open_secret(external, principal, secret).map_err(|e| e.to_string())?;
+            let value = self.inner.vault.open_secret(&place, secret).map_err(|e| e.to_string())?;
             values.insert(secret.parameter.clone(), value);
         }
         Ok(Secrets { values })
@@ -119,11 +125,13 @@ impl Engine {
         };
         let named_name = credential.named_credential.to_string();
         let external = credential.external_credential.to_string();
-        let principal = match self.principal_for(&external) {
-            Ok(principal) => principal,
+        let user = state.user.clone();
+        let (principal, principal_type) = match self.principal_for(&external, &user).await {
+            Ok(found) => found,
             Err(message) => return Ok(fault(message)),
         };
-        let secrets = match self.secrets(&external, &principal).await {
+        let user_id = if principal_type == PrincipalType::PerUser { user.id.as_str() } else { "" };
+        let secrets = match self.secrets(&external, &principal, user_id).await {
             Ok(secrets) => secrets,
             Err(message) => return Ok(fault(message)),
         };
@@ -164,8 +172,11 @@ impl Engine {
 
     fn target_url(&self, base: &str, host: &str, prepared: &PreparedCallout) -> Result<reqwest::Url, String> {
         let path = &prepared.path;
+        let lower = path.to_ascii_lowercase();
         let refused = path.split('/').any(|segment| segment == ".." || segment == ".")
             || path.contains("//")
+            || lower.contains("%2e%2e")
+            || lower.contains("%5c")
             || path.contains('\\')
             || !path.starts_with('/');
         if refused {
@@ -213,7 +224,15 @@ impl Engine {
             request = request.header(name, value);
         }
         if let Some(body) = &prepared.body {
-            request = request.json(body);
+            let bytes = serde_json::to_vec(body).unwrap_or_default();
+            if bytes.len() > MAX_REQUEST_BYTES {
+                return fault(format!(
+                    "{}: the request body is {} bytes, more than the {MAX_REQUEST_BYTES} a callout may send",
+                    prepared.action,
+                    bytes.len()
+                ));
+            }
+            request = request.header("content-type", "application/json").body(bytes);
         }
         let started = Instant::now();
         let response = match request.send().await {

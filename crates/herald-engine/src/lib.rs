@@ -8,21 +8,24 @@ mod callout;
 pub mod records;
 pub mod vault;
 
-pub use callout::{MAX_RESPONSE_BYTES, mask_secrets};
+pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use records::FieldProblem;
-pub use vault::{KeySource, MASTER_KEY_ENV, Vault, VaultError};
+pub use vault::{KeySource, MASTER_KEY_ENV, NEW_MASTER_KEY_ENV, SecretPlace, Vault, VaultError};
 
 use chrono::{SecondsFormat, Utc};
 use herald_flow::{CompiledFlow, CompiledProject, Effect, RunState, RunUser, Step};
-use herald_project::did_you_mean;
-use herald_store::{NewRun, RunRow, RunStatus, Store, StoreError, StoredRecord};
+use herald_project::{ApiScope, PrincipalType, RunAs, did_you_mean};
+use herald_store::{NewRun, RunRow, RunStatus, Store, StoreError, StoredRecord, UserRow};
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sha2::Digest;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, broadcast, mpsc};
+use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -42,6 +45,18 @@ pub enum EngineError {
         "principal `{principal}` of `{external_credential}` has no parameter `{parameter}`; its parameters are: {known}"
     )]
     UnknownParameter { external_credential: String, principal: String, parameter: String, known: String },
+    #[error("no user named `{0}`; create it with `herald user add {0} --permission-set ...`")]
+    UnknownUser(String),
+    #[error("a user named `{0}` already exists")]
+    UserExists(String),
+    #[error("no permission set named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    UnknownPermissionSet { name: String, hint: Option<String> },
+    #[error("principal `{principal}` of `{external_credential}` is per-user: name the user with --user")]
+    UserRequired { external_credential: String, principal: String },
+    #[error(
+        "principal `{principal}` of `{external_credential}` is a named principal shared by all users: drop --user"
+    )]
+    UserNotAllowed { external_credential: String, principal: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -116,9 +131,16 @@ struct Inner {
     queue: mpsc::UnboundedSender<String>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     events: broadcast::Sender<RunEvent>,
-    user: RunUser,
+    automation: RunUser,
     workers: usize,
 }
+
+/// The id of the automation user (Salesforce's "Automated Process"), whose permission sets are
+/// `[automation] permission_sets` in herald.toml.
+pub const AUTOMATION_USER_ID: &str = "005000000000000AAA";
+
+/// Prefix of API tokens, so a leaked one is recognisable in a scanner.
+pub const TOKEN_PREFIX: &str = "hrld_";
 
 pub fn now_text() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -166,8 +188,8 @@ impl Engine {
         };
         let (queue, receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
-        let automation = &project.project.config.automation;
-        let user = RunUser { id: "005000000000000AAA".into(), name: automation.user.clone() };
+        let automation =
+            RunUser { id: AUTOMATION_USER_ID.into(), name: project.project.config.automation.user.clone() };
         Ok(Engine {
             inner: Arc::new(Inner {
                 project,
@@ -178,7 +200,7 @@ impl Engine {
                 queue,
                 receiver: Mutex::new(Some(receiver)),
                 events,
-                user,
+                automation,
                 workers: options.workers.max(1),
             }),
         })
@@ -305,6 +327,7 @@ impl Engine {
         &self,
         object: &str,
         input: &Map<String, Value>,
+        actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
         let def = self.object(object)?;
         let fields = records::validate(def, input, true).map_err(EngineError::InvalidFields)?;
@@ -317,7 +340,7 @@ impl Engine {
         data.insert("CreatedDate".into(), Value::String(now.clone()));
         data.insert("LastModifiedDate".into(), Value::String(now.clone()));
 
-        let runs = self.triggered_runs(object, &data, None, true);
+        let runs = self.triggered_runs(object, &data, None, true, actor);
         let mut tx = self.inner.store.begin().await?;
         tx.insert_record(object, &id, &data, &now).await?;
         for (run_id, flow, state) in &runs {
@@ -333,6 +356,7 @@ impl Engine {
         object: &str,
         id: &str,
         input: &Map<String, Value>,
+        actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
         let def = self.object(object)?;
         let fields = records::validate(def, input, false).map_err(EngineError::InvalidFields)?;
@@ -344,7 +368,7 @@ impl Engine {
         let mut data = prior.data.clone();
         data.extend(fields);
         data.insert("LastModifiedDate".into(), Value::String(now.clone()));
-        let runs = self.triggered_runs(object, &data, Some(&prior.data), false);
+        let runs = self.triggered_runs(object, &data, Some(&prior.data), false, actor);
         tx.update_record(id, &data, &now).await?;
         for (run_id, flow, state) in &runs {
             tx.insert_run(NewRun { id: run_id, flow, object, record_id: id, state }, &now).await?;
@@ -371,6 +395,7 @@ impl Engine {
         data: &Map<String, Value>,
         prior: Option<&Map<String, Value>>,
         created: bool,
+        actor: &RunUser,
     ) -> Vec<(String, String, Value)> {
         let cx = self.inner.project.eval_context();
         let mut runs = Vec::new();
@@ -379,8 +404,11 @@ impl Engine {
             if holds == Ok(false) {
                 continue;
             }
-            let mut state =
-                flow.new_run(data.clone(), prior.cloned(), self.inner.user.clone(), interview_guid(), cx.now);
+            let user = match flow.run_as {
+                RunAs::TriggeringUser => actor.clone(),
+                RunAs::Automation => self.inner.automation.clone(),
+            };
+            let mut state = flow.new_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now);
             if let Err(message) = holds {
                 state.failure = Some(format!("the entry condition could not be evaluated: {message}"));
                 state.cursor = None;
@@ -424,7 +452,8 @@ impl Engine {
                 Step::Failed { message } => return Ok((RunStatus::Failed, Some(message))),
                 Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
                     let started = Instant::now();
-                    let result = self.create_record(&object, &fields).await;
+                    let actor = state.user.clone();
+                    let result = self.create_record(&object, &fields, &actor).await;
                     let result = result
                         .map(|write| write.id)
                         .map_err(|error| format!("Create Records on {object} failed: {error}"));
@@ -449,6 +478,7 @@ impl Engine {
         flow_name: &str,
         record: &Map<String, Value>,
         check_entry: bool,
+        actor: &RunUser,
     ) -> Result<DebugOutcome, EngineError> {
         let flows = &self.inner.project.flows;
         let Some(flow) = flows.get(flow_name).cloned() else {
@@ -476,7 +506,11 @@ impl Engine {
                 Err(message) => return Ok(DebugOutcome::EntryError { message }),
             }
         }
-        let mut state = flow.new_run(data, None, self.inner.user.clone(), interview_guid(), cx.now);
+        let user = match flow.run_as {
+            RunAs::TriggeringUser => actor.clone(),
+            RunAs::Automation => self.inner.automation.clone(),
+        };
+        let mut state = flow.new_run(data, None, user, interview_guid(), cx.now);
         let (status, fault) = self.drive(&flow, &mut state, None).await?;
         Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
     }
@@ -489,13 +523,15 @@ impl Engine {
         Ok(self.inner.store.runs_for_record(record_id).await?)
     }
 
-    /// Stores one secret parameter, encrypted. The principal and parameter must be declared.
+    /// Stores one secret parameter, encrypted. The principal and parameter must be declared; a per-user
+    /// principal needs the user it belongs to.
     pub async fn set_secret(
         &self,
         external: &str,
         principal: &str,
         parameter: &str,
         value: &[u8],
+        user: Option<&str>,
     ) -> Result<(), EngineError> {
         let externals = &self.inner.project.project.external_credentials;
         let Some(definition) = externals.get(external) else {
@@ -521,8 +557,117 @@ impl Engine {
                 known: declared.parameters.join(", "),
             });
         }
-        let sealed = self.inner.vault.seal(external, principal, parameter, value);
-        self.inner.store.put_secret(external, principal, &sealed, &now_text()).await?;
+        let user_id = match (declared.principal_type, user) {
+            (PrincipalType::Named, None) => String::new(),
+            (PrincipalType::PerUser, Some(name)) => self.user_named(name).await?.id,
+            (PrincipalType::Named, Some(_)) => {
+                return Err(EngineError::UserNotAllowed {
+                    external_credential: external.into(),
+                    principal: principal.into(),
+                });
+            }
+            (PrincipalType::PerUser, None) => {
+                return Err(EngineError::UserRequired {
+                    external_credential: external.into(),
+                    principal: principal.into(),
+                });
+            }
+        };
+        let place = SecretPlace::new(external, principal, &user_id);
+        let sealed = self.inner.vault.seal(&place, parameter, value);
+        self.inner.store.put_secret(external, principal, &user_id, &sealed, &now_text()).await?;
         Ok(())
     }
+
+    /// Re-encrypts every secret under a new master key (see [`Vault::rotate`]).
+    pub async fn rotate_key(&self) -> Result<usize, EngineError> {
+        Ok(self.inner.vault.rotate(&self.inner.store).await?)
+    }
+
+    pub fn automation_user(&self) -> &RunUser {
+        &self.inner.automation
+    }
+
+    async fn user_named(&self, name: &str) -> Result<UserRow, EngineError> {
+        self.inner.store.user_by_name(name).await?.ok_or_else(|| EngineError::UnknownUser(name.to_string()))
+    }
+
+    /// Creates an API user holding `permission_sets`, which must exist in the project.
+    pub async fn create_user(&self, name: &str, permission_sets: &[String]) -> Result<UserRow, EngineError> {
+        let known = &self.inner.project.project.permission_sets;
+        for set in permission_sets {
+            if !known.contains_key(set) {
+                return Err(EngineError::UnknownPermissionSet {
+                    name: set.clone(),
+                    hint: did_you_mean(set, known.keys().map(String::as_str)),
+                });
+            }
+        }
+        if self.inner.store.user_by_name(name).await?.is_some() {
+            return Err(EngineError::UserExists(name.to_string()));
+        }
+        let id = format!("005{}", random_text(15));
+        self.inner.store.create_user(&id, name, permission_sets, &now_text()).await?;
+        self.user_named(name).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>, EngineError> {
+        Ok(self.inner.store.users().await?)
+    }
+
+    /// Creates an API token for `user`; the token is returned once and only its hash is stored.
+    pub async fn create_token(&self, user: &str) -> Result<Zeroizing<String>, EngineError> {
+        let user = self.user_named(user).await?;
+        let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", random_text(32)));
+        let id = format!("tok_{}", random_text(16));
+        self.inner.store.create_token(&id, &user.id, &token_hash(&token), &now_text()).await?;
+        Ok(token)
+    }
+
+    /// The user a bearer token belongs to.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<UserRow>, EngineError> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        Ok(self.inner.store.user_by_token_hash(&token_hash(token)).await?)
+    }
+
+    /// The API scopes `user`'s permission sets grant.
+    pub fn scopes(&self, user: &UserRow) -> BTreeSet<ApiScope> {
+        let sets = &self.inner.project.project.permission_sets;
+        user.permission_sets
+            .iter()
+            .filter_map(|name| sets.get(name))
+            .flat_map(|set| set.def.api_scopes.iter().copied())
+            .collect()
+    }
+
+    /// The permission sets that grant `scope`, for messages that say what to assign.
+    pub fn permission_sets_granting(&self, scope: ApiScope) -> Vec<String> {
+        self.inner
+            .project
+            .project
+            .permission_sets
+            .values()
+            .filter(|set| set.def.api_scopes.contains(&scope))
+            .map(|set| set.def.name.clone())
+            .collect()
+    }
+
+    /// The permission sets of the user a run acts as.
+    pub(crate) async fn permission_sets_of(&self, user: &RunUser) -> Result<Vec<String>, EngineError> {
+        if user.id == AUTOMATION_USER_ID {
+            return Ok(self.inner.project.project.config.automation.permission_sets.clone());
+        }
+        Ok(self.inner.store.user(&user.id).await?.map(|u| u.permission_sets).unwrap_or_default())
+    }
+}
+
+fn token_hash(token: &str) -> String {
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The acting user of an API request.
+pub fn run_user(user: &UserRow) -> RunUser {
+    RunUser { id: user.id.clone(), name: user.name.clone() }
 }

@@ -6,13 +6,15 @@
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use herald_store::{SealedSecret, Store};
+use herald_store::{PlacedSecret, SealedSecret, Store};
 use rand::RngCore;
 use std::path::{Path, PathBuf};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The environment variable that carries the master key (32 bytes, base64 or hex).
 pub const MASTER_KEY_ENV: &str = "HERALD_MASTER_KEY";
+/// With `HERALD_MASTER_KEY`, `herald vault rotate-key` takes the new key from this variable.
+pub const NEW_MASTER_KEY_ENV: &str = "HERALD_NEW_MASTER_KEY";
 const CHECK_KEY: &str = "vault.check";
 const CHECK_PLAINTEXT: &[u8] = b"herald vault key check v1";
 
@@ -32,6 +34,8 @@ pub enum VaultError {
         "the stored secret {external_credential}/{principal}/{parameter} failed its integrity check: it was altered or copied from elsewhere; set it again with `herald credential set`"
     )]
     Tampered { external_credential: String, principal: String, parameter: String },
+    #[error("the master key comes from {MASTER_KEY_ENV}: put the new key in {NEW_MASTER_KEY_ENV} to rotate")]
+    NoNewKey,
     #[error(transparent)]
     Store(#[from] herald_store::StoreError),
 }
@@ -62,8 +66,89 @@ impl Vault {
             Err(_) => (read_or_create_key_file(key_file)?, KeySource::File(key_file.to_path_buf())),
         };
         let vault = Vault { cipher: XChaCha20Poly1305::new((&*key).into()), source };
-        vault.check(store).await?;
-        Ok(vault)
+        match vault.check(store).await {
+            Err(VaultError::WrongKey) if vault.source != KeySource::Environment => {
+                // A rotation that committed the database but stopped before renaming the new key file.
+                let pending = pending_key_file(key_file);
+                if !pending.exists() {
+                    return Err(VaultError::WrongKey);
+                }
+                let new_key = read_key_file(&pending)?;
+                let rotated = Vault {
+                    cipher: XChaCha20Poly1305::new((&*new_key).into()),
+                    source: vault.source.clone(),
+                };
+                rotated.check(store).await?;
+                std::fs::rename(&pending, key_file).map_err(|e| VaultError::KeyFile {
+                    path: key_file.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+                Ok(rotated)
+            }
+            Err(error) => Err(error),
+            Ok(()) => Ok(vault),
+        }
+    }
+
+    /// Re-encrypts every secret under a new key, in one transaction. With a key file, the new key is
+    /// written beside it first and takes its place once the database is committed; with
+    /// `HERALD_MASTER_KEY`, the new key comes from `HERALD_NEW_MASTER_KEY` and the caller must switch
+    /// the variable afterwards. Returns how many secrets were re-encrypted.
+    pub async fn rotate(&self, store: &Store) -> Result<usize, VaultError> {
+        let secrets = store.all_secrets().await?;
+        let mut plain = Vec::with_capacity(secrets.len());
+        for placed in &secrets {
+            let place = SecretPlace::new(&placed.external_credential, &placed.principal, &placed.user_id);
+            plain.push((placed, self.open_secret(&place, &placed.sealed)?));
+        }
+        let (new_key, pending) = match &self.source {
+            KeySource::Environment => {
+                let text = std::env::var(NEW_MASTER_KEY_ENV).map_err(|_| VaultError::NoNewKey)?;
+                (decode_key(text.trim())?, None)
+            }
+            KeySource::File(path) => {
+                let pending = pending_key_file(path);
+                let _ = std::fs::remove_file(&pending);
+                let mut key = Zeroizing::new([0u8; 32]);
+                rand::thread_rng().fill_bytes(&mut *key);
+                let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(*key));
+                write_private(&pending, encoded.as_bytes())
+                    .map_err(|e| VaultError::KeyFile { path: pending.clone(), reason: e.to_string() })?;
+                (key, Some((pending, path.clone())))
+            }
+        };
+        let rotated =
+            Vault { cipher: XChaCha20Poly1305::new((&*new_key).into()), source: self.source.clone() };
+        let resealed: Vec<PlacedSecret> = plain
+            .iter()
+            .map(|(placed, value)| {
+                let place = SecretPlace::new(&placed.external_credential, &placed.principal, &placed.user_id);
+                PlacedSecret {
+                    external_credential: placed.external_credential.clone(),
+                    principal: placed.principal.clone(),
+                    user_id: placed.user_id.clone(),
+                    sealed: rotated.seal(&place, &placed.sealed.parameter, value.as_bytes()),
+                }
+            })
+            .collect();
+        let check = rotated.check_value();
+        store.rewrite_secrets(&resealed, (CHECK_KEY, &check), &crate::now_text()).await?;
+        if let Some((pending, path)) = pending {
+            std::fs::rename(&pending, &path)
+                .map_err(|e| VaultError::KeyFile { path, reason: e.to_string() })?;
+        }
+        Ok(resealed.len())
+    }
+
+    fn check_value(&self) -> String {
+        let nonce = random_nonce();
+        let ciphertext = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: CHECK_PLAINTEXT, aad: CHECK_KEY.as_bytes() })
+            .unwrap_or_default();
+        let mut sealed = nonce.to_vec();
+        sealed.extend(ciphertext);
+        base64::engine::general_purpose::STANDARD.encode(sealed)
     }
 
     /// Proves the key is the database's own before anything is sealed with it.
@@ -88,32 +173,14 @@ impl Vault {
                     return Err(VaultError::WrongKey);
                 }
             }
-            None => {
-                let nonce = random_nonce();
-                let ciphertext = self
-                    .cipher
-                    .encrypt(
-                        XNonce::from_slice(&nonce),
-                        Payload { msg: CHECK_PLAINTEXT, aad: CHECK_KEY.as_bytes() },
-                    )
-                    .map_err(|_| VaultError::WrongKey)?;
-                let mut sealed = nonce.to_vec();
-                sealed.extend(ciphertext);
-                store.set_meta(CHECK_KEY, &base64::engine::general_purpose::STANDARD.encode(sealed)).await?;
-            }
+            None => store.set_meta(CHECK_KEY, &self.check_value()).await?,
         }
         Ok(())
     }
 
-    pub fn seal(
-        &self,
-        external_credential: &str,
-        principal: &str,
-        parameter: &str,
-        value: &[u8],
-    ) -> SealedSecret {
+    pub fn seal(&self, place: &SecretPlace<'_>, parameter: &str, value: &[u8]) -> SealedSecret {
         let nonce = random_nonce();
-        let aad = associated_data(external_credential, principal, parameter);
+        let aad = place.associated_data(parameter);
         let ciphertext = self
             .cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: value, aad: aad.as_bytes() })
@@ -123,19 +190,18 @@ impl Vault {
 
     pub fn open_secret(
         &self,
-        external_credential: &str,
-        principal: &str,
+        place: &SecretPlace<'_>,
         sealed: &SealedSecret,
     ) -> Result<Zeroizing<String>, VaultError> {
         let tampered = || VaultError::Tampered {
-            external_credential: external_credential.to_string(),
-            principal: principal.to_string(),
+            external_credential: place.external_credential.to_string(),
+            principal: place.principal.to_string(),
             parameter: sealed.parameter.clone(),
         };
         if sealed.nonce.len() != 24 {
             return Err(tampered());
         }
-        let aad = associated_data(external_credential, principal, &sealed.parameter);
+        let aad = place.associated_data(&sealed.parameter);
         let plain = self
             .cipher
             .decrypt(
@@ -149,6 +215,47 @@ impl Vault {
             Err(_) => Err(tampered()),
         }
     }
+}
+
+/// Where a secret belongs: the associated data of its ciphertext, so a row moved elsewhere fails.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretPlace<'a> {
+    pub external_credential: &'a str,
+    pub principal: &'a str,
+    /// Empty for a named principal; the user's id for a per-user principal.
+    pub user_id: &'a str,
+}
+
+impl<'a> SecretPlace<'a> {
+    pub fn new(external_credential: &'a str, principal: &'a str, user_id: &'a str) -> SecretPlace<'a> {
+        SecretPlace { external_credential, principal, user_id }
+    }
+
+    fn associated_data(&self, parameter: &str) -> String {
+        let mut aad = associated_data(self.external_credential, self.principal, parameter);
+        if !self.user_id.is_empty() {
+            aad.push_str("\0user:");
+            aad.push_str(self.user_id);
+        }
+        aad
+    }
+}
+
+fn pending_key_file(key_file: &Path) -> PathBuf {
+    let mut name = key_file.as_os_str().to_owned();
+    name.push(".new");
+    PathBuf::from(name)
+}
+
+fn read_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| VaultError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })?,
+    );
+    decode_key(text.trim()).map_err(|_| VaultError::KeyFile {
+        path: path.to_path_buf(),
+        reason: "it does not hold a base64 32-byte key".into(),
+    })
 }
 
 fn associated_data(external_credential: &str, principal: &str, parameter: &str) -> String {
@@ -176,23 +283,17 @@ fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
 }
 
 fn read_or_create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    let fail = |reason: String| VaultError::KeyFile { path: path.to_path_buf(), reason };
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let mut text = Zeroizing::new(text);
-            let key =
-                decode_key(text.trim()).map_err(|_| fail("it does not hold a base64 32-byte key".into()));
-            text.zeroize();
-            key
-        }
+    match std::fs::metadata(path) {
+        Ok(_) => read_key_file(path),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut key = Zeroizing::new([0u8; 32]);
             rand::thread_rng().fill_bytes(&mut *key);
             let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(*key));
-            write_private(path, encoded.as_bytes()).map_err(|e| fail(e.to_string()))?;
+            write_private(path, encoded.as_bytes())
+                .map_err(|e| VaultError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
             Ok(key)
         }
-        Err(error) => Err(fail(error.to_string())),
+        Err(error) => Err(VaultError::KeyFile { path: path.to_path_buf(), reason: error.to_string() }),
     }
 }
 
@@ -231,16 +332,19 @@ mod tests {
     async fn seals_and_opens_bound_to_the_parameter() {
         let (dir, store) = setup().await;
         let vault = Vault::open(&store, &dir.path().join("key")).await.unwrap();
-        let sealed = vault.seal("X", "P", "apikey", b"s3cret-value");
+        let place = SecretPlace::new("X", "P", "");
+        let sealed = vault.seal(&place, "apikey", b"s3cret-value");
         assert!(!sealed.ciphertext.windows(12).any(|w| w == b"s3cret-value"));
-        assert_eq!(vault.open_secret("X", "P", &sealed).unwrap().as_str(), "s3cret-value");
+        assert_eq!(vault.open_secret(&place, &sealed).unwrap().as_str(), "s3cret-value");
         let moved = SealedSecret { parameter: "businessid".into(), ..sealed.clone() };
-        let error = vault.open_secret("X", "P", &moved).unwrap_err();
+        let error = vault.open_secret(&place, &moved).unwrap_err();
         assert!(matches!(error, VaultError::Tampered { .. }));
         assert!(!error.to_string().contains("s3cret"));
+        let other_user = SecretPlace::new("X", "P", "005u");
+        assert!(matches!(vault.open_secret(&other_user, &sealed), Err(VaultError::Tampered { .. })));
         let mut flipped = sealed;
         flipped.ciphertext[0] ^= 1;
-        assert!(matches!(vault.open_secret("X", "P", &flipped), Err(VaultError::Tampered { .. })));
+        assert!(matches!(vault.open_secret(&place, &flipped), Err(VaultError::Tampered { .. })));
     }
 
     #[tokio::test]
@@ -259,5 +363,69 @@ mod tests {
         let other = dir.path().join("other.key");
         let error = Vault::open(&store, &other).await.unwrap_err();
         assert!(matches!(error, VaultError::WrongKey), "{error}");
+    }
+
+    #[tokio::test]
+    async fn rotation_reencrypts_everything_and_retires_the_old_key() {
+        let (dir, store) = setup().await;
+        let key_path = dir.path().join("master.key");
+        let vault = Vault::open(&store, &key_path).await.unwrap();
+        let old_key = std::fs::read_to_string(&key_path).unwrap();
+        for (parameter, value) in [("apikey", "value-one"), ("businessid", "value-two")] {
+            let place = SecretPlace::new("X", "P", "");
+            store
+                .put_secret("X", "P", "", &vault.seal(&place, parameter, value.as_bytes()), "t")
+                .await
+                .unwrap();
+        }
+        let before = store.all_secrets().await.unwrap();
+        assert_eq!(vault.rotate(&store).await.unwrap(), 2);
+        let new_key = std::fs::read_to_string(&key_path).unwrap();
+        assert_ne!(old_key, new_key);
+        assert!(!pending_key_file(&key_path).exists());
+        let after = store.all_secrets().await.unwrap();
+        assert_ne!(before[0].sealed.ciphertext, after[0].sealed.ciphertext);
+        let reopened = Vault::open(&store, &key_path).await.unwrap();
+        let place = SecretPlace::new("X", "P", "");
+        assert_eq!(reopened.open_secret(&place, &after[0].sealed).unwrap().as_str(), "value-one");
+        // The old key no longer opens the database.
+        let old_path = dir.path().join("old.key");
+        std::fs::write(&old_path, old_key).unwrap();
+        assert!(matches!(Vault::open(&store, &old_path).await, Err(VaultError::WrongKey)));
+    }
+
+    #[tokio::test]
+    async fn a_rotation_interrupted_after_commit_finishes_on_the_next_open() {
+        let (dir, store) = setup().await;
+        let key_path = dir.path().join("master.key");
+        let vault = Vault::open(&store, &key_path).await.unwrap();
+        let place = SecretPlace::new("X", "P", "");
+        store.put_secret("X", "P", "", &vault.seal(&place, "apikey", b"value-one"), "t").await.unwrap();
+        vault.rotate(&store).await.unwrap();
+        // Simulate the crash window: the database has the new key, the file still holds the old one.
+        let new_key = std::fs::read_to_string(&key_path).unwrap();
+        std::fs::write(pending_key_file(&key_path), &new_key).unwrap();
+        let mut old = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut old);
+        std::fs::write(&key_path, base64::engine::general_purpose::STANDARD.encode(old)).unwrap();
+        let recovered = Vault::open(&store, &key_path).await.unwrap();
+        assert_eq!(std::fs::read_to_string(&key_path).unwrap(), new_key);
+        let sealed = &store.all_secrets().await.unwrap()[0].sealed;
+        assert_eq!(recovered.open_secret(&place, sealed).unwrap().as_str(), "value-one");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_row_stops_a_rotation_before_anything_changes() {
+        let (dir, store) = setup().await;
+        let key_path = dir.path().join("master.key");
+        let vault = Vault::open(&store, &key_path).await.unwrap();
+        let place = SecretPlace::new("X", "P", "");
+        let mut sealed = vault.seal(&place, "apikey", b"value-one");
+        sealed.ciphertext[3] ^= 0x40;
+        store.put_secret("X", "P", "", &sealed, "t").await.unwrap();
+        let key_before = std::fs::read_to_string(&key_path).unwrap();
+        assert!(matches!(vault.rotate(&store).await, Err(VaultError::Tampered { .. })));
+        assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key_before);
+        assert_eq!(store.all_secrets().await.unwrap()[0].sealed.ciphertext, sealed.ciphertext);
     }
 }

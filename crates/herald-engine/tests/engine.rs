@@ -99,9 +99,20 @@ elements:
     let engine = engine(&dir, "", flow, None).await;
     engine.start().await.unwrap();
     let mut events = engine.subscribe();
-    let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng"}))).await.unwrap();
+    let lead = engine
+        .create_record("Lead", &fields(json!({"LastName": "Ng"})), &engine.automation_user().clone())
+        .await
+        .unwrap();
     assert!(lead.runs.is_empty(), "an update flow does not run on create");
-    let write = engine.update_record("Lead", &lead.id, &fields(json!({"Status": "Working"}))).await.unwrap();
+    let write = engine
+        .update_record(
+            "Lead",
+            &lead.id,
+            &fields(json!({"Status": "Working"})),
+            &engine.automation_user().clone(),
+        )
+        .await
+        .unwrap();
     assert_eq!(write.runs.len(), 1);
     let event = finished(&mut events, &write.runs[0]).await;
     assert_eq!(event.status, RunStatus::Finished);
@@ -110,7 +121,10 @@ elements:
     let task = engine.get_record("Task", &task_id).await.unwrap();
     assert_eq!(task.data["Subject"], "Now working: Ng (was Open)");
     // Still Working after another change: the condition was already met, so nothing runs.
-    let again = engine.update_record("Lead", &lead.id, &fields(json!({"Phone": "+1"}))).await.unwrap();
+    let again = engine
+        .update_record("Lead", &lead.id, &fields(json!({"Phone": "+1"})), &engine.automation_user().clone())
+        .await
+        .unwrap();
     assert!(again.runs.is_empty());
 }
 
@@ -121,7 +135,11 @@ async fn a_user_without_the_permission_set_gets_a_fault_that_names_the_grant() {
     engine.start().await.unwrap();
     let mut events = engine.subscribe();
     let lead = engine
-        .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})))
+        .create_record(
+            "Lead",
+            &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})),
+            &engine.automation_user().clone(),
+        )
         .await
         .unwrap();
     finished(&mut events, &lead.runs[0]).await;
@@ -147,7 +165,11 @@ async fn a_callout_in_flight_at_a_crash_is_marked_unknown_and_never_resent() {
     let run_id = {
         let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url.clone())).await;
         let lead = engine
-            .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})))
+            .create_record(
+                "Lead",
+                &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})),
+                &engine.automation_user().clone(),
+            )
             .await
             .unwrap();
         let run_id = lead.runs[0].clone();
@@ -184,12 +206,19 @@ async fn a_run_interrupted_before_sending_resumes_and_sends_once() {
     let run_id = {
         let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url.clone())).await;
         engine
-            .set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", b"sandbox-business")
+            .set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", b"sandbox-business", None)
             .await
             .unwrap();
-        engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", b"sandbox-apikey").await.unwrap();
+        engine
+            .set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", b"sandbox-apikey", None)
+            .await
+            .unwrap();
         let lead = engine
-            .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})))
+            .create_record(
+                "Lead",
+                &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})),
+                &engine.automation_user().clone(),
+            )
             .await
             .unwrap();
         // Claimed by a worker that died before the callout left.

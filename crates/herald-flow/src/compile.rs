@@ -509,6 +509,7 @@ impl<'a> FlowCompiler<'a> {
             object: object.clone(),
             event: def.trigger.on,
             active: def.status == FlowStatus::Active,
+            run_as: def.run_as,
             only_when_updated_to_meet: def.trigger.only_when_updated_to_meet,
             entry,
             slots: self.table.slots.take(),

@@ -14,6 +14,7 @@ pub struct CompiledFlow {
     pub object: String,
     pub event: TriggerEvent,
     pub active: bool,
+    pub run_as: herald_project::RunAs,
     pub only_when_updated_to_meet: bool,
     pub(crate) entry: Option<Condition>,
     pub(crate) slots: Vec<Slot>,

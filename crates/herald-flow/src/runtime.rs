@@ -762,6 +762,11 @@ fn fill_path(template: &str, values: &[(String, String)]) -> Result<String, Stri
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| format!("path parameter `{name}` has no value; map it in the action's inputs"))?;
+        if value == "." || value == ".." || value.contains(['/', '\\']) {
+            return Err(format!(
+                "path parameter `{name}` is `{value}`: a value with `/`, `\\` or dot segments could leave the API path, so it is refused"
+            ));
+        }
         path.extend(percent_encoding::utf8_percent_encode(value, PATH_SEGMENT));
         rest = &after[close + 1..];
     }

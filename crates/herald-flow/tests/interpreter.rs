@@ -208,7 +208,7 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     let project = project(&[("Full", FULL)]).unwrap();
     let flow = project.flows["Full"].clone();
     let mut state =
-        start(&project, json!({"FirstName": "Ada", "LastName": "a/b c", "Phone": "+1415", "Score": 12.50}));
+        start(&project, json!({"FirstName": "Ada", "LastName": "a b&c", "Phone": "+1415", "Score": 12.50}));
 
     let Step::Effect(Effect::Callout { element }) = flow.advance(&mut state, &cx()) else {
         panic!("expected a callout")
@@ -216,7 +216,7 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     assert_eq!(element, "send");
     let prepared = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
     // The path parameter is percent-encoded, so a value cannot add path segments.
-    assert_eq!(prepared.path, "/v1/a%2Fb%20c/send");
+    assert_eq!(prepared.path, "/v1/a%20b%26c/send");
     assert_eq!(
         prepared.body,
         Some(json!({"apikey": "k-123456", "to": "+1415", "text": "Hello Ada, you scored 12.5", "count": 2}))
@@ -254,6 +254,18 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     assert_eq!(state.trace[1].outputs["outcome"], "high");
     assert_eq!(state.variables[2], json!("00T1"), "store_id_in keeps the new Task's id");
     assert_eq!(state.outputs["send"]["responseCode"], 500);
+}
+
+#[test]
+fn path_parameters_that_could_leave_the_path_are_refused() {
+    let project = project(&[("Full", FULL)]).unwrap();
+    let flow = project.flows["Full"].clone();
+    for name in ["..", "a/b", "a\\b", "."] {
+        let mut state = start(&project, json!({"LastName": name, "Phone": "+1415"}));
+        assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(_)));
+        let error = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap_err();
+        assert!(error.contains("could leave the API path"), "{name}: {error}");
+    }
 }
 
 #[test]
@@ -296,7 +308,7 @@ fn errors(flow: &str) -> String {
 fn the_compiler_catches_mistakes_with_positions_and_hints() {
     let credential_in_task =
         FULL.replace("WhoId: \"{!$Record.Id}\"", "WhoId: \"{!$Credential.Auth.apikey}\"");
-    let text = errors(&credential_in_task.replace("trigger:", "trigger:"));
+    let text = errors(&credential_in_task);
     assert!(text.contains("`$Credential` can only be used in the inputs of an action"), "{text}");
 
     let prior_on_create = FULL.replace("{!$Record.Score}\"", "{!$Record__Prior.Score}\"");

@@ -1,7 +1,10 @@
 //! Types inferred from sample JSON, as Flow's "Create HTTP Callout" infers them.
 
 use crate::naming::{registration_type_name, sanitize_identifier};
-use crate::{Body, Method, ObjectType, Operation, ParamLocation, Parameter, Property, Response, Service, Shape};
+use crate::{
+    Body, BodyEncoding, Constraints, Method, ObjectType, Operation, ParamLocation, Parameter, Property,
+    Response, Service, Shape, ValidatorCache,
+};
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -46,16 +49,22 @@ pub fn infer_callout_action(
             if !matches!(shape, Shape::Object { .. }) {
                 return Err(InferError::SampleNotObject { which: "request", found: json_kind(sample) });
             }
-            Some(Body { name: "body".into(), shape, required: true })
+            Some(Body {
+                name: "body".into(),
+                shape,
+                required: true,
+                content_type: "application/json".into(),
+                encoding: BodyEncoding::Json,
+            })
         }
     };
     let mut responses = Vec::new();
     if let Some(sample) = sample_response {
         let root = registration_type_name(&registration, &[&action_part, "OUT", "200"]);
         let shape = shape_of(sample, &root, &mut service.types, "response", 0)?;
-        responses.push(Response { status: "200".into(), shape: Some(shape) });
+        responses.push(Response { status: "200".into(), shape: Some(shape), description: None });
     }
-    responses.push(Response { status: "default".into(), shape: None });
+    responses.push(Response { status: "default".into(), shape: None, description: None });
 
     service.operations.insert(
         name.to_string(),
@@ -67,6 +76,10 @@ pub fn infer_callout_action(
             parameters,
             body,
             responses,
+            operation_id: None,
+            description: None,
+            request_schema: None,
+            validator: ValidatorCache::default(),
         },
     );
     Ok(())
@@ -85,6 +98,8 @@ fn path_parameters(path: &str) -> Result<Vec<Parameter>, InferError> {
             location: ParamLocation::Path,
             shape: Shape::Text,
             required: true,
+            description: None,
+            constraints: Constraints::default(),
         });
         rest = &after[close + 1..];
     }
@@ -119,9 +134,9 @@ fn shape_of(
             for (field, value) in fields {
                 let child = format!("{type_name}_{}", sanitize_identifier(field));
                 let shape = shape_of(value, &child, types, which, depth + 1)?;
-                properties.insert(field.clone(), Property { shape, required: false });
+                properties.insert(field.clone(), Property::new(field, shape, false));
             }
-            types.insert(type_name.to_string(), ObjectType { name: type_name.to_string(), properties });
+            types.insert(type_name.to_string(), ObjectType::new(type_name, properties));
             Shape::Object { type_name: type_name.to_string() }
         }
     })
@@ -159,13 +174,14 @@ mod tests {
         .unwrap();
         let operation = &service.operations["Send_SMS"];
         let body = service.body_properties(operation).unwrap();
-        assert_eq!(body.name, "ExternalService__KixieService_Send_SMS_IN_body");
+        // `_` is the hierarchy separator, so the action's own underscore is escaped (salesforce.md).
+        assert_eq!(body.name, "ExternalService__KixieService_Sendx5fSMS_IN_body");
         assert_eq!(
             body.properties.keys().collect::<Vec<_>>(),
             ["businessid", "apikey", "target", "eventname", "message"]
         );
         assert!(body.properties.values().all(|p| p.shape == Shape::Text));
-        let ok = service.types.get("ExternalService__KixieService_Send_SMS_OUT_200").unwrap();
+        let ok = service.types.get("ExternalService__KixieService_Sendx5fSMS_OUT_200").unwrap();
         assert_eq!(ok.properties["success"].shape, Shape::Boolean);
     }
 
@@ -173,7 +189,8 @@ mod tests {
     fn nested_objects_and_lists_get_their_own_types() {
         let mut service = Service::new("Svc", "NC");
         let request = json!({"user": {"msisdn": "+1"}, "tags": ["a"], "n": 1.5, "none": null});
-        infer_callout_action(&mut service, "Go", "Go", Method::Post, "/x/{id}", Some(&request), None).unwrap();
+        infer_callout_action(&mut service, "Go", "Go", Method::Post, "/x/{id}", Some(&request), None)
+            .unwrap();
         assert!(service.types.contains_key("ExternalService__Svc_Go_IN_body_user"));
         let body = service.body_properties(&service.operations["Go"]).unwrap();
         assert_eq!(body.properties["tags"].shape, Shape::List { item: Box::new(Shape::Text) });
@@ -187,10 +204,12 @@ mod tests {
         let mut service = Service::new("Svc", "NC");
         let err = infer_callout_action(&mut service, "A", "A", Method::Post, "app", None, None).unwrap_err();
         assert!(matches!(err, InferError::PathNotAbsolute { .. }));
-        let err = infer_callout_action(&mut service, "A", "A", Method::Post, "/a/{x", None, None).unwrap_err();
+        let err =
+            infer_callout_action(&mut service, "A", "A", Method::Post, "/a/{x", None, None).unwrap_err();
         assert!(matches!(err, InferError::UnclosedPathParameter { .. }));
         let err =
-            infer_callout_action(&mut service, "A", "A", Method::Post, "/a", Some(&json!("text")), None).unwrap_err();
+            infer_callout_action(&mut service, "A", "A", Method::Post, "/a", Some(&json!("text")), None)
+                .unwrap_err();
         assert_eq!(err, InferError::SampleNotObject { which: "request", found: "string" });
     }
 
@@ -201,7 +220,8 @@ mod tests {
             sample = json!({ "a": sample });
         }
         let mut service = Service::new("Svc", "NC");
-        let err = infer_callout_action(&mut service, "A", "A", Method::Post, "/a", Some(&sample), None).unwrap_err();
+        let err = infer_callout_action(&mut service, "A", "A", Method::Post, "/a", Some(&sample), None)
+            .unwrap_err();
         assert!(matches!(err, InferError::TooDeep { .. }));
     }
 }

@@ -256,6 +256,32 @@ pub struct PermissionSetDef {
     /// Grants written the Salesforce way: `ExternalCredential-Principal`.
     #[serde(default)]
     pub external_credential_principal_access: Vec<String>,
+    /// What the users holding this set may do through the HTTP API.
+    #[serde(default)]
+    pub api_scopes: Vec<ApiScope>,
+}
+
+/// A permission of the HTTP API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiScope {
+    ReadRecords,
+    WriteRecords,
+    ReadRuns,
+    ManageFlows,
+    ManageCredentials,
+}
+
+impl ApiScope {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiScope::ReadRecords => "read_records",
+            ApiScope::WriteRecords => "write_records",
+            ApiScope::ReadRuns => "read_runs",
+            ApiScope::ManageFlows => "manage_flows",
+            ApiScope::ManageCredentials => "manage_credentials",
+        }
+    }
 }
 
 /// `services/<Name>.yaml` with `kind: http-callout`.
@@ -294,11 +320,23 @@ pub struct FlowDef {
     pub description: Option<String>,
     #[serde(default)]
     pub status: FlowStatus,
+    /// Whose permissions the run uses for callouts: the user whose change triggered it (default), or
+    /// the automation user of herald.toml.
+    #[serde(default)]
+    pub run_as: RunAs,
     pub trigger: TriggerDef,
     #[serde(default)]
     pub variables: IndexMap<String, VariableDef>,
     pub start: String,
     pub elements: IndexMap<String, ElementDef>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunAs {
+    #[default]
+    TriggeringUser,
+    Automation,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -102,7 +102,8 @@ mod tests {
     use super::*;
 
     fn call(body: Value) -> (u16, Value) {
-        let answer = handle(&KixieOptions::default(), &Method::POST, "/app/event", body.to_string().as_bytes());
+        let answer =
+            handle(&KixieOptions::default(), &Method::POST, "/app/event", body.to_string().as_bytes());
         (answer.status.as_u16(), serde_json::from_str(&answer.body).unwrap())
     }
 

@@ -4,6 +4,7 @@
 //! sandbox dispatches by HOST to the provider that lives there, answers as that provider does, and keeps
 //! every request it received (`GET /_sandbox/requests`).
 
+mod eightbyeight;
 mod kixie;
 
 use axum::Router;
@@ -18,12 +19,17 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+pub use eightbyeight::EightByEightOptions;
 pub use kixie::KixieOptions;
+
+/// A host whose every answer is a redirect to another host (tests of herald's redirect refusal).
+pub const REDIRECT_HOST: &str = "redirect.sandbox.test";
 
 /// What the emulated providers accept.
 #[derive(Clone, Debug, Default)]
 pub struct SandboxOptions {
     pub kixie: KixieOptions,
+    pub eight_by_eight: EightByEightOptions,
 }
 
 /// One request as the sandbox received it.
@@ -52,11 +58,18 @@ pub struct Sandbox {
 struct SandboxState {
     options: SandboxOptions,
     requests: Mutex<Vec<ReceivedRequest>>,
+    eight_by_eight: eightbyeight::RateLimiter,
 }
 
 impl Sandbox {
     pub fn new(options: SandboxOptions) -> Sandbox {
-        Sandbox { state: Arc::new(SandboxState { options, requests: Mutex::new(Vec::new()) }) }
+        Sandbox {
+            state: Arc::new(SandboxState {
+                options,
+                requests: Mutex::new(Vec::new()),
+                eight_by_eight: eightbyeight::RateLimiter::default(),
+            }),
+        }
     }
 
     /// Every request received so far, oldest first.
@@ -111,15 +124,22 @@ pub(crate) struct Answer {
     pub status: StatusCode,
     pub content_type: &'static str,
     pub body: String,
+    /// Extra response headers (`retry-after`, ...).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Answer {
     pub fn json(status: StatusCode, body: Value) -> Answer {
-        Answer { status, content_type: "application/json", body: body.to_string() }
+        Answer { status, content_type: "application/json", body: body.to_string(), headers: Vec::new() }
     }
 
     pub fn text(status: StatusCode, body: &str) -> Answer {
-        Answer { status, content_type: "text/plain; charset=utf-8", body: body.to_string() }
+        Answer {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: body.to_string(),
+            headers: Vec::new(),
+        }
     }
 }
 
@@ -136,6 +156,30 @@ async fn provider(
     let path = format!("/{path}");
     let answer = match host.as_str() {
         "apig.kixie.com" => kixie::handle(&sandbox.state.options.kixie, &method, &path, &body),
+        // A hostile API for tests: every request is redirected to another host.
+        REDIRECT_HOST => Answer {
+            status: StatusCode::FOUND,
+            content_type: "text/plain; charset=utf-8",
+            body: "Moved".into(),
+            headers: vec![("location", format!("https://elsewhere.example{path}"))],
+        },
+        "sms.8x8.com"
+        | "sms.us.8x8.com"
+        | "sms.8x8.uk"
+        | "sms.8x8.id"
+        | "chatapps.8x8.com"
+        | "chatapps.us.8x8.com"
+        | "chatapps.8x8.uk"
+        | "chatapps.8x8.id" => eightbyeight::handle(
+            &sandbox.state.options.eight_by_eight,
+            &sandbox.state.eight_by_eight,
+            &host,
+            u64::try_from(received.timestamp_millis()).unwrap_or(0),
+            &method,
+            &path,
+            &headers,
+            &body,
+        ),
         _ => Answer::json(
             StatusCode::BAD_GATEWAY,
             serde_json::json!({"error": format!("the sandbox emulates no provider at {host}")}),
@@ -153,10 +197,17 @@ async fn provider(
             .iter()
             .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect(),
-        body: serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
+        body: serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
         received_at: received.to_rfc3339_opts(SecondsFormat::Micros, true),
         received_unix_micros: received.timestamp_micros(),
         status: answer.status.as_u16(),
     });
-    (answer.status, [("content-type", answer.content_type)], answer.body).into_response()
+    let mut response = (answer.status, [("content-type", answer.content_type)], answer.body).into_response();
+    for (name, value) in answer.headers {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

@@ -4,11 +4,12 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use herald_engine::{Engine, EngineError, FieldProblem};
-use herald_store::RunRow;
+use herald_engine::{Engine, EngineError, FieldProblem, run_user};
+use herald_project::ApiScope;
+use herald_store::{RunRow, UserRow};
 use serde_json::{Map, Value, json};
 
 pub fn router(engine: Engine) -> Router {
@@ -18,6 +19,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/records/{object}/{id}", get(get_record).patch(update_record))
         .route("/api/v1/records/{object}/{id}/runs", get(record_runs))
         .route("/api/v1/runs/{id}", get(get_run))
+        .route("/api/v1/credentials/{external}/{principal}/{parameter}", axum::routing::put(set_credential))
         .with_state(engine)
 }
 
@@ -63,6 +65,44 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// The user behind the request's bearer token, if it holds `scope`: 401 without a valid token, 403
+/// without the scope (naming the permission sets that grant it).
+async fn authorize(engine: &Engine, headers: &HeaderMap, scope: ApiScope) -> Result<UserRow, ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "this route needs `Authorization: Bearer <token>`; create a token with `herald token create USER`".into(),
+        ));
+    };
+    let Some(user) = engine.authenticate(token).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "the bearer token is not valid (unknown, revoked, or its user was removed)".into(),
+        ));
+    };
+    if !engine.scopes(&user).contains(&scope) {
+        let granting = engine.permission_sets_granting(scope);
+        let fix = if granting.is_empty() {
+            format!("add `api_scopes: [{}]` to a permission set and assign it", scope.name())
+        } else {
+            format!("assign permission set {}", granting.join(" or "))
+        };
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "INSUFFICIENT_ACCESS",
+            format!("user {} lacks the API scope {}; {fix}", user.name, scope.name()),
+        ));
+    }
+    Ok(user)
+}
+
 fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
@@ -82,10 +122,12 @@ fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
 async fn create_record(
     State(engine): State<Engine>,
     Path(object): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let user = authorize(&engine, &headers, ApiScope::WriteRecords).await?;
     let input = json_object(&body)?;
-    let write = engine.create_record(&object, &input).await?;
+    let write = engine.create_record(&object, &input, &run_user(&user)).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs})),
@@ -96,17 +138,21 @@ async fn create_record(
 async fn update_record(
     State(engine): State<Engine>,
     Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let user = authorize(&engine, &headers, ApiScope::WriteRecords).await?;
     let input = json_object(&body)?;
-    let write = engine.update_record(&object, &id, &input).await?;
+    let write = engine.update_record(&object, &id, &input, &run_user(&user)).await?;
     Ok(axum::Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs})).into_response())
 }
 
 async fn get_record(
     State(engine): State<Engine>,
     Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRecords).await?;
     let record = engine.get_record(&object, &id).await?;
     let mut body = Map::new();
     body.insert(
@@ -120,15 +166,57 @@ async fn get_record(
 async fn record_runs(
     State(engine): State<Engine>,
     Path((object, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
     engine.get_record(&object, &id).await?;
     let runs: Vec<Value> = engine.runs_for_record(&id).await?.iter().map(run_json).collect();
     Ok(axum::Json(json!({"runs": runs})).into_response())
 }
 
-async fn get_run(State(engine): State<Engine>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_run(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
     let run = engine.run(&id).await?;
     Ok(axum::Json(run_json(&run)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct CredentialQuery {
+    user: Option<String>,
+}
+
+/// Sets one secret parameter. The value is the raw request body; it is never returned or logged.
+async fn set_credential(
+    State(engine): State<Engine>,
+    Path((external, principal, parameter)): Path<(String, String, String)>,
+    axum::extract::Query(query): axum::extract::Query<CredentialQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ManageCredentials).await?;
+    let value = zeroize::Zeroizing::new(body.to_vec());
+    if value.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "REQUIRED_FIELD_MISSING",
+            "the request body must hold the value".into(),
+        ));
+    }
+    match engine.set_secret(&external, &principal, &parameter, &value, query.user.as_deref()).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(
+            error @ (EngineError::UnknownPrincipal { .. }
+            | EngineError::UnknownParameter { .. }
+            | EngineError::UnknownUser(_)
+            | EngineError::UserRequired { .. }
+            | EngineError::UserNotAllowed { .. }),
+        ) => Err(ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", error.to_string())),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A run as the API shows it: status, fault and the per-element trace (secrets already masked).

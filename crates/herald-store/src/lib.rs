@@ -90,6 +90,23 @@ pub struct RunRow {
     pub updated_at: String,
 }
 
+/// A user of the API, with the permission sets assigned to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub permission_sets: Vec<String>,
+}
+
+/// A sealed secret and the place it belongs to.
+#[derive(Clone, Debug)]
+pub struct PlacedSecret {
+    pub external_credential: String,
+    pub principal: String,
+    pub user_id: String,
+    pub sealed: SealedSecret,
+}
+
 /// One encrypted secret parameter as stored.
 #[derive(Clone, Debug)]
 pub struct SealedSecret {
@@ -192,21 +209,24 @@ impl Store {
         Ok(())
     }
 
+    /// Stores a secret; `user_id` is empty for named principals and the user's id for per-user ones.
     pub async fn put_secret(
         &self,
         external_credential: &str,
         principal: &str,
+        user_id: &str,
         secret: &SealedSecret,
         now: &str,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO secrets (external_credential, principal, parameter, nonce, ciphertext, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (external_credential, principal, parameter)
+            "INSERT INTO secrets (external_credential, principal, user_id, parameter, nonce, ciphertext, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (external_credential, principal, user_id, parameter)
              DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
         )
         .bind(external_credential)
         .bind(principal)
+        .bind(user_id)
         .bind(&secret.parameter)
         .bind(&secret.nonce)
         .bind(&secret.ciphertext)
@@ -216,18 +236,170 @@ impl Store {
         Ok(())
     }
 
-    pub async fn secrets(&self, external_credential: &str, principal: &str) -> Result<Vec<SealedSecret>> {
+    pub async fn secrets(
+        &self,
+        external_credential: &str,
+        principal: &str,
+        user_id: &str,
+    ) -> Result<Vec<SealedSecret>> {
         let rows = sqlx::query(
-            "SELECT parameter, nonce, ciphertext FROM secrets WHERE external_credential = ? AND principal = ? ORDER BY parameter",
+            "SELECT parameter, nonce, ciphertext FROM secrets
+             WHERE external_credential = ? AND principal = ? AND user_id = ? ORDER BY parameter",
         )
         .bind(external_credential)
         .bind(principal)
+        .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .iter()
             .map(|row| SealedSecret { parameter: row.get(0), nonce: row.get(1), ciphertext: row.get(2) })
             .collect())
+    }
+
+    /// Every stored secret with its place, for re-encrypting under a new key.
+    pub async fn all_secrets(&self) -> Result<Vec<PlacedSecret>> {
+        let rows = sqlx::query(
+            "SELECT external_credential, principal, user_id, parameter, nonce, ciphertext FROM secrets
+             ORDER BY external_credential, principal, user_id, parameter",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| PlacedSecret {
+                external_credential: row.get(0),
+                principal: row.get(1),
+                user_id: row.get(2),
+                sealed: SealedSecret { parameter: row.get(3), nonce: row.get(4), ciphertext: row.get(5) },
+            })
+            .collect())
+    }
+
+    /// Replaces every secret and a meta value in one transaction: a key rotation either happens whole or
+    /// not at all.
+    pub async fn rewrite_secrets(
+        &self,
+        secrets: &[PlacedSecret],
+        meta: (&str, &str),
+        now: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for placed in secrets {
+            let updated = sqlx::query(
+                "UPDATE secrets SET nonce = ?, ciphertext = ?, updated_at = ?
+                 WHERE external_credential = ? AND principal = ? AND user_id = ? AND parameter = ?",
+            )
+            .bind(&placed.sealed.nonce)
+            .bind(&placed.sealed.ciphertext)
+            .bind(now)
+            .bind(&placed.external_credential)
+            .bind(&placed.principal)
+            .bind(&placed.user_id)
+            .bind(&placed.sealed.parameter)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Database(sqlx::Error::RowNotFound));
+            }
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(meta.0)
+            .bind(meta.1)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn create_user(
+        &self,
+        id: &str,
+        name: &str,
+        permission_sets: &[String],
+        now: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        for set in permission_sets {
+            sqlx::query("INSERT INTO user_permission_sets (user_id, permission_set) VALUES (?, ?)")
+                .bind(id)
+                .bind(set)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
+        let row = sqlx::query("SELECT id FROM users WHERE name = ? AND active = 1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => self.user(&row.get::<String, _>(0)).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
+        let Some(row) = sqlx::query("SELECT id, name FROM users WHERE id = ? AND active = 1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let permission_sets = sqlx::query_scalar(
+            "SELECT permission_set FROM user_permission_sets WHERE user_id = ? ORDER BY permission_set",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(UserRow { id: row.get(0), name: row.get(1), permission_sets }))
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM users WHERE active = 1 ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut users = Vec::new();
+        for id in ids {
+            if let Some(user) = self.user(&id).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    pub async fn create_token(&self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()> {
+        sqlx::query("INSERT INTO tokens (id, user_id, hash, created_at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(user_id)
+            .bind(hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The active user a token hash belongs to, if the token is not revoked.
+    pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<UserRow>> {
+        let user_id: Option<String> =
+            sqlx::query_scalar("SELECT user_id FROM tokens WHERE hash = ? AND revoked = 0")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        match user_id {
+            Some(id) => self.user(&id).await,
+            None => Ok(None),
+        }
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
@@ -397,6 +569,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn users_tokens_and_permission_sets() {
+        let (_dir, store) = store().await;
+        store.create_user("005a", "ada", &["Kixie_Integration_User".into()], "t0").await.unwrap();
+        assert!(store.create_user("005b", "ada", &[], "t0").await.is_err(), "names are unique");
+        store.create_token("tok1", "005a", "hash1", "t0").await.unwrap();
+        let user = store.user_by_token_hash("hash1").await.unwrap().unwrap();
+        assert_eq!(user.name, "ada");
+        assert_eq!(user.permission_sets, ["Kixie_Integration_User"]);
+        assert!(store.user_by_token_hash("other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn a_dropped_transaction_leaves_nothing() {
         let (_dir, store) = store().await;
         let data = json!({}).as_object().unwrap().clone();
@@ -410,11 +594,14 @@ mod tests {
     async fn secrets_are_upserted_per_parameter() {
         let (_dir, store) = store().await;
         let sealed = SealedSecret { parameter: "apikey".into(), nonce: vec![1; 24], ciphertext: vec![2; 40] };
-        store.put_secret("X", "P", &sealed, "t0").await.unwrap();
-        let again = SealedSecret { ciphertext: vec![3; 40], ..sealed };
-        store.put_secret("X", "P", &again, "t1").await.unwrap();
-        let stored = store.secrets("X", "P").await.unwrap();
+        store.put_secret("X", "P", "", &sealed, "t0").await.unwrap();
+        let again = SealedSecret { ciphertext: vec![3; 40], ..sealed.clone() };
+        store.put_secret("X", "P", "", &again, "t1").await.unwrap();
+        store.put_secret("X", "P", "005u1", &sealed, "t1").await.unwrap();
+        let stored = store.secrets("X", "P", "").await.unwrap();
         assert_eq!(stored.len(), 1);
         assert_eq!(stored[0].ciphertext, vec![3; 40]);
+        assert_eq!(store.secrets("X", "P", "005u1").await.unwrap()[0].ciphertext, vec![2; 40]);
+        assert_eq!(store.all_secrets().await.unwrap().len(), 2);
     }
 }

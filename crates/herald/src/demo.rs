@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 const EXAMPLE: &str = "examples/kixie-welcome-sms";
 
 /// The example project, compiled into the binary so the demo needs no checkout.
-const FILES: [(&str, &str); 8] = [
+const FILES: [(&str, &str); 10] = [
     ("herald.toml", include_str!("../../../examples/kixie-welcome-sms/herald.toml")),
     ("objects/Lead.yaml", include_str!("../../../examples/kixie-welcome-sms/objects/Lead.yaml")),
     ("objects/Task.yaml", include_str!("../../../examples/kixie-welcome-sms/objects/Task.yaml")),
@@ -29,6 +29,14 @@ const FILES: [(&str, &str); 8] = [
     (
         "permissions/Kixie_Integration_User.yaml",
         include_str!("../../../examples/kixie-welcome-sms/permissions/Kixie_Integration_User.yaml"),
+    ),
+    (
+        "permissions/Herald_API_User.yaml",
+        include_str!("../../../examples/kixie-welcome-sms/permissions/Herald_API_User.yaml"),
+    ),
+    (
+        "permissions/Herald_Admin.yaml",
+        include_str!("../../../examples/kixie-welcome-sms/permissions/Herald_Admin.yaml"),
     ),
     (
         "services/KixieService.yaml",
@@ -88,6 +96,7 @@ pub async fn run() -> Result<ExitCode> {
 
     let sandbox = Sandbox::new(SandboxOptions {
         kixie: KixieOptions { businessid: DEMO_BUSINESSID.into(), apikey: DEMO_APIKEY.into() },
+        ..SandboxOptions::default()
     });
     let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sandbox_url = format!("http://{}", sandbox_listener.local_addr()?);
@@ -97,8 +106,14 @@ pub async fn run() -> Result<ExitCode> {
     options.sandbox = Some(sandbox_url.clone());
     options.workers = project.project.config.runtime.workers;
     let engine = Engine::open(Arc::clone(&project), &options).await?;
-    engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", DEMO_BUSINESSID.as_bytes()).await?;
-    engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", DEMO_APIKEY.as_bytes()).await?;
+    engine
+        .set_secret("Kixie_API_Auth", "Kixie_Principal", "businessid", DEMO_BUSINESSID.as_bytes(), None)
+        .await?;
+    engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", DEMO_APIKEY.as_bytes(), None).await?;
+    // The web form that posts leads: it may write records and its flows may call Kixie.
+    let sets = ["Herald_API_User".to_string(), "Kixie_Integration_User".to_string()];
+    engine.create_user("webform", &sets).await?;
+    let token = engine.create_token("webform").await?;
     engine.start().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = format!("http://{}", listener.local_addr()?);
@@ -108,9 +123,16 @@ pub async fn run() -> Result<ExitCode> {
     println!("Project    {EXAMPLE} (bundled): flow Lead_Welcome_SMS on Lead create when Phone is not blank");
     println!("Database   {} (temporary; secrets encrypted)", options.database.display());
     println!("API        {api}");
-    println!("Sandbox    {sandbox_url} (emulated Kixie at apig.kixie.com)\n");
+    println!("Sandbox    {sandbox_url} (emulated Kixie at apig.kixie.com)");
+    println!(
+        "User       webform (permission sets Herald_API_User, Kixie_Integration_User; its API token stays in this process)\n"
+    );
 
-    let client = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.as_str()))?;
+    bearer.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+    let client = reqwest::Client::builder().default_headers(headers).build()?;
     let mut events = engine.subscribe();
     let mut latencies = Vec::new();
     let (mut skipped, mut logged, mut failed) = (0, 0, 0);

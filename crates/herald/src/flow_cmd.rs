@@ -50,14 +50,15 @@ fn plural(count: usize) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
 
-pub async fn debug(
-    dir: &Path,
-    flow: &str,
-    record: &str,
-    sandbox: Option<String>,
-    db: Option<PathBuf>,
-    ignore_entry_condition: bool,
-) -> Result<ExitCode> {
+pub struct DebugOptions {
+    pub sandbox: Option<String>,
+    pub db: Option<PathBuf>,
+    pub ignore_entry_condition: bool,
+    pub as_user: Option<String>,
+}
+
+pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) -> Result<ExitCode> {
+    let DebugOptions { sandbox, db, ignore_entry_condition, as_user } = options;
     let record: Value = serde_json::from_str(record).context("--record is not valid JSON")?;
     let Value::Object(record) = record else { bail!("--record must be a JSON object of field values") };
     let project = match load_project(dir) {
@@ -74,7 +75,17 @@ pub async fn debug(
         "Debugging flow {} ({}) on {} {:?}",
         compiled.label, compiled.name, compiled.object, compiled.event
     );
-    match engine.debug_run(flow, &record, !ignore_entry_condition).await? {
+    let actor = match &as_user {
+        None => engine.automation_user().clone(),
+        Some(name) => {
+            let users = engine.users().await?;
+            let Some(user) = users.iter().find(|u| &u.name == name) else {
+                bail!("no user named `{name}`; create it with `herald user add {name} --permission-set ...`");
+            };
+            herald_engine::run_user(user)
+        }
+    };
+    match engine.debug_run(flow, &record, !ignore_entry_condition, &actor).await? {
         DebugOutcome::NotTriggered { .. } => {
             println!("The record does not meet the entry condition: the flow would not start.");
             println!("(Use --ignore-entry-condition to run it anyway.)");
@@ -140,6 +151,7 @@ pub async fn set_credential(
     external: &str,
     principal: &str,
     parameter: &str,
+    user: Option<&str>,
 ) -> Result<ExitCode> {
     let project = match load_project(dir) {
         Ok(project) => project,
@@ -159,7 +171,8 @@ pub async fn set_credential(
         );
     }
     let engine = open_engine(dir, project, db, None).await?;
-    engine.set_secret(external, principal, parameter, value).await?;
-    println!("Stored {external} / {principal} / {parameter} (encrypted, {} bytes).", value.len());
+    engine.set_secret(external, principal, parameter, value, user).await?;
+    let owner = user.map(|u| format!(" for user {u}")).unwrap_or_default();
+    println!("Stored {external} / {principal} / {parameter}{owner} (encrypted, {} bytes).", value.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! herald: a record change becomes an SMS or WhatsApp message in milliseconds.
 
+mod admin;
 mod demo;
 mod flow_cmd;
 mod formula_cmd;
@@ -62,6 +63,15 @@ enum Command {
     /// Manage secret values of external credentials.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Manage API users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the master key that encrypts secrets.
+    #[command(subcommand)]
+    Vault(VaultCommand),
     /// Evaluate formulas.
     #[command(subcommand)]
     Formula(FormulaCommand),
@@ -95,6 +105,9 @@ enum FlowCommand {
         /// Run even when the record does not meet the entry condition.
         #[arg(long)]
         ignore_entry_condition: bool,
+        /// Run as this user (default: the automation user of herald.toml).
+        #[arg(long = "as")]
+        as_user: Option<String>,
     },
 }
 
@@ -112,6 +125,59 @@ enum CredentialCommand {
         project: PathBuf,
         #[arg(long)]
         db: Option<PathBuf>,
+        /// For a per-user principal: the user the value belongs to.
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// Where a project's runtime state lives: the project folder and, optionally, another database file.
+#[derive(clap::Args)]
+struct ProjectDb {
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user holding permission sets.
+    #[command(
+        after_help = "Example:\n  herald user add webform --permission-set Herald_API_User --permission-set Kixie_Integration_User --project examples/kixie-welcome-sms"
+    )]
+    Add {
+        name: String,
+        #[arg(long = "permission-set", required = true)]
+        permission_sets: Vec<String>,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+    /// List users and their permission sets.
+    List {
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user; it is printed once and only its hash is kept.
+    #[command(after_help = "Example:\n  herald token create webform --project examples/kixie-welcome-sms")]
+    Create {
+        user: String,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Re-encrypt every secret under a new master key (a new key file, or HERALD_NEW_MASTER_KEY).
+    #[command(after_help = "Example:\n  herald vault rotate-key --project examples/kixie-welcome-sms")]
+    RotateKey {
+        #[command(flatten)]
+        location: ProjectDb,
     },
 }
 
@@ -179,15 +245,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(serve::sandbox(listen, kixie_businessid, kixie_apikey))
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
-        Command::Flow(FlowCommand::Debug { project, flow, record, sandbox, db, ignore_entry_condition }) => {
-            runtime()?.block_on(flow_cmd::debug(
-                &project,
-                &flow,
-                &record,
-                sandbox,
-                db,
-                ignore_entry_condition,
-            ))
+        Command::Flow(FlowCommand::Debug {
+            project,
+            flow,
+            record,
+            sandbox,
+            db,
+            ignore_entry_condition,
+            as_user,
+        }) => {
+            let options = flow_cmd::DebugOptions { sandbox, db, ignore_entry_condition, as_user };
+            runtime()?.block_on(flow_cmd::debug(&project, &flow, &record, options))
         }
         Command::Credential(CredentialCommand::Set {
             external_credential,
@@ -195,13 +263,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
             parameter,
             project,
             db,
+            user,
         }) => runtime()?.block_on(flow_cmd::set_credential(
             &project,
             db,
             &external_credential,
             &principal,
             &parameter,
+            user.as_deref(),
         )),
+        Command::User(UserCommand::Add { name, permission_sets, location }) => {
+            runtime()?.block_on(admin::add_user(&location.project, location.db, &name, &permission_sets))
+        }
+        Command::User(UserCommand::List { location }) => {
+            runtime()?.block_on(admin::list_users(&location.project, location.db))
+        }
+        Command::Token(TokenCommand::Create { user, location }) => {
+            runtime()?.block_on(admin::create_token(&location.project, location.db, &user))
+        }
+        Command::Vault(VaultCommand::RotateKey { location }) => {
+            runtime()?.block_on(admin::rotate_key(&location.project, location.db))
+        }
         Command::Formula(FormulaCommand::Eval { expression, record, vars }) => {
             Ok(formula_cmd::eval(&expression, record.as_deref(), &vars))
         }

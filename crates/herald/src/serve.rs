@@ -88,7 +88,10 @@ pub async fn sandbox(listen: String, businessid: String, apikey: String) -> Resu
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let sandbox = Sandbox::new(SandboxOptions { kixie: KixieOptions { businessid, apikey } });
+    let sandbox = Sandbox::new(SandboxOptions {
+        kixie: KixieOptions { businessid, apikey },
+        ..SandboxOptions::default()
+    });
     println!(
         "herald sandbox listening on http://{address} (Kixie at /apig.kixie.com; requests at /_sandbox/requests)"
     );

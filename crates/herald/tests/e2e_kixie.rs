@@ -5,16 +5,44 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use std::path::Path;
 use std::time::Duration;
 
 const BUSINESSID: &str = "biz-e2e-4821";
 const APIKEY: &str = "key-e2e-9f8e7d6c5b4a";
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    project: std::path::PathBuf,
     sandbox: Process,
     server: Process,
     client: reqwest::Client,
+}
+
+/// `herald user add NAME --permission-set ...` then `herald token create NAME`; returns the token.
+fn user_with_token(project: &Path, db: &Path, name: &str, sets: &[&str]) -> String {
+    let mut args = vec!["user", "add", name];
+    for set in sets {
+        args.extend(["--permission-set", set]);
+    }
+    args.extend(["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    let (code, stdout, stderr) = herald(&args, "");
+    assert_eq!(code, 0, "user add failed: {stdout}{stderr}");
+    let (code, stdout, stderr) = herald(
+        &["token", "create", name, "--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(code, 0, "token create failed: {stderr}");
+    let token = stdout.trim().to_string();
+    assert!(token.starts_with("hrld_"), "{token}");
+    token
+}
+
+fn authorized(token: &str) -> reqwest::Client {
+    let _ = client();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// Stores the credentials with `herald credential set` (values on stdin), then starts both processes.
@@ -40,6 +68,7 @@ fn setup(stored_apikey: &str) -> Setup {
         assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
         assert!(!stdout.contains(value) && !stderr.contains(value), "the CLI echoed a secret");
     }
+    let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Kixie_Integration_User"]);
     let sandbox = Process::start(
         &["sandbox", "--listen", "127.0.0.1:0"],
         &[("HERALD_SANDBOX_KIXIE_BUSINESSID", BUSINESSID), ("HERALD_SANDBOX_KIXIE_APIKEY", APIKEY)],
@@ -58,10 +87,14 @@ fn setup(stored_apikey: &str) -> Setup {
         ],
         &[],
     );
-    Setup { _dir: dir, sandbox, server, client: client() }
+    Setup { dir, project, sandbox, server, client: authorized(&token) }
 }
 
 impl Setup {
+    fn db(&self) -> std::path::PathBuf {
+        self.dir.path().join("herald.db")
+    }
+
     async fn post_lead(&self, fields: Value) -> Value {
         let response = self
             .client
@@ -275,4 +308,150 @@ async fn the_records_api_names_bad_fields() {
     assert_eq!(record["attributes"]["type"], "Lead");
     let missing = setup.client.get(format!("{url}/00Qnothere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn the_api_needs_a_token_and_the_scope_of_each_route() {
+    let setup = setup(APIKEY);
+    let url = format!("{}/api/v1/records/Lead", setup.server.url);
+    let lead = json!({"LastName": "X"});
+    let anonymous = client().post(&url).json(&lead).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body[0]["errorCode"], "INVALID_SESSION_ID");
+    let forged = authorized("hrld_notarealtokennotarealtoken00").post(&url).json(&lead).send().await.unwrap();
+    assert_eq!(forged.status(), 401);
+    assert_eq!(client().get(format!("{}/health", setup.server.url)).send().await.unwrap().status(), 200);
+
+    // A user whose permission sets grant no API scope gets a 403 that says what to assign.
+    let token = user_with_token(&setup.project, &setup.db(), "caller", &["Kixie_Integration_User"]);
+    let denied = authorized(&token).post(&url).json(&lead).send().await.unwrap();
+    assert_eq!(denied.status(), 403);
+    let body: Value = denied.json().await.unwrap();
+    let message = body[0]["message"].as_str().unwrap();
+    assert!(message.contains("user caller lacks the API scope write_records"), "{message}");
+    assert!(message.contains("assign permission set Herald_API_User or Herald_Admin"), "{message}");
+    // The webform may write records but not manage credentials.
+    let put = setup
+        .client
+        .put(format!("{}/api/v1/credentials/Kixie_API_Auth/Kixie_Principal/apikey", setup.server.url))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 403);
+}
+
+#[tokio::test]
+async fn a_triggering_user_without_the_permission_set_gets_the_grant_named_in_the_task() {
+    let setup = setup(APIKEY);
+    let token = user_with_token(&setup.project, &setup.db(), "intake", &["Herald_API_User"]);
+    let client = authorized(&token);
+    let created: Value = client
+        .post(format!("{}/api/v1/records/Lead", setup.server.url))
+        .json(&json!({"LastName": "L", "Phone": "+14155550100"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    let fault = run["trace"][0]["fault"].as_str().unwrap();
+    assert!(fault.contains("user intake has no access to external credential Kixie_API_Auth"), "{fault}");
+    assert!(fault.contains("assign permission set Kixie_Integration_User"), "{fault}");
+    assert_eq!(run["trace"][1]["kind"], "Create Records");
+    assert!(setup.sandbox_requests().await.is_empty(), "nothing may be sent without the grant");
+}
+
+#[tokio::test]
+async fn an_admin_sets_a_secret_through_the_api_and_it_is_used_but_never_shown() {
+    let setup = setup("an-old-wrong-key-000");
+    let token =
+        user_with_token(&setup.project, &setup.db(), "admin", &["Herald_Admin", "Kixie_Integration_User"]);
+    let admin = authorized(&token);
+    let put = admin
+        .put(format!("{}/api/v1/credentials/Kixie_API_Auth/Kixie_Principal/apikey", setup.server.url))
+        .body(APIKEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 204);
+    assert!(put.text().await.unwrap().is_empty());
+    let bad = admin
+        .put(format!("{}/api/v1/credentials/Kixie_API_Auth/Kixie_Principal/apikye", setup.server.url))
+        .body(APIKEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(!bad.text().await.unwrap().contains(APIKEY));
+    let created = setup.post_lead(json!({"LastName": "L", "Phone": "+14155550100"})).await;
+    let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    assert_eq!(run["trace"][0]["outputs"]["responseCode"], 200, "{run}");
+    assert!(!setup.server.output().contains(APIKEY));
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_refused_and_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("kixie-welcome-sms"), &project);
+    let endpoint = project.join("credentials/Kixie_Endpoint.yaml");
+    let text = std::fs::read_to_string(&endpoint)
+        .unwrap()
+        .replace("https://apig.kixie.com", "https://redirect.sandbox.test");
+    std::fs::write(&endpoint, text).unwrap();
+    let db = dir.path().join("h.db");
+    for (parameter, value) in [("businessid", BUSINESSID), ("apikey", APIKEY)] {
+        let args = [
+            "credential",
+            "set",
+            "Kixie_API_Auth",
+            "Kixie_Principal",
+            parameter,
+            "--project",
+            project.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ];
+        assert_eq!(herald(&args, value).0, 0);
+    }
+    let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Kixie_Integration_User"]);
+    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
+    let server = Process::start(
+        &[
+            "serve",
+            "--project",
+            project.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox",
+            &sandbox.url,
+        ],
+        &[],
+    );
+    let client = authorized(&token);
+    let created: Value = client
+        .post(format!("{}/api/v1/records/Lead", server.url))
+        .json(&json!({"LastName": "L", "Phone": "+14155550100"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{}/api/v1/runs/{}", server.url, created["runs"][0].as_str().unwrap());
+    let run: Value = eventually(Duration::from_secs(20), || async {
+        let run: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+        (run["status"] == "finished").then_some(run)
+    })
+    .await;
+    let fault = run["trace"][0]["fault"].as_str().unwrap();
+    assert!(fault.contains("HTTP 302 redirect refused"), "{fault}");
+    let requests: Vec<Value> =
+        client.get(format!("{}/_sandbox/requests", sandbox.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(requests.len(), 1, "the redirect must not be followed");
 }
