@@ -84,6 +84,27 @@ impl EngineOptions {
     }
 }
 
+/// A validated record insert and the runs it starts, ready to write in a transaction.
+struct PreparedInsert {
+    object: String,
+    id: String,
+    data: Map<String, Value>,
+    runs: Vec<(String, String, Value)>,
+    now: String,
+    truncated: Vec<String>,
+}
+
+impl PreparedInsert {
+    async fn write(&self, tx: &mut herald_store::WriteTx) -> Result<(), EngineError> {
+        tx.insert_record(&self.object, &self.id, &self.data, &self.now).await?;
+        for (run_id, flow, state) in &self.runs {
+            let run = NewRun { id: run_id, flow, object: &self.object, record_id: &self.id, state };
+            tx.insert_run(run, &self.now).await?;
+        }
+        Ok(())
+    }
+}
+
 /// A run ended; sent to subscribers so that nobody has to poll.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunEvent {
@@ -329,25 +350,34 @@ impl Engine {
         input: &Map<String, Value>,
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
+        let insert = self.prepare_insert(object, input, actor, records::Truncation::Refuse)?;
+        let mut tx = self.inner.store.begin().await?;
+        insert.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(RecordWrite { id: insert.id, runs: self.enqueue(insert.runs) })
+    }
+
+    /// Validates a new record and decides the runs it triggers, without writing anything.
+    fn prepare_insert(
+        &self,
+        object: &str,
+        input: &Map<String, Value>,
+        actor: &RunUser,
+        truncation: records::Truncation,
+    ) -> Result<PreparedInsert, EngineError> {
         let def = self.object(object)?;
-        let fields = records::validate(def, input, true).map_err(EngineError::InvalidFields)?;
+        let validated =
+            records::validate(def, input, true, truncation).map_err(EngineError::InvalidFields)?;
         let prefix = self.inner.project.project.key_prefix(object).unwrap_or("a00").to_string();
         let id = record_id(&prefix);
         let now = now_text();
         let mut data = Map::new();
         data.insert("Id".into(), Value::String(id.clone()));
-        data.extend(fields);
+        data.extend(validated.fields);
         data.insert("CreatedDate".into(), Value::String(now.clone()));
         data.insert("LastModifiedDate".into(), Value::String(now.clone()));
-
         let runs = self.triggered_runs(object, &data, None, true, actor);
-        let mut tx = self.inner.store.begin().await?;
-        tx.insert_record(object, &id, &data, &now).await?;
-        for (run_id, flow, state) in &runs {
-            tx.insert_run(NewRun { id: run_id, flow, object, record_id: &id, state }, &now).await?;
-        }
-        tx.commit().await?;
-        Ok(RecordWrite { id, runs: self.enqueue(runs) })
+        Ok(PreparedInsert { object: object.to_string(), id, data, runs, now, truncated: validated.truncated })
     }
 
     /// Updates a record; flows on update see the prior values as `$Record__Prior`.
@@ -359,7 +389,9 @@ impl Engine {
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
         let def = self.object(object)?;
-        let fields = records::validate(def, input, false).map_err(EngineError::InvalidFields)?;
+        let fields = records::validate(def, input, false, records::Truncation::Refuse)
+            .map_err(EngineError::InvalidFields)?
+            .fields;
         let now = now_text();
         let mut tx = self.inner.store.begin().await?;
         let Some(prior) = tx.record(object, id).await? else {
@@ -451,13 +483,36 @@ impl Engine {
                 Step::Finished => return Ok((RunStatus::Finished, None)),
                 Step::Failed { message } => return Ok((RunStatus::Failed, Some(message))),
                 Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
+                    // The record, the runs it triggers and this run's next state commit together, so a
+                    // crash can neither lose the record nor create it twice.
                     let started = Instant::now();
                     let actor = state.user.clone();
-                    let result = self.create_record(&object, &fields, &actor).await;
-                    let result = result
-                        .map(|write| write.id)
-                        .map_err(|error| format!("Create Records on {object} failed: {error}"));
-                    flow.complete_create(state, result, Utc::now(), started.elapsed().as_micros() as u64);
+                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate) {
+                        Ok(insert) => {
+                            let micros = started.elapsed().as_micros() as u64;
+                            flow.complete_create(
+                                state,
+                                Ok(insert.id.clone()),
+                                &insert.truncated,
+                                Utc::now(),
+                                micros,
+                            );
+                            let mut tx = self.inner.store.begin().await?;
+                            insert.write(&mut tx).await?;
+                            if let Some(run_id) = run_id {
+                                let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
+                                tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
+                            }
+                            tx.commit().await?;
+                            self.enqueue(insert.runs);
+                            continue;
+                        }
+                        Err(error) => {
+                            let message = format!("Create Records on {object} failed: {error}");
+                            let micros = started.elapsed().as_micros() as u64;
+                            flow.complete_create(state, Err(message), &[], Utc::now(), micros);
+                        }
+                    }
                 }
                 Step::Effect(Effect::Callout { .. }) => {
                     let result = self.callout(flow, state, run_id, &cx).await?;
@@ -490,7 +545,9 @@ impl Engine {
         let def = self.object(&flow.object)?;
         let mut input = record.clone();
         let id = input.remove("Id").and_then(|v| v.as_str().map(String::from));
-        let fields = records::validate(def, &input, true).map_err(EngineError::InvalidFields)?;
+        let fields = records::validate(def, &input, true, records::Truncation::Refuse)
+            .map_err(EngineError::InvalidFields)?
+            .fields;
         let prefix = self.inner.project.project.key_prefix(&flow.object).unwrap_or("a00").to_string();
         let now = now_text();
         let mut data = Map::new();

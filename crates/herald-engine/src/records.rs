@@ -20,15 +20,34 @@ impl FieldProblem {
     }
 }
 
+/// What to do with a text longer than its field allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truncation {
+    /// API writes: refuse with STRING_TOO_LONG.
+    Refuse,
+    /// Records a flow creates: cut to the field's length (Salesforce's "allow field truncation"), so a
+    /// fault path that logs a long fault message still logs it.
+    Truncate,
+}
+
+/// The fields as they will be stored, and which of them were cut to their length.
+#[derive(Debug)]
+pub struct Validated {
+    pub fields: Map<String, Value>,
+    pub truncated: Vec<String>,
+}
+
 /// Checks `input` against `object` and returns the normalized fields (declared names, declared types).
-/// On create, required fields must be present and defaults are applied.
+/// On create, required fields must be present and not blank, and defaults are applied.
 pub fn validate(
     object: &ObjectDef,
     input: &Map<String, Value>,
     creating: bool,
-) -> Result<Map<String, Value>, Vec<FieldProblem>> {
+    truncation: Truncation,
+) -> Result<Validated, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let mut fields = Map::new();
+    let mut truncated = Vec::new();
     for (name, value) in input {
         if name == "attributes" {
             continue;
@@ -53,42 +72,47 @@ pub fn validate(
             ));
             continue;
         };
-        match check_value(&object.name, declared_name, def, value) {
+        let value = match (truncation, def.length, value) {
+            (Truncation::Truncate, Some(max), Value::String(text))
+                if def.field_type.is_text_like() && text.chars().count() > max =>
+            {
+                truncated.push(declared_name.clone());
+                let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+                cut.push('…');
+                Value::String(cut)
+            }
+            _ => value.clone(),
+        };
+        match check_value(&object.name, declared_name, def, &value) {
             Ok(value) => {
                 fields.insert(declared_name.clone(), value);
             }
             Err(problem) => problems.push(problem),
         }
     }
-    if creating {
-        for (name, def) in &object.fields {
-            if fields.contains_key(name) {
-                continue;
-            }
-            match &def.default {
-                Some(default) => {
-                    fields.insert(name.clone(), default.clone());
-                }
-                None if def.required => problems.push(FieldProblem::new(
-                    "REQUIRED_FIELD_MISSING",
-                    name,
-                    format!("Required field `{name}` is missing on {}", object.name),
-                )),
-                None => {}
-            }
+    for (name, def) in &object.fields {
+        let present = fields.get(name);
+        if creating
+            && present.is_none()
+            && let Some(default) = &def.default
+        {
+            fields.insert(name.clone(), default.clone());
+            continue;
         }
-    } else {
-        for (name, value) in &fields {
-            if object.fields.get(name).is_some_and(|d| d.required) && is_blank(value) {
-                problems.push(FieldProblem::new(
-                    "REQUIRED_FIELD_MISSING",
-                    name,
-                    format!("Required field `{name}` cannot be blanked on {}", object.name),
-                ));
-            }
+        let missing = match present {
+            None => creating,
+            Some(value) => is_blank(value),
+        };
+        if def.required && missing {
+            let verb = if creating { "is missing" } else { "cannot be blanked" };
+            problems.push(FieldProblem::new(
+                "REQUIRED_FIELD_MISSING",
+                name,
+                format!("Required field `{name}` {verb} on {}", object.name),
+            ));
         }
     }
-    if problems.is_empty() { Ok(fields) } else { Err(problems) }
+    if problems.is_empty() { Ok(Validated { fields, truncated }) } else { Err(problems) }
 }
 
 fn is_blank(value: &Value) -> bool {
@@ -208,7 +232,7 @@ mod tests {
     #[test]
     fn normalizes_names_and_applies_defaults() {
         let input = json!({"lastname": "Ng", "PHONE": "+1 415"}).as_object().unwrap().clone();
-        let fields = validate(&lead(), &input, true).unwrap();
+        let fields = validate(&lead(), &input, true, Truncation::Refuse).unwrap().fields;
         assert_eq!(fields["LastName"], "Ng");
         assert_eq!(fields["Phone"], "+1 415");
         assert_eq!(fields["Status"], "Open");
@@ -217,7 +241,7 @@ mod tests {
     #[test]
     fn names_every_bad_field() {
         let input = json!({"Phne": "1", "Score": "ten", "LastName": "toolong", "Status": "Maybe", "Email": "x", "Id": "1"});
-        let problems = validate(&lead(), input.as_object().unwrap(), true).unwrap_err();
+        let problems = validate(&lead(), input.as_object().unwrap(), true, Truncation::Refuse).unwrap_err();
         let codes: Vec<(&str, &str)> =
             problems.iter().map(|p| (p.error_code, p.fields[0].as_str())).collect();
         assert!(codes.contains(&("INVALID_FIELD", "Phne")), "{codes:?}");
@@ -232,10 +256,24 @@ mod tests {
     #[test]
     fn required_fields_on_create_only() {
         let input = json!({"Phone": "1"}).as_object().unwrap().clone();
-        let problems = validate(&lead(), &input, true).unwrap_err();
+        let problems = validate(&lead(), &input, true, Truncation::Refuse).unwrap_err();
         assert_eq!(problems[0].error_code, "REQUIRED_FIELD_MISSING");
-        assert!(validate(&lead(), &input, false).is_ok());
+        assert!(validate(&lead(), &input, false, Truncation::Refuse).is_ok());
         let blanking = json!({"LastName": ""}).as_object().unwrap().clone();
-        assert!(validate(&lead(), &blanking, false).is_err());
+        assert!(validate(&lead(), &blanking, false, Truncation::Refuse).is_err());
+        for empty in [json!({"LastName": ""}), json!({"LastName": null})] {
+            let problems =
+                validate(&lead(), empty.as_object().unwrap(), true, Truncation::Refuse).unwrap_err();
+            assert_eq!(problems[0].error_code, "REQUIRED_FIELD_MISSING", "a blank required field on create");
+        }
+    }
+
+    #[test]
+    fn flow_writes_truncate_long_text_and_say_so() {
+        let input = json!({"LastName": "Lovelace"}).as_object().unwrap().clone();
+        assert!(validate(&lead(), &input, true, Truncation::Refuse).is_err());
+        let validated = validate(&lead(), &input, true, Truncation::Truncate).unwrap();
+        assert_eq!(validated.fields["LastName"], "Love…");
+        assert_eq!(validated.truncated, ["LastName"]);
     }
 }

@@ -484,7 +484,8 @@ impl<'a> FlowCompiler<'a> {
             );
         }
 
-        let start = self.target(&root.key("start"), &def.start, &element_index)?;
+        // An unknown start is reported; the elements are still checked so every problem shows at once.
+        let start = self.target(&root.key("start"), &def.start, &element_index).unwrap_or(0);
         let mut elements = Vec::new();
         for (name, element) in &def.elements {
             let path = root.key("elements").key(name);
@@ -552,7 +553,7 @@ impl<'a> FlowCompiler<'a> {
                         )
                         .collect();
                     let hint = did_you_mean(&def.data_type, candidates.iter().copied())
-                        .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time or a service type (herald service show)".into()));
+                        .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time or a generated service type (see `herald service show`)".into()));
                     self.value_error(
                         &path.key("type"),
                         "HF004",
@@ -1063,8 +1064,8 @@ impl<'a> FlowCompiler<'a> {
                 }
                 self.input_value(&input_path, value, context, resolver_site, resolver_refusal)
             };
-            let Some((value, secret)) = compiled else { continue };
-            inputs.push(ActionInput { name: name.clone(), target, value, secret, shape });
+            let Some((value, credential_parameters)) = compiled else { continue };
+            inputs.push(ActionInput { name: name.clone(), target, value, credential_parameters, shape });
         }
         let mut outputs = Vec::new();
         for (output, variable) in &def.outputs {
@@ -1081,8 +1082,22 @@ impl<'a> FlowCompiler<'a> {
                 );
                 continue;
             };
+            let wanted = if *output == "responseCode" { ExprType::Number } else { ExprType::Text };
             match context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(variable)) {
-                Some(index) => outputs.push((output.to_string(), index)),
+                Some(index)
+                    if context.variables[index].ty == VariableType::Scalar(wanted)
+                        && !context.variables[index].collection =>
+                {
+                    outputs.push((output.to_string(), index))
+                }
+                Some(_) => self.value_error(
+                    &output_path,
+                    "HF019",
+                    format!(
+                        "output {output} is {wanted}, but variable `{variable}` is not a {wanted} variable"
+                    ),
+                    Some(format!("declare `{variable}` with `type: {wanted}`")),
+                ),
                 None => {
                     let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
                     self.value_error(&output_path, "HF019", format!("unknown variable `{variable}`"), hint);
@@ -1109,8 +1124,7 @@ impl<'a> FlowCompiler<'a> {
         context: &FlowContext<'_>,
         credential: Option<CredentialSite<'_>>,
         refusal: Option<String>,
-    ) -> Option<(ValueExpr, bool)> {
-        let before = self.table.slots.borrow().len();
+    ) -> Option<(ValueExpr, Vec<String>)> {
         let expr = if let Some(refusal) = refusal {
             // The same compile as value_expr, with the reason $Credential is refused here.
             let resolver = SiteResolver {
@@ -1137,10 +1151,9 @@ impl<'a> FlowCompiler<'a> {
         } else {
             self.value_expr(path, value, context, credential)?
         };
-        let slots = self.table.slots.borrow();
-        let secret = uses_credential(&expr, &slots)
-            || slots[before..].iter().any(|s| matches!(s, Slot::Credential { .. }));
-        Some((expr, secret))
+        let mut parameters = Vec::new();
+        credential_parameters(&expr, &self.table.slots.borrow(), &mut parameters);
+        Some((expr, parameters))
     }
 
     fn create(
@@ -1329,15 +1342,21 @@ fn whole_variable(text: &str, context: &FlowContext<'_>) -> Option<usize> {
     (variable.collection || matches!(variable.ty, VariableType::Object(_))).then_some(index)
 }
 
-fn uses_credential(expr: &ValueExpr, slots: &[Slot]) -> bool {
-    match expr {
-        ValueExpr::Reference(id) => matches!(slots[id.0 as usize], Slot::Credential { .. }),
-        ValueExpr::Template(template) => {
-            template.references().iter().any(|id| matches!(slots[id.0 as usize], Slot::Credential { .. }))
+/// The credential parameters a value reads, so a missing one is caught before the request is built.
+fn credential_parameters(expr: &ValueExpr, slots: &[Slot], found: &mut Vec<String>) {
+    let mut add = |id: &RefId| {
+        if let Slot::Credential { parameter } = &slots[id.0 as usize]
+            && !found.contains(parameter)
+        {
+            found.push(parameter.clone());
         }
-        ValueExpr::Object(fields) => fields.iter().any(|(_, e)| uses_credential(e, slots)),
-        ValueExpr::Array(items) => items.iter().any(|e| uses_credential(e, slots)),
-        ValueExpr::Literal(_) | ValueExpr::WholeVariable(_) => false,
+    };
+    match expr {
+        ValueExpr::Reference(id) => add(id),
+        ValueExpr::Template(template) => template.references().iter().for_each(add),
+        ValueExpr::Object(fields) => fields.iter().for_each(|(_, e)| credential_parameters(e, slots, found)),
+        ValueExpr::Array(items) => items.iter().for_each(|e| credential_parameters(e, slots, found)),
+        ValueExpr::Literal(_) | ValueExpr::WholeVariable(_) => {}
     }
 }
 

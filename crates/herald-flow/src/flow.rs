@@ -163,8 +163,8 @@ pub(crate) struct ActionInput {
     pub name: String,
     pub target: InputTarget,
     pub value: ValueExpr,
-    /// Shown masked in traces: the value comes from a credential.
-    pub secret: bool,
+    /// The credential parameters the value reads; non-empty means the trace shows it masked.
+    pub credential_parameters: Vec<String>,
     pub shape: Shape,
 }
 

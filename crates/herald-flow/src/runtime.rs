@@ -124,6 +124,7 @@ struct RunScope<'a> {
     state: Option<&'a RunState>,
     secrets: Option<&'a dyn SecretSource>,
     now: DateTime<Utc>,
+    tz: herald_expr::Tz,
 }
 
 fn json_value(value: Option<&Json>, ty: ExprType) -> Value {
@@ -150,7 +151,7 @@ impl Scope for RunScope<'_> {
                 self.state.and_then(|s| s.fault_message.as_deref()).map_or(Value::Null, Value::text)
             }
             Slot::CurrentDateTime => Value::DateTime(self.now),
-            Slot::CurrentDate => Value::Date(self.now.date_naive()),
+            Slot::CurrentDate => Value::Date(self.now.with_timezone(&self.tz).date_naive()),
             Slot::InterviewGuid => self.state.map_or(Value::Null, |s| Value::text(s.interview_id.as_str())),
             Slot::UserId => self.state.map_or(Value::Null, |s| Value::text(s.user.id.as_str())),
             Slot::UserName => self.state.map_or(Value::Null, |s| Value::text(s.user.name.as_str())),
@@ -174,7 +175,7 @@ impl CompiledFlow {
         &'a self,
         state: &'a RunState,
         secrets: Option<&'a dyn SecretSource>,
-        now: DateTime<Utc>,
+        cx: &EvalContext,
     ) -> RunScope<'a> {
         RunScope {
             flow: self,
@@ -182,7 +183,8 @@ impl CompiledFlow {
             prior: state.prior.as_ref(),
             state: Some(state),
             secrets,
-            now,
+            now: cx.now,
+            tz: cx.tz,
         }
     }
 
@@ -195,7 +197,7 @@ impl CompiledFlow {
         cx: &EvalContext,
     ) -> Result<bool, String> {
         let Some(condition) = &self.entry else { return Ok(true) };
-        let now = RunScope { flow: self, record, prior, state: None, secrets: None, now: cx.now };
+        let now = RunScope { flow: self, record, prior, state: None, secrets: None, now: cx.now, tz: cx.tz };
         if !self.condition_holds(condition, &now, cx)? {
             return Ok(false);
         }
@@ -208,6 +210,7 @@ impl CompiledFlow {
                     state: None,
                     secrets: None,
                     now: cx.now,
+                    tz: cx.tz,
                 };
                 Ok(!self.condition_holds(condition, &before, cx)?)
             }
@@ -282,7 +285,7 @@ impl CompiledFlow {
                     let mut assigned = Map::new();
                     for item in items {
                         let value = {
-                            let scope = self.scope(state, None, cx.now);
+                            let scope = self.scope(state, None, cx);
                             match self.eval_value(&item.value, &scope, state, cx) {
                                 Ok(value) => value,
                                 Err(message) => {
@@ -308,7 +311,7 @@ impl CompiledFlow {
                     let mut chosen = None;
                     for outcome in outcomes {
                         let holds = {
-                            let scope = self.scope(state, None, cx.now);
+                            let scope = self.scope(state, None, cx);
                             self.condition_holds(&outcome.condition, &scope, cx)
                         };
                         match holds {
@@ -354,7 +357,7 @@ impl CompiledFlow {
             ElementKind::Create(create) => {
                 let mut fields = Map::new();
                 {
-                    let scope = self.scope(state, None, cx.now);
+                    let scope = self.scope(state, None, cx);
                     for (field, expr) in &create.fields {
                         fields.insert(field.clone(), self.eval_value(expr, &scope, state, cx)?);
                     }
@@ -402,18 +405,21 @@ impl CompiledFlow {
         let mut fields = Map::new();
         let mut shown = Map::new();
         {
-            let scope = self.scope(state, Some(secrets), cx.now);
+            let scope = self.scope(state, Some(secrets), cx);
             for input in &action.inputs {
-                let value = coerce(self.eval_value(&input.value, &scope, state, cx)?, &input.shape);
-                if input.secret && value.is_null() {
+                if let Some(missing) =
+                    input.credential_parameters.iter().find(|p| secrets.secret(p).is_none())
+                {
                     return Err(format!(
-                        "input `{}` of {}.{} needs a credential value that is not set; set it with `herald credential set {} <principal> <parameter>`",
+                        "input `{}` of {}.{} needs the credential parameter `{missing}`, which has no value; set it with `herald credential set {} <principal> {missing}`",
                         input.name, action.service, action.operation, action.external_credential
                     ));
                 }
+                let value = coerce(self.eval_value(&input.value, &scope, state, cx)?, &input.shape);
+                let secret = !input.credential_parameters.is_empty();
                 shown.insert(
                     input.name.clone(),
-                    if input.secret { Json::String(MASK.into()) } else { value.clone() },
+                    if secret { Json::String(MASK.into()) } else { value.clone() },
                 );
                 match &input.target {
                     InputTarget::Parameter(ParamLocation::Path) => {
@@ -490,10 +496,12 @@ impl CompiledFlow {
         self.complete(state, inputs, outcome.map(|()| Json::Object(outputs)), now, result.micros);
     }
 
+    /// Completes a Create Records effect; `truncated` names the text fields cut to their length.
     pub fn complete_create(
         &self,
         state: &mut RunState,
         result: Result<String, String>,
+        truncated: &[String],
         now: DateTime<Utc>,
         micros: u64,
     ) {
@@ -502,6 +510,9 @@ impl CompiledFlow {
         let outputs = result.map(|id| {
             let mut outputs = Map::new();
             outputs.insert("Id".into(), Json::String(id.clone()));
+            if !truncated.is_empty() {
+                outputs.insert("truncatedFields".into(), Json::from(truncated.to_vec()));
+            }
             state.outputs.insert(name.clone(), outputs.clone());
             if let Some(element) = self.element(&name)
                 && let ElementKind::Create(create) = &element.kind

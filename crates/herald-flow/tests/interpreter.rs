@@ -242,7 +242,7 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     assert_eq!(object, "Task");
     assert_eq!(fields["Subject"], "Failed: Sms.Send failed: HTTP 500");
     assert_eq!(fields["WhoId"], "00Q000000000000001");
-    flow.complete_create(&mut state, Ok("00T1".into()), cx().now, 5);
+    flow.complete_create(&mut state, Ok("00T1".into()), &[], cx().now, 5);
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
 
     let path: Vec<(&str, &str)> =
@@ -296,8 +296,21 @@ fn a_decision_default_and_a_missing_secret() {
         }
     }
     let error = flow.prepare_callout(&mut state, &Nothing, &cx()).unwrap_err();
-    assert!(error.contains("needs a credential value that is not set"), "{error}");
+    assert!(error.contains("needs the credential parameter `apikey`, which has no value"), "{error}");
     assert!(error.contains("herald credential set Auth"), "{error}");
+
+    // A credential inside a longer text is caught too, not sent empty.
+    let inside = FULL
+        .replace("apikey: \"{!$Credential.Auth.apikey}\"", "apikey: \"Bearer {!$Credential.Auth.apikey}\"");
+    let project = self::project(&[("Full", &inside)]).unwrap();
+    let flow = project.flows["Full"].clone();
+    let mut state = start(&project, json!({"LastName": "L"}));
+    let Step::Effect(Effect::Callout { .. }) = flow.advance(&mut state, &cx()) else { panic!() };
+    let error = flow.prepare_callout(&mut state, &Nothing, &cx()).unwrap_err();
+    assert!(error.contains("`apikey`, which has no value"), "{error}");
+    let prepared = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
+    assert_eq!(prepared.body.unwrap()["apikey"], "Bearer k-123456");
+    assert_eq!(state.pending.as_ref().unwrap().inputs["apikey"], "••••••");
 }
 
 fn errors(flow: &str) -> String {

@@ -139,12 +139,12 @@ mod tests {
 
     #[test]
     fn renders_file_line_column_code_and_hint() {
-        let d = Diagnostic::new("HP010", "flows/a.yaml", "unknown element `sned`")
+        let d = Diagnostic::new("HF006", "flows/a.yaml", "unknown element `sned`")
             .at(Position { line: 4, column: 7 })
             .hint("did you mean `send`?");
         assert_eq!(
             d.to_string(),
-            "flows/a.yaml:4:7: error[HP010]: unknown element `sned`\n  hint: did you mean `send`?"
+            "flows/a.yaml:4:7: error[HF006]: unknown element `sned`\n  hint: did you mean `send`?"
         );
     }
 

@@ -162,14 +162,17 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
             project_files.push((path, text));
         }
     }
-    let Some(config) = config else {
-        if loader.diagnostics.is_empty() {
+    let config = match config {
+        Some(config) => config,
+        // A broken herald.toml is reported; the other files are still checked with the defaults.
+        None if !loader.diagnostics.is_empty() => Config::default(),
+        None => {
             loader.diagnostics.push(
                 Diagnostic::new("HP001", root.join("herald.toml"), "the project has no herald.toml")
                     .hint("create herald.toml (see docs/project-format.md)"),
             );
+            return (None, loader.diagnostics);
         }
-        return (None, loader.diagnostics);
     };
 
     let mut project = Project {
@@ -259,6 +262,8 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                     Some(hint),
                 );
             }
+            // A file that is not YAML at all: report the syntax error, not a missing kind.
+            (_, None) if loader.parse::<serde_json::Value>(id).is_none() => {}
             (_, None) => {
                 loader.at_key(
                     id,
@@ -793,10 +798,10 @@ impl Checks<'_> {
 
 /// The host of an absolute http(s) URL, or why the URL is not usable as a named credential's base.
 pub fn url_host(url: &str) -> Result<String, &'static str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or("must start with https:// (or http://)")?;
+    let (rest, plain) = match url.strip_prefix("https://") {
+        Some(rest) => (rest, false),
+        None => (url.strip_prefix("http://").ok_or("must start with https://")?, true),
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err("must not carry a user name or password (credentials belong in the external credential)");
@@ -806,6 +811,12 @@ pub fn url_host(url: &str) -> Result<String, &'static str> {
         .map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
     if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
         return Err("has no valid host name");
+    }
+    // Secrets travel in these requests: plain HTTP only to this machine.
+    if plain && !matches!(host.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1") {
+        return Err(
+            "uses plain http://; callouts carry secrets, so use https:// (http:// is allowed only for localhost)",
+        );
     }
     Ok(host.to_ascii_lowercase())
 }
@@ -828,6 +839,8 @@ mod tests {
         assert_eq!(url_host("https://apig.kixie.com").unwrap(), "apig.kixie.com");
         assert_eq!(url_host("https://Sms.US.8x8.com:443/api").unwrap(), "sms.us.8x8.com");
         assert!(url_host("apig.kixie.com").is_err());
+        assert!(url_host("http://apig.kixie.com").unwrap_err().contains("use https://"));
+        assert_eq!(url_host("http://127.0.0.1:9000").unwrap(), "127.0.0.1");
         assert!(url_host("https://user:pw@apig.kixie.com").is_err());
         assert!(url_host("https://").is_err());
     }

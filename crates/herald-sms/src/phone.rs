@@ -263,6 +263,17 @@ fn parse_valid(input: &str, cleaned: &str, country: Option<country::Id>) -> Resu
 /// be valid: wrong length, no such country code, digits outside every range of the country, letters,
 /// extensions.
 pub fn normalize_e164(number: &str, default_country: Option<&str>) -> Result<String, PhoneError> {
+    let e164 = normalize_once(number, default_country)?;
+    // The result must read back as itself: the parser can accept a number through one route (a
+    // national `00` prefix) that it refuses in E.164 (Russian area codes starting with 8), and a
+    // number herald sends must be one it would accept again.
+    if e164 != number.trim() {
+        normalize_once(&e164, None)?;
+    }
+    Ok(e164)
+}
+
+fn normalize_once(number: &str, default_country: Option<&str>) -> Result<String, PhoneError> {
     let input = number.trim();
     if input.is_empty() {
         return Err(PhoneError::Empty);

@@ -106,3 +106,15 @@ fn example_numbers_of_every_region() {
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
+
+#[test]
+fn every_result_reads_back_as_itself() {
+    // Found by the property test: through GB's `00` prefix the parser accepted +7 811..., which it
+    // refuses written in E.164. Both spellings must now agree.
+    let via_prefix = herald_sms::normalize_e164("0078110000000", Some("GB"));
+    let direct = herald_sms::normalize_e164("+78110000000", None);
+    assert_eq!(via_prefix.is_ok(), direct.is_ok(), "{via_prefix:?} vs {direct:?}");
+    if let Ok(e164) = via_prefix {
+        assert_eq!(herald_sms::normalize_e164(&e164, None), Ok(e164));
+    }
+}

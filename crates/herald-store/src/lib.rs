@@ -498,6 +498,26 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Journals a run's state inside this transaction.
+    pub async fn save_run(
+        &mut self,
+        id: &str,
+        status: RunStatus,
+        state: &serde_json::Value,
+        fault: Option<&str>,
+        now: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE runs SET status = ?, state = ?, fault = ?, updated_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(state.to_string())
+            .bind(fault)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())

@@ -202,7 +202,7 @@ fn debug_without_credentials_shows_the_fault_then_the_task() {
     assert_eq!(code, 0, "the fault path handles it: {stdout}{stderr}");
     assert!(
         stdout.contains(
-            "Fault: input `businessid` of KixieService.Send_SMS needs a credential value that is not set"
+            "Fault: input `businessid` of KixieService.Send_SMS needs the credential parameter `businessid`, which has no value"
         ),
         "{stdout}"
     );
