@@ -22,9 +22,11 @@ pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// How much of a response body a fault message quotes; the whole body stays in the trace.
 const FAULT_BODY_CHARS: usize = 300;
 
-/// The decrypted parameters of one principal, wiped from memory when dropped.
+/// The decrypted parameters of one principal, wiped from memory when dropped, and any access token
+/// fetched with them (masked too, but not readable by formulas).
 struct Secrets {
     values: HashMap<String, Zeroizing<String>>,
+    tokens: Vec<Zeroizing<String>>,
 }
 
 impl SecretSource for Secrets {
@@ -35,7 +37,7 @@ impl SecretSource for Secrets {
 
 impl Secrets {
     fn mask(&self, text: &str) -> String {
-        mask_secrets(text, self.values.values().map(|v| v.as_str()))
+        mask_secrets(text, self.values.values().chain(self.tokens.iter()).map(|v| v.as_str()))
     }
 }
 
@@ -110,7 +112,7 @@ impl Engine {
             let value = self.inner.vault.open_secret(&place, secret).map_err(|e| e.to_string())?;
             values.insert(secret.parameter.clone(), value);
         }
-        Ok(Secrets { values })
+        Ok(Secrets { values, tokens: Vec::new() })
     }
 
     pub(crate) async fn callout(
@@ -131,7 +133,7 @@ impl Engine {
             Err(message) => return Ok(fault(message)),
         };
         let user_id = if principal_type == PrincipalType::PerUser { user.id.as_str() } else { "" };
-        let secrets = match self.secrets(&external, &principal, user_id).await {
+        let mut secrets = match self.secrets(&external, &principal, user_id).await {
             Ok(secrets) => secrets,
             Err(message) => return Ok(fault(message)),
         };
@@ -147,6 +149,13 @@ impl Engine {
             Err(message) => return Ok(fault(secrets.mask(&message))),
         };
         headers.extend(prepared.headers.iter().cloned());
+        if named.generate_authorization_header
+            && named.protocol == Protocol::Custom
+            && let Some(value) = secrets.secret("Authorization")
+        {
+            // Seed 001's setup: a Custom principal whose `Authorization` parameter holds "Bearer <key>".
+            headers.push(("Authorization".into(), value.to_string()));
+        }
         if named.generate_authorization_header && named.protocol == Protocol::Basic {
             use base64::Engine as _;
             let user = secrets.secret("username").unwrap_or_else(|| Arc::from(""));
@@ -160,6 +169,26 @@ impl Engine {
             Ok(url) => url,
             Err(message) => return Ok(fault(message)),
         };
+        // OAuth 2.0 client credentials: a cached access token, fetched before anything is sent.
+        let oauth = if named.protocol == Protocol::OAuth2ClientCredentials {
+            let key = format!("{external}/{principal}/{user_id}");
+            match self.access_token(&external, &key, &secrets).await {
+                Ok(token) => {
+                    if named.generate_authorization_header {
+                        headers.push(("Authorization".into(), format!("Bearer {}", token.as_str())));
+                    }
+                    secrets.tokens.push(token.clone());
+                    Some((key, token))
+                }
+                Err(message) => return Ok(fault(secrets.mask(&message))),
+            }
+        } else {
+            None
+        };
+
+        if let Some(problem) = self.schema_problems(&prepared) {
+            return Ok(fault(secrets.mask(&problem)));
+        }
 
         // Journal the attempt before it leaves: after a crash the engine must know it may have arrived.
         flow.mark_sent(state);
@@ -167,7 +196,88 @@ impl Engine {
             let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
             self.inner.store.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
         }
-        Ok(self.send(&prepared, url, headers, &secrets).await)
+        let result = self.send(&prepared, url.clone(), headers.clone(), &secrets).await;
+        let Some((key, token)) = oauth.filter(|_| result.status == Some(401)) else { return Ok(result) };
+        // The provider refused the token, so nothing was accepted: fetch a fresh one and try once more.
+        self.inner.oauth.invalidate_token(&key, &token);
+        match self.access_token(&external, &key, &secrets).await {
+            Ok(fresh) => {
+                let headers: Vec<(String, String)> = headers
+                    .into_iter()
+                    .map(|(name, value)| {
+                        if name == "Authorization" {
+                            (name, format!("Bearer {}", fresh.as_str()))
+                        } else {
+                            (name, value)
+                        }
+                    })
+                    .collect();
+                secrets.tokens.push(fresh);
+                Ok(self.send(&prepared, url, headers, &secrets).await)
+            }
+            Err(message) => Ok(fault(secrets.mask(&message))),
+        }
+    }
+
+    /// The access token of an OAuth 2.0 client-credentials external credential (cached until expiry).
+    async fn access_token(
+        &self,
+        external: &str,
+        key: &str,
+        secrets: &Secrets,
+    ) -> Result<Zeroizing<String>, String> {
+        let definition = self
+            .inner
+            .project
+            .project
+            .external_credentials
+            .get(external)
+            .ok_or_else(|| format!("external credential {external} is not defined"))?;
+        let token_url =
+            definition.def.token_url.as_deref().ok_or_else(|| format!("{external} has no token_url"))?;
+        let token_url = self.routed(token_url)?;
+        let missing = |parameter: &str| {
+            format!(
+                "external credential {external} needs `{parameter}`; set it with `herald credential set {external} <principal> {parameter}`"
+            )
+        };
+        let client_id = secrets.values.get("client_id").ok_or_else(|| missing("client_id"))?;
+        let client_secret = secrets.values.get("client_secret").ok_or_else(|| missing("client_secret"))?;
+        let request = crate::oauth::TokenRequest {
+            token_url: &token_url,
+            client_id,
+            client_secret,
+            scope: definition.def.scope.as_deref(),
+            cache_key: key,
+        };
+        self.inner.oauth.token(&request).await.map_err(|error| format!("{external}: {error}"))
+    }
+
+    /// A URL as this process reaches it: through the sandbox when one is configured.
+    fn routed(&self, url: &str) -> Result<String, String> {
+        let Some(sandbox) = &self.inner.sandbox else { return Ok(url.to_string()) };
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let host = parsed.host_str().ok_or_else(|| format!("{url} has no host"))?;
+        let mut routed = sandbox.clone();
+        routed.set_path(&format!("{}/{host}{}", sandbox.path().trim_end_matches('/'), parsed.path()));
+        routed.set_query(parsed.query());
+        Ok(routed.to_string())
+    }
+
+    /// Checks the body against the operation's schema (external services); nothing invalid is sent.
+    fn schema_problems(&self, prepared: &PreparedCallout) -> Option<String> {
+        let body = prepared.body.as_ref()?;
+        let service = self.inner.project.project.services.get(&prepared.service)?;
+        let problems = herald_openapi::validate_request(&service.def.model, &prepared.operation, body);
+        if problems.is_empty() {
+            return None;
+        }
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        Some(format!(
+            "{} was not sent: the request does not match the spec: {}",
+            prepared.action,
+            listed.join("; ")
+        ))
     }
 
     fn target_url(&self, base: &str, host: &str, prepared: &PreparedCallout) -> Result<reqwest::Url, String> {
@@ -221,6 +331,14 @@ impl Engine {
         };
         let mut request = self.inner.http.request(method, url);
         for (name, value) in &headers {
+            // Headers may carry credentials: sensitive values are kept out of debug output.
+            let Ok(mut value) = reqwest::header::HeaderValue::from_str(value) else {
+                return fault(format!(
+                    "{}: the header `{name}` has a value that cannot be sent in HTTP",
+                    prepared.action
+                ));
+            };
+            value.set_sensitive(true);
             request = request.header(name, value);
         }
         if let Some(body) = &prepared.body {

@@ -5,6 +5,7 @@
 //! writes, and journal its state after every effect.
 
 mod callout;
+pub mod oauth;
 pub mod records;
 pub mod vault;
 
@@ -152,6 +153,7 @@ struct Inner {
     queue: mpsc::UnboundedSender<String>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     events: broadcast::Sender<RunEvent>,
+    oauth: oauth::OAuthClient,
     automation: RunUser,
     workers: usize,
 }
@@ -216,6 +218,7 @@ impl Engine {
                 project,
                 store,
                 vault,
+                oauth: oauth::OAuthClient::new(http.clone()),
                 http,
                 sandbox,
                 queue,
@@ -515,13 +518,13 @@ impl Engine {
                     }
                 }
                 Step::Effect(Effect::Callout { .. }) => {
+                    // No journal write here: the next write (the next callout's attempt, a Create
+                    // Records transaction, or the run's end) follows after pure steps only. A crash in
+                    // between leaves the attempt journaled as sent, so the run becomes `unknown`, never
+                    // resent.
                     let result = self.callout(flow, state, run_id, &cx).await?;
                     flow.complete_callout(state, result, Utc::now());
                 }
-            }
-            if let Some(run_id) = run_id {
-                let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
-                self.inner.store.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
             }
         }
     }

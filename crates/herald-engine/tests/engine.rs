@@ -233,3 +233,64 @@ async fn a_run_interrupted_before_sending_resumes_and_sends_once() {
     assert_eq!(event.status, RunStatus::Finished);
     assert_eq!(sandbox.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn oauth_tokens_are_cached_and_refreshed_once_after_a_401() {
+    let files: Vec<(PathBuf, String)> = [
+        ("herald.toml", "[automation]\npermission_sets = [\"Api\"]\n"),
+        ("objects/Lead.yaml", "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n"),
+        (
+            "credentials/Auth.yaml",
+            "kind: external-credential\nprotocol: oauth2_client_credentials\ntoken_url: https://auth.sandbox.test/oauth/token\nprincipals:\n  - name: Main\n    parameters: [client_id, client_secret]\n",
+        ),
+        ("credentials/Api.yaml", "kind: named-credential\nurl: https://api.sandbox.test\nexternal_credential: Auth\ngenerate_authorization_header: true\n"),
+        ("permissions/Api.yaml", "kind: permission-set\nexternal_credential_principal_access: [Auth-Main]\n"),
+        (
+            "services/Messages.yaml",
+            "kind: http-callout\nnamed_credential: Api\nactions:\n  Send:\n    method: POST\n    path: /v1/messages\n    sample_request: {to: s, text: s}\n",
+        ),
+        (
+            "flows/F.yaml",
+            "trigger: {object: Lead, on: create}\nstart: send\nelements:\n  send:\n    action: Messages.Send\n    inputs: {to: \"{!$Record.Phone}\", text: hi}\n",
+        ),
+    ]
+    .into_iter()
+    .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = herald_sandbox::Sandbox::new(Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sandbox.clone().serve(listener));
+    let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    let mut options = EngineOptions::for_database(dir.path().join("h.db"));
+    options.sandbox = Some(url);
+    let engine = Engine::open(Arc::new(project), &options).await.unwrap();
+    engine.set_secret("Auth", "Main", "client_id", b"sandbox-client", None).await.unwrap();
+    engine.set_secret("Auth", "Main", "client_secret", b"sandbox-secret", None).await.unwrap();
+    engine.start().await.unwrap();
+    let mut events = engine.subscribe();
+    let actor = engine.automation_user().clone();
+    let mut send = async |phone: &str| {
+        let lead = engine
+            .create_record("Lead", &fields(json!({"LastName": "L", "Phone": phone})), &actor)
+            .await
+            .unwrap();
+        let event = finished(&mut events, &lead.runs[0]).await;
+        let run = engine.run(&lead.runs[0]).await.unwrap();
+        (event.status, run)
+    };
+    let (status, run) = send("+1").await;
+    assert_eq!(status, RunStatus::Finished, "{:?}", run.state["trace"]);
+    assert_eq!(run.state["trace"][0]["outputs"]["responseCode"], 201);
+    send("+2").await;
+    assert_eq!(sandbox.oauth_tokens_issued(), 1, "the token is cached across callouts");
+    // The provider forgets every token: the next callout gets a 401, fetches once more, and succeeds.
+    sandbox.revoke_oauth_tokens();
+    let (status, run) = send("+3").await;
+    assert_eq!(status, RunStatus::Finished, "{:?}", run.state["trace"]);
+    assert_eq!(sandbox.oauth_tokens_issued(), 2);
+    let api_calls = sandbox.requests().iter().filter(|r| r.host == "api.sandbox.test").count();
+    assert_eq!(api_calls, 4, "three sends, one of them retried once");
+    assert!(!run.state.to_string().contains("sandbox-secret"));
+}

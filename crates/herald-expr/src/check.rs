@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::CompileError;
-use crate::functions::{self, Func};
+use crate::functions::{self, DIGEST_NAMES, Digest, Func};
 use crate::parse::{Ast, BinOp, Node, UnOp};
 use crate::value::{Type, Value};
 use crate::{RefId, Resolver};
@@ -82,10 +82,15 @@ fn unify(a: Type, b: Type) -> Option<Type> {
     }
 }
 
+/// The hint given where a Blob is used as text.
+pub(crate) const BLOB_HINT: &str = "encode it with BASE64ENCODE() or HEX()";
+
 /// How to turn a value of type `got` into `want`, for hints.
 fn conversion_hint(want: Type, got: Type) -> Option<&'static str> {
     Some(match (want, got) {
+        (Type::Text, Type::Blob) => BLOB_HINT,
         (Type::Text, _) => "wrap it in TEXT()",
+        (Type::Blob, Type::Text) => "wrap it in BLOB()",
         (Type::Number, Type::Text) => "wrap it in VALUE()",
         (Type::Date, Type::DateTime) | (Type::Date, Type::Text) => "wrap it in DATEVALUE()",
         (Type::DateTime, Type::Date) | (Type::DateTime, Type::Text) => "wrap it in DATETIMEVALUE()",
@@ -240,12 +245,8 @@ impl Checker<'_> {
                     }
                     return Err(e);
                 };
-                if t == T::Boolean && !matches!(cmp, Cmp::Eq | Cmp::Ne) {
-                    return Err(span_err(
-                        "HX003",
-                        format!("'{}' cannot order Boolean values", op.symbol()),
-                        n,
-                    ));
+                if matches!(t, T::Boolean | T::Blob) && !matches!(cmp, Cmp::Eq | Cmp::Ne) {
+                    return Err(span_err("HX003", format!("'{}' cannot order {t} values", op.symbol()), n));
                 }
                 let text = t == T::Text || t == T::Null;
                 Ok((Expr::Cmp(cmp, text, b(le), b(re)), T::Boolean))
@@ -470,6 +471,10 @@ impl Checker<'_> {
                 T::Boolean
             }
             Func::Text => {
+                if ts[0] == T::Blob {
+                    return Err(span_err("HX003", "TEXT cannot convert a Blob".to_string(), &args[0])
+                        .with_hint(BLOB_HINT));
+                }
                 want(self, 0, &all)?;
                 T::Text
             }
@@ -595,6 +600,37 @@ impl Checker<'_> {
             Func::FromUnixTime => {
                 want(self, 0, &[T::Number])?;
                 T::DateTime
+            }
+            Func::Blob => {
+                want(self, 0, &[T::Text])?;
+                T::Blob
+            }
+            Func::Base64Decode => {
+                want(self, 0, &[T::Text])?;
+                T::Blob
+            }
+            // Where a Blob is expected a Text is accepted too, as its UTF-8 bytes (what BLOB() gives).
+            Func::Base64Encode | Func::Hex => {
+                want(self, 0, &[T::Blob, T::Text])?;
+                T::Text
+            }
+            Func::Hash | Func::Hmac => {
+                want(self, 0, &[T::Text])?;
+                for i in 1..argc {
+                    want(self, i, &[T::Blob, T::Text])?;
+                }
+                if let Ast::Str(alg) = &args[0].ast
+                    && Digest::parse(alg, f == Func::Hmac).is_none()
+                {
+                    let shown: String = alg.chars().take(40).collect();
+                    return Err(span_err(
+                        "HX016",
+                        format!("{name}: unknown algorithm {}", serde_json::Value::String(shown)),
+                        &args[0],
+                    )
+                    .with_hint(format!("use {DIGEST_NAMES}")));
+                }
+                T::Blob
             }
             Func::IsChanged | Func::PriorValue => T::Null,
         };

@@ -12,7 +12,7 @@ use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 use crate::check::{Arith, Cmp, Expr, build_regex};
 use crate::error::EvalError;
-use crate::functions::Func;
+use crate::functions::{DIGEST_NAMES, Digest, Func};
 use crate::value::{self, Type, Value, compare, equals};
 use crate::{EvalContext, Scope};
 
@@ -186,6 +186,18 @@ impl Ev<'_> {
                     Value::Time(t) => t,
                     _ => return Ok(Value::Null),
                 }
+            };
+        }
+        // Bytes of argument `i` (a Blob, or a Text as UTF-8), bound to `$v`; the function returns
+        // Null when the argument is null.
+        macro_rules! by {
+            ($v:ident, $i:expr) => {
+                let $v = self.arg(args, $i)?;
+                let $v: &[u8] = match &$v {
+                    Value::Blob(b) => b,
+                    Value::Text(t) => t.as_bytes(),
+                    _ => return Ok(Value::Null),
+                };
             };
         }
         // Text argument `i`; Null when the text is null (the function then returns Null).
@@ -568,10 +580,55 @@ impl Ev<'_> {
                     .ok_or_else(date_range)?;
                 DateTime::<Utc>::from_timestamp_millis(ms).map(Value::DateTime).ok_or_else(date_range)
             }
+            // The binary functions never quote an argument in an error: in credential formulas the
+            // arguments are secrets.
+            Func::Blob => Ok(Value::Blob(Arc::from(t!(0).as_bytes()))),
+            Func::Base64Encode => {
+                by!(data, 0);
+                if data.len().div_ceil(3).saturating_mul(4) > MAX_TEXT {
+                    return Err(too_long());
+                }
+                use base64::Engine as _;
+                Ok(text(base64::engine::general_purpose::STANDARD.encode(data)))
+            }
+            Func::Base64Decode => value::decode_base64(&t!(0))
+                .map(|b| Value::Blob(Arc::from(b)))
+                .ok_or_else(|| EvalError::new("BASE64DECODE: the text is not valid base64")),
+            Func::Hex => {
+                by!(data, 0);
+                if data.len().saturating_mul(2) > MAX_TEXT {
+                    return Err(too_long());
+                }
+                Ok(text(hex(data)))
+            }
+            Func::Hash => {
+                let alg = self.digest(args, false, "HASH")?;
+                by!(data, 1);
+                let Some(alg) = alg else { return Ok(Value::Null) };
+                Ok(Value::Blob(Arc::from(hash(alg, data))))
+            }
+            Func::Hmac => {
+                let alg = self.digest(args, true, "HMAC")?;
+                by!(message, 1);
+                by!(key, 2);
+                let Some(alg) = alg else { return Ok(Value::Null) };
+                hmac(alg, message, key).map(|m| Value::Blob(Arc::from(m)))
+            }
         }
         .inspect(|v| {
             debug_assert!(v.is_null() || v.type_of() == ty || ty == Type::Null);
         })
+    }
+
+    /// The algorithm (argument 0) of HASH / HMAC; None when it is null.
+    fn digest(&self, args: &[Expr], hmac: bool, fname: &str) -> Result<Option<Digest>, EvalError> {
+        match self.arg(args, 0)? {
+            Value::Text(name) => Digest::parse(&name, hmac).map(Some).ok_or_else(|| {
+                // Not quoted: the name may come from a reference holding a secret.
+                EvalError::new(format!("{fname}: unknown algorithm (expected {DIGEST_NAMES})"))
+            }),
+            _ => Ok(None),
+        }
     }
 
     fn local_to_utc(&self, ndt: NaiveDateTime) -> Option<DateTime<Utc>> {
@@ -613,6 +670,9 @@ fn in_range(v: Value) -> R {
         Value::Date(d) => d.year(),
         Value::DateTime(dt) => dt.year(),
         Value::Text(t) if t.len() > MAX_TEXT => return Err(too_long()),
+        Value::Blob(b) if b.len() > MAX_TEXT => {
+            return Err(EvalError::new(format!("Blob result is longer than {MAX_TEXT} bytes")));
+        }
         _ => return Ok(v),
     };
     if (1..=9999).contains(&year) { Ok(v) } else { Err(date_range()) }
@@ -881,6 +941,47 @@ fn arith(op: Arith, a: &Value, b: &Value) -> R {
         (Arith::TimeDiff, V::Time(x), V::Time(y)) => Ok(num(time_ms(*x) - time_ms(*y))),
         _ => Ok(V::Null),
     }
+}
+
+/// Lower-case base 16, as Salesforce's HEX() and Apex's EncodingUtil.convertToHex.
+fn hex(data: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(data.len() * 2);
+    for b in data {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+fn hash(alg: Digest, data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    match alg {
+        Digest::Md5 => md5::Md5::digest(data).to_vec(),
+        Digest::Sha1 => sha1::Sha1::digest(data).to_vec(),
+        Digest::Sha256 => sha2::Sha256::digest(data).to_vec(),
+        Digest::Sha512 => sha2::Sha512::digest(data).to_vec(),
+    }
+}
+
+/// HMAC (RFC 2104) of `message` under `key`.
+fn hmac(alg: Digest, message: &[u8], key: &[u8]) -> Result<Vec<u8>, EvalError> {
+    use hmac::Mac as _;
+    macro_rules! mac {
+        ($d:ty) => {{
+            // HMAC takes a key of any length; the error branch is unreachable but not a panic.
+            let mut m = hmac::Hmac::<$d>::new_from_slice(key)
+                .map_err(|_| EvalError::new("HMAC: the key cannot be used"))?;
+            m.update(message);
+            m.finalize().into_bytes().to_vec()
+        }};
+    }
+    Ok(match alg {
+        Digest::Md5 => mac!(md5::Md5),
+        Digest::Sha1 => mac!(sha1::Sha1),
+        Digest::Sha256 => mac!(sha2::Sha256),
+        Digest::Sha512 => mac!(sha2::Sha512),
+    })
 }
 
 pub(crate) fn html_encode(t: &str) -> String {

@@ -80,6 +80,13 @@ pub(crate) enum Func {
     Millisecond,
     UnixTimestamp,
     FromUnixTime,
+    // binary (named-credential formulas)
+    Blob,
+    Base64Encode,
+    Base64Decode,
+    Hex,
+    Hash,
+    Hmac,
 }
 
 /// One entry of the function table.
@@ -177,7 +184,45 @@ pub static FUNCTIONS: &[FunctionInfo] = &[
     f!("MILLISECOND", Millisecond, 1, 1, "MILLISECOND(t: Time) -> Number"),
     f!("UNIXTIMESTAMP", UnixTimestamp, 1, 1, "UNIXTIMESTAMP(v: Date | DateTime | Time) -> Number"),
     f!("FROMUNIXTIME", FromUnixTime, 1, 1, "FROMUNIXTIME(seconds: Number) -> DateTime"),
+    f!("BLOB", Blob, 1, 1, "BLOB(text: Text) -> Blob"),
+    f!("BASE64ENCODE", Base64Encode, 1, 1, "BASE64ENCODE(data: Blob) -> Text"),
+    f!("BASE64DECODE", Base64Decode, 1, 1, "BASE64DECODE(text: Text) -> Blob"),
+    f!("HEX", Hex, 1, 1, "HEX(data: Blob) -> Text"),
+    f!("HASH", Hash, 2, 2, "HASH(algorithm: Text, data: Blob) -> Blob"),
+    f!("HMAC", Hmac, 3, 3, "HMAC(algorithm: Text, message: Blob, key: Blob) -> Blob"),
 ];
+
+/// A digest algorithm of HASH and HMAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Digest {
+    Md5,
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// The names HASH and HMAC accept, for messages.
+pub(crate) const DIGEST_NAMES: &str = "SHA-256, SHA-512, SHA-1 or MD5";
+
+impl Digest {
+    /// Parses an algorithm name, case-insensitively, ignoring `-` and `_`: `SHA-256`, `sha256`,
+    /// `SHA-512`, `SHA-1`, `MD5`. For HMAC (`hmac` true) an `hmac` prefix is accepted too, as Apex
+    /// writes them: `hmacSHA256`, `HmacSHA1`, `HMAC-SHA-512`.
+    pub(crate) fn parse(name: &str, hmac: bool) -> Option<Digest> {
+        let mut key: String =
+            name.trim().chars().filter(|c| *c != '-' && *c != '_').collect::<String>().to_ascii_uppercase();
+        if hmac && let Some(rest) = key.strip_prefix("HMAC") {
+            key = rest.to_string();
+        }
+        match key.as_str() {
+            "MD5" => Some(Digest::Md5),
+            "SHA1" => Some(Digest::Sha1),
+            "SHA256" => Some(Digest::Sha256),
+            "SHA512" => Some(Digest::Sha512),
+            _ => None,
+        }
+    }
+}
 
 pub(crate) fn lookup(name_upper: &str) -> Option<&'static FunctionInfo> {
     FUNCTIONS.iter().find(|f| f.name == name_upper)

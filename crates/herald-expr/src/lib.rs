@@ -147,6 +147,8 @@ impl Formula {
             .with_source(src);
             if expected == Type::Boolean {
                 e = e.with_hint("compare it, e.g. ISBLANK(...) or ... = \"value\"");
+            } else if expected == Type::Text && f.result_type() == Type::Blob {
+                e = e.with_hint(check::BLOB_HINT);
             } else if expected == Type::Text {
                 e = e.with_hint("wrap it in TEXT()");
             }
@@ -208,7 +210,8 @@ impl std::fmt::Debug for Template {
 
 impl Template {
     /// Compiles a template. Inside `{!...}` any formula expression is accepted; a bare reference is
-    /// the common case. `{!` without a closing `}` is error HX007.
+    /// the common case. `{!` without a closing `}` is error HX007; a merge field of type Blob is
+    /// error HX017 (it must be encoded with BASE64ENCODE() or HEX()).
     pub fn compile(src: &str, resolver: &dyn Resolver) -> Result<Template, CompileError> {
         let mut parts = Vec::new();
         let mut ck = Checker { resolver, refs: Vec::new() };
@@ -226,7 +229,17 @@ impl Template {
                 literal_len += open - pos;
             }
             let (node, end) = Parser::new(src, open + 2).parse_merge(open).map_err(|e| e.with_source(src))?;
-            let (expr, _ty) = ck.check(&node).map_err(|e| e.with_source(src))?;
+            let (expr, ty) = ck.check(&node).map_err(|e| e.with_source(src))?;
+            if ty == Type::Blob {
+                return Err(CompileError::new(
+                    "HX017",
+                    "A Blob cannot be written into text",
+                    node.start,
+                    (node.end - node.start).max(1),
+                )
+                .with_hint(check::BLOB_HINT)
+                .with_source(src));
+            }
             parts.push(match expr {
                 Expr::Ref(id) => Part::Ref(id),
                 Expr::Const(v) => {

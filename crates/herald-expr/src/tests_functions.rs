@@ -660,3 +660,266 @@ fn extremes_do_not_panic() {
     // A pattern too large to compile is a compile error.
     assert_eq!(err("REGEX(\"a\", \"(a{1000}){1000}\")").code, "HX010");
 }
+
+/// The test record plus an External Credential `X` (user, password, token) and a Blob reference.
+fn credential_env() -> Env {
+    let mut env = Env::new();
+    env.set("$Credential.X.user", Type::Text, t("Aladdin"));
+    env.set("$Credential.X.password", Type::Text, t("open sesame"));
+    env.set("$Credential.X.token", Type::Text, t("tok-3f9a"));
+    env.set("$Credential.X.secret", Type::Text, t("s3cr3t-V@lue!"));
+    env.set("$Credential.X.missing", Type::Text, Value::Null);
+    env.set("$Credential.X.Body", Type::Blob, Value::blob(b"{\"to\":\"+1555\"}".as_slice()));
+    env
+}
+
+fn cred_ev(src: &str) -> Result<Value, EvalError> {
+    let env = credential_env();
+    let f = Formula::compile(src, &env).unwrap_or_else(|e| panic!("{src}: {e}"));
+    f.eval(&env, &cx())
+}
+
+fn cred_render(src: &str) -> String {
+    let env = credential_env();
+    let tpl = Template::compile(src, &env).unwrap_or_else(|e| panic!("{src}: {e}"));
+    tpl.render(&env, &cx()).unwrap_or_else(|e| panic!("{src}: {e}"))
+}
+
+#[test]
+fn blob_and_base64() {
+    check("BLOB(\"hi\")", Value::blob(b"hi".as_slice()));
+    check("BLOB(\"héllo ✓\") = BLOB(\"héllo ✓\")", b(true));
+    check("BLOB(\"a\") <> BLOB(\"b\")", b(true));
+    check("ISBLANK(BLOB(\"\"))", b(true));
+    check("ISBLANK(BLOB(\" \"))", b(false));
+    null("BLOB(null)");
+    null("BLOB($Record.MobilePhone)");
+    // RFC 4648 section 10 test vectors: standard alphabet, with padding.
+    for (plain, encoded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        check(&format!("BASE64ENCODE(BLOB(\"{plain}\"))"), t(encoded));
+        check(&format!("BASE64DECODE(\"{encoded}\") = BLOB(\"{plain}\")"), b(true));
+    }
+    // UTF-8 bytes, not code points.
+    check("BASE64ENCODE(BLOB(\"héllo ✓\"))", t("aMOpbGxvIOKckw=="));
+    // A Text where a Blob is expected is taken as its UTF-8 bytes.
+    check("BASE64ENCODE(\"foobar\")", t("Zm9vYmFy"));
+    // The standard alphabet (+ and /), not the URL-safe one.
+    check("BASE64ENCODE(BASE64DECODE(\"+/+/\"))", t("+/+/"));
+    // Padding is optional on input; surrounding white space is ignored.
+    check("BASE64DECODE(\"Zm9vYg\") = BLOB(\"foob\")", b(true));
+    check("BASE64DECODE(\" Zm9vYg== \") = BLOB(\"foob\")", b(true));
+    check("HEX(BASE64DECODE(\"CwsL\"))", t("0b0b0b"));
+    null("BASE64ENCODE(null)");
+    null("BASE64DECODE(null)");
+    null("BASE64ENCODE($Record.MobilePhone)");
+    assert!(ev_err("BASE64DECODE(\"Zm9v!\")").message.contains("not valid base64"));
+    assert!(ev_err("BASE64DECODE(\"-_-_\")").message.contains("not valid base64"));
+    assert!(ev_err("BASE64DECODE(\"Z\")").message.contains("not valid base64"));
+    assert_eq!(err("BASE64ENCODE(1)").code, "HX003");
+    assert_eq!(err("BASE64DECODE(BLOB(\"a\"))").code, "HX003");
+    let e = err("BLOB(BLOB(\"a\"))");
+    assert_eq!((e.code, e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
+    assert_eq!(err("BLOB(1)").code, "HX003");
+}
+
+#[test]
+fn hex() {
+    check("HEX(BLOB(\"abc\"))", t("616263"));
+    check("HEX(BLOB(\"\"))", t(""));
+    // Lower case, as Salesforce documents (and Apex's EncodingUtil.convertToHex).
+    check("HEX(BASE64DECODE(\"/+8A\"))", t("ffef00"));
+    check("HEX(\"héllo ✓\")", t("68c3a96c6c6f20e29c93"));
+    null("HEX(null)");
+    assert_eq!(err("HEX(1)").code, "HX003");
+    assert_eq!(err("HEX(DATE(2024, 1, 1))").code, "HX003");
+}
+
+#[test]
+fn hash() {
+    // FIPS 180-2 (SHA-1, SHA-256, SHA-512 of "abc") and RFC 1321 (MD5 of "abc").
+    const SHA256_ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    check("HEX(HASH(\"SHA-256\", BLOB(\"abc\")))", t(SHA256_ABC));
+    check("HEX(HASH('sha256', 'abc'))", t(SHA256_ABC));
+    check("HEX(HASH(\"Sha_256\", BLOB(\"abc\")))", t(SHA256_ABC));
+    check(
+        "HEX(HASH(\"SHA-512\", BLOB(\"abc\")))",
+        t("ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a\
+           2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
+    );
+    check("HEX(HASH(\"SHA-1\", BLOB(\"abc\")))", t("a9993e364706816aba3e25717850c26c9cd0d89d"));
+    check("HEX(HASH(\"SHA1\", BLOB(\"abc\")))", t("a9993e364706816aba3e25717850c26c9cd0d89d"));
+    check("HEX(HASH(\"md5\", BLOB(\"abc\")))", t("900150983cd24fb0d6963f7d28e17f72"));
+    check(
+        "HEX(HASH(\"SHA-256\", BLOB(\"\")))",
+        t("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    );
+    // Salesforce's example: a hex SHA-256 of a credential, and of a Blob reference.
+    assert_eq!(
+        cred_ev("HEX(HASH('SHA-256', BLOB($Credential.X.user)))").unwrap(),
+        t("255c133be7a5d12f22736174c0983192341e71144b366ed47b7ad1d1b64db2fd")
+    );
+    check("LEN(HEX(HASH(\"SHA-256\", \"x\")))", n("64"));
+    assert_eq!(
+        cred_ev("HEX(HASH('SHA-256', $Credential.X.Body))").unwrap(),
+        cred_ev("HEX(HASH('SHA-256', '{\"to\":\"+1555\"}'))").unwrap()
+    );
+    null("HASH(null, BLOB(\"abc\"))");
+    null("HASH(\"SHA-256\", null)");
+    null("HASH(\"SHA-256\", $Record.MobilePhone)");
+    let e = err("HASH(\"SHA-3\", BLOB(\"abc\"))");
+    assert_eq!(e.code, "HX016");
+    assert_eq!(e.message, "HASH: unknown algorithm \"SHA-3\"");
+    assert_eq!(e.hint.as_deref(), Some("use SHA-256, SHA-512, SHA-1 or MD5"));
+    // The hmac prefix belongs to HMAC.
+    assert_eq!(err("HASH(\"hmacSHA256\", \"abc\")").code, "HX016");
+    assert!(ev_err("HASH($Record.Status, \"abc\")").message.contains("unknown algorithm"));
+    assert_eq!(err("HASH(1, \"abc\")").code, "HX003");
+    assert_eq!(err("HASH(\"SHA-256\", 1)").code, "HX003");
+    assert_eq!(err("HASH(\"SHA-256\")").code, "HX002");
+}
+
+#[test]
+fn hmac() {
+    // RFC 4231 test case 2 (HMAC-SHA-256 and HMAC-SHA-512).
+    check(
+        "HEX(HMAC(\"SHA-256\", BLOB(\"what do ya want for nothing?\"), BLOB(\"Jefe\")))",
+        t("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+    );
+    check(
+        "HEX(HMAC(\"hmacSHA512\", BLOB(\"what do ya want for nothing?\"), BLOB(\"Jefe\")))",
+        t("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554\
+           9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"),
+    );
+    // RFC 4231 test case 1: a binary key (20 bytes 0x0b).
+    check(
+        "HEX(HMAC(\"HmacSHA256\", BLOB(\"Hi There\"), BASE64DECODE(\"CwsLCwsLCwsLCwsLCwsLCwsLCws=\")))",
+        t("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+    );
+    // RFC 4231 test case 6: a key longer than the block size (131 bytes 0xaa) is hashed first.
+    let key = format!("BASE64DECODE(\"{}o=\")", "q".repeat(174));
+    check(
+        &format!(
+            "HEX(HMAC(\"SHA-256\", BLOB(\"Test Using Larger Than Block-Size Key - Hash Key First\"), {key}))"
+        ),
+        t("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+    );
+    // RFC 2202 test case 2 (HMAC-SHA-1 and HMAC-MD5).
+    check(
+        "HEX(HMAC(\"HMAC-SHA1\", \"what do ya want for nothing?\", \"Jefe\"))",
+        t("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"),
+    );
+    check(
+        "HEX(HMAC(\"hmacMD5\", \"what do ya want for nothing?\", \"Jefe\"))",
+        t("750c783e6ab0b503eaa86e310a5db738"),
+    );
+    // Argument order as Salesforce documents it: HMAC(algorithm, valueToSign, secretSigningKey).
+    check(
+        "BASE64ENCODE(HMAC('hmacSHA256', 'message', 'key'))",
+        t("bp7ym3X//Ft6uuUn1Y/a2y/kLnIZARl2kXNDBl9Y7Uo="),
+    );
+    check("HMAC('SHA-256', 'message', 'key') = HMAC('SHA-256', 'key', 'message')", b(false));
+    // An empty message and an empty key are valid HMAC inputs.
+    check("LEN(HEX(HMAC(\"SHA-256\", \"\", \"\")))", n("64"));
+    null("HMAC(null, \"m\", \"k\")");
+    null("HMAC(\"SHA-256\", null, \"k\")");
+    null("HMAC(\"SHA-256\", \"m\", $Record.MobilePhone)");
+    assert_eq!(err("HMAC(\"SHA-384\", \"m\", \"k\")").code, "HX016");
+    assert_eq!(err("HMAC(\"SHA-256\", 1, \"k\")").code, "HX003");
+    assert_eq!(err("HMAC(\"SHA-256\", \"m\")").code, "HX002");
+    assert!(ev_err("HMAC(LOWER($Record.Status), \"m\", \"k\")").message.contains("unknown algorithm"));
+}
+
+#[test]
+fn credential_formulas() {
+    // Salesforce's Basic authentication example (RFC 7617's credentials).
+    assert_eq!(
+        cred_render("Basic {!BASE64ENCODE(BLOB($Credential.X.user & ':' & $Credential.X.password))}"),
+        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    );
+    assert_eq!(cred_render("{!'Bearer ' & $Credential.X.token}"), "Bearer tok-3f9a");
+    assert_eq!(cred_render("Bearer {!$Credential.X.token}"), "Bearer tok-3f9a");
+    assert_eq!(
+        cred_render("sig={!BASE64ENCODE(HMAC('hmacSHA256', 'message', 'key'))}"),
+        "sig=bp7ym3X//Ft6uuUn1Y/a2y/kLnIZARl2kXNDBl9Y7Uo="
+    );
+    assert_eq!(
+        cred_ev("HEX(HASH('SHA-256', $Credential.X.Body))").unwrap(),
+        cred_ev("HEX(HASH('SHA-256', BLOB('{\"to\":\"+1555\"}')))").unwrap()
+    );
+    // A missing credential parameter is null: the header value renders empty.
+    assert_eq!(cred_render("Bearer {!BASE64ENCODE(BLOB($Credential.X.missing))}"), "Bearer ");
+}
+
+#[test]
+fn blob_is_never_written_as_text_implicitly() {
+    let env = credential_env();
+    for src in [
+        "{!BLOB('x')}",
+        "a {!HASH('SHA-256', 'x')} b",
+        "{!$Credential.X.Body}",
+        "{!IF(true, BLOB('a'), null)}",
+        "{!BASE64DECODE($Credential.X.token)}",
+    ] {
+        let e = Template::compile(src, &env).unwrap_err();
+        assert_eq!(e.code, "HX017", "{src}");
+        assert_eq!(e.hint.as_deref(), Some("encode it with BASE64ENCODE() or HEX()"), "{src}");
+    }
+    let e = Formula::compile_as("BLOB('x')", &env, Type::Text).unwrap_err();
+    assert_eq!((e.code, e.hint.as_deref()), ("HX015", Some("encode it with BASE64ENCODE() or HEX()")));
+    let e = err("\"Basic \" & BLOB(\"a:b\")");
+    assert_eq!((e.code, e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
+    let e = err("TEXT(BLOB(\"a\"))");
+    assert_eq!((e.code, e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
+    assert_eq!(err("\"a\" + BLOB(\"a\")").code, "HX003");
+    assert_eq!(err("BLOB(\"a\") < BLOB(\"b\")").code, "HX003");
+    assert_eq!(err("BLOB(\"a\") = \"a\"").code, "HX003");
+    assert_eq!(err("IF(true, BLOB(\"a\"), \"a\")").code, "HX003");
+    assert_eq!(err("MAX(BLOB(\"a\"))").code, "HX003");
+    let e = err("VALUE(BLOB(\"1\"))");
+    assert_eq!(e.code, "HX003");
+    assert_eq!(Formula::compile("BLOB('x')", &env).unwrap().result_type(), Type::Blob);
+    check("BLANKVALUE(BLOB(\"\"), BLOB(\"x\")) = BLOB(\"x\")", b(true));
+}
+
+#[test]
+fn credential_values_never_appear_in_errors() {
+    const SECRET: &str = "s3cr3t-V@lue!";
+    let env = credential_env();
+    for src in [
+        "BASE64DECODE($Credential.X.secret)",
+        "HASH($Credential.X.secret, 'x')",
+        "HMAC($Credential.X.secret, 'm', 'k')",
+        "HEX(HMAC('SHA-256', 'm', $Credential.X.secret)) & BASE64ENCODE(BASE64DECODE($Credential.X.secret))",
+    ] {
+        let f = Formula::compile(src, &env).unwrap();
+        let e = f.eval(&env, &cx()).unwrap_err();
+        assert!(!e.message.contains(SECRET) && !e.to_string().contains(SECRET), "{src}: {e}");
+    }
+    // Debug output of a Blob shows its length only.
+    let v = cred_ev("BLOB($Credential.X.secret)").unwrap();
+    assert_eq!(format!("{v:?}"), "Blob(<13 bytes>)");
+}
+
+#[test]
+fn binary_sizes_are_bounded() {
+    // 750,000 bytes encode to exactly 1,000,000 base64 characters, the longest Text allowed.
+    check(
+        "LEN(BASE64ENCODE(BLOB(LPAD(\"\", 250000, \"abc\") & LPAD(\"\", 250000, \"abc\") & LPAD(\"\", 250000, \"abc\"))))",
+        n("1000000"),
+    );
+    let e = ev_err(
+        "BASE64ENCODE(BLOB(LPAD(\"\", 250000, \"x\") & LPAD(\"\", 250000, \"x\") & LPAD(\"\", 250000, \"x\") & \"x\"))",
+    );
+    assert!(e.message.contains("longer than"), "{e}");
+    let e = ev_err("HEX(BLOB(LPAD(\"\", 250000, \"x\") & LPAD(\"\", 250000, \"x\") & \"x\"))");
+    assert!(e.message.contains("longer than"), "{e}");
+    check("LEN(HEX(HASH(\"SHA-512\", LPAD(\"\", 250000, \"x\") & LPAD(\"\", 250000, \"x\"))))", n("128"));
+}

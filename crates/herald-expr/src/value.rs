@@ -18,6 +18,10 @@ pub enum Type {
     Date,
     DateTime,
     Time,
+    /// Binary data (Salesforce's BlobValue), made by `BLOB()`, `BASE64DECODE()`, `HASH()` and
+    /// `HMAC()` in credential formulas. A Blob has no text form of its own: templates refuse it and
+    /// it must be encoded with `BASE64ENCODE()` or `HEX()` first.
+    Blob,
     /// The type of the literal `null`; it unifies with every other type.
     Null,
 }
@@ -32,14 +36,23 @@ impl Type {
             Type::Date => "Date",
             Type::DateTime => "DateTime",
             Type::Time => "Time",
+            Type::Blob => "Blob",
             Type::Null => "Null",
         }
     }
 
     /// Parses a type name as written by [`Type::name`] (case-insensitive).
     pub fn parse(name: &str) -> Option<Type> {
-        const ALL: [Type; 7] =
-            [Type::Text, Type::Number, Type::Boolean, Type::Date, Type::DateTime, Type::Time, Type::Null];
+        const ALL: [Type; 8] = [
+            Type::Text,
+            Type::Number,
+            Type::Boolean,
+            Type::Date,
+            Type::DateTime,
+            Type::Time,
+            Type::Blob,
+            Type::Null,
+        ];
         ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
@@ -51,7 +64,10 @@ impl fmt::Display for Type {
 }
 
 /// A run-time value.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// `Debug` prints a Blob as its length only (`Blob(<32 bytes>)`): a Blob often holds a secret
+/// (`BLOB($Credential.X.password)`) and debug output ends up in logs.
+#[derive(Clone, PartialEq)]
 pub enum Value {
     Null,
     Text(Arc<str>),
@@ -60,6 +76,22 @@ pub enum Value {
     Date(NaiveDate),
     DateTime(DateTime<Utc>),
     Time(NaiveTime),
+    Blob(Arc<[u8]>),
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Text(t) => f.debug_tuple("Text").field(t).finish(),
+            Value::Number(d) => f.debug_tuple("Number").field(d).finish(),
+            Value::Boolean(b) => f.debug_tuple("Boolean").field(b).finish(),
+            Value::Date(d) => f.debug_tuple("Date").field(d).finish(),
+            Value::DateTime(dt) => f.debug_tuple("DateTime").field(dt).finish(),
+            Value::Time(t) => f.debug_tuple("Time").field(t).finish(),
+            Value::Blob(b) => write!(f, "Blob(<{} bytes>)", b.len()),
+        }
+    }
 }
 
 /// A stored value could not be converted to the declared type.
@@ -81,6 +113,11 @@ impl Value {
         Value::Text(s.into())
     }
 
+    /// A Blob value.
+    pub fn blob(bytes: impl Into<Arc<[u8]>>) -> Value {
+        Value::Blob(bytes.into())
+    }
+
     /// The type of this value (`Type::Null` for `Value::Null`).
     pub fn type_of(&self) -> Type {
         match self {
@@ -91,14 +128,17 @@ impl Value {
             Value::Date(_) => Type::Date,
             Value::DateTime(_) => Type::DateTime,
             Value::Time(_) => Type::Time,
+            Value::Blob(_) => Type::Blob,
         }
     }
 
-    /// Salesforce ISBLANK: Null, or Text that is empty. A space, zero or false is not blank.
+    /// Salesforce ISBLANK: Null, or Text that is empty (or an empty Blob). A space, zero or false
+    /// is not blank.
     pub fn is_blank(&self) -> bool {
         match self {
             Value::Null => true,
             Value::Text(s) => s.is_empty(),
+            Value::Blob(b) => b.is_empty(),
             _ => false,
         }
     }
@@ -111,7 +151,10 @@ impl Value {
     /// How the value renders as a merge field in a text template (UTC for DateTime).
     ///
     /// Null -> "", Number exactly as held (no exponent), Boolean "true"/"false", Date `YYYY-MM-DD`,
-    /// DateTime `YYYY-MM-DD HH:MM:SSZ` (UTC, as Salesforce's TEXT() writes it), Time `HH:MM:SS.sss`.
+    /// DateTime `YYYY-MM-DD HH:MM:SSZ` (UTC, as Salesforce's TEXT() writes it), Time `HH:MM:SS.sss`,
+    /// Blob standard base64 with padding. (A formula cannot render a Blob implicitly: templates,
+    /// `&` and `TEXT()` refuse it at compile time. This base64 form only serves callers that hold a
+    /// Blob value, so that it is never lost or written as raw bytes.)
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         self.write_text(&mut s);
@@ -130,6 +173,10 @@ impl Value {
                 let _ = write!(out, "{}", dt.format("%Y-%m-%d %H:%M:%SZ"));
             }
             Value::Time(t) => write_time(out, *t),
+            Value::Blob(b) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode_string(b, out);
+            }
         }
     }
 
@@ -149,6 +196,7 @@ impl Value {
                 write_time(&mut s, *t);
                 serde_json::Value::String(s)
             }
+            Value::Blob(_) => serde_json::Value::String(self.to_text()),
         }
     }
 
@@ -203,6 +251,13 @@ impl Value {
                 J::String(s) => parse_time(s).map(Value::Time).ok_or_else(|| err(" (a string HH:MM:SS.sss)")),
                 _ => Err(err(" (a string HH:MM:SS.sss)")),
             },
+            // The string is not quoted in the error: a Blob often holds a secret.
+            Type::Blob => match v {
+                J::String(s) => decode_base64(s).map(Value::blob).ok_or_else(|| {
+                    ValueError::new("expected Blob (a base64 string), found a string that is not base64")
+                }),
+                _ => Err(err(" (a base64 string)")),
+            },
         }
     }
 }
@@ -252,6 +307,18 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_text())
     }
+}
+
+/// Standard base64 (`A-Z a-z 0-9 + /`), with or without `=` padding, surrounding white space
+/// ignored. None when the text is not base64.
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    LENIENT.decode(s.trim()).ok()
 }
 
 fn json_quote(s: &str) -> String {
@@ -364,12 +431,13 @@ pub fn equals(a: &Value, b: &Value) -> bool {
         (Value::Date(x), Value::Date(y)) => x == y,
         (Value::DateTime(x), Value::DateTime(y)) => x == y,
         (Value::Time(x), Value::Time(y)) => x == y,
+        (Value::Blob(x), Value::Blob(y)) => x == y,
         _ => false,
     }
 }
 
 /// Salesforce ordering for `<`, `>`, `<=`, `>=`: None when the values are not comparable
-/// (different types, a Null, or Booleans). Text orders by Unicode code point, case-sensitively.
+/// (different types, a Null, Booleans or Blobs). Text orders by Unicode code point, case-sensitively.
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Text(x), Value::Text(y)) => Some(x.cmp(y)),

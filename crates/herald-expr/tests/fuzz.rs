@@ -85,6 +85,10 @@ fn leaf() -> impl Strategy<Value = String> {
         Just("NOW()".to_string()),
         Just("TIMENOW()".to_string()),
         Just("BR()".to_string()),
+        Just("\"SHA-256\"".to_string()),
+        Just("\"hmacSHA512\"".to_string()),
+        Just("BLOB(\"k\")".to_string()),
+        Just("BASE64DECODE(\"Zm9v\")".to_string()),
     ]
 }
 
@@ -181,6 +185,36 @@ proptest! {
                 "{}: {:?} is not {}", src, v, f.result_type()
             ),
             Err(e) => prop_assert!(!e.message.is_empty()),
+        }
+    }
+
+    #[test]
+    fn binary_functions_never_panic_and_round_trip(
+        text in "\\PC{0,40}",
+        alg in prop::sample::select(vec![
+            "SHA-256", "sha256", "SHA-512", "SHA-1", "MD5", "hmacSHA256", "HmacSHA1", "hmac-md5", "",
+            "SHA-3", "x", "hmac",
+        ]),
+        b64 in "[A-Za-z0-9+/=_ -]{0,16}",
+    ) {
+        let lit = serde_json::Value::String(text.clone()).to_string();
+        let alg_lit = serde_json::Value::String(alg.to_string()).to_string();
+        let b64_lit = serde_json::Value::String(b64.clone()).to_string();
+        let round = format!("BASE64DECODE(BASE64ENCODE(BLOB({lit}))) = BLOB({lit})");
+        let f = Formula::compile(&round, &Env).unwrap();
+        prop_assert_eq!(f.eval(&Env, &cx()).unwrap(), Value::Boolean(true));
+        let hex = Formula::compile(&format!("HEX(BLOB({lit}))"), &Env).unwrap().eval(&Env, &cx()).unwrap();
+        let want: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+        prop_assert_eq!(hex, Value::text(want));
+        for src in [
+            format!("HEX(HASH({alg_lit}, BLOB({lit})))"),
+            format!("BASE64ENCODE(HMAC({alg_lit}, {lit}, BLOB({lit})))"),
+            format!("HEX(HASH(LOWER({alg_lit}), {lit}))"),
+            format!("BASE64ENCODE(HMAC(TRIM({alg_lit}), BASE64DECODE({b64_lit}), {lit}))"),
+            format!("HEX(BASE64DECODE({b64_lit}))"),
+            format!("Sig {{!HEX(HMAC({alg_lit}, {lit}, {lit}))}}"),
+        ] {
+            exercise(&src);
         }
     }
 

@@ -188,3 +188,30 @@ fn formula_is_send_sync_and_clone() {
     assert_traits::<herald_expr::CompileError>();
     assert_traits::<herald_expr::EvalError>();
 }
+
+#[test]
+fn blob_values() {
+    let secret = Value::blob(b"s3cr3t:p@ss".as_slice());
+    assert_eq!(Type::parse("blob"), Some(Type::Blob));
+    assert_eq!(Type::Blob.to_string(), "Blob");
+    assert_eq!(secret.type_of(), Type::Blob);
+    // Rendering by a caller holding a Blob: standard base64 with padding.
+    assert_eq!(Value::blob(b"f".as_slice()).to_text(), "Zg==");
+    assert_eq!(secret.to_json(), json!("czNjcjN0OnBAc3M="));
+    assert_eq!(Value::from_json(&json!("czNjcjN0OnBAc3M="), Type::Blob).unwrap(), secret);
+    assert_eq!(Value::from_json(&json!("czNjcjN0OnBAc3M"), Type::Blob).unwrap(), secret);
+    assert_eq!(Value::from_json(&json!(null), Type::Blob).unwrap(), Value::Null);
+    // The rejected string is not quoted (it may be a secret).
+    let e = Value::from_json(&json!("not base64: hunter2!"), Type::Blob).unwrap_err();
+    assert!(e.message.contains("expected Blob") && !e.message.contains("hunter2"), "{e}");
+    assert!(Value::from_json(&json!(12), Type::Blob).unwrap_err().message.contains("expected Blob"));
+    // Debug shows the length only.
+    assert_eq!(format!("{secret:?}"), "Blob(<11 bytes>)");
+    assert!(!format!("{:?}", Some(secret.clone())).contains("115"));
+    // Equality is byte by byte; Blobs are not ordered; an empty Blob is blank.
+    assert!(equals(&secret, &Value::blob(b"s3cr3t:p@ss".to_vec())));
+    assert!(!equals(&secret, &Value::text("s3cr3t:p@ss")));
+    assert_eq!(compare(&secret, &secret), None);
+    assert!(Value::blob(Vec::new()).is_blank());
+    assert!(!secret.is_blank() && !secret.is_null());
+}

@@ -129,6 +129,8 @@ struct FlowContext<'a> {
     project: &'a Project,
     /// Elements and the outputs they provide.
     outputs: HashMap<String, Vec<(&'static str, ExprType)>>,
+    /// Action elements: (service, operation), for typed response outputs.
+    actions: HashMap<String, (String, String)>,
 }
 
 struct SiteResolver<'a> {
@@ -165,6 +167,9 @@ impl SiteResolver<'_> {
             return variable_slot(context, index, rest);
         }
         if let Some((element, outputs)) = context.outputs.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
+            if let Some(found) = typed_response_output(context, element, rest) {
+                return found;
+            }
             let Some(name) = rest.first() else {
                 return Err(format!(
                     "`{element}` is an element; name one of its outputs: {}",
@@ -178,7 +183,15 @@ impl SiteResolver<'_> {
                     names(outputs)
                 ));
             };
-            return Ok((Slot::Output { element: element.clone(), name: output.to_string(), ty: *ty }, *ty));
+            return Ok((
+                Slot::Output {
+                    element: element.clone(),
+                    name: output.to_string(),
+                    path: Vec::new(),
+                    ty: *ty,
+                },
+                *ty,
+            ));
         }
         let candidates: Vec<&str> = context
             .variables
@@ -287,13 +300,59 @@ fn example(global: &str) -> &'static str {
     }
 }
 
+/// `Send.200.status.code`: a field of the typed body of a declared response, for an action whose
+/// operation declares one. `None` when `rest` does not start with a declared status.
+fn typed_response_output(
+    context: &FlowContext<'_>,
+    element: &str,
+    rest: &[&str],
+) -> Option<Result<(Slot, ExprType), String>> {
+    let (status, fields) = rest.split_first()?;
+    let action = context.actions.get(element)?;
+    let service = &context.project.services.get(&action.0)?.def.model;
+    let operation = service.operations.get(&action.1)?;
+    let response = operation.responses.iter().find(|r| r.status.eq_ignore_ascii_case(status))?;
+    let Some(Shape::Object { type_name }) = &response.shape else {
+        return Some(Err(format!(
+            "response {} of {}.{} has no typed body; read `{element}.responseBody`",
+            response.status, action.0, action.1
+        )));
+    };
+    if fields.is_empty() {
+        return Some(Err(format!(
+            "name a field of the {} body, e.g. `{element}.{}.field`",
+            response.status, response.status
+        )));
+    }
+    Some(match herald_openapi::field_path(service, type_name, fields) {
+        Ok(info) => match &info.shape {
+            Shape::Object { .. } | Shape::List { .. } | Shape::Map { .. } | Shape::Any => {
+                Err(format!("`{element}.{}.{}` is not a single value", response.status, fields.join(".")))
+            }
+            scalar => {
+                let ty = shape_type(scalar);
+                Ok((
+                    Slot::Output {
+                        element: element.to_string(),
+                        name: response.status.clone(),
+                        path: info.canonical_path.clone(),
+                        ty,
+                    },
+                    ty,
+                ))
+            }
+        },
+        Err(error) => Err(format!("`{element}.{}`: {error}", rest.join("."))),
+    })
+}
+
 fn names(outputs: &[(&str, ExprType)]) -> String {
     outputs.iter().map(|(o, _)| *o).collect::<Vec<_>>().join(", ")
 }
 
 fn variable_slot(context: &FlowContext<'_>, index: usize, path: &[&str]) -> Result<(Slot, ExprType), String> {
     let variable = &context.variables[index];
-    let (leaf, canonical) = walk_type(context.project, variable, path)?;
+    let (leaf, canonical, _) = walk_type(context.project, variable, path)?;
     match leaf {
         TargetType::Scalar(ty) => Ok((Slot::Variable { index, path: canonical, ty }, ty)),
         TargetType::Collection => {
@@ -307,74 +366,45 @@ fn variable_slot(context: &FlowContext<'_>, index: usize, path: &[&str]) -> Resu
     }
 }
 
-/// Walks `path` through a variable's type; returns the type found there and the path with each field
-/// written as declared.
+/// Walks `path` through a variable's type; returns the type found there, the path with each field
+/// written as the spec spells it, and the field's description from the spec (for enum checks).
 fn walk_type(
     project: &Project,
     variable: &Variable,
     path: &[&str],
-) -> Result<(TargetType, Vec<String>), String> {
+) -> Result<(TargetType, Vec<String>, Option<herald_openapi::FieldInfo>), String> {
     if variable.collection {
         return if path.is_empty() {
-            Ok((TargetType::Collection, Vec::new()))
+            Ok((TargetType::Collection, Vec::new(), None))
         } else {
             Err(format!("`{}` is a collection; its items have no fields here", variable.name))
         };
     }
-    let mut type_name = match &variable.ty {
+    let type_name = match &variable.ty {
         VariableType::Scalar(ty) => {
             return if path.is_empty() {
-                Ok((TargetType::Scalar(*ty), Vec::new()))
+                Ok((TargetType::Scalar(*ty), Vec::new(), None))
             } else {
                 Err(format!("`{}` is a {ty} variable; it has no field `{}`", variable.name, path[0]))
             };
         }
-        VariableType::Object(name) => name.clone(),
+        VariableType::Object(name) => name,
     };
-    let mut canonical = Vec::new();
-    let mut walked = variable.name.clone();
-    for (position, field) in path.iter().enumerate() {
-        let Some(object) = find_type(project, &type_name) else {
-            return Ok((TargetType::Any, canonical));
-        };
-        let Some((name, property)) = object.properties.iter().find(|(n, _)| n.eq_ignore_ascii_case(field))
-        else {
-            let available: Vec<&str> = object.properties.keys().map(String::as_str).collect();
-            let hint = did_you_mean(field, available.iter().copied())
-                .unwrap_or_else(|| format!("its fields are: {}", available.join(", ")));
-            return Err(format!("`{walked}` ({type_name}) has no field `{field}`; {hint}"));
-        };
-        canonical.push(name.clone());
-        walked = format!("{walked}.{name}");
-        let last = position + 1 == path.len();
-        match &property.shape {
-            Shape::Object { type_name: inner } => {
-                if last {
-                    return Ok((TargetType::Object, canonical));
-                }
-                type_name = inner.clone();
-            }
-            Shape::List { .. } => {
-                return if last {
-                    Ok((TargetType::Collection, canonical))
-                } else {
-                    Err(format!("`{walked}` is a list; its items have no fields here"))
-                };
-            }
-            scalar => {
-                return if last {
-                    Ok((TargetType::Scalar(shape_type(scalar)), canonical))
-                } else {
-                    Err(format!(
-                        "`{walked}` is {}; it has no field `{}`",
-                        scalar.describe(),
-                        path[position + 1]
-                    ))
-                };
-            }
-        }
+    if path.is_empty() {
+        return Ok((TargetType::Object, Vec::new(), None));
     }
-    Ok((TargetType::Object, canonical))
+    let Some(service) = project.services.values().find(|s| s.def.model.types.contains_key(type_name)) else {
+        return Ok((TargetType::Any, path.iter().map(|p| p.to_string()).collect(), None));
+    };
+    let info = herald_openapi::field_path(&service.def.model, type_name, path)
+        .map_err(|error| format!("`{}.{}`: {error}", variable.name, path.join(".")))?;
+    let target = match &info.shape {
+        Shape::Object { .. } => TargetType::Object,
+        Shape::List { .. } => TargetType::Collection,
+        Shape::Map { .. } | Shape::Any => TargetType::Any,
+        scalar => TargetType::Scalar(shape_type(scalar)),
+    };
+    Ok((target, info.canonical_path.clone(), Some(info)))
 }
 
 fn shape_type(shape: &Shape) -> ExprType {
@@ -464,6 +494,14 @@ impl<'a> FlowCompiler<'a> {
             variables: &variables,
             project: self.project,
             outputs,
+            actions: def
+                .elements
+                .iter()
+                .filter_map(|(name, e)| {
+                    let (service, operation) = e.action.as_ref()?.split_once('.')?;
+                    Some((name.clone(), (service.to_string(), operation.to_string())))
+                })
+                .collect(),
         };
 
         let entry = self.entry_condition(&context);
@@ -1065,6 +1103,12 @@ impl<'a> FlowCompiler<'a> {
                 self.input_value(&input_path, value, context, resolver_site, resolver_refusal)
             };
             let Some((value, credential_parameters)) = compiled else { continue };
+            if let Some(problem) =
+                self.input_type_problem(model, operation, name, &target, &shape, &value, context)
+            {
+                self.value_error(&input_path, "HF028", problem, None);
+                continue;
+            }
             inputs.push(ActionInput { name: name.clone(), target, value, credential_parameters, shape });
         }
         let mut outputs = Vec::new();
@@ -1114,6 +1158,7 @@ impl<'a> FlowCompiler<'a> {
             path: operation.path.clone(),
             inputs,
             outputs,
+            responses: operation.responses.iter().map(|r| r.status.clone()).collect(),
         })
     }
 
@@ -1154,6 +1199,39 @@ impl<'a> FlowCompiler<'a> {
         let mut parameters = Vec::new();
         credential_parameters(&expr, &self.table.slots.borrow(), &mut parameters);
         Some((expr, parameters))
+    }
+
+    /// Why a value cannot go into an action input: a body variable of another type, or a literal that is
+    /// not one of a field's enum values.
+    #[allow(clippy::too_many_arguments)]
+    fn input_type_problem(
+        &self,
+        model: &herald_openapi::Service,
+        operation: &Operation,
+        name: &str,
+        target: &InputTarget,
+        shape: &Shape,
+        value: &ValueExpr,
+        context: &FlowContext<'_>,
+    ) -> Option<String> {
+        match (target, shape, value) {
+            (InputTarget::Body, Shape::Object { type_name }, ValueExpr::WholeVariable(index)) => {
+                let variable = &context.variables[*index];
+                match &variable.ty {
+                    VariableType::Object(found) if found == type_name && !variable.collection => None,
+                    _ => Some(format!(
+                        "`{name}` takes a {type_name}; variable `{}` is not one (declare it with `type: {type_name}`)",
+                        variable.name
+                    )),
+                }
+            }
+            (InputTarget::BodyField, _, ValueExpr::Literal(Json::String(literal))) => {
+                let Shape::Object { type_name } = &operation.body.as_ref()?.shape else { return None };
+                let info = herald_openapi::field_path(model, type_name, &[name]).ok()?;
+                herald_openapi::check_enum(&info, literal).problem(name, literal)
+            }
+            _ => None,
+        }
     }
 
     fn create(
@@ -1270,14 +1348,14 @@ impl<'a> FlowCompiler<'a> {
                 self.error(&target_path, "HF019", format!("unknown variable `{head}`"), hint);
                 continue;
             };
-            let (target_type, canonical) = match walk_type(self.project, &context.variables[variable], &rest)
-            {
-                Ok(found) => found,
-                Err(message) => {
-                    self.error(&target_path, "HF024", message, None);
-                    continue;
-                }
-            };
+            let (target_type, canonical, field) =
+                match walk_type(self.project, &context.variables[variable], &rest) {
+                    Ok(found) => found,
+                    Err(message) => {
+                        self.error(&target_path, "HF024", message, None);
+                        continue;
+                    }
+                };
             let (operator, value) = match operator_of(value) {
                 Ok(found) => found,
                 Err(message) => {
@@ -1293,6 +1371,12 @@ impl<'a> FlowCompiler<'a> {
                 }
             };
             let Some(expr) = self.value_expr(&target_path, value, context, None) else { continue };
+            if let (Some(field), ValueExpr::Literal(Json::String(literal))) = (&field, &expr)
+                && let Some(problem) = herald_openapi::check_enum(field, literal).problem(target, literal)
+            {
+                self.value_error(&target_path, "HF027", problem, None);
+                continue;
+            }
             let problem =
                 check_assignment(&target_type, operator, &expr, &self.table.slots.borrow(), context);
             if let Some(message) = problem {

@@ -99,8 +99,14 @@ pub struct NamedCredentialRuntime {
 /// What a reference stands for at run time.
 #[derive(Clone, Debug)]
 pub(crate) enum Slot {
-    Record { field: String, ty: ExprType },
-    Prior { field: String, ty: ExprType },
+    Record {
+        field: String,
+        ty: ExprType,
+    },
+    Prior {
+        field: String,
+        ty: ExprType,
+    },
     FaultMessage,
     CurrentDateTime,
     CurrentDate,
@@ -108,9 +114,21 @@ pub(crate) enum Slot {
     UserId,
     UserName,
     Constant(herald_expr::Value),
-    Credential { parameter: String },
-    Variable { index: usize, path: Vec<String>, ty: ExprType },
-    Output { element: String, name: String, ty: ExprType },
+    Credential {
+        parameter: String,
+    },
+    Variable {
+        index: usize,
+        path: Vec<String>,
+        ty: ExprType,
+    },
+    /// An element's output; `path` walks into a typed response body (`Send.200.status.code`).
+    Output {
+        element: String,
+        name: String,
+        path: Vec<String>,
+        ty: ExprType,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +174,8 @@ pub(crate) struct ActionElement {
     pub path: String,
     pub inputs: Vec<ActionInput>,
     pub outputs: Vec<(String, usize)>,
+    /// The declared response statuses (`200`, `2XX`, `default`), for the typed body outputs.
+    pub responses: Vec<String>,
 }
 
 #[derive(Debug)]

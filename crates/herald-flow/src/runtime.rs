@@ -91,6 +91,8 @@ pub enum Effect {
 pub struct PreparedCallout {
     /// `KixieService.Send_SMS`, for messages.
     pub action: String,
+    pub service: String,
+    pub operation: String,
     pub named_credential: String,
     pub external_credential: String,
     pub provider: Provider,
@@ -163,8 +165,9 @@ impl Scope for RunScope<'_> {
                 let variable = self.state.and_then(|s| s.variables.get(*index));
                 json_value(variable.and_then(|v| walk(v, path)), *ty)
             }
-            Slot::Output { element, name, ty } => {
-                json_value(self.state.and_then(|s| s.outputs.get(element)).and_then(|o| o.get(name)), *ty)
+            Slot::Output { element, name, path, ty } => {
+                let output = self.state.and_then(|s| s.outputs.get(element)).and_then(|o| o.get(name));
+                json_value(output.and_then(|o| walk(o, path)), *ty)
             }
         }
     }
@@ -453,6 +456,8 @@ impl CompiledFlow {
         }
         Ok(PreparedCallout {
             action: format!("{}.{}", action.service, action.operation),
+            service: action.service.clone(),
+            operation: action.operation.clone(),
             named_credential: action.named_credential.clone(),
             external_credential: action.external_credential.clone(),
             provider: action.provider,
@@ -479,6 +484,14 @@ impl CompiledFlow {
             outputs.insert("responseCode".into(), Json::from(status));
         }
         outputs.insert("responseBody".into(), Json::String(result.body.clone()));
+        // The typed body, under the declared status it matches (`200`, then `2XX`, then `default`).
+        if let (Some(status), Some(element)) = (result.status, self.element(&name))
+            && let ElementKind::Action(action) = &element.kind
+            && let Some(key) = matching_response(&action.responses, status)
+            && let Ok(parsed) = serde_json::from_str::<Json>(&result.body)
+        {
+            outputs.insert(key.to_string(), parsed);
+        }
         state.outputs.insert(name.clone(), outputs.clone());
         if let Some(element) = self.element(&name)
             && let ElementKind::Action(action) = &element.kind
@@ -740,6 +753,17 @@ fn trace_entry(
         at,
         micros,
     }
+}
+
+fn matching_response(declared: &[String], status: u16) -> Option<&str> {
+    let exact = status.to_string();
+    let class = format!("{}XX", status / 100);
+    declared
+        .iter()
+        .find(|d| **d == exact)
+        .or_else(|| declared.iter().find(|d| d.eq_ignore_ascii_case(&class)))
+        .or_else(|| declared.iter().find(|d| d.eq_ignore_ascii_case("default")))
+        .map(String::as_str)
 }
 
 /// A value as a text field of a request expects it.

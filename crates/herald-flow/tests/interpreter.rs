@@ -401,3 +401,61 @@ fn the_time_zone_comes_from_herald_toml() {
     let error = load("[runtime]\ntimezone = \"Mars/Olympus\"\n").unwrap_err().to_string();
     assert!(error.contains("herald.toml: error[HP023]: [runtime] timezone"), "{error}");
 }
+
+#[test]
+fn a_flow_branches_on_the_typed_response_body() {
+    let flow = r#"
+trigger: {object: Lead, on: create}
+variables:
+  accepted: {type: Boolean}
+start: send
+elements:
+  send:
+    action: Sms.Send
+    inputs:
+      account: acme
+      apikey: "{!$Credential.Auth.apikey}"
+      to: "{!$Record.Phone}"
+      text: hi
+    next: check
+  check:
+    decision:
+      - name: ok
+        conditions: [{left: "{!send.200.ok}", operator: EqualTo, right: true}]
+        next: note
+    default: note
+  note:
+    assign: [{accepted: "{!send.200.ok}"}]
+"#;
+    let project = project(&[("Typed", flow)]).unwrap();
+    let flow = project.flows["Typed"].clone();
+    let mut state =
+        flow.new_run(record(json!({"LastName": "L", "Phone": "+1"})), None, user(), "g".into(), cx().now);
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(_)));
+    flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
+    let answer = CalloutResult { status: Some(200), body: r#"{"ok": true}"#.into(), fault: None, micros: 3 };
+    flow.complete_callout(&mut state, answer, cx().now);
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
+    assert_eq!(state.trace[1].outputs["outcome"], "ok");
+    assert_eq!(state.variables[0], json!(true));
+
+    let unknown = r#"
+trigger: {object: Lead, on: create}
+variables:
+  accepted: {type: Boolean}
+start: send
+elements:
+  send:
+    action: Sms.Send
+    inputs: {account: acme}
+    next: note
+  note:
+    assign: [{accepted: "{!send.200.okay}"}]
+"#;
+    let error = project_error(unknown);
+    assert!(error.contains("has no field `okay`"), "{error}");
+}
+
+fn project_error(flow: &str) -> String {
+    project(&[("Bad", flow)]).unwrap_err()
+}

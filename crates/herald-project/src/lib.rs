@@ -124,7 +124,8 @@ pub fn load_dir(root: &Path) -> (Option<Project>, Diagnostics) {
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         names.sort();
         for path in names {
-            if !is_yaml(&path) {
+            let spec_file = folder == "services" && path.extension().is_some_and(|e| e == "json");
+            if !is_yaml(&path) && !spec_file {
                 continue;
             }
             let relative = PathBuf::from(folder).join(path.file_name().unwrap_or_default());
@@ -155,9 +156,12 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     let mut loader = Loader { diagnostics: Diagnostics::default(), sources: Vec::new() };
     let mut config = None;
     let mut project_files = Vec::new();
+    let mut spec_files: IndexMap<PathBuf, String> = IndexMap::new();
     for (path, text) in files {
         if path == Path::new("herald.toml") {
             config = loader.config(&path, &text);
+        } else if is_spec_file(&path, &text) {
+            spec_files.insert(path, text);
         } else {
             project_files.push((path, text));
         }
@@ -228,7 +232,13 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
             ("services", Some("http-callout")) => {
                 if let Some(mut def) = loader.parse::<CalloutServiceDef>(id) {
                     loader.check_name(id, &mut def.name, &stem);
-                    raw_services.push((id, def));
+                    raw_services.push((id, RawService::Callout(def)));
+                }
+            }
+            ("services", Some("external-service")) => {
+                if let Some(mut def) = loader.parse::<ExternalServiceDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    raw_services.push((id, RawService::External(def)));
                 }
             }
             ("permissions", None | Some("permission-set")) => {
@@ -281,18 +291,52 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     checks.objects();
     checks.credentials();
     checks.permission_sets();
-    let services = checks.services(raw_services);
+    let services = checks.services(raw_services, &spec_files);
     let mut diagnostics = loader.diagnostics;
     diagnostics.0.extend(checks.diagnostics.0);
     project.services = services;
     (Some(project), diagnostics)
 }
 
+enum RawService {
+    Callout(CalloutServiceDef),
+    External(ExternalServiceDef),
+}
+
+/// OpenAPI files sit in services/ beside the service files that name them.
+fn is_spec_file(path: &Path, text: &str) -> bool {
+    let in_services = path.components().next().is_some_and(|c| c.as_os_str() == "services");
+    if !in_services {
+        return false;
+    }
+    if path.extension().is_some_and(|e| e == "json") {
+        return true;
+    }
+    // A YAML spec starts with `openapi:` or `swagger:` where a service file has `kind:`.
+    text.lines().any(|l| l.starts_with("openapi:") || l.starts_with("swagger:"))
+        && !text.lines().any(|l| l.starts_with("kind:"))
+}
+
+/// `services/../specs/x.json` -> `specs/x.json`, without touching the file system.
+fn normalize_relative(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn expected_kinds(folder: &str) -> Vec<&'static str> {
     match folder {
         "objects" => vec!["object"],
         "credentials" => vec!["external-credential", "named-credential"],
-        "services" => vec!["http-callout"],
+        "services" => vec!["http-callout", "external-service"],
         "permissions" => vec!["permission-set"],
         _ => vec!["flow"],
     }
@@ -555,6 +599,7 @@ impl Checks<'_> {
                 seen.push(principal.name.clone());
                 let required: &[&str] = match external.def.protocol {
                     Protocol::Basic => &["username", "password"],
+                    Protocol::OAuth2ClientCredentials => &["client_id", "client_secret"],
                     Protocol::Custom | Protocol::NoAuthentication => &[],
                 };
                 for parameter in required {
@@ -583,6 +628,43 @@ impl Checks<'_> {
                         )
                         .hint("add a principal with the parameter names it holds"),
                 );
+            }
+        }
+        for external in self.project.external_credentials.values() {
+            let oauth = external.def.protocol == Protocol::OAuth2ClientCredentials;
+            match (&external.def.token_url, oauth) {
+                (None, true) => self.diagnostics.push(
+                    self.project
+                        .at_key(
+                            external.source,
+                            &YamlPath::root().key("protocol"),
+                            "HP026",
+                            "OAuth 2.0 client credentials need a `token_url`",
+                        )
+                        .hint("add `token_url: https://login.example.com/oauth/token`"),
+                ),
+                (Some(url), true) => {
+                    if let Err(why) = url_host(url) {
+                        self.diagnostics.push(self.project.at_value(
+                            external.source,
+                            &YamlPath::root().key("token_url"),
+                            None,
+                            "HP026",
+                            format!("token_url `{url}` {why}"),
+                        ));
+                    }
+                }
+                (Some(_), false) => self.diagnostics.push(
+                    self.project
+                        .at_key(
+                            external.source,
+                            &YamlPath::root().key("token_url"),
+                            "HP026",
+                            "`token_url` only applies to protocol oauth2_client_credentials",
+                        )
+                        .hint("remove it, or set `protocol: oauth2_client_credentials`"),
+                ),
+                (None, false) => {}
             }
         }
         for named in self.project.named_credentials.values() {
@@ -667,10 +749,20 @@ impl Checks<'_> {
 
     fn services(
         &mut self,
-        raw: Vec<(SourceId, CalloutServiceDef)>,
+        raw: Vec<(SourceId, RawService)>,
+        spec_files: &IndexMap<PathBuf, String>,
     ) -> IndexMap<String, Located<ServiceEntry>> {
         let mut services = IndexMap::new();
-        for (id, def) in raw {
+        for (id, raw) in raw {
+            let def = match raw {
+                RawService::Callout(def) => def,
+                RawService::External(def) => {
+                    if let Some(entry) = self.external_service(id, &def, spec_files) {
+                        services.insert(def.name.clone(), Located { def: entry, source: id });
+                    }
+                    continue;
+                }
+            };
             let root = YamlPath::root();
             let named = self.project.named_credentials.get(&def.named_credential);
             if named.is_none() {
@@ -687,30 +779,7 @@ impl Checks<'_> {
                         .maybe_hint(did_you_mean(&def.named_credential, names)),
                 );
             }
-            let provider = match &def.provider {
-                Some(name) => match Provider::from_name(name) {
-                    Some(provider) => provider,
-                    None => {
-                        self.diagnostics.push(
-                            self.project
-                                .at_value(
-                                    id,
-                                    &root.key("provider"),
-                                    None,
-                                    "HP019",
-                                    format!("unknown provider `{name}`"),
-                                )
-                                .hint(did_you_mean(name, Provider::names()).unwrap_or_else(|| {
-                                    format!("use one of {}", Provider::names().collect::<Vec<_>>().join(", "))
-                                })),
-                        );
-                        Provider::Generic
-                    }
-                },
-                None => named
-                    .and_then(|n| url_host(&n.def.url).ok())
-                    .map_or(Provider::Generic, |h| Provider::detect(&h)),
-            };
+            let provider = self.provider(id, named, def.provider.as_ref());
             let mut model = Service::new(&def.name, &def.named_credential);
             for (action, action_def) in &def.actions {
                 let path = root.key("actions").key(action);
@@ -763,6 +832,103 @@ impl Checks<'_> {
             services.insert(def.name.clone(), Located { def: ServiceEntry { model, provider }, source: id });
         }
         services
+    }
+
+    fn provider(
+        &mut self,
+        id: SourceId,
+        named: Option<&Located<NamedCredentialDef>>,
+        name: Option<&String>,
+    ) -> Provider {
+        match name {
+            Some(name) => Provider::from_name(name).unwrap_or_else(|| {
+                self.diagnostics.push(
+                    self.project
+                        .at_value(
+                            id,
+                            &YamlPath::root().key("provider"),
+                            None,
+                            "HP019",
+                            format!("unknown provider `{name}`"),
+                        )
+                        .hint(did_you_mean(name, Provider::names()).unwrap_or_else(|| {
+                            format!("use one of {}", Provider::names().collect::<Vec<_>>().join(", "))
+                        })),
+                );
+                Provider::Generic
+            }),
+            None => named
+                .and_then(|n| url_host(&n.def.url).ok())
+                .map_or(Provider::Generic, |h| Provider::detect(&h)),
+        }
+    }
+
+    /// Imports an external service's OpenAPI file; its problems point at the service file.
+    fn external_service(
+        &mut self,
+        id: SourceId,
+        def: &ExternalServiceDef,
+        spec_files: &IndexMap<PathBuf, String>,
+    ) -> Option<ServiceEntry> {
+        let root = YamlPath::root();
+        let named = self.project.named_credentials.get(&def.named_credential);
+        if named.is_none() {
+            let names = self.project.named_credentials.keys().map(String::as_str);
+            self.diagnostics.push(
+                self.project
+                    .at_value(
+                        id,
+                        &root.key("named_credential"),
+                        None,
+                        "HP016",
+                        format!("unknown named credential `{}`", def.named_credential),
+                    )
+                    .maybe_hint(did_you_mean(&def.named_credential, names)),
+            );
+        }
+        let provider = self.provider(id, named, def.provider.as_ref());
+        let service_dir = self.project.source(id).path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let spec_path = normalize_relative(&service_dir.join(&def.spec));
+        let Some(text) = spec_files.get(&spec_path) else {
+            let known: Vec<String> = spec_files.keys().map(|p| p.display().to_string()).collect();
+            let hint = if known.is_empty() {
+                format!("put the OpenAPI file in services/ (e.g. services/{}.json)", def.name)
+            } else {
+                format!("spec files found: {}", known.join(", "))
+            };
+            self.diagnostics.push(
+                self.project
+                    .at_value(
+                        id,
+                        &root.key("spec"),
+                        None,
+                        "HP024",
+                        format!("spec file `{}` not found", spec_path.display()),
+                    )
+                    .hint(hint),
+            );
+            return None;
+        };
+        let options =
+            herald_openapi::ImportOptions { operations: def.operations.clone(), server: def.server.clone() };
+        match herald_openapi::import(text, &def.name, &def.named_credential, &options) {
+            Ok(model) => Some(ServiceEntry { model, provider }),
+            Err(error) => {
+                let path = match &error {
+                    herald_openapi::ImportError::UnknownOperation { .. } => root.key("operations"),
+                    herald_openapi::ImportError::UnknownServer { .. } => root.key("server"),
+                    _ => root.key("spec"),
+                };
+                self.diagnostics.push(self.project.at_value(
+                    id,
+                    &path,
+                    None,
+                    "HP025",
+                    format!("{}: {error}", spec_path.display()),
+                ));
+                None
+            }
+        }
     }
 
     /// A sample is a YAML mapping, or a JSON text pasted as a string (as the Flow UI takes it).

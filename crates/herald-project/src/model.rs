@@ -195,6 +195,10 @@ pub struct ExternalCredentialDef {
     pub label: Option<String>,
     pub protocol: Protocol,
     pub principals: Vec<PrincipalDef>,
+    /// OAuth 2.0 client credentials: the token endpoint (https, or http on localhost).
+    pub token_url: Option<String>,
+    /// OAuth 2.0 client credentials: the scope to ask for, if the server needs one.
+    pub scope: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -203,6 +207,10 @@ pub enum Protocol {
     Custom,
     NoAuthentication,
     Basic,
+    /// OAuth 2.0 client credentials: the principal holds `client_id` and `client_secret`; herald fetches
+    /// and caches the access token.
+    #[serde(rename = "oauth2_client_credentials")]
+    OAuth2ClientCredentials,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -282,6 +290,26 @@ impl ApiScope {
             ApiScope::ManageCredentials => "manage_credentials",
         }
     }
+}
+
+/// `services/<Name>.yaml` with `kind: external-service`: an OpenAPI file registered against a named
+/// credential, as Salesforce's External Services does.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalServiceDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    pub named_credential: String,
+    /// The OpenAPI (3.0, 3.1) or Swagger 2.0 file, JSON or YAML, relative to this file.
+    pub spec: String,
+    /// The operations to import, by operationId; all when absent.
+    pub operations: Option<Vec<String>>,
+    /// One of the spec's server URLs (a region); the named credential's URL when absent.
+    pub server: Option<String>,
+    /// `kixie`, `8x8-sms`, `8x8-chatapps`, `twilio` or `generic`; detected from the host when absent.
+    pub provider: Option<String>,
 }
 
 /// `services/<Name>.yaml` with `kind: http-callout`.

@@ -6,6 +6,7 @@
 
 mod eightbyeight;
 mod kixie;
+mod oauth;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 pub use eightbyeight::EightByEightOptions;
 pub use kixie::KixieOptions;
+pub use oauth::{OAUTH_API_HOST, OAUTH_TOKEN_HOST, OAuthOptions};
 
 /// A host whose every answer is a redirect to another host (tests of herald's redirect refusal).
 pub const REDIRECT_HOST: &str = "redirect.sandbox.test";
@@ -30,6 +32,8 @@ pub const REDIRECT_HOST: &str = "redirect.sandbox.test";
 pub struct SandboxOptions {
     pub kixie: KixieOptions,
     pub eight_by_eight: EightByEightOptions,
+    /// The OAuth 2.0 client credentials server at `auth.sandbox.test` and its API at `api.sandbox.test`.
+    pub oauth: OAuthOptions,
 }
 
 /// One request as the sandbox received it.
@@ -59,6 +63,7 @@ struct SandboxState {
     options: SandboxOptions,
     requests: Mutex<Vec<ReceivedRequest>>,
     eight_by_eight: eightbyeight::RateLimiter,
+    oauth: oauth::OAuthState,
 }
 
 impl Sandbox {
@@ -68,6 +73,7 @@ impl Sandbox {
                 options,
                 requests: Mutex::new(Vec::new()),
                 eight_by_eight: eightbyeight::RateLimiter::default(),
+                oauth: oauth::OAuthState::default(),
             }),
         }
     }
@@ -77,9 +83,21 @@ impl Sandbox {
         self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
+    /// Revokes every OAuth access token issued so far, so that the next API call answers 401 and the
+    /// client must fetch a new one. Returns how many were revoked.
+    pub fn revoke_oauth_tokens(&self) -> usize {
+        self.state.oauth.revoke_all()
+    }
+
+    /// How many OAuth access tokens `auth.sandbox.test` has issued (revoked ones included).
+    pub fn oauth_tokens_issued(&self) -> u64 {
+        self.state.oauth.issued()
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/_sandbox/requests", get(list_requests).delete(clear_requests))
+            .route("/_sandbox/oauth/tokens", get(oauth_tokens).delete(revoke_oauth_tokens))
             .route("/_sandbox/health", get(|| async { "ok" }))
             .route("/{host}/{*path}", axum::routing::any(provider))
             .with_state(self.clone())
@@ -116,6 +134,17 @@ async fn clear_requests(State(sandbox): State<Sandbox>) -> StatusCode {
     if let Ok(mut requests) = sandbox.state.requests.lock() {
         requests.clear();
     }
+    StatusCode::NO_CONTENT
+}
+
+/// `{"issued": N, "held": M}`: tokens issued since the start, and those not revoked.
+async fn oauth_tokens(State(sandbox): State<Sandbox>) -> Response {
+    let held = sandbox.state.oauth.held();
+    axum::Json(serde_json::json!({"issued": sandbox.oauth_tokens_issued(), "held": held})).into_response()
+}
+
+async fn revoke_oauth_tokens(State(sandbox): State<Sandbox>) -> StatusCode {
+    sandbox.revoke_oauth_tokens();
     StatusCode::NO_CONTENT
 }
 
@@ -156,6 +185,23 @@ async fn provider(
     let path = format!("/{path}");
     let answer = match host.as_str() {
         "apig.kixie.com" => kixie::handle(&sandbox.state.options.kixie, &method, &path, &body),
+        OAUTH_TOKEN_HOST => oauth::handle_token(
+            &sandbox.state.options.oauth,
+            &sandbox.state.oauth,
+            u64::try_from(received.timestamp_millis()).unwrap_or(0),
+            &method,
+            &path,
+            &headers,
+            &body,
+        ),
+        OAUTH_API_HOST => oauth::handle_api(
+            &sandbox.state.oauth,
+            u64::try_from(received.timestamp_millis()).unwrap_or(0),
+            &method,
+            &path,
+            &headers,
+            &body,
+        ),
         // A hostile API for tests: every request is redirected to another host.
         REDIRECT_HOST => Answer {
             status: StatusCode::FOUND,

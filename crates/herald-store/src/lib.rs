@@ -26,7 +26,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writer connection. SQLite takes one writer at a time anyway; queueing writers here,
+    /// in the pool, replaces SQLite's busy-wait sleeps (1, 2, 5 ... 100 ms) with a fair async wait.
+    writer: SqlitePool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -127,18 +131,21 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+            .map_err(open_error)?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let pool =
+            SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(open_error)?;
+        Ok(Store { pool, writer })
     }
 
     pub async fn begin(&self) -> Result<WriteTx> {
         // BEGIN IMMEDIATE takes the write lock at once, so two writers never deadlock on upgrade.
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx })
     }
 
@@ -185,7 +192,7 @@ impl Store {
 
     /// Takes a ready run for a worker; `None` if another worker took it first or it is not ready.
     pub async fn claim_run(&self, id: &str, now: &str) -> Result<Option<RunRow>> {
-        let row = sqlx::query(CLAIM_RUN).bind(now).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(CLAIM_RUN).bind(now).bind(id).fetch_optional(&self.writer).await?;
         row.map(|row| run_from_row(&row)).transpose()
     }
 
@@ -204,7 +211,7 @@ impl Store {
             .bind(fault)
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -231,7 +238,7 @@ impl Store {
         .bind(&secret.nonce)
         .bind(&secret.ciphertext)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -284,7 +291,7 @@ impl Store {
         meta: (&str, &str),
         now: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for placed in secrets {
             let updated = sqlx::query(
                 "UPDATE secrets SET nonce = ?, ciphertext = ?, updated_at = ?
@@ -319,7 +326,7 @@ impl Store {
         permission_sets: &[String],
         now: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)")
             .bind(id)
             .bind(name)
@@ -384,7 +391,7 @@ impl Store {
             .bind(user_id)
             .bind(hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -413,12 +420,13 @@ impl Store {
         sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(key)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

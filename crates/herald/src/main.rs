@@ -5,6 +5,7 @@ mod demo;
 mod flow_cmd;
 mod formula_cmd;
 mod serve;
+mod service_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -63,6 +64,45 @@ enum Command {
     /// Manage secret values of external credentials.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Measure speed to lead: herald and the sandbox as processes, a fixed-rate and a max-rate load.
+    #[command(
+        after_help = "Example:\n  herald bench --rate 1000 --leads 10000 --peer node-red --markdown bench.md"
+    )]
+    Bench {
+        /// kixie (8x8-sms and bulk-8x8 are planned).
+        #[arg(long, default_value = "kixie")]
+        scenario: String,
+        /// Run the same load against a peer in the same run (node-red; see bench/peers/).
+        #[arg(long)]
+        peer: Option<String>,
+        /// Leads per second of the fixed-rate phase; 0 skips it.
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
+        /// Leads of the fixed-rate phase.
+        #[arg(long, default_value_t = 10_000)]
+        leads: usize,
+        /// Connections of the max-rate phase; 0 skips it.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Leads of the max-rate phase.
+        #[arg(long, default_value_t = 20_000)]
+        max_leads: usize,
+        /// Fresh starts of `herald serve` to time.
+        #[arg(long, default_value_t = 5)]
+        startup_runs: usize,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the Markdown report here instead of standard output.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// The repository root (holding examples/); found from the current folder when absent.
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Register and inspect external services (OpenAPI files) and HTTP callouts.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
@@ -138,6 +178,34 @@ struct ProjectDb {
     project: PathBuf,
     #[arg(long)]
     db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ServiceCommand {
+    /// Register an OpenAPI file as an external service: copies the spec into services/ and writes
+    /// services/NAME.yaml.
+    #[command(
+        after_help = "Example:\n  herald service import sms_api.json --name CPaaSSMS --credential X8x8_SMS_API --operation Send-Sms-Single --project my-project"
+    )]
+    Import {
+        spec: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// The named credential the service calls through.
+        #[arg(long)]
+        credential: String,
+        /// An operationId to import; repeat it; all operations when absent.
+        #[arg(long = "operation")]
+        operations: Vec<String>,
+        /// One of the spec's server URLs (a region).
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long, default_value = ".")]
+        project: PathBuf,
+    },
+    /// List a service's operations: inputs, outputs and the generated type names.
+    #[command(after_help = "Example:\n  herald service show examples/8x8-sms CPaaSSMS")]
+    Show { project: PathBuf, name: String },
 }
 
 #[derive(Subcommand)]
@@ -272,6 +340,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
             &parameter,
             user.as_deref(),
         )),
+        Command::Bench {
+            scenario,
+            peer,
+            rate,
+            leads,
+            concurrency,
+            max_leads,
+            startup_runs,
+            json,
+            markdown,
+            root,
+        } => runtime()?.block_on(async {
+            let report = herald_bench::run(herald_bench::BenchOptions {
+                herald: Some(std::env::current_exe()?),
+                root,
+                scenario,
+                peer: peer.as_deref().map(herald_bench::Peer::parse).transpose()?,
+                rate: (rate > 0).then_some(rate),
+                fixed_leads: leads,
+                concurrency: (concurrency > 0).then_some(concurrency),
+                max_leads,
+                startup_runs,
+                command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+                ..Default::default()
+            })
+            .await?;
+            if let Some(path) = json {
+                std::fs::write(path, report.to_json())?;
+            }
+            match markdown {
+                Some(path) => std::fs::write(path, report.to_markdown())?,
+                None => print!("{}", report.to_markdown()),
+            }
+            anyhow::Ok(ExitCode::SUCCESS)
+        }),
+        Command::Service(ServiceCommand::Import { spec, name, credential, operations, server, project }) => {
+            service_cmd::import(&spec, &name, &credential, &operations, server.as_deref(), &project)
+        }
+        Command::Service(ServiceCommand::Show { project, name }) => service_cmd::show(&project, &name),
         Command::User(UserCommand::Add { name, permission_sets, location }) => {
             runtime()?.block_on(admin::add_user(&location.project, location.db, &name, &permission_sets))
         }

@@ -1,0 +1,207 @@
+//! A scenario is a small description: which project to serve, which secrets to set, what a lead looks
+//! like, and where in the provider request the lead's phone shows up (so receipts match leads).
+
+use crate::BenchError;
+use serde_json::{Value, json};
+
+/// One secret parameter of an external credential, set with `herald credential set` before serving.
+#[derive(Clone, Copy, Debug)]
+pub struct Secret {
+    pub external_credential: &'static str,
+    pub principal: &'static str,
+    pub parameter: &'static str,
+    /// The value the sandbox accepts by default (a test value, never a real key).
+    pub value: &'static str,
+}
+
+/// What one benchmark scenario drives and measures.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub summary: &'static str,
+    /// The project folder, relative to the repository root.
+    pub project: &'static str,
+    pub secrets: &'static [Secret],
+    /// The object whose records are posted (`POST /api/v1/records/{object}`).
+    pub object: &'static str,
+    /// The provider host the sandbox records the send under (`GET /_sandbox/requests?host=`).
+    pub provider_host: &'static str,
+    pub provider_path: &'static str,
+    /// A JSON pointer to the recipient's phone number in the provider request body.
+    pub phone_pointer: &'static str,
+    /// Provider messages expected per lead.
+    pub messages_per_lead: u32,
+    /// Whether `bench/peers/node-red/flows.json` implements this scenario.
+    pub node_red: bool,
+    /// `Some(reason)` while the scenario is planned but not built: running it is an error.
+    pub not_available: Option<&'static str>,
+}
+
+const KIXIE_SECRETS: &[Secret] = &[
+    Secret {
+        external_credential: "Kixie_API_Auth",
+        principal: "Kixie_Principal",
+        parameter: "businessid",
+        value: "sandbox-business",
+    },
+    Secret {
+        external_credential: "Kixie_API_Auth",
+        principal: "Kixie_Principal",
+        parameter: "apikey",
+        value: "sandbox-apikey",
+    },
+];
+
+/// Every scenario the harness knows, available or planned.
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "kixie",
+        summary: "one Kixie text (POST /app/event) per new Lead, examples/kixie-welcome-sms",
+        project: "examples/kixie-welcome-sms",
+        secrets: KIXIE_SECRETS,
+        object: "Lead",
+        provider_host: "apig.kixie.com",
+        provider_path: "/app/event",
+        phone_pointer: "/target",
+        messages_per_lead: 1,
+        node_red: true,
+        not_available: None,
+    },
+    Scenario {
+        name: "8x8-sms",
+        summary: "one 8x8 SMS (POST /api/v1/subaccounts/{id}/messages) per new Lead",
+        project: "examples/8x8-sms",
+        secrets: &[],
+        object: "Lead",
+        provider_host: "sms.8x8.com",
+        provider_path: "/api/v1/subaccounts/{subAccountId}/messages",
+        phone_pointer: "/destination",
+        messages_per_lead: 1,
+        node_red: false,
+        not_available: Some(
+            "it needs the 8x8 example project and External Service connector (issue H2); \
+             no numbers are reported until it exists",
+        ),
+    },
+    Scenario {
+        name: "bulk-8x8",
+        summary: "a bulk campaign: one flow sending to 100,000 recipients through 8x8's batch endpoint",
+        project: "examples/8x8-bulk",
+        secrets: &[],
+        object: "Campaign",
+        provider_host: "sms.8x8.com",
+        provider_path: "/api/v1/subaccounts/{subAccountId}/messages/batch",
+        phone_pointer: "/messages/*/destination",
+        messages_per_lead: 100_000,
+        node_red: false,
+        not_available: Some(
+            "it needs 8x8 batch coalescing in the engine (issue H7 item 3) and the 8x8 connector (H2); \
+             no numbers are reported until they exist",
+        ),
+    },
+];
+
+impl Scenario {
+    /// The scenario called `name`, if it is available now.
+    pub fn by_name(name: &str) -> Result<&'static Scenario, BenchError> {
+        let scenario = SCENARIOS.iter().find(|s| s.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            BenchError::UnknownScenario {
+                name: name.to_string(),
+                known: SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+            }
+        })?;
+        match scenario.not_available {
+            Some(reason) => Err(BenchError::ScenarioNotAvailable { name: scenario.name, reason }),
+            None => Ok(scenario),
+        }
+    }
+
+    /// The record posted for lead number `index` (unique phone per lead).
+    pub fn lead_body(&self, index: u64) -> Value {
+        json!({
+            "FirstName": "Ada",
+            "LastName": format!("Bench{index}"),
+            "Company": "Bench Co",
+            "LeadSource": "Web",
+            "Phone": lead_phone(index),
+        })
+    }
+
+    /// The digits of the phone numbers in a provider request body (the match keys).
+    pub fn phones_in(&self, body: &Value) -> Vec<String> {
+        let mut phones = Vec::new();
+        collect_phones(body, self.phone_pointer.trim_start_matches('/'), &mut phones);
+        phones
+    }
+}
+
+fn collect_phones(value: &Value, pointer: &str, out: &mut Vec<String>) {
+    let (head, rest) = match pointer.split_once('/') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (pointer, None),
+    };
+    let children: Vec<&Value> = if head == "*" {
+        value.as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    } else {
+        value.get(head).into_iter().collect()
+    };
+    for child in children {
+        match rest {
+            Some(rest) => collect_phones(child, rest, out),
+            None => {
+                if let Some(text) = child.as_str() {
+                    out.push(phone_digits(text));
+                }
+            }
+        }
+    }
+}
+
+/// A valid-looking, unique US number per lead: +1 415 2XX XXXX onwards (exchanges 200-999 are valid).
+pub fn lead_phone(index: u64) -> String {
+    format!("+1415{:07}", 2_000_000 + index)
+}
+
+/// How many leads one run may number uniquely with `lead_phone`.
+pub const MAX_LEADS_PER_RUN: u64 = 7_999_999;
+
+/// The digits of a phone number: the key receipts are matched on, whatever formatting the sender used.
+pub fn phone_digits(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kixie_is_available_and_the_planned_ones_say_why_not() {
+        assert_eq!(Scenario::by_name("kixie").unwrap().name, "kixie");
+        for name in ["8x8-sms", "bulk-8x8"] {
+            let error = Scenario::by_name(name).unwrap_err();
+            assert!(matches!(error, BenchError::ScenarioNotAvailable { .. }), "{error}");
+            assert!(error.to_string().contains("not available yet"), "{error}");
+        }
+        let error = Scenario::by_name("twilio").unwrap_err();
+        assert!(error.to_string().contains("kixie, 8x8-sms, bulk-8x8"), "{error}");
+    }
+
+    #[test]
+    fn lead_phones_are_unique_and_match_the_provider_body() {
+        let kixie = Scenario::by_name("kixie").unwrap();
+        assert_eq!(lead_phone(0), "+14152000000");
+        assert_eq!(lead_phone(MAX_LEADS_PER_RUN), "+14159999999");
+        let lead = kixie.lead_body(42);
+        assert_eq!(lead["Phone"], "+14152000042");
+        let body = json!({"businessid": "b", "target": "+1 (415) 200-0042", "message": "Hi"});
+        assert_eq!(kixie.phones_in(&body), vec!["14152000042"]);
+        assert!(kixie.phones_in(&json!({"target": 5})).is_empty());
+    }
+
+    #[test]
+    fn wildcard_pointers_collect_every_recipient() {
+        let bulk = SCENARIOS.iter().find(|s| s.name == "bulk-8x8").unwrap();
+        let body = json!({"messages": [{"destination": "+14152000001"}, {"destination": "+14152000002"}]});
+        assert_eq!(bulk.phones_in(&body), vec!["14152000001", "14152000002"]);
+    }
+}

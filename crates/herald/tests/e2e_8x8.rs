@@ -1,0 +1,212 @@
+//! Seeds 001 and 003 end to end: the External Services built from 8x8's minimal OpenAPI files, the
+//! flows' Assignments, and the exact JSON the emulated 8x8 receives.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const KEY: &str = "sandbox-8x8-key";
+
+struct Running {
+    _dir: tempfile::TempDir,
+    sandbox: Process,
+    server: Process,
+    client: reqwest::Client,
+}
+
+fn run(project: &Path, bearer: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let mut args =
+        vec!["credential", "set", "X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"];
+    args.extend(location);
+    let (code, out, err) = herald(&args, &format!("Bearer {bearer}"));
+    assert_eq!(code, 0, "{out}{err}");
+    let mut args = vec![
+        "user",
+        "add",
+        "webform",
+        "--permission-set",
+        "Herald_API_User",
+        "--permission-set",
+        "CPaaS_API_Access",
+    ];
+    args.extend(location);
+    assert_eq!(herald(&args, "").0, 0);
+    let mut args = vec!["token", "create", "webform"];
+    args.extend(location);
+    let (_, token, _) = herald(&args, "");
+    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
+    let server = Process::start(
+        &[
+            "serve",
+            "--project",
+            project.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--sandbox",
+            &sandbox.url,
+        ],
+        &[],
+    );
+    let _ = client();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", token.trim()).parse().unwrap());
+    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
+    Running { _dir: dir, sandbox, server, client }
+}
+
+impl Running {
+    /// Posts a Lead and returns its finished run.
+    async fn lead(&self, fields: Value) -> Value {
+        let created: Value = self
+            .client
+            .post(format!("{}/api/v1/records/Lead", self.server.url))
+            .json(&fields)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let run_id = created["runs"][0].as_str().unwrap_or_else(|| panic!("no run: {created}")).to_string();
+        let url = format!("{}/api/v1/runs/{run_id}", self.server.url);
+        eventually(Duration::from_secs(20), || async {
+            let run: Value = self.client.get(&url).send().await.ok()?.json().await.ok()?;
+            matches!(run["status"].as_str(), Some("finished" | "failed")).then_some(run)
+        })
+        .await
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        self.client
+            .get(format!("{}/_sandbox/requests", self.sandbox.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn example_path(name: &str) -> PathBuf {
+    example(name)
+}
+
+#[tokio::test]
+async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
+    let running = run(&example_path("8x8-sms"), KEY);
+    let run = running.lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+6591234567"})).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    assert_eq!(run["trace"][1]["outputs"]["responseCode"], 200, "{run}");
+    let received = running.received().await;
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request["host"], "sms.8x8.com");
+    assert_eq!(request["path"], "/api/v1/subaccounts/herald-demo-subaccount/messages");
+    assert_eq!(request["headers"]["authorization"], format!("Bearer {KEY}"));
+    assert_eq!(
+        request["body"],
+        json!({"destination": "+6591234567", "source": "8x8", "text": "Hi Ada, this is an SMS message."})
+    );
+    assert!(!run.to_string().contains(KEY), "the key leaked into the run");
+}
+
+#[tokio::test]
+async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
+    let running = run(&example_path("8x8-sms"), KEY);
+    let run = running.lead(json!({"LastName": "L", "Phone": "+99912345678"})).await;
+    let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    assert!(fault.contains("HTTP 200 but 8x8 rejected the message"), "{fault}");
+    assert_eq!(run["trace"][2]["kind"], "Create Records");
+}
+
+#[tokio::test]
+async fn a_wrong_8x8_key_is_a_401_with_8x8s_error_code() {
+    let running = run(&example_path("8x8-sms"), "not-the-key-12345");
+    let run = running.lead(json!({"LastName": "L", "Phone": "+6591234567"})).await;
+    let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    assert!(fault.contains("HTTP 401"), "{fault}");
+    assert!(fault.contains("1200"), "{fault}");
+    assert!(!run.to_string().contains("not-the-key-12345"));
+}
+
+#[tokio::test]
+async fn seed_003_builds_the_otp_template_with_one_helper_variable_added_twice() {
+    let running = run(&example_path("8x8-whatsapp-otp"), KEY);
+    let run = running.lead(json!({"LastName": "L", "MobilePhone": "+6591234567"})).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    let received = running.received().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["host"], "chatapps.8x8.com");
+    assert_eq!(
+        received[0]["body"],
+        json!({
+            "user": {"msisdn": "+6591234567"},
+            "type": "Template",
+            "content": {"template": {
+                "name": "your_authentication_template_name",
+                "language": "en_US",
+                "components": [
+                    {"type": "body", "parameters": [{"type": "text", "text": "123456"}]},
+                    {"type": "button", "subType": "Url", "index": 0, "parameters": [{"type": "text", "text": "123456"}]}
+                ]
+            }}
+        })
+    );
+    assert_eq!(run["trace"][3]["outputs"]["responseCode"], 200, "{run}");
+}
+
+#[test]
+fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let sms = dir.path().join("sms");
+    copy_project(&example("8x8-sms"), &sms);
+    let flow = sms.join("flows/Lead_Welcome_SMS_8x8.yaml");
+    let text = std::fs::read_to_string(&flow)
+        .unwrap()
+        .replace("smsBody.destination:", "smsBody.to:")
+        .replace("smsBody.source:", "smsBody.from:");
+    std::fs::write(&flow, text).unwrap();
+    let (code, _, stderr) = herald(&["flow", "validate", sms.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("has no field `to`; did you mean `destination`"), "{stderr}");
+    assert!(stderr.contains("has no field `from`; did you mean `source`"), "{stderr}");
+
+    let otp = dir.path().join("otp");
+    copy_project(&example("8x8-whatsapp-otp"), &otp);
+    let flow = otp.join("flows/Lead_WhatsApp_OTP.yaml");
+    let text = std::fs::read_to_string(&flow)
+        .unwrap()
+        .replace("messageBody.type: Template", "messageBody.type: template")
+        .replace("componentVariable.type: button", "componentVariable.type: Button")
+        .replace("componentVariable.subType: Url", "componentVariable.subType: url");
+    std::fs::write(&flow, text).unwrap();
+    let (code, _, stderr) = herald(&["flow", "validate", otp.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    for expected in ["write `Template`", "write `button`", "write `Url`"] {
+        assert!(stderr.contains(expected), "{expected} missing in {stderr}");
+    }
+    assert!(stderr.contains("3 problems found"), "{stderr}");
+}
+
+#[test]
+fn service_show_lists_the_generated_types() {
+    let (code, stdout, stderr) =
+        herald(&["service", "show", example("8x8-whatsapp-otp").to_str().unwrap(), "CPaaSMessagingApps"], "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("ExternalService__CPaaSMessagingApps_singlex2dmessagex2drequest"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "action CPaaSMessagingApps.Send-Message: POST /api/v1/subaccounts/{subAccountId}/messages"
+        ),
+        "{stdout}"
+    );
+}
