@@ -539,6 +539,10 @@ impl<'a> FlowCompiler<'a> {
                 elements.push(compiled);
             }
         }
+        // Only on an otherwise clean flow: a refused assignment would look like a missing field.
+        if self.diagnostics.is_empty() {
+            self.check_required_body_fields(&elements, &variables);
+        }
         if !self.diagnostics.is_empty() || elements.len() != def.elements.len() {
             return None;
         }
@@ -557,6 +561,54 @@ impl<'a> FlowCompiler<'a> {
             element_index,
             start,
         })
+    }
+
+    /// A body variable passed to an action must have every required field of its type assigned
+    /// somewhere in the flow (the spec would refuse the request otherwise, after the lead waited).
+    fn check_required_body_fields(&mut self, elements: &[Element], variables: &[Variable]) {
+        for element in elements {
+            let ElementKind::Action(action) = &element.kind else { continue };
+            for input in &action.inputs {
+                let (InputTarget::Body, ValueExpr::WholeVariable(index)) = (&input.target, &input.value)
+                else {
+                    continue;
+                };
+                let VariableType::Object(type_name) = &variables[*index].ty else { continue };
+                let Some(object) = find_type(self.project, type_name) else { continue };
+                let assigned: Vec<&str> = elements
+                    .iter()
+                    .filter_map(|e| match &e.kind {
+                        ElementKind::Assign(items) => Some(items),
+                        _ => None,
+                    })
+                    .flatten()
+                    .filter(|item| item.variable == *index)
+                    .map(|item| item.path.first().map_or("", String::as_str))
+                    .collect();
+                if assigned.contains(&"")
+                    || variables[*index].default.as_object().is_some_and(|d| !d.is_empty())
+                {
+                    continue;
+                }
+                let missing: Vec<&str> = object
+                    .properties
+                    .iter()
+                    .filter(|(name, property)| property.required && !assigned.contains(&name.as_str()))
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    let path =
+                        YamlPath::root().key("elements").key(&element.name).key("inputs").key(&input.name);
+                    let variable = &variables[*index].name;
+                    self.error(
+                        &path,
+                        "HF029",
+                        format!("`{variable}` is sent as {type_name}, but its required field{} {} {} never assigned", if missing.len() == 1 { "" } else { "s" }, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "), if missing.len() == 1 { "is" } else { "are" }),
+                        Some(format!("assign `{variable}.{}` before this action", missing[0])),
+                    );
+                }
+            }
+        }
     }
 
     fn resolver<'r>(

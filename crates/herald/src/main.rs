@@ -284,6 +284,13 @@ enum PhoneCommand {
 }
 
 fn main() -> ExitCode {
+    // `herald ... | head` must end quietly like any Unix tool, not panic on a closed pipe: restore the
+    // default SIGPIPE action that the Rust runtime replaces with "ignore".
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("HERALD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();

@@ -198,6 +198,38 @@ fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
 }
 
 #[test]
+fn a_body_without_its_required_fields_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let sms = dir.path().join("sms");
+    copy_project(&example("8x8-sms"), &sms);
+    let flow = sms.join("flows/Lead_Welcome_SMS_8x8.yaml");
+    let text: String = std::fs::read_to_string(&flow)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("smsBody.text:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&flow, text).unwrap();
+    let (code, _, stderr) = herald(&["flow", "validate", sms.to_str().unwrap()], "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("error[HF029]: `smsBody` is sent as ExternalService__CPaaSSMS_SmsRequest, but its required field `text` is never assigned"), "{stderr}");
+}
+
+#[test]
+fn validate_output_can_be_cut_short_by_a_pipe() {
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{HERALD}' flow validate '{}' | head -c 1", example("8x8-sms").display()))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
 fn service_show_lists_the_generated_types() {
     let (code, stdout, stderr) =
         herald(&["service", "show", example("8x8-whatsapp-otp").to_str().unwrap(), "CPaaSMessagingApps"], "");
@@ -209,4 +241,24 @@ fn service_show_lists_the_generated_types() {
         ),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn the_official_spec_example_sends_and_keeps_the_typed_umid() {
+    let running = run(&example_path("8x8-sms-official"), KEY);
+    let run = running.lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+14155550100"})).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    let received = running.received().await;
+    assert_eq!(received[0]["host"], "sms.us.8x8.com");
+    let lead_id = run["trace"][0]["outputs"]["smsBody.clientMessageId"].as_str().unwrap().to_string();
+    assert!(lead_id.starts_with("00Q"));
+    assert_eq!(
+        received[0]["body"],
+        json!({"destination": "+14155550100", "source": "8x8", "text": "Hi Ada, this is an SMS message.", "encoding": "AUTO", "clientMessageId": lead_id})
+    );
+    let answered: Value =
+        serde_json::from_str(run["trace"][1]["outputs"]["responseBody"].as_str().unwrap()).unwrap();
+    let kept = &run["trace"][2]["outputs"]["umid"];
+    assert!(kept.as_str().is_some_and(|u| !u.is_empty()), "{run}");
+    assert_eq!(kept, &answered["umid"]);
 }

@@ -37,7 +37,7 @@ struct Example {
     leads: &'static [&'static str],
 }
 
-const EXAMPLES: [Example; 3] = [
+const EXAMPLES: [Example; 4] = [
     Example {
         name: "kixie-welcome-sms",
         external: "Kixie_API_Auth",
@@ -56,6 +56,14 @@ const EXAMPLES: [Example; 3] = [
         secrets: &[("Authorization", "Bearer sandbox-8x8-key")],
         sets: &["Herald_API_User", "CPaaS_API_Access"],
         leads: &[r#"{"LastName":"L","Phone":"+6591234567"}"#, r#"{"LastName":"L","Phone":"+99912345678"}"#],
+    },
+    Example {
+        name: "8x8-sms-official",
+        external: "X8x8_CPaaS_Authentication",
+        principal: "X8x8_API_Key_Principal",
+        secrets: &[("Authorization", "Bearer sandbox-8x8-key")],
+        sets: &["Herald_API_User", "CPaaS_API_Access"],
+        leads: &[r#"{"LastName":"L","Phone":"+14155550100"}"#],
     },
     Example {
         name: "8x8-whatsapp-otp",

@@ -1,0 +1,40 @@
+//! Import time of the providers' official OpenAPI files (the work `herald flow validate` and
+//! `herald serve` do once per external service at load).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::path::PathBuf;
+
+fn spec(relative: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs").join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn import(c: &mut Criterion) {
+    let options = herald_openapi::ImportOptions::default();
+    for (name, file, registration) in [
+        ("8x8 SMS (sms_api.json, 126 KB)", "8x8/sms_api.json", "CPaaSSMS"),
+        (
+            "8x8 Chat Apps (business_messaging_api.json, 341 KB)",
+            "8x8/business_messaging_api.json",
+            "CPaaSMessagingApps",
+        ),
+    ] {
+        let text = spec(file);
+        c.bench_function(&format!("import {name}, all operations"), |b| {
+            b.iter(|| herald_openapi::import(black_box(&text), registration, "NC", &options).unwrap())
+        });
+    }
+    let twilio = spec("twilio/twilio_api_v2010.json");
+    let only = herald_openapi::ImportOptions { operations: Some(vec!["CreateMessage".into()]), server: None };
+    c.bench_function("import Twilio 2010-04-01 (1.9 MB), CreateMessage", |b| {
+        b.iter(|| herald_openapi::import(black_box(&twilio), "Twilio", "NC", &only).unwrap())
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = import
+}
+criterion_main!(benches);
