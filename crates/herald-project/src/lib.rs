@@ -298,6 +298,15 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     (Some(project), diagnostics)
 }
 
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Custom => "custom",
+        Protocol::NoAuthentication => "no_authentication",
+        Protocol::Basic => "basic",
+        Protocol::OAuth2ClientCredentials => "oauth2_client_credentials",
+    }
+}
+
 enum RawService {
     Callout(CalloutServiceDef),
     External(ExternalServiceDef),
@@ -610,9 +619,12 @@ impl Checks<'_> {
                                     external.source,
                                     &path,
                                     "HP014",
-                                    format!("basic authentication needs a `{parameter}` parameter"),
+                                    format!(
+                                        "protocol {} needs a `{parameter}` parameter",
+                                        protocol_name(external.def.protocol)
+                                    ),
                                 )
-                                .hint("parameters: [username, password]"),
+                                .hint(format!("parameters: [{}]", required.join(", "))),
                         );
                     }
                 }
