@@ -776,22 +776,7 @@ impl Checks<'_> {
                 }
             };
             let root = YamlPath::root();
-            let named = self.project.named_credentials.get(&def.named_credential);
-            if named.is_none() {
-                let names = self.project.named_credentials.keys().map(String::as_str);
-                self.diagnostics.push(
-                    self.project
-                        .at_value(
-                            id,
-                            &root.key("named_credential"),
-                            None,
-                            "HP016",
-                            format!("unknown named credential `{}`", def.named_credential),
-                        )
-                        .maybe_hint(did_you_mean(&def.named_credential, names)),
-                );
-            }
-            let provider = self.provider(id, named, def.provider.as_ref());
+            let provider = self.service_provider(id, &def.named_credential, def.provider.as_ref());
             let mut model = Service::new(&def.name, &def.named_credential);
             for (action, action_def) in &def.actions {
                 let path = root.key("actions").key(action);
@@ -846,6 +831,31 @@ impl Checks<'_> {
         services
     }
 
+    /// A service's provider rules; an unknown named credential is reported.
+    fn service_provider(
+        &mut self,
+        id: SourceId,
+        named_credential: &str,
+        provider: Option<&String>,
+    ) -> Provider {
+        let named = self.project.named_credentials.get(named_credential);
+        if named.is_none() {
+            let names = self.project.named_credentials.keys().map(String::as_str);
+            self.diagnostics.push(
+                self.project
+                    .at_value(
+                        id,
+                        &YamlPath::root().key("named_credential"),
+                        None,
+                        "HP016",
+                        format!("unknown named credential `{named_credential}`"),
+                    )
+                    .maybe_hint(did_you_mean(named_credential, names)),
+            );
+        }
+        self.provider(id, named, provider)
+    }
+
     fn provider(
         &mut self,
         id: SourceId,
@@ -883,22 +893,7 @@ impl Checks<'_> {
         spec_files: &IndexMap<PathBuf, String>,
     ) -> Option<ServiceEntry> {
         let root = YamlPath::root();
-        let named = self.project.named_credentials.get(&def.named_credential);
-        if named.is_none() {
-            let names = self.project.named_credentials.keys().map(String::as_str);
-            self.diagnostics.push(
-                self.project
-                    .at_value(
-                        id,
-                        &root.key("named_credential"),
-                        None,
-                        "HP016",
-                        format!("unknown named credential `{}`", def.named_credential),
-                    )
-                    .maybe_hint(did_you_mean(&def.named_credential, names)),
-            );
-        }
-        let provider = self.provider(id, named, def.provider.as_ref());
+        let provider = self.service_provider(id, &def.named_credential, def.provider.as_ref());
         let service_dir = self.project.source(id).path.parent().map(Path::to_path_buf).unwrap_or_default();
         let spec_path = normalize_relative(&service_dir.join(&def.spec));
         let Some(text) = spec_files.get(&spec_path) else {

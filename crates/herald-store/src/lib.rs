@@ -205,7 +205,7 @@ impl Store {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = ?, state = ?, fault = ?, updated_at = ? WHERE id = ?")
+        sqlx::query(SAVE_RUN)
             .bind(status.as_str())
             .bind(state.to_string())
             .bind(fault)
@@ -515,7 +515,7 @@ impl WriteTx {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = ?, state = ?, fault = ?, updated_at = ? WHERE id = ?")
+        sqlx::query(SAVE_RUN)
             .bind(status.as_str())
             .bind(state.to_string())
             .bind(fault)
@@ -532,6 +532,7 @@ impl WriteTx {
     }
 }
 
+const SAVE_RUN: &str = "UPDATE runs SET status = ?, state = ?, fault = ?, updated_at = ? WHERE id = ?";
 const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs WHERE record_id = ? ORDER BY created_at, id";
 const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', updated_at = ? WHERE id = ? AND status = 'ready' RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at";
 const RUN_SELECT: &str =

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 
 const BUSINESSID: &str = "biz-e2e-4821";
@@ -17,32 +16,6 @@ struct Setup {
     sandbox: Process,
     server: Process,
     client: reqwest::Client,
-}
-
-/// `herald user add NAME --permission-set ...` then `herald token create NAME`; returns the token.
-fn user_with_token(project: &Path, db: &Path, name: &str, sets: &[&str]) -> String {
-    let mut args = vec!["user", "add", name];
-    for set in sets {
-        args.extend(["--permission-set", set]);
-    }
-    args.extend(["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()]);
-    let (code, stdout, stderr) = herald(&args, "");
-    assert_eq!(code, 0, "user add failed: {stdout}{stderr}");
-    let (code, stdout, stderr) = herald(
-        &["token", "create", name, "--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()],
-        "",
-    );
-    assert_eq!(code, 0, "token create failed: {stderr}");
-    let token = stdout.trim().to_string();
-    assert!(token.starts_with("hrld_"), "{token}");
-    token
-}
-
-fn authorized(token: &str) -> reqwest::Client {
-    let _ = client();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
 }
 
 /// Stores the credentials with `herald credential set` (values on stdin), then starts both processes.

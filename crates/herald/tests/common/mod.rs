@@ -23,6 +23,33 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `herald user add NAME --permission-set ...` then `herald token create NAME`; returns the token.
+pub fn user_with_token(project: &Path, db: &Path, name: &str, sets: &[&str]) -> String {
+    let mut args = vec!["user", "add", name];
+    for set in sets {
+        args.extend(["--permission-set", set]);
+    }
+    args.extend(["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()]);
+    let (code, stdout, stderr) = herald(&args, "");
+    assert_eq!(code, 0, "user add failed: {stdout}{stderr}");
+    let (code, stdout, stderr) = herald(
+        &["token", "create", name, "--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(code, 0, "token create failed: {stderr}");
+    let token = stdout.trim().to_string();
+    assert!(token.starts_with("hrld_"), "{token}");
+    token
+}
+
+/// A client that sends `Authorization: Bearer TOKEN` on every request.
+pub fn authorized(token: &str) -> reqwest::Client {
+    let _ = client();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().default_headers(headers).build().unwrap()
+}
+
 /// A child process that is killed when the test ends, with everything it printed kept.
 pub struct Process {
     child: Child,
