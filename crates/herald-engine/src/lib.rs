@@ -671,6 +671,15 @@ impl Engine {
         self.user_named(name).await
     }
 
+    /// Deactivates a user; its API tokens are refused from the next request on.
+    pub async fn deactivate_user(&self, name: &str) -> Result<(), EngineError> {
+        if self.inner.store.deactivate_user(name).await? {
+            Ok(())
+        } else {
+            Err(EngineError::UnknownUser(name.to_string()))
+        }
+    }
+
     pub async fn users(&self) -> Result<Vec<UserRow>, EngineError> {
         Ok(self.inner.store.users().await?)
     }

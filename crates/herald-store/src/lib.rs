@@ -385,6 +385,15 @@ impl Store {
         Ok(users)
     }
 
+    /// Deactivates a user: its tokens stop working at once. Returns whether an active user was found.
+    pub async fn deactivate_user(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE users SET active = 0 WHERE name = ? AND active = 1")
+            .bind(name)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn create_token(&self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()> {
         sqlx::query("INSERT INTO tokens (id, user_id, hash, created_at) VALUES (?, ?, ?, ?)")
             .bind(id)

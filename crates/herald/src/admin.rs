@@ -25,6 +25,14 @@ pub async fn add_user(
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn deactivate_user(dir: &Path, db: Option<PathBuf>, name: &str) -> Result<ExitCode> {
+    let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
+    let engine = open_engine(dir, project, db, None).await?;
+    engine.deactivate_user(name).await?;
+    println!("Deactivated {name}: its API tokens are refused from now on.");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn list_users(dir: &Path, db: Option<PathBuf>) -> Result<ExitCode> {
     let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
     let engine = open_engine(dir, project, db, None).await?;

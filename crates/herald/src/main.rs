@@ -221,6 +221,13 @@ enum UserCommand {
         #[command(flatten)]
         location: ProjectDb,
     },
+    /// Deactivate a user: its API tokens stop working at once.
+    #[command(after_help = "Example:\n  herald user deactivate webform --project examples/kixie-welcome-sms")]
+    Deactivate {
+        name: String,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
     /// List users and their permission sets.
     List {
         #[command(flatten)]
@@ -388,6 +395,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Service(ServiceCommand::Show { project, name }) => service_cmd::show(&project, &name),
         Command::User(UserCommand::Add { name, permission_sets, location }) => {
             runtime()?.block_on(admin::add_user(&location.project, location.db, &name, &permission_sets))
+        }
+        Command::User(UserCommand::Deactivate { name, location }) => {
+            runtime()?.block_on(admin::deactivate_user(&location.project, location.db, &name))
         }
         Command::User(UserCommand::List { location }) => {
             runtime()?.block_on(admin::list_users(&location.project, location.db))

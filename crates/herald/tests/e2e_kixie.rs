@@ -296,6 +296,22 @@ async fn the_api_needs_a_token_and_the_scope_of_each_route() {
     assert_eq!(forged.status(), 401);
     assert_eq!(client().get(format!("{}/health", setup.server.url)).send().await.unwrap().status(), 200);
 
+    // A deactivated user's token stops working at once.
+    let token = user_with_token(&setup.project, &setup.db(), "leaver", &["Herald_API_User"]);
+    assert_eq!(authorized(&token).post(&url).json(&lead).send().await.unwrap().status(), 201);
+    let db = setup.db();
+    let args = [
+        "user",
+        "deactivate",
+        "leaver",
+        "--project",
+        setup.project.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    assert_eq!(herald(&args, "").0, 0);
+    assert_eq!(authorized(&token).post(&url).json(&lead).send().await.unwrap().status(), 401);
+
     // A user whose permission sets grant no API scope gets a 403 that says what to assign.
     let token = user_with_token(&setup.project, &setup.db(), "caller", &["Kixie_Integration_User"]);
     let denied = authorized(&token).post(&url).json(&lead).send().await.unwrap();
