@@ -478,7 +478,7 @@ impl Checker<'_> {
                 want(self, 0, &all)?;
                 T::Text
             }
-            Func::Value | Func::Len | Func::Ascii => {
+            Func::Value | Func::Len | Func::Ascii | Func::SmsSegments => {
                 want(self, 0, &[T::Text])?;
                 T::Number
             }
@@ -503,7 +503,9 @@ impl Checker<'_> {
             | Func::JsEncode
             | Func::JsInHtmlEncode
             | Func::UrlEncode
-            | Func::Reverse => {
+            | Func::Reverse
+            | Func::SmsEncoding
+            | Func::E164 => {
                 each(self, &[T::Text])?;
                 T::Text
             }

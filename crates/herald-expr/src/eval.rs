@@ -287,6 +287,20 @@ impl Ev<'_> {
             Func::Lower => Ok(text(t!(0).to_lowercase())),
             Func::Upper => Ok(text(t!(0).to_uppercase())),
             Func::Proper => Ok(text(proper_case(&t!(0)))),
+            Func::SmsSegments => Ok(num(i64::from(herald_sms::inspect(&t!(0)).segments))),
+            Func::SmsEncoding => Ok(text(herald_sms::inspect(&t!(0)).encoding.as_str().to_string())),
+            Func::E164 => {
+                let number = t!(0);
+                let country = match args.len() > 1 {
+                    true => match self.arg(args, 1)? {
+                        Value::Text(country) => Some(country),
+                        _ => None,
+                    },
+                    false => None,
+                };
+                // A number that cannot be valid is null, so a flow can test it with ISBLANK.
+                Ok(herald_sms::normalize_e164(&number, country.as_deref()).map_or(Value::Null, text))
+            }
             Func::Trim => Ok(text(t!(0).trim().to_string())),
             Func::Substitute => {
                 let t = t!(0);

@@ -522,6 +522,21 @@ fn proper_capitalizes_each_word() {
 }
 
 #[test]
+fn sms_functions_count_segments_name_the_encoding_and_normalize_numbers() {
+    check("SMSSEGMENTS(\"Hello\")", n("1"));
+    check("SMSSEGMENTS(LPAD(\"\", 161, \"a\"))", n("2"));
+    check("SMSSEGMENTS(\"ç\" & LPAD(\"\", 70, \"a\"))", n("2"));
+    check("SMSENCODING(\"Hello\")", t("GSM7"));
+    check("SMSENCODING(\"Zoë ç\")", t("UCS2"));
+    check("E164(\"(415) 555-0100\", \"US\")", t("+14155550100"));
+    check("E164(\"+44 20 7946 0018\")", t("+442079460018"));
+    check("E164(\"555\", \"US\")", Value::Null);
+    check("ISBLANK(E164(\"not a number\"))", Value::Boolean(true));
+    check("E164(null)", Value::Null);
+    check("SMSSEGMENTS(null)", Value::Null);
+}
+
+#[test]
 fn every_function_is_tested_and_documented() {
     let this = include_str!("tests_functions.rs").to_ascii_uppercase()
         + &include_str!("tests.rs").to_ascii_uppercase();
