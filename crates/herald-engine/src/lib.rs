@@ -439,10 +439,7 @@ impl Engine {
             if holds == Ok(false) {
                 continue;
             }
-            let user = match flow.run_as {
-                RunAs::TriggeringUser => actor.clone(),
-                RunAs::Automation => self.inner.automation.clone(),
-            };
+            let user = self.run_user_for(flow, actor);
             let mut state = flow.new_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now);
             if let Err(message) = holds {
                 state.failure = Some(format!("the entry condition could not be evaluated: {message}"));
@@ -566,10 +563,7 @@ impl Engine {
                 Err(message) => return Ok(DebugOutcome::EntryError { message }),
             }
         }
-        let user = match flow.run_as {
-            RunAs::TriggeringUser => actor.clone(),
-            RunAs::Automation => self.inner.automation.clone(),
-        };
+        let user = self.run_user_for(&flow, actor);
         let mut state = flow.new_run(data, None, user, interview_guid(), cx.now);
         let (status, fault) = self.drive(&flow, &mut state, None).await?;
         Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
@@ -642,6 +636,14 @@ impl Engine {
     /// Re-encrypts every secret under a new master key (see [`Vault::rotate`]).
     pub async fn rotate_key(&self) -> Result<usize, EngineError> {
         Ok(self.inner.vault.rotate(&self.inner.store).await?)
+    }
+
+    /// The user a run of `flow` acts as when `actor` made the change (`run_as` in the flow file).
+    fn run_user_for(&self, flow: &CompiledFlow, actor: &RunUser) -> RunUser {
+        match flow.run_as {
+            RunAs::TriggeringUser => actor.clone(),
+            RunAs::Automation => self.inner.automation.clone(),
+        }
     }
 
     pub fn automation_user(&self) -> &RunUser {

@@ -485,16 +485,7 @@ fn sms_batch_inner(request: &Map<String, Value>) -> Result<Answer, Refusal> {
         }
         results.push(result);
     }
-    let mut body = json!({
-        "batchId": new_uuid(),
-        "clientBatchId": client_batch_id,
-        "acceptedCount": accepted_count,
-        "rejectedCount": results.len() - accepted_count,
-    });
-    if request.get("includeMessagesInResponse") == Some(&Value::Bool(true)) {
-        body["messages"] = Value::Array(results);
-    }
-    Ok(Answer::json(StatusCode::OK, body))
+    Ok(batch_answer(request, client_batch_id, results, accepted_count))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -718,6 +709,16 @@ fn chat_batch_inner(options: &EightByEightOptions, request: &Map<String, Value>)
         };
         results.push(result);
     }
+    Ok(batch_answer(request, client_batch_id, results, accepted_count))
+}
+
+/// The batch response both APIs share: counts, and the messages only when asked for.
+fn batch_answer(
+    request: &Map<String, Value>,
+    client_batch_id: Option<&str>,
+    results: Vec<Value>,
+    accepted_count: usize,
+) -> Answer {
     let mut body = json!({
         "batchId": new_uuid(),
         "clientBatchId": client_batch_id,
@@ -727,7 +728,7 @@ fn chat_batch_inner(options: &EightByEightOptions, request: &Map<String, Value>)
     if request.get("includeMessagesInResponse") == Some(&Value::Bool(true)) {
         body["messages"] = Value::Array(results);
     }
-    Ok(Answer::json(StatusCode::OK, body))
+    Answer::json(StatusCode::OK, body)
 }
 
 #[cfg(test)]

@@ -150,12 +150,7 @@ impl Store {
     }
 
     pub async fn record(&self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
-        let row = sqlx::query("SELECT id, object, data FROM records WHERE id = ? AND object = ?")
-            .bind(id)
-            .bind(object)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| record_from_row(&row)).transpose()
+        record(&self.pool, object, id).await
     }
 
     pub async fn records_of(&self, object: &str, limit: i64) -> Result<Vec<StoredRecord>> {
@@ -205,15 +200,7 @@ impl Store {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        sqlx::query(SAVE_RUN)
-            .bind(status.as_str())
-            .bind(state.to_string())
-            .bind(fault)
-            .bind(now)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        save_run(&self.writer, id, status, state, fault, now).await
     }
 
     /// Stores a secret; `user_id` is empty for named principals and the user's id for per-user ones.
@@ -475,12 +462,7 @@ impl WriteTx {
 
     /// The record as it is inside this transaction (for updates: the prior values).
     pub async fn record(&mut self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
-        let row = sqlx::query("SELECT id, object, data FROM records WHERE id = ? AND object = ?")
-            .bind(id)
-            .bind(object)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.map(|row| record_from_row(&row)).transpose()
+        record(&mut *self.tx, object, id).await
     }
 
     pub async fn update_record(
@@ -524,15 +506,7 @@ impl WriteTx {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        sqlx::query(SAVE_RUN)
-            .bind(status.as_str())
-            .bind(state.to_string())
-            .bind(fault)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        save_run(&mut *self.tx, id, status, state, fault, now).await
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -548,6 +522,38 @@ const RUN_SELECT: &str =
     "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs";
 const RUN_COLUMNS_BY_ID: &str =
     "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs WHERE id = ?";
+
+async fn record<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    object: &str,
+    id: &str,
+) -> Result<Option<StoredRecord>> {
+    let row = sqlx::query("SELECT id, object, data FROM records WHERE id = ? AND object = ?")
+        .bind(id)
+        .bind(object)
+        .fetch_optional(executor)
+        .await?;
+    row.map(|row| record_from_row(&row)).transpose()
+}
+
+async fn save_run<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    id: &str,
+    status: RunStatus,
+    state: &serde_json::Value,
+    fault: Option<&str>,
+    now: &str,
+) -> Result<()> {
+    sqlx::query(SAVE_RUN)
+        .bind(status.as_str())
+        .bind(state.to_string())
+        .bind(fault)
+        .bind(now)
+        .bind(id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
 
 fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRecord> {
     let id: String = row.get(0);
