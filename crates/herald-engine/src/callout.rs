@@ -2,17 +2,22 @@
 //! named credential's own host, send it, and read the answer with the provider's rules.
 
 use crate::SecretPlace;
+use crate::ledger::{LedgerUpdate, MessageEvent, normalize_sender, planned_rows};
+use crate::limits::Wait;
 use crate::{Engine, EngineError, now_text};
+use chrono::{DateTime, Utc};
 use herald_expr::EvalContext;
 use herald_flow::{CalloutResult, CompiledFlow, PreparedCallout, RunState, RunUser, SecretSource};
-use herald_openapi::Method;
+use herald_openapi::{BodyEncoding, Method};
 use herald_project::{PrincipalType, Protocol};
-use herald_providers::Verdict;
-use herald_store::RunStatus;
+use herald_providers::{FailureClass, MessageStatus, OutboundMessage, Provider, Verdict};
+use herald_store::{ConsentRow, RunStatus};
+use rand::Rng;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::Zeroizing;
 
 /// Answers larger than this are cut off and the callout fails: no provider answers a send with more.
@@ -55,6 +60,62 @@ pub fn mask_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) 
 
 fn fault(message: String) -> CalloutResult {
     CalloutResult { status: None, body: String::new(), fault: Some(message), micros: 0 }
+}
+
+/// What became of a callout.
+pub(crate) enum CalloutOutcome {
+    /// Answered (a success or a fault the flow handles), or refused before sending.
+    Done(CalloutResult),
+    /// Failed in a way worth retrying: try again at `at` (journaled; survives a restart).
+    RetryAt { at: DateTime<Utc>, error: String, micros: u64 },
+    /// The request may have reached a provider that cannot recognise a resend: not sent again.
+    Unknown { message: String },
+    /// A rate limit: nothing was sent; try again after this short wait.
+    Park(Duration),
+    /// Every concurrent slot of the named credential is taken: try again with a permit.
+    ParkOnSlot(Arc<Semaphore>),
+    /// A daily budget is spent: nothing was sent; the run waits, durably, until `at`.
+    WaitUntil { at: DateTime<Utc>, reason: String },
+}
+
+/// What `send` learned beyond the result.
+struct Sent {
+    result: CalloutResult,
+    retry_after: Option<Duration>,
+    /// No complete answer came back, and the request may have arrived (a timeout, a reset).
+    maybe_arrived: bool,
+}
+
+/// The body as it goes on the wire.
+fn encode_body(body: &Value, encoding: BodyEncoding) -> (Vec<u8>, &'static str) {
+    match (encoding, body) {
+        (BodyEncoding::Form, Value::Object(fields)) => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in fields {
+                match value {
+                    Value::Null => {}
+                    Value::Array(items) => {
+                        for item in items {
+                            form.append_pair(name, &form_text(item));
+                        }
+                    }
+                    other => {
+                        form.append_pair(name, &form_text(other));
+                    }
+                }
+            }
+            (form.finish().into_bytes(), "application/x-www-form-urlencoded")
+        }
+        (BodyEncoding::Text, Value::String(text)) => (text.clone().into_bytes(), "text/plain; charset=utf-8"),
+        _ => (serde_json::to_vec(body).unwrap_or_default(), "application/json"),
+    }
+}
+
+fn form_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 impl Engine {
@@ -121,32 +182,35 @@ impl Engine {
         state: &mut RunState,
         run_id: Option<&str>,
         cx: &EvalContext,
-    ) -> Result<CalloutResult, EngineError> {
+        permit: Option<OwnedSemaphorePermit>,
+        ledger: &mut Vec<LedgerUpdate>,
+    ) -> Result<CalloutOutcome, EngineError> {
+        let done = |result: CalloutResult| Ok(CalloutOutcome::Done(result));
         let Some(credential) = flow.pending_credential(state) else {
-            return Ok(fault("the pending element is not an action".into()));
+            return done(fault("the pending element is not an action".into()));
         };
         let named_name = credential.named_credential.to_string();
         let external = credential.external_credential.to_string();
         let user = state.user.clone();
         let (principal, principal_type) = match self.principal_for(&external, &user).await {
             Ok(found) => found,
-            Err(message) => return Ok(fault(message)),
+            Err(message) => return done(fault(message)),
         };
         let user_id = if principal_type == PrincipalType::PerUser { user.id.as_str() } else { "" };
         let mut secrets = match self.secrets(&external, &principal, user_id).await {
             Ok(secrets) => secrets,
-            Err(message) => return Ok(fault(message)),
+            Err(message) => return done(fault(message)),
         };
-        let prepared = match flow.prepare_callout(state, &secrets, cx) {
+        let mut prepared = match flow.prepare_callout(state, &secrets, cx) {
             Ok(prepared) => prepared,
-            Err(message) => return Ok(fault(secrets.mask(&message))),
+            Err(message) => return done(fault(secrets.mask(&message))),
         };
         let Some(named) = self.inner.project.named_credentials.get(&named_name).cloned() else {
-            return Ok(fault(format!("named credential {named_name} is not loaded")));
+            return done(fault(format!("named credential {named_name} is not loaded")));
         };
         let mut headers = match named.render_headers(&secrets, cx) {
             Ok(headers) => headers,
-            Err(message) => return Ok(fault(secrets.mask(&message))),
+            Err(message) => return done(fault(secrets.mask(&message))),
         };
         headers.extend(prepared.headers.iter().cloned());
         if named.generate_authorization_header
@@ -167,7 +231,7 @@ impl Engine {
         }
         let url = match self.target_url(&named.url, &named.host, &prepared) {
             Ok(url) => url,
-            Err(message) => return Ok(fault(message)),
+            Err(message) => return done(fault(message)),
         };
         // OAuth 2.0 client credentials: a cached access token, fetched before anything is sent.
         let oauth = if named.protocol == Protocol::OAuth2ClientCredentials {
@@ -180,43 +244,231 @@ impl Engine {
                     secrets.tokens.push(token.clone());
                     Some((key, token))
                 }
-                Err(message) => return Ok(fault(secrets.mask(&message))),
+                Err(message) => return done(fault(secrets.mask(&message))),
             }
         } else {
             None
         };
 
         if let Some(problem) = self.schema_problems(&prepared) {
-            return Ok(fault(secrets.mask(&problem)));
+            return Ok(CalloutOutcome::Done(fault(secrets.mask(&problem))));
+        }
+        let messages = match self.outbound_messages(&mut prepared) {
+            Ok(messages) => messages,
+            Err(message) => return Ok(CalloutOutcome::Done(fault(message))),
+        };
+
+        // Limits come after every check that can refuse the send, so a refused send spends no budget.
+        let permit = match permit {
+            Some(permit) => Some(permit),
+            None => match self.inner.limits.slot(&named_name) {
+                Ok(permit) => permit,
+                Err(semaphore) => return Ok(CalloutOutcome::ParkOnSlot(semaphore)),
+            },
+        };
+        match self.inner.limits.admit(&named_name, Utc::now()) {
+            Ok(()) => {}
+            Err(Wait::For(wait)) => return Ok(CalloutOutcome::Park(wait)),
+            Err(Wait::Until { at, reason }) => return Ok(CalloutOutcome::WaitUntil { at, reason }),
         }
 
-        // Journal the attempt before it leaves: after a crash the engine must know it may have arrived.
-        flow.mark_sent(state);
-        if let Some(run_id) = run_id {
-            let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
-            self.inner.store.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
-        }
-        let result = self.send(&prepared, url.clone(), headers.clone(), &secrets).await;
-        let Some((key, token)) = oauth.filter(|_| result.status == Some(401)) else { return Ok(result) };
-        // The provider refused the token, so nothing was accepted: fetch a fresh one and try once more.
-        self.inner.oauth.invalidate_token(&key, &token);
-        match self.access_token(&external, &key, &secrets).await {
-            Ok(fresh) => {
-                let headers: Vec<(String, String)> = headers
-                    .into_iter()
-                    .map(|(name, value)| {
-                        if name == "Authorization" {
-                            (name, format!("Bearer {}", fresh.as_str()))
-                        } else {
-                            (name, value)
-                        }
-                    })
-                    .collect();
-                secrets.tokens.push(fresh);
-                Ok(self.send(&prepared, url, headers, &secrets).await)
+        // Journal the attempt and its ledger rows before it leaves: after a crash the engine must know
+        // it may have arrived.
+        flow.mark_sent(state, Utc::now());
+        let element = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
+        let rows = planned_rows(
+            &messages,
+            prepared.provider,
+            &named_name,
+            &prepared.idempotency_key,
+            run_id,
+            &element,
+            &now_text(),
+        );
+        if run_id.is_some() || !rows.is_empty() {
+            let mut tx = self.inner.store.begin().await?;
+            let consents = self.flush_ledger(&mut tx, ledger).await?;
+            for row in &rows {
+                tx.upsert_message(row, &now_text()).await?;
             }
-            Err(message) => Ok(fault(secrets.mask(&message))),
+            if let Some(run_id) = run_id {
+                let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
+                tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
+            }
+            tx.commit().await?;
+            self.remember_consents(&consents);
         }
+        let mut sent = self.send(&prepared, url.clone(), headers.clone(), &secrets).await;
+        if let Some((key, token)) = oauth.filter(|_| sent.result.status == Some(401)) {
+            // The provider refused the token, so nothing was accepted: fetch a fresh one and try once more.
+            self.inner.oauth.invalidate_token(&key, &token);
+            match self.access_token(&external, &key, &secrets).await {
+                Ok(fresh) => {
+                    let headers: Vec<(String, String)> = headers
+                        .into_iter()
+                        .map(|(name, value)| {
+                            if name == "Authorization" {
+                                (name, format!("Bearer {}", fresh.as_str()))
+                            } else {
+                                (name, value)
+                            }
+                        })
+                        .collect();
+                    secrets.tokens.push(fresh);
+                    sent = self.send(&prepared, url, headers, &secrets).await;
+                }
+                Err(message) => sent.result = fault(secrets.mask(&message)),
+            }
+        }
+        drop(permit);
+        Ok(self.judge(flow, state, &prepared, &rows_positions(&rows), sent, ledger))
+    }
+
+    /// The messages a prepared send carries, with destinations in E.164; refuses a destination that
+    /// cannot be a phone number or that opted out, before anything is sent.
+    fn outbound_messages(&self, prepared: &mut PreparedCallout) -> Result<Vec<OutboundMessage>, String> {
+        let Some(body) = &prepared.body else { return Ok(Vec::new()) };
+        let method = format!("{:?}", prepared.method).to_ascii_uppercase();
+        let mut messages = prepared.provider.outbound_messages(&method, &prepared.path, body);
+        let country = self.inner.project.project.config.runtime.default_country.as_deref();
+        for message in &mut messages {
+            if message.channel == "sms"
+                || message.channel == "whatsapp"
+                || prepared.provider == Provider::Kixie
+            {
+                match herald_sms::normalize_e164(&message.destination, country) {
+                    Ok(e164) => message.destination = e164,
+                    Err(error) => {
+                        return Err(format!(
+                            "{} was not sent: the destination `{}` is not a phone number that can receive messages: {error}",
+                            prepared.action, message.destination
+                        ));
+                    }
+                }
+            }
+            if let Some(sender) = self.inner.consent.blocking(&message.destination, message.sender.as_deref())
+            {
+                let of = if sender.is_empty() { String::new() } else { format!(" of {sender}") };
+                return Err(format!(
+                    "{} was not sent: {} opted out{of} (a STOP reply); herald does not text a phone that opted out. It can opt back in by replying START",
+                    prepared.action, message.destination
+                ));
+            }
+        }
+        if let Some(body) = &mut prepared.body {
+            rewrite_destinations(prepared.provider, body, &messages);
+        }
+        Ok(messages)
+    }
+
+    /// Reads a send's result with the provider's rules and the action's retry policy.
+    fn judge(
+        &self,
+        flow: &CompiledFlow,
+        state: &RunState,
+        prepared: &PreparedCallout,
+        positions: &[i64],
+        sent: Sent,
+        ledger: &mut Vec<LedgerUpdate>,
+    ) -> CalloutOutcome {
+        let provider = prepared.provider;
+        let key = prepared.idempotency_key.clone();
+        let mut answer = |events: Vec<(i64, MessageEvent)>| {
+            if !events.is_empty() {
+                ledger.push(LedgerUpdate::Answer { key: key.clone(), provider, events });
+            }
+        };
+        let Some(error) = sent.result.fault.clone() else {
+            let accepted = provider.accepted(sent.result.body.as_bytes());
+            let events = positions
+                .iter()
+                .map(|position| {
+                    let event = accepted
+                        .get(*position as usize)
+                        .map(MessageEvent::from_accepted)
+                        .unwrap_or_else(|| MessageEvent::new(MessageStatus::Queued, "answer"));
+                    (*position, event)
+                })
+                .collect();
+            answer(events);
+            return CalloutOutcome::Done(sent.result);
+        };
+        let pending = state.pending.as_ref();
+        let attempts = pending.map_or(1, |p| p.attempts);
+        if sent.maybe_arrived && !provider.deduplicates_resends() {
+            let message = format!(
+                "{error}. The request may have reached {} before the answer was lost, and {} cannot recognise a resend, so herald did not send it again. Check the provider's log, then retry the run if the message did not go out",
+                provider.name(),
+                provider.name()
+            );
+            answer(
+                positions
+                    .iter()
+                    .map(|p| (*p, MessageEvent::failed(MessageStatus::Unknown, "herald", &message)))
+                    .collect(),
+            );
+            return CalloutOutcome::Unknown { message };
+        }
+        let class = if sent.result.status.is_none() {
+            FailureClass::Retryable
+        } else {
+            provider.failure_class(sent.result.status, sent.result.body.as_bytes())
+        };
+        if class == FailureClass::Retryable
+            && let Some(policy) = flow.pending_retry_policy(state)
+        {
+            let first = pending.and_then(|p| p.first_attempt_at).unwrap_or_else(Utc::now);
+            let elapsed = (Utc::now() - first).to_std().unwrap_or_default();
+            let unit: f64 = rand::thread_rng().r#gen();
+            if let Some(delay) = policy.next_delay(attempts, elapsed, sent.retry_after, unit) {
+                let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                return CalloutOutcome::RetryAt { at, error, micros: sent.result.micros };
+            }
+        }
+        let (status, error_code) = match provider.accepted(sent.result.body.as_bytes()).first() {
+            Some(accepted) if accepted.status == MessageStatus::Rejected => (MessageStatus::Rejected, None),
+            _ => (
+                MessageStatus::Failed,
+                herald_providers::twilio::parse_error(sent.result.body.as_bytes())
+                    .map(|e| e.code.to_string()),
+            ),
+        };
+        let mut result = sent.result;
+        if class == FailureClass::Retryable && attempts > 1 {
+            result.fault = Some(format!("{error} (gave up after {attempts} attempts)"));
+        }
+        let text = result.fault.clone().unwrap_or_default();
+        answer(
+            positions
+                .iter()
+                .map(|p| {
+                    let mut event = MessageEvent::failed(status, "answer", &text);
+                    event.error_code = error_code.clone();
+                    (*p, event)
+                })
+                .collect(),
+        );
+        if class == FailureClass::OptedOut {
+            // The provider knows the phone said STOP: keep it, so the next send is refused before it leaves.
+            let messages = provider.outbound_messages(
+                &format!("{:?}", prepared.method).to_ascii_uppercase(),
+                &prepared.path,
+                prepared.body.as_ref().unwrap_or(&Value::Null),
+            );
+            for message in messages {
+                let row = ConsentRow {
+                    phone: message.destination.clone(),
+                    sender: message.sender.as_deref().map(normalize_sender).unwrap_or_default(),
+                    status: "opted_out".into(),
+                    keyword: None,
+                    source: format!("{} error", provider.name()),
+                    updated_at: now_text(),
+                };
+                self.inner.consent.set(&row);
+                ledger.push(LedgerUpdate::Consent(row));
+            }
+        }
+        CalloutOutcome::Done(result)
     }
 
     /// The access token of an OAuth 2.0 client-credentials external credential (cached until expiry).
@@ -321,7 +573,8 @@ impl Engine {
         url: reqwest::Url,
         headers: Vec<(String, String)>,
         secrets: &Secrets,
-    ) -> CalloutResult {
+    ) -> Sent {
+        let unsent = |result: CalloutResult| Sent { result, retry_after: None, maybe_arrived: false };
         let method = match prepared.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -333,29 +586,30 @@ impl Engine {
         for (name, value) in &headers {
             // Headers may carry credentials: sensitive values are kept out of debug output.
             let Ok(mut value) = reqwest::header::HeaderValue::from_str(value) else {
-                return fault(format!(
+                return unsent(fault(format!(
                     "{}: the header `{name}` has a value that cannot be sent in HTTP",
                     prepared.action
-                ));
+                )));
             };
             value.set_sensitive(true);
             request = request.header(name, value);
         }
         if let Some(body) = &prepared.body {
-            let bytes = serde_json::to_vec(body).unwrap_or_default();
+            let (bytes, content_type) = encode_body(body, prepared.body_encoding);
             if bytes.len() > MAX_REQUEST_BYTES {
-                return fault(format!(
+                return unsent(fault(format!(
                     "{}: the request body is {} bytes, more than the {MAX_REQUEST_BYTES} a callout may send",
                     prepared.action,
                     bytes.len()
-                ));
+                )));
             }
-            request = request.header("content-type", "application/json").body(bytes);
+            request = request.header("content-type", content_type).body(bytes);
         }
         let started = Instant::now();
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
+                let connect = error.is_connect();
                 let kind = if error.is_timeout() {
                     "timed out"
                 } else if error.is_connect() {
@@ -366,11 +620,26 @@ impl Engine {
                 let mut result =
                     fault(secrets.mask(&format!("{} {kind}: {}", prepared.action, error.without_url())));
                 result.micros = started.elapsed().as_micros() as u64;
-                return result;
+                // A refused connection carried nothing; anything later may have delivered the request.
+                return Sent { result, retry_after: None, maybe_arrived: !connect };
             }
         };
         let status = response.status();
-        let (body, truncated) = read_limited(response).await;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| herald_providers::parse_retry_after(v, Utc::now()));
+        let (body, truncated, complete) = read_limited(response).await;
+        if !complete {
+            let mut result = fault(format!(
+                "{} failed: the connection broke while the answer (HTTP {}) was being read",
+                prepared.action,
+                status.as_u16()
+            ));
+            result.micros = started.elapsed().as_micros() as u64;
+            return Sent { result, retry_after: None, maybe_arrived: true };
+        }
         let micros = started.elapsed().as_micros() as u64;
         let body_text = secrets.mask(&String::from_utf8_lossy(&body));
         let verdict = if status.is_redirection() {
@@ -390,12 +659,37 @@ impl Engine {
                 Some(format!("{} failed: {reason}. Response body: {quoted}{more}", prepared.action))
             }
         };
-        CalloutResult { status: Some(status.as_u16()), body: body_text, fault, micros }
+        Sent {
+            result: CalloutResult { status: Some(status.as_u16()), body: body_text, fault, micros },
+            retry_after,
+            maybe_arrived: false,
+        }
     }
 }
 
-/// Reads at most [`MAX_RESPONSE_BYTES`]; says whether more was sent.
-async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, bool) {
+fn rows_positions(rows: &[herald_store::NewMessage]) -> Vec<i64> {
+    rows.iter().map(|r| r.position).collect()
+}
+
+/// Writes the normalized destinations back into a single send's body.
+fn rewrite_destinations(provider: Provider, body: &mut Value, messages: &[OutboundMessage]) {
+    let [message] = messages else { return };
+    let pointer = match provider {
+        Provider::EightByEightSms => "/destination",
+        Provider::EightByEightChatApps => "/user/msisdn",
+        Provider::Kixie => "/target",
+        Provider::Twilio => "/To",
+        Provider::Generic => return,
+    };
+    if let Some(slot) = body.pointer_mut(pointer)
+        && slot.is_string()
+    {
+        *slot = Value::String(message.destination.clone());
+    }
+}
+
+/// Reads at most [`MAX_RESPONSE_BYTES`]; says whether more was sent and whether the answer came whole.
+async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, bool, bool) {
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
@@ -403,11 +697,12 @@ async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, bool) {
                 if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
                     let room = MAX_RESPONSE_BYTES - body.len();
                     body.extend_from_slice(&chunk[..room]);
-                    return (body, true);
+                    return (body, true, true);
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) | Err(_) => return (body, false),
+            Ok(None) => return (body, false, true),
+            Err(_) => return (body, false, false),
         }
     }
 }

@@ -5,13 +5,19 @@
 //! writes, and journal its state after every effect.
 
 mod callout;
+mod ledger;
+pub mod limits;
 pub mod oauth;
 pub mod records;
+mod runs;
 pub mod vault;
+mod webhooks;
 
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use records::FieldProblem;
+pub use runs::RetryOutcome;
 pub use vault::{KeySource, MASTER_KEY_ENV, NEW_MASTER_KEY_ENV, SecretPlace, Vault, VaultError};
+pub use webhooks::{WebhookError, WebhookReport, WebhookRequest};
 
 use chrono::{SecondsFormat, Utc};
 use herald_flow::{CompiledFlow, CompiledProject, Effect, RunState, RunUser, Step};
@@ -25,7 +31,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{Mutex, broadcast, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, broadcast, mpsc};
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,41 @@ pub enum EngineError {
     Vault(#[from] VaultError),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("run {id} cannot be retried: {reason}")]
+    NotRetryable { id: String, reason: String },
+}
+
+/// Work for a worker: a stored run to claim, or a run parked in memory (a short rate-limit wait, a
+/// concurrency slot) that goes on where it stopped.
+enum Job {
+    Run(String),
+    Resume(Box<Parked>),
+}
+
+struct Parked {
+    run: RunRow,
+    flow: Arc<CompiledFlow>,
+    state: RunState,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Where `drive` left a run.
+enum DriveEnd {
+    Ended(RunStatus, Option<String>),
+    /// Durably parked: retry or a daily budget.
+    Waiting {
+        at: chrono::DateTime<Utc>,
+        reason: String,
+    },
+    /// Parked in memory for a short wait.
+    Parked {
+        wait: ParkOn,
+    },
+}
+
+enum ParkOn {
+    Time(std::time::Duration),
+    Slot(Arc<tokio::sync::Semaphore>),
 }
 
 /// How the engine is set up for one process.
@@ -150,8 +191,10 @@ struct Inner {
     vault: Vault,
     http: reqwest::Client,
     sandbox: Option<reqwest::Url>,
-    queue: mpsc::UnboundedSender<String>,
-    receiver: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    queue: mpsc::UnboundedSender<Job>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
+    limits: limits::RateLimits,
+    consent: ledger::ConsentCache,
     events: broadcast::Sender<RunEvent>,
     oauth: oauth::OAuthClient,
     automation: RunUser,
@@ -213,6 +256,8 @@ impl Engine {
         let (events, _) = broadcast::channel(4096);
         let automation =
             RunUser { id: AUTOMATION_USER_ID.into(), name: project.project.config.automation.user.clone() };
+        let limits = credential_limits(&project, &store).await?;
+        let consent = ledger::ConsentCache::load(&store.consents().await?);
         Ok(Engine {
             inner: Arc::new(Inner {
                 project,
@@ -225,6 +270,8 @@ impl Engine {
                 receiver: Mutex::new(Some(receiver)),
                 events,
                 automation,
+                limits,
+                consent,
                 workers: options.workers.max(1),
             }),
         })
@@ -252,8 +299,18 @@ impl Engine {
             tokio::spawn(async move {
                 loop {
                     let next = receiver.lock().await.recv().await;
-                    let Some(run_id) = next else { break };
-                    if let Err(error) = engine.execute(&run_id).await {
+                    let Some(job) = next else { break };
+                    let (run_id, result) = match job {
+                        Job::Run(run_id) => {
+                            let result = engine.execute(&run_id).await;
+                            (run_id, result)
+                        }
+                        Job::Resume(parked) => {
+                            let run_id = parked.run.id.clone();
+                            (run_id, engine.continue_run(*parked).await)
+                        }
+                    };
+                    if let Err(error) = result {
                         tracing::error!(run = %run_id, %error, "run could not be executed");
                     }
                 }
@@ -272,9 +329,25 @@ impl Engine {
                     continue;
                 }
             }
-            let _ = self.inner.queue.send(run.id);
+            let _ = self.inner.queue.send(Job::Run(run.id));
+        }
+        for (run_id, at) in self.inner.store.waiting_runs().await? {
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            self.wake_at(run_id, at);
         }
         Ok(())
+    }
+
+    /// Puts a waiting run back in the queue at `at`. A sleeping task per waiting run: no polling.
+    fn wake_at(&self, run_id: String, at: chrono::DateTime<Utc>) {
+        let queue = self.inner.queue.clone();
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = queue.send(Job::Run(run_id));
+        });
     }
 
     /// A run that was running when the process stopped: resume it, unless a callout may have reached a
@@ -286,6 +359,7 @@ impl Engine {
                 RunStatus::Failed,
                 &run.state,
                 Some(&format!("flow {} no longer exists", run.flow)),
+                &mut Vec::new(),
             )
             .await?;
             return Ok(false);
@@ -303,7 +377,20 @@ impl Engine {
                 let message = format!(
                     "the callout of element {element} was in flight when herald stopped; the provider may have received it and cannot recognise a resend, so it was not sent again. Check the provider's log, then retry the run if the message did not go out"
                 );
-                self.finish(run, RunStatus::Unknown, &run.state, Some(&message)).await?;
+                let mut ledger = Vec::new();
+                if let Some(key) =
+                    state.as_ref().and_then(|s| s.pending.as_ref()).map(|p| p.idempotency_key.clone())
+                {
+                    let event = ledger::MessageEvent::failed(
+                        herald_providers::MessageStatus::Unknown,
+                        "herald",
+                        &message,
+                    );
+                    let provider = credential.map_or(herald_providers::Provider::Generic, |c| c.provider);
+                    let events = vec![(ledger::EVERY_POSITION, event)];
+                    ledger.push(ledger::LedgerUpdate::Answer { key, provider, events });
+                }
+                self.finish(run, RunStatus::Unknown, &run.state, Some(&message), &mut ledger).await?;
                 return Ok(false);
             }
         }
@@ -317,8 +404,17 @@ impl Engine {
         status: RunStatus,
         state: &Value,
         fault: Option<&str>,
+        ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<(), EngineError> {
-        self.inner.store.save_run(&run.id, status, state, fault, &now_text()).await?;
+        if ledger.is_empty() {
+            self.inner.store.save_run(&run.id, status, state, fault, &now_text()).await?;
+        } else {
+            let mut tx = self.inner.store.begin().await?;
+            let consents = self.flush_ledger(&mut tx, ledger).await?;
+            tx.save_run(&run.id, status, state, fault, &now_text()).await?;
+            tx.commit().await?;
+            self.remember_consents(&consents);
+        }
         let _ = self.inner.events.send(RunEvent {
             run_id: run.id.clone(),
             flow: run.flow.clone(),
@@ -415,7 +511,7 @@ impl Engine {
     fn enqueue(&self, runs: Vec<(String, String, Value)>) -> Vec<String> {
         runs.into_iter()
             .map(|(run_id, _, _)| {
-                let _ = self.inner.queue.send(run_id.clone());
+                let _ = self.inner.queue.send(Job::Run(run_id.clone()));
                 run_id
             })
             .collect()
@@ -455,33 +551,82 @@ impl Engine {
         let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else { return Ok(()) };
         let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
             let message = format!("flow {} is not in the loaded project", run.flow);
-            return self.finish(&run, RunStatus::Failed, &run.state, Some(&message)).await;
+            return self.finish(&run, RunStatus::Failed, &run.state, Some(&message), &mut Vec::new()).await;
         };
-        let mut state: RunState = match serde_json::from_value(run.state.clone()) {
+        let state: RunState = match serde_json::from_value(run.state.clone()) {
             Ok(state) => state,
             Err(error) => {
                 let message = format!("the journaled state of this run cannot be read: {error}");
-                return self.finish(&run, RunStatus::Failed, &run.state, Some(&message)).await;
+                return self
+                    .finish(&run, RunStatus::Failed, &run.state, Some(&message), &mut Vec::new())
+                    .await;
             }
         };
-        let (status, fault) = self.drive(&flow, &mut state, Some(&run.id)).await?;
-        let state = serde_json::to_value(&state).unwrap_or(Value::Null);
-        self.finish(&run, status, &state, fault.as_deref()).await
+        self.continue_run(Parked { run, flow, state, permit: None }).await
     }
 
-    /// Runs the interpreter to its end, performing each effect; journals after every effect when the
-    /// run is stored (`run_id`).
+    /// Drives a claimed run until it ends or parks, and journals where it stopped.
+    async fn continue_run(&self, parked: Parked) -> Result<(), EngineError> {
+        let Parked { run, flow, mut state, permit } = parked;
+        let mut ledger = Vec::new();
+        let end = self.drive(&flow, &mut state, Some(&run.id), permit, &mut ledger).await?;
+        match end {
+            DriveEnd::Ended(status, fault) => {
+                let snapshot = serde_json::to_value(&state).unwrap_or(Value::Null);
+                self.finish(&run, status, &snapshot, fault.as_deref(), &mut ledger).await
+            }
+            DriveEnd::Waiting { at, reason } => {
+                let snapshot = serde_json::to_value(&state).unwrap_or(Value::Null);
+                let mut tx = self.inner.store.begin().await?;
+                let consents = self.flush_ledger(&mut tx, &mut ledger).await?;
+                let due = at.to_rfc3339_opts(SecondsFormat::Micros, true);
+                tx.wait_run(&run.id, &snapshot, &due, &reason, &now_text()).await?;
+                tx.commit().await?;
+                self.remember_consents(&consents);
+                self.wake_at(run.id.clone(), at);
+                Ok(())
+            }
+            DriveEnd::Parked { wait } => {
+                if !ledger.is_empty() {
+                    let mut tx = self.inner.store.begin().await?;
+                    let consents = self.flush_ledger(&mut tx, &mut ledger).await?;
+                    tx.commit().await?;
+                    self.remember_consents(&consents);
+                }
+                // The run stays `running` in the store with nothing in flight: a crash meanwhile
+                // resumes it from its last journal.
+                let queue = self.inner.queue.clone();
+                tokio::spawn(async move {
+                    let permit = match wait {
+                        ParkOn::Time(wait) => {
+                            tokio::time::sleep(wait).await;
+                            None
+                        }
+                        ParkOn::Slot(semaphore) => semaphore.acquire_owned().await.ok(),
+                    };
+                    let _ = queue.send(Job::Resume(Box::new(Parked { run, flow, state, permit })));
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the interpreter until the run ends or must wait, performing each effect; journals after
+    /// every effect when the run is stored (`run_id`). Ledger writes gathered on the way are left in
+    /// `ledger` for the caller's journal transaction.
     async fn drive(
         &self,
         flow: &Arc<CompiledFlow>,
         state: &mut RunState,
         run_id: Option<&str>,
-    ) -> Result<(RunStatus, Option<String>), EngineError> {
+        mut permit: Option<OwnedSemaphorePermit>,
+        ledger: &mut Vec<ledger::LedgerUpdate>,
+    ) -> Result<DriveEnd, EngineError> {
         loop {
             let cx = self.inner.project.eval_context();
             match flow.advance(state, &cx) {
-                Step::Finished => return Ok((RunStatus::Finished, None)),
-                Step::Failed { message } => return Ok((RunStatus::Failed, Some(message))),
+                Step::Finished => return Ok(DriveEnd::Ended(RunStatus::Finished, None)),
+                Step::Failed { message } => return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message))),
                 Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
                     // The record, the runs it triggers and this run's next state commit together, so a
                     // crash can neither lose the record nor create it twice.
@@ -498,12 +643,14 @@ impl Engine {
                                 micros,
                             );
                             let mut tx = self.inner.store.begin().await?;
+                            let consents = self.flush_ledger(&mut tx, ledger).await?;
                             insert.write(&mut tx).await?;
                             if let Some(run_id) = run_id {
                                 let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
                                 tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
                             }
                             tx.commit().await?;
+                            self.remember_consents(&consents);
                             self.enqueue(insert.runs);
                             continue;
                         }
@@ -515,12 +662,53 @@ impl Engine {
                     }
                 }
                 Step::Effect(Effect::Callout { .. }) => {
-                    // No journal write here: the next write (the next callout's attempt, a Create
-                    // Records transaction, or the run's end) follows after pure steps only. A crash in
-                    // between leaves the attempt journaled as sent, so the run becomes `unknown`, never
-                    // resent.
-                    let result = self.callout(flow, state, run_id, &cx).await?;
-                    flow.complete_callout(state, result, Utc::now());
+                    // No journal write after the answer: the next write (the next callout's attempt, a
+                    // Create Records transaction, or the run's end) follows after pure steps only. A
+                    // crash in between leaves the attempt journaled as sent, so the run is resent only
+                    // where the provider deduplicates, and otherwise becomes `unknown`.
+                    let outcome = self.callout(flow, state, run_id, &cx, permit.take(), ledger).await?;
+                    match outcome {
+                        callout::CalloutOutcome::Done(result) => {
+                            flow.complete_callout(state, result, Utc::now())
+                        }
+                        callout::CalloutOutcome::RetryAt { at, error, micros } => {
+                            flow.schedule_retry(state, error.clone(), at, Utc::now(), micros);
+                            let attempts = state.pending.as_ref().map_or(1, |p| p.attempts);
+                            let reason = format!(
+                                "attempt {attempts} failed; retrying at {}: {error}",
+                                at.to_rfc3339()
+                            );
+                            if run_id.is_none() {
+                                // A debug run has no journal to park in: it waits in place.
+                                tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await;
+                                continue;
+                            }
+                            return Ok(DriveEnd::Waiting { at, reason });
+                        }
+                        callout::CalloutOutcome::Unknown { message } => {
+                            return Ok(DriveEnd::Ended(RunStatus::Unknown, Some(message)));
+                        }
+                        callout::CalloutOutcome::WaitUntil { at, reason } => {
+                            if run_id.is_none() {
+                                return Ok(DriveEnd::Ended(RunStatus::Failed, Some(reason)));
+                            }
+                            return Ok(DriveEnd::Waiting { at, reason });
+                        }
+                        callout::CalloutOutcome::Park(wait) => {
+                            if run_id.is_none() {
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            return Ok(DriveEnd::Parked { wait: ParkOn::Time(wait) });
+                        }
+                        callout::CalloutOutcome::ParkOnSlot(semaphore) => {
+                            if run_id.is_none() {
+                                permit = semaphore.acquire_owned().await.ok();
+                                continue;
+                            }
+                            return Ok(DriveEnd::Parked { wait: ParkOn::Slot(semaphore) });
+                        }
+                    }
                 }
             }
         }
@@ -565,7 +753,19 @@ impl Engine {
         }
         let user = self.run_user_for(&flow, actor);
         let mut state = flow.new_run(data, None, user, interview_guid(), cx.now);
-        let (status, fault) = self.drive(&flow, &mut state, None).await?;
+        let mut ledger = Vec::new();
+        let end = self.drive(&flow, &mut state, None, None, &mut ledger).await?;
+        if !ledger.is_empty() {
+            let mut tx = self.inner.store.begin().await?;
+            let consents = self.flush_ledger(&mut tx, &mut ledger).await?;
+            tx.commit().await?;
+            self.remember_consents(&consents);
+        }
+        let (status, fault) = match end {
+            DriveEnd::Ended(status, fault) => (status, fault),
+            DriveEnd::Waiting { reason, .. } => (RunStatus::Failed, Some(reason)),
+            DriveEnd::Parked { .. } => (RunStatus::Failed, Some("the run could not go on".into())),
+        };
         Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
     }
 
@@ -732,6 +932,32 @@ impl Engine {
         }
         Ok(self.inner.store.user(&user.id).await?.map(|u| u.permission_sets).unwrap_or_default())
     }
+}
+
+/// Every named credential's limits: its `rate_limit`, else what its provider publishes.
+async fn credential_limits(
+    project: &CompiledProject,
+    store: &Store,
+) -> Result<limits::RateLimits, EngineError> {
+    let now = Utc::now();
+    let day_start = limits::RateLimits::day_start(now).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let mut all = std::collections::HashMap::new();
+    let mut used = std::collections::HashMap::new();
+    for (name, named) in &project.project.named_credentials {
+        let host = herald_project::url_host(&named.def.url).unwrap_or_default();
+        let defaults = herald_providers::Provider::detect(&host).default_rate_limit();
+        let configured = named.def.rate_limit.clone().unwrap_or_default();
+        let limit = limits::Limits {
+            per_second: configured.per_second.or(defaults.per_second),
+            per_day: configured.per_day.or(defaults.per_day),
+            concurrency: configured.concurrency,
+        };
+        if limit.per_day.is_some() {
+            used.insert(name.clone(), store.messages_since(name, &day_start).await?.max(0) as u32);
+        }
+        all.insert(name.clone(), limit);
+    }
+    Ok(limits::RateLimits::new(all, &used, now))
 }
 
 fn token_hash(token: &str) -> String {

@@ -177,7 +177,7 @@ async fn a_callout_in_flight_at_a_crash_is_marked_unknown_and_never_resent() {
         let mut state: RunState = serde_json::from_value(claimed.state).unwrap();
         let flow = engine.project().flows["F"].clone();
         assert!(matches!(flow.advance(&mut state, &EvalContext::new(Utc::now())), Step::Effect(_)));
-        flow.mark_sent(&mut state);
+        flow.mark_sent(&mut state, Utc::now());
         engine
             .store()
             .save_run(&run_id, RunStatus::Running, &serde_json::to_value(&state).unwrap(), None, "t")

@@ -4,11 +4,12 @@
 use crate::flow::*;
 use crate::logic::Logic;
 use herald_expr::{CompileError, Formula, RefId, Resolved, Resolver, Template, Type as ExprType, Value};
-use herald_openapi::{Operation, ParamLocation, Shape};
+use herald_openapi::{BodyEncoding, Operation, ParamLocation, Shape};
 use herald_project::{
     ConditionDef, Diagnostic, ElementDef, FieldType, FlowDef, FlowStatus, Located, Operator, Project,
     STANDARD_FIELDS, SourceId, TriggerEvent, YamlPath, closest, did_you_mean, url_host,
 };
+use herald_providers::{Provider, RetryPolicy};
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 use std::cell::RefCell;
@@ -990,6 +991,7 @@ impl<'a> FlowCompiler<'a> {
             (!def.fields.is_empty() && def.create.is_none(), "fields"),
             (def.store_id_in.is_some() && def.create.is_none(), "store_id_in"),
             (def.default.is_some() && def.decision.is_none(), "default"),
+            (def.retry.is_some() && def.action.is_none(), "retry"),
         ];
         for (is_stray, key) in stray {
             if is_stray {
@@ -1211,7 +1213,49 @@ impl<'a> FlowCompiler<'a> {
             inputs,
             outputs,
             responses: operation.responses.iter().map(|r| r.status.clone()).collect(),
+            body_encoding: operation.body.as_ref().map_or(BodyEncoding::Json, |b| b.encoding),
+            retry: self.retry_policy(service.def.provider, def, path),
         })
+    }
+
+    /// The provider's retry defaults with the element's `retry` settings over them.
+    fn retry_policy(&mut self, provider: Provider, def: &ElementDef, path: &YamlPath) -> RetryPolicy {
+        let mut policy = provider.default_retry();
+        let Some(retry) = &def.retry else { return policy };
+        let path = path.key("retry");
+        if let Some(attempts) = retry.max_attempts {
+            if attempts == 0 {
+                self.value_error(
+                    &path.key("max_attempts"),
+                    "HF030",
+                    "max_attempts counts the first attempt too, so it cannot be 0",
+                    Some("write 1 to turn retries off".into()),
+                );
+            }
+            policy.max_attempts = attempts.max(1);
+        }
+        if let Some(seconds) = retry.max_seconds {
+            policy.max_elapsed = std::time::Duration::from_secs(seconds);
+        }
+        if let Some(ms) = retry.base_delay_ms {
+            policy.base_delay = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = retry.max_delay_ms {
+            policy.max_delay = std::time::Duration::from_millis(ms);
+        }
+        if policy.base_delay > policy.max_delay {
+            self.value_error(
+                &path,
+                "HF030",
+                format!(
+                    "base_delay_ms ({} ms) is longer than max_delay_ms ({} ms)",
+                    policy.base_delay.as_millis(),
+                    policy.max_delay.as_millis()
+                ),
+                Some("make base_delay_ms at most max_delay_ms".into()),
+            );
+        }
+        policy
     }
 
     fn input_value(

@@ -176,6 +176,9 @@ pub(crate) struct ActionElement {
     pub outputs: Vec<(String, usize)>,
     /// The declared response statuses (`200`, `2XX`, `default`), for the typed body outputs.
     pub responses: Vec<String>,
+    pub body_encoding: herald_openapi::BodyEncoding,
+    /// The provider's defaults with the element's `retry` settings over them.
+    pub retry: herald_providers::RetryPolicy,
 }
 
 #[derive(Debug)]

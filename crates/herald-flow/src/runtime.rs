@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use herald_expr::{Decimal, EvalContext, RefId, Scope, Type as ExprType, Value};
 use herald_openapi::{Method, ParamLocation, Shape};
 use herald_project::Operator;
-use herald_providers::Provider;
+use herald_providers::{Provider, RetryPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::BTreeMap;
@@ -45,6 +45,10 @@ pub struct RunState {
     pub steps: u32,
     pub trace: Vec<TraceEntry>,
     pub started_at: DateTime<Utc>,
+    /// How many times the run was retried by hand (`herald runs retry`); part of every idempotency
+    /// key, so that a deliberate resend is a new message to the provider.
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// An effect in progress. `sent` is journaled before a callout leaves, so that after a crash the
@@ -57,6 +61,29 @@ pub struct PendingCallout {
     #[serde(default)]
     pub sent: bool,
     pub started_at: DateTime<Utc>,
+    /// Derived from the run, the element and the step, so every resend of this attempt carries the same
+    /// key (8x8's `clientMessageId`) and the provider can recognise it.
+    #[serde(default)]
+    pub idempotency_key: String,
+    /// Requests sent for this element so far (retries included).
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    /// Why the last attempt will be retried.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When the next attempt is due, while the run waits.
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// `hrld-` and 32 hex digits: short enough for every provider's client id (8x8 Chat Apps allows 50).
+fn idempotency_key(interview_id: &str, element: &str, step: u32, generation: u32) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{interview_id}/{element}/{step}/{generation}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("hrld-{hex}")
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,6 +129,8 @@ pub struct PreparedCallout {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Option<Json>,
+    pub body_encoding: herald_openapi::BodyEncoding,
+    pub idempotency_key: String,
 }
 
 /// The parameters of the principal a callout runs under.
@@ -244,6 +273,7 @@ impl CompiledFlow {
             steps: 0,
             trace: Vec::new(),
             started_at: now,
+            generation: 0,
         }
     }
 
@@ -332,11 +362,18 @@ impl CompiledFlow {
                     push_trace(state, element, "Decision", Json::Null, outputs, started, 0);
                 }
                 ElementKind::Action(_) | ElementKind::Create(_) => {
+                    let key =
+                        idempotency_key(&state.interview_id, &element.name, state.steps, state.generation);
                     state.pending = Some(PendingCallout {
                         element: element.name.clone(),
                         inputs: Json::Null,
                         sent: false,
                         started_at: cx.now,
+                        idempotency_key: key,
+                        attempts: 0,
+                        first_attempt_at: None,
+                        last_error: None,
+                        next_attempt_at: None,
                     });
                     let name = element.name.clone();
                     return match self.pending_effect(state, &name, cx) {
@@ -451,6 +488,16 @@ impl CompiledFlow {
             body = Some(Json::Object(object));
         }
         let path = fill_path(&action.path, &path_values)?;
+        let key = state.pending.as_ref().map(|p| p.idempotency_key.clone()).unwrap_or_default();
+        // A flow that sets the field itself keeps its value: it is the key then.
+        if let (Some((field, _)), Some(Json::Object(object))) =
+            (action.provider.idempotency_field(), &mut body)
+            && !key.is_empty()
+            && !object.contains_key(field)
+        {
+            object.insert(field.to_string(), Json::String(key.clone()));
+            shown.insert(field.to_string(), Json::String(key.clone()));
+        }
         if let Some(pending) = &mut state.pending {
             pending.inputs = Json::Object(shown);
         }
@@ -466,14 +513,84 @@ impl CompiledFlow {
             query,
             headers,
             body,
+            body_encoding: action.body_encoding,
+            idempotency_key: key,
         })
     }
 
     /// Marks the pending callout as sent: journal this before the request leaves.
-    pub fn mark_sent(&self, state: &mut RunState) {
+    pub fn mark_sent(&self, state: &mut RunState, now: DateTime<Utc>) {
         if let Some(pending) = &mut state.pending {
             pending.sent = true;
+            pending.attempts += 1;
+            pending.first_attempt_at.get_or_insert(now);
+            pending.next_attempt_at = None;
         }
+    }
+
+    /// The retry policy of the pending action.
+    pub fn pending_retry_policy(&self, state: &RunState) -> Option<RetryPolicy> {
+        let element = self.element(&state.pending.as_ref()?.element)?;
+        match &element.kind {
+            ElementKind::Action(action) => Some(action.retry),
+            _ => None,
+        }
+    }
+
+    /// The pending callout failed in a way worth retrying: it stays pending, not sent, until `at`. The
+    /// trace keeps the failed attempt.
+    pub fn schedule_retry(
+        &self,
+        state: &mut RunState,
+        error: String,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        micros: u64,
+    ) {
+        let Some(pending) = state.pending.as_mut() else { return };
+        pending.sent = false;
+        pending.last_error = Some(error.clone());
+        pending.next_attempt_at = Some(at);
+        let (name, inputs, attempt) = (pending.element.clone(), pending.inputs.clone(), pending.attempts);
+        if let Some(element) = self.element(&name) {
+            let mut entry = trace_entry(element, "Action", inputs, Json::Null, now, micros);
+            entry.result = format!("retry {} at {}", attempt + 1, at.to_rfc3339());
+            entry.fault = Some(error);
+            state.trace.push(entry);
+        }
+    }
+
+    /// The element a failed or interrupted run stopped at: the pending one, or the one whose fault
+    /// ended the run.
+    pub fn stopped_at(&self, state: &RunState) -> Option<String> {
+        if let Some(pending) = &state.pending {
+            return Some(pending.element.clone());
+        }
+        state.trace.iter().rev().find(|t| t.result == "failed").map(|t| t.element.clone())
+    }
+
+    /// Prepares an ended run to run again from `element` (by default where it stopped). The retry is a
+    /// new generation: its sends carry new idempotency keys, because resending is what was asked for.
+    pub fn restart(&self, state: &mut RunState, element: Option<&str>) -> Result<String, String> {
+        let from = match element {
+            Some(name) => name.to_string(),
+            None => self.stopped_at(state).ok_or_else(|| {
+                "the run did not stop at an element (it finished); name one with --from-element".to_string()
+            })?,
+        };
+        if self.element(&from).is_none() {
+            let names: Vec<&str> = self.elements.iter().map(|e| e.name.as_str()).collect();
+            let hint = herald_project::did_you_mean(&from, names.iter().copied())
+                .unwrap_or_else(|| format!("its elements are: {}", names.join(", ")));
+            return Err(format!("flow {} has no element `{from}` ({hint})", self.name));
+        }
+        state.pending = None;
+        state.failure = None;
+        state.fault_message = None;
+        state.cursor = Some(from.clone());
+        state.steps = 0;
+        state.generation += 1;
+        Ok(from)
     }
 
     pub fn complete_callout(&self, state: &mut RunState, result: CalloutResult, now: DateTime<Utc>) {

@@ -58,6 +58,7 @@ pub struct Project {
     pub permission_sets: IndexMap<String, Located<PermissionSetDef>>,
     pub services: IndexMap<String, Located<ServiceEntry>>,
     pub flows: IndexMap<String, Located<FlowDef>>,
+    pub webhooks: IndexMap<String, Located<WebhookDef>>,
     sources: Vec<SourceFile>,
 }
 
@@ -144,7 +145,7 @@ pub fn load_dir(root: &Path) -> (Option<Project>, Diagnostics) {
     (project, diagnostics)
 }
 
-const FOLDERS: [&str; 5] = ["objects", "credentials", "services", "permissions", "flows"];
+const FOLDERS: [&str; 6] = ["objects", "credentials", "services", "permissions", "flows", "webhooks"];
 
 fn is_yaml(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
@@ -188,6 +189,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
         permission_sets: IndexMap::new(),
         services: IndexMap::new(),
         flows: IndexMap::new(),
+        webhooks: IndexMap::new(),
         sources: Vec::new(),
     };
     let mut raw_services = Vec::new();
@@ -260,6 +262,12 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                     insert(&mut loader, &mut project.flows, id, def.name.clone(), def, "flow");
                 }
             }
+            ("webhooks", None | Some("webhook")) => {
+                if let Some(mut def) = loader.parse::<WebhookDef>(id) {
+                    loader.check_name(id, &mut def.name, &stem);
+                    insert(&mut loader, &mut project.webhooks, id, def.name.clone(), def, "webhook");
+                }
+            }
             (_, Some(other)) => {
                 let expected = expected_kinds(&folder);
                 let hint = did_you_mean(other, expected.iter().copied())
@@ -291,6 +299,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     checks.objects();
     checks.credentials();
     checks.permission_sets();
+    checks.webhooks();
     let services = checks.services(raw_services, &spec_files);
     let mut diagnostics = loader.diagnostics;
     diagnostics.0.extend(checks.diagnostics.0);
@@ -347,6 +356,7 @@ fn expected_kinds(folder: &str) -> Vec<&'static str> {
         "credentials" => vec!["external-credential", "named-credential"],
         "services" => vec!["http-callout", "external-service"],
         "permissions" => vec!["permission-set"],
+        "webhooks" => vec!["webhook"],
         _ => vec!["flow"],
     }
 }
@@ -708,6 +718,60 @@ impl Checks<'_> {
                             format!("unknown external credential `{external}`"),
                         )
                         .maybe_hint(did_you_mean(external, names)),
+                );
+            }
+        }
+    }
+
+    fn webhooks(&mut self) {
+        const PROVIDERS: [&str; 4] = ["kixie", "8x8-sms", "8x8-chatapps", "twilio"];
+        for webhook in self.project.webhooks.values() {
+            if !PROVIDERS.iter().any(|p| p.eq_ignore_ascii_case(&webhook.def.provider)) {
+                let hint = did_you_mean(&webhook.def.provider, PROVIDERS.iter().copied())
+                    .unwrap_or_else(|| format!("use one of {}", PROVIDERS.join(", ")));
+                self.diagnostics.push(
+                    self.project
+                        .at_value(
+                            webhook.source,
+                            &YamlPath::root().key("provider"),
+                            None,
+                            "HP027",
+                            format!(
+                                "webhooks come from kixie, 8x8-sms, 8x8-chatapps or twilio, not `{}`",
+                                webhook.def.provider
+                            ),
+                        )
+                        .hint(hint),
+                );
+            }
+            let named = &webhook.def.named_credential;
+            if !self.project.named_credentials.contains_key(named) {
+                let names = self.project.named_credentials.keys().map(String::as_str);
+                self.diagnostics.push(
+                    self.project
+                        .at_value(
+                            webhook.source,
+                            &YamlPath::root().key("named_credential"),
+                            None,
+                            "HP027",
+                            format!("unknown named credential `{named}`"),
+                        )
+                        .maybe_hint(did_you_mean(named, names)),
+                );
+            }
+            if let Some(url) = &webhook.def.public_url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                self.diagnostics.push(
+                    self.project
+                        .at_value(
+                            webhook.source,
+                            &YamlPath::root().key("public_url"),
+                            None,
+                            "HP027",
+                            format!("public_url `{url}` is not an http(s) URL"),
+                        )
+                        .hint("write the full URL the provider posts to, e.g. https://herald.example.com/webhooks/Name"),
                 );
             }
         }

@@ -250,6 +250,37 @@ pub struct NamedCredentialDef {
     pub allow_formulas_in_body: bool,
     #[serde(default)]
     pub headers: IndexMap<String, String>,
+    /// Sends allowed through this credential; the provider's published limits when absent.
+    pub rate_limit: Option<RateLimitDef>,
+}
+
+/// Limits applied before a callout leaves, per named credential. A run over the limit waits without
+/// holding up runs on other credentials.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitDef {
+    pub per_second: Option<u32>,
+    pub per_day: Option<u32>,
+    /// Callouts in flight at once.
+    pub concurrency: Option<u32>,
+}
+
+/// `webhooks/<Name>.yaml` with `kind: webhook`: an endpoint a provider posts delivery receipts and
+/// inbound messages to, at `POST /webhooks/<Name>`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDef {
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    pub label: Option<String>,
+    /// `kixie`, `8x8-sms`, `8x8-chatapps` or `twilio`.
+    pub provider: String,
+    /// The named credential whose sends this endpoint reports on (and, for Twilio, whose auth token
+    /// signs the callbacks).
+    pub named_credential: String,
+    /// The URL the provider is configured with, when herald sits behind a proxy (Twilio signs it).
+    pub public_url: Option<String>,
 }
 
 /// `permissions/<Name>.yaml`.
@@ -465,6 +496,20 @@ pub struct ElementDef {
     pub default: Option<String>,
     pub next: Option<String>,
     pub fault: Option<String>,
+    /// Action: how failed sends are retried; the provider's defaults when absent.
+    pub retry: Option<RetryDef>,
+}
+
+/// A retry policy: exponential backoff with full jitter, bounded by attempts and by time.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryDef {
+    /// Attempts in all, the first included; 1 turns retries off.
+    pub max_attempts: Option<u32>,
+    /// No retry starts later than this many seconds after the first attempt.
+    pub max_seconds: Option<u64>,
+    pub base_delay_ms: Option<u64>,
+    pub max_delay_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,7 +1,21 @@
 //! What each provider means beyond its spec: which answers are failures even when the HTTP status says
-//! success, and which sends may be repeated safely.
+//! success, and which sends may be repeated safely; what their requests, answers and webhooks say about
+//! each message; and how failures are retried.
 
 use serde_json::Value;
+
+mod json;
+pub mod message;
+pub mod policy;
+pub mod status;
+pub mod twilio;
+pub mod webhook;
+
+pub use message::{Accepted, OutboundMessage};
+pub use policy::{FailureClass, RateLimit, RetryPolicy, parse_retry_after};
+pub use status::MessageStatus;
+pub use twilio::{TwilioError, error_meaning, form_params, parse_error, signature, verify_signature};
+pub use webhook::{InboundMessage, Price, StatusUpdate, WebhookError, WebhookEvent, parse_webhook};
 
 /// The providers herald knows. `Generic` is any other HTTP API: a 2xx is a success.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -55,16 +69,18 @@ impl Provider {
 
     /// Whether a send whose outcome is unknown (a crash mid-request) may be sent again: only where the
     /// provider deduplicates by a key herald sets.
+    ///
+    /// The engine sets 8x8's `clientMessageId` (see `idempotency_field`) from the run's idempotency key,
+    /// and 8x8 answers a repeat of the same `clientMessageId` without sending the message again. Kixie and
+    /// Twilio take no such key, and a generic API promises nothing, so a resend there may text twice.
     pub fn deduplicates_resends(self) -> bool {
-        // 8x8 deduplicates by `clientMessageId`, but herald does not set it yet (issue H5), so no
-        // provider is safe to resend to today.
-        false
+        matches!(self, Provider::EightByEightSms | Provider::EightByEightChatApps)
     }
 
     /// Reads an answer with the provider's rules.
     pub fn interpret(self, status: u16, body: &[u8]) -> Verdict {
         if !(200..300).contains(&status) {
-            return Verdict::Failure { reason: format!("HTTP {status}") };
+            return Verdict::Failure { reason: self.error_reason(status, body) };
         }
         match self {
             Provider::Kixie => match serde_json::from_slice::<Value>(body) {
@@ -100,6 +116,33 @@ impl Provider {
                 }
             }
             Provider::Twilio | Provider::Generic => Verdict::Success,
+        }
+    }
+}
+
+impl Provider {
+    /// "HTTP {status}", followed by the provider's own code and message when its error body has them.
+    fn error_reason(self, status: u16, body: &[u8]) -> String {
+        let head = format!("HTTP {status}");
+        match self {
+            Provider::Twilio => match twilio::parse_error(body) {
+                Some(e) => {
+                    let meaning = error_meaning(e.code).map(|m| format!(" ({m})")).unwrap_or_default();
+                    format!("{head}, Twilio error {}: {}{meaning}", e.code, e.message.trim_end_matches('.'))
+                }
+                None => head,
+            },
+            Provider::EightByEightSms | Provider::EightByEightChatApps => {
+                let error = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+                    let code = json::text_at(&v, "code")?;
+                    Some((code, json::text_at(&v, "message").unwrap_or_default()))
+                });
+                match error {
+                    Some((code, message)) => format!("{head}, 8x8 error {code}: {message}"),
+                    None => head,
+                }
+            }
+            Provider::Kixie | Provider::Generic => head,
         }
     }
 }
@@ -147,5 +190,44 @@ mod tests {
         assert_eq!(Provider::from_name("KIXIE"), Some(Provider::Kixie));
         assert!(Provider::names().all(|n| Provider::from_name(n).is_some()));
         assert!(!Provider::Kixie.deduplicates_resends());
+        assert!(!Provider::Twilio.deduplicates_resends());
+        assert!(!Provider::Generic.deduplicates_resends());
+        assert!(Provider::EightByEightSms.deduplicates_resends());
+        assert!(Provider::EightByEightChatApps.deduplicates_resends());
+    }
+
+    #[test]
+    fn error_bodies_name_the_provider_code_and_meaning() {
+        let twilio = br#"{"code": 21211, "message": "The 'To' number 123 is not a valid phone number.",
+            "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}"#;
+        assert_eq!(
+            Provider::Twilio.interpret(400, twilio),
+            Verdict::Failure {
+                reason: "HTTP 400, Twilio error 21211: The 'To' number 123 is not a valid phone number \
+                         (invalid To number)"
+                    .into()
+            }
+        );
+        assert_eq!(
+            Provider::Twilio.interpret(500, b"<html>oops</html>"),
+            Verdict::Failure { reason: "HTTP 500".into() }
+        );
+        assert_eq!(Provider::Twilio.interpret(201, br#"{"sid":"SM1","status":"queued"}"#), Verdict::Success);
+        let eight =
+            br#"{"code":1002,"message":"Invalid MSISDN","errorId":"4f0b2c1e-0000-4000-8000-000000000000",
+            "timestamp":"2024-05-01T10:00:00Z"}"#;
+        assert_eq!(
+            Provider::EightByEightSms.interpret(400, eight),
+            Verdict::Failure { reason: "HTTP 400, 8x8 error 1002: Invalid MSISDN".into() }
+        );
+        let quota = br#"{"code":429,"message":"Quota exceeded. Please try again in 1 second(s)."}"#;
+        let Verdict::Failure { reason } = Provider::EightByEightChatApps.interpret(429, quota) else {
+            panic!("a 429 is a failure")
+        };
+        assert_eq!(reason, "HTTP 429, 8x8 error 429: Quota exceeded. Please try again in 1 second(s).");
+        assert_eq!(
+            Provider::Kixie.interpret(401, b"Unauthorized"),
+            Verdict::Failure { reason: "HTTP 401".into() }
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! `{code, message, errorId, timestamp}`; in a batch it is a `REJECTED` / `rejected` entry instead.
 
 use crate::Answer;
+use crate::registry::{Batch, Intake, NewMessage, Origin};
 use axum::http::{HeaderMap, Method, StatusCode};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
@@ -15,8 +16,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// A valid number the emulated operator rejects (`REJECTED` inside a 200).
+pub const BLOCKED_DESTINATION: &str = "+6589999999";
+
 /// What the emulated 8x8 account accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EightByEightOptions {
     /// The API key expected in `Authorization: Bearer <key>`. Default `sandbox-8x8-key`.
     pub api_key: String,
@@ -130,6 +135,27 @@ fn refuse(code: u32, message: impl Into<String>) -> Refusal {
     Refusal { code, message: message.into() }
 }
 
+/// One request's view of the message registry.
+struct Ctx<'a> {
+    intake: &'a mut dyn Intake,
+    product: Product,
+    subaccount: &'a str,
+    batch: Option<Batch>,
+}
+
+impl Ctx<'_> {
+    /// The umid to answer with: a new one, or the first submission's when 8x8 deduplicates the
+    /// clientMessageId (same subaccount and product, within 24 hours).
+    fn accept(&mut self, message: NewMessage) -> String {
+        let key = message
+            .client_message_id
+            .as_ref()
+            .map(|id| format!("{:?}\u{0}{}\u{0}{id}", self.product, self.subaccount));
+        self.intake.accept(key, message)
+    }
+}
+
+#[cfg(test)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn handle(
     options: &EightByEightOptions,
@@ -140,6 +166,22 @@ pub(crate) fn handle(
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
+) -> Answer {
+    let mut discard = crate::registry::Discard;
+    handle_with(options, limiter, host, now_millis, method, path, headers, body, &mut discard)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn handle_with(
+    options: &EightByEightOptions,
+    limiter: &RateLimiter,
+    host: &str,
+    now_millis: u64,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    intake: &mut dyn Intake,
 ) -> Answer {
     let Some(product) = product_for_host(host) else {
         return error(StatusCode::NOT_FOUND, 1300, "Resource not found");
@@ -187,11 +229,12 @@ pub(crate) fn handle(
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
         return error(StatusCode::BAD_REQUEST, 1000, "Invalid request body: expected a JSON object");
     };
+    let mut ctx = Ctx { intake, product, subaccount, batch: None };
     match (product, batch) {
-        (Product::Sms, false) => sms_single(&request),
-        (Product::Sms, true) => sms_batch(&request),
-        (Product::ChatApps, false) => chat_single(options, &request),
-        (Product::ChatApps, true) => chat_batch(options, &request),
+        (Product::Sms, false) => sms_single(&request, &mut ctx),
+        (Product::Sms, true) => sms_batch(&request, &mut ctx),
+        (Product::ChatApps, false) => chat_single(options, &request, &mut ctx),
+        (Product::ChatApps, true) => chat_batch(options, &request, &mut ctx),
     }
 }
 
@@ -217,7 +260,7 @@ fn valid_msisdn(number: &str) -> bool {
         && digits.chars().all(|c| c.is_ascii_digit())
 }
 
-fn error(status: StatusCode, code: u32, message: &str) -> Answer {
+pub(crate) fn error(status: StatusCode, code: u32, message: &str) -> Answer {
     Answer::json(
         status,
         json!({"code": code, "message": message, "errorId": new_uuid(), "timestamp": now_text()}),
@@ -231,7 +274,7 @@ fn refusal_answer(refusal: Refusal) -> Answer {
 static SEQUENCE: AtomicU64 = AtomicU64::new(1);
 
 /// A random-looking version-4 UUID (no dependency on a UUID crate).
-fn new_uuid() -> String {
+pub(crate) fn new_uuid() -> String {
     let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -314,6 +357,10 @@ struct SmsAccepted {
     client_message_id: Option<String>,
     encoding: &'static str,
     rejected: Option<&'static str>,
+    source: Option<String>,
+    text: String,
+    dlr_callback_url: Option<String>,
+    parts: u32,
 }
 
 fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
@@ -383,26 +430,52 @@ fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
     check_date("expiry", text(message, "expiry")?, 1006)?;
     check_url("dlrCallbackUrl", text(message, "dlrCallbackUrl")?)?;
     check_enum("track", text(message, "track")?, &["None", "Outcome"])?;
-    // No country uses +999: the sandbox's way to produce an operator-side rejection.
-    let rejected = destination
-        .trim_start_matches('+')
-        .starts_with("999")
-        .then_some("Destination number is not reachable (unassigned country code)");
+    // No country uses +999, and the sandbox's operator blocks one well-formed number: the ways to
+    // produce an operator-side rejection (herald itself refuses +999 before sending).
+    let rejected = if destination.trim_start_matches('+').starts_with("999") {
+        Some("Destination number is not reachable (unassigned country code)")
+    } else if destination.trim_start_matches('+') == BLOCKED_DESTINATION.trim_start_matches('+') {
+        Some("Destination number is blocked by the operator")
+    } else {
+        None
+    };
     Ok(SmsAccepted {
         destination: destination.to_string(),
         client_message_id: client_message_id.map(str::to_string),
         encoding,
         rejected,
+        source: text(message, "source")?.map(str::to_string),
+        text: body.to_string(),
+        dlr_callback_url: text(message, "dlrCallbackUrl")?.map(str::to_string),
+        parts,
     })
 }
 
-fn sms_result(accepted: &SmsAccepted) -> Value {
+fn sms_result(accepted: SmsAccepted, ctx: &mut Ctx) -> Value {
     let (code, description) = match accepted.rejected {
         Some(reason) => ("REJECTED", reason),
         None => ("QUEUED", "SMS is accepted and queued for processing"),
     };
+    // A message rejected inside a 200 never reaches an operator: no record, no receipts.
+    let umid = if accepted.rejected.is_some() {
+        new_uuid()
+    } else {
+        ctx.accept(NewMessage {
+            id: new_uuid(),
+            client_message_id: accepted.client_message_id.clone(),
+            destination: accepted.destination.clone(),
+            source: accepted.source.clone(),
+            text: Some(accepted.text.clone()),
+            origin: Origin::EightByEightSms {
+                subaccount: ctx.subaccount.to_string(),
+                batch: ctx.batch.clone(),
+                dlr_callback_url: accepted.dlr_callback_url.clone(),
+                sms_count: accepted.parts,
+            },
+        })
+    };
     json!({
-        "umid": new_uuid(),
+        "umid": umid,
         "clientMessageId": accepted.client_message_id,
         "destination": accepted.destination,
         "encoding": accepted.encoding,
@@ -410,21 +483,21 @@ fn sms_result(accepted: &SmsAccepted) -> Value {
     })
 }
 
-fn sms_single(request: &Map<String, Value>) -> Answer {
+fn sms_single(request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
     match check_sms(request) {
-        Ok(accepted) => Answer::json(StatusCode::OK, sms_result(&accepted)),
+        Ok(accepted) => Answer::json(StatusCode::OK, sms_result(accepted, ctx)),
         Err(refusal) => refusal_answer(refusal),
     }
 }
 
-fn sms_batch(request: &Map<String, Value>) -> Answer {
-    match sms_batch_inner(request) {
+fn sms_batch(request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
+    match sms_batch_inner(request, ctx) {
         Ok(answer) => answer,
         Err(refusal) => refusal_answer(refusal),
     }
 }
 
-fn sms_batch_inner(request: &Map<String, Value>) -> Result<Answer, Refusal> {
+fn sms_batch_inner(request: &Map<String, Value>, ctx: &mut Ctx) -> Result<Answer, Refusal> {
     let client_batch_id = text(request, "clientBatchId")?;
     check_length("clientBatchId", client_batch_id, 20, 1000)?;
     let template = match request.get("template") {
@@ -467,11 +540,14 @@ fn sms_batch_inner(request: &Map<String, Value>) -> Result<Answer, Refusal> {
             format!("Bulk limit exceeded: {} messages, at most {SMS_BATCH_MAX}", messages.len()),
         ));
     }
+    let batch_id = new_uuid();
+    ctx.batch =
+        Some(Batch { batch_id: batch_id.clone(), client_batch_id: client_batch_id.map(str::to_string) });
     let mut results = Vec::with_capacity(messages.len());
     let mut accepted_count = 0;
     for message in &messages {
         let result = match check_sms(message) {
-            Ok(accepted) => sms_result(&accepted),
+            Ok(accepted) => sms_result(accepted, ctx),
             Err(refusal) => json!({
                 "umid": new_uuid(),
                 "clientMessageId": message.get("clientMessageId"),
@@ -485,13 +561,17 @@ fn sms_batch_inner(request: &Map<String, Value>) -> Result<Answer, Refusal> {
         }
         results.push(result);
     }
-    Ok(batch_answer(request, client_batch_id, results, accepted_count))
+    Ok(batch_answer(request, batch_id, client_batch_id, results, accepted_count))
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Chat Apps
 
-fn check_chat(options: &EightByEightOptions, message: &Map<String, Value>) -> Result<Value, Refusal> {
+fn check_chat(
+    options: &EightByEightOptions,
+    message: &Map<String, Value>,
+    ctx: &mut Ctx,
+) -> Result<Value, Refusal> {
     let Some(Value::Object(user)) = message.get("user") else {
         return Err(refuse(1000, "Invalid parameter: user is required (an object with msisdn)"));
     };
@@ -548,8 +628,32 @@ fn check_chat(options: &EightByEightOptions, message: &Map<String, Value>) -> Re
     check_date("expiry", text(message, "expiry")?, 1006)?;
     check_url("dlrCallbackUrl", text(message, "dlrCallbackUrl")?)?;
     check_channels(message)?;
+    let channel = message
+        .get("channels")
+        .and_then(|c| c.get(0))
+        .and_then(|c| c.get("channel"))
+        .and_then(Value::as_str)
+        .unwrap_or("WhatsApp");
+    let umid = ctx.accept(NewMessage {
+        id: new_uuid(),
+        client_message_id: client_message_id.map(str::to_string),
+        destination: msisdn
+            .or(text(user, "channelUserId")?)
+            .or(text(user, "lineUserId")?)
+            .unwrap_or_default()
+            .to_string(),
+        source: None,
+        text: text(content, "text")?.or(text(content, "fallbackText")?).map(str::to_string),
+        origin: Origin::ChatApps {
+            subaccount: ctx.subaccount.to_string(),
+            batch: ctx.batch.clone(),
+            dlr_callback_url: text(message, "dlrCallbackUrl")?.map(str::to_string),
+            user: Value::Object(user.clone()),
+            channel: channel.to_string(),
+        },
+    });
     Ok(json!({
-        "umid": new_uuid(),
+        "umid": umid,
         "user": Value::Object(user.clone()),
         "clientMessageId": client_message_id,
         "status": {"state": "queued", "timestamp": now_text()},
@@ -653,21 +757,25 @@ fn check_template(options: &EightByEightOptions, content: &Map<String, Value>) -
     Ok(())
 }
 
-fn chat_single(options: &EightByEightOptions, request: &Map<String, Value>) -> Answer {
-    match check_chat(options, request) {
+fn chat_single(options: &EightByEightOptions, request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
+    match check_chat(options, request, ctx) {
         Ok(accepted) => Answer::json(StatusCode::OK, accepted),
         Err(refusal) => refusal_answer(refusal),
     }
 }
 
-fn chat_batch(options: &EightByEightOptions, request: &Map<String, Value>) -> Answer {
-    match chat_batch_inner(options, request) {
+fn chat_batch(options: &EightByEightOptions, request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
+    match chat_batch_inner(options, request, ctx) {
         Ok(answer) => answer,
         Err(refusal) => refusal_answer(refusal),
     }
 }
 
-fn chat_batch_inner(options: &EightByEightOptions, request: &Map<String, Value>) -> Result<Answer, Refusal> {
+fn chat_batch_inner(
+    options: &EightByEightOptions,
+    request: &Map<String, Value>,
+    ctx: &mut Ctx,
+) -> Result<Answer, Refusal> {
     let client_batch_id = text(request, "clientBatchId")?;
     check_length("clientBatchId", client_batch_id, 100, 1000)?;
     let template = match request.get("template") {
@@ -687,6 +795,9 @@ fn chat_batch_inner(options: &EightByEightOptions, request: &Map<String, Value>)
             format!("Bulk limit exceeded: {} messages, at most {CHAT_BATCH_MAX}", list.len()),
         ));
     }
+    let batch_id = new_uuid();
+    ctx.batch =
+        Some(Batch { batch_id: batch_id.clone(), client_batch_id: client_batch_id.map(str::to_string) });
     let mut results = Vec::with_capacity(list.len());
     let mut accepted_count = 0;
     for item in list {
@@ -695,7 +806,7 @@ fn chat_batch_inner(options: &EightByEightOptions, request: &Map<String, Value>)
         };
         let mut merged = template.clone();
         merged.extend(item.clone());
-        let result = match check_chat(options, &merged) {
+        let result = match check_chat(options, &merged, ctx) {
             Ok(accepted) => {
                 accepted_count += 1;
                 accepted
@@ -709,18 +820,19 @@ fn chat_batch_inner(options: &EightByEightOptions, request: &Map<String, Value>)
         };
         results.push(result);
     }
-    Ok(batch_answer(request, client_batch_id, results, accepted_count))
+    Ok(batch_answer(request, batch_id, client_batch_id, results, accepted_count))
 }
 
 /// The batch response both APIs share: counts, and the messages only when asked for.
 fn batch_answer(
     request: &Map<String, Value>,
+    batch_id: String,
     client_batch_id: Option<&str>,
     results: Vec<Value>,
     accepted_count: usize,
 ) -> Answer {
     let mut body = json!({
-        "batchId": new_uuid(),
+        "batchId": batch_id,
         "clientBatchId": client_batch_id,
         "acceptedCount": accepted_count,
         "rejectedCount": results.len() - accepted_count,

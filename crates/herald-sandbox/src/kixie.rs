@@ -2,11 +2,13 @@
 //! as `reference/providers.md` describes.
 
 use crate::Answer;
+use crate::registry::{Intake, NewMessage, Origin};
 use axum::http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 /// The `businessid` and `apikey` the emulated account accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct KixieOptions {
     pub businessid: String,
     pub apikey: String,
@@ -20,11 +22,25 @@ impl Default for KixieOptions {
 
 const MAX_MESSAGE_CHARS: usize = 1600;
 
+/// A valid number the emulated account refuses with `{"success": false}` inside a 200.
+pub const BLOCKED_TARGET: &str = "+14155550199";
+
 fn failure(status: StatusCode, error: &str) -> Answer {
     Answer::json(status, json!({"success": false, "error": error}))
 }
 
+#[cfg(test)]
 pub(crate) fn handle(options: &KixieOptions, method: &Method, path: &str, body: &[u8]) -> Answer {
+    handle_with(options, method, path, body, &mut crate::registry::Discard)
+}
+
+pub(crate) fn handle_with(
+    options: &KixieOptions,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+    intake: &mut dyn Intake,
+) -> Answer {
     if path != "/app/event" {
         return Answer::text(StatusCode::NOT_FOUND, "Not Found");
     }
@@ -46,12 +62,12 @@ pub(crate) fn handle(options: &KixieOptions, method: &Method, path: &str, body: 
     }
     let eventname = text(&event, "eventname").unwrap_or_default();
     match eventname {
-        "sms" | "bizsms" => send_sms(&event, eventname),
+        "sms" | "bizsms" => send_sms(&event, eventname, intake),
         other => failure(StatusCode::OK, &format!("Unknown eventname: {other}")),
     }
 }
 
-fn send_sms(event: &Map<String, Value>, eventname: &str) -> Answer {
+fn send_sms(event: &Map<String, Value>, eventname: &str, intake: &mut dyn Intake) -> Answer {
     if eventname == "bizsms" && text(event, "id").is_none() {
         return failure(StatusCode::BAD_REQUEST, "Missing field: id");
     }
@@ -64,10 +80,28 @@ fn send_sms(event: &Map<String, Value>, eventname: &str) -> Answer {
     let Some(message) = text(event, "message") else {
         return failure(StatusCode::BAD_REQUEST, "Missing field: message");
     };
+    if digits == BLOCKED_TARGET.trim_start_matches('+') {
+        return failure(StatusCode::OK, &format!("Target {target} is on the account's do-not-text list"));
+    }
     if message.chars().count() > MAX_MESSAGE_CHARS {
         return failure(StatusCode::OK, &format!("Message longer than {MAX_MESSAGE_CHARS} characters"));
     }
-    let id = format!("kx{:016x}", fnv(message.as_bytes()) ^ fnv(digits.as_bytes()) ^ now_nanos());
+    // Kixie has no idempotency key: every accepted request is a new message.
+    let id = intake.accept(
+        None,
+        NewMessage {
+            id: new_message_id(message, &digits),
+            client_message_id: None,
+            destination: target.to_string(),
+            source: text(event, "fromNumber").map(str::to_string),
+            text: Some(message.to_string()),
+            origin: Origin::Kixie {
+                businessid: text(event, "businessid").unwrap_or_default().to_string(),
+                email: text(event, "email").map(str::to_string),
+                from_number: text(event, "fromNumber").map(str::to_string),
+            },
+        },
+    );
     Answer::json(
         StatusCode::OK,
         json!({"success": true, "message": "SMS queued", "data": {"messageid": id, "target": target}}),
@@ -87,6 +121,10 @@ fn phone_digits(target: &str) -> Option<String> {
     }
     let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
     (7..=15).contains(&digits.len()).then_some(digits)
+}
+
+pub(crate) fn new_message_id(message: &str, phone: &str) -> String {
+    format!("kx{:016x}", fnv(message.as_bytes()) ^ fnv(phone.as_bytes()) ^ now_nanos())
 }
 
 fn fnv(bytes: &[u8]) -> u64 {

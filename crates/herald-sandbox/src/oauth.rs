@@ -25,7 +25,8 @@ pub const OAUTH_TOKEN_HOST: &str = "auth.sandbox.test";
 pub const OAUTH_API_HOST: &str = "api.sandbox.test";
 
 /// What the emulated authorization server accepts and issues.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OAuthOptions {
     /// Default `sandbox-client`.
     pub client_id: String,

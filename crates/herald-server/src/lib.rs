@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use herald_engine::{Engine, EngineError, FieldProblem, run_user};
+use herald_engine::{Engine, EngineError, FieldProblem, WebhookError, WebhookRequest, run_user};
 use herald_project::ApiScope;
-use herald_store::{RunRow, UserRow};
+use herald_store::{MessageFilter, RunRow, RunStatus, UserRow};
 use serde_json::{Map, Value, json};
 
 pub fn router(engine: Engine) -> Router {
@@ -18,7 +18,14 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/records/{object}", axum::routing::post(create_record))
         .route("/api/v1/records/{object}/{id}", get(get_record).patch(update_record))
         .route("/api/v1/records/{object}/{id}/runs", get(record_runs))
+        .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
+        .route("/api/v1/runs/{id}/retry", axum::routing::post(retry_run))
+        .route("/api/v1/messages", get(list_messages))
+        .route("/api/v1/messages/{id}", get(get_message))
+        .route("/api/v1/receipts", get(list_receipts))
+        .route("/api/v1/consent", get(list_consent))
+        .route("/webhooks/{name}", axum::routing::post(webhook))
         .route("/api/v1/credentials/{external}/{principal}/{parameter}", axum::routing::put(set_credential))
         .with_state(engine)
 }
@@ -52,6 +59,9 @@ impl From<EngineError> for ApiError {
             }
             EngineError::NotFound { .. } | EngineError::RunNotFound(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", error.to_string())
+            }
+            EngineError::NotRetryable { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "INVALID_STATUS", error.to_string())
             }
             other => {
                 tracing::error!(error = %other, "request failed");
@@ -219,6 +229,163 @@ async fn set_credential(
     }
 }
 
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+fn parse_statuses(text: Option<&str>) -> Result<Vec<RunStatus>, ApiError> {
+    let Some(text) = text else { return Ok(Vec::new()) };
+    text.split(',')
+        .map(|s| {
+            RunStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_FIELD",
+                    format!(
+                        "unknown run status `{s}`; use ready, running, waiting, finished, failed or unknown"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+async fn list_runs(
+    State(engine): State<Engine>,
+    axum::extract::Query(query): axum::extract::Query<RunQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
+    let statuses = parse_statuses(query.status.as_deref())?;
+    let runs = engine.list_runs(&statuses, query.limit.unwrap_or(100).clamp(1, 10_000)).await?;
+    let runs: Vec<Value> = runs.iter().map(run_json).collect();
+    Ok(axum::Json(json!({"runs": runs})).into_response())
+}
+
+async fn retry_run(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ManageFlows).await?;
+    let from = if body.is_empty() {
+        None
+    } else {
+        json_object(&body)?.get("fromElement").and_then(Value::as_str).map(String::from)
+    };
+    let outcome = engine.retry_run(&id, from.as_deref()).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"id": outcome.run_id, "fromElement": outcome.from_element})))
+        .into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageQuery {
+    run_id: Option<String>,
+    destination: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_messages(
+    State(engine): State<Engine>,
+    axum::extract::Query(query): axum::extract::Query<MessageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
+    let filter = MessageFilter {
+        run_id: query.run_id,
+        destination: query.destination,
+        status: query.status,
+        limit: query.limit.unwrap_or(100).clamp(1, 10_000),
+    };
+    let messages = engine.messages(&filter).await?;
+    Ok(axum::Json(json!({"messages": messages})).into_response())
+}
+
+async fn get_message(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
+    match engine.message(&id).await? {
+        Some(message) => Ok(axum::Json(message).into_response()),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("no message with id {id}"))),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ReceiptQuery {
+    unmatched: Option<bool>,
+    limit: Option<i64>,
+}
+
+async fn list_receipts(
+    State(engine): State<Engine>,
+    axum::extract::Query(query): axum::extract::Query<ReceiptQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
+    let receipts = engine
+        .receipts(query.unmatched.unwrap_or(false), query.limit.unwrap_or(100).clamp(1, 10_000))
+        .await?;
+    Ok(axum::Json(json!({"receipts": receipts})).into_response())
+}
+
+async fn list_consent(State(engine): State<Engine>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&engine, &headers, ApiScope::ReadRuns).await?;
+    Ok(axum::Json(json!({"consent": engine.consents().await?})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct WebhookQuery {
+    secret: Option<String>,
+    token: Option<String>,
+}
+
+/// A provider's receipt or inbound message. Authenticated by the endpoint's own secret (or Twilio's
+/// signature), not by an API token: providers cannot hold one.
+async fn webhook(
+    State(engine): State<Engine>,
+    Path(name): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<WebhookQuery>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let url = engine.webhook_public_url(&name).unwrap_or_else(|| {
+        let host = header("host").unwrap_or("localhost");
+        let scheme = header("x-forwarded-proto").unwrap_or("http");
+        format!("{scheme}://{host}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path()))
+    });
+    let request = WebhookRequest {
+        authorization: header("authorization"),
+        twilio_signature: header("x-twilio-signature"),
+        query_secret: query.secret.as_deref().or(query.token.as_deref()),
+        url: &url,
+        body: &body,
+    };
+    match engine.receive_webhook(&name, &request).await {
+        Ok(report) => axum::Json(json!(report)).into_response(),
+        Err(error @ WebhookError::NotFound { .. }) => {
+            ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", error.to_string()).into_response()
+        }
+        Err(error @ WebhookError::Unauthorized(_)) => {
+            tracing::warn!(webhook = %name, %error, "webhook refused");
+            ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", error.to_string()).into_response()
+        }
+        Err(error @ WebhookError::Invalid(_)) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", error.to_string()).into_response()
+        }
+        Err(WebhookError::Engine(error)) => ApiError::from(error).into_response(),
+    }
+}
+
 /// A run as the API shows it: status, fault and the per-element trace (secrets already masked).
 pub fn run_json(run: &RunRow) -> Value {
     json!({
@@ -230,6 +397,7 @@ pub fn run_json(run: &RunRow) -> Value {
         "fault": run.fault,
         "createdAt": run.created_at,
         "updatedAt": run.updated_at,
+        "nextAttemptAt": run.next_attempt_at,
         "interviewId": run.state.get("interview_id"),
         "trace": run.state.get("trace").cloned().unwrap_or(Value::Array(Vec::new())),
     })

@@ -3,6 +3,10 @@
 //! SQLite in WAL mode is the embedded default. Every write that must be atomic with another (a record
 //! and the runs it triggers) goes through one [`WriteTx`].
 
+mod ledger;
+
+pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
+
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -47,6 +51,8 @@ pub enum RunStatus {
     Ready,
     /// Started by a worker (or interrupted by a crash while running).
     Running,
+    /// Parked until `next_attempt_at`: a retry after a failure, or a rate limit.
+    Waiting,
     Finished,
     Failed,
     /// A callout was in flight when the process stopped and the provider cannot deduplicate a resend.
@@ -58,6 +64,7 @@ impl RunStatus {
         match self {
             RunStatus::Ready => "ready",
             RunStatus::Running => "running",
+            RunStatus::Waiting => "waiting",
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
             RunStatus::Unknown => "unknown",
@@ -68,6 +75,7 @@ impl RunStatus {
         Some(match text {
             "ready" => RunStatus::Ready,
             "running" => RunStatus::Running,
+            "waiting" => RunStatus::Waiting,
             "finished" => RunStatus::Finished,
             "failed" => RunStatus::Failed,
             "unknown" => RunStatus::Unknown,
@@ -92,6 +100,7 @@ pub struct RunRow {
     pub fault: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    pub next_attempt_at: Option<String>,
 }
 
 /// A user of the API, with the permission sets assigned to it.
@@ -176,6 +185,23 @@ impl Store {
     pub async fn runs_with_status(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>> {
         let placeholders = vec!["?"; statuses.len()].join(",");
         let sql = format!("{RUN_SELECT} WHERE status IN ({placeholders}) ORDER BY created_at, id LIMIT ?");
+        // Only "?" placeholders are spliced in; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for status in statuses {
+            query = query.bind(status.as_str());
+        }
+        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// The newest runs first, of the given statuses (all when empty).
+    pub async fn recent_runs(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>> {
+        let filter = if statuses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE status IN ({})", vec!["?"; statuses.len()].join(","))
+        };
+        let sql = format!("{RUN_SELECT}{filter} ORDER BY created_at DESC, id LIMIT ?");
         // Only "?" placeholders are spliced in; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for status in statuses {
@@ -429,7 +455,7 @@ impl Store {
 
 /// A write transaction: a record change and the runs it triggers commit together or not at all.
 pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Sqlite>,
 }
 
 /// A run to enqueue.
@@ -515,13 +541,12 @@ impl WriteTx {
     }
 }
 
-const SAVE_RUN: &str = "UPDATE runs SET status = ?, state = ?, fault = ?, updated_at = ? WHERE id = ?";
-const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs WHERE record_id = ? ORDER BY created_at, id";
-const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', updated_at = ? WHERE id = ? AND status = 'ready' RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at";
-const RUN_SELECT: &str =
-    "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs";
-const RUN_COLUMNS_BY_ID: &str =
-    "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at FROM runs WHERE id = ?";
+const SAVE_RUN: &str =
+    "UPDATE runs SET status = ?, state = ?, fault = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?";
+const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE record_id = ? ORDER BY created_at, id";
+const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = NULL, updated_at = ? WHERE id = ? AND status IN ('ready', 'waiting') RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at";
+const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs";
+const RUN_COLUMNS_BY_ID: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE id = ?";
 
 async fn record<'e>(
     executor: impl sqlx::SqliteExecutor<'e>,
@@ -578,6 +603,7 @@ fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRow> {
         fault: row.get(6),
         created_at: row.get(7),
         updated_at: row.get(8),
+        next_attempt_at: row.get(9),
         id,
     })
 }

@@ -73,7 +73,7 @@ const LEADS: [Lead; 5] = [
         first: "Edsger",
         last: "Dijkstra",
         phone: Some("12"),
-        note: "a number Kixie refuses: the fault path logs a Task",
+        note: "not a phone number: herald refuses it before any callout, and the fault path logs a Task",
     },
 ];
 
@@ -171,11 +171,13 @@ pub async fn run() -> Result<ExitCode> {
         for run_id in runs {
             let event = wait_for(&mut events, &run_id).await?;
             let run: Value = client.get(format!("{api}/api/v1/runs/{run_id}")).send().await?.json().await?;
+            // herald sends the number in E.164, whatever the lead typed.
+            let e164 = lead.phone.and_then(|p| herald_sms::normalize_e164(p, Some("US")).ok());
             let received = sandbox
                 .requests()
                 .into_iter()
                 .rev()
-                .find(|r| r.body.get("target").and_then(Value::as_str) == lead.phone);
+                .find(|r| r.body.get("target").and_then(Value::as_str) == e164.as_deref());
             let trace = run["trace"].as_array().cloned().unwrap_or_default();
             let task = trace
                 .iter()
@@ -203,7 +205,7 @@ pub async fn run() -> Result<ExitCode> {
                         .await?
                         .json()
                         .await?;
-                    println!("    Kixie refused it; the fault path created Task {task_id}:");
+                    println!("    the send failed; the fault path created Task {task_id}:");
                     println!("    Subject: {}\n", task["Subject"].as_str().unwrap_or_default());
                     logged += 1;
                 }

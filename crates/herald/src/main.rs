@@ -4,6 +4,7 @@ mod admin;
 mod demo;
 mod flow_cmd;
 mod formula_cmd;
+mod runs_cmd;
 mod serve;
 mod service_cmd;
 
@@ -60,6 +61,9 @@ enum Command {
             hide_default_value = false
         )]
         kixie_apikey: String,
+        /// A JSON file of sandbox options (faults per host, receipts, accounts); see docs/sandbox.md.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Manage secret values of external credentials.
     #[command(subcommand)]
@@ -121,6 +125,91 @@ enum Command {
     /// Normalize phone numbers.
     #[command(subcommand)]
     Phone(PhoneCommand),
+    /// Failed, waiting and unknown runs: list them, show one, run one again.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// The message ledger: every outbound message, its status history and receipts.
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+    /// Webhook endpoints that receive delivery receipts and inbound messages.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// List runs, newest first.
+    #[command(after_help = "Example:
+  herald runs list --status failed --status unknown --project examples/kixie-welcome-sms")]
+    List {
+        /// ready, running, waiting, finished, failed or unknown; repeatable; all when absent.
+        #[arg(long)]
+        status: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+    /// Show one run: status, fault, every element it ran, and its messages.
+    #[command(after_help = "Example:
+  herald runs show run_Xy12 --project examples/kixie-welcome-sms")]
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+    /// Run a failed, unknown or finished run again from where it stopped (or from an element); a
+    /// waiting run is retried at once. A running `herald serve` on the same database takes it up when
+    /// it next starts; use `POST /api/v1/runs/ID/retry` to retry on a running server.
+    #[command(after_help = "Example:
+  herald runs retry run_Xy12 --from-element send_sms --project examples/kixie-welcome-sms")]
+    Retry {
+        id: String,
+        #[arg(long)]
+        from_element: Option<String>,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+}
+
+#[derive(Subcommand)]
+enum MessagesCommand {
+    /// List ledger rows, newest first.
+    #[command(after_help = "Example:
+  herald messages list --status undelivered --project examples/8x8-sms")]
+    List {
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Create (or replace) a webhook endpoint's secret; it is printed once and only its hash is kept.
+    /// Configure the provider to send it as `Authorization: Bearer <secret>` or in the URL as
+    /// `?secret=<secret>`. Twilio endpoints need none: they check X-Twilio-Signature.
+    #[command(after_help = "Example:
+  herald webhook secret EightByEight_Receipts --project examples/8x8-sms")]
+    Secret {
+        name: String,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
 }
 
 #[derive(Subcommand)]
@@ -323,8 +412,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { project, listen, db, sandbox } => {
             runtime()?.block_on(serve::serve(project, listen, db, sandbox))
         }
-        Command::Sandbox { listen, kixie_businessid, kixie_apikey } => {
-            runtime()?.block_on(serve::sandbox(listen, kixie_businessid, kixie_apikey))
+        Command::Sandbox { listen, kixie_businessid, kixie_apikey, config } => {
+            runtime()?.block_on(serve::sandbox(listen, kixie_businessid, kixie_apikey, config))
+        }
+        Command::Runs(RunsCommand::List { status, limit, json, location }) => {
+            runtime()?.block_on(runs_cmd::list(&location.project, location.db, &status, limit, json))
+        }
+        Command::Runs(RunsCommand::Show { id, json, location }) => {
+            runtime()?.block_on(runs_cmd::show(&location.project, location.db, &id, json))
+        }
+        Command::Runs(RunsCommand::Retry { id, from_element, location }) => {
+            runtime()?.block_on(runs_cmd::retry(&location.project, location.db, &id, from_element.as_deref()))
+        }
+        Command::Messages(MessagesCommand::List { run, destination, status, limit, json, location }) => {
+            let filter = herald_store::MessageFilter { run_id: run, destination, status, limit };
+            runtime()?.block_on(runs_cmd::messages(&location.project, location.db, filter, json))
+        }
+        Command::Webhook(WebhookCommand::Secret { name, location }) => {
+            runtime()?.block_on(runs_cmd::webhook_secret(&location.project, location.db, &name))
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
         Command::Flow(FlowCommand::Debug {

@@ -84,14 +84,26 @@ pub async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn sandbox(listen: String, businessid: String, apikey: String) -> Result<ExitCode> {
+pub async fn sandbox(
+    listen: String,
+    businessid: String,
+    apikey: String,
+    config: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let options = match config {
+        // A config file holds every option, the Kixie account included.
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str::<SandboxOptions>(&text)
+                .with_context(|| format!("{} is not valid sandbox options", path.display()))?
+        }
+        None => SandboxOptions { kixie: KixieOptions { businessid, apikey }, ..SandboxOptions::default() },
+    };
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let sandbox = Sandbox::new(SandboxOptions {
-        kixie: KixieOptions { businessid, apikey },
-        ..SandboxOptions::default()
-    });
+    let sandbox = Sandbox::new(options);
     println!(
         "herald sandbox listening on http://{address} (Kixie at /apig.kixie.com; requests at /_sandbox/requests)"
     );

@@ -112,7 +112,11 @@ fn the_demo_runs_end_to_end() {
         stdout.contains("All done: 3 leads texted, 1 skipped (blank phone), 1 refused and logged as a Task."),
         "{stdout}"
     );
-    assert!(stdout.contains("Subject: SMS failed: KixieService.Send_SMS failed"), "{stdout}");
+    assert!(
+        stdout.contains("Subject: SMS failed: KixieService.Send_SMS was not sent: the destination `12`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"target\": \"+14155550101\""), "a typed number goes out in E.164: {stdout}");
     assert!(stdout.contains("200 texted"), "{stdout}");
     for secret in ["demo-business-2149", "demo-apikey-7f3a9c41"] {
         assert!(!stdout.contains(secret) && !stderr.contains(secret), "the demo printed a secret");

@@ -112,9 +112,12 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
     assert_eq!(request["host"], "sms.8x8.com");
     assert_eq!(request["path"], "/api/v1/subaccounts/herald-demo-subaccount/messages");
     assert_eq!(request["headers"]["authorization"], format!("Bearer {KEY}"));
+    // herald adds the attempt's idempotency key as clientMessageId, so 8x8 recognises a resend.
+    let key = request["body"]["clientMessageId"].as_str().unwrap_or_else(|| panic!("{request}")).to_string();
+    assert!(key.starts_with("hrld-") && key.len() == 37, "{key}");
     assert_eq!(
         request["body"],
-        json!({"destination": "+6591234567", "source": "8x8", "text": "Hi Ada, this is an SMS message."})
+        json!({"destination": "+6591234567", "source": "8x8", "text": "Hi Ada, this is an SMS message.", "clientMessageId": key})
     );
     assert!(!run.to_string().contains(KEY), "the key leaked into the run");
 }
@@ -122,10 +125,20 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
 #[tokio::test]
 async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
     let running = run(&example_path("8x8-sms"), KEY);
-    let run = running.lead(json!({"LastName": "L", "Phone": "+99912345678"})).await;
+    let run = running.lead(json!({"LastName": "L", "Phone": herald_sandbox::BLOCKED_DESTINATION})).await;
     let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("HTTP 200 but 8x8 rejected the message"), "{fault}");
     assert_eq!(run["trace"][2]["kind"], "Create Records");
+}
+
+#[tokio::test]
+async fn a_number_that_cannot_exist_is_refused_before_any_callout() {
+    let running = run(&example_path("8x8-sms"), KEY);
+    let run = running.lead(json!({"LastName": "L", "Phone": "+99912345678"})).await;
+    let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    assert!(fault.contains("was not sent: the destination `+99912345678`"), "{fault}");
+    assert!(fault.contains("country code that does not exist"), "{fault}");
+    assert!(running.received().await.is_empty(), "nothing may reach 8x8");
 }
 
 #[tokio::test]
@@ -146,9 +159,12 @@ async fn seed_003_builds_the_otp_template_with_one_helper_variable_added_twice()
     let received = running.received().await;
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(received[0]["host"], "chatapps.8x8.com");
+    let key = received[0]["body"]["clientMessageId"].as_str().unwrap_or_default().to_string();
+    assert!(key.starts_with("hrld-"), "herald sets the idempotency key: {}", received[0]["body"]);
     assert_eq!(
         received[0]["body"],
         json!({
+            "clientMessageId": key,
             "user": {"msisdn": "+6591234567"},
             "type": "Template",
             "content": {"template": {

@@ -155,8 +155,11 @@ async fn json_special_characters_in_fields_cannot_break_the_body() {
 #[tokio::test]
 async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
     let setup = setup(APIKEY);
-    let created =
-        setup.post_lead(json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": "12"})).await;
+    let created = setup
+        .post_lead(
+            json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": herald_sandbox::BLOCKED_TARGET}),
+        )
+        .await;
     let lead_id = created["id"].as_str().unwrap();
     let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
     assert_eq!(run["status"], "finished", "the fault connector handles the failure: {run}");
@@ -176,7 +179,12 @@ async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
         .unwrap();
     let subject = task["Subject"].as_str().unwrap();
     assert!(subject.starts_with("SMS failed: KixieService.Send_SMS failed: HTTP 200"), "{subject}");
-    assert!(subject.contains(r#"{"success":false,"error":"Invalid target phone number: 12"}"#), "{subject}");
+    assert!(
+        subject.contains(
+            r#"{"success":false,"error":"Target +14155550199 is on the account's do-not-text list"}"#
+        ),
+        "{subject}"
+    );
     assert_eq!(task["WhoId"], lead_id);
     assert_eq!(task["Priority"], "High");
 }

@@ -1,0 +1,77 @@
+//! Failed, waiting and unknown runs as first-class things: list them, look at one, run it again.
+
+use crate::{Engine, EngineError, Job, now_text};
+use herald_flow::RunState;
+use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunRow, RunStatus};
+use serde::Serialize;
+
+/// What `retry_run` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RetryOutcome {
+    pub run_id: String,
+    /// The element the run goes on from.
+    pub from_element: String,
+    /// Whether a worker of this process took it; otherwise the next `herald serve` on this database does.
+    pub queued: bool,
+}
+
+impl Engine {
+    /// The newest runs first, of the given statuses (all when empty).
+    pub async fn list_runs(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>, EngineError> {
+        Ok(self.inner.store.recent_runs(statuses, limit).await?)
+    }
+
+    /// Runs a failed, unknown or finished run again from the element where it stopped, or from
+    /// `from_element`; a waiting run is retried at once. A retried send is a new message to the
+    /// provider (a new idempotency key): that is what a retry by hand asks for.
+    pub async fn retry_run(&self, id: &str, from_element: Option<&str>) -> Result<RetryOutcome, EngineError> {
+        let run = self.run(id).await?;
+        let refuse = |reason: String| EngineError::NotRetryable { id: id.to_string(), reason };
+        if matches!(run.status, RunStatus::Ready | RunStatus::Running) {
+            return Err(refuse(format!("it is {}; wait for it to end", run.status.as_str())));
+        }
+        let flow = self
+            .inner
+            .project
+            .flows
+            .get(&run.flow)
+            .cloned()
+            .ok_or_else(|| refuse(format!("its flow {} is not in the loaded project", run.flow)))?;
+        let mut state: RunState = serde_json::from_value(run.state.clone())
+            .map_err(|error| refuse(format!("its journaled state cannot be read: {error}")))?;
+        let from = if run.status == RunStatus::Waiting && from_element.is_none() {
+            // Keep the pending attempt and its idempotency key: it is the same send, only sooner.
+            if let Some(pending) = &mut state.pending {
+                pending.next_attempt_at = None;
+            }
+            state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default()
+        } else {
+            flow.restart(&mut state, from_element).map_err(refuse)?
+        };
+        let snapshot = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
+        self.inner.store.save_run(id, RunStatus::Ready, &snapshot, None, &now_text()).await?;
+        let queued = self.inner.receiver.lock().await.is_none();
+        if queued {
+            let _ = self.inner.queue.send(Job::Run(id.to_string()));
+        }
+        Ok(RetryOutcome { run_id: id.to_string(), from_element: from, queued })
+    }
+
+    /// Ledger rows, newest first.
+    pub async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRow>, EngineError> {
+        Ok(self.inner.store.messages(filter).await?)
+    }
+
+    pub async fn message(&self, id: &str) -> Result<Option<MessageRow>, EngineError> {
+        Ok(self.inner.store.message(id).await?)
+    }
+
+    /// Webhook events received, newest first; `unmatched_only` lists those no message claimed.
+    pub async fn receipts(&self, unmatched_only: bool, limit: i64) -> Result<Vec<ReceiptRow>, EngineError> {
+        Ok(self.inner.store.receipts(unmatched_only, limit).await?)
+    }
+
+    pub async fn consents(&self) -> Result<Vec<herald_store::ConsentRow>, EngineError> {
+        Ok(self.inner.store.consents().await?)
+    }
+}

@@ -1,0 +1,272 @@
+//! Webhook endpoints: providers post delivery receipts and inbound messages to
+//! `POST /webhooks/<Name>`. Each endpoint has its own secret (8x8 sends a static Authorization header,
+//! Kixie only a URL, so `?secret=` works too); Twilio endpoints verify `X-Twilio-Signature` instead.
+//!
+//! Every event is kept in `receipts`, matched to a message or not; statuses only move forward.
+
+use crate::ledger::{MessageEvent, apply_event, normalize_sender};
+use crate::{Engine, EngineError, SecretPlace, now_text, random_text};
+use herald_project::PrincipalType;
+use herald_providers::{Provider, WebhookEvent};
+use herald_sms::Keyword;
+use herald_store::{ConsentRow, NewReceipt};
+use serde::Serialize;
+use sha2::Digest;
+use zeroize::Zeroizing;
+
+/// A webhook request as the server received it.
+pub struct WebhookRequest<'a> {
+    pub authorization: Option<&'a str>,
+    pub twilio_signature: Option<&'a str>,
+    /// `?secret=` (or `?token=`), for providers that cannot send a header.
+    pub query_secret: Option<&'a str>,
+    /// The full URL the provider posted to, as it signed it.
+    pub url: &'a str,
+    pub body: &'a [u8],
+}
+
+/// What a webhook delivery changed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WebhookReport {
+    pub events: usize,
+    /// Status events that found their message.
+    pub matched: usize,
+    /// Status events that moved a message forward (duplicates and late ones do not).
+    pub applied: usize,
+    /// Status events kept for a message herald does not know (yet).
+    pub unmatched: usize,
+    pub inbound: usize,
+    pub opt_outs: usize,
+    pub opt_ins: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no webhook named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    NotFound { name: String, hint: Option<String> },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl From<herald_store::StoreError> for WebhookError {
+    fn from(error: herald_store::StoreError) -> Self {
+        WebhookError::Engine(error.into())
+    }
+}
+
+/// Prefix of webhook secrets, so a leaked one is recognisable.
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+fn hash(secret: &str) -> String {
+    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The secret in `Authorization: Bearer <s>`, `Authorization: Basic base64(user:<s>)`, or the query.
+fn presented_secret(request: &WebhookRequest<'_>) -> Option<Zeroizing<String>> {
+    if let Some(value) = request.authorization {
+        let value = value.trim();
+        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+            return Some(Zeroizing::new(token.trim().to_string()));
+        }
+        if let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic ")) {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+            let text = Zeroizing::new(String::from_utf8(decoded).ok()?);
+            return text.split_once(':').map(|(_, password)| Zeroizing::new(password.to_string()));
+        }
+        return Some(Zeroizing::new(value.to_string()));
+    }
+    request.query_secret.map(|s| Zeroizing::new(s.to_string()))
+}
+
+impl Engine {
+    /// Creates (or replaces) an endpoint's secret; it is shown once and only its hash is kept.
+    pub async fn create_webhook_secret(&self, name: &str) -> Result<Zeroizing<String>, WebhookError> {
+        self.webhook(name)?;
+        let secret = Zeroizing::new(format!("{WEBHOOK_SECRET_PREFIX}{}", random_text(32)));
+        self.inner.store.set_webhook_secret(name, &hash(&secret), &now_text()).await?;
+        Ok(secret)
+    }
+
+    fn webhook(&self, name: &str) -> Result<&herald_project::WebhookDef, WebhookError> {
+        let webhooks = &self.inner.project.project.webhooks;
+        webhooks.get(name).map(|w| &w.def).ok_or_else(|| WebhookError::NotFound {
+            name: name.to_string(),
+            hint: herald_project::did_you_mean(name, webhooks.keys().map(String::as_str)),
+        })
+    }
+
+    /// The URL a webhook's provider is told to post to, when `public_url` is set.
+    pub fn webhook_public_url(&self, name: &str) -> Option<String> {
+        self.webhook(name).ok().and_then(|w| w.public_url.clone())
+    }
+
+    async fn authenticate_webhook(
+        &self,
+        name: &str,
+        def: &herald_project::WebhookDef,
+        provider: Provider,
+        request: &WebhookRequest<'_>,
+    ) -> Result<(), WebhookError> {
+        if provider == Provider::Twilio {
+            let Some(signature) = request.twilio_signature else {
+                return Err(WebhookError::Unauthorized(format!(
+                    "webhook {name} takes Twilio callbacks, which carry X-Twilio-Signature; this request has none"
+                )));
+            };
+            let token = self.twilio_auth_token(&def.named_credential).await?;
+            let params = herald_providers::twilio::form_params(request.body);
+            if !herald_providers::twilio::verify_signature(&token, request.url, &params, signature) {
+                return Err(WebhookError::Unauthorized(format!(
+                    "webhook {name}: X-Twilio-Signature does not match this request for {} (a forged request, or public_url differs from the URL Twilio is configured with)",
+                    request.url
+                )));
+            }
+            return Ok(());
+        }
+        let Some(expected) = self.inner.store.webhook_secret_hash(name).await? else {
+            return Err(WebhookError::Unauthorized(format!(
+                "webhook {name} has no secret yet; create one with `herald webhook secret {name}` and configure the provider with it"
+            )));
+        };
+        let Some(presented) = presented_secret(request) else {
+            return Err(WebhookError::Unauthorized(format!(
+                "webhook {name} needs its secret: `Authorization: Bearer <secret>` or `?secret=<secret>`"
+            )));
+        };
+        if !same(&hash(&presented), &expected) {
+            return Err(WebhookError::Unauthorized(format!(
+                "webhook {name}: the secret is not this endpoint's"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The Twilio auth token: the `password` of the named credential's shared principal.
+    async fn twilio_auth_token(&self, named_credential: &str) -> Result<Zeroizing<String>, WebhookError> {
+        let project = &self.inner.project.project;
+        let missing = || {
+            WebhookError::Unauthorized(format!(
+                "the auth token of named credential {named_credential} is not set, so Twilio signatures cannot be checked; set the `password` parameter with `herald credential set`"
+            ))
+        };
+        let named = project.named_credentials.get(named_credential).ok_or_else(missing)?;
+        let external = &named.def.external_credential;
+        let definition = project.external_credentials.get(external).ok_or_else(missing)?;
+        let principal = definition
+            .def
+            .principals
+            .iter()
+            .find(|p| p.principal_type == PrincipalType::Named)
+            .ok_or_else(missing)?;
+        let place = SecretPlace::new(external, &principal.name, "");
+        let sealed = self.inner.store.secrets(external, &principal.name, "").await?;
+        let secret = sealed.iter().find(|s| s.parameter == "password").ok_or_else(missing)?;
+        let value = self.inner.vault.open_secret(&place, secret).map_err(EngineError::from)?;
+        Ok(value)
+    }
+
+    /// Authenticates and applies one webhook delivery.
+    pub async fn receive_webhook(
+        &self,
+        name: &str,
+        request: &WebhookRequest<'_>,
+    ) -> Result<WebhookReport, WebhookError> {
+        let def = self.webhook(name)?.clone();
+        let provider = Provider::from_name(&def.provider)
+            .ok_or_else(|| WebhookError::Invalid(format!("webhook {name} names an unknown provider")))?;
+        self.authenticate_webhook(name, &def, provider, request).await?;
+        let events = herald_providers::parse_webhook(provider, request.body)
+            .map_err(|error| WebhookError::Invalid(format!("webhook {name}: {error}")))?;
+        let body = String::from_utf8_lossy(request.body);
+        let now = now_text();
+        let country = self.inner.project.project.config.runtime.default_country.clone();
+        let mut report = WebhookReport { events: events.len(), ..WebhookReport::default() };
+        let mut consents = Vec::new();
+        let mut tx = self.inner.store.begin().await?;
+        for event in &events {
+            match event {
+                WebhookEvent::Status(update) => {
+                    let row = tx
+                        .find_message(
+                            provider.name(),
+                            update.provider_message_id.as_deref(),
+                            update.client_message_id.as_deref(),
+                        )
+                        .await?;
+                    let applied = match &row {
+                        Some(row) => {
+                            apply_event(&mut tx, row, &MessageEvent::from_receipt(update, name), &now).await?
+                        }
+                        None => false,
+                    };
+                    report.matched += usize::from(row.is_some());
+                    report.unmatched += usize::from(row.is_none());
+                    report.applied += usize::from(applied);
+                    tx.insert_receipt(&NewReceipt {
+                        webhook: name,
+                        provider: provider.name(),
+                        kind: "status",
+                        message_id: row.as_ref().map(|r| r.id.as_str()),
+                        provider_message_id: update.provider_message_id.as_deref(),
+                        client_message_id: update.client_message_id.as_deref(),
+                        status: Some(update.status.as_str()),
+                        applied,
+                        body: &body,
+                        received_at: &now,
+                    })
+                    .await?;
+                }
+                WebhookEvent::Inbound(inbound) => {
+                    report.inbound += 1;
+                    tx.insert_receipt(&NewReceipt {
+                        webhook: name,
+                        provider: provider.name(),
+                        kind: "inbound",
+                        message_id: None,
+                        provider_message_id: inbound.provider_message_id.as_deref(),
+                        client_message_id: None,
+                        status: None,
+                        applied: false,
+                        body: &body,
+                        received_at: &now,
+                    })
+                    .await?;
+                    let status = match herald_sms::classify_keyword(&inbound.text) {
+                        Some(Keyword::OptOut) => "opted_out",
+                        Some(Keyword::OptIn) => "opted_in",
+                        _ => continue,
+                    };
+                    let phone = herald_sms::normalize_e164(&inbound.from, country.as_deref())
+                        .unwrap_or_else(|_| inbound.from.trim().to_string());
+                    let row = ConsentRow {
+                        phone,
+                        sender: normalize_sender(&inbound.to),
+                        status: status.into(),
+                        keyword: Some(inbound.text.trim().to_ascii_uppercase()),
+                        source: format!("inbound:{name}"),
+                        updated_at: now.clone(),
+                    };
+                    tx.set_consent(&row).await?;
+                    if status == "opted_out" {
+                        report.opt_outs += 1;
+                    } else {
+                        report.opt_ins += 1;
+                    }
+                    consents.push(row);
+                }
+            }
+        }
+        tx.commit().await?;
+        self.remember_consents(&consents);
+        Ok(report)
+    }
+}
