@@ -67,7 +67,7 @@ pub(crate) enum CalloutOutcome {
     /// Answered (a success or a fault the flow handles), or refused before sending.
     Done(CalloutResult),
     /// Failed in a way worth retrying: try again at `at` (journaled; survives a restart).
-    RetryAt { at: DateTime<Utc>, error: String, micros: u64 },
+    RetryAt { at: DateTime<Utc>, error: String, micros: u64, maybe_arrived: bool },
     /// The request may have reached a provider that cannot recognise a resend: not sent again.
     Unknown { message: String },
     /// A rate limit: nothing was sent; try again after this short wait.
@@ -422,11 +422,18 @@ impl Engine {
             let unit: f64 = rand::thread_rng().r#gen();
             if let Some(delay) = policy.next_delay(attempts, elapsed, sent.retry_after, unit) {
                 let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                return CalloutOutcome::RetryAt { at, error, micros: sent.result.micros };
+                return CalloutOutcome::RetryAt {
+                    at,
+                    error,
+                    micros: sent.result.micros,
+                    maybe_arrived: sent.maybe_arrived,
+                };
             }
         }
+        let maybe_arrived = sent.maybe_arrived || pending.is_some_and(|p| p.maybe_arrived);
         let (status, error_code) = match provider.accepted(sent.result.body.as_bytes()).first() {
             Some(accepted) if accepted.status == MessageStatus::Rejected => (MessageStatus::Rejected, None),
+            _ if maybe_arrived => (MessageStatus::Unknown, None),
             _ => (
                 MessageStatus::Failed,
                 herald_providers::twilio::parse_error(sent.result.body.as_bytes())
@@ -435,7 +442,15 @@ impl Engine {
         };
         let mut result = sent.result;
         if class == FailureClass::Retryable && attempts > 1 {
-            result.fault = Some(format!("{error} (gave up after {attempts} attempts)"));
+            let may = if maybe_arrived {
+                format!(
+                    "; an earlier attempt may have reached {} before its answer was lost, so the message may have gone out: check the provider's log",
+                    provider.name()
+                )
+            } else {
+                String::new()
+            };
+            result.fault = Some(format!("{error} (gave up after {attempts} attempts{may})"));
         }
         let text = result.fault.clone().unwrap_or_default();
         answer(

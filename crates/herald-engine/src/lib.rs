@@ -671,8 +671,11 @@ impl Engine {
                         callout::CalloutOutcome::Done(result) => {
                             flow.complete_callout(state, result, Utc::now())
                         }
-                        callout::CalloutOutcome::RetryAt { at, error, micros } => {
+                        callout::CalloutOutcome::RetryAt { at, error, micros, maybe_arrived } => {
                             flow.schedule_retry(state, error.clone(), at, Utc::now(), micros);
+                            if let Some(pending) = state.pending.as_mut() {
+                                pending.maybe_arrived |= maybe_arrived;
+                            }
                             let attempts = state.pending.as_ref().map_or(1, |p| p.attempts);
                             let reason = format!(
                                 "attempt {attempts} failed; retrying at {}: {error}",

@@ -76,6 +76,10 @@ pub struct PendingCallout {
     /// When the next attempt is due, while the run waits.
     #[serde(default)]
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// An earlier attempt may have reached the provider (its answer was lost): if the retries give up,
+    /// the message may still have gone out.
+    #[serde(default)]
+    pub maybe_arrived: bool,
 }
 
 /// `hrld-` and 32 hex digits: short enough for every provider's client id (8x8 Chat Apps allows 50).
@@ -374,6 +378,7 @@ impl CompiledFlow {
                         first_attempt_at: None,
                         last_error: None,
                         next_attempt_at: None,
+                        maybe_arrived: false,
                     });
                     let name = element.name.clone();
                     return match self.pending_effect(state, &name, cx) {

@@ -1,0 +1,586 @@
+//! Durable delivery against the in-process sandbox: retries (Retry-After honoured, never on a 400),
+//! rate limits that do not hold up other credentials, receipts duplicated and out of order, STOP then
+//! START, and a run that resumes at the step where it stopped in another engine.
+
+use herald_engine::{Engine, EngineOptions, RunEvent, WebhookError, WebhookRequest};
+use herald_sandbox::{FaultConfig, Sandbox, SandboxOptions};
+use herald_store::{MessageFilter, RunStatus};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const KIXIE_RATE: &str = "rate_limit: {per_second: 2}\n";
+
+fn files(kixie_extra: &str, kixie_retry: &str, eight_retry: &str) -> Vec<(PathBuf, String)> {
+    let kixie_flow = format!(
+        r#"
+trigger: {{object: Lead, on: create, conditions: [{{field: Company, operator: EqualTo, right: K}}]}}
+run_as: automation
+start: send
+elements:
+  send:
+    action: KixieService.Send_SMS
+    inputs:
+      businessid: "{{!$Credential.Kixie_API_Auth.businessid}}"
+      apikey: "{{!$Credential.Kixie_API_Auth.apikey}}"
+      target: "{{!$Record.Phone}}"
+      eventname: sms
+      message: "{{!$Record.Description}}"
+{kixie_retry}    fault: log
+  log:
+    create: Task
+    fields: {{Subject: "SMS failed: {{!$Flow.FaultMessage}}", WhoId: "{{!$Record.Id}}"}}
+"#
+    );
+    let eight_flow = format!(
+        r#"
+trigger: {{object: Lead, on: create, conditions: [{{field: Company, operator: EqualTo, right: E}}]}}
+run_as: automation
+start: send
+elements:
+  send:
+    action: EightByEight.Send
+    inputs:
+      subAccountId: acme-01
+      destination: "{{!$Record.Phone}}"
+      source: "+6560000000"
+      text: "Hi {{!$Record.LastName}}"
+{eight_retry}    fault: log
+  log:
+    create: Task
+    fields: {{Subject: "SMS failed: {{!$Flow.FaultMessage}}", WhoId: "{{!$Record.Id}}"}}
+"#
+    );
+    let two_step = r#"
+trigger: {object: Lead, on: create, conditions: [{field: Company, operator: EqualTo, right: Both}]}
+run_as: automation
+start: kixie
+elements:
+  kixie:
+    action: KixieService.Send_SMS
+    inputs:
+      businessid: "{!$Credential.Kixie_API_Auth.businessid}"
+      apikey: "{!$Credential.Kixie_API_Auth.apikey}"
+      target: "{!$Record.Phone}"
+      eventname: sms
+      message: "Hi"
+    next: note
+  note:
+    create: Task
+    fields: {Subject: "Texted through Kixie", WhoId: "{!$Record.Id}"}
+    next: eight
+  eight:
+    action: EightByEight.Send
+    inputs:
+      subAccountId: acme-01
+      destination: "{!$Record.Phone}"
+      text: "And through 8x8"
+    retry: {max_attempts: 5, base_delay_ms: 60000, max_delay_ms: 60000}
+"#;
+    [
+        ("herald.toml", "[runtime]\nworkers = 2\ndefault_country = \"US\"\n[automation]\npermission_sets = [\"Senders\"]\n".to_string()),
+        (
+            "objects/Lead.yaml",
+            "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n  Company: {type: text}\n  Description: {type: textarea}\n".into(),
+        ),
+        ("objects/Task.yaml", "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true, length: 255}\n  WhoId: {type: reference, references: [Lead]}\n".into()),
+        ("credentials/Kixie_API_Auth.yaml", "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Kixie_Principal\n    parameters: [businessid, apikey]\n".into()),
+        ("credentials/Kixie_Endpoint.yaml", format!("kind: named-credential\nurl: https://apig.kixie.com\nexternal_credential: Kixie_API_Auth\nallow_formulas_in_body: true\n{kixie_extra}")),
+        ("credentials/EightByEight_Auth.yaml", "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Key\n    parameters: [Authorization]\n".into()),
+        ("credentials/EightByEight_SMS.yaml", "kind: named-credential\nurl: https://sms.8x8.com\nexternal_credential: EightByEight_Auth\ngenerate_authorization_header: true\n".into()),
+        ("permissions/Senders.yaml", "kind: permission-set\nexternal_credential_principal_access: [Kixie_API_Auth-Kixie_Principal, EightByEight_Auth-Key]\n".into()),
+        (
+            "services/KixieService.yaml",
+            "kind: http-callout\nnamed_credential: Kixie_Endpoint\nactions:\n  Send_SMS:\n    method: POST\n    path: /app/event\n    sample_request: {businessid: s, apikey: s, target: s, eventname: s, message: s}\n".into(),
+        ),
+        (
+            "services/EightByEight.yaml",
+            "kind: http-callout\nnamed_credential: EightByEight_SMS\nactions:\n  Send:\n    method: POST\n    path: /api/v1/subaccounts/{subAccountId}/messages\n    sample_request: {destination: s, source: s, text: s}\n    sample_response: {umid: s, status: {code: s}}\n".into(),
+        ),
+        ("webhooks/EightByEight_Events.yaml", "kind: webhook\nprovider: 8x8-sms\nnamed_credential: EightByEight_SMS\n".into()),
+        ("flows/Kixie_Welcome.yaml", kixie_flow),
+        ("flows/EightByEight_Welcome.yaml", eight_flow),
+        ("flows/Two_Steps.yaml", two_step.to_string()),
+    ]
+    .into_iter()
+    .map(|(p, t)| (PathBuf::from(p), t))
+    .collect()
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    sandbox: Sandbox,
+    events: tokio::sync::broadcast::Receiver<RunEvent>,
+    /// Events read while waiting for another run.
+    seen: Vec<RunEvent>,
+}
+
+async fn open_engine(dir: &std::path::Path, address: &str, files: Vec<(PathBuf, String)>) -> Engine {
+    let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    let mut options = EngineOptions::for_database(dir.join("h.db"));
+    options.sandbox = Some(format!("http://{address}"));
+    options.workers = 2;
+    Engine::open(Arc::new(project), &options).await.unwrap()
+}
+
+async fn rig(files: Vec<(PathBuf, String)>) -> Rig {
+    let sandbox = Sandbox::new(SandboxOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(sandbox.clone().serve(listener));
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine(dir.path(), &address, files).await;
+    set_credentials(&engine).await;
+    engine.start().await.unwrap();
+    let events = engine.subscribe();
+    Rig { _dir: dir, engine, sandbox, events, seen: Vec::new() }
+}
+
+async fn set_credentials(engine: &Engine) {
+    for (external, principal, parameter, value) in [
+        ("Kixie_API_Auth", "Kixie_Principal", "businessid", "sandbox-business"),
+        ("Kixie_API_Auth", "Kixie_Principal", "apikey", "sandbox-apikey"),
+        ("EightByEight_Auth", "Key", "Authorization", "Bearer sandbox-8x8-key"),
+    ] {
+        engine.set_secret(external, principal, parameter, value.as_bytes(), None).await.unwrap();
+    }
+}
+
+impl Rig {
+    async fn lead(&self, fields: Value) -> String {
+        let write = self
+            .engine
+            .create_record("Lead", fields.as_object().unwrap(), &self.engine.automation_user().clone())
+            .await
+            .unwrap();
+        write.runs.first().cloned().expect("the lead starts a run")
+    }
+
+    async fn ended(&mut self, run_id: &str) -> RunEvent {
+        if let Some(index) = self.seen.iter().position(|e| e.run_id == run_id) {
+            return self.seen.remove(index);
+        }
+        let seen = &mut self.seen;
+        let events = &mut self.events;
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let event = events.recv().await.unwrap();
+                if event.run_id == run_id {
+                    return event;
+                }
+                seen.push(event);
+            }
+        })
+        .await
+        .expect("the run ends")
+    }
+
+    async fn wait_for_status(&self, run_id: &str, status: RunStatus) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while self.engine.run(run_id).await.unwrap().status != status {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("run {run_id} never became {status:?}"));
+    }
+
+    fn requests_to(&self, host: &str) -> Vec<herald_sandbox::ReceivedRequest> {
+        self.sandbox.requests().into_iter().filter(|r| r.host == host).collect()
+    }
+}
+
+fn faults(config: Value) -> FaultConfig {
+    serde_json::from_value(config).unwrap()
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_retries_end_in_the_fault_path() {
+    let retry = "    retry: {max_attempts: 3, base_delay_ms: 1, max_delay_ms: 5}\n";
+    let mut rig = rig(files("", "", retry)).await;
+    rig.sandbox
+        .set_faults("sms.8x8.com", faults(json!({"rate_429": 1.0, "retry_after_seconds": 1})))
+        .unwrap();
+    let run_id = rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+6591234567"})).await;
+    let event = rig.ended(&run_id).await;
+    assert_eq!(event.status, RunStatus::Finished, "the fault connector takes the final failure");
+    let requests = rig.requests_to("sms.8x8.com");
+    assert_eq!(requests.len(), 3, "three attempts in all");
+    for pair in requests.windows(2) {
+        let gap = pair[1].received_unix_micros - pair[0].received_unix_micros;
+        assert!(gap >= 1_000_000, "a retry came {gap} µs after a 429 that said Retry-After: 1");
+    }
+    let keys: Vec<&Value> = requests.iter().map(|r| &r.body["clientMessageId"]).collect();
+    assert!(keys.iter().all(|k| *k == keys[0] && k.is_string()), "every attempt carries one key: {keys:?}");
+    let run = rig.engine.run(&run_id).await.unwrap();
+    let trace = run.state["trace"].as_array().unwrap();
+    assert_eq!(trace.iter().filter(|t| t["result"].as_str().unwrap_or("").starts_with("retry")).count(), 2);
+    let fault =
+        trace.iter().find_map(|t| t["fault"].as_str().filter(|_| t["result"] == "fault: log")).unwrap();
+    assert!(fault.contains("HTTP 429") && fault.contains("gave up after 3 attempts"), "{fault}");
+    let filter = MessageFilter { run_id: Some(run_id.clone()), limit: 10, ..MessageFilter::default() };
+    let messages = rig.engine.messages(&filter).await.unwrap();
+    assert_eq!(messages.len(), 1, "one message, however many attempts");
+    assert_eq!((messages[0].status.as_str(), messages[0].attempts), ("failed", 3));
+}
+
+#[tokio::test]
+async fn a_400_is_never_retried() {
+    let retry = "    retry: {max_attempts: 5, base_delay_ms: 1, max_delay_ms: 5}\n";
+    let mut rig = rig(files("", retry, "")).await;
+    // A blank message: Kixie answers 400 "Missing field: message".
+    let run_id = rig.lead(json!({"LastName": "Ng", "Company": "K", "Phone": "+14155550100"})).await;
+    rig.ended(&run_id).await;
+    assert_eq!(rig.requests_to("apig.kixie.com").len(), 1, "a 400 is the caller's mistake: no retry");
+    let run = rig.engine.run(&run_id).await.unwrap();
+    assert_eq!(run.state["trace"][0]["result"], "fault: log");
+    assert!(run.state["trace"][0]["fault"].as_str().unwrap().contains("HTTP 400"));
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_and_8x8_gets_each_message_once() {
+    let retry = "    retry: {max_attempts: 6, base_delay_ms: 1, max_delay_ms: 10}\n";
+    let mut rig = rig(files("", "", retry)).await;
+    rig.sandbox
+        .set_faults("sms.8x8.com", faults(json!({"error_rate": 0.5, "reset_rate": 0.2, "seed": 7})))
+        .unwrap();
+    let mut runs = Vec::new();
+    for n in 0..12 {
+        runs.push(
+            rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": format!("+659123{n:04}")})).await,
+        );
+    }
+    for run in &runs {
+        assert_eq!(rig.ended(run).await.status, RunStatus::Finished);
+    }
+    let requests = rig.requests_to("sms.8x8.com");
+    assert!(requests.len() > runs.len(), "faults were injected and retried: {} requests", requests.len());
+    let messages = rig.sandbox.messages();
+    let mut destinations: Vec<&str> = messages.iter().map(|m| m.destination.as_str()).collect();
+    destinations.sort();
+    destinations.dedup();
+    assert_eq!(destinations.len(), messages.len(), "8x8 delivered a destination twice");
+    let texted =
+        rig.engine.messages(&MessageFilter { limit: 100, ..MessageFilter::default() }).await.unwrap();
+    assert_eq!(texted.len(), runs.len(), "one ledger row per lead");
+    for message in &texted {
+        let at_8x8 = messages.iter().any(|m| m.destination == message.destination);
+        match message.status.as_str() {
+            "queued" => assert!(at_8x8 && message.provider_message_id.is_some(), "{message:?}"),
+            // Gave up after an attempt whose answer was lost: it may or may not have gone out.
+            "unknown" => {
+                assert!(message.error_text.as_deref().unwrap_or("").contains("may have"), "{message:?}")
+            }
+            "failed" => assert!(
+                !at_8x8,
+                "marked failed but 8x8 has it: {message:?}\n{:#?}",
+                rig.requests_to("sms.8x8.com")
+                    .iter()
+                    .filter(|r| r.body["destination"] == message.destination.as_str())
+                    .map(|r| (r.status, r.fault.clone()))
+                    .collect::<Vec<_>>()
+            ),
+            other => panic!("unexpected status {other}: {message:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_kixie_answer_lost_after_arrival_is_flagged_unknown_not_resent() {
+    let retry = "    retry: {max_attempts: 5, base_delay_ms: 1, max_delay_ms: 5}\n";
+    let mut rig = rig(files("", retry, "")).await;
+    rig.sandbox.set_faults("apig.kixie.com", faults(json!({"reset_rate": 1.0}))).unwrap();
+    let run_id = rig
+        .lead(json!({"LastName": "Ng", "Company": "K", "Phone": "+14155550100", "Description": "Hi"}))
+        .await;
+    assert_eq!(rig.ended(&run_id).await.status, RunStatus::Unknown);
+    assert_eq!(rig.requests_to("apig.kixie.com").len(), 1, "never sent twice");
+    let run = rig.engine.run(&run_id).await.unwrap();
+    assert!(run.fault.as_deref().unwrap_or("").contains("cannot recognise a resend"), "{:?}", run.fault);
+    let listed = rig.engine.list_runs(&[RunStatus::Unknown], 10).await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [run_id.as_str()]);
+    let messages =
+        rig.engine.messages(&MessageFilter { limit: 10, ..MessageFilter::default() }).await.unwrap();
+    assert_eq!(messages[0].status, "unknown");
+}
+
+#[tokio::test]
+async fn a_rate_limited_credential_does_not_hold_up_another() {
+    let mut rig = rig(files(KIXIE_RATE, "", "")).await;
+    let mut kixie = Vec::new();
+    let mut eight = Vec::new();
+    for n in 0..8 {
+        let phone = format!("+1415555{n:04}");
+        kixie.push(
+            rig.lead(json!({"LastName": "K", "Company": "K", "Phone": phone, "Description": "Hi"})).await,
+        );
+        let phone = format!("+659123{n:04}");
+        eight.push(rig.lead(json!({"LastName": "E", "Company": "E", "Phone": phone})).await);
+    }
+    for run in kixie.iter().chain(&eight) {
+        assert_eq!(rig.ended(run).await.status, RunStatus::Finished);
+    }
+    let requests = rig.sandbox.requests();
+    let position = |host: &str, nth: usize| {
+        requests.iter().filter(|r| r.host == host).nth(nth).map(|r| r.sequence).unwrap()
+    };
+    // Kixie may send 2 at once, then one every 500 ms; 8x8 has no such limit and must not wait.
+    assert!(
+        position("sms.8x8.com", 7) < position("apig.kixie.com", 4),
+        "8x8 sends waited behind Kixie's rate limit"
+    );
+    let kixie_times: Vec<i64> =
+        requests.iter().filter(|r| r.host == "apig.kixie.com").map(|r| r.received_unix_micros).collect();
+    let span = kixie_times.last().unwrap() - kixie_times.first().unwrap();
+    assert!(span >= 2_500_000, "8 Kixie sends at 2/s with a burst of 2 take at least 3 s; took {span} µs");
+}
+
+fn receipt(umid: &str, state: &str) -> Vec<u8> {
+    json!({
+        "namespace": "SMS",
+        "eventType": "outbound_message_status_changed",
+        "description": "status changed",
+        "payload": {
+            "umid": umid,
+            "subAccountId": "acme-01",
+            "destination": "+6591234567",
+            "status": {"state": state, "detail": format!("{state}_detail"), "timestamp": "2026-11-21T10:00:00Z"},
+            "price": {"total": 0.035, "perSms": 0.035, "currency": "EUR"},
+            "smsCount": 1
+        }
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn bearer(secret: &str) -> String {
+    format!("Bearer {secret}")
+}
+
+#[tokio::test]
+async fn receipts_out_of_order_and_duplicated_only_move_the_status_forward() {
+    let mut rig = rig(files("", "", "")).await;
+    let secret = rig.engine.create_webhook_secret("EightByEight_Events").await.unwrap();
+    let run_id = rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+6591234567"})).await;
+    rig.ended(&run_id).await;
+    let filter = MessageFilter { run_id: Some(run_id.clone()), limit: 10, ..MessageFilter::default() };
+    let message = rig.engine.messages(&filter).await.unwrap().remove(0);
+    let umid = message.provider_message_id.clone().expect("the answer's umid is kept");
+    assert_eq!(message.status, "queued");
+
+    let authorization = bearer(&secret);
+    let engine = rig.engine.clone();
+    let deliver = |body: &[u8]| {
+        let body = body.to_vec();
+        let engine = engine.clone();
+        let authorization = authorization.clone();
+        async move {
+            let request = WebhookRequest {
+                authorization: Some(&authorization),
+                twilio_signature: None,
+                query_secret: None,
+                url: "http://herald.test/webhooks/EightByEight_Events",
+                body: &body,
+            };
+            engine.receive_webhook("EightByEight_Events", &request).await.unwrap()
+        }
+    };
+    assert_eq!(deliver(&receipt(&umid, "delivered")).await.applied, 1);
+    assert_eq!(
+        deliver(&receipt(&umid, "sent")).await.applied,
+        0,
+        "an older status arriving late changes nothing"
+    );
+    assert_eq!(deliver(&receipt(&umid, "delivered")).await.applied, 0, "a duplicate changes nothing");
+    let unknown = deliver(&receipt("no-such-umid", "delivered")).await;
+    assert_eq!((unknown.matched, unknown.unmatched), (0, 1));
+
+    let message = rig.engine.message(&message.id).await.unwrap().unwrap();
+    assert_eq!(message.status, "delivered");
+    assert_eq!(message.price.as_deref(), Some("0.035"));
+    let history = message.history.as_array().unwrap();
+    let receipts: Vec<&Value> =
+        history.iter().filter(|h| h["source"] == "receipt:EightByEight_Events").collect();
+    assert_eq!(receipts.len(), 3, "every receipt is in the history: {history:?}");
+    assert_eq!(receipts.iter().filter(|h| h.get("ignored").is_some()).count(), 2);
+    let kept = rig.engine.receipts(true, 10).await.unwrap();
+    assert_eq!(kept.len(), 1, "an unmatched receipt is kept, not dropped");
+    assert_eq!(kept[0].provider_message_id.as_deref(), Some("no-such-umid"));
+}
+
+#[tokio::test]
+async fn webhooks_refuse_a_missing_or_wrong_secret() {
+    let rig = rig(files("", "", "")).await;
+    let body = receipt("x", "delivered");
+    let request = |authorization: Option<&'static str>, query: Option<&'static str>| WebhookRequest {
+        authorization,
+        twilio_signature: None,
+        query_secret: query,
+        url: "http://herald.test/webhooks/EightByEight_Events",
+        body: b"",
+    };
+    let no_secret_yet =
+        rig.engine.receive_webhook("EightByEight_Events", &request(Some("Bearer x"), None)).await;
+    assert!(
+        matches!(no_secret_yet, Err(WebhookError::Unauthorized(m)) if m.contains("herald webhook secret"))
+    );
+    let secret = rig.engine.create_webhook_secret("EightByEight_Events").await.unwrap();
+    let wrong =
+        rig.engine.receive_webhook("EightByEight_Events", &request(Some("Bearer whsec_wrong"), None)).await;
+    assert!(matches!(wrong, Err(WebhookError::Unauthorized(_))));
+    let missing = rig.engine.receive_webhook("EightByEight_Events", &request(None, None)).await;
+    assert!(matches!(missing, Err(WebhookError::Unauthorized(_))));
+    let by_query = WebhookRequest {
+        authorization: None,
+        twilio_signature: None,
+        query_secret: Some(&secret),
+        url: "http://herald.test/webhooks/EightByEight_Events?secret=x",
+        body: &body,
+    };
+    let report = rig.engine.receive_webhook("EightByEight_Events", &by_query).await.unwrap();
+    assert_eq!(report.unmatched, 1);
+    let unknown = rig.engine.receive_webhook("Nope", &request(None, None)).await;
+    assert!(matches!(unknown, Err(WebhookError::NotFound { .. })));
+}
+
+fn inbound(from: &str, text: &str) -> Vec<u8> {
+    json!({
+        "namespace": "SMS",
+        "eventType": "inbound_message_received",
+        "description": "inbound",
+        "payload": {"umid": format!("in-{text}"), "subAccountId": "acme-01", "timestamp": "2026-11-21T10:00:00Z",
+                    "source": from, "destination": "+6560000000", "body": text, "encoding": "GSM7", "smsCount": 1}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn stop_opts_a_phone_out_and_start_opts_it_back_in() {
+    let mut rig = rig(files("", "", "")).await;
+    let secret = rig.engine.create_webhook_secret("EightByEight_Events").await.unwrap();
+    let authorization = bearer(&secret);
+    let engine = rig.engine.clone();
+    let post = |text: &'static str| {
+        let engine = engine.clone();
+        let authorization = authorization.clone();
+        async move {
+            let body = inbound("+6591234567", text);
+            let request = WebhookRequest {
+                authorization: Some(&authorization),
+                twilio_signature: None,
+                query_secret: None,
+                url: "http://herald.test/webhooks/EightByEight_Events",
+                body: &body,
+            };
+            engine.receive_webhook("EightByEight_Events", &request).await.unwrap()
+        }
+    };
+    assert_eq!(post("Stop").await.opt_outs, 1);
+    let refused = rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+65 9123 4567"})).await;
+    rig.ended(&refused).await;
+    assert!(rig.requests_to("sms.8x8.com").is_empty(), "an opted-out phone gets no callout");
+    let run = rig.engine.run(&refused).await.unwrap();
+    let fault = run.state["trace"][0]["fault"].as_str().unwrap();
+    assert!(fault.contains("+6591234567 opted out") && fault.contains("START"), "{fault}");
+
+    assert_eq!(post("START").await.opt_ins, 1);
+    let sent = rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+6591234567"})).await;
+    rig.ended(&sent).await;
+    assert_eq!(rig.requests_to("sms.8x8.com").len(), 1, "after START the phone is texted again");
+    let consent = rig.engine.consents().await.unwrap();
+    assert_eq!(consent.len(), 1);
+    assert_eq!((consent[0].status.as_str(), consent[0].keyword.as_deref()), ("opted_in", Some("START")));
+}
+
+#[tokio::test]
+async fn a_waiting_run_resumes_at_its_step_in_another_engine() {
+    let sandbox = Sandbox::new(SandboxOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(sandbox.clone().serve(listener));
+    sandbox.set_faults("sms.8x8.com", faults(json!({"error_rate": 1.0}))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // First process: the Kixie step and the Task succeed, the 8x8 step fails and waits a minute.
+    let first = open_engine(dir.path(), &address, files("", "", "")).await;
+    set_credentials(&first).await;
+    first.start().await.unwrap();
+    let write = first
+        .create_record(
+            "Lead",
+            json!({"LastName": "Ng", "Company": "Both", "Phone": "+14155550100"}).as_object().unwrap(),
+            &first.automation_user().clone(),
+        )
+        .await
+        .unwrap();
+    let run_id = write.runs[0].clone();
+    let waiting = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let run = first.run(&run_id).await.unwrap();
+            if run.status == RunStatus::Waiting {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the run waits for its retry");
+    assert!(waiting.next_attempt_at.is_some());
+    first.store().close().await;
+
+    // Second process on the same database: the retry goes on from the 8x8 step.
+    sandbox.set_faults("sms.8x8.com", FaultConfig::default()).unwrap();
+    let second = open_engine(dir.path(), &address, files("", "", "")).await;
+    second.start().await.unwrap();
+    let mut events = second.subscribe();
+    let outcome = second.retry_run(&run_id, None).await.unwrap();
+    assert_eq!(outcome.from_element, "eight");
+    let event = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if event.run_id == run_id {
+                return event;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(event.status, RunStatus::Finished);
+    let requests = sandbox.requests();
+    assert_eq!(requests.iter().filter(|r| r.host == "apig.kixie.com").count(), 1, "step 1 is not redone");
+    let eight: Vec<_> = requests.iter().filter(|r| r.host == "sms.8x8.com").collect();
+    assert_eq!(eight.len(), 2, "the failed attempt and the retry");
+    assert_eq!(
+        eight[0].body["clientMessageId"], eight[1].body["clientMessageId"],
+        "the same attempt, resent"
+    );
+    let tasks = second.store().records_of("Task", 10).await.unwrap();
+    assert_eq!(tasks.len(), 1, "the Task of step 2 is not created twice");
+}
+
+#[tokio::test]
+async fn a_failed_run_is_retried_from_a_named_element_as_a_new_send() {
+    let retry = "    retry: {max_attempts: 3, base_delay_ms: 60000, max_delay_ms: 60000}\n";
+    let mut rig = rig(files("", "", retry)).await;
+    rig.sandbox.set_faults("sms.8x8.com", faults(json!({"error_rate": 1.0}))).unwrap();
+    let retry_off = rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+6591234567"})).await;
+    // The retry is a minute away (or less, with full jitter): take the run out of its wait by hand.
+    rig.wait_for_status(&retry_off, RunStatus::Waiting).await;
+    rig.sandbox.set_faults("sms.8x8.com", FaultConfig::default()).unwrap();
+    let outcome = rig.engine.retry_run(&retry_off, None).await.unwrap();
+    assert_eq!(outcome.from_element, "send");
+    assert_eq!(rig.ended(&retry_off).await.status, RunStatus::Finished);
+    let refused = rig.engine.retry_run(&retry_off, Some("nope")).await;
+    assert!(refused.unwrap_err().to_string().contains("has no element `nope`"));
+    let again = rig.engine.retry_run(&retry_off, Some("send")).await.unwrap();
+    assert_eq!(again.from_element, "send");
+    assert_eq!(rig.ended(&retry_off).await.status, RunStatus::Finished);
+    let requests = rig.requests_to("sms.8x8.com");
+    let last = &requests[requests.len() - 1].body["clientMessageId"];
+    let before = &requests[requests.len() - 2].body["clientMessageId"];
+    assert_ne!(last, before, "a retry by hand is a new message: a new idempotency key");
+    assert_eq!(rig.sandbox.messages().len(), 2);
+}
