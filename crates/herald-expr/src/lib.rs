@@ -196,6 +196,28 @@ struct TemplateInner {
     literal_len: usize,
 }
 
+/// The literal pieces of a template's source (outside every `{!...}`), with their byte offsets. Stops
+/// at a merge field that does not parse: what follows it cannot be told apart from it.
+pub fn template_literals(src: &str) -> Vec<(usize, &str)> {
+    let mut pieces = Vec::new();
+    let mut pos = 0;
+    while pos < src.len() {
+        let Some(i) = src[pos..].find("{!") else {
+            pieces.push((pos, &src[pos..]));
+            break;
+        };
+        let open = pos + i;
+        if open > pos {
+            pieces.push((pos, &src[pos..open]));
+        }
+        match Parser::new(src, open + 2).parse_merge(open) {
+            Ok((_, end)) => pos = end,
+            Err(_) => break,
+        }
+    }
+    pieces
+}
+
 /// A compiled text template: literal text with merge fields `{!...}`. Cheap to clone.
 #[derive(Clone)]
 pub struct Template {

@@ -6,6 +6,7 @@ mod compile;
 mod flow;
 pub mod logic;
 mod runtime;
+mod warnings;
 
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime};
 pub use runtime::{
@@ -26,6 +27,8 @@ pub struct CompiledProject {
     pub timezone: herald_expr::Tz,
     pub flows: IndexMap<String, Arc<CompiledFlow>>,
     pub named_credentials: IndexMap<String, Arc<NamedCredentialRuntime>>,
+    /// Problems that do not stop the project from loading (`HWxxx`), to show and log.
+    pub warnings: Vec<herald_project::Diagnostic>,
 }
 
 impl CompiledProject {
@@ -97,5 +100,6 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         diagnostics.sort();
         return Err(diagnostics);
     }
-    Ok(CompiledProject { project, timezone, flows, named_credentials })
+    let warnings = warnings::template_warnings(&project);
+    Ok(CompiledProject { project, timezone, flows, named_credentials, warnings })
 }

@@ -16,6 +16,8 @@ pub struct Diagnostic {
     pub hint: Option<String>,
     /// Extra lines shown under the message (a formula with a caret under the problem).
     pub detail: Option<String>,
+    /// A warning does not stop the project from loading (codes `HWxxx`).
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -28,7 +30,13 @@ impl Diagnostic {
             message: message.into(),
             hint: None,
             detail: None,
+            warning: false,
         }
+    }
+
+    /// A problem worth knowing that does not stop the project from loading.
+    pub fn warning(code: &'static str, file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { warning: true, ..Diagnostic::new(code, file, message) }
     }
 
     pub fn at(mut self, position: Position) -> Diagnostic {
@@ -59,7 +67,8 @@ impl fmt::Display for Diagnostic {
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
-        write!(f, ": error[{}]: {}", self.code, self.message)?;
+        let severity = if self.warning { "warning" } else { "error" };
+        write!(f, ": {severity}[{}]: {}", self.code, self.message)?;
         if let Some(detail) = &self.detail {
             for line in detail.lines() {
                 write!(f, "\n    {line}")?;

@@ -40,6 +40,9 @@ pub fn validate(dir: &Path) -> ExitCode {
                     flow.element_names().collect::<Vec<_>>().join(" → ")
                 );
             }
+            for warning in &project.warnings {
+                eprintln!("{warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -67,6 +67,9 @@ pub async fn serve(
         Ok(project) => project,
         Err(code) => return Ok(code),
     };
+    for warning in &project.warnings {
+        eprintln!("{warning}");
+    }
     let listen = listen.unwrap_or_else(|| project.project.config.server.listen.clone());
     let flows = project.flows.len();
     let engine = open_engine(&dir, project, db, sandbox.clone()).await?;

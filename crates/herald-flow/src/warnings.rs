@@ -1,0 +1,96 @@
+//! Warnings: problems worth knowing that do not stop a project from loading.
+//!
+//! HW001: the fixed text of an SMS already forces UCS-2, so every message costs more parts whatever
+//! the merge fields hold.
+
+use herald_project::{Diagnostic, Project, YamlPath};
+use herald_providers::Provider;
+use serde_json::Value;
+
+/// The body fields that hold an SMS's text, per provider.
+fn text_fields(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::EightByEightSms => &["text"],
+        Provider::Kixie => &["message"],
+        Provider::Twilio => &["Body"],
+        // WhatsApp and other chat channels are not split into SMS parts.
+        Provider::EightByEightChatApps | Provider::Generic => &[],
+    }
+}
+
+/// Every HW001 warning of a loaded project.
+pub fn template_warnings(project: &Project) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for flow in project.flows.values() {
+        let mut sms_fields: Vec<&str> = Vec::new();
+        for def in flow.def.elements.values() {
+            let Some((service, _)) = def.action.as_deref().and_then(|a| a.split_once('.')) else { continue };
+            if let Some(service) = project.services.get(service) {
+                sms_fields.extend(text_fields(service.def.provider));
+            }
+        }
+        if sms_fields.is_empty() {
+            continue;
+        }
+        let elements = YamlPath::root().key("elements");
+        for (name, def) in &flow.def.elements {
+            let path = elements.key(name);
+            for (input, value) in &def.inputs {
+                if sms_fields.contains(&input.as_str()) {
+                    check(project, flow.source, &path.key("inputs").key(input), value, &mut warnings);
+                }
+            }
+            // Bodies built by Assignment (`smsBody.text: "..."`, seed 001's way).
+            for (index, item) in def.assign.iter().flatten().enumerate() {
+                for (target, value) in item {
+                    let field = target.rsplit('.').next().unwrap_or(target);
+                    if target.contains('.') && sms_fields.contains(&field) {
+                        let at = path.key("assign").index(index).key(target);
+                        check(project, flow.source, &at, value, &mut warnings);
+                    }
+                }
+            }
+        }
+    }
+    warnings
+}
+
+fn check(
+    project: &Project,
+    source: herald_project::SourceId,
+    path: &YamlPath,
+    value: &Value,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    let Value::String(template) = value else { return };
+    let pieces = herald_expr::template_literals(template);
+    let fixed: String = pieces.iter().map(|(_, text)| *text).collect();
+    let info = herald_sms::inspect(&fixed);
+    let Some(explained) = herald_sms::warning_for(&info) else { return };
+    // Where the first forcing character sits in the source, for the column.
+    let offset = info.forcing_characters.first().and_then(|first| {
+        let mut seen = 0;
+        for (start, text) in &pieces {
+            let count = text.chars().count();
+            if first.char_index < seen + count {
+                let byte = text.char_indices().nth(first.char_index - seen).map(|(b, _)| b)?;
+                return Some(start + byte);
+            }
+            seen += count;
+        }
+        None
+    });
+    let file = &project.source(source).path;
+    let position = project.source(source).locator.value(path, offset);
+    warnings.push(
+        Diagnostic::warning(
+            "HW001",
+            file,
+            format!(
+                "the fixed text of this SMS forces UCS-2 before any merge field is filled: {explained} (positions count the fixed text only)"
+            ),
+        )
+        .at(position)
+        .hint("every message from this template pays for UCS-2 parts (70 characters, 67 when split); keep it if the character matters"),
+    );
+}

@@ -1,0 +1,44 @@
+//! HW001: a template whose fixed text forces UCS-2 loads, with a warning that names the character and
+//! points at it.
+
+use std::path::PathBuf;
+
+fn project(message: &str) -> Vec<(PathBuf, String)> {
+    let flow = format!(
+        "trigger: {{object: Lead, on: create}}\nstart: send\nelements:\n  send:\n    action: KixieService.Send_SMS\n    inputs:\n      businessid: \"{{!$Credential.Kixie_API_Auth.businessid}}\"\n      apikey: \"{{!$Credential.Kixie_API_Auth.apikey}}\"\n      target: \"{{!$Record.Phone}}\"\n      eventname: sms\n      message: \"{message}\"\n"
+    );
+    [
+        ("herald.toml", String::new()),
+        ("objects/Lead.yaml", "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n".into()),
+        ("credentials/Kixie_API_Auth.yaml", "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: P\n    parameters: [businessid, apikey]\n".into()),
+        ("credentials/Kixie_Endpoint.yaml", "kind: named-credential\nurl: https://apig.kixie.com\nexternal_credential: Kixie_API_Auth\nallow_formulas_in_body: true\n".into()),
+        ("services/KixieService.yaml", "kind: http-callout\nnamed_credential: Kixie_Endpoint\nactions:\n  Send_SMS:\n    method: POST\n    path: /app/event\n    sample_request: {businessid: s, apikey: s, target: s, eventname: s, message: s}\n".into()),
+        ("flows/F.yaml", flow),
+    ]
+    .into_iter()
+    .map(|(p, t)| (PathBuf::from(p), t))
+    .collect()
+}
+
+#[test]
+fn fixed_text_that_forces_ucs2_is_a_warning_at_the_character() {
+    let loaded = herald_flow::load_files("/t".into(), project("Hi {!$Record.LastName}, ça va? Reply STOP"))
+        .unwrap_or_else(|d| panic!("a warning must not stop loading: {d}"));
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    let warning = &loaded.warnings[0];
+    assert!(warning.warning);
+    assert_eq!(warning.code, "HW001");
+    assert_eq!(warning.file, PathBuf::from("flows/F.yaml"));
+    // `      message: "` is 16 columns; the fixed text before `ç` is `Hi `, the merge field, `, `.
+    assert_eq!((warning.line, warning.column), (11, 17 + "Hi {!$Record.LastName}, ".len()));
+    assert!(warning.message.contains("'ç' (U+00E7)"), "{}", warning.message);
+    assert!(warning.to_string().contains("warning[HW001]"), "{warning}");
+}
+
+#[test]
+fn merge_fields_and_gsm7_text_raise_no_warning() {
+    // The merge field may hold anything; only the fixed text is judged at load time.
+    let loaded =
+        herald_flow::load_files("/t".into(), project("Hi {!$Record.LastName}! Reply STOP {}[]~")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
