@@ -78,6 +78,9 @@ pub enum EngineError {
 /// concurrency slot) that goes on where it stopped.
 enum Job {
     Run(String),
+    /// A run this process just committed: nothing else knows of it yet, so it needs no claim (its
+    /// first journal write marks it running).
+    Fresh(Box<RunRow>),
     Resume(Box<Parked>),
 }
 
@@ -305,6 +308,10 @@ impl Engine {
                             let result = engine.execute(&run_id).await;
                             (run_id, result)
                         }
+                        Job::Fresh(run) => {
+                            let run_id = run.id.clone();
+                            (run_id, engine.start_fresh(*run).await)
+                        }
                         Job::Resume(parked) => {
                             let run_id = parked.run.id.clone();
                             (run_id, engine.continue_run(*parked).await)
@@ -453,7 +460,8 @@ impl Engine {
         let mut tx = self.inner.store.begin().await?;
         insert.write(&mut tx).await?;
         tx.commit().await?;
-        Ok(RecordWrite { id: insert.id, runs: self.enqueue(insert.runs) })
+        let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
+        Ok(RecordWrite { id: insert.id, runs })
     }
 
     /// Validates a new record and decides the runs it triggers, without writing anything.
@@ -505,13 +513,31 @@ impl Engine {
             tx.insert_run(NewRun { id: run_id, flow, object, record_id: id, state }, &now).await?;
         }
         tx.commit().await?;
-        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(runs) })
+        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs) })
     }
 
-    fn enqueue(&self, runs: Vec<(String, String, Value)>) -> Vec<String> {
+    fn enqueue(
+        &self,
+        object: &str,
+        record_id: &str,
+        now: &str,
+        runs: Vec<(String, String, Value)>,
+    ) -> Vec<String> {
         runs.into_iter()
-            .map(|(run_id, _, _)| {
-                let _ = self.inner.queue.send(Job::Run(run_id.clone()));
+            .map(|(run_id, flow, state)| {
+                let row = RunRow {
+                    id: run_id.clone(),
+                    flow,
+                    object: object.to_string(),
+                    record_id: record_id.to_string(),
+                    status: RunStatus::Ready,
+                    state,
+                    fault: None,
+                    created_at: now.to_string(),
+                    updated_at: now.to_string(),
+                    next_attempt_at: None,
+                };
+                let _ = self.inner.queue.send(Job::Fresh(Box::new(row)));
                 run_id
             })
             .collect()
@@ -549,6 +575,11 @@ impl Engine {
 
     async fn execute(&self, run_id: &str) -> Result<(), EngineError> {
         let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else { return Ok(()) };
+        self.start_fresh(run).await
+    }
+
+    /// Starts (or resumes) a run this worker owns: claimed from the store, or just committed here.
+    async fn start_fresh(&self, run: RunRow) -> Result<(), EngineError> {
         let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
             let message = format!("flow {} is not in the loaded project", run.flow);
             return self.finish(&run, RunStatus::Failed, &run.state, Some(&message), &mut Vec::new()).await;
@@ -556,7 +587,7 @@ impl Engine {
         let state: RunState = match serde_json::from_value(run.state.clone()) {
             Ok(state) => state,
             Err(error) => {
-                let message = format!("the journaled state of this run cannot be read: {error}");
+                let message = format!("the state of this run cannot be read: {error}");
                 return self
                     .finish(&run, RunStatus::Failed, &run.state, Some(&message), &mut Vec::new())
                     .await;
@@ -651,7 +682,7 @@ impl Engine {
                             }
                             tx.commit().await?;
                             self.remember_consents(&consents);
-                            self.enqueue(insert.runs);
+                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
                             continue;
                         }
                         Err(error) => {
