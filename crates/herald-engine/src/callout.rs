@@ -346,6 +346,14 @@ impl Engine {
                     }
                 }
             }
+            if prepared.provider == Provider::EightByEightSms
+                && let Some(text) = &message.text
+                && let Some(problem) =
+                    herald_sms::part_limit_error(&herald_sms::inspect(text), herald_sms::MAX_PARTS_8X8)
+            {
+                // 8x8 refuses it (code 1004); say why before spending the round trip.
+                return Err(format!("{} was not sent: the {problem}", prepared.action));
+            }
             if let Some(sender) = self.inner.consent.blocking(&message.destination, message.sender.as_deref())
             {
                 let of = if sender.is_empty() { String::new() } else { format!(" of {sender}") };

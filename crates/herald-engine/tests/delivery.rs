@@ -45,7 +45,7 @@ elements:
       subAccountId: acme-01
       destination: "{{!$Record.Phone}}"
       source: "+6560000000"
-      text: "Hi {{!$Record.LastName}}"
+      text: "Hi {{!$Record.LastName}}{{!$Record.Description}}"
 {eight_retry}    fault: log
   log:
     create: Task
@@ -583,4 +583,18 @@ async fn a_failed_run_is_retried_from_a_named_element_as_a_new_send() {
     let before = &requests[requests.len() - 2].body["clientMessageId"];
     assert_ne!(last, before, "a retry by hand is a new message: a new idempotency key");
     assert_eq!(rig.sandbox.messages().len(), 2);
+}
+
+#[tokio::test]
+async fn an_8x8_text_over_ten_parts_is_refused_before_any_callout() {
+    let mut rig = rig(files("", "", "")).await;
+    let long = "x".repeat(153 * 10);
+    let run_id = rig
+        .lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+6591234567", "Description": long}))
+        .await;
+    rig.ended(&run_id).await;
+    let run = rig.engine.run(&run_id).await.unwrap();
+    let fault = run.state["trace"][0]["fault"].as_str().unwrap_or_default().to_string();
+    assert!(fault.contains("was not sent") && fault.contains("11 parts"), "{fault}");
+    assert!(rig.requests_to("sms.8x8.com").is_empty());
 }
