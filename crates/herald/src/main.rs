@@ -73,7 +73,7 @@ enum Command {
         after_help = "Example:\n  herald bench --rate 1000 --leads 10000 --peer node-red --markdown bench.md"
     )]
     Bench {
-        /// kixie (8x8-sms and bulk-8x8 are planned).
+        /// kixie or 8x8-sms (bulk-8x8 is planned).
         #[arg(long, default_value = "kixie")]
         scenario: String,
         /// Run the same load against a peer in the same run (node-red; see bench/peers/).
