@@ -403,7 +403,7 @@ impl Engine {
         };
         let pending = state.pending.as_ref();
         let attempts = pending.map_or(1, |p| p.attempts);
-        if sent.maybe_arrived && !provider.deduplicates_resends() {
+        if sent.maybe_arrived && !resend_is_recognised(prepared) {
             let message = format!(
                 "{error}. The request may have reached {} before the answer was lost, and {} cannot recognise a resend, so herald did not send it again. Check the provider's log, then retry the run if the message did not go out",
                 provider.name(),
@@ -690,6 +690,13 @@ impl Engine {
     }
 }
 
+/// Whether the provider can recognise a resend of this request: every message in it carries a key.
+pub(crate) fn resend_is_recognised(prepared: &PreparedCallout) -> bool {
+    // `destinations[]` + `template` batches have no per-message client id.
+    prepared.provider.deduplicates_resends()
+        && prepared.body.as_ref().is_none_or(|body| body.get("destinations").is_none())
+}
+
 fn rows_positions(rows: &[herald_store::NewMessage]) -> Vec<i64> {
     rows.iter().map(|r| r.position).collect()
 }
@@ -705,9 +712,11 @@ fn rewrite_destinations(provider: Provider, body: &mut Value, messages: &[Outbou
         Provider::Generic => return,
     };
     if let Some(slot) = body.pointer_mut(pointer)
-        && slot.is_string()
+        && let Some(written) = slot.as_str()
     {
-        *slot = Value::String(message.destination.clone());
+        // Twilio's `whatsapp:+E164` names the channel: keep the prefix.
+        let prefix = written.split_once(':').map(|(p, _)| format!("{p}:")).unwrap_or_default();
+        *slot = Value::String(format!("{prefix}{}", message.destination));
     }
 }
 

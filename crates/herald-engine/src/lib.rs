@@ -350,7 +350,8 @@ impl Engine {
     /// Puts a waiting run back in the queue at `at`. A sleeping task per waiting run: no polling.
     fn wake_at(&self, run_id: String, at: chrono::DateTime<Utc>) {
         let queue = self.inner.queue.clone();
-        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        // A millisecond late rather than early: the claim refuses a run that is not due yet.
+        let wait = (at - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(1);
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
             let _ = queue.send(Job::Run(run_id));
@@ -375,7 +376,12 @@ impl Engine {
         let in_flight = state.as_ref().and_then(|s| s.pending.as_ref()).is_some_and(|p| p.sent);
         if in_flight {
             let credential = state.as_ref().and_then(|s| flow.pending_credential(s));
-            if !credential.is_some_and(|c| c.provider.deduplicates_resends()) {
+            // A `destinations[]` batch carries no per-message key (its inputs show the field).
+            let keyless = state
+                .as_ref()
+                .and_then(|s| s.pending.as_ref())
+                .is_some_and(|p| p.inputs.get("destinations").is_some());
+            if !credential.is_some_and(|c| c.provider.deduplicates_resends()) || keyless {
                 let element = state
                     .as_ref()
                     .and_then(|s| s.pending.as_ref())
@@ -574,7 +580,18 @@ impl Engine {
     }
 
     async fn execute(&self, run_id: &str) -> Result<(), EngineError> {
-        let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else { return Ok(()) };
+        let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else {
+            // A timer may fire a little early, or an older timer may fire after the run went back to
+            // waiting: wake it again when it is due.
+            if let Some(run) = self.inner.store.run(run_id).await?
+                && run.status == RunStatus::Waiting
+                && let Some(at) = run.next_attempt_at.as_deref()
+                && let Ok(at) = chrono::DateTime::parse_from_rfc3339(at)
+            {
+                self.wake_at(run.id, at.with_timezone(&Utc));
+            }
+            return Ok(());
+        };
         self.start_fresh(run).await
     }
 
@@ -978,8 +995,20 @@ async fn credential_limits(
     let mut all = std::collections::HashMap::new();
     let mut used = std::collections::HashMap::new();
     for (name, named) in &project.project.named_credentials {
-        let host = herald_project::url_host(&named.def.url).unwrap_or_default();
-        let defaults = herald_providers::Provider::detect(&host).default_rate_limit();
+        // The provider a service on this credential declares, else the one its host belongs to.
+        let provider = project
+            .project
+            .services
+            .values()
+            .find(|service| service.def.model.named_credential == *name)
+            .map(|service| service.def.provider)
+            .filter(|provider| *provider != herald_providers::Provider::Generic)
+            .unwrap_or_else(|| {
+                herald_providers::Provider::detect(
+                    &herald_project::url_host(&named.def.url).unwrap_or_default(),
+                )
+            });
+        let defaults = provider.default_rate_limit();
         let configured = named.def.rate_limit.clone().unwrap_or_default();
         let limit = limits::Limits {
             per_second: configured.per_second.or(defaults.per_second),

@@ -256,6 +256,9 @@ impl Engine {
                         updated_at: now.clone(),
                     };
                     tx.set_consent(&row).await?;
+                    if status == "opted_in" {
+                        tx.lift_unknown_sender_opt_out(&row.phone, &now).await?;
+                    }
                     if status == "opted_out" {
                         report.opt_outs += 1;
                     } else {

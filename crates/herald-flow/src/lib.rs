@@ -86,6 +86,18 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
             herald_expr::Tz::UTC
         }),
     };
+    if let Some(country) = project.config.runtime.default_country.as_deref()
+        && let Err(error) = herald_sms::parse_country(country)
+    {
+        diagnostics.push(
+            herald_project::Diagnostic::new(
+                "HP028",
+                "herald.toml",
+                format!("[runtime] default_country: {error}"),
+            )
+            .hint("use an ISO 3166 alpha-2 code such as US, GB or SG, or remove the key"),
+        );
+    }
     let named_credentials = compile::named_credentials(&project, &mut diagnostics);
     let mut flows = IndexMap::new();
     for (name, flow) in &project.flows {

@@ -320,6 +320,16 @@ impl WriteTx {
         Ok(())
     }
 
+    /// An opt-in lifts the phone's opt-outs whose sender was not known as well.
+    pub async fn lift_unknown_sender_opt_out(&mut self, phone: &str, now: &str) -> Result<()> {
+        sqlx::query("UPDATE consent SET status = 'opted_in', updated_at = ? WHERE phone = ? AND sender = '' AND status = 'opted_out'")
+            .bind(now)
+            .bind(phone)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_consent(&mut self, consent: &ConsentRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO consent (phone, sender, status, keyword, source, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -384,20 +394,23 @@ impl Store {
         rows.iter().map(message_from_row).collect()
     }
 
-    /// How many messages went through a named credential since `since` (the daily budget after a
+    /// How many calls went through a named credential since `since` (the daily budget after a
     /// restart).
     pub async fn messages_since(&self, named_credential: &str, since: &str) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM messages WHERE named_credential = ? AND created_at >= ?")
-            .bind(named_credential)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await?
-            .get(0))
+        // Calls, not messages: each attempt of a message was a call.
+        Ok(sqlx::query(
+            "SELECT COALESCE(SUM(attempts), 0) FROM messages WHERE named_credential = ? AND created_at >= ?",
+        )
+        .bind(named_credential)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?
+        .get(0))
     }
 
     pub async fn receipts(&self, unmatched_only: bool, limit: i64) -> Result<Vec<ReceiptRow>> {
         let sql = format!(
-            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE (?1 = 0 OR message_id IS NULL) ORDER BY id DESC LIMIT ?2"
+            "SELECT {RECEIPT_COLUMNS} FROM receipts WHERE (?1 = 0 OR (message_id IS NULL AND kind = 'status')) ORDER BY id DESC LIMIT ?2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(unmatched_only as i64)

@@ -544,7 +544,7 @@ impl WriteTx {
 const SAVE_RUN: &str =
     "UPDATE runs SET status = ?, state = ?, fault = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?";
 const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE record_id = ? ORDER BY created_at, id";
-const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = NULL, updated_at = ? WHERE id = ? AND status IN ('ready', 'waiting') RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at";
+const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND (status = 'ready' OR (status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?1)) RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at";
 const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs";
 const RUN_COLUMNS_BY_ID: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE id = ?";
 
@@ -636,6 +636,23 @@ mod tests {
         assert_eq!(runs[0].status, RunStatus::Ready);
         assert!(store.claim_run("r1", "t1").await.unwrap().is_some());
         assert!(store.claim_run("r1", "t1").await.unwrap().is_none(), "a run is claimed once");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_run_is_claimed_only_once_due() {
+        let (_dir, store) = store().await;
+        let data = json!({}).as_object().unwrap().clone();
+        let state = json!({"k": 1});
+        let mut tx = store.begin().await.unwrap();
+        tx.insert_record("Lead", "00Q3", &data, "t0").await.unwrap();
+        tx.insert_run(NewRun { id: "r3", flow: "F", object: "Lead", record_id: "00Q3", state: &state }, "t0")
+            .await
+            .unwrap();
+        tx.wait_run("r3", &state, "2026-11-21T10:00:00.000000Z", "retrying", "t0").await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(store.claim_run("r3", "2026-11-21T09:59:59.999999Z").await.unwrap().is_none(), "not due yet");
+        let claimed = store.claim_run("r3", "2026-11-21T10:00:00.000001Z").await.unwrap().unwrap();
+        assert_eq!((claimed.status, claimed.next_attempt_at), (RunStatus::Running, None));
     }
 
     #[tokio::test]

@@ -167,7 +167,7 @@ enum RunsCommand {
     /// waiting run is retried at once. A running `herald serve` on the same database takes it up when
     /// it next starts; use `POST /api/v1/runs/ID/retry` to retry on a running server.
     #[command(after_help = "Example:
-  herald runs retry run_Xy12 --from-element send_sms --project examples/kixie-welcome-sms")]
+  herald runs retry run_Xy12 --from-element Send_SMS --project examples/kixie-welcome-sms")]
     Retry {
         id: String,
         #[arg(long)]
@@ -204,7 +204,7 @@ enum WebhookCommand {
     /// Configure the provider to send it as `Authorization: Bearer <secret>` or in the URL as
     /// `?secret=<secret>`. Twilio endpoints need none: they check X-Twilio-Signature.
     #[command(after_help = "Example:
-  herald webhook secret EightByEight_Receipts --project examples/8x8-sms")]
+  herald webhook secret EightByEight_Events --project examples/8x8-sms")]
     Secret {
         name: String,
         #[command(flatten)]

@@ -103,6 +103,9 @@ pub async fn sandbox(
         }
         None => SandboxOptions { kixie: KixieOptions { businessid, apikey }, ..SandboxOptions::default() },
     };
+    if let Err(problem) = options.validate() {
+        anyhow::bail!("the sandbox options are not valid: {problem}");
+    }
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
