@@ -41,20 +41,7 @@ fn run(project: &Path, bearer: &str) -> Running {
     args.extend(location);
     let (_, token, _) = herald(&args, "");
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    let server = Process::start(
-        &[
-            "serve",
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--sandbox",
-            &sandbox.url,
-        ],
-        &[],
-    );
+    let server = common::serve(project, &db, &sandbox.url);
     let _ = client();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", token.trim()).parse().unwrap());

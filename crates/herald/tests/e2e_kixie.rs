@@ -46,20 +46,7 @@ fn setup(stored_apikey: &str) -> Setup {
         &["sandbox", "--listen", "127.0.0.1:0"],
         &[("HERALD_SANDBOX_KIXIE_BUSINESSID", BUSINESSID), ("HERALD_SANDBOX_KIXIE_APIKEY", APIKEY)],
     );
-    let server = Process::start(
-        &[
-            "serve",
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--sandbox",
-            &sandbox.url,
-        ],
-        &[],
-    );
+    let server = common::serve(&project, &db, &sandbox.url);
     Setup { dir, project, sandbox, server, client: authorized(&token) }
 }
 
@@ -416,20 +403,7 @@ async fn a_redirect_to_another_host_is_refused_and_not_followed() {
     }
     let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Kixie_Integration_User"]);
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    let server = Process::start(
-        &[
-            "serve",
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--sandbox",
-            &sandbox.url,
-        ],
-        &[],
-    );
+    let server = common::serve(&project, &db, &sandbox.url);
     let client = authorized(&token);
     let created: Value = client
         .post(format!("{}/api/v1/records/Lead", server.url))

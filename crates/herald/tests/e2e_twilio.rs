@@ -96,21 +96,8 @@ async fn start() -> Running {
     let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Twilio_Integration_User"]);
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
     let listen = format!("127.0.0.1:{port}");
-    let server = Process::start(
-        &[
-            "serve",
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            &listen,
-            "--sandbox",
-            &sandbox.url,
-        ],
-        // At its most verbose, so the secret check covers every log line.
-        &[("HERALD_LOG", "trace")],
-    );
+    let server = // At its most verbose, so the secret check covers every log line.
+    common::serve_on(&project, &db, &sandbox.url, &listen, &[("HERALD_LOG", "trace")]);
     assert_eq!(server.url.trim_end_matches('/'), format!("http://{listen}"), "{}", server.output());
     let plain = client();
     // Receipts at once, through every status Twilio reports for a delivered SMS.

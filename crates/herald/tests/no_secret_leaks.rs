@@ -137,20 +137,7 @@ async fn every_example_keeps_its_secrets_out_of_logs_traces_answers_and_errors()
         transcript.add("validate", &format!("{out}{err}"));
 
         let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-        let mut server = Process::start(
-            &[
-                "serve",
-                "--project",
-                project.to_str().unwrap(),
-                "--db",
-                db.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--sandbox",
-                &sandbox.url,
-            ],
-            &VERBOSE,
-        );
+        let mut server = common::serve_on(&project, &db, &sandbox.url, "127.0.0.1:0", &VERBOSE);
         let _ = client();
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", token.trim()).parse().unwrap());

@@ -168,3 +168,44 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// `herald credential set EXTERNAL PRINCIPAL PARAMETER` with the value on stdin.
+pub fn set_credential(project: &Path, db: &Path, credential: [&str; 3], value: &str) {
+    let [external, principal, parameter] = credential;
+    let args = [
+        "credential",
+        "set",
+        external,
+        principal,
+        parameter,
+        "--project",
+        project.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = herald(&args, value);
+    assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
+}
+
+/// `herald serve` on a free loopback port, its callouts routed to the sandbox at `sandbox`.
+pub fn serve(project: &Path, db: &Path, sandbox: &str) -> Process {
+    serve_on(project, db, sandbox, "127.0.0.1:0", &[])
+}
+
+/// `herald serve` on `listen` with extra environment (`HERALD_LOG`, ...).
+pub fn serve_on(project: &Path, db: &Path, sandbox: &str, listen: &str, env: &[(&str, &str)]) -> Process {
+    Process::start(
+        &[
+            "serve",
+            "--project",
+            project.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--sandbox",
+            sandbox,
+        ],
+        env,
+    )
+}
