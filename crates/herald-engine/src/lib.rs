@@ -79,8 +79,9 @@ pub enum EngineError {
 enum Job {
     Run(String),
     /// A run this process just committed: nothing else knows of it yet, so it needs no claim (its
-    /// first journal write marks it running).
-    Fresh(Box<RunRow>),
+    /// first journal write marks it running). Only the id waits in the queue, so a backlog costs
+    /// little memory; the state is read back from the store.
+    Fresh(String),
     Resume(Box<Parked>),
 }
 
@@ -308,9 +309,13 @@ impl Engine {
                             let result = engine.execute(&run_id).await;
                             (run_id, result)
                         }
-                        Job::Fresh(run) => {
-                            let run_id = run.id.clone();
-                            (run_id, engine.start_fresh(*run).await)
+                        Job::Fresh(run_id) => {
+                            let result = match engine.inner.store.run(&run_id).await {
+                                Ok(Some(run)) => engine.start_fresh(run).await,
+                                Ok(None) => Ok(()),
+                                Err(error) => Err(error.into()),
+                            };
+                            (run_id, result)
                         }
                         Job::Resume(parked) => {
                             let run_id = parked.run.id.clone();
@@ -466,8 +471,7 @@ impl Engine {
         let mut tx = self.inner.store.begin().await?;
         insert.write(&mut tx).await?;
         tx.commit().await?;
-        let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
-        Ok(RecordWrite { id: insert.id, runs })
+        Ok(RecordWrite { id: insert.id, runs: self.enqueue(insert.runs) })
     }
 
     /// Validates a new record and decides the runs it triggers, without writing anything.
@@ -519,31 +523,13 @@ impl Engine {
             tx.insert_run(NewRun { id: run_id, flow, object, record_id: id, state }, &now).await?;
         }
         tx.commit().await?;
-        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs) })
+        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(runs) })
     }
 
-    fn enqueue(
-        &self,
-        object: &str,
-        record_id: &str,
-        now: &str,
-        runs: Vec<(String, String, Value)>,
-    ) -> Vec<String> {
+    fn enqueue(&self, runs: Vec<(String, String, Value)>) -> Vec<String> {
         runs.into_iter()
-            .map(|(run_id, flow, state)| {
-                let row = RunRow {
-                    id: run_id.clone(),
-                    flow,
-                    object: object.to_string(),
-                    record_id: record_id.to_string(),
-                    status: RunStatus::Ready,
-                    state,
-                    fault: None,
-                    created_at: now.to_string(),
-                    updated_at: now.to_string(),
-                    next_attempt_at: None,
-                };
-                let _ = self.inner.queue.send(Job::Fresh(Box::new(row)));
+            .map(|(run_id, _, _)| {
+                let _ = self.inner.queue.send(Job::Fresh(run_id.clone()));
                 run_id
             })
             .collect()
@@ -699,7 +685,7 @@ impl Engine {
                             }
                             tx.commit().await?;
                             self.remember_consents(&consents);
-                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
+                            self.enqueue(insert.runs);
                             continue;
                         }
                         Err(error) => {
