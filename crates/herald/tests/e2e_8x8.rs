@@ -265,3 +265,57 @@ async fn the_official_spec_example_sends_and_keeps_the_typed_umid() {
     assert!(kept.as_str().is_some_and(|u| !u.is_empty()), "{run}");
     assert_eq!(kept, &answered["umid"]);
 }
+
+#[tokio::test]
+async fn the_sandbox_posts_receipts_to_the_webhook_and_the_ledger_follows_them() {
+    let project = example_path("8x8-sms");
+    let running = run(&project, KEY);
+    let db = running._dir.path().join("h.db");
+    let args = ["webhook", "secret", "EightByEight_Events", "--project", project.to_str().unwrap()];
+    let (code, secret, err) = herald(&[&args[..], &["--db", db.to_str().unwrap()]].concat(), "");
+    assert_eq!(code, 0, "{err}");
+    let secret = secret.trim().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let plain = client();
+    let webhook = json!({
+        "url": format!("{}/webhooks/EightByEight_Events", running.server.url.trim_end_matches('/')),
+        "headers": {"Authorization": format!("Bearer {secret}")}
+    });
+    let put = plain.put(format!("{}/_sandbox/webhooks/sms.8x8.com", running.sandbox.url)).json(&webhook);
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    // Duplicated and reversed receipts: the ledger must still end at `delivered`.
+    let receipts = json!({"delay_ms": 0, "time_scale": 0.001});
+    let put = plain.put(format!("{}/_sandbox/receipts", running.sandbox.url)).json(&receipts);
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    let faults = json!({"duplicate_receipt_rate": 1.0, "reorder_receipts": true});
+    let put = plain.put(format!("{}/_sandbox/faults/sms.8x8.com", running.sandbox.url)).json(&faults);
+    assert_eq!(put.send().await.unwrap().status(), 200);
+
+    let run = running.lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+6591234567"})).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    let url = format!("{}/api/v1/messages?runId={}", running.server.url, run["id"].as_str().unwrap());
+    let message = eventually(Duration::from_secs(20), || async {
+        let answer: Value = running.client.get(&url).send().await.ok()?.json().await.ok()?;
+        let message = answer["messages"][0].clone();
+        let receipts = message["history"].as_array()?.iter().filter(|h| h["source"] != "herald").count();
+        // The answer, then sent and delivered twice each.
+        (message["status"] == "delivered" && receipts >= 5).then_some(message)
+    })
+    .await;
+    assert_eq!(message["provider"], "8x8-sms");
+    assert!(message["provider_message_id"].as_str().is_some_and(|u| !u.is_empty()), "{message}");
+    let ignored =
+        message["history"].as_array().unwrap().iter().filter(|h| h.get("ignored").is_some()).count();
+    assert!(ignored >= 2, "the duplicate and the late `sent` change nothing: {message}");
+
+    // A request without the secret is refused and changes nothing.
+    let forged = plain
+        .post(format!("{}/webhooks/EightByEight_Events", running.server.url))
+        .json(&json!({"namespace": "SMS", "eventType": "outbound_message_status_changed", "payload": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let answer: Value = running.client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(answer["messages"][0]["status"], "delivered");
+}

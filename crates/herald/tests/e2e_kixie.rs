@@ -426,3 +426,49 @@ async fn a_redirect_to_another_host_is_refused_and_not_followed() {
         client.get(format!("{}/_sandbox/requests", sandbox.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(requests.len(), 1, "the redirect must not be followed");
 }
+
+#[tokio::test]
+async fn a_stop_reply_through_kixies_webhook_stops_the_next_text_before_any_callout() {
+    let setup = setup(APIKEY);
+    let db = setup.dir.path().join("herald.db");
+    let args = ["webhook", "secret", "Kixie_Events", "--project", setup.project.to_str().unwrap()];
+    let (code, secret, err) = herald(&[&args[..], &["--db", db.to_str().unwrap()]].concat(), "");
+    assert_eq!(code, 0, "{err}");
+    // Kixie sends no header of its own: the secret rides in the URL it is configured with.
+    let url =
+        format!("{}/webhooks/Kixie_Events?secret={}", setup.server.url.trim_end_matches('/'), secret.trim());
+    let plain = client();
+    let put = plain
+        .put(format!("{}/_sandbox/webhooks/apig.kixie.com", setup.sandbox.url))
+        .json(&json!({"url": url, "headers": {}}));
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    let inbound =
+        json!({"host": "apig.kixie.com", "from": "+14155550177", "to": "+14155550123", "text": "stop"});
+    let answer: Value = plain
+        .post(format!("{}/_sandbox/inbound", setup.sandbox.url))
+        .json(&inbound)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["answered"], 200, "herald took the webhook: {answer}");
+
+    let created = setup.post_lead(json!({"LastName": "Opted", "Phone": "(415) 555-0177"})).await;
+    let run = setup.finished_run(created["runs"][0].as_str().unwrap()).await;
+    let fault = run["trace"][0]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    assert!(fault.contains("+14155550177 opted out"), "{fault}");
+    assert!(setup.sandbox_requests().await.iter().all(|r| r["path"] != "/app/event"), "no text went out");
+    let consent: Value = setup
+        .client
+        .get(format!("{}/api/v1/consent", setup.server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(consent["consent"][0]["status"], "opted_out", "{consent}");
+    assert_eq!(consent["consent"][0]["source"], "inbound:Kixie_Events", "{consent}");
+}
