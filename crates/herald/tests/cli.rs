@@ -257,3 +257,23 @@ fn formula_sms_and_phone_tools_print_one_json_line() {
     assert_eq!(code, 2);
     assert!(!stderr.is_empty());
 }
+
+#[test]
+fn runs_commands_explain_unknown_statuses_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let (code, _, stderr) = herald(&[&["runs", "list"][..], &location].concat(), "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("no runs"), "{stderr}");
+    let (code, _, stderr) = herald(&[&["runs", "list", "--status", "stuck"][..], &location].concat(), "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("unknown run status `stuck`") && stderr.contains("waiting"), "{stderr}");
+    let (code, _, stderr) = herald(&[&["runs", "retry", "run_nope"][..], &location].concat(), "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no run with id run_nope"), "{stderr}");
+    let (code, _, stderr) = herald(&[&["webhook", "secret", "Kixie_Event"][..], &location].concat(), "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no webhook named `Kixie_Event`") && stderr.contains("Kixie_Events"), "{stderr}");
+}
