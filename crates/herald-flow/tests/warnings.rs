@@ -47,7 +47,7 @@ fn merge_fields_and_gsm7_text_raise_no_warning() {
 fn an_unknown_default_country_is_an_error_at_load() {
     let mut files = project("Hi");
     files[0].1 = "[runtime]\ndefault_country = \"ZZ\"\n".into();
-    let problems = herald_flow::load_files("/t".into(), files).err().expect("ZZ is no country");
+    let problems = herald_flow::load_files("/t".into(), files).expect_err("ZZ is no country");
     let problem = problems.iter().find(|d| d.code == "HP028").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("default_country"), "{problem}");
 }
