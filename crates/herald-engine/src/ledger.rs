@@ -243,6 +243,8 @@ impl Engine {
                             apply_event(tx, row, &event, &now).await?;
                             // A receipt may have come before the answer told herald the provider's id.
                             if provider.idempotency_field().is_none()
+                                && self.inner.unmatched_receipts.load(std::sync::atomic::Ordering::Relaxed)
+                                    > 0
                                 && let Some(id) = &event.provider_message_id
                             {
                                 self.apply_unmatched(tx, provider, id, &row.id).await?;
@@ -287,6 +289,11 @@ impl Engine {
                 }
             }
             tx.match_receipt(receipt.id, message_id, applied).await?;
+            let _ = self.inner.unmatched_receipts.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| n.checked_sub(1),
+            );
         }
         Ok(())
     }

@@ -79,9 +79,11 @@ pub enum EngineError {
 enum Job {
     Run(String),
     /// A run this process just committed: nothing else knows of it yet, so it needs no claim (its
-    /// first journal write marks it running). Only the id waits in the queue, so a backlog costs
-    /// little memory; the state is read back from the store.
+    /// first journal write marks it running). While the queue is short the run comes with its state;
+    /// beyond [`STATES_IN_QUEUE`] only its id waits and the state is read back from the store, so a
+    /// backlog costs little memory.
     Fresh(String),
+    FreshWith(Box<RunRow>),
     Resume(Box<Parked>),
 }
 
@@ -199,11 +201,18 @@ struct Inner {
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     limits: limits::RateLimits,
     consent: ledger::ConsentCache,
+    /// Fresh runs queued with their state (see [`Job::FreshWith`]).
+    states_queued: std::sync::atomic::AtomicUsize,
+    /// Status receipts kept without a message; while none are, no answer needs to look for them.
+    unmatched_receipts: std::sync::atomic::AtomicUsize,
     events: broadcast::Sender<RunEvent>,
     oauth: oauth::OAuthClient,
     automation: RunUser,
     workers: usize,
 }
+
+/// How many fresh runs may wait in the queue with their state; more wait as ids.
+const STATES_IN_QUEUE: usize = 1024;
 
 /// The id of the automation user (Salesforce's "Automated Process"), whose permission sets are
 /// `[automation] permission_sets` in herald.toml.
@@ -262,6 +271,7 @@ impl Engine {
             RunUser { id: AUTOMATION_USER_ID.into(), name: project.project.config.automation.user.clone() };
         let limits = credential_limits(&project, &store).await?;
         let consent = ledger::ConsentCache::load(&store.consents().await?);
+        let unmatched = store.unmatched_status_receipts().await?;
         Ok(Engine {
             inner: Arc::new(Inner {
                 project,
@@ -276,6 +286,8 @@ impl Engine {
                 automation,
                 limits,
                 consent,
+                states_queued: std::sync::atomic::AtomicUsize::new(0),
+                unmatched_receipts: std::sync::atomic::AtomicUsize::new(unmatched),
                 workers: options.workers.max(1),
             }),
         })
@@ -308,6 +320,11 @@ impl Engine {
                         Job::Run(run_id) => {
                             let result = engine.execute(&run_id).await;
                             (run_id, result)
+                        }
+                        Job::FreshWith(run) => {
+                            engine.inner.states_queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                            let run_id = run.id.clone();
+                            (run_id, engine.start_fresh(*run).await)
                         }
                         Job::Fresh(run_id) => {
                             let result = match engine.inner.store.run(&run_id).await {
@@ -471,7 +488,8 @@ impl Engine {
         let mut tx = self.inner.store.begin().await?;
         insert.write(&mut tx).await?;
         tx.commit().await?;
-        Ok(RecordWrite { id: insert.id, runs: self.enqueue(insert.runs) })
+        let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
+        Ok(RecordWrite { id: insert.id, runs })
     }
 
     /// Validates a new record and decides the runs it triggers, without writing anything.
@@ -523,13 +541,37 @@ impl Engine {
             tx.insert_run(NewRun { id: run_id, flow, object, record_id: id, state }, &now).await?;
         }
         tx.commit().await?;
-        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(runs) })
+        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs) })
     }
 
-    fn enqueue(&self, runs: Vec<(String, String, Value)>) -> Vec<String> {
+    fn enqueue(
+        &self,
+        object: &str,
+        record_id: &str,
+        now: &str,
+        runs: Vec<(String, String, Value)>,
+    ) -> Vec<String> {
+        use std::sync::atomic::Ordering;
         runs.into_iter()
-            .map(|(run_id, _, _)| {
-                let _ = self.inner.queue.send(Job::Fresh(run_id.clone()));
+            .map(|(run_id, flow, state)| {
+                let job = if self.inner.states_queued.fetch_add(1, Ordering::Relaxed) < STATES_IN_QUEUE {
+                    Job::FreshWith(Box::new(RunRow {
+                        id: run_id.clone(),
+                        flow,
+                        object: object.to_string(),
+                        record_id: record_id.to_string(),
+                        status: RunStatus::Ready,
+                        state,
+                        fault: None,
+                        created_at: now.to_string(),
+                        updated_at: now.to_string(),
+                        next_attempt_at: None,
+                    }))
+                } else {
+                    self.inner.states_queued.fetch_sub(1, Ordering::Relaxed);
+                    Job::Fresh(run_id.clone())
+                };
+                let _ = self.inner.queue.send(job);
                 run_id
             })
             .collect()
@@ -685,7 +727,7 @@ impl Engine {
                             }
                             tx.commit().await?;
                             self.remember_consents(&consents);
-                            self.enqueue(insert.runs);
+                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
                             continue;
                         }
                         Err(error) => {

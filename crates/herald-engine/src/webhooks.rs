@@ -208,6 +208,9 @@ impl Engine {
                         }
                         None => false,
                     };
+                    if row.is_none() {
+                        self.inner.unmatched_receipts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     report.matched += usize::from(row.is_some());
                     report.unmatched += usize::from(row.is_none());
                     report.applied += usize::from(applied);

@@ -420,6 +420,16 @@ impl Store {
         Ok(rows.iter().map(receipt_from_row).collect())
     }
 
+    /// How many status receipts wait for a message.
+    pub async fn unmatched_status_receipts(&self) -> Result<usize> {
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) FROM receipts WHERE message_id IS NULL AND kind = 'status'")
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     pub async fn consents(&self) -> Result<Vec<ConsentRow>> {
         let rows = sqlx::query(
             "SELECT phone, sender, status, keyword, source, updated_at FROM consent ORDER BY phone, sender",

@@ -83,6 +83,12 @@ pub async fn serve(
         started.elapsed().as_millis(),
         sandbox.map(|s| format!(", callouts go to the sandbox at {s}")).unwrap_or_default()
     );
+    // The URLs to give each provider for its receipts and inbound messages.
+    for (name, webhook) in &engine.project().project.webhooks {
+        let url =
+            webhook.def.public_url.clone().unwrap_or_else(|| format!("http://{address}/webhooks/{name}"));
+        println!("  webhook {name} ({}): {url}", webhook.def.provider);
+    }
     axum::serve(listener, herald_server::router(engine)).with_graceful_shutdown(shutdown()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -111,7 +117,7 @@ pub async fn sandbox(
     let address = listener.local_addr()?;
     let sandbox = Sandbox::new(options);
     println!(
-        "herald sandbox listening on http://{address} (Kixie at /apig.kixie.com; requests at /_sandbox/requests)"
+        "herald sandbox listening on http://{address} (providers at /HOST/...: apig.kixie.com, sms.8x8.com, chatapps.8x8.com, api.twilio.com and the regional 8x8 hosts; control API under /_sandbox/, see docs/sandbox.md)"
     );
     tokio::select! {
         served = sandbox.serve(listener) => served?,
