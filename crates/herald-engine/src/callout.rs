@@ -287,7 +287,7 @@ impl Engine {
         );
         if run_id.is_some() || !rows.is_empty() {
             let mut tx = self.inner.store.begin().await?;
-            let consents = self.flush_ledger(&mut tx, ledger).await?;
+            self.flush_ledger(&mut tx, ledger).await?;
             for row in &rows {
                 tx.upsert_message(row, &now_text()).await?;
             }
@@ -296,7 +296,6 @@ impl Engine {
                 tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
             }
             tx.commit().await?;
-            self.remember_consents(&consents);
         }
         let mut sent = self.send(&prepared, url.clone(), headers.clone(), &secrets).await;
         if let Some((key, token)) = oauth.filter(|_| sent.result.status == Some(401)) {
@@ -321,15 +320,15 @@ impl Engine {
             }
         }
         drop(permit);
-        Ok(self.judge(flow, state, &prepared, &rows_positions(&rows), sent, ledger))
+        Ok(self.judge(flow, state, &prepared, &messages, sent, ledger))
     }
 
     /// The messages a prepared send carries, with destinations in E.164; refuses a destination that
     /// cannot be a phone number or that opted out, before anything is sent.
     fn outbound_messages(&self, prepared: &mut PreparedCallout) -> Result<Vec<OutboundMessage>, String> {
         let Some(body) = &prepared.body else { return Ok(Vec::new()) };
-        let method = format!("{:?}", prepared.method).to_ascii_uppercase();
-        let mut messages = prepared.provider.outbound_messages(&method, &prepared.path, body);
+        let mut messages =
+            prepared.provider.outbound_messages(prepared.method.as_str(), &prepared.path, body);
         let country = self.inner.project.project.config.runtime.default_country.as_deref();
         for message in &mut messages {
             if message.channel == "sms"
@@ -375,12 +374,14 @@ impl Engine {
         flow: &CompiledFlow,
         state: &RunState,
         prepared: &PreparedCallout,
-        positions: &[i64],
+        messages: &[OutboundMessage],
         sent: Sent,
         ledger: &mut Vec<LedgerUpdate>,
     ) -> CalloutOutcome {
         let provider = prepared.provider;
         let key = prepared.idempotency_key.clone();
+        // A ledger row per message, by its position in the request.
+        let positions = 0..messages.len() as i64;
         let mut answer = |events: Vec<(i64, MessageEvent)>| {
             if !events.is_empty() {
                 ledger.push(LedgerUpdate::Answer { key: key.clone(), provider, events });
@@ -389,13 +390,12 @@ impl Engine {
         let Some(error) = sent.result.fault.clone() else {
             let accepted = provider.accepted(sent.result.body.as_bytes());
             let events = positions
-                .iter()
                 .map(|position| {
                     let event = accepted
-                        .get(*position as usize)
+                        .get(position as usize)
                         .map(MessageEvent::from_accepted)
                         .unwrap_or_else(|| MessageEvent::new(MessageStatus::Queued, "answer"));
-                    (*position, event)
+                    (position, event)
                 })
                 .collect();
             answer(events);
@@ -411,8 +411,7 @@ impl Engine {
             );
             answer(
                 positions
-                    .iter()
-                    .map(|p| (*p, MessageEvent::failed(MessageStatus::Unknown, "herald", &message)))
+                    .map(|p| (p, MessageEvent::failed(MessageStatus::Unknown, "herald", &message)))
                     .collect(),
             );
             return CalloutOutcome::Unknown { message };
@@ -463,21 +462,15 @@ impl Engine {
         let text = result.fault.clone().unwrap_or_default();
         answer(
             positions
-                .iter()
                 .map(|p| {
                     let mut event = MessageEvent::failed(status, "answer", &text);
                     event.error_code = error_code.clone();
-                    (*p, event)
+                    (p, event)
                 })
                 .collect(),
         );
         if class == FailureClass::OptedOut {
             // The provider knows the phone said STOP: keep it, so the next send is refused before it leaves.
-            let messages = provider.outbound_messages(
-                &format!("{:?}", prepared.method).to_ascii_uppercase(),
-                &prepared.path,
-                prepared.body.as_ref().unwrap_or(&Value::Null),
-            );
             for message in messages {
                 let row = ConsentRow {
                     phone: message.destination.clone(),
@@ -695,10 +688,6 @@ pub(crate) fn resend_is_recognised(prepared: &PreparedCallout) -> bool {
     // `destinations[]` + `template` batches have no per-message client id.
     prepared.provider.deduplicates_resends()
         && prepared.body.as_ref().is_none_or(|body| body.get("destinations").is_none())
-}
-
-fn rows_positions(rows: &[herald_store::NewMessage]) -> Vec<i64> {
-    rows.iter().map(|r| r.position).collect()
 }
 
 /// Writes the normalized destinations back into a single send's body.

@@ -229,9 +229,8 @@ impl Engine {
         &self,
         tx: &mut WriteTx,
         updates: &mut Vec<LedgerUpdate>,
-    ) -> Result<Vec<ConsentRow>, EngineError> {
+    ) -> Result<(), EngineError> {
         let now = now_text();
-        let mut consents = Vec::new();
         for update in updates.drain(..) {
             match update {
                 LedgerUpdate::Answer { key, provider, events } => {
@@ -252,13 +251,11 @@ impl Engine {
                         }
                     }
                 }
-                LedgerUpdate::Consent(row) => {
-                    tx.set_consent(&row).await?;
-                    consents.push(row);
-                }
+                // The consent cache already holds it: a refusal should not wait for the commit.
+                LedgerUpdate::Consent(row) => tx.set_consent(&row).await?,
             }
         }
-        Ok(consents)
+        Ok(())
     }
 
     /// Applies, in arrival order, the receipts kept while their message had no provider id yet.

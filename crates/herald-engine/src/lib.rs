@@ -445,10 +445,9 @@ impl Engine {
             self.inner.store.save_run(&run.id, status, state, fault, &now_text()).await?;
         } else {
             let mut tx = self.inner.store.begin().await?;
-            let consents = self.flush_ledger(&mut tx, ledger).await?;
+            self.flush_ledger(&mut tx, ledger).await?;
             tx.save_run(&run.id, status, state, fault, &now_text()).await?;
             tx.commit().await?;
-            self.remember_consents(&consents);
         }
         let _ = self.inner.events.send(RunEvent {
             run_id: run.id.clone(),
@@ -654,20 +653,18 @@ impl Engine {
             DriveEnd::Waiting { at, reason } => {
                 let snapshot = serde_json::to_value(&state).unwrap_or(Value::Null);
                 let mut tx = self.inner.store.begin().await?;
-                let consents = self.flush_ledger(&mut tx, &mut ledger).await?;
+                self.flush_ledger(&mut tx, &mut ledger).await?;
                 let due = at.to_rfc3339_opts(SecondsFormat::Micros, true);
                 tx.wait_run(&run.id, &snapshot, &due, &reason, &now_text()).await?;
                 tx.commit().await?;
-                self.remember_consents(&consents);
                 self.wake_at(run.id.clone(), at);
                 Ok(())
             }
             DriveEnd::Parked { wait } => {
                 if !ledger.is_empty() {
                     let mut tx = self.inner.store.begin().await?;
-                    let consents = self.flush_ledger(&mut tx, &mut ledger).await?;
+                    self.flush_ledger(&mut tx, &mut ledger).await?;
                     tx.commit().await?;
-                    self.remember_consents(&consents);
                 }
                 // The run stays `running` in the store with nothing in flight: a crash meanwhile
                 // resumes it from its last journal.
@@ -719,14 +716,13 @@ impl Engine {
                                 micros,
                             );
                             let mut tx = self.inner.store.begin().await?;
-                            let consents = self.flush_ledger(&mut tx, ledger).await?;
+                            self.flush_ledger(&mut tx, ledger).await?;
                             insert.write(&mut tx).await?;
                             if let Some(run_id) = run_id {
                                 let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
                                 tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
                             }
                             tx.commit().await?;
-                            self.remember_consents(&consents);
                             self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
                             continue;
                         }
@@ -836,9 +832,8 @@ impl Engine {
         let end = self.drive(&flow, &mut state, None, None, &mut ledger).await?;
         if !ledger.is_empty() {
             let mut tx = self.inner.store.begin().await?;
-            let consents = self.flush_ledger(&mut tx, &mut ledger).await?;
+            self.flush_ledger(&mut tx, &mut ledger).await?;
             tx.commit().await?;
-            self.remember_consents(&consents);
         }
         let (status, fault) = match end {
             DriveEnd::Ended(status, fault) => (status, fault),
@@ -970,7 +965,7 @@ impl Engine {
         let user = self.user_named(user).await?;
         let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", random_text(32)));
         let id = format!("tok_{}", random_text(16));
-        self.inner.store.create_token(&id, &user.id, &token_hash(&token), &now_text()).await?;
+        self.inner.store.create_token(&id, &user.id, &secret_hash(&token), &now_text()).await?;
         Ok(token)
     }
 
@@ -979,7 +974,7 @@ impl Engine {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        Ok(self.inner.store.user_by_token_hash(&token_hash(token)).await?)
+        Ok(self.inner.store.user_by_token_hash(&secret_hash(token)).await?)
     }
 
     /// The API scopes `user`'s permission sets grant.
@@ -1051,8 +1046,9 @@ async fn credential_limits(
     Ok(limits::RateLimits::new(all, &used, now))
 }
 
-fn token_hash(token: &str) -> String {
-    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+/// The SHA-256 (hex) kept instead of an API token or a webhook secret.
+fn secret_hash(secret: &str) -> String {
+    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The acting user of an API request.

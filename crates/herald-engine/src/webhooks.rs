@@ -5,13 +5,12 @@
 //! Every event is kept in `receipts`, matched to a message or not; statuses only move forward.
 
 use crate::ledger::{MessageEvent, apply_event, normalize_sender};
-use crate::{Engine, EngineError, SecretPlace, now_text, random_text};
+use crate::{Engine, EngineError, SecretPlace, now_text, random_text, secret_hash};
 use herald_project::PrincipalType;
 use herald_providers::{Provider, WebhookEvent};
 use herald_sms::Keyword;
 use herald_store::{ConsentRow, NewReceipt};
 use serde::Serialize;
-use sha2::Digest;
 use zeroize::Zeroizing;
 
 /// A webhook request as the server received it.
@@ -61,10 +60,6 @@ impl From<herald_store::StoreError> for WebhookError {
 /// Prefix of webhook secrets, so a leaked one is recognisable.
 pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 
-fn hash(secret: &str) -> String {
-    sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -92,7 +87,7 @@ impl Engine {
     pub async fn create_webhook_secret(&self, name: &str) -> Result<Zeroizing<String>, WebhookError> {
         self.webhook(name)?;
         let secret = Zeroizing::new(format!("{WEBHOOK_SECRET_PREFIX}{}", random_text(32)));
-        self.inner.store.set_webhook_secret(name, &hash(&secret), &now_text()).await?;
+        self.inner.store.set_webhook_secret(name, &secret_hash(&secret), &now_text()).await?;
         Ok(secret)
     }
 
@@ -142,7 +137,7 @@ impl Engine {
                 "webhook {name} needs its secret: `Authorization: Bearer <secret>` or `?secret=<secret>`"
             )));
         };
-        if !same(&hash(&presented), &expected) {
+        if !same(&secret_hash(&presented), &expected) {
             return Err(WebhookError::Unauthorized(format!(
                 "webhook {name}: the secret is not this endpoint's"
             )));
