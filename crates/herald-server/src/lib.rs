@@ -237,19 +237,8 @@ struct RunQuery {
 
 fn parse_statuses(text: Option<&str>) -> Result<Vec<RunStatus>, ApiError> {
     let Some(text) = text else { return Ok(Vec::new()) };
-    text.split(',')
-        .map(|s| {
-            RunStatus::parse(s.trim()).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_FIELD",
-                    format!(
-                        "unknown run status `{s}`; use ready, running, waiting, finished, failed or unknown"
-                    ),
-                )
-            })
-        })
-        .collect()
+    RunStatus::parse_list(text)
+        .map_err(|message| ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", message))
 }
 
 async fn list_runs(

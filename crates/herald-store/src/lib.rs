@@ -83,6 +83,20 @@ impl RunStatus {
         })
     }
 
+    /// Statuses written as a comma-separated list (`failed,unknown`), as the CLI and the API take them;
+    /// the error names the unknown one and the known ones.
+    pub fn parse_list(text: &str) -> std::result::Result<Vec<RunStatus>, String> {
+        text.split(',')
+            .map(|name| {
+                RunStatus::parse(name.trim()).ok_or_else(|| {
+                    format!(
+                        "unknown run status `{name}`; use ready, running, waiting, finished, failed or unknown"
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Unknown)
     }

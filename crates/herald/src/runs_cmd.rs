@@ -1,22 +1,17 @@
 //! `herald runs`, `herald messages` and `herald webhook`: the runs and messages of a project's database.
 
 use crate::serve::{load_project, open_engine};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use herald_store::{MessageFilter, RunStatus};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn statuses(names: &[String]) -> Result<Vec<RunStatus>> {
-    names
-        .iter()
-        .flat_map(|n| n.split(','))
-        .map(|name| match RunStatus::parse(name.trim()) {
-            Some(status) => Ok(status),
-            None => {
-                bail!("unknown run status `{name}`; use ready, running, waiting, finished, failed or unknown")
-            }
-        })
-        .collect()
+    let mut all = Vec::new();
+    for name in names {
+        all.extend(RunStatus::parse_list(name).map_err(anyhow::Error::msg)?);
+    }
+    Ok(all)
 }
 
 fn one_line(text: &str, max: usize) -> String {
