@@ -451,6 +451,25 @@ fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
     })
 }
 
+/// Checks a batch's size against the product's limit and gives it its id.
+fn start_batch(
+    ctx: &mut Ctx,
+    count: usize,
+    max: usize,
+    client_batch_id: Option<&str>,
+) -> Result<String, Refusal> {
+    if count == 0 {
+        return Err(refuse(1000, "Invalid parameter: messages must hold at least one message"));
+    }
+    if count > max {
+        return Err(refuse(1100, format!("Bulk limit exceeded: {count} messages, at most {max}")));
+    }
+    let batch_id = new_uuid();
+    ctx.batch =
+        Some(Batch { batch_id: batch_id.clone(), client_batch_id: client_batch_id.map(str::to_string) });
+    Ok(batch_id)
+}
+
 fn sms_result(accepted: SmsAccepted, ctx: &mut Ctx) -> Value {
     let (code, description) = match accepted.rejected {
         Some(reason) => ("REJECTED", reason),
@@ -531,18 +550,7 @@ fn sms_batch_inner(request: &Map<String, Value>, ctx: &mut Ctx) -> Result<Answer
             ));
         }
     }
-    if messages.is_empty() {
-        return Err(refuse(1000, "Invalid parameter: messages must hold at least one message"));
-    }
-    if messages.len() > SMS_BATCH_MAX {
-        return Err(refuse(
-            1100,
-            format!("Bulk limit exceeded: {} messages, at most {SMS_BATCH_MAX}", messages.len()),
-        ));
-    }
-    let batch_id = new_uuid();
-    ctx.batch =
-        Some(Batch { batch_id: batch_id.clone(), client_batch_id: client_batch_id.map(str::to_string) });
+    let batch_id = start_batch(ctx, messages.len(), SMS_BATCH_MAX, client_batch_id)?;
     let mut results = Vec::with_capacity(messages.len());
     let mut accepted_count = 0;
     for message in &messages {
@@ -786,18 +794,7 @@ fn chat_batch_inner(
     let Some(Value::Array(list)) = request.get("messages") else {
         return Err(refuse(1000, "Invalid parameter: messages is required"));
     };
-    if list.is_empty() {
-        return Err(refuse(1000, "Invalid parameter: messages must hold at least one message"));
-    }
-    if list.len() > CHAT_BATCH_MAX {
-        return Err(refuse(
-            1100,
-            format!("Bulk limit exceeded: {} messages, at most {CHAT_BATCH_MAX}", list.len()),
-        ));
-    }
-    let batch_id = new_uuid();
-    ctx.batch =
-        Some(Batch { batch_id: batch_id.clone(), client_batch_id: client_batch_id.map(str::to_string) });
+    let batch_id = start_batch(ctx, list.len(), CHAT_BATCH_MAX, client_batch_id)?;
     let mut results = Vec::with_capacity(list.len());
     let mut accepted_count = 0;
     for item in list {
