@@ -130,18 +130,7 @@ fn debug_runs_the_flow_once_and_ends_with_all_done() {
     let project = example("kixie-welcome-sms");
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
     for (parameter, value) in [("businessid", "sandbox-business"), ("apikey", "sandbox-apikey")] {
-        let args = [
-            "credential",
-            "set",
-            "Kixie_API_Auth",
-            "Kixie_Principal",
-            parameter,
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ];
-        assert_eq!(herald(&args, value).0, 0);
+        set_credential(&project, &db, ["Kixie_API_Auth", "Kixie_Principal", parameter], value);
     }
     let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
     let args = [

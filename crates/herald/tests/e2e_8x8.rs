@@ -21,11 +21,8 @@ fn run(project: &Path, bearer: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
     let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
-    let mut args =
-        vec!["credential", "set", "X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"];
-    args.extend(location);
-    let (code, out, err) = herald(&args, &format!("Bearer {bearer}"));
-    assert_eq!(code, 0, "{out}{err}");
+    let credential = ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"];
+    set_credential(project, &db, credential, &format!("Bearer {bearer}"));
     let mut args = vec![
         "user",
         "add",

@@ -24,22 +24,7 @@ fn setup(stored_apikey: &str) -> Setup {
     let db = dir.path().join("herald.db");
     let project = example("kixie-welcome-sms");
     for (parameter, value) in [("businessid", BUSINESSID), ("apikey", stored_apikey)] {
-        let (code, stdout, stderr) = herald(
-            &[
-                "credential",
-                "set",
-                "Kixie_API_Auth",
-                "Kixie_Principal",
-                parameter,
-                "--project",
-                project.to_str().unwrap(),
-                "--db",
-                db.to_str().unwrap(),
-            ],
-            &format!("{value}\n"),
-        );
-        assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
-        assert!(!stdout.contains(value) && !stderr.contains(value), "the CLI echoed a secret");
+        set_credential(&project, &db, ["Kixie_API_Auth", "Kixie_Principal", parameter], value);
     }
     let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Kixie_Integration_User"]);
     let sandbox = Process::start(
@@ -388,18 +373,7 @@ async fn a_redirect_to_another_host_is_refused_and_not_followed() {
     std::fs::write(&endpoint, text).unwrap();
     let db = dir.path().join("h.db");
     for (parameter, value) in [("businessid", BUSINESSID), ("apikey", APIKEY)] {
-        let args = [
-            "credential",
-            "set",
-            "Kixie_API_Auth",
-            "Kixie_Principal",
-            parameter,
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ];
-        assert_eq!(herald(&args, value).0, 0);
+        set_credential(&project, &db, ["Kixie_API_Auth", "Kixie_Principal", parameter], value);
     }
     let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Kixie_Integration_User"]);
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);

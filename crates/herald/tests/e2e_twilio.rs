@@ -78,26 +78,13 @@ async fn start() -> Running {
     let callback = format!("http://127.0.0.1:{port}/webhooks/Twilio_Status");
     let project = project_with_callback(dir.path(), &callback);
     for (parameter, value) in [("username", DEFAULT_ACCOUNT_SID), ("password", DEFAULT_AUTH_TOKEN)] {
-        let args = [
-            "credential",
-            "set",
-            "Twilio_Auth",
-            "Twilio_Principal",
-            parameter,
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ];
-        let (code, stdout, stderr) = herald(&args, &format!("{value}\n"));
-        assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
-        assert!(!stdout.contains(DEFAULT_AUTH_TOKEN) && !stderr.contains(DEFAULT_AUTH_TOKEN));
+        set_credential(&project, &db, ["Twilio_Auth", "Twilio_Principal", parameter], value);
     }
     let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Twilio_Integration_User"]);
     let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
     let listen = format!("127.0.0.1:{port}");
-    let server = // At its most verbose, so the secret check covers every log line.
-    common::serve_on(&project, &db, &sandbox.url, &listen, &[("HERALD_LOG", "trace")]);
+    // At its most verbose, so the secret check covers every log line.
+    let server = common::serve_on(&project, &db, &sandbox.url, &listen, &[("HERALD_LOG", "trace")]);
     assert_eq!(server.url.trim_end_matches('/'), format!("http://{listen}"), "{}", server.output());
     let plain = client();
     // Receipts at once, through every status Twilio reports for a delivered SMS.

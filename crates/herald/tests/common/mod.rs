@@ -169,7 +169,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// `herald credential set EXTERNAL PRINCIPAL PARAMETER` with the value on stdin.
+/// `herald credential set EXTERNAL PRINCIPAL PARAMETER` with the value on stdin; the command must
+/// succeed without echoing the value.
 pub fn set_credential(project: &Path, db: &Path, credential: [&str; 3], value: &str) {
     let [external, principal, parameter] = credential;
     let args = [
@@ -185,6 +186,7 @@ pub fn set_credential(project: &Path, db: &Path, credential: [&str; 3], value: &
     ];
     let (code, stdout, stderr) = herald(&args, value);
     assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
+    assert!(!stdout.contains(value) && !stderr.contains(value), "the CLI echoed a secret");
 }
 
 /// `herald serve` on a free loopback port, its callouts routed to the sandbox at `sandbox`.
