@@ -104,14 +104,16 @@ pub async fn sandbox(
         Some(path) => {
             let text =
                 std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str::<SandboxOptions>(&text)
-                .with_context(|| format!("{} is not valid sandbox options", path.display()))?
+            let options = serde_json::from_str::<SandboxOptions>(&text).with_context(|| {
+                format!("{} is not valid sandbox options (see docs/sandbox.md)", path.display())
+            })?;
+            if let Err(problem) = options.validate() {
+                anyhow::bail!("{}: {problem} (see docs/sandbox.md)", path.display());
+            }
+            options
         }
         None => SandboxOptions { kixie: KixieOptions { businessid, apikey }, ..SandboxOptions::default() },
     };
-    if let Err(problem) = options.validate() {
-        anyhow::bail!("the sandbox options are not valid: {problem}");
-    }
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
