@@ -286,16 +286,22 @@ impl Engine {
             &now_text(),
         );
         if run_id.is_some() || !rows.is_empty() {
-            let mut tx = self.inner.store.begin().await?;
-            self.flush_ledger(&mut tx, ledger).await?;
-            for row in &rows {
-                tx.upsert_message(row, &now_text()).await?;
-            }
-            if let Some(run_id) = run_id {
-                let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
-                tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
-            }
-            tx.commit().await?;
+            let journal = run_id
+                .map(|run_id| (run_id.to_string(), serde_json::to_value(&*state).unwrap_or(Value::Null)));
+            let (engine, updates) = (self.clone(), std::mem::take(ledger));
+            self.inner
+                .store
+                .write(move |tx| {
+                    engine.flush_ledger(tx, updates)?;
+                    for row in &rows {
+                        tx.upsert_message(row, &now_text())?;
+                    }
+                    if let Some((run_id, snapshot)) = &journal {
+                        tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
+                    }
+                    Ok::<_, EngineError>(())
+                })
+                .await?;
         }
         let mut sent = self.send(&prepared, url.clone(), headers.clone(), &secrets).await;
         if let Some((key, token)) = oauth.filter(|_| sent.result.status == Some(401)) {

@@ -92,8 +92,8 @@ pub(crate) enum LedgerUpdate {
 
 /// Applies `event` to `row` if it moves the status forward; records it in the history either way.
 /// Returns whether the status changed.
-pub(crate) async fn apply_event(
-    tx: &mut WriteTx,
+pub(crate) fn apply_event(
+    tx: &mut WriteTx<'_>,
     row: &MessageRow,
     event: &MessageEvent,
     now: &str,
@@ -129,7 +129,7 @@ pub(crate) async fn apply_event(
         change.error_code = event.error_code.clone();
         change.error_text = event.error_text.clone();
     }
-    tx.update_message(&row.id, &change, now).await?;
+    tx.update_message(&row.id, &change, now)?;
     Ok(advances)
 }
 
@@ -224,49 +224,59 @@ pub(crate) fn planned_rows(
 }
 
 impl Engine {
-    /// Writes the ledger updates a run gathered, inside the run's journal transaction.
-    pub(crate) async fn flush_ledger(
+    /// Writes the ledger updates a run gathered, inside the run's journal transaction (on the
+    /// database's writer thread).
+    pub(crate) fn flush_ledger(
         &self,
-        tx: &mut WriteTx,
-        updates: &mut Vec<LedgerUpdate>,
+        tx: &mut WriteTx<'_>,
+        updates: Vec<LedgerUpdate>,
     ) -> Result<(), EngineError> {
         let now = now_text();
-        for update in updates.drain(..) {
+        for update in updates {
             match update {
                 LedgerUpdate::Answer { key, provider, events } => {
-                    let rows = tx.messages_of_attempt(&key).await?;
+                    let rows = tx.messages_of_attempt(&key)?;
                     for (position, event) in events {
                         for row in
                             rows.iter().filter(|r| position == EVERY_POSITION || r.position == position)
                         {
-                            apply_event(tx, row, &event, &now).await?;
+                            apply_event(tx, row, &event, &now)?;
                             // A receipt may have come before the answer told herald the provider's id.
                             if provider.idempotency_field().is_none()
                                 && self.inner.unmatched_receipts.load(std::sync::atomic::Ordering::Relaxed)
                                     > 0
                                 && let Some(id) = &event.provider_message_id
                             {
-                                self.apply_unmatched(tx, provider, id, &row.id).await?;
+                                self.apply_unmatched(tx, provider, id, &row.id)?;
                             }
                         }
                     }
                 }
                 // The consent cache already holds it: a refusal should not wait for the commit.
-                LedgerUpdate::Consent(row) => tx.set_consent(&row).await?,
+                LedgerUpdate::Consent(row) => tx.set_consent(&row)?,
             }
         }
         Ok(())
     }
 
+    /// Writes ledger updates in a transaction of their own (a run that parks, a debug run).
+    pub(crate) async fn write_ledger(&self, updates: Vec<LedgerUpdate>) -> Result<(), EngineError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let engine = self.clone();
+        self.inner.store.write(move |tx| engine.flush_ledger(tx, updates)).await
+    }
+
     /// Applies, in arrival order, the receipts kept while their message had no provider id yet.
-    async fn apply_unmatched(
+    fn apply_unmatched(
         &self,
-        tx: &mut WriteTx,
+        tx: &mut WriteTx<'_>,
         provider: Provider,
         provider_message_id: &str,
         message_id: &str,
     ) -> Result<(), EngineError> {
-        let receipts = tx.unmatched_receipts(provider.name(), provider_message_id).await?;
+        let receipts = tx.unmatched_receipts(provider.name(), provider_message_id)?;
         for receipt in receipts {
             let events =
                 herald_providers::parse_webhook(provider, receipt.body.as_bytes()).unwrap_or_default();
@@ -276,16 +286,14 @@ impl Engine {
                     && update.provider_message_id.as_deref() == Some(provider_message_id)
                 {
                     let now = now_text();
-                    let Some(row) = tx.find_message(provider.name(), Some(provider_message_id), None).await?
-                    else {
+                    let Some(row) = tx.find_message(provider.name(), Some(provider_message_id), None)? else {
                         continue;
                     };
                     applied |=
-                        apply_event(tx, &row, &MessageEvent::from_receipt(&update, &receipt.webhook), &now)
-                            .await?;
+                        apply_event(tx, &row, &MessageEvent::from_receipt(&update, &receipt.webhook), &now)?;
                 }
             }
-            tx.match_receipt(receipt.id, message_id, applied).await?;
+            tx.match_receipt(receipt.id, message_id, applied)?;
             let _ = self.inner.unmatched_receipts.fetch_update(
                 std::sync::atomic::Ordering::Relaxed,
                 std::sync::atomic::Ordering::Relaxed,

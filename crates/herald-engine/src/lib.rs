@@ -143,11 +143,11 @@ struct PreparedInsert {
 }
 
 impl PreparedInsert {
-    async fn write(&self, tx: &mut herald_store::WriteTx) -> Result<(), EngineError> {
-        tx.insert_record(&self.object, &self.id, &self.data, &self.now).await?;
+    fn write(&self, tx: &mut herald_store::WriteTx<'_>) -> Result<(), EngineError> {
+        tx.insert_record(&self.object, &self.id, &self.data, &self.now)?;
         for (run_id, flow, state) in &self.runs {
             let run = NewRun { id: run_id, flow, object: &self.object, record_id: &self.id, state };
-            tx.insert_run(run, &self.now).await?;
+            tx.insert_run(run, &self.now)?;
         }
         Ok(())
     }
@@ -441,14 +441,17 @@ impl Engine {
         fault: Option<&str>,
         ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<(), EngineError> {
-        if ledger.is_empty() {
-            self.inner.store.save_run(&run.id, status, state, fault, &now_text()).await?;
-        } else {
-            let mut tx = self.inner.store.begin().await?;
-            self.flush_ledger(&mut tx, ledger).await?;
-            tx.save_run(&run.id, status, state, fault, &now_text()).await?;
-            tx.commit().await?;
-        }
+        let engine = self.clone();
+        let (updates, run_id, state, fault) =
+            (std::mem::take(ledger), run.id.clone(), state.clone(), fault.map(String::from));
+        self.inner
+            .store
+            .write(move |tx| {
+                engine.flush_ledger(tx, updates)?;
+                tx.save_run(&run_id, status, &state, fault.as_deref(), &now_text())?;
+                Ok::<_, EngineError>(())
+            })
+            .await?;
         let _ = self.inner.events.send(RunEvent {
             run_id: run.id.clone(),
             flow: run.flow.clone(),
@@ -484,9 +487,14 @@ impl Engine {
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
         let insert = self.prepare_insert(object, input, actor, records::Truncation::Refuse)?;
-        let mut tx = self.inner.store.begin().await?;
-        insert.write(&mut tx).await?;
-        tx.commit().await?;
+        let insert = self
+            .inner
+            .store
+            .write(move |tx| {
+                insert.write(tx)?;
+                Ok::<_, EngineError>(insert)
+            })
+            .await?;
         let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
         Ok(RecordWrite { id: insert.id, runs })
     }
@@ -527,19 +535,28 @@ impl Engine {
             .map_err(EngineError::InvalidFields)?
             .fields;
         let now = now_text();
-        let mut tx = self.inner.store.begin().await?;
-        let Some(prior) = tx.record(object, id).await? else {
-            return Err(EngineError::NotFound { object: object.to_string(), id: id.to_string() });
-        };
-        let mut data = prior.data.clone();
-        data.extend(fields);
-        data.insert("LastModifiedDate".into(), Value::String(now.clone()));
-        let runs = self.triggered_runs(object, &data, Some(&prior.data), false, actor);
-        tx.update_record(id, &data, &now).await?;
-        for (run_id, flow, state) in &runs {
-            tx.insert_run(NewRun { id: run_id, flow, object, record_id: id, state }, &now).await?;
-        }
-        tx.commit().await?;
+        // The prior values are read in the write itself, so no other write slips in between.
+        let (engine, object_name, record_id, actor, when) =
+            (self.clone(), object.to_string(), id.to_string(), actor.clone(), now.clone());
+        let runs = self
+            .inner
+            .store
+            .write(move |tx| {
+                let Some(prior) = tx.record(&object_name, &record_id)? else {
+                    return Err(EngineError::NotFound { object: object_name, id: record_id });
+                };
+                let mut data = prior.data.clone();
+                data.extend(fields);
+                data.insert("LastModifiedDate".into(), Value::String(when.clone()));
+                let runs = engine.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor);
+                tx.update_record(&record_id, &data, &when)?;
+                for (run_id, flow, state) in &runs {
+                    let run = NewRun { id: run_id, flow, object: &object_name, record_id: &record_id, state };
+                    tx.insert_run(run, &when)?;
+                }
+                Ok(runs)
+            })
+            .await?;
         Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs) })
     }
 
@@ -652,20 +669,21 @@ impl Engine {
             }
             DriveEnd::Waiting { at, reason } => {
                 let snapshot = serde_json::to_value(&state).unwrap_or(Value::Null);
-                let mut tx = self.inner.store.begin().await?;
-                self.flush_ledger(&mut tx, &mut ledger).await?;
                 let due = at.to_rfc3339_opts(SecondsFormat::Micros, true);
-                tx.wait_run(&run.id, &snapshot, &due, &reason, &now_text()).await?;
-                tx.commit().await?;
+                let (engine, run_id) = (self.clone(), run.id.clone());
+                self.inner
+                    .store
+                    .write(move |tx| {
+                        engine.flush_ledger(tx, ledger)?;
+                        tx.wait_run(&run_id, &snapshot, &due, &reason, &now_text())?;
+                        Ok::<_, EngineError>(())
+                    })
+                    .await?;
                 self.wake_at(run.id.clone(), at);
                 Ok(())
             }
             DriveEnd::Parked { wait } => {
-                if !ledger.is_empty() {
-                    let mut tx = self.inner.store.begin().await?;
-                    self.flush_ledger(&mut tx, &mut ledger).await?;
-                    tx.commit().await?;
-                }
+                self.write_ledger(ledger).await?;
                 // The run stays `running` in the store with nothing in flight: a crash meanwhile
                 // resumes it from its last journal.
                 let queue = self.inner.queue.clone();
@@ -715,14 +733,22 @@ impl Engine {
                                 Utc::now(),
                                 micros,
                             );
-                            let mut tx = self.inner.store.begin().await?;
-                            self.flush_ledger(&mut tx, ledger).await?;
-                            insert.write(&mut tx).await?;
-                            if let Some(run_id) = run_id {
-                                let snapshot = serde_json::to_value(&*state).unwrap_or(Value::Null);
-                                tx.save_run(run_id, RunStatus::Running, &snapshot, None, &now_text()).await?;
-                            }
-                            tx.commit().await?;
+                            let journal = run_id.map(|run_id| {
+                                (run_id.to_string(), serde_json::to_value(&*state).unwrap_or(Value::Null))
+                            });
+                            let (engine, updates) = (self.clone(), std::mem::take(ledger));
+                            let insert = self
+                                .inner
+                                .store
+                                .write(move |tx| {
+                                    engine.flush_ledger(tx, updates)?;
+                                    insert.write(tx)?;
+                                    if let Some((run_id, snapshot)) = &journal {
+                                        tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
+                                    }
+                                    Ok::<_, EngineError>(insert)
+                                })
+                                .await?;
                             self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
                             continue;
                         }
@@ -830,11 +856,7 @@ impl Engine {
         let mut state = flow.new_run(data, None, user, interview_guid(), cx.now);
         let mut ledger = Vec::new();
         let end = self.drive(&flow, &mut state, None, None, &mut ledger).await?;
-        if !ledger.is_empty() {
-            let mut tx = self.inner.store.begin().await?;
-            self.flush_ledger(&mut tx, &mut ledger).await?;
-            tx.commit().await?;
-        }
+        self.write_ledger(ledger).await?;
         let (status, fault) = match end {
             DriveEnd::Ended(status, fault) => (status, fault),
             DriveEnd::Waiting { reason, .. } => (RunStatus::Failed, Some(reason)),

@@ -1,40 +1,50 @@
 //! Runtime state: records, runs (with their journaled interpreter state), encrypted secrets.
 //!
 //! SQLite in WAL mode is the embedded default. Every write that must be atomic with another (a record
-//! and the runs it triggers) goes through one [`WriteTx`].
+//! and the runs it triggers) goes through one [`WriteTx`], inside [`Store::write`].
 
+mod db;
 mod ledger;
 
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
 
+use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the database {path}: {source}")]
-    Open { path: String, source: sqlx::Error },
+    Open { path: String, source: rusqlite::Error },
     #[error("cannot prepare the database schema: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[from] rusqlite_migration::Error),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] rusqlite::Error),
     #[error("stored JSON is corrupt in {what}: {source}")]
     Corrupt { what: String, source: serde_json::Error },
+    /// The group transaction this write shared did not commit; nothing of it was kept.
+    #[error("the database did not commit the write: {0}")]
+    Commit(String),
+    #[error("{0}")]
+    Stopped(String),
+    #[error("{0} was not found")]
+    Missing(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-#[derive(Clone, Debug)]
+/// The database: writes go to one writer thread that commits them in groups (see `db`), reads to a
+/// pool of reader connections that WAL lets run beside it.
+#[derive(Clone)]
 pub struct Store {
-    /// Readers: WAL lets them run beside the writer.
-    pool: SqlitePool,
-    /// The one writer connection. SQLite takes one writer at a time anyway; queueing writers here,
-    /// in the pool, replaces SQLite's busy-wait sleeps (1, 2, 5 ... 100 ms) with a fair async wait.
-    writer: SqlitePool,
+    db: Arc<db::Database>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -145,67 +155,65 @@ pub struct SealedSecret {
 impl Store {
     /// Opens (creating if needed) a SQLite database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Store> {
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL survives a process crash; only a power loss may drop the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
-        let pool =
-            SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(open_error)?;
-        Ok(Store { pool, writer })
+        let path = path.to_path_buf();
+        let db =
+            tokio::task::spawn_blocking(move || db::Database::open(&path)).await.map_err(|error| {
+                StoreError::Stopped(format!("opening the database did not finish: {error}"))
+            })??;
+        Ok(Store { db })
     }
 
-    pub async fn begin(&self) -> Result<WriteTx> {
-        // BEGIN IMMEDIATE takes the write lock at once, so two writers never deadlock on upgrade.
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx })
+    /// Runs `work` as one atomic write: all of it commits or none of it. Writes queued together share
+    /// one commit; this returns once the commit is durable.
+    pub async fn write<R, E, F>(&self, work: F) -> std::result::Result<R, E>
+    where
+        F: FnOnce(&mut WriteTx<'_>) -> std::result::Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.db.write(move |conn| work(&mut WriteTx { conn })).await
+    }
+
+    async fn read<R, F>(&self, work: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.db.read(work).await
     }
 
     pub async fn record(&self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
-        record(&self.pool, object, id).await
+        let (object, id) = (object.to_string(), id.to_string());
+        self.read(move |conn| record(conn, &object, &id)).await
     }
 
     pub async fn records_of(&self, object: &str, limit: i64) -> Result<Vec<StoredRecord>> {
-        let rows =
-            sqlx::query("SELECT id, object, data FROM records WHERE object = ? ORDER BY rowid LIMIT ?")
-                .bind(object)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(record_from_row).collect()
+        let object = object.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT id, object, data FROM records WHERE object = ? ORDER BY rowid LIMIT ?",
+                params![object, limit],
+                record_from_row,
+            )
+        })
+        .await
     }
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRow>> {
-        let row = sqlx::query(RUN_COLUMNS_BY_ID).bind(id).fetch_optional(&self.pool).await?;
-        row.map(|row| run_from_row(&row)).transpose()
+        let id = id.to_string();
+        self.read(move |conn| query_optional(conn, RUN_COLUMNS_BY_ID, [id], run_from_row)).await
     }
 
     pub async fn runs_for_record(&self, record_id: &str) -> Result<Vec<RunRow>> {
-        let rows = sqlx::query(RUNS_BY_RECORD).bind(record_id).fetch_all(&self.pool).await?;
-        rows.iter().map(run_from_row).collect()
+        let record_id = record_id.to_string();
+        self.read(move |conn| query_all(conn, RUNS_BY_RECORD, [record_id], run_from_row)).await
     }
 
     pub async fn runs_with_status(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>> {
         let placeholders = vec!["?"; statuses.len()].join(",");
         let sql = format!("{RUN_SELECT} WHERE status IN ({placeholders}) ORDER BY created_at, id LIMIT ?");
-        // Only "?" placeholders are spliced in; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for status in statuses {
-            query = query.bind(status.as_str());
-        }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(run_from_row).collect()
+        self.runs_by_statuses(sql, statuses, limit).await
     }
 
     /// The newest runs first, of the given statuses (all when empty).
@@ -216,19 +224,21 @@ impl Store {
             format!(" WHERE status IN ({})", vec!["?"; statuses.len()].join(","))
         };
         let sql = format!("{RUN_SELECT}{filter} ORDER BY created_at DESC, id LIMIT ?");
-        // Only "?" placeholders are spliced in; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for status in statuses {
-            query = query.bind(status.as_str());
-        }
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
-        rows.iter().map(run_from_row).collect()
+        self.runs_by_statuses(sql, statuses, limit).await
+    }
+
+    /// Runs a run query whose only spliced-in text is one "?" per status; every value is bound.
+    async fn runs_by_statuses(&self, sql: String, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>> {
+        let mut values: Vec<rusqlite::types::Value> =
+            statuses.iter().map(|status| status.as_str().to_string().into()).collect();
+        values.push(limit.into());
+        self.read(move |conn| query_all(conn, &sql, rusqlite::params_from_iter(values), run_from_row)).await
     }
 
     /// Takes a ready run for a worker; `None` if another worker took it first or it is not ready.
     pub async fn claim_run(&self, id: &str, now: &str) -> Result<Option<RunRow>> {
-        let row = sqlx::query(CLAIM_RUN).bind(now).bind(id).fetch_optional(&self.writer).await?;
-        row.map(|row| run_from_row(&row)).transpose()
+        let (id, now) = (id.to_string(), now.to_string());
+        self.write(move |tx| query_optional(tx.conn, CLAIM_RUN, [now, id], run_from_row)).await
     }
 
     /// Journals a run's state.
@@ -240,7 +250,9 @@ impl Store {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        save_run(&self.writer, id, status, state, fault, now).await
+        let (id, state, fault, now) =
+            (id.to_string(), state.clone(), fault.map(String::from), now.to_string());
+        self.write(move |tx| tx.save_run(&id, status, &state, fault.as_deref(), &now)).await
     }
 
     /// Stores a secret; `user_id` is empty for named principals and the user's id for per-user ones.
@@ -252,22 +264,28 @@ impl Store {
         secret: &SealedSecret,
         now: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO secrets (external_credential, principal, user_id, parameter, nonce, ciphertext, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (external_credential, principal, user_id, parameter)
-             DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-        )
-        .bind(external_credential)
-        .bind(principal)
-        .bind(user_id)
-        .bind(&secret.parameter)
-        .bind(&secret.nonce)
-        .bind(&secret.ciphertext)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let place = [external_credential, principal, user_id, now].map(String::from);
+        let secret = secret.clone();
+        self.write(move |tx| {
+            let [external_credential, principal, user_id, now] = &place;
+            tx.conn.prepare_cached(
+                "INSERT INTO secrets (external_credential, principal, user_id, parameter, nonce, ciphertext, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (external_credential, principal, user_id, parameter)
+                 DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                external_credential,
+                principal,
+                user_id,
+                secret.parameter,
+                secret.nonce,
+                secret.ciphertext,
+                now
+            ])?;
+            Ok(())
+        })
+        .await
     }
 
     pub async fn secrets(
@@ -276,38 +294,44 @@ impl Store {
         principal: &str,
         user_id: &str,
     ) -> Result<Vec<SealedSecret>> {
-        let rows = sqlx::query(
-            "SELECT parameter, nonce, ciphertext FROM secrets
-             WHERE external_credential = ? AND principal = ? AND user_id = ? ORDER BY parameter",
-        )
-        .bind(external_credential)
-        .bind(principal)
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| SealedSecret { parameter: row.get(0), nonce: row.get(1), ciphertext: row.get(2) })
-            .collect())
+        let place = [external_credential, principal, user_id].map(String::from);
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT parameter, nonce, ciphertext FROM secrets
+                 WHERE external_credential = ? AND principal = ? AND user_id = ? ORDER BY parameter",
+                place,
+                |row| {
+                    Ok(SealedSecret { parameter: row.get(0)?, nonce: row.get(1)?, ciphertext: row.get(2)? })
+                },
+            )
+        })
+        .await
     }
 
     /// Every stored secret with its place, for re-encrypting under a new key.
     pub async fn all_secrets(&self) -> Result<Vec<PlacedSecret>> {
-        let rows = sqlx::query(
-            "SELECT external_credential, principal, user_id, parameter, nonce, ciphertext FROM secrets
-             ORDER BY external_credential, principal, user_id, parameter",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| PlacedSecret {
-                external_credential: row.get(0),
-                principal: row.get(1),
-                user_id: row.get(2),
-                sealed: SealedSecret { parameter: row.get(3), nonce: row.get(4), ciphertext: row.get(5) },
-            })
-            .collect())
+        self.read(|conn| {
+            query_all(
+                conn,
+                "SELECT external_credential, principal, user_id, parameter, nonce, ciphertext FROM secrets
+                 ORDER BY external_credential, principal, user_id, parameter",
+                [],
+                |row| {
+                    Ok(PlacedSecret {
+                        external_credential: row.get(0)?,
+                        principal: row.get(1)?,
+                        user_id: row.get(2)?,
+                        sealed: SealedSecret {
+                            parameter: row.get(3)?,
+                            nonce: row.get(4)?,
+                            ciphertext: row.get(5)?,
+                        },
+                    })
+                },
+            )
+        })
+        .await
     }
 
     /// Replaces every secret and a meta value in one transaction: a key rotation either happens whole or
@@ -318,32 +342,35 @@ impl Store {
         meta: (&str, &str),
         now: &str,
     ) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        for placed in secrets {
-            let updated = sqlx::query(
-                "UPDATE secrets SET nonce = ?, ciphertext = ?, updated_at = ?
-                 WHERE external_credential = ? AND principal = ? AND user_id = ? AND parameter = ?",
-            )
-            .bind(&placed.sealed.nonce)
-            .bind(&placed.sealed.ciphertext)
-            .bind(now)
-            .bind(&placed.external_credential)
-            .bind(&placed.principal)
-            .bind(&placed.user_id)
-            .bind(&placed.sealed.parameter)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::Database(sqlx::Error::RowNotFound));
+        let secrets = secrets.to_vec();
+        let (key, value, now) = (meta.0.to_string(), meta.1.to_string(), now.to_string());
+        self.write(move |tx| {
+            for placed in &secrets {
+                let updated = tx
+                    .conn
+                    .prepare_cached(
+                        "UPDATE secrets SET nonce = ?, ciphertext = ?, updated_at = ?
+                         WHERE external_credential = ? AND principal = ? AND user_id = ? AND parameter = ?",
+                    )?
+                    .execute(params![
+                        placed.sealed.nonce,
+                        placed.sealed.ciphertext,
+                        now,
+                        placed.external_credential,
+                        placed.principal,
+                        placed.user_id,
+                        placed.sealed.parameter
+                    ])?;
+                if updated != 1 {
+                    return Err(StoreError::Missing(format!(
+                        "secret {} of {}/{}",
+                        placed.sealed.parameter, placed.external_credential, placed.principal
+                    )));
+                }
             }
-        }
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(meta.0)
-            .bind(meta.1)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            set_meta(tx.conn, &key, &value)
+        })
+        .await
     }
 
     pub async fn create_user(
@@ -353,123 +380,118 @@ impl Store {
         permission_sets: &[String],
         now: &str,
     ) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(id)
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        for set in permission_sets {
-            sqlx::query("INSERT INTO user_permission_sets (user_id, permission_set) VALUES (?, ?)")
-                .bind(id)
-                .bind(set)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (id, name, now) = (id.to_string(), name.to_string(), now.to_string());
+        let permission_sets = permission_sets.to_vec();
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)")?
+                .execute([&id, &name, &now])?;
+            for set in &permission_sets {
+                tx.conn
+                    .prepare_cached(
+                        "INSERT INTO user_permission_sets (user_id, permission_set) VALUES (?, ?)",
+                    )?
+                    .execute([&id, set])?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
-        let row = sqlx::query("SELECT id FROM users WHERE name = ? AND active = 1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => self.user(&row.get::<String, _>(0)).await,
-            None => Ok(None),
-        }
+        let name = name.to_string();
+        self.read(move |conn| {
+            let id: Option<String> = conn
+                .prepare_cached("SELECT id FROM users WHERE name = ? AND active = 1")?
+                .query_row([name], |row| row.get(0))
+                .optional()?;
+            id.map_or(Ok(None), |id| user(conn, &id))
+        })
+        .await
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
-        let Some(row) = sqlx::query("SELECT id, name FROM users WHERE id = ? AND active = 1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let permission_sets = sqlx::query_scalar(
-            "SELECT permission_set FROM user_permission_sets WHERE user_id = ? ORDER BY permission_set",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(Some(UserRow { id: row.get(0), name: row.get(1), permission_sets }))
+        let id = id.to_string();
+        self.read(move |conn| user(conn, &id)).await
     }
 
     pub async fn users(&self) -> Result<Vec<UserRow>> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM users WHERE active = 1 ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        let mut users = Vec::new();
-        for id in ids {
-            if let Some(user) = self.user(&id).await? {
-                users.push(user);
+        self.read(|conn| {
+            let ids = query_all(conn, "SELECT id FROM users WHERE active = 1 ORDER BY name", [], |row| {
+                Ok(row.get::<_, String>(0)?)
+            })?;
+            let mut users = Vec::new();
+            for id in ids {
+                users.extend(user(conn, &id)?);
             }
-        }
-        Ok(users)
+            Ok(users)
+        })
+        .await
     }
 
     /// Deactivates a user: its tokens stop working at once. Returns whether an active user was found.
     pub async fn deactivate_user(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE users SET active = 0 WHERE name = ? AND active = 1")
-            .bind(name)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let name = name.to_string();
+        self.write(move |tx| {
+            let changed = tx
+                .conn
+                .prepare_cached("UPDATE users SET active = 0 WHERE name = ? AND active = 1")?
+                .execute([name])?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     pub async fn create_token(&self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()> {
-        sqlx::query("INSERT INTO tokens (id, user_id, hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(user_id)
-            .bind(hash)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let values = [id, user_id, hash, now].map(String::from);
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached("INSERT INTO tokens (id, user_id, hash, created_at) VALUES (?, ?, ?, ?)")?
+                .execute(values)?;
+            Ok(())
+        })
+        .await
     }
 
     /// The active user a token hash belongs to, if the token is not revoked.
     pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<UserRow>> {
-        let user_id: Option<String> =
-            sqlx::query_scalar("SELECT user_id FROM tokens WHERE hash = ? AND revoked = 0")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        match user_id {
-            Some(id) => self.user(&id).await,
-            None => Ok(None),
-        }
+        let hash = hash.to_string();
+        self.read(move |conn| {
+            let id: Option<String> = conn
+                .prepare_cached("SELECT user_id FROM tokens WHERE hash = ? AND revoked = 0")?
+                .query_row([hash], |row| row.get(0))
+                .optional()?;
+            id.map_or(Ok(None), |id| user(conn, &id))
+        })
+        .await
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        let key = key.to_string();
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?")?
+                .query_row([key], |row| row.get(0))
+                .optional()?)
+        })
+        .await
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (key, value) = (key.to_string(), value.to_string());
+        self.write(move |tx| set_meta(tx.conn, &key, &value)).await
     }
 
+    /// Commits the writes already queued and closes the database.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.pool.close().await;
+        self.db.close().await;
     }
 }
 
 /// A write transaction: a record change and the runs it triggers commit together or not at all.
-pub struct WriteTx {
-    pub(crate) tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+/// It lives inside [`Store::write`], on the database's writer thread.
+pub struct WriteTx<'c> {
+    pub(crate) conn: &'c Connection,
 }
 
 /// A run to enqueue.
@@ -481,64 +503,55 @@ pub struct NewRun<'a> {
     pub state: &'a serde_json::Value,
 }
 
-impl WriteTx {
-    pub async fn insert_record(
+impl WriteTx<'_> {
+    pub fn insert_record(
         &mut self,
         object: &str,
         id: &str,
         data: &serde_json::Map<String, serde_json::Value>,
         now: &str,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO records (id, object, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(object)
-            .bind(serde_json::Value::Object(data.clone()).to_string())
-            .bind(now)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
+        let data = serde_json::to_string(data)
+            .map_err(|source| StoreError::Corrupt { what: format!("record {id}"), source })?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO records (id, object, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![id, object, data, now, now])?;
         Ok(())
     }
 
     /// The record as it is inside this transaction (for updates: the prior values).
-    pub async fn record(&mut self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
-        record(&mut *self.tx, object, id).await
+    pub fn record(&mut self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
+        record(self.conn, object, id)
     }
 
-    pub async fn update_record(
+    pub fn update_record(
         &mut self,
         id: &str,
         data: &serde_json::Map<String, serde_json::Value>,
         now: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE records SET data = ?, updated_at = ? WHERE id = ?")
-            .bind(serde_json::Value::Object(data.clone()).to_string())
-            .bind(now)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
+        let data = serde_json::to_string(data)
+            .map_err(|source| StoreError::Corrupt { what: format!("record {id}"), source })?;
+        self.conn
+            .prepare_cached("UPDATE records SET data = ?, updated_at = ? WHERE id = ?")?
+            .execute(params![data, now, id])?;
         Ok(())
     }
 
-    pub async fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'ready', ?, ?, ?)",
-        )
-        .bind(run.id)
-        .bind(run.flow)
-        .bind(run.object)
-        .bind(run.record_id)
-        .bind(run.state.to_string())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
+    pub fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, 'ready', ?, ?, ?)",
+            )?
+            .execute(params![run.id, run.flow, run.object, run.record_id, run.state.to_string(), now, now])?;
         Ok(())
     }
 
     /// Journals a run's state inside this transaction.
-    pub async fn save_run(
+    pub fn save_run(
         &mut self,
         id: &str,
         status: RunStatus,
@@ -546,11 +559,13 @@ impl WriteTx {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        save_run(&mut *self.tx, id, status, state, fault, now).await
-    }
-
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
+        self.conn.prepare_cached(SAVE_RUN)?.execute(params![
+            status.as_str(),
+            state.to_string(),
+            fault,
+            now,
+            id
+        ])?;
         Ok(())
     }
 }
@@ -562,62 +577,92 @@ const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = N
 const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs";
 const RUN_COLUMNS_BY_ID: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE id = ?";
 
-async fn record<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
-    object: &str,
-    id: &str,
-) -> Result<Option<StoredRecord>> {
-    let row = sqlx::query("SELECT id, object, data FROM records WHERE id = ? AND object = ?")
-        .bind(id)
-        .bind(object)
-        .fetch_optional(executor)
-        .await?;
-    row.map(|row| record_from_row(&row)).transpose()
+/// Every row of a query, mapped; a cached statement, so the SQL is parsed once per connection.
+pub(crate) fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut mapped = Vec::new();
+    while let Some(row) = rows.next()? {
+        mapped.push(map(row)?);
+    }
+    Ok(mapped)
 }
 
-async fn save_run<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
-    id: &str,
-    status: RunStatus,
-    state: &serde_json::Value,
-    fault: Option<&str>,
-    now: &str,
-) -> Result<()> {
-    sqlx::query(SAVE_RUN)
-        .bind(status.as_str())
-        .bind(state.to_string())
-        .bind(fault)
-        .bind(now)
-        .bind(id)
-        .execute(executor)
-        .await?;
+/// The first row of a query, mapped, if there is one.
+pub(crate) fn query_optional<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    rows.next()?.map(map).transpose()
+}
+
+fn record(conn: &Connection, object: &str, id: &str) -> Result<Option<StoredRecord>> {
+    query_optional(
+        conn,
+        "SELECT id, object, data FROM records WHERE id = ? AND object = ?",
+        [id, object],
+        record_from_row,
+    )
+}
+
+fn user(conn: &Connection, id: &str) -> Result<Option<UserRow>> {
+    let Some(name) = conn
+        .prepare_cached("SELECT name FROM users WHERE id = ? AND active = 1")?
+        .query_row([id], |row| row.get::<_, String>(0))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let permission_sets = query_all(
+        conn,
+        "SELECT permission_set FROM user_permission_sets WHERE user_id = ? ORDER BY permission_set",
+        [id],
+        |row| Ok(row.get::<_, String>(0)?),
+    )?;
+    Ok(Some(UserRow { id: id.to_string(), name, permission_sets }))
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
     Ok(())
 }
 
-fn record_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<StoredRecord> {
-    let id: String = row.get(0);
-    let data: String = row.get(2);
+fn record_from_row(row: &Row<'_>) -> Result<StoredRecord> {
+    let id: String = row.get(0)?;
+    let data: String = row.get(2)?;
     let data = serde_json::from_str(&data)
         .map_err(|source| StoreError::Corrupt { what: format!("record {id}"), source })?;
-    Ok(StoredRecord { id, object: row.get(1), data })
+    Ok(StoredRecord { id, object: row.get(1)?, data })
 }
 
-fn run_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RunRow> {
-    let id: String = row.get(0);
-    let state: String = row.get(5);
-    let status: String = row.get(4);
+fn run_from_row(row: &Row<'_>) -> Result<RunRow> {
+    let id: String = row.get(0)?;
+    let state: String = row.get(5)?;
+    let status: String = row.get(4)?;
     let state = serde_json::from_str(&state)
         .map_err(|source| StoreError::Corrupt { what: format!("run {id}"), source })?;
     Ok(RunRow {
-        flow: row.get(1),
-        object: row.get(2),
-        record_id: row.get(3),
+        flow: row.get(1)?,
+        object: row.get(2)?,
+        record_id: row.get(3)?,
         status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
         state,
-        fault: row.get(6),
-        created_at: row.get(7),
-        updated_at: row.get(8),
-        next_attempt_at: row.get(9),
+        fault: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        next_attempt_at: row.get(9)?,
         id,
     })
 }
@@ -637,13 +682,18 @@ mod tests {
     async fn a_record_and_its_runs_commit_together() {
         let (_dir, store) = store().await;
         let data = json!({"LastName": "Ng"}).as_object().unwrap().clone();
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_record("Lead", "00Q1", &data, "t0").await.unwrap();
-        let state = json!({"k": 1});
-        tx.insert_run(NewRun { id: "r1", flow: "F", object: "Lead", record_id: "00Q1", state: &state }, "t0")
+        let written = data.clone();
+        store
+            .write(move |tx| {
+                tx.insert_record("Lead", "00Q1", &written, "t0")?;
+                let state = json!({"k": 1});
+                tx.insert_run(
+                    NewRun { id: "r1", flow: "F", object: "Lead", record_id: "00Q1", state: &state },
+                    "t0",
+                )
+            })
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         assert_eq!(store.record("Lead", "00Q1").await.unwrap().unwrap().data, data);
         let runs = store.runs_for_record("00Q1").await.unwrap();
         assert_eq!(runs.len(), 1);
@@ -657,13 +707,17 @@ mod tests {
         let (_dir, store) = store().await;
         let data = json!({}).as_object().unwrap().clone();
         let state = json!({"k": 1});
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_record("Lead", "00Q3", &data, "t0").await.unwrap();
-        tx.insert_run(NewRun { id: "r3", flow: "F", object: "Lead", record_id: "00Q3", state: &state }, "t0")
+        store
+            .write(move |tx| {
+                tx.insert_record("Lead", "00Q3", &data, "t0")?;
+                tx.insert_run(
+                    NewRun { id: "r3", flow: "F", object: "Lead", record_id: "00Q3", state: &state },
+                    "t0",
+                )?;
+                tx.wait_run("r3", &state, "2026-11-21T10:00:00.000000Z", "retrying", "t0")
+            })
             .await
             .unwrap();
-        tx.wait_run("r3", &state, "2026-11-21T10:00:00.000000Z", "retrying", "t0").await.unwrap();
-        tx.commit().await.unwrap();
         assert!(store.claim_run("r3", "2026-11-21T09:59:59.999999Z").await.unwrap().is_none(), "not due yet");
         let claimed = store.claim_run("r3", "2026-11-21T10:00:00.000001Z").await.unwrap().unwrap();
         assert_eq!((claimed.status, claimed.next_attempt_at), (RunStatus::Running, None));
@@ -682,13 +736,77 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dropped_transaction_leaves_nothing() {
+    async fn a_failed_write_leaves_nothing_and_spares_the_writes_it_was_grouped_with() {
         let (_dir, store) = store().await;
         let data = json!({}).as_object().unwrap().clone();
-        let mut tx = store.begin().await.unwrap();
-        tx.insert_record("Lead", "00Q2", &data, "t0").await.unwrap();
-        drop(tx);
-        assert!(store.record("Lead", "00Q2").await.unwrap().is_none());
+        // Queued together, so the writer groups them into one transaction.
+        let writes: Vec<_> = (0..20)
+            .map(|i| {
+                let (store, data) = (store.clone(), data.clone());
+                tokio::spawn(async move {
+                    store
+                        .write(move |tx| {
+                            tx.insert_record("Lead", &format!("00Q{i}"), &data, "t0")?;
+                            if i % 2 == 1 {
+                                return Err(StoreError::Missing(format!("test failure {i}")));
+                            }
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for write in writes {
+            outcomes.push(write.await.unwrap());
+        }
+        for (i, outcome) in outcomes.iter().enumerate() {
+            assert_eq!(outcome.is_ok(), i % 2 == 0, "write {i}: {outcome:?}");
+            let kept = store.record("Lead", &format!("00Q{i}")).await.unwrap();
+            assert_eq!(kept.is_some(), i % 2 == 0, "record of write {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_rolled_back_and_the_writer_goes_on() {
+        let (_dir, store) = store().await;
+        let data = json!({}).as_object().unwrap().clone();
+        let first = data.clone();
+        let outcome: Result<()> = store
+            .write(move |tx| {
+                tx.insert_record("Lead", "00QP", &first, "t0")?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(matches!(outcome, Err(StoreError::Stopped(_))), "{outcome:?}");
+        assert!(store.record("Lead", "00QP").await.unwrap().is_none());
+        store.write(move |tx| tx.insert_record("Lead", "00QQ", &data, "t0")).await.unwrap();
+        assert!(store.record("Lead", "00QQ").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn writes_queued_before_close_are_committed_and_later_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path).await.unwrap();
+        let data = json!({}).as_object().unwrap().clone();
+        let pending: Vec<_> = (0..50)
+            .map(|i| {
+                let (store, data) = (store.clone(), data.clone());
+                tokio::spawn(async move {
+                    store.write(move |tx| tx.insert_record("Lead", &format!("00Q{i}"), &data, "t0")).await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        for write in pending {
+            write.await.unwrap().unwrap();
+        }
+        store.close().await;
+        let refused = store.set_meta("k", "v").await;
+        assert!(matches!(refused, Err(StoreError::Stopped(_))), "{refused:?}");
+        let reopened = Store::open(&path).await.unwrap();
+        assert_eq!(reopened.records_of("Lead", 100).await.unwrap().len(), 50);
     }
 
     #[tokio::test]

@@ -1,0 +1,248 @@
+//! The connections: one writer thread that commits queued writes in groups, and a pool of readers.
+//!
+//! Every write is a closure run on the writer thread inside a savepoint of the current group
+//! transaction. The thread runs the first queued write, then every write already queued behind it (up
+//! to [`GROUP_LIMIT`] writes or [`GROUP_WINDOW`] of work), and commits them with one `COMMIT`: a write
+//! is never held back to wait for others, and under load many leads share one commit. A write that
+//! fails rolls back its own savepoint only; each caller hears of its write once the group is
+//! committed, so an answer never speaks of something a crash could still lose.
+//!
+//! The statements run on the thread that owns the connection: with SQLite each statement costs a few
+//! microseconds, less than handing it to another thread and back.
+
+use crate::{Result, StoreError};
+use rusqlite::{Connection, OpenFlags};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// At most this many writes share one commit.
+const GROUP_LIMIT: usize = 512;
+/// A group stops taking more writes after this much work, which bounds how long the first write of a
+/// group waits for its commit.
+const GROUP_WINDOW: Duration = Duration::from_micros(300);
+/// Idle reader connections kept open.
+const IDLE_READERS: usize = 8;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_users_tokens.sql"),
+    include_str!("../migrations/0003_ledger.sql"),
+];
+
+/// Runs inside the group transaction and returns what to tell its caller once the commit is known;
+/// given an error instead of a connection, it does not run and tells its caller why.
+type Job = Box<dyn FnOnce(std::result::Result<&Connection, &str>) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+
+enum Command {
+    Write(Job),
+    /// Finish the queued writes, close the connection, then answer.
+    Stop(tokio::sync::oneshot::Sender<()>),
+}
+
+pub(crate) struct Database {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+    idle_readers: Mutex<Vec<Connection>>,
+}
+
+fn open_connection(path: &Path, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+    let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(open_error)?;
+    // With WAL, NORMAL survives a process crash; only a power loss may drop the last commits.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .map_err(open_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Brings the schema up to date. A database made before herald tracked its schema in `user_version`
+/// (by sqlx, in `_sqlx_migrations`) starts from the migrations that table lists as applied.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version == 0 {
+        let legacy: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+            [],
+            |row| row.get(0),
+        )?;
+        if legacy == 1 {
+            let applied: i64 =
+                conn.query_row("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", [], |row| {
+                    row.get(0)
+                })?;
+            conn.pragma_update(None, "user_version", applied)?;
+        }
+    }
+    let migrations = rusqlite_migration::Migrations::new(
+        MIGRATIONS.iter().map(|sql| rusqlite_migration::M::up(sql)).collect(),
+    );
+    migrations.to_latest(conn)?;
+    Ok(())
+}
+
+impl Database {
+    pub(crate) fn open(path: &Path) -> Result<Arc<Database>> {
+        let mut writer = open_connection(path, true)?;
+        migrate(&mut writer)?;
+        let (commands, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("herald-db-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|error| StoreError::Stopped(format!("cannot start the database writer: {error}")))?;
+        Ok(Arc::new(Database { path: path.to_path_buf(), commands, idle_readers: Mutex::new(Vec::new()) }))
+    }
+
+    /// Runs `work` in its own savepoint of the next group transaction; returns once that commits.
+    pub(crate) async fn write<R, E, F>(&self, work: F) -> std::result::Result<R, E>
+    where
+        F: FnOnce(&Connection) -> std::result::Result<R, E> + Send + 'static,
+        R: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let outcome = match conn {
+                Ok(conn) => in_savepoint(conn, work),
+                Err(message) => Err(StoreError::Commit(message.to_string())),
+            };
+            Box::new(move |commit_error: Option<&str>| {
+                let outcome = match (outcome, commit_error) {
+                    (Ok(Ok(value)), None) => Ok(value),
+                    (Ok(Err(error)), _) => Err(error),
+                    (Ok(Ok(_)), Some(message)) => Err(E::from(StoreError::Commit(message.to_string()))),
+                    (Err(error), _) => Err(E::from(error)),
+                };
+                let _ = answer.send(outcome);
+            })
+        });
+        if self.commands.send(Command::Write(job)).is_err() {
+            return Err(E::from(StoreError::Stopped("the database writer has stopped".into())));
+        }
+        answered
+            .await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Stopped("the database writer stopped".into()))))
+    }
+
+    /// Runs `work` on a reader connection, off the async threads.
+    pub(crate) async fn read<R, F>(self: &Arc<Self>, work: F) -> Result<R>
+    where
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let database = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let idle = database.idle_readers.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_connection(&database.path, false)?,
+            };
+            let outcome = work(&conn);
+            if let Ok(mut idle) = database.idle_readers.lock()
+                && idle.len() < IDLE_READERS
+            {
+                idle.push(conn);
+            }
+            outcome
+        })
+        .await
+        .map_err(|error| StoreError::Stopped(format!("a database read did not finish: {error}")))?
+    }
+
+    /// Commits what is queued and closes the connections.
+    pub(crate) async fn close(&self) {
+        let (done, stopped) = tokio::sync::oneshot::channel();
+        if self.commands.send(Command::Stop(done)).is_ok() {
+            let _ = stopped.await;
+        }
+        if let Ok(mut idle) = self.idle_readers.lock() {
+            idle.clear();
+        }
+    }
+}
+
+/// Runs one write inside a savepoint: its failure (or panic) undoes only its own statements.
+fn in_savepoint<R, E>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> std::result::Result<R, E>,
+) -> Result<std::result::Result<R, E>> {
+    conn.execute_batch("SAVEPOINT write")?;
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)));
+    match outcome {
+        Ok(Ok(value)) => {
+            conn.execute_batch("RELEASE write")?;
+            Ok(Ok(value))
+        }
+        Ok(Err(error)) => {
+            conn.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            Ok(Err(error))
+        }
+        Err(_) => {
+            conn.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            Err(StoreError::Stopped("a database write panicked; it was rolled back".into()))
+        }
+    }
+}
+
+fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>) {
+    let mut replies: Vec<Reply> = Vec::with_capacity(GROUP_LIMIT);
+    let mut stop = None;
+    while stop.is_none() {
+        let Ok(first) = queue.recv() else { break };
+        let first = match first {
+            Command::Write(job) => job,
+            Command::Stop(done) => {
+                stop = Some(done);
+                break;
+            }
+        };
+        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            first(Err(&error.to_string()))(None);
+            continue;
+        }
+        let started = Instant::now();
+        replies.push(first(Ok(&conn)));
+        while replies.len() < GROUP_LIMIT && started.elapsed() < GROUP_WINDOW {
+            match queue.try_recv() {
+                Ok(Command::Write(job)) => replies.push(job(Ok(&conn))),
+                Ok(Command::Stop(done)) => {
+                    stop = Some(done);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(|error| {
+            let _ = conn.execute_batch("ROLLBACK");
+            error.to_string()
+        });
+        for reply in replies.drain(..) {
+            reply(commit_error.as_deref());
+        }
+    }
+    // Writes queued behind a stop still run, each in its own transaction, so none is dropped.
+    while let Ok(Command::Write(job)) = queue.try_recv() {
+        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+            job(Err(&error.to_string()))(None);
+            continue;
+        }
+        let reply = job(Ok(&conn));
+        let commit_error = conn.execute_batch("COMMIT").err().map(|error| {
+            let _ = conn.execute_batch("ROLLBACK");
+            error.to_string()
+        });
+        reply(commit_error.as_deref());
+    }
+    drop(conn);
+    if let Some(done) = stop {
+        let _ = done.send(());
+    }
+}
