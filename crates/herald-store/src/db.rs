@@ -25,6 +25,8 @@ const GROUP_LIMIT: usize = 512;
 const GROUP_WINDOW: Duration = Duration::from_micros(300);
 /// Idle reader connections kept open.
 const IDLE_READERS: usize = 8;
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
@@ -47,6 +49,8 @@ pub(crate) struct Database {
     path: PathBuf,
     commands: mpsc::Sender<Command>,
     idle_readers: Mutex<Vec<Connection>>,
+    /// Dropped to stop the checkpointer.
+    checkpointer: Mutex<Option<mpsc::Sender<()>>>,
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection> {
@@ -93,12 +97,27 @@ impl Database {
     pub(crate) fn open(path: &Path) -> Result<Arc<Database>> {
         let mut writer = open_connection(path, true)?;
         migrate(&mut writer)?;
+        // Checkpoints (and their fsync) run on a thread of their own, not inside a commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpoints = open_connection(path, false)?;
+        let start_error =
+            |error: std::io::Error| StoreError::Stopped(format!("cannot start the database threads: {error}"));
+        let (stop_checkpoints, stopped) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("herald-db-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .map_err(start_error)?;
         let (commands, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("herald-db-writer".into())
             .spawn(move || write_loop(writer, queue))
-            .map_err(|error| StoreError::Stopped(format!("cannot start the database writer: {error}")))?;
-        Ok(Arc::new(Database { path: path.to_path_buf(), commands, idle_readers: Mutex::new(Vec::new()) }))
+            .map_err(start_error)?;
+        Ok(Arc::new(Database {
+            path: path.to_path_buf(),
+            commands,
+            idle_readers: Mutex::new(Vec::new()),
+            checkpointer: Mutex::new(Some(stop_checkpoints)),
+        }))
     }
 
     /// Runs `work` in its own savepoint of the next group transaction; returns once that commits.
@@ -166,7 +185,24 @@ impl Database {
         if let Ok(mut idle) = self.idle_readers.lock() {
             idle.clear();
         }
+        if let Ok(mut checkpointer) = self.checkpointer.lock() {
+            checkpointer.take();
+        }
     }
+}
+
+/// Copies committed pages from the WAL into the database file every [`CHECKPOINT_EVERY`], without
+/// blocking the writer (PASSIVE), until told to stop; then once more.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(%error, "WAL checkpoint skipped");
+        }
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        checkpoint();
+    }
+    checkpoint();
 }
 
 /// Runs one write inside a savepoint: its failure (or panic) undoes only its own statements.
