@@ -100,8 +100,9 @@ impl Database {
         // Checkpoints (and their fsync) run on a thread of their own, not inside a commit.
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         let checkpoints = open_connection(path, false)?;
-        let start_error =
-            |error: std::io::Error| StoreError::Stopped(format!("cannot start the database threads: {error}"));
+        let start_error = |error: std::io::Error| {
+            StoreError::Stopped(format!("cannot start the database threads: {error}"))
+        };
         let (stop_checkpoints, stopped) = mpsc::channel();
         std::thread::Builder::new()
             .name("herald-db-checkpoint".into())
@@ -151,29 +152,35 @@ impl Database {
             .unwrap_or_else(|_| Err(E::from(StoreError::Stopped("the database writer stopped".into()))))
     }
 
-    /// Runs `work` on a reader connection, off the async threads.
+    /// Runs `work` on a reader connection, off the async threads: for reads whose size the caller
+    /// does not bound (listings).
     pub(crate) async fn read<R, F>(self: &Arc<Self>, work: F) -> Result<R>
     where
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
         R: Send + 'static,
     {
         let database = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let idle = database.idle_readers.lock().map(|mut idle| idle.pop()).unwrap_or(None);
-            let conn = match idle {
-                Some(conn) => conn,
-                None => open_connection(&database.path, false)?,
-            };
-            let outcome = work(&conn);
-            if let Ok(mut idle) = database.idle_readers.lock()
-                && idle.len() < IDLE_READERS
-            {
-                idle.push(conn);
-            }
-            outcome
-        })
-        .await
-        .map_err(|error| StoreError::Stopped(format!("a database read did not finish: {error}")))?
+        tokio::task::spawn_blocking(move || database.lookup(work))
+            .await
+            .map_err(|error| StoreError::Stopped(format!("a database read did not finish: {error}")))?
+    }
+
+    /// Runs `work` on a reader connection on the calling thread: for lookups by key, which take a few
+    /// microseconds, less than sending them to another thread and back. WAL readers do not wait for
+    /// the writer.
+    pub(crate) fn lookup<R>(&self, work: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let idle = self.idle_readers.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_connection(&self.path, false)?,
+        };
+        let outcome = work(&conn);
+        if let Ok(mut idle) = self.idle_readers.lock()
+            && idle.len() < IDLE_READERS
+        {
+            idle.push(conn);
+        }
+        outcome
     }
 
     /// Commits what is queued and closes the connections.
@@ -210,75 +217,85 @@ fn in_savepoint<R, E>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> std::result::Result<R, E>,
 ) -> Result<std::result::Result<R, E>> {
-    conn.execute_batch("SAVEPOINT write")?;
+    control(conn, "SAVEPOINT write")?;
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)));
+    let undo =
+        |conn: &Connection| control(conn, "ROLLBACK TO write").and_then(|()| control(conn, "RELEASE write"));
     match outcome {
         Ok(Ok(value)) => {
-            conn.execute_batch("RELEASE write")?;
+            control(conn, "RELEASE write")?;
             Ok(Ok(value))
         }
         Ok(Err(error)) => {
-            conn.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            undo(conn)?;
             Ok(Err(error))
         }
         Err(_) => {
-            conn.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            undo(conn)?;
             Err(StoreError::Stopped("a database write panicked; it was rolled back".into()))
         }
     }
 }
 
+/// Runs a transaction-control statement, prepared once per connection.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>) {
-    let mut replies: Vec<Reply> = Vec::with_capacity(GROUP_LIMIT);
+    let mut group: Vec<Job> = Vec::with_capacity(GROUP_LIMIT);
     let mut stop = None;
     while stop.is_none() {
-        let Ok(first) = queue.recv() else { break };
-        let first = match first {
-            Command::Write(job) => job,
-            Command::Stop(done) => {
+        match queue.recv() {
+            Ok(Command::Write(job)) => group.push(job),
+            Ok(Command::Stop(done)) => stop = Some(done),
+            Err(_) => break,
+        }
+        commit_group(&conn, &mut group, || match queue.try_recv() {
+            Ok(Command::Write(job)) => Some(job),
+            Ok(Command::Stop(done)) => {
                 stop = Some(done);
-                break;
+                None
             }
-        };
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-            first(Err(&error.to_string()))(None);
-            continue;
-        }
-        let started = Instant::now();
-        replies.push(first(Ok(&conn)));
-        while replies.len() < GROUP_LIMIT && started.elapsed() < GROUP_WINDOW {
-            match queue.try_recv() {
-                Ok(Command::Write(job)) => replies.push(job(Ok(&conn))),
-                Ok(Command::Stop(done)) => {
-                    stop = Some(done);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        let commit_error = conn.execute_batch("COMMIT").err().map(|error| {
-            let _ = conn.execute_batch("ROLLBACK");
-            error.to_string()
+            Err(_) => None,
         });
-        for reply in replies.drain(..) {
-            reply(commit_error.as_deref());
-        }
     }
-    // Writes queued behind a stop still run, each in its own transaction, so none is dropped.
+    // Writes queued behind a stop still run, so none is dropped.
     while let Ok(Command::Write(job)) = queue.try_recv() {
-        if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-            job(Err(&error.to_string()))(None);
-            continue;
-        }
-        let reply = job(Ok(&conn));
-        let commit_error = conn.execute_batch("COMMIT").err().map(|error| {
-            let _ = conn.execute_batch("ROLLBACK");
-            error.to_string()
-        });
-        reply(commit_error.as_deref());
+        group.push(job);
+        commit_group(&conn, &mut group, || None);
     }
     drop(conn);
     if let Some(done) = stop {
         let _ = done.send(());
+    }
+}
+
+/// Runs `group` and the writes `more` yields (within the group's limits) in one transaction, commits,
+/// then tells each caller how its write went.
+fn commit_group(conn: &Connection, group: &mut Vec<Job>, mut more: impl FnMut() -> Option<Job>) {
+    if group.is_empty() {
+        return;
+    }
+    if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
+        let message = error.to_string();
+        for job in group.drain(..) {
+            job(Err(&message))(None);
+        }
+        return;
+    }
+    let started = Instant::now();
+    let mut replies: Vec<Reply> = group.drain(..).map(|job| job(Ok(conn))).collect();
+    while replies.len() < GROUP_LIMIT && started.elapsed() < GROUP_WINDOW {
+        let Some(job) = more() else { break };
+        replies.push(job(Ok(conn)));
+    }
+    let commit_error = control(conn, "COMMIT").err().map(|error| {
+        let _ = control(conn, "ROLLBACK");
+        error.to_string()
+    });
+    for reply in replies {
+        reply(commit_error.as_deref());
     }
 }

@@ -380,9 +380,7 @@ impl WriteTx<'_> {
 
 impl Store {
     pub async fn message(&self, id: &str) -> Result<Option<MessageRow>> {
-        let id = id.to_string();
-        self.read(move |conn| query_optional(conn, select_messages!("WHERE id = ?"), [id], message_from_row))
-            .await
+        self.lookup(|conn| query_optional(conn, select_messages!("WHERE id = ?"), [id], message_from_row))
     }
 
     /// Ledger rows, newest first.
@@ -486,13 +484,11 @@ impl Store {
     }
 
     pub async fn webhook_secret_hash(&self, name: &str) -> Result<Option<String>> {
-        let name = name.to_string();
-        self.read(move |conn| {
+        self.lookup(|conn| {
             query_optional(conn, "SELECT hash FROM webhook_secrets WHERE name = ?", [name], |row| {
                 Ok(row.get(0)?)
             })
         })
-        .await
     }
 
     /// Waiting runs and when each is due.

@@ -174,6 +174,7 @@ impl Store {
         self.db.write(move |conn| work(&mut WriteTx { conn })).await
     }
 
+    /// A listing, read off the async threads.
     async fn read<R, F>(&self, work: F) -> Result<R>
     where
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
@@ -182,9 +183,13 @@ impl Store {
         self.db.read(work).await
     }
 
+    /// A lookup by key, read on the calling thread (see `db::Database::lookup`).
+    fn lookup<R>(&self, work: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        self.db.lookup(work)
+    }
+
     pub async fn record(&self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
-        let (object, id) = (object.to_string(), id.to_string());
-        self.read(move |conn| record(conn, &object, &id)).await
+        self.lookup(|conn| record(conn, object, id))
     }
 
     pub async fn records_of(&self, object: &str, limit: i64) -> Result<Vec<StoredRecord>> {
@@ -201,8 +206,7 @@ impl Store {
     }
 
     pub async fn run(&self, id: &str) -> Result<Option<RunRow>> {
-        let id = id.to_string();
-        self.read(move |conn| query_optional(conn, RUN_COLUMNS_BY_ID, [id], run_from_row)).await
+        self.lookup(|conn| query_optional(conn, RUN_COLUMNS_BY_ID, [id], run_from_row))
     }
 
     pub async fn runs_for_record(&self, record_id: &str) -> Result<Vec<RunRow>> {
@@ -294,8 +298,8 @@ impl Store {
         principal: &str,
         user_id: &str,
     ) -> Result<Vec<SealedSecret>> {
-        let place = [external_credential, principal, user_id].map(String::from);
-        self.read(move |conn| {
+        let place = [external_credential, principal, user_id];
+        self.lookup(|conn| {
             query_all(
                 conn,
                 "SELECT parameter, nonce, ciphertext FROM secrets
@@ -306,7 +310,6 @@ impl Store {
                 },
             )
         })
-        .await
     }
 
     /// Every stored secret with its place, for re-encrypting under a new key.
@@ -399,20 +402,17 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRow>> {
-        let name = name.to_string();
-        self.read(move |conn| {
+        self.lookup(|conn| {
             let id: Option<String> = conn
                 .prepare_cached("SELECT id FROM users WHERE name = ? AND active = 1")?
                 .query_row([name], |row| row.get(0))
                 .optional()?;
             id.map_or(Ok(None), |id| user(conn, &id))
         })
-        .await
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
-        let id = id.to_string();
-        self.read(move |conn| user(conn, &id)).await
+        self.lookup(|conn| user(conn, id))
     }
 
     pub async fn users(&self) -> Result<Vec<UserRow>> {
@@ -455,26 +455,22 @@ impl Store {
 
     /// The active user a token hash belongs to, if the token is not revoked.
     pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<UserRow>> {
-        let hash = hash.to_string();
-        self.read(move |conn| {
+        self.lookup(|conn| {
             let id: Option<String> = conn
                 .prepare_cached("SELECT user_id FROM tokens WHERE hash = ? AND revoked = 0")?
                 .query_row([hash], |row| row.get(0))
                 .optional()?;
             id.map_or(Ok(None), |id| user(conn, &id))
         })
-        .await
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {
-        let key = key.to_string();
-        self.read(move |conn| {
+        self.lookup(|conn| {
             Ok(conn
                 .prepare_cached("SELECT value FROM meta WHERE key = ?")?
                 .query_row([key], |row| row.get(0))
                 .optional()?)
         })
-        .await
     }
 
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
