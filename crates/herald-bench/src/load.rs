@@ -201,6 +201,15 @@ pub async fn run_phase(
             phase.load.label()
         ));
     }
+    let carrying = received.iter().filter(|request| !scenario.phones_in(&request.body).is_empty()).count();
+    if carrying > 0 && carrying < delivered {
+        notes.push(format!(
+            "{}, {}: {delivered} messages reached the provider in {carrying} requests ({:.1} per request: sends coalesced into batches)",
+            target.name,
+            phase.load.label(),
+            delivered as f64 / carrying as f64
+        ));
+    }
     let send_lag = matches!(phase.load, Load::Fixed { .. }).then(|| Latency::from_samples(&mut lag));
     if let Some(lag) = send_lag.as_ref().filter(|l| l.p99_us > 1_000) {
         notes.push(format!(

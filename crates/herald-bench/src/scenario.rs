@@ -28,7 +28,9 @@ pub struct Scenario {
     pub provider_host: &'static str,
     pub provider_path: &'static str,
     /// A JSON pointer to the recipient's phone number in the provider request body.
-    pub phone_pointer: &'static str,
+    /// Where the destination phones sit in a provider request body, `*` for every array item. 8x8
+    /// sends may arrive single or coalesced into a batch.
+    pub phone_pointers: &'static [&'static str],
     /// Provider messages expected per lead.
     pub messages_per_lead: u32,
     /// Whether `bench/peers/node-red/flows.json` implements this scenario.
@@ -69,7 +71,7 @@ pub const SCENARIOS: &[Scenario] = &[
         object: "Lead",
         provider_host: "apig.kixie.com",
         provider_path: "/app/event",
-        phone_pointer: "/target",
+        phone_pointers: &["/target"],
         messages_per_lead: 1,
         node_red: true,
         not_available: None,
@@ -82,7 +84,7 @@ pub const SCENARIOS: &[Scenario] = &[
         object: "Lead",
         provider_host: "sms.8x8.com",
         provider_path: "/api/v1/subaccounts/{subAccountId}/messages",
-        phone_pointer: "/destination",
+        phone_pointers: &["/destination", "/messages/*/destination"],
         messages_per_lead: 1,
         node_red: false,
         not_available: None,
@@ -95,7 +97,7 @@ pub const SCENARIOS: &[Scenario] = &[
         object: "Campaign",
         provider_host: "sms.8x8.com",
         provider_path: "/api/v1/subaccounts/{subAccountId}/messages/batch",
-        phone_pointer: "/messages/*/destination",
+        phone_pointers: &["/messages/*/destination"],
         messages_per_lead: 100_000,
         node_red: false,
         not_available: Some(
@@ -134,7 +136,9 @@ impl Scenario {
     /// The digits of the phone numbers in a provider request body (the match keys).
     pub fn phones_in(&self, body: &Value) -> Vec<String> {
         let mut phones = Vec::new();
-        collect_phones(body, self.phone_pointer.trim_start_matches('/'), &mut phones);
+        for pointer in self.phone_pointers {
+            collect_phones(body, pointer.trim_start_matches('/'), &mut phones);
+        }
         phones
     }
 }
@@ -206,5 +210,8 @@ mod tests {
         let bulk = SCENARIOS.iter().find(|s| s.name == "bulk-8x8").unwrap();
         let body = json!({"messages": [{"destination": "+14152000001"}, {"destination": "+14152000002"}]});
         assert_eq!(bulk.phones_in(&body), vec!["14152000001", "14152000002"]);
+        let single_or_batch = Scenario::by_name("8x8-sms").unwrap();
+        assert_eq!(single_or_batch.phones_in(&body), vec!["14152000001", "14152000002"]);
+        assert_eq!(single_or_batch.phones_in(&json!({"destination": "+14152000003"})), vec!["14152000003"]);
     }
 }

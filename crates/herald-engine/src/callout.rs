@@ -589,6 +589,8 @@ impl Engine {
         Ok(url)
     }
 
+    /// Sends one prepared request and judges the answer by the provider's rules. A single 8x8 SMS
+    /// may share a batch request with others queued on the same credential (see `coalesce`).
     async fn send(
         &self,
         prepared: &PreparedCallout,
@@ -597,95 +599,151 @@ impl Engine {
         secrets: &Secrets,
     ) -> Sent {
         let unsent = |result: CalloutResult| Sent { result, retry_after: None, maybe_arrived: false };
-        let method = match prepared.method {
-            Method::Get => reqwest::Method::GET,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Delete => reqwest::Method::DELETE,
+        if let Some((name, _)) =
+            headers.iter().find(|(_, value)| reqwest::header::HeaderValue::from_str(value).is_err())
+        {
+            return unsent(fault(format!(
+                "{}: the header `{name}` has a value that cannot be sent in HTTP",
+                prepared.action
+            )));
+        }
+        let body = prepared.body.as_ref().map(|body| encode_body(body, prepared.body_encoding));
+        if let Some((bytes, _)) = &body
+            && bytes.len() > MAX_REQUEST_BYTES
+        {
+            return unsent(fault(format!(
+                "{}: the request body is {} bytes, more than the {MAX_REQUEST_BYTES} a callout may send",
+                prepared.action,
+                bytes.len()
+            )));
+        }
+        let exchange = match (self.coalescible(prepared), &prepared.body) {
+            (true, Some(message)) => self.send_coalesced(url, headers, message.clone()).await,
+            _ => {
+                let method = match prepared.method {
+                    Method::Get => reqwest::Method::GET,
+                    Method::Post => reqwest::Method::POST,
+                    Method::Put => reqwest::Method::PUT,
+                    Method::Patch => reqwest::Method::PATCH,
+                    Method::Delete => reqwest::Method::DELETE,
+                };
+                exchange(&self.inner.http, method, url, &headers, body).await
+            }
         };
-        let mut request = self.inner.http.request(method, url);
-        for (name, value) in &headers {
-            // Headers may carry credentials: sensitive values are kept out of debug output.
-            let Ok(mut value) = reqwest::header::HeaderValue::from_str(value) else {
-                return unsent(fault(format!(
-                    "{}: the header `{name}` has a value that cannot be sent in HTTP",
-                    prepared.action
-                )));
-            };
+        judge_exchange(prepared, exchange, secrets)
+    }
+}
+
+/// What came back for one request, before the provider's rules judge it.
+#[derive(Clone, Debug)]
+pub(crate) enum Exchange {
+    Answered {
+        status: u16,
+        body: Vec<u8>,
+        truncated: bool,
+        retry_after: Option<Duration>,
+        micros: u64,
+    },
+    /// No complete answer. `what` says why ("timed out: ..."); unless the connection was refused, the
+    /// request may have arrived.
+    Lost {
+        what: String,
+        maybe_arrived: bool,
+        micros: u64,
+    },
+}
+
+/// Sends one request on the pooled client and reads its answer (at most [`MAX_RESPONSE_BYTES`]).
+pub(crate) async fn exchange(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: reqwest::Url,
+    headers: &[(String, String)],
+    body: Option<(Vec<u8>, &'static str)>,
+) -> Exchange {
+    let mut request = http.request(method, url);
+    for (name, value) in headers {
+        // Headers may carry credentials: sensitive values are kept out of debug output.
+        if let Ok(mut value) = reqwest::header::HeaderValue::from_str(value) {
             value.set_sensitive(true);
             request = request.header(name, value);
         }
-        if let Some(body) = &prepared.body {
-            let (bytes, content_type) = encode_body(body, prepared.body_encoding);
-            if bytes.len() > MAX_REQUEST_BYTES {
-                return unsent(fault(format!(
-                    "{}: the request body is {} bytes, more than the {MAX_REQUEST_BYTES} a callout may send",
-                    prepared.action,
-                    bytes.len()
-                )));
-            }
-            request = request.header("content-type", content_type).body(bytes);
+    }
+    if let Some((bytes, content_type)) = body {
+        request = request.header("content-type", content_type).body(bytes);
+    }
+    let started = Instant::now();
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => {
+            let connect = error.is_connect();
+            let kind = if error.is_timeout() {
+                "timed out"
+            } else if error.is_connect() {
+                "could not connect"
+            } else {
+                "failed before an answer"
+            };
+            // A refused connection carried nothing; anything later may have delivered the request.
+            return Exchange::Lost {
+                what: format!("{kind}: {}", error.without_url()),
+                maybe_arrived: !connect,
+                micros: started.elapsed().as_micros() as u64,
+            };
         }
-        let started = Instant::now();
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => {
-                let connect = error.is_connect();
-                let kind = if error.is_timeout() {
-                    "timed out"
-                } else if error.is_connect() {
-                    "could not connect"
-                } else {
-                    "failed before an answer"
-                };
-                let mut result =
-                    fault(secrets.mask(&format!("{} {kind}: {}", prepared.action, error.without_url())));
-                result.micros = started.elapsed().as_micros() as u64;
-                // A refused connection carried nothing; anything later may have delivered the request.
-                return Sent { result, retry_after: None, maybe_arrived: !connect };
-            }
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| herald_providers::parse_retry_after(v, Utc::now()));
+    let (body, truncated, complete) = read_limited(response).await;
+    let micros = started.elapsed().as_micros() as u64;
+    if !complete {
+        return Exchange::Lost {
+            what: format!("failed: the connection broke while the answer (HTTP {status}) was being read"),
+            maybe_arrived: true,
+            micros,
         };
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| herald_providers::parse_retry_after(v, Utc::now()));
-        let (body, truncated, complete) = read_limited(response).await;
-        if !complete {
-            let mut result = fault(format!(
-                "{} failed: the connection broke while the answer (HTTP {}) was being read",
-                prepared.action,
-                status.as_u16()
-            ));
-            result.micros = started.elapsed().as_micros() as u64;
-            return Sent { result, retry_after: None, maybe_arrived: true };
+    }
+    Exchange::Answered { status, body, truncated, retry_after, micros }
+}
+
+/// Reads an exchange with the provider's rules: a success, or a fault that quotes the answer.
+fn judge_exchange(prepared: &PreparedCallout, exchange: Exchange, secrets: &Secrets) -> Sent {
+    let (status, body, truncated, retry_after, micros) = match exchange {
+        Exchange::Lost { what, maybe_arrived, micros } => {
+            let mut result = fault(secrets.mask(&format!("{} {what}", prepared.action)));
+            result.micros = micros;
+            return Sent { result, retry_after: None, maybe_arrived };
         }
-        let micros = started.elapsed().as_micros() as u64;
-        let body_text = secrets.mask(&String::from_utf8_lossy(&body));
-        let verdict = if status.is_redirection() {
-            Verdict::Failure {
-                reason: format!("HTTP {} redirect refused (herald never follows redirects)", status.as_u16()),
-            }
-        } else if truncated {
-            Verdict::Failure { reason: format!("the answer exceeded {MAX_RESPONSE_BYTES} bytes") }
-        } else {
-            prepared.provider.interpret(status.as_u16(), &body)
-        };
-        let fault = match verdict {
-            Verdict::Success => None,
-            Verdict::Failure { reason } => {
-                let quoted: String = body_text.chars().take(FAULT_BODY_CHARS).collect();
-                let more = if body_text.chars().count() > FAULT_BODY_CHARS { "…" } else { "" };
-                Some(format!("{} failed: {reason}. Response body: {quoted}{more}", prepared.action))
-            }
-        };
-        Sent {
-            result: CalloutResult { status: Some(status.as_u16()), body: body_text, fault, micros },
-            retry_after,
-            maybe_arrived: false,
+        Exchange::Answered { status, body, truncated, retry_after, micros } => {
+            (status, body, truncated, retry_after, micros)
         }
+    };
+    let body_text = secrets.mask(&String::from_utf8_lossy(&body));
+    let verdict = if (300..400).contains(&status) {
+        Verdict::Failure {
+            reason: format!("HTTP {status} redirect refused (herald never follows redirects)"),
+        }
+    } else if truncated {
+        Verdict::Failure { reason: format!("the answer exceeded {MAX_RESPONSE_BYTES} bytes") }
+    } else {
+        prepared.provider.interpret(status, &body)
+    };
+    let fault = match verdict {
+        Verdict::Success => None,
+        Verdict::Failure { reason } => {
+            let quoted: String = body_text.chars().take(FAULT_BODY_CHARS).collect();
+            let more = if body_text.chars().count() > FAULT_BODY_CHARS { "…" } else { "" };
+            Some(format!("{} failed: {reason}. Response body: {quoted}{more}", prepared.action))
+        }
+    };
+    Sent {
+        result: CalloutResult { status: Some(status), body: body_text, fault, micros },
+        retry_after,
+        maybe_arrived: false,
     }
 }
 

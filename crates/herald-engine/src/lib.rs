@@ -5,6 +5,7 @@
 //! writes, and journal its state after every effect.
 
 mod callout;
+mod coalesce;
 mod ledger;
 pub mod limits;
 pub mod oauth;
@@ -207,6 +208,7 @@ struct Inner {
     unmatched_receipts: std::sync::atomic::AtomicUsize,
     events: broadcast::Sender<RunEvent>,
     oauth: oauth::OAuthClient,
+    coalescer: coalesce::Coalescer,
     automation: RunUser,
     workers: usize,
 }
@@ -278,6 +280,7 @@ impl Engine {
                 store,
                 vault,
                 oauth: oauth::OAuthClient::new(http.clone()),
+                coalescer: coalesce::Coalescer::default(),
                 http,
                 sandbox,
                 queue,

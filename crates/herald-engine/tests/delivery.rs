@@ -118,20 +118,33 @@ struct Rig {
 }
 
 async fn open_engine(dir: &std::path::Path, address: &str, files: Vec<(PathBuf, String)>) -> Engine {
+    open_engine_with(dir, address, files, 2).await
+}
+
+async fn open_engine_with(
+    dir: &std::path::Path,
+    address: &str,
+    files: Vec<(PathBuf, String)>,
+    workers: usize,
+) -> Engine {
     let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
     let mut options = EngineOptions::for_database(dir.join("h.db"));
     options.sandbox = Some(format!("http://{address}"));
-    options.workers = 2;
+    options.workers = workers;
     Engine::open(Arc::new(project), &options).await.unwrap()
 }
 
 async fn rig(files: Vec<(PathBuf, String)>) -> Rig {
+    rig_with(files, 2).await
+}
+
+async fn rig_with(files: Vec<(PathBuf, String)>, workers: usize) -> Rig {
     let sandbox = Sandbox::new(SandboxOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(sandbox.clone().serve(listener));
     let dir = tempfile::tempdir().unwrap();
-    let engine = open_engine(dir.path(), &address, files).await;
+    let engine = open_engine_with(dir.path(), &address, files, workers).await;
     set_credentials(&engine).await;
     engine.start().await.unwrap();
     let events = engine.subscribe();
@@ -597,4 +610,50 @@ async fn an_8x8_text_over_ten_parts_is_refused_before_any_callout() {
     let fault = run.state["trace"][0]["fault"].as_str().unwrap_or_default().to_string();
     assert!(fault.contains("was not sent") && fault.contains("11 parts"), "{fault}");
     assert!(rig.requests_to("sms.8x8.com").is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_8x8_sends_share_batch_requests_and_each_run_gets_its_own_answer() {
+    let mut rig = rig_with(files("", "", ""), 16).await;
+    // A slow answer keeps the lane's requests in flight, so the sends behind them queue up.
+    rig.sandbox.set_faults("sms.8x8.com", faults(json!({"latency_ms": [40, 40]}))).unwrap();
+    let blocked = herald_sandbox::BLOCKED_DESTINATION;
+    let mut runs = Vec::new();
+    for n in 0..24 {
+        let phone = if n == 17 { blocked.to_string() } else { format!("+659123{n:04}") };
+        runs.push((phone.clone(), rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": phone})).await));
+    }
+    // The blocked number's run takes its fault path (a Task) and finishes too.
+    for (phone, run) in &runs {
+        assert_eq!(rig.ended(run).await.status, RunStatus::Finished, "{phone}");
+    }
+    let requests = rig.requests_to("sms.8x8.com");
+    let batches: Vec<_> = requests.iter().filter(|r| r.path.ends_with("/messages/batch")).collect();
+    assert!(!batches.is_empty(), "no batch request among {} requests", requests.len());
+    assert!(requests.len() < runs.len(), "{} requests for {} sends", requests.len(), runs.len());
+    assert!(batches.iter().all(|b| b.body["messages"].as_array().is_some_and(|m| m.len() >= 2)));
+
+    let accepted = rig.sandbox.messages();
+    assert_eq!(accepted.len(), runs.len() - 1, "every message but the blocked one was accepted once");
+    let ledger =
+        rig.engine.messages(&MessageFilter { limit: 100, ..MessageFilter::default() }).await.unwrap();
+    assert_eq!(ledger.len(), runs.len());
+    for (phone, run) in &runs {
+        let row = ledger.iter().find(|m| &m.destination == phone).expect("a ledger row per lead");
+        let state = rig.engine.run(run).await.unwrap().state;
+        if phone == blocked {
+            assert_eq!(row.status, "rejected", "{row:?}");
+            let fault = state["trace"][0]["fault"].as_str().unwrap_or_default().to_string();
+            assert!(fault.contains("blocked by the operator"), "{fault}");
+            let tasks = rig.engine.store().records_of("Task", 10).await.unwrap();
+            assert_eq!(tasks.len(), 1, "the fault path ran for the blocked number only");
+        } else {
+            // Its own umid, as 8x8 gave it for this destination, in the ledger and the flow's output.
+            let at_8x8 = accepted.iter().find(|m| &m.destination == phone).expect("accepted");
+            assert_eq!(row.provider_message_id.as_deref(), Some(at_8x8.id.as_str()), "{row:?}");
+            assert_eq!(row.status, "queued");
+            let body = state["trace"][0]["outputs"]["responseBody"].as_str().unwrap_or_default();
+            assert!(body.contains(&at_8x8.id), "the run's answer is its own message's entry: {body}");
+        }
+    }
 }

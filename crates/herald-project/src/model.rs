@@ -72,8 +72,10 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Runs in progress at once. A run waiting for a provider's answer holds its place but no thread;
+/// enough places keep the database's commit groups and 8x8's batches full under load.
 fn default_workers() -> usize {
-    4
+    32
 }
 
 /// The user that record-triggered flows run as when the change came from no signed-in user
@@ -252,6 +254,9 @@ pub struct NamedCredentialDef {
     pub headers: IndexMap<String, String>,
     /// Sends allowed through this credential; the provider's published limits when absent.
     pub rate_limit: Option<RateLimitDef>,
+    /// Whether single 8x8 SMS sends queued behind others on this credential share one batch request
+    /// (`true` when absent; no other provider's sends are ever batched).
+    pub batch_sends: Option<bool>,
 }
 
 /// Limits applied before a callout leaves, per named credential. A run over the limit waits without
