@@ -299,3 +299,35 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>, mut more: impl FnMut() 
         reply(commit_error.as_deref());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_migrated_by_an_earlier_herald_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            // The schema and bookkeeping an earlier herald (migrating with sqlx) left behind.
+            let conn = Connection::open(&path).unwrap();
+            for sql in MIGRATIONS {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL);
+                 INSERT INTO _sqlx_migrations VALUES (1, 1), (2, 1), (3, 1);
+                 INSERT INTO meta (key, value) VALUES ('kept', 'yes');",
+            )
+            .unwrap();
+        }
+        let database = Database::open(&path).unwrap();
+        let kept: String = database
+            .lookup(|conn| Ok(conn.query_row("SELECT value FROM meta WHERE key = 'kept'", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(kept, "yes");
+        let version: i64 =
+            database.lookup(|conn| Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}

@@ -432,10 +432,17 @@ async fn check(server: &Server, api: &reqwest::Client, leads: &[Lead]) -> Report
             report.deduplicated += 1;
         }
     }
-    let mut requests_to: HashMap<&str, Vec<&Value>> = HashMap::new();
+    // Each request with each message it carried: one for a single send, several for an 8x8 batch.
+    let mut requests_to: HashMap<&str, Vec<(&Value, &Value)>> = HashMap::new();
     for request in &requests {
-        let destination = request["body"][provider.destination_field()].as_str().unwrap();
-        requests_to.entry(destination).or_default().push(request);
+        let carried: Vec<&Value> = match request["body"]["messages"].as_array() {
+            Some(batch) => batch.iter().collect(),
+            None => vec![&request["body"]],
+        };
+        for message in carried {
+            let destination = message[provider.destination_field()].as_str().unwrap();
+            requests_to.entry(destination).or_default().push((request, message));
+        }
         let fault = request["fault"].as_str().unwrap_or("none").to_string();
         *report.requests.entry(fault).or_default() += 1;
     }
@@ -460,8 +467,9 @@ async fn check(server: &Server, api: &reqwest::Client, leads: &[Lead]) -> Report
         let at_provider = sent_to.get(destination).map(Vec::as_slice).unwrap_or_default();
         let asked = requests_to.get(destination).map(Vec::as_slice).unwrap_or_default();
         // A request whose answer never came back whole: cut, or hanging when herald was killed.
-        let maybe_arrived = asked.iter().any(|r| matches!(r["fault"].as_str(), Some("reset" | "timeout")));
-        if asked.iter().any(|r| r["fault"] == "timeout") {
+        let maybe_arrived =
+            asked.iter().any(|(r, _)| matches!(r["fault"].as_str(), Some("reset" | "timeout")));
+        if asked.iter().any(|(r, _)| r["fault"] == "timeout") {
             report.hung_at_kill += 1;
         }
         // Each attempt is journaled before it leaves, so the provider never sees more requests than the
@@ -473,12 +481,12 @@ async fn check(server: &Server, api: &reqwest::Client, leads: &[Lead]) -> Report
         }
         if provider == Provider::EightByEight {
             let key = row["idempotency_key"].as_str().unwrap();
-            if asked.iter().any(|r| r["body"]["clientMessageId"] != key) {
+            if asked.iter().any(|(_, message)| message["clientMessageId"] != key) {
                 problems.push(format!("run {id}: a request to {destination} without clientMessageId {key}"));
             }
             // An answer that came back whole and accepted ends the send; a request after it is herald
             // resending because it was killed before it could journal the answer.
-            let answered = asked.iter().position(|r| r["status"] == 200 && r["fault"].is_null());
+            let answered = asked.iter().position(|(r, _)| r["status"] == 200 && r["fault"].is_null());
             if answered.is_some_and(|i| i + 1 < asked.len()) {
                 report.resent_after_kill += 1;
             }
