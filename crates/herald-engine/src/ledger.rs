@@ -203,7 +203,8 @@ pub(crate) fn planned_rows(
                 _ => (None, None),
             };
             NewMessage {
-                id: format!("msg_{}_{position}", key.trim_start_matches("hrld-")),
+                // In creation order, like the other ids; a resend of the attempt keeps the first row.
+                id: format!("msg_{}_{position}", crate::ordered_text(20)),
                 run_id: run_id.map(String::from),
                 element: Some(element.to_string()),
                 idempotency_key: key.to_string(),
