@@ -101,8 +101,8 @@ pub const SCENARIOS: &[Scenario] = &[
         messages_per_lead: 100_000,
         node_red: false,
         not_available: Some(
-            "it needs 8x8 batch coalescing in the engine (issue H7 item 3) and the 8x8 connector (H2); \
-             no numbers are reported until they exist",
+            "one flow cannot address 100,000 recipients yet: batch coalescing exists, but flows have \
+             no Get Records or Loop element to build the recipient list; no numbers are reported until they do",
         ),
     },
 ];
