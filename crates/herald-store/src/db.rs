@@ -25,6 +25,10 @@ const GROUP_LIMIT: usize = 512;
 const GROUP_WINDOW: Duration = Duration::from_micros(300);
 /// Idle reader connections kept open.
 const IDLE_READERS: usize = 8;
+/// How long a statement waits for a lock another process holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the writer waits for readers before starting the WAL over; it tries again later.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// A WAL longer than this (in 4 KiB pages: 64 MiB) makes the writer finish the checkpoint itself,
@@ -63,7 +67,7 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection> {
     }
     let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
     let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(open_error)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
     // With WAL, NORMAL survives a process crash; only a power loss may drop the last commits.
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         .map_err(open_error)?;
@@ -105,7 +109,11 @@ impl Database {
         // catches up with the last frame, and the WAL only starts over once it has: past
         // WAL_LIMIT_PAGES the writer finishes the checkpoint itself (see `restart_long_wal`).
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
-        writer.wal_hook(Some(restart_long_wal));
+        writer.wal_hook(Some(note_wal_length));
+        // Held by whoever checkpoints, so the writer waits for the checkpointer on a lock, not in
+        // SQLite's busy handler (which sleeps 1, 2, 5, 10 ... ms).
+        let checkpointing = Arc::new(Mutex::new(()));
+        let writer_checkpointing = Arc::clone(&checkpointing);
         let checkpoints = open_connection(path, false)?;
         let start_error = |error: std::io::Error| {
             StoreError::Stopped(format!("cannot start the database threads: {error}"))
@@ -113,12 +121,12 @@ impl Database {
         let (stop_checkpoints, stopped) = mpsc::channel();
         let checkpointer = std::thread::Builder::new()
             .name("herald-db-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoints, stopped))
+            .spawn(move || checkpoint_loop(checkpoints, stopped, checkpointing))
             .map_err(start_error)?;
         let (commands, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("herald-db-writer".into())
-            .spawn(move || write_loop(writer, queue))
+            .spawn(move || write_loop(writer, queue, writer_checkpointing))
             .map_err(start_error)?;
         Ok(Arc::new(Database {
             path: path.to_path_buf(),
@@ -211,25 +219,44 @@ impl Database {
 /// Copies committed pages from the WAL into the database file every [`CHECKPOINT_EVERY`], without
 /// blocking the writer (PASSIVE), until told to stop. Whenever writes pause it catches up, and the
 /// next write starts the WAL over.
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, checkpointing: Arc<Mutex<()>>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let _checkpointing = checkpointing.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::debug!(%error, "WAL checkpoint skipped");
         }
     }
 }
 
-/// Called by SQLite on the writer after each commit with the WAL's length. Past [`WAL_LIMIT_PAGES`]
-/// (writes that never pause), the writer copies what the checkpointer has not yet (little, as it
-/// keeps up) and the next write starts the WAL over, reusing the file rather than growing it.
-fn restart_long_wal(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
-    if pages > WAL_LIMIT_PAGES
-        && let Err(error) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::RESTART)
-    {
-        tracing::warn!(%error, "the WAL could not be started over; it keeps growing until it can");
-    }
-    // An error here would be reported by the COMMIT that already happened.
+thread_local! {
+    /// The WAL's length in pages after the writer's last commit (each writer is a thread of its own).
+    static WAL_PAGES: std::cell::Cell<std::ffi::c_int> = const { std::cell::Cell::new(0) };
+}
+
+/// Called by SQLite on the writer after each commit with the WAL's length.
+fn note_wal_length(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
     Ok(())
+}
+
+/// Past [`WAL_LIMIT_PAGES`] (writes that never pause), the writer copies what the checkpointer has
+/// not yet (little, as it keeps up) and the next write starts the WAL over, reusing the file rather
+/// than growing it.
+fn restart_long_wal(conn: &Connection, checkpointing: &Mutex<()>) {
+    if WAL_PAGES.get() <= WAL_LIMIT_PAGES {
+        return;
+    }
+    let _checkpointing = checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+    // A long read (a listing) must not hold the writer: wait a little for readers, else retry later.
+    let _ = conn.busy_timeout(RESTART_WAIT);
+    match conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| row.get::<_, i64>(0)) {
+        Ok(0) => WAL_PAGES.set(0),
+        Ok(_) => tracing::debug!("the WAL could not start over yet (a reader); trying after the next commit"),
+        Err(error) => {
+            tracing::warn!(%error, "the WAL could not be started over; it keeps growing until it can")
+        }
+    }
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
 }
 
 /// Runs one write inside a savepoint: its failure (or panic) undoes only its own statements.
@@ -263,7 +290,7 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>) {
+fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>, checkpointing: Arc<Mutex<()>>) {
     let mut group: Vec<Job> = Vec::with_capacity(GROUP_LIMIT);
     let mut stop = None;
     while stop.is_none() {
@@ -280,6 +307,7 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>) {
             }
             Err(_) => None,
         });
+        restart_long_wal(&conn, &checkpointing);
     }
     // Writes queued behind a stop still run, so none is dropped.
     while let Ok(Command::Write(job)) = queue.try_recv() {
