@@ -95,11 +95,11 @@ impl Engine {
                 micros: 0,
             });
         }
-        let mine = send_single(&self.inner.http, &key, &message).await;
-        // Whoever queued meanwhile goes next, from a task of its own, so this run goes on at once.
-        let engine = self.clone();
-        tokio::spawn(async move { engine.drain_lane(key).await });
-        mine
+        // Whoever queued meanwhile goes next, from a task of its own, so this run goes on at once;
+        // also if this send is abandoned half-way (a debug run whose client went away), or the
+        // lane would keep a place that no one gives back.
+        let _handover = Handover { engine: self.clone(), key: Some(key.clone()) };
+        send_single(&self.inner.http, &key, &message).await
     }
 
     /// Sends what waits in a lane, batch after batch, then gives the lane's place back.
@@ -148,6 +148,23 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Hands a lane's place over to [`Engine::drain_lane`] when the send that held it ends, however it
+/// ends.
+struct Handover {
+    engine: Engine,
+    key: Option<LaneKey>,
+}
+
+impl Drop for Handover {
+    fn drop(&mut self) {
+        let (Some(key), Ok(runtime)) = (self.key.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let engine = self.engine.clone();
+        runtime.spawn(async move { engine.drain_lane(key).await });
     }
 }
 

@@ -657,3 +657,30 @@ async fn concurrent_8x8_sends_share_batch_requests_and_each_run_gets_its_own_ans
         }
     }
 }
+
+#[tokio::test]
+async fn an_abandoned_8x8_send_gives_its_place_in_the_lane_back() {
+    let mut rig = rig_with(files("", "", ""), 8).await;
+    rig.sandbox.set_faults("sms.8x8.com", faults(json!({"latency_ms": [1000, 1000]}))).unwrap();
+    // Two debug runs take both places of the lane; their callers give up while 8x8 is slow.
+    let debug_runs: Vec<_> = (0..2)
+        .map(|n| {
+            let engine = rig.engine.clone();
+            tokio::spawn(async move {
+                let record = json!({"LastName": "Ng", "Company": "E", "Phone": format!("+65912399{n:02}")});
+                let user = engine.automation_user().clone();
+                engine.debug_run("EightByEight_Welcome", record.as_object().unwrap(), true, &user).await
+            })
+        })
+        .collect();
+    // Both sends are on their way (8x8 answers after a second).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for run in debug_runs {
+        run.abort();
+    }
+    let run = rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": "+6591230001"})).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), rig.ended(&run)).await;
+    assert_eq!(ended.expect("the lane was free again").status, RunStatus::Finished);
+    let state = rig.engine.run(&run).await.unwrap().state;
+    assert_eq!(state["trace"][0]["fault"], Value::Null, "{:#}", state["trace"]);
+}
