@@ -286,8 +286,7 @@ impl Engine {
             &now_text(),
         );
         if run_id.is_some() || !rows.is_empty() {
-            let journal = run_id
-                .map(|run_id| (run_id.to_string(), serde_json::to_value(&*state).unwrap_or(Value::Null)));
+            let journal = run_id.map(|run_id| (run_id.to_string(), crate::journal(state)));
             let (engine, updates) = (self.clone(), std::mem::take(ledger));
             self.inner
                 .store

@@ -25,7 +25,7 @@ use herald_flow::{CompiledFlow, CompiledProject, Effect, RunState, RunUser, Step
 use herald_project::{ApiScope, PrincipalType, RunAs, did_you_mean};
 use herald_store::{NewRun, RunRow, RunStatus, Store, StoreError, StoredRecord, UserRow};
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Digest;
 use std::collections::BTreeSet;
@@ -223,6 +223,11 @@ pub const AUTOMATION_USER_ID: &str = "005000000000000AAA";
 /// Prefix of API tokens, so a leaked one is recognisable in a scanner.
 pub const TOKEN_PREFIX: &str = "hrld_";
 
+/// A run's state as the journal keeps it: JSON text, written straight from the state.
+pub(crate) fn journal(state: &RunState) -> String {
+    serde_json::to_string(state).unwrap_or_else(|_| "null".into())
+}
+
 pub fn now_text() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -410,14 +415,14 @@ impl Engine {
             self.finish(
                 run,
                 RunStatus::Failed,
-                &run.state,
+                run.state.to_string(),
                 Some(&format!("flow {} no longer exists", run.flow)),
                 &mut Vec::new(),
             )
             .await?;
             return Ok(false);
         };
-        let state: Option<RunState> = serde_json::from_value(run.state.clone()).ok();
+        let state: Option<RunState> = RunState::deserialize(&run.state).ok();
         let in_flight = state.as_ref().and_then(|s| s.pending.as_ref()).is_some_and(|p| p.sent);
         if in_flight {
             let credential = state.as_ref().and_then(|s| flow.pending_credential(s));
@@ -448,11 +453,15 @@ impl Engine {
                     let events = vec![(ledger::EVERY_POSITION, event)];
                     ledger.push(ledger::LedgerUpdate::Answer { key, provider, events });
                 }
-                self.finish(run, RunStatus::Unknown, &run.state, Some(&message), &mut ledger).await?;
+                self.finish(run, RunStatus::Unknown, run.state.to_string(), Some(&message), &mut ledger)
+                    .await?;
                 return Ok(false);
             }
         }
-        self.inner.store.save_run(&run.id, RunStatus::Ready, &run.state, None, &now_text()).await?;
+        self.inner
+            .store
+            .save_run(&run.id, RunStatus::Ready, &run.state.to_string(), None, &now_text())
+            .await?;
         Ok(true)
     }
 
@@ -460,13 +469,12 @@ impl Engine {
         &self,
         run: &RunRow,
         status: RunStatus,
-        state: &Value,
+        state: String,
         fault: Option<&str>,
         ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<(), EngineError> {
         let engine = self.clone();
-        let (updates, run_id, state, fault) =
-            (std::mem::take(ledger), run.id.clone(), state.clone(), fault.map(String::from));
+        let (updates, run_id, fault) = (std::mem::take(ledger), run.id.clone(), fault.map(String::from));
         self.inner
             .store
             .write(move |tx| {
@@ -666,14 +674,16 @@ impl Engine {
     async fn start_fresh(&self, run: RunRow) -> Result<(), EngineError> {
         let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
             let message = format!("flow {} is not in the loaded project", run.flow);
-            return self.finish(&run, RunStatus::Failed, &run.state, Some(&message), &mut Vec::new()).await;
+            return self
+                .finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                .await;
         };
-        let state: RunState = match serde_json::from_value(run.state.clone()) {
+        let state = match RunState::deserialize(&run.state) {
             Ok(state) => state,
             Err(error) => {
                 let message = format!("the state of this run cannot be read: {error}");
                 return self
-                    .finish(&run, RunStatus::Failed, &run.state, Some(&message), &mut Vec::new())
+                    .finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
                     .await;
             }
         };
@@ -687,11 +697,10 @@ impl Engine {
         let end = self.drive(&flow, &mut state, Some(&run.id), permit, &mut ledger).await?;
         match end {
             DriveEnd::Ended(status, fault) => {
-                let snapshot = serde_json::to_value(&state).unwrap_or(Value::Null);
-                self.finish(&run, status, &snapshot, fault.as_deref(), &mut ledger).await
+                self.finish(&run, status, journal(&state), fault.as_deref(), &mut ledger).await
             }
             DriveEnd::Waiting { at, reason } => {
-                let snapshot = serde_json::to_value(&state).unwrap_or(Value::Null);
+                let snapshot = journal(&state);
                 let due = at.to_rfc3339_opts(SecondsFormat::Micros, true);
                 let (engine, run_id) = (self.clone(), run.id.clone());
                 self.inner
@@ -756,9 +765,7 @@ impl Engine {
                                 Utc::now(),
                                 micros,
                             );
-                            let journal = run_id.map(|run_id| {
-                                (run_id.to_string(), serde_json::to_value(&*state).unwrap_or(Value::Null))
-                            });
+                            let journal = run_id.map(|run_id| (run_id.to_string(), journal(state)));
                             let (engine, updates) = (self.clone(), std::mem::take(ledger));
                             let insert = self
                                 .inner

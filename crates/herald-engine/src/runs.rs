@@ -3,7 +3,7 @@
 use crate::{Engine, EngineError, Job, now_text};
 use herald_flow::RunState;
 use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunRow, RunStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What `retry_run` did.
 #[derive(Clone, Debug, Serialize)]
@@ -37,7 +37,7 @@ impl Engine {
             .get(&run.flow)
             .cloned()
             .ok_or_else(|| refuse(format!("its flow {} is not in the loaded project", run.flow)))?;
-        let mut state: RunState = serde_json::from_value(run.state.clone())
+        let mut state: RunState = RunState::deserialize(&run.state)
             .map_err(|error| refuse(format!("its journaled state cannot be read: {error}")))?;
         let from = if run.status == RunStatus::Waiting && from_element.is_none() {
             // Keep the pending attempt and its idempotency key: it is the same send, only sooner.
@@ -48,8 +48,7 @@ impl Engine {
         } else {
             flow.restart(&mut state, from_element).map_err(refuse)?
         };
-        let snapshot = serde_json::to_value(&state).unwrap_or(serde_json::Value::Null);
-        self.inner.store.save_run(id, RunStatus::Ready, &snapshot, None, &now_text()).await?;
+        self.inner.store.save_run(id, RunStatus::Ready, &crate::journal(&state), None, &now_text()).await?;
         let queued = self.inner.receiver.lock().await.is_none();
         if queued {
             let _ = self.inner.queue.send(Job::Run(id.to_string()));

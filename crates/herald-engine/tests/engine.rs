@@ -180,7 +180,7 @@ async fn a_callout_in_flight_at_a_crash_is_marked_unknown_and_never_resent() {
         flow.mark_sent(&mut state, Utc::now());
         engine
             .store()
-            .save_run(&run_id, RunStatus::Running, &serde_json::to_value(&state).unwrap(), None, "t")
+            .save_run(&run_id, RunStatus::Running, &serde_json::to_string(&state).unwrap(), None, "t")
             .await
             .unwrap();
         engine.store().close().await;

@@ -361,19 +361,13 @@ impl WriteTx<'_> {
     }
 
     /// Parks a run until `at` (a retry or a rate limit); `reason` shows as its fault meanwhile.
-    pub fn wait_run(
-        &mut self,
-        id: &str,
-        state: &serde_json::Value,
-        at: &str,
-        reason: &str,
-        now: &str,
-    ) -> Result<()> {
+    /// `state` is the interpreter's state as JSON text.
+    pub fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {
         self.conn
             .prepare_cached(
                 "UPDATE runs SET status = 'waiting', state = ?, fault = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
             )?
-            .execute(params![state.to_string(), reason, at, now, id])?;
+            .execute(params![state, reason, at, now, id])?;
         Ok(())
     }
 }

@@ -245,17 +245,17 @@ impl Store {
         self.write(move |tx| query_optional(tx.conn, CLAIM_RUN, [now, id], run_from_row)).await
     }
 
-    /// Journals a run's state.
+    /// Journals a run's state (the interpreter's state as JSON text).
     pub async fn save_run(
         &self,
         id: &str,
         status: RunStatus,
-        state: &serde_json::Value,
+        state: &str,
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
         let (id, state, fault, now) =
-            (id.to_string(), state.clone(), fault.map(String::from), now.to_string());
+            (id.to_string(), state.to_string(), fault.map(String::from), now.to_string());
         self.write(move |tx| tx.save_run(&id, status, &state, fault.as_deref(), &now)).await
     }
 
@@ -546,22 +546,16 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    /// Journals a run's state inside this transaction.
+    /// Journals a run's state (JSON text) inside this transaction.
     pub fn save_run(
         &mut self,
         id: &str,
         status: RunStatus,
-        state: &serde_json::Value,
+        state: &str,
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        self.conn.prepare_cached(SAVE_RUN)?.execute(params![
-            status.as_str(),
-            state.to_string(),
-            fault,
-            now,
-            id
-        ])?;
+        self.conn.prepare_cached(SAVE_RUN)?.execute(params![status.as_str(), state, fault, now, id])?;
         Ok(())
     }
 }
@@ -710,7 +704,7 @@ mod tests {
                     NewRun { id: "r3", flow: "F", object: "Lead", record_id: "00Q3", state: &state },
                     "t0",
                 )?;
-                tx.wait_run("r3", &state, "2026-11-21T10:00:00.000000Z", "retrying", "t0")
+                tx.wait_run("r3", &state.to_string(), "2026-11-21T10:00:00.000000Z", "retrying", "t0")
             })
             .await
             .unwrap();
