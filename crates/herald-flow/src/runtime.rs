@@ -82,12 +82,22 @@ pub struct PendingCallout {
     pub maybe_arrived: bool,
 }
 
-/// `hrld-` and 32 hex digits: short enough for every provider's client id (8x8 Chat Apps allows 50).
-fn idempotency_key(interview_id: &str, element: &str, step: u32, generation: u32) -> String {
+/// `hrld-` and 32 hex digits, short enough for every provider's client id (8x8 Chat Apps allows 50):
+/// 12 of the time the send was reached (milliseconds), so that keys, and the ledger's index of them,
+/// grow in creation order; 20 of a digest of the run, the element, the step and the generation. Made
+/// once per send and journaled with it: resends and automatic retries reuse it.
+fn idempotency_key(
+    interview_id: &str,
+    element: &str,
+    step: u32,
+    generation: u32,
+    at: DateTime<Utc>,
+) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(format!("{interview_id}/{element}/{step}/{generation}").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("hrld-{hex}")
+    let hex: String = digest.iter().take(10).map(|b| format!("{b:02x}")).collect();
+    let millis = at.timestamp_millis().clamp(0, 0xffff_ffff_ffff);
+    format!("hrld-{millis:012x}{hex}")
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -366,8 +376,13 @@ impl CompiledFlow {
                     push_trace(state, element, "Decision", Json::Null, outputs, started, 0);
                 }
                 ElementKind::Action(_) | ElementKind::Create(_) => {
-                    let key =
-                        idempotency_key(&state.interview_id, &element.name, state.steps, state.generation);
+                    let key = idempotency_key(
+                        &state.interview_id,
+                        &element.name,
+                        state.steps,
+                        state.generation,
+                        cx.now,
+                    );
                     state.pending = Some(PendingCallout {
                         element: element.name.clone(),
                         inputs: Json::Null,
