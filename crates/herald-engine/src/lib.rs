@@ -32,7 +32,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, broadcast, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,11 @@ pub enum EngineError {
     Http(String),
     #[error("run {id} cannot be retried: {reason}")]
     NotRetryable { id: String, reason: String },
+    /// Admission control: the runs already waiting would make this record's runs wait too long.
+    #[error(
+        "herald is at capacity: {queued} runs are waiting to start or in progress, and this write waited {waited_seconds} s for room without being made; retry after {waited_seconds} s"
+    )]
+    Busy { queued: usize, waited_seconds: u64 },
 }
 
 /// Work for a worker: a stored run to claim, or a run parked in memory (a short rate-limit wait, a
@@ -83,8 +88,8 @@ enum Job {
     /// first journal write marks it running). While the queue is short the run comes with its state;
     /// beyond [`STATES_IN_QUEUE`] only its id waits and the state is read back from the store, so a
     /// backlog costs little memory.
-    Fresh(String),
-    FreshWith(Box<RunRow>),
+    Fresh(String, Option<OwnedSemaphorePermit>),
+    FreshWith(Box<RunRow>, Option<OwnedSemaphorePermit>),
     Resume(Box<Parked>),
 }
 
@@ -202,6 +207,10 @@ struct Inner {
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     limits: limits::RateLimits,
     consent: ledger::ConsentCache,
+    /// Places for runs a record write starts, held from before its commit until the run ends or
+    /// waits: when all are taken, record writes wait for room (admission control), so that a lead
+    /// accepted under overload still goes out in milliseconds rather than behind a backlog.
+    admission: Arc<Semaphore>,
     /// Fresh runs queued with their state (see [`Job::FreshWith`]).
     states_queued: std::sync::atomic::AtomicUsize,
     /// Status receipts kept without a message; while none are, no answer needs to look for them.
@@ -212,6 +221,11 @@ struct Inner {
     automation: RunUser,
     workers: usize,
 }
+
+/// Runs a record write may start, per worker, before the next write waits for one to end.
+const ADMITTED_PER_WORKER: usize = 8;
+/// How long a record write waits for room before it is refused as busy (HTTP 503).
+const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many fresh runs may wait in the queue with their state; more wait as ids.
 const STATES_IN_QUEUE: usize = 1024;
@@ -316,6 +330,7 @@ impl Engine {
                 consent,
                 states_queued: std::sync::atomic::AtomicUsize::new(0),
                 unmatched_receipts: std::sync::atomic::AtomicUsize::new(unmatched),
+                admission: Arc::new(Semaphore::new(options.workers.max(1) * ADMITTED_PER_WORKER)),
                 workers: options.workers.max(1),
             }),
         })
@@ -349,12 +364,13 @@ impl Engine {
                             let result = engine.execute(&run_id).await;
                             (run_id, result)
                         }
-                        Job::FreshWith(run) => {
+                        // The admission place is given back when the run ends or waits.
+                        Job::FreshWith(run, _admitted) => {
                             engine.inner.states_queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                             let run_id = run.id.clone();
                             (run_id, engine.start_fresh(*run).await)
                         }
-                        Job::Fresh(run_id) => {
+                        Job::Fresh(run_id, _admitted) => {
                             let result = match engine.inner.store.run(&run_id).await {
                                 Ok(Some(run)) => engine.start_fresh(run).await,
                                 Ok(None) => Ok(()),
@@ -518,6 +534,7 @@ impl Engine {
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
         let insert = self.prepare_insert(object, input, actor, records::Truncation::Refuse)?;
+        let admitted = self.admit(insert.runs.len()).await?;
         let insert = self
             .inner
             .store
@@ -526,7 +543,7 @@ impl Engine {
                 Ok::<_, EngineError>(insert)
             })
             .await?;
-        let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
+        let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, admitted);
         Ok(RecordWrite { id: insert.id, runs })
     }
 
@@ -566,6 +583,8 @@ impl Engine {
             .map_err(EngineError::InvalidFields)?
             .fields;
         let now = now_text();
+        // Room for every flow that could start; the places of those that do not are given back.
+        let admitted = self.admit(self.inner.project.triggered_flows(object, false).count()).await?;
         // The prior values are read in the write itself, so no other write slips in between.
         let (engine, object_name, record_id, actor, when) =
             (self.clone(), object.to_string(), id.to_string(), actor.clone(), now.clone());
@@ -588,35 +607,60 @@ impl Engine {
                 Ok(runs)
             })
             .await?;
-        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs) })
+        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs, admitted) })
     }
 
+    /// Waits (at most [`ADMISSION_WAIT`]) for places for `runs` new runs; `None` when there are none.
+    async fn admit(&self, runs: usize) -> Result<Option<OwnedSemaphorePermit>, EngineError> {
+        let Ok(wanted) = u32::try_from(runs) else { return Ok(None) };
+        if wanted == 0 {
+            return Ok(None);
+        }
+        let places = Arc::clone(&self.inner.admission);
+        match tokio::time::timeout(ADMISSION_WAIT, places.acquire_many_owned(wanted)).await {
+            Ok(Ok(admitted)) => Ok(Some(admitted)),
+            // A closed semaphore never happens; without one the write goes ahead unadmitted.
+            Ok(Err(_)) => Ok(None),
+            Err(_) => Err(EngineError::Busy {
+                queued: self.inner.workers * ADMITTED_PER_WORKER,
+                waited_seconds: ADMISSION_WAIT.as_secs(),
+            }),
+        }
+    }
+
+    /// Queues the runs a write started, each with one admission place of `admitted` (the rest are
+    /// given back).
     fn enqueue(
         &self,
         object: &str,
         record_id: &str,
         now: &str,
         runs: Vec<(String, String, Value)>,
+        mut admitted: Option<OwnedSemaphorePermit>,
     ) -> Vec<String> {
         use std::sync::atomic::Ordering;
         runs.into_iter()
             .map(|(run_id, flow, state)| {
+                let place = admitted.as_mut().and_then(|places| places.split(1));
                 let job = if self.inner.states_queued.fetch_add(1, Ordering::Relaxed) < STATES_IN_QUEUE {
-                    Job::FreshWith(Box::new(RunRow {
-                        id: run_id.clone(),
-                        flow,
-                        object: object.to_string(),
-                        record_id: record_id.to_string(),
-                        status: RunStatus::Ready,
-                        state,
-                        fault: None,
-                        created_at: now.to_string(),
-                        updated_at: now.to_string(),
-                        next_attempt_at: None,
-                    }))
+                    Job::FreshWith(
+                        Box::new(RunRow {
+                            id: run_id.clone(),
+                            flow,
+                            object: object.to_string(),
+                            record_id: record_id.to_string(),
+                            status: RunStatus::Ready,
+                            state,
+                            fault: None,
+                            created_at: now.to_string(),
+                            updated_at: now.to_string(),
+                            next_attempt_at: None,
+                        }),
+                        place,
+                    )
                 } else {
                     self.inner.states_queued.fetch_sub(1, Ordering::Relaxed);
-                    Job::Fresh(run_id.clone())
+                    Job::Fresh(run_id.clone(), place)
                 };
                 let _ = self.inner.queue.send(job);
                 run_id
@@ -779,7 +823,9 @@ impl Engine {
                                     Ok::<_, EngineError>(insert)
                                 })
                                 .await?;
-                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs);
+                            // Runs started from inside a run never wait for admission: the worker
+                            // that would wait holds a place itself.
+                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, None);
                             continue;
                         }
                         Err(error) => {

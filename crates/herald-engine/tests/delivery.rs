@@ -684,3 +684,34 @@ async fn an_abandoned_8x8_send_gives_its_place_in_the_lane_back() {
     let state = rig.engine.run(&run).await.unwrap().state;
     assert_eq!(state["trace"][0]["fault"], Value::Null, "{:#}", state["trace"]);
 }
+
+#[tokio::test]
+async fn a_record_write_waits_for_room_when_the_runs_before_it_fill_every_place() {
+    // One worker: 16 places for runs that have not ended.
+    let mut rig = rig_with(files("", "", ""), 1).await;
+    rig.sandbox.set_faults("sms.8x8.com", faults(json!({"latency_ms": [400, 400]}))).unwrap();
+    let mut runs = Vec::new();
+    for n in 0..16 {
+        runs.push(
+            rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": format!("+659123{n:04}")})).await,
+        );
+    }
+    let engine = rig.engine.clone();
+    let seventeenth = tokio::spawn(async move {
+        let fields = json!({"LastName": "Ng", "Company": "E", "Phone": "+6591239999"});
+        engine.create_record("Lead", fields.as_object().unwrap(), &engine.automation_user().clone()).await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!seventeenth.is_finished(), "the 17th lead was accepted while 16 runs held every place");
+    let written = tokio::time::timeout(Duration::from_secs(10), seventeenth)
+        .await
+        .expect("admitted once a run ended")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rig.engine.run(&runs[0]).await.unwrap().status,
+        RunStatus::Finished,
+        "the first run made room"
+    );
+    assert_eq!(rig.ended(&written.runs[0]).await.status, RunStatus::Finished);
+}

@@ -34,17 +34,29 @@ pub fn router(engine: Engine) -> Router {
 struct ApiError {
     status: StatusCode,
     errors: Vec<FieldProblem>,
+    /// Seconds for a `Retry-After` header (a busy server).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
-        ApiError { status, errors: vec![FieldProblem { error_code: code, message, fields: Vec::new() }] }
+        ApiError {
+            status,
+            errors: vec![FieldProblem { error_code: code, message, fields: Vec::new() }],
+            retry_after: None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.errors)).into_response()
+        let mut response = (self.status, axum::Json(self.errors)).into_response();
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -52,8 +64,12 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         match error {
             EngineError::InvalidFields(problems) => {
-                ApiError { status: StatusCode::BAD_REQUEST, errors: problems }
+                ApiError { status: StatusCode::BAD_REQUEST, errors: problems, retry_after: None }
             }
+            EngineError::Busy { waited_seconds, .. } => ApiError {
+                retry_after: Some(waited_seconds),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", error.to_string())
+            },
             EngineError::UnknownObject { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", error.to_string())
             }
