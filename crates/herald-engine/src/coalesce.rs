@@ -26,7 +26,8 @@ const IN_FLIGHT_PER_LANE: usize = 2;
 /// Messages per batch request: far under 8x8's 10,000, and under the request size cap for any SMS.
 pub(crate) const BATCH_MAX: usize = 500;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+/// No `Debug`: the headers hold the credential.
+#[derive(Clone, Hash, PartialEq, Eq)]
 struct LaneKey {
     url: reqwest::Url,
     headers: Vec<(String, String)>,
