@@ -612,7 +612,10 @@ impl Engine {
 
     /// Waits (at most [`ADMISSION_WAIT`]) for places for `runs` new runs; `None` when there are none.
     async fn admit(&self, runs: usize) -> Result<Option<OwnedSemaphorePermit>, EngineError> {
-        let Ok(wanted) = u32::try_from(runs) else { return Ok(None) };
+        // A write that starts more runs than there are places takes them all, never more.
+        let Ok(wanted) = u32::try_from(runs.min(self.inner.workers * ADMITTED_PER_WORKER)) else {
+            return Ok(None);
+        };
         if wanted == 0 {
             return Ok(None);
         }
