@@ -287,20 +287,16 @@ impl Engine {
         );
         if run_id.is_some() || !rows.is_empty() {
             let journal = run_id.map(|run_id| (run_id.to_string(), crate::journal(state)));
-            let (engine, updates) = (self.clone(), std::mem::take(ledger));
-            self.inner
-                .store
-                .write(move |tx| {
-                    engine.flush_ledger(tx, updates)?;
-                    for row in &rows {
-                        tx.upsert_message(row, &now_text())?;
-                    }
-                    if let Some((run_id, snapshot)) = &journal {
-                        tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
-                    }
-                    Ok::<_, EngineError>(())
-                })
-                .await?;
+            self.write_with_ledger(std::mem::take(ledger), move |tx| {
+                for row in &rows {
+                    tx.upsert_message(row, &now_text())?;
+                }
+                if let Some((run_id, snapshot)) = &journal {
+                    tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
+                }
+                Ok(())
+            })
+            .await?;
         }
         let mut sent = self.send(&prepared, url.clone(), headers.clone(), &secrets).await;
         if let Some((key, token)) = oauth.filter(|_| sent.result.status == Some(401)) {

@@ -265,8 +265,23 @@ impl Engine {
         if updates.is_empty() {
             return Ok(());
         }
+        self.write_with_ledger(updates, |_| Ok(())).await
+    }
+
+    /// One write: the ledger updates a run gathered, then `work` (its journal), committed together.
+    pub(crate) async fn write_with_ledger<R: Send + 'static>(
+        &self,
+        updates: Vec<LedgerUpdate>,
+        work: impl FnOnce(&mut WriteTx<'_>) -> Result<R, EngineError> + Send + 'static,
+    ) -> Result<R, EngineError> {
         let engine = self.clone();
-        self.inner.store.write(move |tx| engine.flush_ledger(tx, updates)).await
+        self.inner
+            .store
+            .write(move |tx| {
+                engine.flush_ledger(tx, updates)?;
+                work(tx)
+            })
+            .await
     }
 
     /// Applies, in arrival order, the receipts kept while their message had no provider id yet.

@@ -489,16 +489,11 @@ impl Engine {
         fault: Option<&str>,
         ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<(), EngineError> {
-        let engine = self.clone();
-        let (updates, run_id, fault) = (std::mem::take(ledger), run.id.clone(), fault.map(String::from));
-        self.inner
-            .store
-            .write(move |tx| {
-                engine.flush_ledger(tx, updates)?;
-                tx.save_run(&run_id, status, &state, fault.as_deref(), &now_text())?;
-                Ok::<_, EngineError>(())
-            })
-            .await?;
+        let (run_id, fault) = (run.id.clone(), fault.map(String::from));
+        self.write_with_ledger(std::mem::take(ledger), move |tx| {
+            Ok(tx.save_run(&run_id, status, &state, fault.as_deref(), &now_text())?)
+        })
+        .await?;
         let _ = self.inner.events.send(RunEvent {
             run_id: run.id.clone(),
             flow: run.flow.clone(),
@@ -749,15 +744,11 @@ impl Engine {
             DriveEnd::Waiting { at, reason } => {
                 let snapshot = journal(&state);
                 let due = at.to_rfc3339_opts(SecondsFormat::Micros, true);
-                let (engine, run_id) = (self.clone(), run.id.clone());
-                self.inner
-                    .store
-                    .write(move |tx| {
-                        engine.flush_ledger(tx, ledger)?;
-                        tx.wait_run(&run_id, &snapshot, &due, &reason, &now_text())?;
-                        Ok::<_, EngineError>(())
-                    })
-                    .await?;
+                let run_id = run.id.clone();
+                self.write_with_ledger(ledger, move |tx| {
+                    Ok(tx.wait_run(&run_id, &snapshot, &due, &reason, &now_text())?)
+                })
+                .await?;
                 self.wake_at(run.id.clone(), at);
                 Ok(())
             }
@@ -813,17 +804,13 @@ impl Engine {
                                 micros,
                             );
                             let journal = run_id.map(|run_id| (run_id.to_string(), journal(state)));
-                            let (engine, updates) = (self.clone(), std::mem::take(ledger));
                             let insert = self
-                                .inner
-                                .store
-                                .write(move |tx| {
-                                    engine.flush_ledger(tx, updates)?;
+                                .write_with_ledger(std::mem::take(ledger), move |tx| {
                                     insert.write(tx)?;
                                     if let Some((run_id, snapshot)) = &journal {
                                         tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
                                     }
-                                    Ok::<_, EngineError>(insert)
+                                    Ok(insert)
                                 })
                                 .await?;
                             // Runs started from inside a run never wait for admission: the worker
