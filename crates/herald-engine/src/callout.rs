@@ -671,18 +671,11 @@ pub(crate) async fn exchange(
     let response = match request.send().await {
         Ok(response) => response,
         Err(error) => {
-            let connect = error.is_connect();
-            let kind = if error.is_timeout() {
-                "timed out"
-            } else if error.is_connect() {
-                "could not connect"
-            } else {
-                "failed before an answer"
-            };
             // A refused connection carried nothing; anything later may have delivered the request.
+            let maybe_arrived = !error.is_connect();
             return Exchange::Lost {
-                what: format!("{kind}: {}", error.without_url()),
-                maybe_arrived: !connect,
+                what: format!("{}: {}", transport_failure(&error), error.without_url()),
+                maybe_arrived,
                 micros: started.elapsed().as_micros() as u64,
             };
         }
@@ -703,6 +696,17 @@ pub(crate) async fn exchange(
         };
     }
     Exchange::Answered { status, body, truncated, retry_after, micros }
+}
+
+/// How a request failed before any answer, in words for a fault message.
+pub(crate) fn transport_failure(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed before an answer"
+    }
 }
 
 /// Reads an exchange with the provider's rules: a success, or a fault that quotes the answer.

@@ -250,13 +250,7 @@ impl OAuthClient {
         let mut response = match sent {
             Ok(response) => response,
             Err(error) => {
-                let kind = if error.is_timeout() {
-                    "timed out"
-                } else if error.is_connect() {
-                    "could not connect"
-                } else {
-                    "failed before an answer"
-                };
+                let kind = crate::callout::transport_failure(&error);
                 return Err(OAuthError::Transport { token_url, kind, reason: mask(&error_chain(&error)) });
             }
         };
