@@ -612,9 +612,11 @@ impl Engine {
                 bytes.len()
             )));
         }
-        let exchange = match (self.coalescible(prepared), &prepared.body) {
-            (true, Some(message)) => self.send_coalesced(url, headers, message.clone()).await,
-            _ => {
+        let exchange = match (self.coalescible(prepared), &prepared.body, body) {
+            (true, Some(message), Some((bytes, _))) => {
+                self.send_coalesced(url, headers, message, bytes).await
+            }
+            (_, _, body) => {
                 let method = match prepared.method {
                     Method::Get => reqwest::Method::GET,
                     Method::Post => reqwest::Method::POST,

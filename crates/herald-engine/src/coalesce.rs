@@ -68,28 +68,30 @@ impl Engine {
                 .is_none_or(|named| named.def.batch_sends.unwrap_or(true))
     }
 
-    /// Sends `message` alone if its lane has room, else with the others queued behind the lane's
-    /// requests in flight. Returns the exchange as a single send would have had it.
+    /// Sends `message` (`body` is its encoding) alone if its lane has room, else with the others
+    /// queued behind the lane's requests in flight. Returns the exchange as a single send would have
+    /// had it.
     pub(crate) async fn send_coalesced(
         &self,
         url: reqwest::Url,
         headers: Vec<(String, String)>,
-        message: Value,
+        message: &Value,
+        body: Vec<u8>,
     ) -> Exchange {
         let key = LaneKey { url, headers };
-        let (answer, answered) = oneshot::channel();
-        let goes_now = {
+        let queued = {
             let mut lanes = self.inner.coalescer.lanes.lock().unwrap_or_else(|e| e.into_inner());
             let lane = lanes.entry(key.clone()).or_default();
             if lane.in_flight < IN_FLIGHT_PER_LANE {
                 lane.in_flight += 1;
-                true
+                None
             } else {
+                let (answer, answered) = oneshot::channel();
                 lane.waiting.push(Waiting { message: message.clone(), answer });
-                false
+                Some(answered)
             }
         };
-        if !goes_now {
+        if let Some(answered) = queued {
             return answered.await.unwrap_or_else(|_| Exchange::Lost {
                 what: "failed: the batch this message joined was dropped".into(),
                 maybe_arrived: true,
@@ -100,7 +102,7 @@ impl Engine {
         // also if this send is abandoned half-way (a debug run whose client went away), or the
         // lane would keep a place that no one gives back.
         let _handover = Handover { engine: self.clone(), key: Some(key.clone()) };
-        send_single(&self.inner.http, &key, &message).await
+        send_single(&self.inner.http, &key, body).await
     }
 
     /// Sends what waits in a lane, batch after batch, then gives the lane's place back.
@@ -120,7 +122,7 @@ impl Engine {
                 lane.waiting.drain(..take).collect()
             };
             if let [one] = batch.as_slice() {
-                let single = send_single(&self.inner.http, &key, &one.message).await;
+                let single = send_single(&self.inner.http, &key, encode(&one.message)).await;
                 batch.into_iter().for_each(|waiting| {
                     let _ = waiting.answer.send(single.clone());
                 });
@@ -143,7 +145,7 @@ impl Engine {
                     // The batch as a whole was refused (one bad message can do that): each message
                     // goes alone, so that only the bad one fails.
                     for waiting in batch {
-                        let single = send_single(&self.inner.http, &key, &waiting.message).await;
+                        let single = send_single(&self.inner.http, &key, encode(&waiting.message)).await;
                         let _ = waiting.answer.send(single);
                     }
                 }
@@ -169,8 +171,11 @@ impl Drop for Handover {
     }
 }
 
-async fn send_single(http: &reqwest::Client, key: &LaneKey, message: &Value) -> Exchange {
-    let body = serde_json::to_vec(message).unwrap_or_default();
+fn encode(message: &Value) -> Vec<u8> {
+    serde_json::to_vec(message).unwrap_or_default()
+}
+
+async fn send_single(http: &reqwest::Client, key: &LaneKey, body: Vec<u8>) -> Exchange {
     exchange(http, reqwest::Method::POST, key.url.clone(), &key.headers, Some((body, "application/json")))
         .await
 }
