@@ -224,6 +224,10 @@ struct Inner {
 
 /// Runs a record write may start, per worker, before the next write waits for one to end.
 const ADMITTED_PER_WORKER: usize = 8;
+fn admission_places(workers: usize) -> usize {
+    workers * ADMITTED_PER_WORKER
+}
+
 /// How long a record write waits for room before it is refused as busy (HTTP 503).
 const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -330,7 +334,7 @@ impl Engine {
                 consent,
                 states_queued: std::sync::atomic::AtomicUsize::new(0),
                 unmatched_receipts: std::sync::atomic::AtomicUsize::new(unmatched),
-                admission: Arc::new(Semaphore::new(options.workers.max(1) * ADMITTED_PER_WORKER)),
+                admission: Arc::new(Semaphore::new(admission_places(options.workers.max(1)))),
                 workers: options.workers.max(1),
             }),
         })
@@ -608,7 +612,7 @@ impl Engine {
     /// Waits (at most [`ADMISSION_WAIT`]) for places for `runs` new runs; `None` when there are none.
     async fn admit(&self, runs: usize) -> Result<Option<OwnedSemaphorePermit>, EngineError> {
         // A write that starts more runs than there are places takes them all, never more.
-        let Ok(wanted) = u32::try_from(runs.min(self.inner.workers * ADMITTED_PER_WORKER)) else {
+        let Ok(wanted) = u32::try_from(runs.min(admission_places(self.inner.workers))) else {
             return Ok(None);
         };
         if wanted == 0 {
@@ -620,7 +624,7 @@ impl Engine {
             // A closed semaphore never happens; without one the write goes ahead unadmitted.
             Ok(Err(_)) => Ok(None),
             Err(_) => Err(EngineError::Busy {
-                queued: self.inner.workers * ADMITTED_PER_WORKER,
+                queued: admission_places(self.inner.workers),
                 waited_seconds: ADMISSION_WAIT.as_secs(),
             }),
         }
