@@ -829,6 +829,24 @@ impl Engine {
                         }
                     }
                 }
+                Step::Effect(Effect::GetRecords { query, .. }) => {
+                    // A read: nothing to journal before it, and after a crash it is simply read again.
+                    let started = Instant::now();
+                    let object = query.object.clone();
+                    let matcher = query.clone();
+                    let read = self
+                        .inner
+                        .store
+                        .select_records(&query.object, query.stops_at_first(), move |record| {
+                            matcher.matches(&record).then(|| matcher.keep(record))
+                        })
+                        .await;
+                    let micros = started.elapsed().as_micros() as u64;
+                    let result = read
+                        .map(|records| query.finish(records))
+                        .map_err(|error| format!("Get Records on {object} failed: {error}"));
+                    flow.complete_get(state, result, Utc::now(), micros);
+                }
                 Step::Effect(Effect::Callout { .. }) => {
                     // No journal write after the answer: the next write (the next callout's attempt, a
                     // Create Records transaction, or the run's end) follows after pure steps only. A

@@ -50,6 +50,8 @@ impl CompiledFlow {
             ElementKind::Create(_) => ElementKindName::CreateRecords,
             ElementKind::Assign(_) => ElementKindName::Assignment,
             ElementKind::Decision { .. } => ElementKindName::Decision,
+            ElementKind::Get(_) => ElementKindName::GetRecords,
+            ElementKind::Loop(_) => ElementKindName::Loop,
         })
     }
 }
@@ -61,6 +63,9 @@ pub enum ElementKindName {
     CreateRecords,
     Assignment,
     Decision,
+    #[serde(rename = "Get Records")]
+    GetRecords,
+    Loop,
 }
 
 impl ElementKindName {
@@ -70,6 +75,8 @@ impl ElementKindName {
             ElementKindName::CreateRecords => "Create Records",
             ElementKindName::Assignment => "Assignment",
             ElementKindName::Decision => "Decision",
+            ElementKindName::GetRecords => "Get Records",
+            ElementKindName::Loop => "Loop",
         }
     }
 }
@@ -161,6 +168,48 @@ pub(crate) enum ElementKind {
     Create(CreateElement),
     Assign(Vec<AssignItem>),
     Decision { outcomes: Vec<Outcome>, default: Option<usize> },
+    Get(GetElement),
+    Loop(LoopElement),
+}
+
+#[derive(Debug)]
+pub(crate) struct GetElement {
+    pub object: String,
+    pub filters: Vec<FilterItem>,
+    pub logic: Logic,
+    /// The field sorted by, its type, and whether the order is descending.
+    pub sort: Option<(String, ExprType, bool)>,
+    pub first_only: bool,
+    /// The fields kept of each record, `Id` first; `None` keeps every field.
+    pub fields: Option<Vec<String>>,
+}
+
+/// One condition of a Get Records element: a field of the object read, compared with a value.
+#[derive(Debug)]
+pub(crate) struct FilterItem {
+    pub field: String,
+    pub ty: ExprType,
+    pub operator: Operator,
+    pub right: ValueExpr,
+}
+
+#[derive(Debug)]
+pub(crate) struct LoopElement {
+    pub collection: CollectionRef,
+    pub each: usize,
+    pub after: Option<usize>,
+    pub reverse: bool,
+}
+
+/// Where a whole collection or record lives in a run's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CollectionRef {
+    Variable(usize),
+    /// `state.outputs[element][name]`: a Get Records element's records, a loop's current item.
+    Output {
+        element: String,
+        name: String,
+    },
 }
 
 #[derive(Debug)]
@@ -264,6 +313,11 @@ pub(crate) enum ValueExpr {
     Template(Template),
     Reference(RefId),
     WholeVariable(usize),
+    /// A whole output that is a collection or a record (`{!Get_Members}`, `{!Each_Member}`).
+    WholeOutput {
+        element: String,
+        name: String,
+    },
     Object(Vec<(String, ValueExpr)>),
     Array(Vec<ValueExpr>),
 }

@@ -5,13 +5,15 @@
 mod compile;
 mod flow;
 pub mod logic;
+mod records;
 mod runtime;
 mod warnings;
 
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime};
+pub use records::RecordQuery;
 pub use runtime::{
     CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RunState, RunUser, SecretSource, Step,
-    TraceEntry,
+    TRACE_KEPT, TraceEntry,
 };
 
 use herald_project::{Diagnostics, Project, TriggerEvent};

@@ -3,7 +3,9 @@
 //! [`CompiledFlow::complete_callout`] or [`CompiledFlow::complete_create`]. Nothing here does I/O, so a
 //! run can be journaled after every effect and resumed in another process.
 
+use crate::compile::{ITEM, RECORD, RECORDS};
 use crate::flow::*;
+use crate::records::{RecordFilter, RecordQuery};
 use chrono::{DateTime, Utc};
 use herald_expr::{Decimal, EvalContext, RefId, Scope, Type as ExprType, Value};
 use herald_openapi::{Method, ParamLocation, Shape};
@@ -17,8 +19,15 @@ use std::sync::Arc;
 /// Shown in traces instead of a value that comes from a credential.
 pub const MASK: &str = "••••••";
 
-/// A run stops with a failure after this many elements, so a loop between decisions cannot spin forever.
-const MAX_STEPS: u32 = 2_000;
+/// A run stops with a failure after this many elements, so a loop that never ends cannot spin forever.
+/// Large enough for a loop over a few hundred thousand records (a bulk campaign runs about three
+/// elements per recipient); Salesforce dropped its own limit of 2,000 in API version 57.
+const MAX_STEPS: u32 = 2_000_000;
+
+/// The trace keeps every element until it holds this many entries; after that, Assignment, Decision
+/// and Loop entries are counted per element in `trace_omitted` instead (effects are always kept), so
+/// a loop over many records neither grows the journal nor slows the run.
+pub const TRACE_KEPT: usize = 500;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunUser {
@@ -44,6 +53,12 @@ pub struct RunState {
     pub failure: Option<String>,
     pub steps: u32,
     pub trace: Vec<TraceEntry>,
+    /// Entries left out of a long trace, by element (see [`TRACE_KEPT`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub trace_omitted: BTreeMap<String, u64>,
+    /// Each loop in progress: how many of its items it has taken.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub loops: BTreeMap<String, usize>,
     pub started_at: DateTime<Utc>,
     /// How many times the run was retried by hand (`herald runs retry`); part of every idempotency
     /// key, so that a deliberate resend is a new message to the provider.
@@ -123,8 +138,19 @@ pub enum Step {
 
 #[derive(Clone, Debug)]
 pub enum Effect {
-    Callout { element: String },
-    CreateRecord { element: String, object: String, fields: Map<String, Json> },
+    Callout {
+        element: String,
+    },
+    CreateRecord {
+        element: String,
+        object: String,
+        fields: Map<String, Json>,
+    },
+    /// Read the records the query asks for and report them with [`CompiledFlow::complete_get`].
+    GetRecords {
+        element: String,
+        query: RecordQuery,
+    },
 }
 
 /// A callout ready to send, relative to its named credential.
@@ -286,6 +312,8 @@ impl CompiledFlow {
             failure: None,
             steps: 0,
             trace: Vec::new(),
+            trace_omitted: BTreeMap::new(),
+            loops: BTreeMap::new(),
             started_at: now,
             generation: 0,
         }
@@ -329,30 +357,49 @@ impl CompiledFlow {
             let started = cx.now;
             match &element.kind {
                 ElementKind::Assign(items) => {
+                    let traced = keeps_trace(state, element);
                     let mut assigned = Map::new();
                     for item in items {
-                        let value = {
-                            let scope = self.scope(state, None, cx);
-                            match self.eval_value(&item.value, &scope, state, cx) {
-                                Ok(value) => value,
-                                Err(message) => {
-                                    return self.fail(state, format!("{}: {message}", element.name));
-                                }
-                            }
+                        let label = || {
+                            std::iter::once(self.variables[item.variable].name.as_str())
+                                .chain(item.path.iter().map(String::as_str))
+                                .collect::<Vec<_>>()
+                                .join(".")
                         };
-                        let label = std::iter::once(self.variables[item.variable].name.as_str())
-                            .chain(item.path.iter().map(String::as_str))
-                            .collect::<Vec<_>>()
-                            .join(".");
-                        if let Err(message) = apply_assignment(state, item, value) {
-                            return self.fail(state, format!("{}: `{label}`: {message}", element.name));
+                        if let Some(count) = count_without_copy(item, state) {
+                            *assignment_target(state, item) = Json::from(count);
+                        } else {
+                            let value = {
+                                let scope = self.scope(state, None, cx);
+                                match self.eval_value(&item.value, &scope, state, cx) {
+                                    Ok(value) => value,
+                                    Err(message) => {
+                                        return self.fail(state, format!("{}: {message}", element.name));
+                                    }
+                                }
+                            };
+                            if let Err(message) = apply_assignment(state, item, value) {
+                                let message = format!("{}: `{}`: {message}", element.name, label());
+                                return self.fail(state, message);
+                            }
                         }
-                        let after =
-                            walk(&state.variables[item.variable], &item.path).cloned().unwrap_or(Json::Null);
-                        assigned.insert(label, after);
+                        if traced {
+                            let after = walk(&state.variables[item.variable], &item.path);
+                            assigned.insert(label(), after.map_or(Json::Null, trace_value));
+                        }
                     }
                     state.cursor = element.next.map(|n| self.elements[n].name.clone());
-                    push_trace(state, element, "Assignment", Json::Null, Json::Object(assigned), started, 0);
+                    if traced {
+                        push_trace(
+                            state,
+                            element,
+                            "Assignment",
+                            Json::Null,
+                            Json::Object(assigned),
+                            started,
+                            0,
+                        );
+                    }
                 }
                 ElementKind::Decision { outcomes, default } => {
                     let mut chosen = None;
@@ -372,10 +419,13 @@ impl CompiledFlow {
                     }
                     let (outcome, next) = chosen.unwrap_or_else(|| ("default".to_string(), *default));
                     state.cursor = next.map(|n| self.elements[n].name.clone());
-                    let outputs = serde_json::json!({ "outcome": outcome });
-                    push_trace(state, element, "Decision", Json::Null, outputs, started, 0);
+                    if keeps_trace(state, element) {
+                        let outputs = serde_json::json!({ "outcome": outcome });
+                        push_trace(state, element, "Decision", Json::Null, outputs, started, 0);
+                    }
                 }
-                ElementKind::Action(_) | ElementKind::Create(_) => {
+                ElementKind::Loop(looping) => self.take_next_item(state, element, looping, started),
+                ElementKind::Action(_) | ElementKind::Create(_) | ElementKind::Get(_) => {
                     let key = idempotency_key(
                         &state.interview_id,
                         &element.name,
@@ -426,6 +476,13 @@ impl CompiledFlow {
                     pending.inputs = Json::Object(fields.clone());
                 }
                 Ok(Effect::CreateRecord { element: name.to_string(), object: create.object.clone(), fields })
+            }
+            ElementKind::Get(get) => {
+                let query = self.record_query(get, state, cx)?;
+                if let Some(pending) = &mut state.pending {
+                    pending.inputs = query.describe();
+                }
+                Ok(Effect::GetRecords { element: name.to_string(), query })
             }
             _ => Err(format!("element `{name}` performs no effect")),
         }
@@ -702,6 +759,7 @@ impl CompiledFlow {
         };
         let kind = match element.kind {
             ElementKind::Create(_) => "Create Records",
+            ElementKind::Get(_) => "Get Records",
             _ => "Action",
         };
         match outcome {
@@ -747,6 +805,9 @@ impl CompiledFlow {
             }
             ValueExpr::Reference(id) => scope.value(*id).to_json(),
             ValueExpr::WholeVariable(index) => state.variables.get(*index).cloned().unwrap_or(Json::Null),
+            ValueExpr::WholeOutput { element, name } => {
+                state.outputs.get(element).and_then(|o| o.get(name)).cloned().unwrap_or(Json::Null)
+            }
             ValueExpr::Object(fields) => {
                 let mut object = Map::new();
                 for (key, value) in fields {
@@ -960,9 +1021,9 @@ fn fill_path(template: &str, values: &[(String, String)]) -> Result<String, Stri
 const PATH_SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
-fn apply_assignment(state: &mut RunState, item: &AssignItem, value: Json) -> Result<(), String> {
-    let root = &mut state.variables[item.variable];
-    let mut target = root;
+/// The place an assignment writes, made on the way when the path does not exist yet.
+fn assignment_target<'s>(state: &'s mut RunState, item: &AssignItem) -> &'s mut Json {
+    let mut target = &mut state.variables[item.variable];
     for segment in &item.path {
         if !target.is_object() {
             *target = Json::Object(Map::new());
@@ -970,6 +1031,11 @@ fn apply_assignment(state: &mut RunState, item: &AssignItem, value: Json) -> Res
         let Json::Object(map) = target else { unreachable_object() };
         target = map.entry(segment.clone()).or_insert(Json::Null);
     }
+    target
+}
+
+fn apply_assignment(state: &mut RunState, item: &AssignItem, value: Json) -> Result<(), String> {
+    let target = assignment_target(state, item);
     let is_blank_text = matches!(&value, Json::String(s) if s.is_empty());
     match (item.operator, &item.target_type) {
         (AssignOperator::Equals, TargetType::Collection) if is_blank_text || value.is_null() => {
@@ -1049,4 +1115,158 @@ fn number_as_days(value: &Json) -> Result<i64, String> {
 fn unreachable_object() -> ! {
     // Both call sites replace the value with the matching variant on the line before.
     panic!("a value just set to an object or array is neither")
+}
+
+impl CompiledFlow {
+    /// A Loop element: the next item goes to the loop's `item` output and the run to `each`; after the
+    /// last one the loop forgets its place (so it can run again) and the run goes `after`. The
+    /// collection is read where it lives, never copied; an item changed meanwhile is seen changed.
+    fn take_next_item(
+        &self,
+        state: &mut RunState,
+        element: &Element,
+        looping: &LoopElement,
+        at: DateTime<Utc>,
+    ) {
+        let taken = state.loops.get(&element.name).copied().unwrap_or(0);
+        let items = match &looping.collection {
+            CollectionRef::Variable(index) => state.variables.get(*index),
+            CollectionRef::Output { element, name } => state.outputs.get(element).and_then(|o| o.get(name)),
+        };
+        let items = items.and_then(Json::as_array).map_or(&[][..], Vec::as_slice);
+        let position = if looping.reverse { items.len().checked_sub(taken + 1) } else { Some(taken) };
+        let item = position.and_then(|p| items.get(p)).cloned();
+        let count = items.len();
+        let traced = keeps_trace(state, element);
+        let outputs = match item {
+            Some(item) => {
+                let shown = if traced { trace_value(&item) } else { Json::Null };
+                state.loops.insert(element.name.clone(), taken + 1);
+                state.outputs.entry(element.name.clone()).or_default().insert(ITEM.into(), item);
+                state.cursor = Some(self.elements[looping.each].name.clone());
+                serde_json::json!({ "item": shown, "position": taken + 1, "of": count })
+            }
+            None => {
+                state.loops.remove(&element.name);
+                state.cursor = looping.after.map(|n| self.elements[n].name.clone());
+                serde_json::json!({ "iterations": taken })
+            }
+        };
+        if traced {
+            push_trace(state, element, "Loop", Json::Null, outputs, at, 0);
+        }
+    }
+
+    /// The query of a Get Records element, its conditions' values taken from the run.
+    fn record_query(
+        &self,
+        get: &GetElement,
+        state: &RunState,
+        cx: &EvalContext,
+    ) -> Result<RecordQuery, String> {
+        let scope = self.scope(state, None, cx);
+        let mut filters = Vec::with_capacity(get.filters.len());
+        for filter in &get.filters {
+            let right = self.eval_value(&filter.right, &scope, state, cx)?;
+            let flag = right.as_bool().unwrap_or(true);
+            let value = match &right {
+                Json::Bool(_) if matches!(filter.operator, Operator::IsNull | Operator::IsBlank) => {
+                    Value::Null
+                }
+                _ => Value::from_json(&right, filter.ty)
+                    .map_err(|error| format!("the condition on {}.{}: {error}", get.object, filter.field))?,
+            };
+            filters.push(RecordFilter {
+                field: filter.field.clone(),
+                ty: filter.ty,
+                operator: filter.operator,
+                right: value,
+                flag,
+            });
+        }
+        Ok(RecordQuery {
+            object: get.object.clone(),
+            filters,
+            logic: get.logic.clone(),
+            sort: get.sort.clone(),
+            first_only: get.first_only,
+            fields: get.fields.clone(),
+        })
+    }
+
+    /// Completes a Get Records effect with the records read (already finished by the query), or
+    /// the reason they could not be read. No record found is not a fault: the output is empty.
+    pub fn complete_get(
+        &self,
+        state: &mut RunState,
+        result: Result<Vec<Map<String, Json>>, String>,
+        now: DateTime<Utc>,
+        micros: u64,
+    ) {
+        let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
+        let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
+        let first_only =
+            matches!(self.element(&name).map(|e| &e.kind), Some(ElementKind::Get(g)) if g.first_only);
+        let outcome = result.map(|records| {
+            let count = records.len();
+            let shown: Vec<Json> = records.iter().take(TRACE_RECORDS).cloned().map(Json::Object).collect();
+            let mut output = Map::new();
+            if first_only {
+                let first = records.into_iter().next().map_or(Json::Null, Json::Object);
+                output.insert(RECORD.into(), first);
+            } else {
+                output.insert(RECORDS.into(), Json::Array(records.into_iter().map(Json::Object).collect()));
+            }
+            state.outputs.insert(name.clone(), output);
+            serde_json::json!({ "count": count, "records": shown })
+        });
+        self.complete(state, inputs, outcome, now, micros);
+    }
+}
+
+/// A Get Records trace entry shows this many of the records read.
+const TRACE_RECORDS: usize = 10;
+
+/// Whether this element's entry goes into the trace, counting it in `trace_omitted` when not.
+fn keeps_trace(state: &mut RunState, element: &Element) -> bool {
+    if state.trace.len() < TRACE_KEPT {
+        return true;
+    }
+    match state.trace_omitted.get_mut(&element.name) {
+        Some(count) => *count += 1,
+        None => {
+            state.trace_omitted.insert(element.name.clone(), 1);
+        }
+    }
+    false
+}
+
+/// An `assign_count` of a whole collection, counted where it lives instead of copied first.
+fn count_without_copy(item: &AssignItem, state: &RunState) -> Option<usize> {
+    if item.operator != AssignOperator::AssignCount {
+        return None;
+    }
+    let value = match &item.value {
+        ValueExpr::WholeVariable(index) => state.variables.get(*index),
+        ValueExpr::WholeOutput { element, name } => state.outputs.get(element).and_then(|o| o.get(name)),
+        _ => return None,
+    };
+    Some(match value {
+        Some(Json::Array(items)) => items.len(),
+        None | Some(Json::Null) => 0,
+        Some(_) => 1,
+    })
+}
+
+/// A value as a trace shows it: a long list as its size and its last items, so that adding to a
+/// collection in a loop does not copy the whole collection into each entry.
+fn trace_value(value: &Json) -> Json {
+    const SHOWN: usize = 5;
+    match value {
+        Json::Array(items) if items.len() > 2 * SHOWN => serde_json::json!({
+            "count": items.len(),
+            "last": items[items.len() - SHOWN..].to_vec(),
+        }),
+        other => other.clone(),
+    }
 }

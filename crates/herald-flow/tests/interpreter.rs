@@ -459,3 +459,286 @@ elements:
 fn project_error(flow: &str) -> String {
     project(&[("Bad", flow)]).unwrap_err()
 }
+
+/// A campaign flow on Lead records: read the Working leads with a phone, loop over them, send their
+/// phones in batches of three, and count the batches.
+const CAMPAIGN: &str = r#"
+trigger:
+  object: Task
+  on: create
+variables:
+  phones: {type: Text, collection: true}
+  gathered: {type: Number, default: 0}
+  batches: {type: Number, default: 0}
+start: members
+elements:
+  members:
+    get: Lead
+    how_many: all
+    conditions:
+      - {field: Status, operator: EqualTo, right: "working"}
+      - {field: Phone, operator: IsNull, right: false}
+    store_fields: [Phone]
+    next: each_member
+  each_member:
+    loop: "{!members}"
+    each: add
+    after: any_left
+  add:
+    assign:
+      - phones: {add: "{!each_member.Phone}"}
+      - gathered: {assign_count: "{!phones}"}
+    next: full
+  full:
+    decision:
+      - {name: yes, conditions: [{left: "{!gathered}", operator: GreaterThanOrEqualTo, right: 3}], next: send}
+    default: each_member
+  send:
+    action: Bulk.Send
+    inputs: {destinations: "{!phones}", text: "Sale!"}
+    next: clear
+  clear:
+    assign:
+      - phones: "{!$GlobalConstant.EmptyString}"
+      - gathered: 0
+      - batches: {add: 1}
+    next: each_member
+  any_left:
+    decision:
+      - {name: some, conditions: [{left: "{!gathered}", operator: GreaterThan, right: 0}], next: send_last}
+  send_last:
+    action: Bulk.Send
+    inputs: {destinations: "{!phones}", text: "Sale!"}
+"#;
+
+const BULK_SERVICE: (&str, &str) = (
+    "services/Bulk.yaml",
+    "kind: http-callout\nnamed_credential: Endpoint\nactions:\n  Send:\n    method: POST\n    path: /v1/batch\n    sample_request: {destinations: [s], text: s}\n",
+);
+
+fn project_with(extra: &[(&str, &str)], flows: &[(&str, &str)]) -> Result<CompiledProject, String> {
+    let mut files: Vec<(PathBuf, String)> =
+        BASE.iter().chain(extra).map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
+    files.push((PERMISSIONS.0.into(), PERMISSIONS.1.into()));
+    for (name, text) in flows {
+        files.push((PathBuf::from(format!("flows/{name}.yaml")), text.to_string()));
+    }
+    herald_flow::load_files("/test".into(), files).map_err(|d| d.to_string())
+}
+
+fn lead(n: usize, status: &str, phone: Option<&str>) -> Map<String, Value> {
+    let mut lead = Map::new();
+    lead.insert("Id".into(), json!(format!("00Q{n:015}")));
+    lead.insert("LastName".into(), json!(format!("L{n}")));
+    lead.insert("Status".into(), json!(status));
+    if let Some(phone) = phone {
+        lead.insert("Phone".into(), json!(phone));
+    }
+    lead
+}
+
+/// Plays the engine for a run: answers Get Records from `leads` and every send with 200, and returns
+/// the bodies sent.
+fn drive(flow: &herald_flow::CompiledFlow, state: &mut RunState, leads: &[Map<String, Value>]) -> Vec<Value> {
+    let mut sent = Vec::new();
+    loop {
+        match flow.advance(state, &cx()) {
+            Step::Finished => return sent,
+            Step::Failed { message } => panic!("the run failed: {message}"),
+            Step::Effect(Effect::GetRecords { query, .. }) => {
+                assert_eq!(query.object, "Lead");
+                let kept: Vec<_> =
+                    leads.iter().filter(|l| query.matches(l)).map(|l| query.keep(l.clone())).collect();
+                flow.complete_get(state, Ok(query.finish(kept)), cx().now, 7);
+            }
+            Step::Effect(Effect::Callout { .. }) => {
+                let prepared = flow.prepare_callout(state, &Secrets, &cx()).unwrap();
+                sent.push(prepared.body.clone().unwrap());
+                // Journal and resume at every send, as the engine does, mid-loop included.
+                *state = serde_json::from_str(&serde_json::to_string(&*state).unwrap()).unwrap();
+                let answer = CalloutResult { status: Some(200), body: "{}".into(), fault: None, micros: 3 };
+                flow.complete_callout(state, answer, cx().now);
+            }
+            Step::Effect(other) => panic!("unexpected effect {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn get_records_and_a_loop_send_every_matching_phone_in_batches() {
+    let project = project_with(&[BULK_SERVICE], &[("Campaign", CAMPAIGN)]).unwrap();
+    let flow = project.flows["Campaign"].clone();
+    let mut leads: Vec<_> = (0..7).map(|n| lead(n, "Working", Some(&format!("+6581234{n:03}")))).collect();
+    leads.push(lead(7, "Open", Some("+6589999999")));
+    leads.push(lead(8, "Working", None));
+    leads.push(lead(9, "WORKING", Some("+6581234009")));
+    let mut state = flow.new_run(record(json!({"Subject": "go"})), None, user(), "guid-c".into(), cx().now);
+    let sent = drive(&flow, &mut state, &leads);
+
+    let batches: Vec<Vec<&str>> = sent
+        .iter()
+        .map(|b| b["destinations"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect())
+        .collect();
+    // Status compares without regard to case, as SOQL does; a lead without a phone or Open is left out.
+    assert_eq!(
+        batches,
+        [
+            vec!["+6581234000", "+6581234001", "+6581234002"],
+            vec!["+6581234003", "+6581234004", "+6581234005"],
+            vec!["+6581234006", "+6581234009"],
+        ]
+    );
+    assert_eq!(state.variables[2], json!(2), "two full batches counted; the last goes after the loop");
+    assert!(state.loops.is_empty(), "a finished loop forgets its place");
+    // Only the stored fields (and Id) are kept of each record.
+    let stored = state.outputs["members"]["records"].as_array().unwrap();
+    assert_eq!(stored.len(), 8);
+    assert_eq!(stored[0], json!({"Id": "00Q000000000000000", "Phone": "+6581234000"}));
+    let get = &state.trace[0];
+    assert_eq!((get.kind.as_str(), get.outputs["count"].as_u64()), ("Get Records", Some(8)));
+    let loops: Vec<&Value> = state.trace.iter().filter(|t| t.kind == "Loop").map(|t| &t.outputs).collect();
+    assert_eq!(
+        loops[0],
+        &json!({"item": {"Id": "00Q000000000000000", "Phone": "+6581234000"}, "position": 1, "of": 8})
+    );
+    assert_eq!(loops.last().unwrap(), &&json!({"iterations": 8}));
+}
+
+#[test]
+fn a_long_loop_keeps_a_bounded_trace_and_counts_what_it_leaves_out() {
+    let project = project_with(&[BULK_SERVICE], &[("Campaign", CAMPAIGN)]).unwrap();
+    let flow = project.flows["Campaign"].clone();
+    let leads: Vec<_> = (0..600).map(|n| lead(n, "Working", Some(&format!("+658{n:07}")))).collect();
+    let mut state = flow.new_run(record(json!({"Subject": "go"})), None, user(), "guid-l".into(), cx().now);
+    let sent = drive(&flow, &mut state, &leads);
+    assert_eq!(sent.len(), 200);
+    let phones: usize = sent.iter().map(|b| b["destinations"].as_array().unwrap().len()).sum();
+    assert_eq!(phones, 600);
+    // Every send is in the trace; the in-memory elements stop being listed and are counted instead.
+    let sends = state.trace.iter().filter(|t| t.kind == "Action").count();
+    assert_eq!(sends, 200);
+    let kept = state.trace.len() - sends;
+    let omitted: u64 = state.trace_omitted.values().sum();
+    // Get Records; the loop once per lead and once after the last; add and full once per lead;
+    // clear once per batch; any_left once.
+    assert_eq!(kept as u64 + omitted, 1 + 601 + 600 + 600 + 200 + 1);
+    assert_eq!(
+        kept,
+        herald_flow::TRACE_KEPT
+            - state.trace.iter().take(herald_flow::TRACE_KEPT).filter(|t| t.kind == "Action").count()
+    );
+    let adds_listed = state.trace.iter().filter(|t| t.element == "add").count() as u64;
+    assert_eq!(state.trace_omitted["add"] + adds_listed, 600);
+}
+
+#[test]
+fn get_records_sorts_keeps_the_first_and_reads_its_fields() {
+    let flow = r#"
+trigger: {object: Task, on: create}
+variables:
+  top: {type: Text}
+start: best
+elements:
+  best:
+    get: Lead
+    conditions:
+      - {field: FirstName, operator: StartsWith, right: "a"}
+    sort_by: Score
+    sort_order: descending
+    store_fields: [LastName]
+    next: keep
+  keep:
+    assign:
+      - top: "{!best.LastName}"
+    next: none
+  none:
+    get: Lead
+    conditions: [{field: Score, operator: GreaterThan, right: 1000}]
+"#;
+    let project = project(&[("Best", flow)]).unwrap();
+    let flow = project.flows["Best"].clone();
+    let lead_with = |n: usize, first: &str, score: f64| {
+        let mut l = lead(n, "Open", None);
+        l.insert("FirstName".into(), json!(first));
+        l.insert("Score".into(), json!(score));
+        l
+    };
+    let leads = vec![
+        lead_with(1, "Ada", 5.0),
+        lead_with(2, "alan", 9.0),
+        lead_with(3, "Bob", 99.0),
+        lead_with(4, "Al", 7.0),
+    ];
+    let mut state = flow.new_run(record(json!({"Subject": "go"})), None, user(), "guid-b".into(), cx().now);
+    drive(&flow, &mut state, &leads);
+    assert_eq!(state.variables[0], json!("L2"), "the highest score among names starting with a/A");
+    assert_eq!(state.outputs["best"]["record"], json!({"Id": "00Q000000000000002", "LastName": "L2"}));
+    assert_eq!(state.outputs["none"]["record"], Value::Null, "no match is an empty output, not a fault");
+}
+
+#[test]
+fn get_records_and_loop_mistakes_are_reported_where_they_are() {
+    let cases = [
+        ("loop: \"{!members}\"\n    each: add", "how_many: first", "HF032", "stores only the first record"),
+        ("loop: \"{!members}\"", "how_many: all", "HF032", "needs `each`"),
+        ("loop: \"{!members}\"\n    each: add\n    next: add", "how_many: all", "HF014", "not `next`"),
+        ("loop: \"{!nothing}\"\n    each: add", "how_many: all", "HF032", "not a collection"),
+    ];
+    for (looping, how_many, code, message) in cases {
+        let flow = format!(
+            "trigger: {{object: Task, on: create}}\nvariables:\n  n: {{type: Number}}\nstart: members\nelements:\n  members:\n    get: Lead\n    {how_many}\n    next: each_member\n  each_member:\n    {looping}\n  add:\n    assign: [{{n: 1}}]\n"
+        );
+        let error = project(&[("Bad", &flow)]).unwrap_err();
+        assert!(error.contains(code) && error.contains(message), "{looping}: {error}");
+    }
+    let get_cases = [
+        ("store_fields: [Phone, Phnoe]", "HF031", "Lead has no field `Phnoe`"),
+        ("conditions: [{field: Status, operator: IsChanged}]", "HF012", "does not apply to Get Records"),
+        ("conditions: [{left: \"{!$Record.Subject}\", operator: IsNull}]", "HF010", "names a field of Lead"),
+        ("conditions: [{field: Score, operator: EqualTo, right: true}]", "HF031", "does not fit Lead.Score"),
+        ("sort_order: descending", "HF031", "without `sort_by`"),
+    ];
+    for (keys, code, message) in get_cases {
+        let flow = format!(
+            "trigger: {{object: Task, on: create}}\nstart: members\nelements:\n  members:\n    get: Lead\n    {keys}\n"
+        );
+        let error = project(&[("Bad", &flow)]).unwrap_err();
+        assert!(error.contains(code) && error.contains(message), "{keys}: {error}");
+    }
+    // A field that is not stored cannot be read.
+    let flow = "trigger: {object: Task, on: create}\nvariables:\n  t: {type: Text}\nstart: one\nelements:\n  one:\n    get: Lead\n    store_fields: [Phone]\n    next: read\n  read:\n    assign: [{t: \"{!one.LastName}\"}]\n";
+    let error = project(&[("Bad", flow)]).unwrap_err();
+    assert!(error.contains("not one of them") && error.contains("store_fields"), "{error}");
+}
+
+#[test]
+fn a_loop_over_a_text_collection_runs_last_to_first_and_can_run_again() {
+    let flow = r#"
+trigger: {object: Task, on: create}
+variables:
+  names: {type: Text, collection: true, default: [a, b, c]}
+  seen: {type: Text}
+  rounds: {type: Number, default: 0}
+start: each_name
+elements:
+  each_name:
+    loop: "{!names}"
+    direction: last_to_first
+    each: note
+    after: again
+  note:
+    assign: [{seen: {add: "{!each_name}"}}]
+    next: each_name
+  again:
+    assign: [{rounds: {add: 1}}]
+    next: twice
+  twice:
+    decision:
+      - {name: more, conditions: [{left: "{!rounds}", operator: LessThan, right: 2}], next: each_name}
+"#;
+    let project = project(&[("Names", flow)]).unwrap();
+    let flow = project.flows["Names"].clone();
+    let mut state = flow.new_run(record(json!({"Subject": "go"})), None, user(), "guid-n".into(), cx().now);
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
+    assert_eq!(state.variables[1], json!("cbacba"));
+}

@@ -503,6 +503,54 @@ pub struct ElementDef {
     pub fault: Option<String>,
     /// Action: how failed sends are retried; the provider's defaults when absent.
     pub retry: Option<RetryDef>,
+    /// Get Records: the object whose records are read.
+    pub get: Option<String>,
+    /// Get Records: which records, as conditions on the object's fields.
+    #[serde(default)]
+    pub conditions: Vec<ConditionDef>,
+    /// Get Records: how `conditions` combine (`and`, `or`, custom logic).
+    pub logic: Option<String>,
+    /// Get Records: the field the records are sorted by.
+    pub sort_by: Option<String>,
+    pub sort_order: Option<SortOrder>,
+    /// Get Records: only the first record (Salesforce's default) or all of them.
+    pub how_many: Option<HowMany>,
+    /// Get Records: the fields kept of each record (`Id` always); every field when absent.
+    pub store_fields: Option<Vec<String>>,
+    /// Loop: the collection, as one reference (`"{!Get_Members}"`, `"{!phones}"`).
+    #[serde(rename = "loop")]
+    pub loop_over: Option<String>,
+    /// Loop: the element run for each item ("For Each Item").
+    pub each: Option<String>,
+    /// Loop: where the run goes after the last item ("After Last Item").
+    pub after: Option<String>,
+    pub direction: Option<LoopDirection>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    #[default]
+    #[serde(alias = "asc")]
+    Ascending,
+    #[serde(alias = "desc")]
+    Descending,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HowMany {
+    #[default]
+    First,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoopDirection {
+    #[default]
+    FirstToLast,
+    LastToFirst,
 }
 
 /// A retry policy: exponential backoff with full jitter, bounded by attempts and by time.

@@ -405,5 +405,6 @@ pub fn run_json(run: &RunRow) -> Value {
         "nextAttemptAt": run.next_attempt_at,
         "interviewId": run.state.get("interview_id"),
         "trace": run.state.get("trace").cloned().unwrap_or(Value::Array(Vec::new())),
+        "traceOmitted": run.state.get("trace_omitted").cloned().unwrap_or(Value::Object(Default::default())),
     })
 }

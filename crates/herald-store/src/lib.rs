@@ -205,6 +205,45 @@ impl Store {
         .await
     }
 
+    /// The records of `object` that `select` keeps (it may also trim them), in creation order, read
+    /// on a blocking thread; with `first_only`, reading stops at the first one kept.
+    pub async fn select_records<F>(
+        &self,
+        object: &str,
+        first_only: bool,
+        mut select: F,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>>
+    where
+        F: FnMut(
+                serde_json::Map<String, serde_json::Value>,
+            ) -> Option<serde_json::Map<String, serde_json::Value>>
+            + Send
+            + 'static,
+    {
+        let object = object.to_string();
+        self.read(move |conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT id, data FROM records WHERE object = ? ORDER BY rowid")?;
+            let mut rows = statement.query([&object])?;
+            let mut kept = Vec::new();
+            while let Some(row) = rows.next()? {
+                let data = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let record = serde_json::from_str(data).map_err(|source| StoreError::Corrupt {
+                    what: format!("record {}", row.get::<_, String>(0).unwrap_or_default()),
+                    source,
+                })?;
+                if let Some(record) = select(record) {
+                    kept.push(record);
+                    if first_only {
+                        break;
+                    }
+                }
+            }
+            Ok(kept)
+        })
+        .await
+    }
+
     pub async fn run(&self, id: &str) -> Result<Option<RunRow>> {
         self.lookup(|conn| query_optional(conn, RUN_COLUMNS_BY_ID, [id], run_from_row))
     }

@@ -119,6 +119,20 @@ pub fn print_trace(state: &RunState) {
     for (index, entry) in state.trace.iter().enumerate() {
         print_entry(index + 1, entry);
     }
+    print_omitted(state.trace_omitted.iter().map(|(element, count)| (element.as_str(), *count)));
+}
+
+/// The elements a long trace stopped listing (loops over many records), with how often each ran
+/// unlisted.
+pub fn print_omitted<'a>(omitted: impl Iterator<Item = (&'a str, u64)>) {
+    let omitted: Vec<String> = omitted.map(|(element, count)| format!("{element} ×{count}")).collect();
+    if !omitted.is_empty() {
+        println!(
+            "… and, not listed once the trace held {} entries (every callout and record change still is): {}",
+            herald_flow::TRACE_KEPT,
+            omitted.join(", ")
+        );
+    }
 }
 
 fn print_entry(number: usize, entry: &TraceEntry) {

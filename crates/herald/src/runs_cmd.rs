@@ -90,6 +90,11 @@ pub async fn show(dir: &Path, db: Option<PathBuf>, id: &str, json: bool) -> Resu
                 println!("      fault: {}", one_line(fault, 200));
             }
         }
+        if let Some(omitted) = run.state.get("trace_omitted").and_then(|t| t.as_object()) {
+            crate::flow_cmd::print_omitted(
+                omitted.iter().filter_map(|(e, c)| Some((e.as_str(), c.as_u64()?))),
+            );
+        }
     }
     if !messages.is_empty() {
         println!();

@@ -16,6 +16,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod collections;
+pub(crate) use collections::{ITEM, RECORD, RECORDS};
+
 /// Maps an object field type to the formula type its values have.
 pub(crate) fn expr_type(field_type: FieldType) -> ExprType {
     match field_type {
@@ -132,6 +135,10 @@ struct FlowContext<'a> {
     outputs: HashMap<String, Vec<(&'static str, ExprType)>>,
     /// Action elements: (service, operation), for typed response outputs.
     actions: HashMap<String, (String, String)>,
+    /// Get Records elements: the records they hold.
+    gets: HashMap<String, collections::StoredRecords>,
+    /// Loop elements: what their current item is.
+    loops: HashMap<String, collections::ItemShape>,
 }
 
 struct SiteResolver<'a> {
@@ -167,6 +174,12 @@ impl SiteResolver<'_> {
         if let Some(index) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head)) {
             return variable_slot(context, index, rest);
         }
+        if let Some((element, stored)) = context.gets.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
+            return collections::get_slot(element, stored, rest);
+        }
+        if let Some((element, item)) = context.loops.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
+            return collections::loop_slot(context, element, item, rest);
+        }
         if let Some((element, outputs)) = context.outputs.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
             if let Some(found) = typed_response_output(context, element, rest) {
                 return found;
@@ -199,6 +212,8 @@ impl SiteResolver<'_> {
             .iter()
             .map(|v| v.name.as_str())
             .chain(context.outputs.keys().map(String::as_str))
+            .chain(context.gets.keys().map(String::as_str))
+            .chain(context.loops.keys().map(String::as_str))
             .chain(GLOBALS)
             .collect();
         let hint = did_you_mean(head, candidates.iter().copied())
@@ -503,7 +518,13 @@ impl<'a> FlowCompiler<'a> {
                     Some((name.clone(), (service.to_string(), operation.to_string())))
                 })
                 .collect(),
+            gets: HashMap::new(),
+            loops: HashMap::new(),
         };
+        let gets = collections::stored_records(self.project, def);
+        let context = FlowContext { gets, ..context };
+        let loops = collections::loop_items(&context, def);
+        let context = FlowContext { loops, ..context };
 
         let entry = self.entry_condition(&context);
         if def.trigger.only_when_updated_to_meet && def.trigger.on == TriggerEvent::Create {
@@ -912,6 +933,11 @@ impl<'a> FlowCompiler<'a> {
                 if let Some(index) = whole_variable(text, context) {
                     return Some(ValueExpr::WholeVariable(index));
                 }
+                if let Some(CollectionRef::Output { element, name }) =
+                    collections::whole_output(text, context)
+                {
+                    return Some(ValueExpr::WholeOutput { element, name });
+                }
                 let resolver = self.resolver(context, credential);
                 match Template::compile(text, &resolver) {
                     Ok(template) => Some(match template.as_single_reference() {
@@ -950,8 +976,14 @@ impl<'a> FlowCompiler<'a> {
         context: &FlowContext<'_>,
         index: &HashMap<String, usize>,
     ) -> Option<Element> {
-        let kinds =
-            [def.action.is_some(), def.create.is_some(), def.assign.is_some(), def.decision.is_some()];
+        let kinds = [
+            def.action.is_some(),
+            def.create.is_some(),
+            def.assign.is_some(),
+            def.decision.is_some(),
+            def.get.is_some(),
+            def.loop_over.is_some(),
+        ];
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
             let message = if count == 0 {
@@ -963,18 +995,29 @@ impl<'a> FlowCompiler<'a> {
                 path,
                 "HF013",
                 message,
-                Some("give it exactly one of `action`, `create`, `assign` or `decision`".into()),
+                Some(
+                    "give it exactly one of `action`, `create`, `get`, `assign`, `decision` or `loop`".into(),
+                ),
             );
             return None;
         }
         let next = self.optional_target(&path.key("next"), def.next.as_ref(), index);
         let fault = self.optional_target(&path.key("fault"), def.fault.as_ref(), index);
-        if def.fault.is_some() && (def.assign.is_some() || def.decision.is_some()) {
+        if def.fault.is_some() && (def.assign.is_some() || def.decision.is_some() || def.loop_over.is_some())
+        {
             self.error(
                 &path.key("fault"),
                 "HF014",
-                "only actions and Create Records can fail and take a fault connector",
+                "only actions, Create Records and Get Records can fail and take a fault connector",
                 None,
+            );
+        }
+        if def.loop_over.is_some() && def.next.is_some() {
+            self.error(
+                &path.key("next"),
+                "HF014",
+                "a loop goes on through `each` (for each item) and `after` (after the last item), not `next`",
+                Some("rename `next` to `after`".into()),
             );
         }
         if def.decision.is_some() && def.next.is_some() {
@@ -992,6 +1035,15 @@ impl<'a> FlowCompiler<'a> {
             (def.store_id_in.is_some() && def.create.is_none(), "store_id_in"),
             (def.default.is_some() && def.decision.is_none(), "default"),
             (def.retry.is_some() && def.action.is_none(), "retry"),
+            (!def.conditions.is_empty() && def.get.is_none(), "conditions"),
+            (def.logic.is_some() && def.get.is_none(), "logic"),
+            (def.sort_by.is_some() && def.get.is_none(), "sort_by"),
+            (def.sort_order.is_some() && def.get.is_none(), "sort_order"),
+            (def.how_many.is_some() && def.get.is_none(), "how_many"),
+            (def.store_fields.is_some() && def.get.is_none(), "store_fields"),
+            (def.each.is_some() && def.loop_over.is_none(), "each"),
+            (def.after.is_some() && def.loop_over.is_none(), "after"),
+            (def.direction.is_some() && def.loop_over.is_none(), "direction"),
         ];
         for (is_stray, key) in stray {
             if is_stray {
@@ -1007,6 +1059,10 @@ impl<'a> FlowCompiler<'a> {
             ElementKind::Action(self.action(action, def, path, context)?)
         } else if let Some(object) = &def.create {
             ElementKind::Create(self.create(object, def, path, context)?)
+        } else if let Some(object) = &def.get {
+            ElementKind::Get(self.get_records(object, def, path, context)?)
+        } else if let Some(collection) = &def.loop_over {
+            ElementKind::Loop(self.loop_element(collection, def, path, context, index)?)
         } else if let Some(items) = &def.assign {
             ElementKind::Assign(self.assign(items, &path.key("assign"), context)?)
         } else {
@@ -1536,7 +1592,7 @@ fn credential_parameters(expr: &ValueExpr, slots: &[Slot], found: &mut Vec<Strin
         ValueExpr::Template(template) => template.references().iter().for_each(add),
         ValueExpr::Object(fields) => fields.iter().for_each(|(_, e)| credential_parameters(e, slots, found)),
         ValueExpr::Array(items) => items.iter().for_each(|e| credential_parameters(e, slots, found)),
-        ValueExpr::Literal(_) | ValueExpr::WholeVariable(_) => {}
+        ValueExpr::Literal(_) | ValueExpr::WholeVariable(_) | ValueExpr::WholeOutput { .. } => {}
     }
 }
 
@@ -1608,6 +1664,8 @@ fn check_assignment(
                 ValueKind::Object
             }
         }
+        ValueExpr::WholeOutput { name, .. } if name == collections::RECORDS => ValueKind::List,
+        ValueExpr::WholeOutput { .. } => ValueKind::Object,
     };
     let is_empty_string = matches!(value, ValueExpr::Reference(id) if matches!(&slots[id.0 as usize], Slot::Constant(v) if v.is_blank()));
     match (target, operator) {
