@@ -59,7 +59,7 @@ pub fn mask_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) 
 }
 
 fn fault(message: String) -> CalloutResult {
-    CalloutResult { status: None, body: String::new(), fault: Some(message), micros: 0 }
+    CalloutResult { status: None, body: String::new(), fault: Some(message), micros: 0, left_out: Vec::new() }
 }
 
 /// What became of a callout.
@@ -253,8 +253,8 @@ impl Engine {
         if let Some(problem) = self.schema_problems(&prepared) {
             return Ok(CalloutOutcome::Done(fault(secrets.mask(&problem))));
         }
-        let messages = match self.outbound_messages(&mut prepared) {
-            Ok(messages) => messages,
+        let Screened { messages, left_out } = match self.outbound_messages(&mut prepared) {
+            Ok(screened) => screened,
             Err(message) => return Ok(CalloutOutcome::Done(fault(message))),
         };
 
@@ -321,52 +321,83 @@ impl Engine {
             }
         }
         drop(permit);
-        Ok(self.judge(flow, state, &prepared, &messages, sent, ledger))
+        let mut outcome = self.judge(flow, state, &prepared, &messages, sent, ledger);
+        if let CalloutOutcome::Done(result) = &mut outcome {
+            result.left_out = left_out.into_iter().map(|l| (l.destination, l.problem)).collect();
+        }
+        Ok(outcome)
     }
 
-    /// The messages a prepared send carries, with destinations in E.164; refuses a destination that
-    /// cannot be a phone number or that opted out, before anything is sent.
-    fn outbound_messages(&self, prepared: &mut PreparedCallout) -> Result<Vec<OutboundMessage>, String> {
-        let Some(body) = &prepared.body else { return Ok(Vec::new()) };
-        let mut messages =
-            prepared.provider.outbound_messages(prepared.method.as_str(), &prepared.path, body);
-        let country = self.inner.project.project.config.runtime.default_country.as_deref();
-        for message in &mut messages {
-            if message.channel == "sms"
-                || message.channel == "whatsapp"
-                || prepared.provider == Provider::Kixie
-            {
-                match herald_sms::normalize_e164(&message.destination, country) {
-                    Ok(e164) => message.destination = e164,
-                    Err(error) => {
-                        return Err(format!(
-                            "{} was not sent: the destination `{}` is not a phone number that can receive messages: {error}",
-                            prepared.action, message.destination
-                        ));
-                    }
+    /// The messages a prepared send carries, with destinations in E.164, checked before anything is
+    /// sent: a destination that cannot be a phone number, a text 8x8 would refuse, or a phone that
+    /// opted out. A single message with such a problem refuses the send. A batch goes out without
+    /// the messages that have one (they are listed in `left_out`), so one opted-out member does not
+    /// stop a campaign; a batch left with no message is refused.
+    fn outbound_messages(&self, prepared: &mut PreparedCallout) -> Result<Screened, String> {
+        let Some(body) = &prepared.body else { return Ok(Screened::default()) };
+        let messages = prepared.provider.outbound_messages(prepared.method.as_str(), &prepared.path, body);
+        let batch = messages.len() > 1;
+        let mut kept = Vec::with_capacity(messages.len());
+        let mut kept_positions = Vec::with_capacity(messages.len());
+        let mut left_out = Vec::new();
+        for (position, mut message) in messages.into_iter().enumerate() {
+            match self.screen(prepared, &mut message) {
+                Ok(()) => {
+                    kept.push(message);
+                    kept_positions.push(position);
                 }
+                Err(problem) if batch => left_out.push(LeftOut { destination: message.destination, problem }),
+                Err(problem) => return Err(format!("{} was not sent: {problem}", prepared.action)),
             }
-            if prepared.provider == Provider::EightByEightSms
-                && let Some(text) = &message.text
-                && let Some(problem) =
-                    herald_sms::part_limit_error(&herald_sms::inspect(text), herald_sms::MAX_PARTS_8X8)
-            {
-                // 8x8 refuses it (code 1004); say why before spending the round trip.
-                return Err(format!("{} was not sent: the {problem}", prepared.action));
-            }
-            if let Some(sender) = self.inner.consent.blocking(&message.destination, message.sender.as_deref())
-            {
-                let of = if sender.is_empty() { String::new() } else { format!(" of {sender}") };
-                return Err(format!(
-                    "{} was not sent: {} opted out{of} (a STOP reply); herald does not text a phone that opted out. It can opt back in by replying START",
-                    prepared.action, message.destination
-                ));
-            }
+        }
+        if batch && kept.is_empty() {
+            let first = left_out.first().map(|l| l.problem.as_str()).unwrap_or_default();
+            return Err(format!(
+                "{} was not sent: none of its {} messages can go out (the first: {first})",
+                prepared.action,
+                left_out.len()
+            ));
         }
         if let Some(body) = &mut prepared.body {
-            rewrite_destinations(prepared.provider, body, &messages);
+            if batch {
+                rewrite_batch(prepared.provider, body, &kept, &kept_positions);
+            } else {
+                rewrite_destinations(prepared.provider, body, &kept);
+            }
         }
-        Ok(messages)
+        Ok(Screened { messages: kept, left_out })
+    }
+
+    /// Normalizes one message's destination to E.164 and says why it cannot be sent, if it cannot.
+    fn screen(&self, prepared: &PreparedCallout, message: &mut OutboundMessage) -> Result<(), String> {
+        let country = self.inner.project.project.config.runtime.default_country.as_deref();
+        if message.channel == "sms" || message.channel == "whatsapp" || prepared.provider == Provider::Kixie {
+            match herald_sms::normalize_e164(&message.destination, country) {
+                Ok(e164) => message.destination = e164,
+                Err(error) => {
+                    return Err(format!(
+                        "the destination `{}` is not a phone number that can receive messages: {error}",
+                        message.destination
+                    ));
+                }
+            }
+        }
+        if prepared.provider == Provider::EightByEightSms
+            && let Some(text) = &message.text
+            && let Some(problem) =
+                herald_sms::part_limit_error(&herald_sms::inspect(text), herald_sms::MAX_PARTS_8X8)
+        {
+            // 8x8 refuses it (code 1004); say why before spending the round trip.
+            return Err(format!("the {problem}"));
+        }
+        if let Some(sender) = self.inner.consent.blocking(&message.destination, message.sender.as_deref()) {
+            let of = if sender.is_empty() { String::new() } else { format!(" of {sender}") };
+            return Err(format!(
+                "{} opted out{of} (a STOP reply); herald does not text a phone that opted out. It can opt back in by replying START",
+                message.destination
+            ));
+        }
+        Ok(())
     }
 
     /// Reads a send's result with the provider's rules and the action's retry policy.
@@ -742,7 +773,7 @@ fn judge_exchange(prepared: &PreparedCallout, exchange: Exchange, secrets: &Secr
         }
     };
     Sent {
-        result: CalloutResult { status: Some(status), body: body_text, fault, micros },
+        result: CalloutResult { status: Some(status), body: body_text, fault, micros, left_out: Vec::new() },
         retry_after,
         maybe_arrived: false,
     }
@@ -753,6 +784,53 @@ pub(crate) fn resend_is_recognised(prepared: &PreparedCallout) -> bool {
     // `destinations[]` + `template` batches have no per-message client id.
     prepared.provider.deduplicates_resends()
         && prepared.body.as_ref().is_none_or(|body| body.get("destinations").is_none())
+}
+
+/// What a send will carry after screening: the messages that go out and the ones left out of a batch.
+#[derive(Default)]
+pub(crate) struct Screened {
+    messages: Vec<OutboundMessage>,
+    left_out: Vec<LeftOut>,
+}
+
+struct LeftOut {
+    destination: String,
+    problem: String,
+}
+
+/// Writes a batch's kept messages back into its body, with their destinations in E.164: the
+/// `destinations` list is rebuilt, and `messages` keeps only the items at `positions`. A body whose
+/// messages herald could not all read is left as the flow built it.
+fn rewrite_batch(provider: Provider, body: &mut Value, kept: &[OutboundMessage], positions: &[usize]) {
+    let pointer = match provider {
+        Provider::EightByEightSms => "/destination",
+        Provider::EightByEightChatApps => "/user/msisdn",
+        _ => return,
+    };
+    let Some(object) = body.as_object_mut() else { return };
+    if let Some(Value::Array(messages)) = object.get_mut("messages")
+        && !messages.is_empty()
+    {
+        let read_all = positions.last().is_none_or(|last| *last < messages.len());
+        if !read_all {
+            return;
+        }
+        let mut items = std::mem::take(messages).into_iter().map(Some).collect::<Vec<_>>();
+        *messages = positions
+            .iter()
+            .zip(kept)
+            .filter_map(|(position, message)| {
+                let mut item = items.get_mut(*position)?.take()?;
+                if let Some(slot) = item.pointer_mut(pointer) {
+                    *slot = Value::String(message.destination.clone());
+                }
+                Some(item)
+            })
+            .collect();
+    } else if provider == Provider::EightByEightSms && object.contains_key("destinations") {
+        let destinations = kept.iter().map(|m| Value::String(m.destination.clone())).collect();
+        object.insert("destinations".into(), Value::Array(destinations));
+    }
 }
 
 /// Writes the normalized destinations back into a single send's body.
@@ -796,6 +874,42 @@ async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, bool, bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn message(destination: &str) -> OutboundMessage {
+        OutboundMessage {
+            destination: destination.into(),
+            sender: None,
+            text: Some("Hi".into()),
+            channel: "sms".into(),
+            client_message_id: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_only_the_messages_screening_let_through_in_e164() {
+        let kept = [message("+6591111111"), message("+6593333333")];
+        let mut listed = serde_json::json!({"messages": [
+            {"destination": "91111111", "clientMessageId": "a"},
+            {"destination": "+999", "clientMessageId": "b"},
+            {"destination": "9333 3333", "clientMessageId": "c"}
+        ], "template": {"text": "Hi"}});
+        rewrite_batch(Provider::EightByEightSms, &mut listed, &kept, &[0, 2]);
+        assert_eq!(
+            listed["messages"],
+            serde_json::json!([
+                {"destination": "+6591111111", "clientMessageId": "a"},
+                {"destination": "+6593333333", "clientMessageId": "c"}
+            ])
+        );
+        let mut shared =
+            serde_json::json!({"destinations": ["91111111", "+999", "9333 3333"], "template": {}});
+        rewrite_batch(Provider::EightByEightSms, &mut shared, &kept, &[0, 2]);
+        assert_eq!(shared["destinations"], serde_json::json!(["+6591111111", "+6593333333"]));
+        let mut chat =
+            serde_json::json!({"messages": [{"user": {"msisdn": "91111111"}}, {"user": {"msisdn": "x"}}]});
+        rewrite_batch(Provider::EightByEightChatApps, &mut chat, &kept[..1], &[0]);
+        assert_eq!(chat["messages"], serde_json::json!([{"user": {"msisdn": "+6591111111"}}]));
+    }
 
     #[test]
     fn masks_secret_values_but_not_short_ones() {

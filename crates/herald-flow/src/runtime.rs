@@ -186,6 +186,8 @@ pub struct CalloutResult {
     /// The fault, when the provider's rules call the answer a failure (or nothing was answered).
     pub fault: Option<String>,
     pub micros: u64,
+    /// Messages of a batch that were not sent, as (destination, why): shown as the `leftOut` output.
+    pub left_out: Vec<(String, String)>,
 }
 
 struct RunScope<'a> {
@@ -586,7 +588,7 @@ impl CompiledFlow {
             }
         }
         if let Some(pending) = &mut state.pending {
-            pending.inputs = Json::Object(shown);
+            pending.inputs = shown_in_trace(Json::Object(shown));
         }
         Ok(PreparedCallout {
             action: format!("{}.{}", action.service, action.operation),
@@ -688,6 +690,13 @@ impl CompiledFlow {
             outputs.insert("responseCode".into(), Json::from(status));
         }
         outputs.insert("responseBody".into(), Json::String(result.body.clone()));
+        if !result.left_out.is_empty() {
+            let left_out = result
+                .left_out
+                .iter()
+                .map(|(destination, why)| serde_json::json!({ "destination": destination, "reason": why }));
+            outputs.insert("leftOut".into(), Json::Array(left_out.collect()));
+        }
         // The typed body, under the declared status it matches (`200`, then `2XX`, then `default`).
         if let (Some(status), Some(element)) = (result.status, self.element(&name))
             && let ElementKind::Action(action) = &element.kind
@@ -1258,14 +1267,27 @@ fn count_without_copy(item: &AssignItem, state: &RunState) -> Option<usize> {
     })
 }
 
+/// Inputs as a trace shows them: every long list inside as its size and its last items (a batch of
+/// 10,000 destinations is journaled with the run at each send; the ledger keeps every message).
+fn shown_in_trace(value: Json) -> Json {
+    match value {
+        Json::Array(ref items) if items.len() > 2 * TRACE_LIST_ITEMS => trace_value(&value),
+        Json::Array(items) => Json::Array(items.into_iter().map(shown_in_trace).collect()),
+        Json::Object(map) => Json::Object(map.into_iter().map(|(k, v)| (k, shown_in_trace(v))).collect()),
+        other => other,
+    }
+}
+
+/// How many of a long list's last items a trace shows.
+const TRACE_LIST_ITEMS: usize = 5;
+
 /// A value as a trace shows it: a long list as its size and its last items, so that adding to a
 /// collection in a loop does not copy the whole collection into each entry.
 fn trace_value(value: &Json) -> Json {
-    const SHOWN: usize = 5;
     match value {
-        Json::Array(items) if items.len() > 2 * SHOWN => serde_json::json!({
+        Json::Array(items) if items.len() > 2 * TRACE_LIST_ITEMS => serde_json::json!({
             "count": items.len(),
-            "last": items[items.len() - SHOWN..].to_vec(),
+            "last": items[items.len() - TRACE_LIST_ITEMS..].to_vec(),
         }),
         other => other.clone(),
     }

@@ -22,6 +22,27 @@ fn example() -> Vec<(PathBuf, String)> {
     files
 }
 
+/// examples/8x8-bulk, whose flow reads records and loops; its flow file comes last.
+fn bulk_example() -> Vec<(PathBuf, String)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/8x8-bulk");
+    let mut files = Vec::new();
+    for relative in [
+        "herald.toml",
+        "objects/Lead.yaml",
+        "objects/Task.yaml",
+        "objects/Campaign.yaml",
+        "credentials/X8x8_CPaaS_Authentication.yaml",
+        "credentials/X8x8_SMS_API.yaml",
+        "permissions/CPaaS_API_Access.yaml",
+        "services/CPaaSSMS.yaml",
+        "services/sms_api.json",
+        "flows/Campaign_Launch_SMS.yaml",
+    ] {
+        files.push((PathBuf::from(relative), std::fs::read_to_string(root.join(relative)).unwrap()));
+    }
+    files
+}
+
 fn load(files: Vec<(PathBuf, String)>) {
     match herald_flow::load_files("/fuzz".into(), files) {
         Ok(_) => {}
@@ -36,6 +57,7 @@ fn load(files: Vec<(PathBuf, String)>) {
 #[test]
 fn the_example_loads() {
     herald_flow::load_files("/fuzz".into(), example()).unwrap();
+    herald_flow::load_files("/fuzz".into(), bulk_example()).unwrap();
 }
 
 proptest! {
@@ -70,6 +92,22 @@ proptest! {
         let mut files = example();
         files[7].1 = flow;
         files[1].1 = object;
+        load(files);
+    }
+
+    #[test]
+    fn mutating_a_flow_with_get_records_and_a_loop_never_panics(
+        start in 0usize..3000,
+        length in 0usize..80,
+        insert in "[ -~\n{}\\[\\]:!$#\"'é]{0,30}",
+    ) {
+        let mut files = bulk_example();
+        let text = &mut files.last_mut().unwrap().1;
+        let start = start % (text.len() + 1);
+        let end = (start + length).min(text.len());
+        if text.is_char_boundary(start) && text.is_char_boundary(end) {
+            text.replace_range(start..end, &insert);
+        }
         load(files);
     }
 }

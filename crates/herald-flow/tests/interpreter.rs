@@ -234,6 +234,7 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
         body: "{\"error\":\"down\"}".into(),
         fault: Some("Sms.Send failed: HTTP 500".into()),
         micros: 10,
+        left_out: Vec::new(),
     };
     flow.complete_callout(&mut state, fault, cx().now);
     let Step::Effect(Effect::CreateRecord { object, fields, .. }) = flow.advance(&mut state, &cx()) else {
@@ -276,8 +277,13 @@ fn a_fault_without_a_fault_connector_fails_the_run() {
     let mut state = start(&project, json!({"FirstName": "Ada", "LastName": "L", "Phone": "+1415"}));
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(_)));
     flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
-    let result =
-        CalloutResult { status: Some(401), body: String::new(), fault: Some("denied".into()), micros: 1 };
+    let result = CalloutResult {
+        status: Some(401),
+        body: String::new(),
+        fault: Some("denied".into()),
+        micros: 1,
+        left_out: Vec::new(),
+    };
     flow.complete_callout(&mut state, result, cx().now);
     let Step::Failed { message } = flow.advance(&mut state, &cx()) else { panic!("the run must fail") };
     assert_eq!(message, "denied");
@@ -433,7 +439,13 @@ elements:
         flow.new_run(record(json!({"LastName": "L", "Phone": "+1"})), None, user(), "g".into(), cx().now);
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(_)));
     flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
-    let answer = CalloutResult { status: Some(200), body: r#"{"ok": true}"#.into(), fault: None, micros: 3 };
+    let answer = CalloutResult {
+        status: Some(200),
+        body: r#"{"ok": true}"#.into(),
+        fault: None,
+        micros: 3,
+        left_out: Vec::new(),
+    };
     flow.complete_callout(&mut state, answer, cx().now);
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
     assert_eq!(state.trace[1].outputs["outcome"], "ok");
@@ -556,7 +568,13 @@ fn drive(flow: &herald_flow::CompiledFlow, state: &mut RunState, leads: &[Map<St
                 sent.push(prepared.body.clone().unwrap());
                 // Journal and resume at every send, as the engine does, mid-loop included.
                 *state = serde_json::from_str(&serde_json::to_string(&*state).unwrap()).unwrap();
-                let answer = CalloutResult { status: Some(200), body: "{}".into(), fault: None, micros: 3 };
+                let answer = CalloutResult {
+                    status: Some(200),
+                    body: "{}".into(),
+                    fault: None,
+                    micros: 3,
+                    left_out: Vec::new(),
+                };
                 flow.complete_callout(state, answer, cx().now);
             }
             Step::Effect(other) => panic!("unexpected effect {other:?}"),

@@ -316,3 +316,91 @@ async fn the_sandbox_posts_receipts_to_the_webhook_and_the_ledger_follows_them()
     let answer: Value = running.client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(answer["messages"][0]["status"], "delivered");
 }
+
+impl Running {
+    async fn create(&self, object: &str, fields: Value) -> String {
+        let created: Value = self
+            .client
+            .post(format!("{}/api/v1/records/{object}", self.server.url))
+            .json(&fields)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["id"].as_str().unwrap_or_else(|| panic!("not created: {created}")).to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_launched_campaign_texts_every_member_in_batches() {
+    let running = std::sync::Arc::new(run(&example_path("8x8-bulk"), KEY));
+    let campaign =
+        json!({"Name": "Spring", "Message": "Spring sale today. Reply STOP to opt out.", "Sender": "Acme"});
+    let spring = running.create("Campaign", campaign.clone()).await;
+    let other = running.create("Campaign", json!({"Name": "Other", "Message": "x"})).await;
+    const MEMBERS: usize = 10_003;
+    let mut posting = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (running, spring) = (running.clone(), spring.clone());
+        posting.spawn(async move {
+            for n in (worker..MEMBERS).step_by(16) {
+                let phone = format!("+659{n:07}");
+                running
+                    .create("Lead", json!({"LastName": format!("M{n}"), "Phone": phone, "Campaign": spring}))
+                    .await;
+            }
+        });
+    }
+    posting.join_all().await;
+    running.create("Lead", json!({"LastName": "No phone", "Campaign": spring})).await;
+    // A member whose number cannot exist is left out of its batch; the others still go.
+    running.create("Lead", json!({"LastName": "Bad", "Phone": "+99912345678", "Campaign": spring})).await;
+    running.create("Lead", json!({"LastName": "Elsewhere", "Phone": "+6581111111", "Campaign": other})).await;
+
+    let url = format!("{}/api/v1/records/Campaign/{spring}", running.server.url);
+    let launched = running.client.patch(&url).json(&json!({"Status": "Launched"})).send().await.unwrap();
+    assert!(launched.status().is_success());
+    let run = eventually(Duration::from_secs(60), || async {
+        let runs: Value = running.client.get(format!("{url}/runs")).send().await.ok()?.json().await.ok()?;
+        let run = runs["runs"].get(0)?.clone();
+        matches!(run["status"].as_str(), Some("finished" | "failed" | "unknown")).then_some(run)
+    })
+    .await;
+    assert_eq!(run["status"], "finished", "{}", run["fault"]);
+
+    let received = running.received().await;
+    let batches: Vec<Value> = received
+        .into_iter()
+        .filter(|r| r["path"] == "/api/v1/subaccounts/herald-demo-subaccount/messages/batch")
+        .collect();
+    let sent = |batch: &Value| -> Vec<String> {
+        let messages = batch["body"]["messages"].as_array().unwrap();
+        messages.iter().map(|m| m["destination"].as_str().unwrap().to_string()).collect()
+    };
+    let sends: Vec<&Value> =
+        run["trace"].as_array().unwrap().iter().filter(|t| t["kind"] == "Action").collect();
+    let sizes: Vec<usize> = batches.iter().map(|b| sent(b).len()).collect();
+    assert_eq!(sizes, [5_000, 5_000, 3], "{:?}", sends.iter().map(|s| &s["fault"]).collect::<Vec<_>>());
+    let mut phones: Vec<String> = batches.iter().flat_map(sent).collect();
+    phones.sort_unstable();
+    phones.dedup();
+    assert_eq!(phones.len(), MEMBERS, "each member exactly once, and nobody else");
+    assert!(!phones.contains(&"+6581111111".to_string()));
+    let first = &batches[0]["body"]["messages"][0];
+    assert_eq!(first["text"], "Spring sale today. Reply STOP to opt out.");
+    assert_eq!(batches[0]["body"]["template"]["source"], "Acme");
+    // Every message carries its own id, so a resend after a crash is recognised by 8x8.
+    let id = first["clientMessageId"].as_str().unwrap_or_else(|| panic!("{first}"));
+    assert!(id.starts_with("hrld-") && id.ends_with("-0"), "{id}");
+    assert_eq!(sends.len(), 3);
+    assert_eq!(sends[0]["outputs"]["200"]["acceptedCount"], 5_000);
+    assert_eq!(sends[2]["outputs"]["leftOut"][0]["destination"], "+99912345678", "{}", sends[2]["outputs"]);
+    let reason = sends[2]["outputs"]["leftOut"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("country code that does not exist"), "{reason}");
+    // The loop's elements ran ~40,000 times; the trace lists the first ones and counts the rest.
+    let omitted = run["traceOmitted"]["Add_Message"].as_u64().unwrap_or(0);
+    let listed = run["trace"].as_array().unwrap().iter().filter(|t| t["element"] == "Add_Message").count();
+    assert_eq!(omitted + listed as u64, MEMBERS as u64 + 1);
+}
