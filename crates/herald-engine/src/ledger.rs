@@ -237,10 +237,19 @@ impl Engine {
             match update {
                 LedgerUpdate::Answer { key, provider, events } => {
                     let rows = tx.messages_of_attempt(&key)?;
+                    // A batch answers thousands of positions: find each row by its position directly.
+                    let by_position: HashMap<i64, usize> =
+                        rows.iter().enumerate().map(|(index, row)| (row.position, index)).collect();
                     for (position, event) in events {
-                        for row in
-                            rows.iter().filter(|r| position == EVERY_POSITION || r.position == position)
-                        {
+                        let matching: &[MessageRow] = if position == EVERY_POSITION {
+                            &rows
+                        } else {
+                            match by_position.get(&position) {
+                                Some(index) => std::slice::from_ref(&rows[*index]),
+                                None => &[],
+                            }
+                        };
+                        for row in matching {
                             apply_event(tx, row, &event, &now)?;
                             // A receipt may have come before the answer told herald the provider's id.
                             if provider.idempotency_field().is_none()

@@ -837,9 +837,12 @@ impl Engine {
                     let read = self
                         .inner
                         .store
-                        .select_records(&query.object, query.stops_at_first(), move |record| {
-                            matcher.matches(&record).then(|| matcher.keep(record))
-                        })
+                        .select_records(
+                            &query.object,
+                            query.fields_read(),
+                            query.stops_at_first(),
+                            move |record| matcher.matches(&record).then(|| matcher.keep(record)),
+                        )
                         .await;
                     let micros = started.elapsed().as_micros() as u64;
                     let result = read

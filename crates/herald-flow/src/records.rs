@@ -52,6 +52,19 @@ impl RecordQuery {
         self.logic.evaluate(&results)
     }
 
+    /// The fields a record must be read with to be judged, sorted and kept; `None`: all of them.
+    pub fn fields_read(&self) -> Option<Vec<String>> {
+        let mut read = self.fields.clone()?;
+        let judged =
+            self.filters.iter().map(|f| &f.field).chain(self.sort.as_ref().map(|(field, _, _)| field));
+        for field in judged {
+            if !read.contains(field) {
+                read.push(field.clone());
+            }
+        }
+        Some(read)
+    }
+
     /// Reading can stop at the first match: only the first record is kept and no order is asked for.
     pub fn stops_at_first(&self) -> bool {
         self.first_only && self.sort.is_none()

@@ -4,6 +4,7 @@
 //! and the runs it triggers) goes through one [`WriteTx`], inside [`Store::write`].
 
 mod db;
+mod fields;
 mod ledger;
 
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
@@ -206,10 +207,12 @@ impl Store {
     }
 
     /// The records of `object` that `select` keeps (it may also trim them), in creation order, read
-    /// on a blocking thread; with `first_only`, reading stops at the first one kept.
+    /// on a blocking thread; with `first_only`, reading stops at the first one kept. With `fields`,
+    /// only those fields of each record are read (the others are skipped, not parsed into values).
     pub async fn select_records<F>(
         &self,
         object: &str,
+        fields: Option<Vec<String>>,
         first_only: bool,
         mut select: F,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>>
@@ -228,10 +231,11 @@ impl Store {
             let mut kept = Vec::new();
             while let Some(row) = rows.next()? {
                 let data = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-                let record = serde_json::from_str(data).map_err(|source| StoreError::Corrupt {
-                    what: format!("record {}", row.get::<_, String>(0).unwrap_or_default()),
-                    source,
-                })?;
+                let record =
+                    fields::parse_record(data, fields.as_deref()).map_err(|source| StoreError::Corrupt {
+                        what: format!("record {}", row.get::<_, String>(0).unwrap_or_default()),
+                        source,
+                    })?;
                 if let Some(record) = select(record) {
                     kept.push(record);
                     if first_only {
