@@ -261,6 +261,36 @@ impl WriteTx<'_> {
         }
     }
 
+    /// Whether every message of an attempt is still `pending` (no receipt got there before the answer).
+    pub fn attempt_all_pending(&mut self, idempotency_key: &str) -> Result<bool> {
+        let others: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messages WHERE idempotency_key = ? AND status <> 'pending'",
+            )?
+            .query_row([idempotency_key], |row| row.get(0))?;
+        Ok(others == 0)
+    }
+
+    /// Moves every pending message of an attempt to `status`, appending `entry` (a JSON object) to
+    /// each one's history, in one statement: the answer to a batch of thousands that says the same of
+    /// each. Returns how many messages moved.
+    pub fn answer_pending(
+        &mut self,
+        idempotency_key: &str,
+        status: &str,
+        entry: &str,
+        now: &str,
+    ) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET status = ?, history = json_insert(history, '$[#]', json(?)), updated_at = ?
+                 WHERE idempotency_key = ? AND status = 'pending'",
+            )?
+            .execute(params![status, entry, now, idempotency_key])?)
+    }
+
     pub fn update_message(&mut self, id: &str, change: &MessageChange, now: &str) -> Result<()> {
         self.conn
             .prepare_cached(

@@ -399,6 +399,18 @@ async fn a_launched_campaign_texts_every_member_in_batches() {
     assert_eq!(sends[2]["outputs"]["leftOut"][0]["destination"], "+99912345678", "{}", sends[2]["outputs"]);
     let reason = sends[2]["outputs"]["leftOut"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("country code that does not exist"), "{reason}");
+    // The ledger holds every message sent, each answered as queued.
+    let ledger =
+        format!("{}/api/v1/messages?run_id={}&limit=10000", running.server.url, run["id"].as_str().unwrap());
+    let ledger: Value = running.client.get(&ledger).send().await.unwrap().json().await.unwrap();
+    let rows = ledger["messages"].as_array().unwrap();
+    assert_eq!(rows.len(), 10_000, "the first 10,000 of 10,003");
+    for row in rows {
+        assert_eq!(row["status"], "queued", "{row}");
+        let history: Vec<&str> =
+            row["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+        assert_eq!(history, ["pending", "queued"], "{row}");
+    }
     // The loop's elements ran ~40,000 times; the trace lists the first ones and counts the rest.
     let omitted = run["traceOmitted"]["Add_Message"].as_u64().unwrap_or(0);
     let listed = run["trace"].as_array().unwrap().iter().filter(|t| t["element"] == "Add_Message").count();
