@@ -14,9 +14,12 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(about = "Speed to lead: herald (and a peer) against the sandbox, as separate processes")]
 struct Args {
-    /// Scenario: kixie (8x8-sms and bulk-8x8 are planned).
+    /// Scenario: kixie, 8x8-sms or bulk-8x8.
     #[arg(long, default_value = "kixie")]
     scenario: String,
+    /// bulk-8x8 only: the Leads the campaign texts (default 100,000).
+    #[arg(long)]
+    recipients: Option<usize>,
     /// The herald binary (default: beside this program, or target/release/herald).
     #[arg(long)]
     herald: Option<PathBuf>,
@@ -102,6 +105,7 @@ async fn main() -> ExitCode {
         warmup_leads: args.warmup,
         max_phase_duration: Duration::from_secs(args.max_seconds),
         startup_runs: args.startup_runs,
+        recipients: args.recipients,
         progress: !args.no_progress,
         command: Some(command),
         ..BenchOptions::default()

@@ -2,6 +2,8 @@
 //! Node-RED) as separate processes on loopback, drives leads at a fixed rate (open loop) and at maximum
 //! rate (closed loop), and reports how long each lead took from the record request sent to the
 //! provider request received by the sandbox, with throughput, memory, CPU per lead and startup time.
+//! A bulk scenario (`bulk-8x8`) measures a campaign instead: one record update whose flow texts every
+//! recipient through batch requests, reported as messages per second (see `bulk`).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), herald_bench::BenchError> {
@@ -11,14 +13,18 @@
 //! # }
 //! ```
 
+mod bulk;
 mod load;
 mod process;
 mod report;
 mod scenario;
 mod stats;
 
+pub use bulk::{DEFAULT_RECIPIENTS, TARGET_MESSAGES_PER_S};
 pub use process::Usage;
-pub use report::{Comparison, Load, Machine, PhaseReport, Report, Spread, StartupReport, TargetReport};
+pub use report::{
+    BulkReport, Comparison, Load, Machine, PhaseReport, Report, Spread, StartupReport, TargetReport,
+};
 pub use scenario::{SCENARIOS, Scenario, Secret};
 pub use stats::{Latency, percentile_sorted};
 
@@ -62,7 +68,7 @@ pub struct BenchOptions {
     /// The repository root (holds `examples/` and `bench/`). Default: the current directory or the
     /// nearest parent holding `examples/kixie-welcome-sms`.
     pub root: Option<PathBuf>,
-    /// A scenario name from `SCENARIOS` (`kixie`; `8x8-sms` and `bulk-8x8` are not available yet).
+    /// A scenario name from `SCENARIOS`: `kixie`, `8x8-sms` or `bulk-8x8`.
     pub scenario: String,
     /// Also run the same phases against a peer, and compare.
     pub peer: Option<Peer>,
@@ -90,6 +96,9 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Shown above the tables: the command that produced the report.
     pub command: Option<String>,
+    /// Bulk scenarios: the Leads the campaign texts (`None`: `DEFAULT_RECIPIENTS`). The other scenarios
+    /// refuse it. The per-lead options (rate, leads, concurrency, warm-up) do not apply to bulk.
+    pub recipients: Option<usize>,
 }
 
 impl Default for BenchOptions {
@@ -110,6 +119,7 @@ impl Default for BenchOptions {
             startup_runs: 5,
             progress: true,
             command: None,
+            recipients: None,
         }
     }
 }
@@ -132,6 +142,12 @@ pub enum BenchError {
     PeerNotInstalled { path: PathBuf },
     #[error("the options ask for nothing: set a rate or a concurrency")]
     NothingToRun,
+    #[error("--recipients applies to bulk scenarios (bulk-8x8) only, not to `{scenario}`")]
+    RecipientsNotBulk { scenario: &'static str },
+    #[error("a bulk campaign needs at least one recipient")]
+    NoRecipients,
+    #[error("{0}")]
+    Bulk(String),
     #[error("at most {max} leads per run (phones are numbered uniquely), asked for {asked}")]
     TooManyLeads { asked: u64, max: u64 },
     #[error("cannot start {what}: {source}")]
@@ -164,10 +180,14 @@ const IDLE_SETTLE: Duration = Duration::from_millis(500);
 pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let scenario = Scenario::by_name(&options.scenario)?;
-    if options.rate.is_none() && options.concurrency.is_none() {
+    let recipients = recipients(scenario, &options)?;
+    if !scenario.bulk && options.rate.is_none() && options.concurrency.is_none() {
         return Err(BenchError::NothingToRun);
     }
-    let total = (options.warmup_leads + options.fixed_leads + options.max_leads) as u64;
+    let total = match recipients {
+        Some(recipients) => recipients as u64,
+        None => (options.warmup_leads + options.fixed_leads + options.max_leads) as u64,
+    };
     if total > scenario::MAX_LEADS_PER_RUN {
         return Err(BenchError::TooManyLeads { asked: total, max: scenario::MAX_LEADS_PER_RUN });
     }
@@ -219,22 +239,40 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
         startup: Vec::new(),
         targets: Vec::new(),
         comparisons: Vec::new(),
+        bulk: None,
         notes: Vec::new(),
     };
 
-    if options.startup_runs > 0 {
+    // A bulk campaign lasts a few seconds and goes first: just after the fresh starts below, a new
+    // sandbox was seen answering batches 2-3x slower for a while (on this project's machine). The
+    // per-lead phases keep their order.
+    if options.startup_runs > 0 && recipients.is_none() {
         progress.set_prefix("startup");
         report
             .startup
             .push(herald_startup(&herald, &project, &client, options.startup_runs, &progress).await?);
     }
 
-    let phases = phases(&options);
+    let phases = if recipients.is_some() { Vec::new() } else { phases(&options) };
     progress.set_prefix("herald");
-    let herald_target =
-        run_herald(&herald, &project, scenario, &client, &options, &phases, &progress).await?;
-    report.notes.extend(herald_target.1);
-    report.targets.push(herald_target.0);
+    if let Some(recipients) = recipients {
+        let (bulk, notes) =
+            run_herald_bulk(&herald, &project, scenario, &client, recipients, &progress).await?;
+        report.bulk = Some(bulk);
+        report.notes.extend(notes);
+    } else {
+        let herald_target =
+            run_herald(&herald, &project, scenario, &client, &options, &phases, &progress).await?;
+        report.notes.extend(herald_target.1);
+        report.targets.push(herald_target.0);
+    }
+
+    if options.startup_runs > 0 && recipients.is_some() {
+        progress.set_prefix("startup");
+        report
+            .startup
+            .push(herald_startup(&herald, &project, &client, options.startup_runs, &progress).await?);
+    }
 
     if let Some(dir) = node_red {
         progress.set_prefix("node-red");
@@ -259,6 +297,16 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
         ));
     }
     Ok(report)
+}
+
+/// The campaign's size for a bulk scenario (`None` for the per-lead ones, which refuse the option).
+fn recipients(scenario: &Scenario, options: &BenchOptions) -> Result<Option<usize>, BenchError> {
+    match (scenario.bulk, options.recipients) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(BenchError::RecipientsNotBulk { scenario: scenario.name }),
+        (true, Some(0)) => Err(BenchError::NoRecipients),
+        (true, asked) => Ok(Some(asked.unwrap_or(DEFAULT_RECIPIENTS))),
+    }
 }
 
 /// The measured phases, with lead numbering that never repeats within a run.
@@ -442,6 +490,69 @@ async fn create_api_token(herald: &Path, project: &Path, db: &Path) -> Result<St
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// herald serving a copy of the scenario's project (credentials set, a bench user's token made) and
+/// the sandbox it calls, both as separate processes on loopback.
+struct HeraldUnderTest {
+    /// Holds the database and the project copy until the processes have stopped.
+    _temp: tempfile::TempDir,
+    serve: Process,
+    sandbox: Process,
+    /// `Bearer <token>` when the binary has API tokens.
+    authorization: Option<String>,
+}
+
+impl HeraldUnderTest {
+    async fn start(
+        herald: &Path,
+        project: &Path,
+        scenario: &Scenario,
+        progress: &ProgressBar,
+    ) -> Result<HeraldUnderTest, BenchError> {
+        let temp = tempfile::tempdir()?;
+        let db = temp.path().join("herald.db");
+        let copy = temp.path().join("project");
+        copy_without_provider_limits(project, &copy)?;
+        let project = copy.as_path();
+        progress.set_message("setting credentials");
+        for secret in scenario.secrets {
+            let mut command = Command::new(herald);
+            command
+                .args(["credential", "set", secret.external_credential, secret.principal, secret.parameter])
+                .arg("--project")
+                .arg(project)
+                .arg("--db")
+                .arg(&db);
+            process::run_with_stdin("herald credential set", command, secret.value.as_bytes()).await?;
+        }
+        let authorization = if herald_has_tokens(herald).await {
+            Some(format!("Bearer {}", create_api_token(herald, project, &db).await?))
+        } else {
+            None
+        };
+        let sandbox = start_sandbox(herald).await?;
+        let serve = Process::start(
+            "herald serve",
+            serve_command(herald, project, &db, Some(&sandbox.url)),
+            "listening on http://",
+            READY_LIMIT,
+        )
+        .await?;
+        Ok(HeraldUnderTest { _temp: temp, serve, sandbox, authorization })
+    }
+
+    /// Stops both processes; an error if either had died before.
+    async fn stop(self) -> Result<(), BenchError> {
+        let (mut serve, mut sandbox) = (self.serve, self.sandbox);
+        let alive = serve.check_alive().and(sandbox.check_alive());
+        serve.stop().await;
+        sandbox.stop().await;
+        alive
+    }
+}
+
+const HERALD_DURABILITY: &str =
+    "every record and run committed to SQLite (WAL, synchronous=NORMAL) before the 201";
+
 async fn run_herald(
     herald: &Path,
     project: &Path,
@@ -451,60 +562,46 @@ async fn run_herald(
     phases: &[Phase],
     progress: &ProgressBar,
 ) -> Result<(TargetReport, Vec<String>), BenchError> {
-    let temp = tempfile::tempdir()?;
-    let db = temp.path().join("herald.db");
-    let copy = temp.path().join("project");
-    copy_without_provider_limits(project, &copy)?;
-    let project = copy.as_path();
-    progress.set_message("setting credentials");
-    for secret in scenario.secrets {
-        let mut command = Command::new(herald);
-        command
-            .args(["credential", "set", secret.external_credential, secret.principal, secret.parameter])
-            .arg("--project")
-            .arg(project)
-            .arg("--db")
-            .arg(&db);
-        process::run_with_stdin("herald credential set", command, secret.value.as_bytes()).await?;
-    }
-    let authorization = if herald_has_tokens(herald).await {
-        Some(format!("Bearer {}", create_api_token(herald, project, &db).await?))
-    } else {
-        None
-    };
-    let sandbox = start_sandbox(herald).await?;
-    let serve = Process::start(
-        "herald serve",
-        serve_command(herald, project, &db, Some(&sandbox.url)),
-        "listening on http://",
-        READY_LIMIT,
-    )
-    .await?;
+    let under_test = HeraldUnderTest::start(herald, project, scenario, progress).await?;
     let target = Target {
         name: "herald",
         client,
-        records_url: format!("{}/api/v1/records/{}", serve.url, scenario.object),
-        authorization,
-        pid: serve.pid,
-        sandbox_url: &sandbox.url,
-        sandbox_pid: sandbox.pid,
+        records_url: format!("{}/api/v1/records/{}", under_test.serve.url, scenario.object),
+        authorization: under_test.authorization.clone(),
+        pid: under_test.serve.pid,
+        sandbox_url: &under_test.sandbox.url,
+        sandbox_pid: under_test.sandbox.pid,
     };
     let result = drive(scenario, &target, options, phases, progress).await;
-    let (mut serve, mut sandbox) = (serve, sandbox);
-    let alive = serve.check_alive().and(sandbox.check_alive());
-    serve.stop().await;
-    sandbox.stop().await;
+    let alive = under_test.stop().await;
     let (phases, notes) = result?;
     alive?;
-    Ok((
-        TargetReport {
-            target: "herald".into(),
-            durability: "every record and run committed to SQLite (WAL, synchronous=NORMAL) before the 201"
-                .into(),
-            phases,
-        },
-        notes,
-    ))
+    Ok((TargetReport { target: "herald".into(), durability: HERALD_DURABILITY.into(), phases }, notes))
+}
+
+/// The bulk phase against herald: seed the recipients, launch the campaign, count what 8x8 receives.
+async fn run_herald_bulk(
+    herald: &Path,
+    project: &Path,
+    scenario: &Scenario,
+    client: &reqwest::Client,
+    recipients: usize,
+    progress: &ProgressBar,
+) -> Result<(BulkReport, Vec<String>), BenchError> {
+    let under_test = HeraldUnderTest::start(herald, project, scenario, progress).await?;
+    let target = bulk::BulkTarget {
+        client,
+        api_url: &under_test.serve.url,
+        authorization: under_test.authorization.as_deref(),
+        pid: under_test.serve.pid,
+        sandbox_url: &under_test.sandbox.url,
+        sandbox_pid: under_test.sandbox.pid,
+    };
+    let result = bulk::run(scenario, &target, recipients, progress).await;
+    let alive = under_test.stop().await;
+    let report = result?;
+    alive?;
+    Ok(report)
 }
 
 async fn run_node_red(
@@ -700,6 +797,19 @@ mod tests {
 
     fn phases_of(options: &BenchOptions) -> Vec<Load> {
         phases(options).iter().map(|p| p.load).collect()
+    }
+
+    #[test]
+    fn recipients_are_for_bulk_scenarios_only() {
+        let bulk = Scenario::by_name("bulk-8x8").unwrap();
+        let kixie = Scenario::by_name("kixie").unwrap();
+        let asked = |recipients| BenchOptions { recipients, ..Default::default() };
+        assert_eq!(recipients(bulk, &asked(None)).unwrap(), Some(DEFAULT_RECIPIENTS));
+        assert_eq!(recipients(bulk, &asked(Some(5_000))).unwrap(), Some(5_000));
+        assert!(matches!(recipients(bulk, &asked(Some(0))), Err(BenchError::NoRecipients)));
+        assert_eq!(recipients(kixie, &asked(None)).unwrap(), None);
+        let error = recipients(kixie, &asked(Some(10))).unwrap_err();
+        assert!(error.to_string().contains("bulk-8x8"), "{error}");
     }
 
     #[test]

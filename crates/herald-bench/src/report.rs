@@ -20,6 +20,9 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// herald against each peer, phase by phase.
     pub comparisons: Vec<Comparison>,
+    /// A bulk scenario's campaign (the per-lead `targets` are then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk: Option<BulkReport>,
     /// Remarks the harness made while running (a phase cut short, leads that never arrived, ...).
     pub notes: Vec<String>,
 }
@@ -145,6 +148,70 @@ pub struct PhaseReport {
     pub client_cpu_us_per_lead: f64,
 }
 
+/// One bulk campaign: a record update launches one flow run that texts every recipient through 8x8's
+/// batch endpoint. Times are from the client's clock just before it sent the update to the sandbox's
+/// clock at receipt (same machine, same clock).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkReport {
+    /// Recipients asked for: Leads created, each with a unique phone, linked to the campaign.
+    pub recipients: usize,
+    /// Leads the records API created (setup, not measured).
+    pub seeded: usize,
+    /// Seeding: wall time in seconds, leads per second, and the connections it used.
+    pub seed_s: f64,
+    pub seed_rate: f64,
+    pub seed_concurrency: usize,
+    /// Distinct recipients whose phone reached the provider in an accepted (2xx) request.
+    pub messages: usize,
+    /// Accepted provider requests that carried recipients.
+    pub batches: usize,
+    /// Provider requests the sandbox refused (non-2xx): their recipients are not counted.
+    pub refused_batches: usize,
+    /// Recipients received more than once (beyond the first), and phones that are no recipient's.
+    pub duplicates: usize,
+    pub unmatched: usize,
+    /// The update's HTTP answer (the record and its run committed), in ms.
+    pub launch_response_ms: f64,
+    /// From the update sent to the first batch received, and to the batch that carried the last new
+    /// recipient, in ms.
+    pub to_first_batch_ms: Option<f64>,
+    pub to_last_message_ms: Option<f64>,
+    /// Recipients received per second, from the update sent to the last one received.
+    pub messages_per_s: f64,
+    /// herald's CPU time (user + system) from just before the update to the last recipient seen, in
+    /// ms, and per recipient received, in µs; the sandbox's per recipient too.
+    pub herald_cpu_ms: f64,
+    pub cpu_us_per_message: f64,
+    pub sandbox_cpu_us_per_message: f64,
+    /// herald's resident set just before the update (after seeding), and the peaks (VmHWM) of herald
+    /// and the sandbox after the campaign; herald's peak may have been reached while seeding.
+    pub herald_rss_before_kib: u64,
+    pub herald_peak_rss_kib: u64,
+    pub sandbox_peak_rss_kib: u64,
+    /// The sandbox alone answering one batch of `probe_messages` messages (as the flow sends them),
+    /// posted straight to it before the campaign: what it costs the run per batch.
+    pub probe_messages: usize,
+    pub sandbox_batch_ms: Option<Spread>,
+    /// The campaign's flow run(s) when the watch ended: status (`finished`, `failed`, `unknown`,
+    /// `running`, ...) and fault, if any.
+    pub runs: Vec<BulkRun>,
+    /// The watch stopped at its time limit (`timeout_s`) before every recipient had arrived.
+    pub timed_out: bool,
+    pub timeout_s: f64,
+    /// The issue's target (>= 100,000 messages/s into the sandbox) and whether this run met it (every
+    /// recipient received, at that rate or faster).
+    pub target_messages_per_s: f64,
+    pub target_met: bool,
+}
+
+/// A flow run the campaign's update started.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkRun {
+    pub id: String,
+    pub status: String,
+    pub fault: Option<String>,
+}
+
 /// herald against a peer on the same phase.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
@@ -202,6 +269,18 @@ impl Report {
             self.machine.load_at_end,
         );
 
+        if let Some(bulk) = &self.bulk {
+            bulk.write_markdown(&mut md);
+        }
+        if self.targets.iter().any(|t| !t.phases.is_empty()) {
+            self.write_phases(&mut md);
+        }
+        self.write_rest(&mut md);
+        md
+    }
+
+    /// The two per-lead tables: speed to lead, then resources.
+    fn write_phases(&self, md: &mut String) {
         let _ = writeln!(md, "Speed to lead (record request sent -> provider request received), in ms:\n");
         let _ = writeln!(
             md,
@@ -253,7 +332,10 @@ impl Report {
                 );
             }
         }
+    }
 
+    /// Ratios against peers, startup, notes.
+    fn write_rest(&self, md: &mut String) {
         if !self.comparisons.is_empty() {
             let _ = writeln!(
                 md,
@@ -311,13 +393,111 @@ impl Report {
                 let _ = writeln!(md, "- {note}");
             }
         }
-        md
+    }
+}
+
+impl BulkReport {
+    /// Whether a run meets the target: every recipient received, at `target` messages/s or faster.
+    pub fn meets(recipients: usize, messages: usize, messages_per_s: f64, target: f64) -> bool {
+        recipients > 0 && messages >= recipients && messages_per_s >= target
+    }
+
+    fn write_markdown(&self, md: &mut String) {
+        let _ = writeln!(
+            md,
+            "Bulk campaign (the Campaign's Status set to Launched -> its flow run's 8x8 batch requests received by the sandbox), \
+             times from the update sent, in ms:\n"
+        );
+        let _ = writeln!(
+            md,
+            "| recipients | messages received | batch requests | update answered | to first batch | to last message | messages/s | herald CPU per message (µs) | herald peak RSS (MB) | sandbox peak RSS (MB) | run |"
+        );
+        let _ = writeln!(md, "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        let runs: Vec<&str> = self.runs.iter().map(|r| r.status.as_str()).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            whole(self.recipients as f64),
+            whole(self.messages as f64),
+            self.batches,
+            ms_f(Some(self.launch_response_ms)),
+            ms_f(self.to_first_batch_ms),
+            ms_f(self.to_last_message_ms),
+            whole(self.messages_per_s),
+            tenths(self.cpu_us_per_message),
+            mb(self.herald_peak_rss_kib),
+            mb(self.sandbox_peak_rss_kib),
+            if runs.is_empty() { "none".to_string() } else { runs.join(", ") },
+        );
+        let _ = write!(
+            md,
+            "\nSetup, not measured: {} of {} Leads created through the records API in {:.1} s ({} leads/s, {} connections); \
+             herald held {} MB before the update.",
+            whole(self.seeded as f64),
+            whole(self.recipients as f64),
+            self.seed_s,
+            whole(self.seed_rate),
+            self.seed_concurrency,
+            mb(self.herald_rss_before_kib),
+        );
+        if let Some(probe) = &self.sandbox_batch_ms {
+            let ceiling = if probe.median_ms > 0.0 {
+                format!(
+                    ", at most {} messages/s through one connection",
+                    whole(self.probe_messages as f64 * 1000.0 / probe.median_ms)
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                md,
+                " The sandbox alone answers a batch of {} messages in {} ms, median [min-max]{ceiling}; \
+                 during the campaign it used {} µs of CPU per message.",
+                whole(self.probe_messages as f64),
+                spread(probe),
+                tenths(self.sandbox_cpu_us_per_message),
+            );
+        }
+        let _ = writeln!(md, "\n");
+        let reached = if self.messages >= self.recipients {
+            format!("{} messages/s", whole(self.messages_per_s))
+        } else {
+            format!(
+                "{} of {} recipients received ({} messages/s while they arrived)",
+                whole(self.messages as f64),
+                whole(self.recipients as f64),
+                whole(self.messages_per_s)
+            )
+        };
+        let _ = writeln!(md, "| target | reached in this run | |\n|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| bulk >= {} messages/s through batches | {reached} | {} |\n",
+            whole(self.target_messages_per_s),
+            if self.target_met { "met" } else { "missed" },
+        );
     }
 }
 
 /// Microseconds as milliseconds with two decimals (three below 0.1 ms).
 fn ms(us: u64) -> String {
     if us < 100 { format!("{:.3}", us as f64 / 1000.0) } else { format!("{:.2}", us as f64 / 1000.0) }
+}
+
+/// Milliseconds with two decimals and thousands separated, or `-`.
+fn ms_f(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v.is_finite() && v >= 0.0 => {
+            let cents = (v * 100.0).round() as u64;
+            format!("{}.{:02}", whole((cents / 100) as f64), cents % 100)
+        }
+        _ => "-".to_string(),
+    }
+}
+
+/// One decimal, for small per-message figures.
+fn tenths(value: f64) -> String {
+    if value.is_finite() && value >= 0.0 { format!("{value:.1}") } else { "-".to_string() }
 }
 
 fn mb(kib: u64) -> String {
@@ -421,6 +601,7 @@ mod tests {
                 idle_rss_kib: 10_240,
             }],
             comparisons: vec![Comparison::between(&herald, "node-red", &node)],
+            bulk: None,
             targets: vec![
                 TargetReport { target: "herald".into(), durability: "SQLite".into(), phases: vec![herald] },
                 TargetReport { target: "node-red".into(), durability: "memory".into(), phases: vec![node] },
@@ -493,6 +674,89 @@ Notes:
 - 2 leads never arrived
 ";
         assert_eq!(md, expected);
+    }
+
+    fn bulk_report() -> Report {
+        // 100,000 recipients, the last received 1.25 s after the update: 80,000 messages/s.
+        let messages_per_s = crate::stats::per_second(100_000, 1_250_000);
+        let bulk = BulkReport {
+            recipients: 100_000,
+            seeded: 100_000,
+            seed_s: 12.5,
+            seed_rate: crate::stats::per_second(100_000, 12_500_000),
+            seed_concurrency: 64,
+            messages: 100_000,
+            batches: 10,
+            refused_batches: 0,
+            duplicates: 0,
+            unmatched: 0,
+            launch_response_ms: 2.5,
+            to_first_batch_ms: Some(310.25),
+            to_last_message_ms: Some(1_250.0),
+            messages_per_s,
+            herald_cpu_ms: 1_500.0,
+            cpu_us_per_message: 15.0,
+            sandbox_cpu_us_per_message: 1.25,
+            herald_rss_before_kib: 40_960,
+            herald_peak_rss_kib: 102_400,
+            sandbox_peak_rss_kib: 51_200,
+            probe_messages: 10_000,
+            sandbox_batch_ms: Some(Spread::of(&[8.0, 10.0, 12.5])),
+            runs: vec![BulkRun { id: "run_1".into(), status: "finished".into(), fault: None }],
+            timed_out: false,
+            timeout_s: 220.0,
+            target_messages_per_s: 100_000.0,
+            target_met: BulkReport::meets(100_000, 100_000, messages_per_s, 100_000.0),
+        };
+        Report {
+            scenario: "bulk-8x8".into(),
+            scenario_summary: "a bulk campaign".into(),
+            command: Some("herald bench --scenario bulk-8x8".into()),
+            startup: Vec::new(),
+            targets: Vec::new(),
+            comparisons: Vec::new(),
+            bulk: Some(bulk),
+            notes: Vec::new(),
+            ..report()
+        }
+    }
+
+    #[test]
+    fn a_bulk_campaign_has_its_own_table_and_the_target() {
+        let bulk_run = bulk_report();
+        let bulk = bulk_run.bulk.as_ref().unwrap();
+        assert_eq!(bulk.messages_per_s, 80_000.0);
+        assert!(!bulk.target_met);
+        let expected = "### Scenario `bulk-8x8`: a bulk campaign
+
+Command: `herald bench --scenario bulk-8x8`
+
+Run 2026-01-01T00:00:00Z on 2 CPUs (Test CPU), Linux 6.1.0, herald 0.1.0; load average 0.25 at the start, 1.50 at the end.
+
+Bulk campaign (the Campaign's Status set to Launched -> its flow run's 8x8 batch requests received by the sandbox), times from the update sent, in ms:
+
+| recipients | messages received | batch requests | update answered | to first batch | to last message | messages/s | herald CPU per message (µs) | herald peak RSS (MB) | sandbox peak RSS (MB) | run |
+|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|
+| 100,000 | 100,000 | 10 | 2.50 | 310.25 | 1,250.00 | 80,000 | 15.0 | 100.0 | 50.0 | finished |
+
+Setup, not measured: 100,000 of 100,000 Leads created through the records API in 12.5 s (8,000 leads/s, 64 connections); herald held 40.0 MB before the update. The sandbox alone answers a batch of 10,000 messages in 10.0 [8.0-12.5] ms, median [min-max], at most 1,000,000 messages/s through one connection; during the campaign it used 1.2 µs of CPU per message.
+
+| target | reached in this run | |
+|---|---|---|
+| bulk >= 100,000 messages/s through batches | 80,000 messages/s | missed |
+
+";
+        assert_eq!(bulk_run.to_markdown(), expected);
+        let json = bulk_run.to_json();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, bulk_run);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["bulk"]["messages_per_s"], 80_000.0);
+        assert_eq!(value["bulk"]["target_met"], false);
+        // Per-lead reports keep their JSON as it was: no `bulk` key.
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&report().to_json()).unwrap().get("bulk").is_none()
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct Scenario {
     pub phone_pointers: &'static [&'static str],
     /// Provider messages expected per lead.
     pub messages_per_lead: u32,
+    /// A bulk campaign: one record (the `object`) launches a flow that texts every Lead linked to it,
+    /// so the bulk phase (seed the Leads, launch, count what arrives) replaces the per-lead phases.
+    pub bulk: bool,
     /// Whether `bench/peers/node-red/flows.json` implements this scenario.
     pub node_red: bool,
     /// `Some(reason)` while the scenario is planned but not built: running it is an error.
@@ -73,6 +76,7 @@ pub const SCENARIOS: &[Scenario] = &[
         provider_path: "/app/event",
         phone_pointers: &["/target"],
         messages_per_lead: 1,
+        bulk: false,
         node_red: true,
         not_available: None,
     },
@@ -86,6 +90,7 @@ pub const SCENARIOS: &[Scenario] = &[
         provider_path: "/api/v1/subaccounts/{subAccountId}/messages",
         phone_pointers: &["/destination", "/messages/*/destination"],
         messages_per_lead: 1,
+        bulk: false,
         node_red: false,
         not_available: None,
     },
@@ -93,17 +98,18 @@ pub const SCENARIOS: &[Scenario] = &[
         name: "bulk-8x8",
         summary: "a bulk campaign: one flow sending to 100,000 recipients through 8x8's batch endpoint",
         project: "examples/8x8-bulk",
-        secrets: &[],
+        secrets: EIGHT_BY_EIGHT_SECRETS,
         object: "Campaign",
-        provider_host: "sms.8x8.com",
+        // The project's named credential is the North America host, https://sms.us.8x8.com.
+        provider_host: "sms.us.8x8.com",
         provider_path: "/api/v1/subaccounts/{subAccountId}/messages/batch",
-        phone_pointers: &["/messages/*/destination"],
-        messages_per_lead: 100_000,
+        // Send-Many-Sms carries the phones in `messages` (one SmsRequest each, as the example's flow
+        // sends them) or, with a template, in `destinations`.
+        phone_pointers: &["/destinations/*", "/messages/*/destination"],
+        messages_per_lead: 1,
+        bulk: true,
         node_red: false,
-        not_available: Some(
-            "one flow cannot address 100,000 recipients yet: batch coalescing exists, but flows have \
-             no Get Records or Loop element to build the recipient list; no numbers are reported until they do",
-        ),
+        not_available: None,
     },
 ];
 
@@ -116,9 +122,14 @@ impl Scenario {
                 known: SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
             }
         })?;
-        match scenario.not_available {
-            Some(reason) => Err(BenchError::ScenarioNotAvailable { name: scenario.name, reason }),
-            None => Ok(scenario),
+        scenario.available()
+    }
+
+    /// This scenario, unless it is planned but not built.
+    fn available(&'static self) -> Result<&'static Scenario, BenchError> {
+        match self.not_available {
+            Some(reason) => Err(BenchError::ScenarioNotAvailable { name: self.name, reason }),
+            None => Ok(self),
         }
     }
 
@@ -183,12 +194,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kixie_is_available_and_the_planned_ones_say_why_not() {
+    fn every_scenario_is_available_and_a_planned_one_would_say_why_not() {
         assert_eq!(Scenario::by_name("kixie").unwrap().name, "kixie");
         assert_eq!(Scenario::by_name("8x8-sms").unwrap().provider_host, "sms.8x8.com");
-        let error = Scenario::by_name("bulk-8x8").unwrap_err();
+        let bulk = Scenario::by_name("BULK-8x8").unwrap();
+        assert!(bulk.bulk && !Scenario::by_name("kixie").unwrap().bulk);
+        assert_eq!((bulk.object, bulk.provider_host), ("Campaign", "sms.us.8x8.com"));
+        static PLANNED: Scenario =
+            Scenario { name: "later", not_available: Some("not built"), ..SCENARIOS[0] };
+        let error = PLANNED.available().unwrap_err();
         assert!(matches!(error, BenchError::ScenarioNotAvailable { .. }), "{error}");
-        assert!(error.to_string().contains("not available yet"), "{error}");
+        assert!(error.to_string().contains("not available yet: not built"), "{error}");
         let error = Scenario::by_name("twilio").unwrap_err();
         assert!(error.to_string().contains("kixie, 8x8-sms, bulk-8x8"), "{error}");
     }

@@ -168,7 +168,8 @@ pub(crate) fn handle(
     body: &[u8],
 ) -> Answer {
     let mut discard = crate::registry::Discard;
-    handle_with(options, limiter, host, now_millis, method, path, headers, body, &mut discard)
+    let body = serde_json::from_slice(body).unwrap_or(Value::Null);
+    handle_with(options, limiter, host, now_millis, method, path, headers, &body, &mut discard)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -180,7 +181,7 @@ pub(crate) fn handle_with(
     method: &Method,
     path: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Value,
     intake: &mut dyn Intake,
 ) -> Answer {
     let Some(product) = product_for_host(host) else {
@@ -226,15 +227,16 @@ pub(crate) fn handle_with(
         answer.headers.push(("retry-after", wait.to_string()));
         return answer;
     }
-    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(body) else {
+    // Parsed once by the caller, which also records it.
+    let Value::Object(request) = body else {
         return error(StatusCode::BAD_REQUEST, 1000, "Invalid request body: expected a JSON object");
     };
     let mut ctx = Ctx { intake, product, subaccount, batch: None };
     match (product, batch) {
-        (Product::Sms, false) => sms_single(&request, &mut ctx),
-        (Product::Sms, true) => sms_batch(&request, &mut ctx),
-        (Product::ChatApps, false) => chat_single(options, &request, &mut ctx),
-        (Product::ChatApps, true) => chat_batch(options, &request, &mut ctx),
+        (Product::Sms, false) => sms_single(request, &mut ctx),
+        (Product::Sms, true) => sms_batch(request, &mut ctx),
+        (Product::ChatApps, false) => chat_single(options, request, &mut ctx),
+        (Product::ChatApps, true) => chat_batch(options, request, &mut ctx),
     }
 }
 
@@ -280,14 +282,23 @@ pub(crate) fn new_uuid() -> String {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let high = mix(n ^ nanos.rotate_left(17));
     let low = mix(high ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0x0fff,
-        0x8000 | (low >> 48) & 0x3fff,
-        low & 0xffff_ffff_ffff
-    )
+    // Written digit by digit: a batch of 10,000 makes 10,000 of them, and `format!` costs more.
+    fn hex(id: &mut String, value: u64, digits: u32) {
+        for shift in (0..digits).rev() {
+            id.push(char::from(b"0123456789abcdef"[((value >> (shift * 4)) & 0xf) as usize]));
+        }
+    }
+    let mut id = String::with_capacity(36);
+    hex(&mut id, high >> 32, 8);
+    id.push('-');
+    hex(&mut id, (high >> 16) & 0xffff, 4);
+    id.push_str("-4");
+    hex(&mut id, high & 0x0fff, 3);
+    id.push('-');
+    hex(&mut id, 0x8000 | (low >> 48) & 0x3fff, 4);
+    id.push('-');
+    hex(&mut id, low & 0xffff_ffff_ffff, 12);
+    id
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -303,7 +314,11 @@ fn now_text() -> String {
 }
 
 fn text<'a>(object: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Refusal> {
-    match object.get(field) {
+    text_value(object.get(field), field)
+}
+
+fn text_value<'a>(value: Option<&'a Value>, field: &str) -> Result<Option<&'a str>, Refusal> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
         Some(_) => Err(refuse(1000, format!("Invalid parameter: {field} must be a string"))),
@@ -363,17 +378,61 @@ struct SmsAccepted {
     parts: u32,
 }
 
-fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
-    let Some(destination) = text(message, "destination")? else {
+/// The segments of the last text inspected: a batch's messages usually share their template's text,
+/// which is then inspected once rather than once per destination.
+#[derive(Default)]
+struct Segments {
+    last: Option<(String, herald_sms::SegmentInfo)>,
+}
+
+impl Segments {
+    fn of(&mut self, text: &str) -> &herald_sms::SegmentInfo {
+        if self.last.as_ref().is_some_and(|(seen, _)| seen != text) {
+            self.last = None;
+        }
+        let (_, info) = self.last.get_or_insert_with(|| (text.to_string(), herald_sms::inspect(text)));
+        info
+    }
+}
+
+/// A message's fields as 8x8 reads them: the message's own over its batch's template, or, in a batch
+/// of `destinations`, the template's with one destination. Looked up where they are, so that a batch
+/// of thousands copies no message.
+#[derive(Clone, Copy)]
+struct Fields<'a> {
+    own: &'a Map<String, Value>,
+    under: Option<&'a Map<String, Value>>,
+    destination: Option<&'a Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(own: &'a Map<String, Value>) -> Self {
+        Fields { own, under: None, destination: None }
+    }
+
+    fn get(&self, field: &str) -> Option<&'a Value> {
+        if field == "destination" && self.destination.is_some() {
+            return self.destination;
+        }
+        self.own.get(field).or_else(|| self.under?.get(field))
+    }
+
+    fn text(&self, field: &str) -> Result<Option<&'a str>, Refusal> {
+        text_value(self.get(field), field)
+    }
+}
+
+fn check_sms(message: Fields<'_>, segments: &mut Segments) -> Result<SmsAccepted, Refusal> {
+    let Some(destination) = message.text("destination")? else {
         return Err(refuse(1002, "Invalid MSISDN: destination is required"));
     };
     if !valid_msisdn(destination) {
         return Err(refuse(1002, "Invalid MSISDN format (not E.164 international number)"));
     }
-    let Some(body) = text(message, "text")? else {
+    let Some(body) = message.text("text")? else {
         return Err(refuse(1004, "Invalid text: text is required"));
     };
-    if let Some(source) = text(message, "source")? {
+    if let Some(source) = message.text("source")? {
         let numeric = source.trim_start_matches('+').chars().all(|c| c.is_ascii_digit());
         let max = if numeric { 16 } else { 11 };
         if source.is_empty()
@@ -388,7 +447,7 @@ fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
             ));
         }
     }
-    if let Some(country) = text(message, "country")?
+    if let Some(country) = message.text("country")?
         && !(country.len() == 2 && country.chars().all(|c| c.is_ascii_alphabetic()))
     {
         return Err(refuse(
@@ -396,13 +455,13 @@ fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
             format!("Invalid country '{country}': use an ISO 3166-1 alpha-2 code such as SG"),
         ));
     }
-    let client_message_id = text(message, "clientMessageId")?;
+    let client_message_id = message.text("clientMessageId")?;
     check_length("clientMessageId", client_message_id, 350, 1000)?;
-    let requested = text(message, "encoding")?.unwrap_or("AUTO");
+    let requested = message.text("encoding")?.unwrap_or("AUTO");
     if !["AUTO", "GSM7", "UCS2"].contains(&requested) {
         return Err(refuse(1003, format!("Invalid encoding '{requested}': use AUTO, GSM7 or UCS2")));
     }
-    let info = herald_sms::inspect(body);
+    let info = segments.of(body);
     let encoding = match requested {
         "GSM7" if info.encoding == herald_sms::Encoding::Ucs2 => {
             return Err(refuse(
@@ -426,10 +485,10 @@ fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
             format!("Invalid text: {parts} parts, more than the {SMS_MAX_PARTS} allowed"),
         ));
     }
-    check_date("scheduled", text(message, "scheduled")?, 1011)?;
-    check_date("expiry", text(message, "expiry")?, 1006)?;
-    check_url("dlrCallbackUrl", text(message, "dlrCallbackUrl")?)?;
-    check_enum("track", text(message, "track")?, &["None", "Outcome"])?;
+    check_date("scheduled", message.text("scheduled")?, 1011)?;
+    check_date("expiry", message.text("expiry")?, 1006)?;
+    check_url("dlrCallbackUrl", message.text("dlrCallbackUrl")?)?;
+    check_enum("track", message.text("track")?, &["None", "Outcome"])?;
     // No country uses +999, and the sandbox's operator blocks one well-formed number: the ways to
     // produce an operator-side rejection (herald itself refuses +999 before sending).
     let rejected = if destination.trim_start_matches('+').starts_with("999") {
@@ -444,9 +503,9 @@ fn check_sms(message: &Map<String, Value>) -> Result<SmsAccepted, Refusal> {
         client_message_id: client_message_id.map(str::to_string),
         encoding,
         rejected,
-        source: text(message, "source")?.map(str::to_string),
+        source: message.text("source")?.map(str::to_string),
         text: body.to_string(),
-        dlr_callback_url: text(message, "dlrCallbackUrl")?.map(str::to_string),
+        dlr_callback_url: message.text("dlrCallbackUrl")?.map(str::to_string),
         parts,
     })
 }
@@ -470,41 +529,61 @@ fn start_batch(
     Ok(batch_id)
 }
 
-fn sms_result(accepted: SmsAccepted, ctx: &mut Ctx) -> Value {
-    let (code, description) = match accepted.rejected {
+/// Hands a checked SMS to the registry (unless the operator rejects it); whether it was queued, and
+/// its entry of the answer when `entry` asks for one (a single send, or a batch that includes its
+/// messages in the response: a batch that does not builds no entry per message).
+fn sms_result(accepted: SmsAccepted, ctx: &mut Ctx, entry: bool) -> (bool, Option<Value>) {
+    let SmsAccepted {
+        destination,
+        client_message_id,
+        encoding,
+        rejected,
+        source,
+        text,
+        dlr_callback_url,
+        parts,
+    } = accepted;
+    let (code, description) = match rejected {
         Some(reason) => ("REJECTED", reason),
         None => ("QUEUED", "SMS is accepted and queued for processing"),
     };
+    let answered = entry.then(|| (client_message_id.clone(), destination.clone()));
     // A message rejected inside a 200 never reaches an operator: no record, no receipts.
-    let umid = if accepted.rejected.is_some() {
-        new_uuid()
+    let umid = if rejected.is_some() {
+        entry.then(new_uuid)
     } else {
-        ctx.accept(NewMessage {
+        Some(ctx.accept(NewMessage {
             id: new_uuid(),
-            client_message_id: accepted.client_message_id.clone(),
-            destination: accepted.destination.clone(),
-            source: accepted.source.clone(),
-            text: Some(accepted.text.clone()),
+            client_message_id,
+            destination,
+            source,
+            text: Some(text),
             origin: Origin::EightByEightSms {
                 subaccount: ctx.subaccount.to_string(),
                 batch: ctx.batch.clone(),
-                dlr_callback_url: accepted.dlr_callback_url.clone(),
-                sms_count: accepted.parts,
+                dlr_callback_url,
+                sms_count: parts,
             },
-        })
+        }))
     };
-    json!({
-        "umid": umid,
-        "clientMessageId": accepted.client_message_id,
-        "destination": accepted.destination,
-        "encoding": accepted.encoding,
-        "status": {"code": code, "description": description},
-    })
+    let entry = answered.map(|(client_message_id, destination)| {
+        json!({
+            "umid": umid,
+            "clientMessageId": client_message_id,
+            "destination": destination,
+            "encoding": encoding,
+            "status": {"code": code, "description": description},
+        })
+    });
+    (rejected.is_none(), entry)
 }
 
 fn sms_single(request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
-    match check_sms(request) {
-        Ok(accepted) => Answer::json(StatusCode::OK, sms_result(accepted, ctx)),
+    match check_sms(Fields::of(request), &mut Segments::default()) {
+        Ok(accepted) => {
+            let (_, entry) = sms_result(accepted, ctx, true);
+            Answer::json(StatusCode::OK, entry.unwrap_or(Value::Null))
+        }
         Err(refusal) => refusal_answer(refusal),
     }
 }
@@ -519,57 +598,62 @@ fn sms_batch(request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
 fn sms_batch_inner(request: &Map<String, Value>, ctx: &mut Ctx) -> Result<Answer, Refusal> {
     let client_batch_id = text(request, "clientBatchId")?;
     check_length("clientBatchId", client_batch_id, 20, 1000)?;
+    let no_template = Map::new();
     let template = match request.get("template") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(t)) => t.clone(),
+        None | Some(Value::Null) => &no_template,
+        Some(Value::Object(t)) => t,
         Some(_) => return Err(refuse(1000, "Invalid parameter: template must be an object")),
     };
-    let mut messages: Vec<Map<String, Value>> = Vec::new();
-    match (request.get("messages"), request.get("destinations")) {
+    // Each message is the template with the message's own fields (or its destination) over it.
+    let (messages, destinations) = match (request.get("messages"), request.get("destinations")) {
         (Some(Value::Array(list)), _) => {
-            for item in list {
-                let Value::Object(item) = item else {
-                    return Err(refuse(1000, "Invalid parameter: each of messages must be an object"));
-                };
-                let mut merged = template.clone();
-                merged.extend(item.clone());
-                messages.push(merged);
-            }
+            let Some(items) = list.iter().map(Value::as_object).collect::<Option<Vec<_>>>() else {
+                return Err(refuse(1000, "Invalid parameter: each of messages must be an object"));
+            };
+            (items, None)
         }
-        (None, Some(Value::Array(list))) => {
-            for destination in list {
-                let mut merged = template.clone();
-                merged.insert("destination".into(), destination.clone());
-                messages.push(merged);
-            }
-        }
+        (None, Some(Value::Array(list))) => (Vec::new(), Some(list.as_slice())),
         _ => {
             return Err(refuse(
                 1000,
                 "Invalid parameter: messages (or destinations with a template) is required",
             ));
         }
-    }
-    let batch_id = start_batch(ctx, messages.len(), SMS_BATCH_MAX, client_batch_id)?;
-    let mut results = Vec::with_capacity(messages.len());
+    };
+    let count = destinations.map_or(messages.len(), <[Value]>::len);
+    let batch_id = start_batch(ctx, count, SMS_BATCH_MAX, client_batch_id)?;
+    let include = includes_messages(request);
+    let mut results = Vec::with_capacity(if include { count } else { 0 });
     let mut accepted_count = 0;
-    for message in &messages {
-        let result = match check_sms(message) {
-            Ok(accepted) => sms_result(accepted, ctx),
-            Err(refusal) => json!({
-                "umid": new_uuid(),
-                "clientMessageId": message.get("clientMessageId"),
-                "destination": message.get("destination"),
-                "encoding": message.get("encoding").cloned().unwrap_or(json!("AUTO")),
-                "status": {"code": "REJECTED", "description": refusal.message},
-            }),
+    let mut segments = Segments::default();
+    for i in 0..count {
+        let fields = match destinations {
+            Some(list) => Fields { own: template, under: None, destination: Some(&list[i]) },
+            None => Fields { own: messages[i], under: Some(template), destination: None },
         };
-        if result["status"]["code"] == "QUEUED" {
-            accepted_count += 1;
-        }
-        results.push(result);
+        let (queued, entry) = match check_sms(fields, &mut segments) {
+            Ok(accepted) => sms_result(accepted, ctx, include),
+            Err(refusal) => (
+                false,
+                include.then(|| {
+                    json!({
+                        "umid": new_uuid(),
+                        "clientMessageId": fields.get("clientMessageId"),
+                        "destination": fields.get("destination"),
+                        "encoding": fields.get("encoding").cloned().unwrap_or(json!("AUTO")),
+                        "status": {"code": "REJECTED", "description": refusal.message},
+                    })
+                }),
+            ),
+        };
+        accepted_count += usize::from(queued);
+        results.extend(entry);
     }
-    Ok(batch_answer(request, batch_id, client_batch_id, results, accepted_count))
+    Ok(batch_answer(request, batch_id, client_batch_id, count, results, accepted_count))
+}
+
+fn includes_messages(request: &Map<String, Value>) -> bool {
+    request.get("includeMessagesInResponse") == Some(&Value::Bool(true))
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -817,7 +901,7 @@ fn chat_batch_inner(
         };
         results.push(result);
     }
-    Ok(batch_answer(request, batch_id, client_batch_id, results, accepted_count))
+    Ok(batch_answer(request, batch_id, client_batch_id, list.len(), results, accepted_count))
 }
 
 /// The batch response both APIs share: counts, and the messages only when asked for.
@@ -825,6 +909,7 @@ fn batch_answer(
     request: &Map<String, Value>,
     batch_id: String,
     client_batch_id: Option<&str>,
+    count: usize,
     results: Vec<Value>,
     accepted_count: usize,
 ) -> Answer {
@@ -832,9 +917,9 @@ fn batch_answer(
         "batchId": batch_id,
         "clientBatchId": client_batch_id,
         "acceptedCount": accepted_count,
-        "rejectedCount": results.len() - accepted_count,
+        "rejectedCount": count - accepted_count,
     });
-    if request.get("includeMessagesInResponse") == Some(&Value::Bool(true)) {
+    if includes_messages(request) {
         body["messages"] = Value::Array(results);
     }
     Answer::json(StatusCode::OK, body)
@@ -1069,6 +1154,51 @@ mod tests {
         assert_error(call("sms.8x8.com", &format!("{SUB}/batch"), json!({"messages": many})), 400, 1100);
     }
 
+    #[test]
+    fn a_batch_message_s_own_fields_win_over_its_template() {
+        let template = json!({"source": "ACME", "text": "from the template", "encoding": "UCS2",
+                              "destination": "+6590000000"});
+        let (_, body) = call(
+            "sms.8x8.com",
+            &format!("{SUB}/batch"),
+            json!({"includeMessagesInResponse": true, "template": template, "messages": [
+                {"destination": "+6591234567"},
+                {"destination": "+6591234568", "text": "own text", "encoding": "GSM7"},
+                // A field set to null is unset, whatever the template says.
+                {"destination": "+6591234569", "text": null},
+                {"text": "no destination of its own"}]}),
+        );
+        let entries = body["messages"].as_array().unwrap();
+        let summary: Vec<(&str, &str, &str)> = entries
+            .iter()
+            .map(|m| {
+                (
+                    m["destination"].as_str().unwrap_or("-"),
+                    m["encoding"].as_str().unwrap_or("-"),
+                    m["status"]["code"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("+6591234567", "UCS2", "QUEUED"),
+                ("+6591234568", "GSM7", "QUEUED"),
+                ("+6591234569", "UCS2", "REJECTED"),
+                ("+6590000000", "UCS2", "QUEUED"),
+            ]
+        );
+        assert_eq!(entries[2]["status"]["description"], "Invalid text: text is required");
+        // In a batch of destinations, each destination replaces the template's.
+        let (_, body) = call(
+            "sms.8x8.com",
+            &format!("{SUB}/batch"),
+            json!({"includeMessagesInResponse": true, "template": template, "destinations": ["+6591234570"]}),
+        );
+        assert_eq!(body["messages"][0]["destination"], "+6591234570");
+        assert_eq!(body["acceptedCount"], 1);
+    }
+
     fn whatsapp_otp(kind: &str, button: &str, sub_type: &str, template: &str) -> Value {
         json!({
             "user": {"msisdn": "+6512345678"},
@@ -1252,5 +1382,9 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_bytes()[14], b'4');
         assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+        assert_eq!(a.len(), 36);
+        let dashes: Vec<usize> = a.match_indices('-').map(|(i, _)| i).collect();
+        assert_eq!(dashes, [8, 13, 18, 23]);
+        assert!(b"89ab".contains(&a.as_bytes()[19]), "{a}");
     }
 }

@@ -309,7 +309,9 @@ impl Sandbox {
     }
 
     /// Hands the request to the provider at `host`; returns its answer and the messages it accepted
-    /// for the first time.
+    /// for the first time. `recorded` is the body as the request list keeps it (parsed once: 8x8
+    /// reads the same JSON).
+    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
         host: &str,
@@ -318,11 +320,15 @@ impl Sandbox {
         path: &str,
         headers: &HeaderMap,
         body: &[u8],
+        recorded: &Value,
     ) -> (Answer, Vec<(SentMessage, registry::Origin)>) {
         let state = &self.state;
         let now_millis = u64::try_from(received.timestamp_millis()).unwrap_or(0);
-        let mut intake =
-            state.registry.intake(host, now_millis, received.to_rfc3339_opts(SecondsFormat::Millis, true));
+        let account_webhook = state.webhooks.lock().is_ok_and(|w| w.contains_key(host));
+        let mut intake = state
+            .registry
+            .intake(host, now_millis, received.to_rfc3339_opts(SecondsFormat::Millis, true))
+            .with_account_webhook(account_webhook);
         let answer = match host {
             "apig.kixie.com" => kixie::handle_with(&state.options.kixie, method, path, body, &mut intake),
             TWILIO_HOST => twilio::handle(
@@ -363,7 +369,7 @@ impl Sandbox {
                 method,
                 path,
                 headers,
-                body,
+                recorded,
                 &mut intake,
             ),
             _ => Answer::json(
@@ -386,9 +392,29 @@ impl RequestFilter {
     }
 }
 
-async fn list_requests(State(sandbox): State<Sandbox>, Query(filter): Query<RequestFilter>) -> Response {
-    let requests: Vec<ReceivedRequest> =
-        sandbox.requests().into_iter().filter(|r| filter.admits(&r.host)).collect();
+#[derive(Deserialize)]
+struct RequestsQuery {
+    host: Option<String>,
+    /// Only the requests whose `sequence` is greater: a client that polls while requests arrive reads
+    /// each one once, instead of everything so far at every poll.
+    after: Option<u64>,
+}
+
+async fn list_requests(State(sandbox): State<Sandbox>, Query(query): Query<RequestsQuery>) -> Response {
+    let filter = RequestFilter { host: query.host };
+    let after = query.after.unwrap_or(0);
+    // Sequences grow by one from 1, so the requests after `after` start at index `after`; only those
+    // that are listed are copied.
+    let requests: Vec<ReceivedRequest> = match sandbox.state.requests.lock() {
+        Ok(all) => all
+            .get(usize::try_from(after).unwrap_or(usize::MAX).min(all.len())..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.sequence > after && filter.admits(&r.host))
+            .cloned()
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     axum::Json(requests).into_response()
 }
 
@@ -626,6 +652,7 @@ async fn provider(
     let host = host.to_ascii_lowercase();
     let path = format!("/{path}");
     let plan = sandbox.state.faults.draw(&host);
+    let recorded = recorded_body(&host, &headers, &body);
     if let Some(latency) = plan.latency {
         tokio::time::sleep(latency).await;
     }
@@ -633,7 +660,8 @@ async fn provider(
         Some(faults::Failure::Error) => faults::error_answer(&host),
         Some(faults::Failure::TooMany { retry_after }) => faults::too_many_answer(&host, retry_after),
         None => {
-            let (answer, accepted) = sandbox.dispatch(&host, received, &method, &path, &headers, &body);
+            let (answer, accepted) =
+                sandbox.dispatch(&host, received, &method, &path, &headers, &body, &recorded);
             // Before any hang or reset: the provider has the message whatever becomes of the answer.
             receipts::schedule(&sandbox, &host, accepted);
             answer
@@ -643,7 +671,7 @@ async fn provider(
         .then(|| query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
     sandbox.record(ReceivedRequest {
         sequence: 0,
-        body: recorded_body(&host, &headers, &body),
+        body: recorded,
         host,
         method: method.to_string(),
         path,

@@ -70,6 +70,18 @@ pub(crate) struct Batch {
 }
 
 impl Origin {
+    /// Where this message's own receipts go (8x8's `dlrCallbackUrl`, Twilio's `StatusCallback`), if
+    /// anywhere: without one, only the host's account webhook gets them.
+    fn callback_url(&self) -> Option<&str> {
+        match self {
+            Origin::EightByEightSms { dlr_callback_url, .. } | Origin::ChatApps { dlr_callback_url, .. } => {
+                dlr_callback_url.as_deref()
+            }
+            Origin::Twilio { status_callback, .. } => status_callback.as_deref(),
+            Origin::Kixie { .. } => None,
+        }
+    }
+
     fn provider(&self) -> &'static str {
         match self {
             Origin::EightByEightSms { .. } => "8x8-sms",
@@ -107,14 +119,14 @@ pub(crate) struct Registry {
 
 #[derive(Default)]
 struct Entries {
-    messages: Vec<SentMessage>,
+    messages: Chunked<SentMessage>,
     /// Dedup key -> (index in `messages`, accepted at, ms since the epoch).
     by_key: HashMap<String, (usize, u64)>,
 }
 
 impl Registry {
     pub fn list(&self) -> Vec<SentMessage> {
-        self.inner.lock().map(|e| e.messages.clone()).unwrap_or_default()
+        self.inner.lock().map(|e| e.messages.iter().cloned().collect()).unwrap_or_default()
     }
 
     pub fn clear(&self) {
@@ -125,7 +137,46 @@ impl Registry {
 
     /// An intake for one request to `host`.
     pub fn intake<'a>(&'a self, host: &'a str, now_millis: u64, now_text: String) -> Collector<'a> {
-        Collector { registry: self, host, now_millis, now_text, new: Vec::new() }
+        Collector { registry: self, host, now_millis, now_text, account_webhook: true, new: Vec::new() }
+    }
+}
+
+/// Messages in fixed-size chunks: hundreds of thousands of them (a bulk campaign) are appended without
+/// a growing vector copying all of them, into fresh pages, at every doubling.
+struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+const CHUNK: usize = 4096;
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked { chunks: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Chunked<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, item: T) {
+        if self.len.is_multiple_of(CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push(item);
+            self.len += 1;
+        }
+    }
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        self.chunks.get_mut(index / CHUNK)?.get_mut(index % CHUNK)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
     }
 }
 
@@ -135,10 +186,18 @@ pub(crate) struct Collector<'a> {
     host: &'a str,
     now_millis: u64,
     now_text: String,
+    /// Whether the host has an account webhook: without one, a message without a callback URL of its
+    /// own has no receipts, and is not handed on for them (a batch of 10,000 then costs no receipt work).
+    account_webhook: bool,
     new: Vec<(SentMessage, Origin)>,
 }
 
 impl Collector<'_> {
+    pub fn with_account_webhook(self, account_webhook: bool) -> Self {
+        Collector { account_webhook, ..self }
+    }
+
+    /// The messages this request made new that may have receipts to post.
     pub fn into_new(self) -> Vec<(SentMessage, Origin)> {
         self.new
     }
@@ -167,12 +226,17 @@ impl Intake for Collector<'_> {
             accepted_at: self.now_text.clone(),
         };
         let index = entries.messages.len();
-        entries.messages.push(record.clone());
+        let id = message.id;
+        if self.account_webhook || message.origin.callback_url().is_some() {
+            entries.messages.push(record.clone());
+            self.new.push((record, message.origin));
+        } else {
+            entries.messages.push(record);
+        }
         if let Some(key) = dedup_key {
             entries.by_key.insert(key, (index, self.now_millis));
         }
-        self.new.push((record, message.origin));
-        message.id
+        id
     }
 }
 
@@ -208,5 +272,45 @@ mod tests {
         );
         registry.clear();
         assert!(registry.list().is_empty());
+    }
+
+    #[test]
+    fn without_a_webhook_only_messages_with_their_own_callback_are_handed_on_for_receipts() {
+        let registry = Registry::default();
+        let mut intake = registry.intake("sms.8x8.com", 1_000, "t".into()).with_account_webhook(false);
+        let sms = |id: &str, callback: Option<&str>| NewMessage {
+            origin: Origin::EightByEightSms {
+                subaccount: "acme".into(),
+                batch: None,
+                dlr_callback_url: callback.map(str::to_string),
+                sms_count: 1,
+            },
+            client_message_id: None,
+            ..message(id)
+        };
+        assert_eq!(intake.accept(None, sms("a", None)), "a");
+        assert_eq!(intake.accept(None, sms("b", Some("http://127.0.0.1:1/dlr"))), "b");
+        assert_eq!(intake.accept(None, message("c")), "c");
+        let new: Vec<String> = intake.into_new().into_iter().map(|(m, _)| m.id).collect();
+        assert_eq!(new, ["b"]);
+        assert_eq!(registry.list().len(), 3, "every accepted message is kept all the same");
+    }
+
+    #[test]
+    fn chunks_keep_order_and_indexes_across_their_boundaries() {
+        let mut chunked = Chunked::default();
+        for i in 0..(2 * CHUNK + 3) {
+            chunked.push(i);
+        }
+        assert_eq!(chunked.len(), 2 * CHUNK + 3);
+        assert_eq!(chunked.chunks.len(), 3);
+        *chunked.get_mut(CHUNK).unwrap() += 1_000_000;
+        assert_eq!(chunked.get_mut(2 * CHUNK + 3), None);
+        let all: Vec<usize> = chunked.iter().copied().collect();
+        assert_eq!(all.len(), 2 * CHUNK + 3);
+        assert_eq!(
+            (all[CHUNK - 1], all[CHUNK], all[2 * CHUNK + 2]),
+            (CHUNK - 1, CHUNK + 1_000_000, 2 * CHUNK + 2)
+        );
     }
 }

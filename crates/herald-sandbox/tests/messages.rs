@@ -121,3 +121,54 @@ async fn kixie_and_twilio_never_deduplicate() {
     assert_eq!(reply.status, 204);
     assert_eq!(get_json(address, "/_sandbox/messages").await, json!([]));
 }
+
+#[tokio::test]
+async fn a_template_batch_sends_to_each_destination_and_answers_counts_only_unless_asked() {
+    let (_, address) = start(SandboxOptions::default()).await;
+    let path = "/sms.us.8x8.com/api/v1/subaccounts/acme-01/messages/batch";
+    let template = json!({"source": "Acme", "text": "Sale today", "encoding": "AUTO"});
+    let batch =
+        json!({"destinations": ["+14152000000", "+14152000001", "not a number"], "template": template});
+    let reply = post_json(address, path, &[("authorization", &bearer())], &batch).await.json();
+    assert_eq!((reply["acceptedCount"].as_u64(), reply["rejectedCount"].as_u64()), (Some(2), Some(1)));
+    assert!(reply.get("messages").is_none(), "{reply}");
+    let messages = get_json(address, "/_sandbox/messages?host=sms.us.8x8.com").await;
+    let sent: Vec<(&str, &str, &str)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (m["destination"].as_str().unwrap(), m["source"].as_str().unwrap(), m["text"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(sent, [("+14152000000", "Acme", "Sale today"), ("+14152000001", "Acme", "Sale today")]);
+
+    // Asked for, each message has its entry, the refused one included.
+    let batch = json!({"destinations": ["+14152000002", "+999123456789", "x"], "template": template,
+                       "includeMessagesInResponse": true});
+    let reply = post_json(address, path, &[("authorization", &bearer())], &batch).await.json();
+    let codes: Vec<&str> =
+        reply["messages"].as_array().unwrap().iter().map(|m| m["status"]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["QUEUED", "REJECTED", "REJECTED"]);
+    assert_eq!(reply["messages"][0]["destination"], "+14152000002");
+    assert_eq!(reply["messages"][0]["encoding"], "GSM7");
+    assert_eq!(reply["acceptedCount"], 1);
+}
+
+#[tokio::test]
+async fn requests_after_a_sequence_are_only_the_newer_ones() {
+    let (_, address) = start(SandboxOptions::default()).await;
+    for n in 0..3 {
+        let sms = json!({"destination": format!("+659123456{n}"), "text": "Hi"});
+        assert_eq!(send_sms(address, &sms).await.status, 200);
+    }
+    let sequences = |list: Value| -> Vec<u64> {
+        list.as_array().unwrap().iter().map(|r| r["sequence"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(sequences(get_json(address, "/_sandbox/requests").await), [1, 2, 3]);
+    assert_eq!(sequences(get_json(address, "/_sandbox/requests?after=1").await), [2, 3]);
+    assert_eq!(sequences(get_json(address, "/_sandbox/requests?host=sms.8x8.com&after=2").await), [3]);
+    assert!(sequences(get_json(address, "/_sandbox/requests?after=3").await).is_empty());
+    assert!(sequences(get_json(address, "/_sandbox/requests?after=99").await).is_empty());
+    assert!(sequences(get_json(address, "/_sandbox/requests?host=apig.kixie.com&after=0").await).is_empty());
+}

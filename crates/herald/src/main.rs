@@ -70,12 +70,16 @@ enum Command {
     Credential(CredentialCommand),
     /// Measure speed to lead: herald and the sandbox as processes, a fixed-rate and a max-rate load.
     #[command(
-        after_help = "Example:\n  herald bench --rate 1000 --leads 10000 --peer node-red --markdown bench.md"
+        after_help = "Examples:\n  herald bench --rate 1000 --leads 10000 --peer node-red --markdown bench.md\n  herald bench --scenario bulk-8x8 --recipients 100000"
     )]
     Bench {
-        /// kixie or 8x8-sms (bulk-8x8 is planned).
+        /// kixie, 8x8-sms, or bulk-8x8 (one campaign texting --recipients Leads in 8x8 batches; the
+        /// rate, leads and concurrency options do not apply to it).
         #[arg(long, default_value = "kixie")]
         scenario: String,
+        /// bulk-8x8 only: the Leads the campaign texts (default 100,000).
+        #[arg(long)]
+        recipients: Option<usize>,
         /// Run the same load against a peer in the same run (node-red; see bench/peers/).
         #[arg(long)]
         peer: Option<String>,
@@ -466,6 +470,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         )),
         Command::Bench {
             scenario,
+            recipients,
             peer,
             rate,
             leads,
@@ -486,6 +491,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 concurrency: (concurrency > 0).then_some(concurrency),
                 max_leads,
                 startup_runs,
+                recipients,
                 command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
                 ..Default::default()
             })
@@ -537,5 +543,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_takes_the_bulk_campaign_s_recipients() {
+        let cli = Cli::try_parse_from(["herald", "bench", "--scenario", "bulk-8x8", "--recipients", "5000"])
+            .unwrap();
+        let Command::Bench { scenario, recipients, .. } = cli.command else { panic!("not bench") };
+        assert_eq!((scenario.as_str(), recipients), ("bulk-8x8", Some(5_000)));
+        let cli = Cli::try_parse_from(["herald", "bench"]).unwrap();
+        assert!(matches!(cli.command, Command::Bench { recipients: None, .. }));
+        assert!(Cli::try_parse_from(["herald", "bench", "--recipients", "many"]).is_err());
     }
 }
