@@ -5,13 +5,12 @@
 //! second, herald's CPU per message and the peak memory of herald and the sandbox.
 
 use crate::BenchError;
-use crate::load::unix_micros;
+use crate::load::{sandbox_requests, unix_micros};
 use crate::process::Usage;
 use crate::report::{BulkReport, BulkRun, Spread};
 use crate::scenario::{MAX_LEADS_PER_RUN, Scenario, lead_phone, phone_digits};
 use crate::stats::per_second;
 use indicatif::ProgressBar;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -74,21 +73,6 @@ pub fn recipient_body(index: u64, campaign_id: &str) -> Value {
 /// The watch's time limit: two minutes, plus a second per thousand recipients.
 pub fn watch_timeout(recipients: usize) -> Duration {
     Duration::from_secs(120) + Duration::from_millis(recipients as u64)
-}
-
-/// One request as `GET /_sandbox/requests` lists it.
-#[derive(Deserialize)]
-struct Received {
-    #[serde(default)]
-    sequence: u64,
-    body: Value,
-    received_unix_micros: i64,
-    #[serde(default = "ok_status")]
-    status: u16,
-}
-
-fn ok_status() -> u16 {
-    200
 }
 
 /// What the provider has received of the campaign so far: a tally over the sandbox's requests, fed
@@ -477,13 +461,7 @@ async fn poll(scenario: &Scenario, target: &BulkTarget<'_>, tally: &mut Tally) -
         "{}/_sandbox/requests?host={}&after={}",
         target.sandbox_url, scenario.provider_host, tally.last_sequence
     );
-    let response = target.client.get(&url).send().await.map_err(|e| BenchError::http(&url, e))?;
-    if !response.status().is_success() {
-        return Err(BenchError::Unexpected { url, status: response.status().as_u16() });
-    }
-    let bytes = response.bytes().await.map_err(|e| BenchError::http(&url, e))?;
-    let received: Vec<Received> = serde_json::from_slice(&bytes)
-        .map_err(|e| BenchError::Sandbox { url: url.clone(), message: e.to_string() })?;
+    let received = sandbox_requests(target.client, &url).await?;
     for request in received {
         if request.sequence != 0 && request.sequence <= tally.last_sequence {
             continue; // a sandbox without `after` lists everything again

@@ -68,10 +68,33 @@ enum Answer {
     Skipped,
 }
 
+/// One request as `GET /_sandbox/requests` lists it.
 #[derive(Deserialize)]
-struct Received {
-    body: Value,
-    received_unix_micros: i64,
+pub(crate) struct Received {
+    #[serde(default)]
+    pub sequence: u64,
+    pub body: Value,
+    pub received_unix_micros: i64,
+    #[serde(default = "ok_status")]
+    pub status: u16,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+/// The requests the sandbox lists at `url` (`/_sandbox/requests?...`).
+pub(crate) async fn sandbox_requests(
+    client: &reqwest::Client,
+    url: &str,
+) -> Result<Vec<Received>, BenchError> {
+    let response = client.get(url).send().await.map_err(|e| BenchError::http(url, e))?;
+    if !response.status().is_success() {
+        return Err(BenchError::Unexpected { url: url.to_string(), status: response.status().as_u16() });
+    }
+    let bytes = response.bytes().await.map_err(|e| BenchError::http(url, e))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| BenchError::Sandbox { url: url.to_string(), message: e.to_string() })
 }
 
 async fn send_one(
@@ -391,13 +414,7 @@ async fn drain(
     let mut previous: Option<(Instant, usize)> = None;
     loop {
         let polled_at = Instant::now();
-        let response = target.client.get(&url).send().await.map_err(|e| BenchError::http(&url, e))?;
-        if !response.status().is_success() {
-            return Err(BenchError::Unexpected { url, status: response.status().as_u16() });
-        }
-        let bytes = response.bytes().await.map_err(|e| BenchError::http(&url, e))?;
-        let received: Vec<Received> = serde_json::from_slice(&bytes)
-            .map_err(|e| BenchError::Sandbox { url: url.clone(), message: e.to_string() })?;
+        let received = sandbox_requests(target.client, &url).await?;
         let matched = received
             .iter()
             .flat_map(|r| scenario.phones_in(&r.body))

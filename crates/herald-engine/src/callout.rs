@@ -802,11 +802,7 @@ struct LeftOut {
 /// `destinations` list is rebuilt, and `messages` keeps only the items at `positions`. A body whose
 /// messages herald could not all read is left as the flow built it.
 fn rewrite_batch(provider: Provider, body: &mut Value, kept: &[OutboundMessage], positions: &[usize]) {
-    let pointer = match provider {
-        Provider::EightByEightSms => "/destination",
-        Provider::EightByEightChatApps => "/user/msisdn",
-        _ => return,
-    };
+    let Some(pointer) = destination_pointer(provider) else { return };
     let Some(object) = body.as_object_mut() else { return };
     if let Some(Value::Array(messages)) = object.get_mut("messages")
         && !messages.is_empty()
@@ -833,16 +829,21 @@ fn rewrite_batch(provider: Provider, body: &mut Value, kept: &[OutboundMessage],
     }
 }
 
+/// Where a message's destination sits in the provider's request body (in a batch: in each message).
+fn destination_pointer(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::EightByEightSms => Some("/destination"),
+        Provider::EightByEightChatApps => Some("/user/msisdn"),
+        Provider::Kixie => Some("/target"),
+        Provider::Twilio => Some("/To"),
+        Provider::Generic => None,
+    }
+}
+
 /// Writes the normalized destinations back into a single send's body.
 fn rewrite_destinations(provider: Provider, body: &mut Value, messages: &[OutboundMessage]) {
     let [message] = messages else { return };
-    let pointer = match provider {
-        Provider::EightByEightSms => "/destination",
-        Provider::EightByEightChatApps => "/user/msisdn",
-        Provider::Kixie => "/target",
-        Provider::Twilio => "/To",
-        Provider::Generic => return,
-    };
+    let Some(pointer) = destination_pointer(provider) else { return };
     if let Some(slot) = body.pointer_mut(pointer)
         && let Some(written) = slot.as_str()
     {

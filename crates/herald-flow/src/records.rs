@@ -118,10 +118,7 @@ fn order_of(a: &Value, b: &Value) -> Ordering {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Less,
         (false, true) => Ordering::Greater,
-        _ => match (a, b) {
-            (Value::Text(a), Value::Text(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
-            _ => herald_expr::compare(a, b).unwrap_or(Ordering::Equal),
-        },
+        _ => compare(a, b).unwrap_or(Ordering::Equal),
     }
 }
 

@@ -4,43 +4,48 @@
 use proptest::prelude::*;
 use std::path::PathBuf;
 
+/// The named files of an example project, read from `examples/<name>`.
+fn example_files(name: &str, relatives: &[&str]) -> Vec<(PathBuf, String)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
+    relatives
+        .iter()
+        .map(|relative| (PathBuf::from(relative), std::fs::read_to_string(root.join(relative)).unwrap()))
+        .collect()
+}
+
 fn example() -> Vec<(PathBuf, String)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/kixie-welcome-sms");
-    let mut files = Vec::new();
-    for relative in [
-        "herald.toml",
-        "objects/Lead.yaml",
-        "objects/Task.yaml",
-        "credentials/Kixie_API_Auth.yaml",
-        "credentials/Kixie_Endpoint.yaml",
-        "permissions/Kixie_Integration_User.yaml",
-        "services/KixieService.yaml",
-        "flows/Lead_Welcome_SMS.yaml",
-    ] {
-        files.push((PathBuf::from(relative), std::fs::read_to_string(root.join(relative)).unwrap()));
-    }
-    files
+    example_files(
+        "kixie-welcome-sms",
+        &[
+            "herald.toml",
+            "objects/Lead.yaml",
+            "objects/Task.yaml",
+            "credentials/Kixie_API_Auth.yaml",
+            "credentials/Kixie_Endpoint.yaml",
+            "permissions/Kixie_Integration_User.yaml",
+            "services/KixieService.yaml",
+            "flows/Lead_Welcome_SMS.yaml",
+        ],
+    )
 }
 
 /// examples/8x8-bulk, whose flow reads records and loops; its flow file comes last.
 fn bulk_example() -> Vec<(PathBuf, String)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/8x8-bulk");
-    let mut files = Vec::new();
-    for relative in [
-        "herald.toml",
-        "objects/Lead.yaml",
-        "objects/Task.yaml",
-        "objects/Campaign.yaml",
-        "credentials/X8x8_CPaaS_Authentication.yaml",
-        "credentials/X8x8_SMS_API.yaml",
-        "permissions/CPaaS_API_Access.yaml",
-        "services/CPaaSSMS.yaml",
-        "services/sms_api.json",
-        "flows/Campaign_Launch_SMS.yaml",
-    ] {
-        files.push((PathBuf::from(relative), std::fs::read_to_string(root.join(relative)).unwrap()));
-    }
-    files
+    example_files(
+        "8x8-bulk",
+        &[
+            "herald.toml",
+            "objects/Lead.yaml",
+            "objects/Task.yaml",
+            "objects/Campaign.yaml",
+            "credentials/X8x8_CPaaS_Authentication.yaml",
+            "credentials/X8x8_SMS_API.yaml",
+            "permissions/CPaaS_API_Access.yaml",
+            "services/CPaaSSMS.yaml",
+            "services/sms_api.json",
+            "flows/Campaign_Launch_SMS.yaml",
+        ],
+    )
 }
 
 fn load(files: Vec<(PathBuf, String)>) {

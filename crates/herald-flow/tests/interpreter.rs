@@ -35,13 +35,7 @@ const PERMISSIONS: (&str, &str) =
     ("permissions/Api.yaml", "kind: permission-set\nexternal_credential_principal_access: [Auth-Main]\n");
 
 fn project(flows: &[(&str, &str)]) -> Result<CompiledProject, String> {
-    let mut files: Vec<(PathBuf, String)> =
-        BASE.iter().map(|(p, t)| (PathBuf::from(p), t.to_string())).collect();
-    files.push((PERMISSIONS.0.into(), PERMISSIONS.1.into()));
-    for (name, text) in flows {
-        files.push((PathBuf::from(format!("flows/{name}.yaml")), text.to_string()));
-    }
-    herald_flow::load_files("/test".into(), files).map_err(|d| d.to_string())
+    project_with(&[], flows)
 }
 
 fn record(fields: Value) -> Map<String, Value> {

@@ -47,18 +47,22 @@ fn run(project: &Path, bearer: &str) -> Running {
 }
 
 impl Running {
-    /// Posts a Lead and returns its finished run.
-    async fn lead(&self, fields: Value) -> Value {
-        let created: Value = self
-            .client
-            .post(format!("{}/api/v1/records/Lead", self.server.url))
+    /// Posts a record and returns the API's answer.
+    async fn post(&self, object: &str, fields: Value) -> Value {
+        self.client
+            .post(format!("{}/api/v1/records/{object}", self.server.url))
             .json(&fields)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Posts a Lead and returns its finished run.
+    async fn lead(&self, fields: Value) -> Value {
+        let created = self.post("Lead", fields).await;
         let run_id = created["runs"][0].as_str().unwrap_or_else(|| panic!("no run: {created}")).to_string();
         let url = format!("{}/api/v1/runs/{run_id}", self.server.url);
         eventually(Duration::from_secs(20), || async {
@@ -66,6 +70,12 @@ impl Running {
             matches!(run["status"].as_str(), Some("finished" | "failed")).then_some(run)
         })
         .await
+    }
+
+    /// Posts a record and returns its id.
+    async fn create(&self, object: &str, fields: Value) -> String {
+        let created = self.post(object, fields).await;
+        created["id"].as_str().unwrap_or_else(|| panic!("not created: {created}")).to_string()
     }
 
     async fn received(&self) -> Vec<Value> {
@@ -315,22 +325,6 @@ async fn the_sandbox_posts_receipts_to_the_webhook_and_the_ledger_follows_them()
     assert_eq!(forged.status(), 401);
     let answer: Value = running.client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(answer["messages"][0]["status"], "delivered");
-}
-
-impl Running {
-    async fn create(&self, object: &str, fields: Value) -> String {
-        let created: Value = self
-            .client
-            .post(format!("{}/api/v1/records/{object}", self.server.url))
-            .json(&fields)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        created["id"].as_str().unwrap_or_else(|| panic!("not created: {created}")).to_string()
-    }
 }
 
 #[tokio::test]

@@ -281,18 +281,7 @@ impl FlowCompiler<'_> {
                 None
             }
         };
-        let logic = match Logic::parse(def.logic.as_deref(), def.conditions.len()) {
-            Ok(logic) => logic,
-            Err(message) => {
-                self.value_error(
-                    &path.key("logic"),
-                    "HF009",
-                    message,
-                    Some("write e.g. `1 AND (2 OR 3)`".into()),
-                );
-                return None;
-            }
-        };
+        let logic = self.logic(path, def.logic.as_deref(), def.conditions.len())?;
         let mut filters = Vec::new();
         for (position, condition) in def.conditions.iter().enumerate() {
             let item_path = path.key("conditions").index(position);
@@ -321,61 +310,35 @@ impl FlowCompiler<'_> {
             };
             let ty = expr_type(field_type);
             let operator = condition.operator;
-            let right_path = item_path.key("right");
-            let right = match (&condition.right, operator) {
-                (_, Operator::IsChanged) => {
-                    self.value_error(
-                        &item_path.key("operator"),
-                        "HF012",
-                        "IsChanged compares the triggering record with its prior values; it does not apply to Get Records",
-                        None,
-                    );
-                    ok = false;
-                    continue;
-                }
-                (None, Operator::IsNull | Operator::IsBlank) => ValueExpr::Literal(Json::Bool(true)),
-                (Some(Json::Bool(flag)), Operator::IsNull | Operator::IsBlank) => {
-                    ValueExpr::Literal(Json::Bool(*flag))
-                }
-                (Some(_), Operator::IsNull | Operator::IsBlank) => {
-                    self.value_error(
-                        &right_path,
-                        "HF011",
-                        format!("operator {operator:?} takes true or false"),
-                        None,
-                    );
-                    ok = false;
-                    continue;
-                }
-                (None, _) => {
-                    self.error(
-                        &item_path,
-                        "HF011",
-                        format!("operator {operator:?} needs a `right` value"),
-                        None,
-                    );
-                    ok = false;
-                    continue;
-                }
-                (Some(value), _) => {
-                    if !matches!(value, Json::String(_))
-                        && let Err(error) = Value::from_json(value, ty)
-                    {
-                        self.value_error(
-                            &right_path,
-                            "HF031",
-                            format!("`right` does not fit {object}.{field} ({ty}): {error}"),
-                            None,
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    let Some(expr) = self.value_expr(&right_path, value, context, None) else {
-                        ok = false;
-                        continue;
-                    };
-                    expr
-                }
+            if operator == Operator::IsChanged {
+                self.value_error(
+                    &item_path.key("operator"),
+                    "HF012",
+                    "IsChanged compares the triggering record with its prior values; it does not apply to Get Records",
+                    None,
+                );
+                ok = false;
+                continue;
+            }
+            // A literal value is checked against the field now; text may hold merge fields, checked at
+            // run time. `IsNull`/`IsBlank` take true or false, checked by `condition_right`.
+            let compared = !matches!(operator, Operator::IsNull | Operator::IsBlank);
+            if let Some(value) = condition.right.as_ref().filter(|v| compared && !v.is_string())
+                && let Err(error) = Value::from_json(value, ty)
+            {
+                self.value_error(
+                    &item_path.key("right"),
+                    "HF031",
+                    format!("`right` does not fit {object}.{field} ({ty}): {error}"),
+                    None,
+                );
+                ok = false;
+                continue;
+            }
+            let Some(right) = self.condition_right(&item_path, condition.right.as_ref(), operator, context)
+            else {
+                ok = false;
+                continue;
             };
             filters.push(FilterItem { field, ty, operator, right });
         }

@@ -799,18 +799,7 @@ impl<'a> FlowCompiler<'a> {
             }
             return None;
         }
-        let logic = match Logic::parse(logic, conditions.len()) {
-            Ok(logic) => logic,
-            Err(message) => {
-                self.value_error(
-                    &path.key("logic"),
-                    "HF009",
-                    message,
-                    Some("write e.g. `1 AND (2 OR 3)`".into()),
-                );
-                return None;
-            }
-        };
+        let logic = self.logic(path, logic, conditions.len())?;
         let mut items = Vec::new();
         for (index, condition) in conditions.iter().enumerate() {
             let item_path = path.key("conditions").index(index);
@@ -819,6 +808,56 @@ impl<'a> FlowCompiler<'a> {
             }
         }
         (items.len() == conditions.len()).then_some(Condition::List { items, logic })
+    }
+
+    /// How a list of `count` conditions combines (`logic` beside `conditions`).
+    fn logic(&mut self, path: &YamlPath, logic: Option<&str>, count: usize) -> Option<Logic> {
+        match Logic::parse(logic, count) {
+            Ok(logic) => Some(logic),
+            Err(message) => {
+                self.value_error(
+                    &path.key("logic"),
+                    "HF009",
+                    message,
+                    Some("write e.g. `1 AND (2 OR 3)`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A condition's `right`: true or false for `IsNull`, `IsBlank` and `IsChanged` (true when left
+    /// out), a value for the other operators.
+    fn condition_right(
+        &mut self,
+        path: &YamlPath,
+        right: Option<&Json>,
+        operator: Operator,
+        context: &FlowContext<'_>,
+    ) -> Option<ValueExpr> {
+        let right_path = path.key("right");
+        match (right, operator) {
+            (None, Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => {
+                Some(ValueExpr::Literal(Json::Bool(true)))
+            }
+            (None, _) => {
+                self.error(path, "HF011", format!("operator {operator:?} needs a `right` value"), None);
+                None
+            }
+            (Some(value), Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => match value {
+                Json::Bool(_) => Some(ValueExpr::Literal(value.clone())),
+                _ => {
+                    self.value_error(
+                        &right_path,
+                        "HF011",
+                        format!("operator {operator:?} takes true or false"),
+                        None,
+                    );
+                    None
+                }
+            },
+            (Some(value), _) => self.value_expr(&right_path, value, context, None),
+        }
     }
 
     fn condition_item(
@@ -869,29 +908,7 @@ impl<'a> FlowCompiler<'a> {
         };
         let left_type = slot_type(&self.table.slots.borrow()[left.0 as usize]);
         let operator = condition.operator;
-        let right_path = path.key("right");
-        let right = match (&condition.right, operator) {
-            (None, Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => {
-                ValueExpr::Literal(Json::Bool(true))
-            }
-            (None, _) => {
-                self.error(path, "HF011", format!("operator {operator:?} needs a `right` value"), None);
-                return None;
-            }
-            (Some(value), Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => match value {
-                Json::Bool(_) => ValueExpr::Literal(value.clone()),
-                _ => {
-                    self.value_error(
-                        &right_path,
-                        "HF011",
-                        format!("operator {operator:?} takes true or false"),
-                        None,
-                    );
-                    return None;
-                }
-            },
-            (Some(value), _) => self.value_expr(&right_path, value, context, None)?,
-        };
+        let right = self.condition_right(path, condition.right.as_ref(), operator, context)?;
         let prior = if operator == Operator::IsChanged {
             let slot = self.table.slots.borrow()[left.0 as usize].clone();
             match slot {
