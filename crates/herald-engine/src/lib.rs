@@ -6,15 +6,19 @@
 
 mod callout;
 mod coalesce;
+mod health;
 mod ledger;
 pub mod limits;
 pub mod oauth;
+mod queue;
 pub mod records;
 mod runs;
 pub mod vault;
 mod webhooks;
 
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
+pub use health::Health;
+pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use runs::RetryOutcome;
 pub use vault::{KeySource, MASTER_KEY_ENV, NEW_MASTER_KEY_ENV, SecretPlace, Vault, VaultError};
@@ -24,6 +28,7 @@ use chrono::{SecondsFormat, Utc};
 use herald_flow::{CompiledFlow, CompiledProject, Effect, RunState, RunUser, Step};
 use herald_project::{ApiScope, PrincipalType, RunAs, did_you_mean};
 use herald_store::{NewRun, RunRow, RunStatus, Store, StoreError, StoredRecord, UserRow};
+use queue::{CommittedRun, Disposition, Job, Parked, RunQueue};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -32,7 +37,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, broadcast};
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error)]
@@ -80,26 +85,6 @@ pub enum EngineError {
     Busy { queued: usize, waited_seconds: u64 },
 }
 
-/// Work for a worker: a stored run to claim, or a run parked in memory (a short rate-limit wait, a
-/// concurrency slot) that goes on where it stopped.
-enum Job {
-    Run(String),
-    /// A run this process just committed: nothing else knows of it yet, so it needs no claim (its
-    /// first journal write marks it running). While the queue is short the run comes with its state;
-    /// beyond [`STATES_IN_QUEUE`] only its id waits and the state is read back from the store, so a
-    /// backlog costs little memory.
-    Fresh(String, Option<OwnedSemaphorePermit>),
-    FreshWith(Box<RunRow>, Option<OwnedSemaphorePermit>),
-    Resume(Box<Parked>),
-}
-
-struct Parked {
-    run: RunRow,
-    flow: Arc<CompiledFlow>,
-    state: RunState,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
 /// Where `drive` left a run.
 enum DriveEnd {
     Ended(RunStatus, Option<String>),
@@ -128,13 +113,15 @@ pub struct EngineOptions {
     /// Send every callout for `https://HOST/PATH` to `SANDBOX/HOST/PATH` instead.
     pub sandbox: Option<String>,
     pub workers: usize,
+    /// How often the sweep looks for `ready` runs that no job holds ([`SWEEP_EVERY`]).
+    pub sweep_every: std::time::Duration,
 }
 
 impl EngineOptions {
     /// The defaults for a database path: the key file sits beside it.
     pub fn for_database(database: PathBuf) -> EngineOptions {
         let key_file = database.with_extension("key");
-        EngineOptions { database, key_file, sandbox: None, workers: 4 }
+        EngineOptions { database, key_file, sandbox: None, workers: 4, sweep_every: SWEEP_EVERY }
     }
 }
 
@@ -149,13 +136,18 @@ struct PreparedInsert {
 }
 
 impl PreparedInsert {
-    fn write(&self, tx: &mut herald_store::WriteTx<'_>) -> Result<(), EngineError> {
+    /// Writes the record and its runs, which `queue` holds from now on (see [`RunQueue::hold`]).
+    fn write(
+        &self,
+        tx: &mut herald_store::WriteTx<'_>,
+        queue: &Arc<RunQueue>,
+    ) -> Result<queue::HeldRuns, EngineError> {
         tx.insert_record(&self.object, &self.id, &self.data, &self.now)?;
         for (run_id, flow, state) in &self.runs {
             let run = NewRun { id: run_id, flow, object: &self.object, record_id: &self.id, state };
             tx.insert_run(run, &self.now)?;
         }
-        Ok(())
+        Ok(queue.hold(self.runs.iter().map(|(id, _, _)| id.as_str())))
     }
 }
 
@@ -203,16 +195,13 @@ struct Inner {
     vault: Vault,
     http: reqwest::Client,
     sandbox: Option<reqwest::Url>,
-    queue: mpsc::UnboundedSender<Job>,
-    receiver: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
+    queue: Arc<RunQueue>,
     limits: limits::RateLimits,
     consent: ledger::ConsentCache,
     /// Places for runs a record write starts, held from before its commit until the run ends or
     /// waits: when all are taken, record writes wait for room (admission control), so that a lead
     /// accepted under overload still goes out in milliseconds rather than behind a backlog.
     admission: Arc<Semaphore>,
-    /// Fresh runs queued with their state (see [`Job::FreshWith`]).
-    states_queued: std::sync::atomic::AtomicUsize,
     /// Status receipts kept without a message; while none are, no answer needs to look for them.
     unmatched_receipts: std::sync::atomic::AtomicUsize,
     events: broadcast::Sender<RunEvent>,
@@ -220,6 +209,7 @@ struct Inner {
     coalescer: coalesce::Coalescer,
     automation: RunUser,
     workers: usize,
+    sweep_every: std::time::Duration,
 }
 
 /// Runs a record write may start, per worker, before the next write waits for one to end.
@@ -230,9 +220,6 @@ fn admission_places(workers: usize) -> usize {
 
 /// How long a record write waits for room before it is refused as busy (HTTP 503).
 const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// How many fresh runs may wait in the queue with their state; more wait as ids.
-const STATES_IN_QUEUE: usize = 1024;
 
 /// The id of the automation user (Salesforce's "Automated Process"), whose permission sets are
 /// `[automation] permission_sets` in herald.toml.
@@ -310,7 +297,6 @@ impl Engine {
                     .map_err(|e| EngineError::Http(format!("--sandbox {url}: {e}")))?,
             ),
         };
-        let (queue, receiver) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(4096);
         let automation =
             RunUser { id: AUTOMATION_USER_ID.into(), name: project.project.config.automation.user.clone() };
@@ -326,16 +312,15 @@ impl Engine {
                 coalescer: coalesce::Coalescer::default(),
                 http,
                 sandbox,
-                queue,
-                receiver: Mutex::new(Some(receiver)),
+                queue: Arc::new(RunQueue::new()),
                 events,
                 automation,
                 limits,
                 consent,
-                states_queued: std::sync::atomic::AtomicUsize::new(0),
                 unmatched_receipts: std::sync::atomic::AtomicUsize::new(unmatched),
                 admission: Arc::new(Semaphore::new(admission_places(options.workers.max(1)))),
                 workers: options.workers.max(1),
+                sweep_every: options.sweep_every,
             }),
         })
     }
@@ -354,7 +339,7 @@ impl Engine {
 
     /// Starts the workers and re-enqueues the runs a previous process left unfinished.
     pub async fn start(&self) -> Result<(), EngineError> {
-        let Some(receiver) = self.inner.receiver.lock().await.take() else { return Ok(()) };
+        let Some(receiver) = self.inner.queue.take_receiver().await else { return Ok(()) };
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..self.inner.workers {
             let engine = self.clone();
@@ -363,37 +348,54 @@ impl Engine {
                 loop {
                     let next = receiver.lock().await.recv().await;
                     let Some(job) = next else { break };
-                    let (run_id, result) = match job {
-                        Job::Run(run_id) => {
-                            let result = engine.execute(&run_id).await;
-                            (run_id, result)
-                        }
-                        // The admission place is given back when the run ends or waits.
-                        Job::FreshWith(run, _admitted) => {
-                            engine.inner.states_queued.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                            let run_id = run.id.clone();
-                            (run_id, engine.start_fresh(*run).await)
-                        }
-                        Job::Fresh(run_id, _admitted) => {
-                            let result = match engine.inner.store.run(&run_id).await {
-                                Ok(Some(run)) => engine.start_fresh(run).await,
-                                Ok(None) => Ok(()),
-                                Err(error) => Err(error.into()),
-                            };
-                            (run_id, result)
-                        }
-                        Job::Resume(parked) => {
-                            let run_id = parked.run.id.clone();
-                            (run_id, engine.continue_run(*parked).await)
-                        }
-                    };
-                    if let Err(error) = result {
-                        tracing::error!(run = %run_id, %error, "run could not be executed");
-                    }
+                    engine.work(job).await;
                 }
             });
         }
-        self.recover().await
+        self.recover().await?;
+        self.start_sweep(self.inner.sweep_every);
+        Ok(())
+    }
+
+    /// Performs one job; its run stays held only while it is parked in memory.
+    async fn work(&self, job: Job) {
+        let (run_id, result) = match job {
+            Job::Claim(run_id) => {
+                let result = self.execute(&run_id).await;
+                (run_id, result)
+            }
+            Job::Claimed(run) => {
+                let run_id = run.id.clone();
+                (run_id, self.start_fresh(*run).await)
+            }
+            // The admission place is given back when the run ends, waits or parks.
+            Job::Committed(CommittedRun::WithState(run), _admitted) => {
+                self.inner.queue.took_state();
+                let run_id = run.id.clone();
+                (run_id, self.start_fresh(*run).await)
+            }
+            Job::Committed(CommittedRun::IdOnly(run_id), _admitted) => {
+                let result = match self.inner.store.run(&run_id).await {
+                    Ok(Some(run)) => self.start_fresh(run).await,
+                    Ok(None) => Ok(Disposition::Released),
+                    Err(error) => Err(error.into()),
+                };
+                (run_id, result)
+            }
+            Job::Resume(parked) => {
+                let run_id = parked.run.id.clone();
+                (run_id, self.continue_run(*parked).await)
+            }
+        };
+        match result {
+            Ok(Disposition::Parked) => {}
+            Ok(Disposition::Released) => self.inner.queue.release(&run_id),
+            Err(error) => {
+                // Whatever the run's row says now, the sweep or the next start takes it from there.
+                tracing::error!(run = %run_id, %error, "run could not be executed");
+                self.inner.queue.release(&run_id);
+            }
+        }
     }
 
     async fn recover(&self) -> Result<(), EngineError> {
@@ -406,7 +408,7 @@ impl Engine {
                     continue;
                 }
             }
-            let _ = self.inner.queue.send(Job::Run(run.id));
+            self.inner.queue.push(Job::Claim(run.id));
         }
         for (run_id, at) in self.inner.store.waiting_runs().await? {
             let at = chrono::DateTime::parse_from_rfc3339(&at)
@@ -419,12 +421,12 @@ impl Engine {
 
     /// Puts a waiting run back in the queue at `at`. A sleeping task per waiting run: no polling.
     fn wake_at(&self, run_id: String, at: chrono::DateTime<Utc>) {
-        let queue = self.inner.queue.clone();
+        let queue = Arc::clone(&self.inner.queue);
         // A millisecond late rather than early: the claim refuses a run that is not due yet.
         let wait = (at - Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(1);
         tokio::spawn(async move {
             tokio::time::sleep(wait).await;
-            let _ = queue.send(Job::Run(run_id));
+            queue.push(Job::Claim(run_id));
         });
     }
 
@@ -533,17 +535,23 @@ impl Engine {
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
         let insert = self.prepare_insert(object, input, actor, records::Truncation::Refuse)?;
+        // Waiting for room may be given up (the client left): nothing is written yet.
         let admitted = self.admit(insert.runs.len()).await?;
-        let insert = self
-            .inner
-            .store
-            .write(move |tx| {
-                insert.write(tx)?;
-                Ok::<_, EngineError>(insert)
-            })
-            .await?;
-        let runs = self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, admitted);
-        Ok(RecordWrite { id: insert.id, runs })
+        let engine = self.clone();
+        self.to_completion(async move {
+            let queue = Arc::clone(&engine.inner.queue);
+            let (insert, held) = engine
+                .inner
+                .store
+                .write(move |tx| {
+                    let held = insert.write(tx, &queue)?;
+                    Ok::<_, EngineError>((insert, held))
+                })
+                .await?;
+            let runs = engine.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, admitted);
+            Ok(RecordWrite { id: insert.id, runs })
+        })
+        .await
     }
 
     /// Validates a new record and decides the runs it triggers, without writing anything.
@@ -587,26 +595,48 @@ impl Engine {
         // The prior values are read in the write itself, so no other write slips in between.
         let (engine, object_name, record_id, actor, when) =
             (self.clone(), object.to_string(), id.to_string(), actor.clone(), now.clone());
-        let runs = self
-            .inner
-            .store
-            .write(move |tx| {
-                let Some(prior) = tx.record(&object_name, &record_id)? else {
-                    return Err(EngineError::NotFound { object: object_name, id: record_id });
-                };
-                let mut data = prior.data.clone();
-                data.extend(fields);
-                data.insert("LastModifiedDate".into(), Value::String(when.clone()));
-                let runs = engine.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor);
-                tx.update_record(&record_id, &data, &when)?;
-                for (run_id, flow, state) in &runs {
-                    let run = NewRun { id: run_id, flow, object: &object_name, record_id: &record_id, state };
-                    tx.insert_run(run, &when)?;
-                }
-                Ok(runs)
-            })
-            .await?;
-        Ok(RecordWrite { id: id.to_string(), runs: self.enqueue(object, id, &now, runs, admitted) })
+        let (object, id) = (object.to_string(), id.to_string());
+        self.to_completion(async move {
+            let writer = engine.clone();
+            let (runs, held) = engine
+                .inner
+                .store
+                .write(move |tx| {
+                    let Some(prior) = tx.record(&object_name, &record_id)? else {
+                        return Err(EngineError::NotFound { object: object_name, id: record_id });
+                    };
+                    let mut data = prior.data.clone();
+                    data.extend(fields);
+                    data.insert("LastModifiedDate".into(), Value::String(when.clone()));
+                    let runs = writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor);
+                    tx.update_record(&record_id, &data, &when)?;
+                    for (run_id, flow, state) in &runs {
+                        let run =
+                            NewRun { id: run_id, flow, object: &object_name, record_id: &record_id, state };
+                        tx.insert_run(run, &when)?;
+                    }
+                    let held = writer.inner.queue.hold(runs.iter().map(|(id, _, _)| id.as_str()));
+                    Ok((runs, held))
+                })
+                .await?;
+            let runs = engine.enqueue(&object, &id, &now, runs, held, admitted);
+            Ok(RecordWrite { id, runs })
+        })
+        .await
+    }
+
+    /// Runs `operation` to its end even if the caller stops waiting for it. What follows a commit
+    /// (queueing the runs it started, remembering an opt-out) must never be skipped because an HTTP
+    /// client went away after the commit: the commit is kept either way.
+    pub(crate) async fn to_completion<T: Send + 'static>(
+        &self,
+        operation: impl std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        match tokio::spawn(operation).await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(EngineError::Store(StoreError::Stopped("herald is shutting down".into()))),
+        }
     }
 
     /// Waits (at most [`ADMISSION_WAIT`]) for places for `runs` new runs; `None` when there are none.
@@ -630,41 +660,33 @@ impl Engine {
         }
     }
 
-    /// Queues the runs a write started, each with one admission place of `admitted` (the rest are
-    /// given back).
+    /// Queues the runs a write started (and `held` since), each with one admission place of
+    /// `admitted` (the rest are given back).
     fn enqueue(
         &self,
         object: &str,
         record_id: &str,
         now: &str,
         runs: Vec<(String, String, Value)>,
+        mut held: queue::HeldRuns,
         mut admitted: Option<OwnedSemaphorePermit>,
     ) -> Vec<String> {
-        use std::sync::atomic::Ordering;
         runs.into_iter()
             .map(|(run_id, flow, state)| {
                 let place = admitted.as_mut().and_then(|places| places.split(1));
-                let job = if self.inner.states_queued.fetch_add(1, Ordering::Relaxed) < STATES_IN_QUEUE {
-                    Job::FreshWith(
-                        Box::new(RunRow {
-                            id: run_id.clone(),
-                            flow,
-                            object: object.to_string(),
-                            record_id: record_id.to_string(),
-                            status: RunStatus::Ready,
-                            state,
-                            fault: None,
-                            created_at: now.to_string(),
-                            updated_at: now.to_string(),
-                            next_attempt_at: None,
-                        }),
-                        place,
-                    )
-                } else {
-                    self.inner.states_queued.fetch_sub(1, Ordering::Relaxed);
-                    Job::Fresh(run_id.clone(), place)
+                let run = RunRow {
+                    id: run_id.clone(),
+                    flow,
+                    object: object.to_string(),
+                    record_id: record_id.to_string(),
+                    status: RunStatus::Ready,
+                    state,
+                    fault: None,
+                    created_at: now.to_string(),
+                    updated_at: now.to_string(),
+                    next_attempt_at: None,
                 };
-                let _ = self.inner.queue.send(job);
+                self.inner.queue.push_committed(&mut held, run, place);
                 run_id
             })
             .collect()
@@ -700,7 +722,7 @@ impl Engine {
         runs
     }
 
-    async fn execute(&self, run_id: &str) -> Result<(), EngineError> {
+    async fn execute(&self, run_id: &str) -> Result<Disposition, EngineError> {
         let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else {
             // A timer may fire a little early, or an older timer may fire after the run went back to
             // waiting: wake it again when it is due.
@@ -711,39 +733,40 @@ impl Engine {
             {
                 self.wake_at(run.id, at.with_timezone(&Utc));
             }
-            return Ok(());
+            return Ok(Disposition::Released);
         };
         self.start_fresh(run).await
     }
 
     /// Starts (or resumes) a run this worker owns: claimed from the store, or just committed here.
-    async fn start_fresh(&self, run: RunRow) -> Result<(), EngineError> {
+    async fn start_fresh(&self, run: RunRow) -> Result<Disposition, EngineError> {
         let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
             let message = format!("flow {} is not in the loaded project", run.flow);
-            return self
-                .finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
-                .await;
+            self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                .await?;
+            return Ok(Disposition::Released);
         };
         let state = match RunState::deserialize(&run.state) {
             Ok(state) => state,
             Err(error) => {
                 let message = format!("the state of this run cannot be read: {error}");
-                return self
-                    .finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
-                    .await;
+                self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                    .await?;
+                return Ok(Disposition::Released);
             }
         };
         self.continue_run(Parked { run, flow, state, permit: None }).await
     }
 
     /// Drives a claimed run until it ends or parks, and journals where it stopped.
-    async fn continue_run(&self, parked: Parked) -> Result<(), EngineError> {
+    async fn continue_run(&self, parked: Parked) -> Result<Disposition, EngineError> {
         let Parked { run, flow, mut state, permit } = parked;
         let mut ledger = Vec::new();
         let end = self.drive(&flow, &mut state, Some(&run.id), permit, &mut ledger).await?;
         match end {
             DriveEnd::Ended(status, fault) => {
-                self.finish(&run, status, journal(&state), fault.as_deref(), &mut ledger).await
+                self.finish(&run, status, journal(&state), fault.as_deref(), &mut ledger).await?;
+                Ok(Disposition::Released)
             }
             DriveEnd::Waiting { at, reason } => {
                 let snapshot = journal(&state);
@@ -754,13 +777,14 @@ impl Engine {
                 })
                 .await?;
                 self.wake_at(run.id.clone(), at);
-                Ok(())
+                Ok(Disposition::Released)
             }
             DriveEnd::Parked { wait } => {
                 self.write_ledger(ledger).await?;
-                // The run stays `running` in the store with nothing in flight: a crash meanwhile
-                // resumes it from its last journal.
-                let queue = self.inner.queue.clone();
+                // The store keeps the run as it was (`ready`, or `running` with nothing in flight) and
+                // this process holds it, so the sweep leaves it alone; a crash meanwhile resumes it
+                // from its last journal.
+                let queue = Arc::clone(&self.inner.queue);
                 tokio::spawn(async move {
                     let permit = match wait {
                         ParkOn::Time(wait) => {
@@ -769,9 +793,9 @@ impl Engine {
                         }
                         ParkOn::Slot(semaphore) => semaphore.acquire_owned().await.ok(),
                     };
-                    let _ = queue.send(Job::Resume(Box::new(Parked { run, flow, state, permit })));
+                    queue.push(Job::Resume(Box::new(Parked { run, flow, state, permit })));
                 });
-                Ok(())
+                Ok(Disposition::Parked)
             }
         }
     }
@@ -808,18 +832,19 @@ impl Engine {
                                 micros,
                             );
                             let journal = run_id.map(|run_id| (run_id.to_string(), journal(state)));
-                            let insert = self
+                            let queue = Arc::clone(&self.inner.queue);
+                            let (insert, held) = self
                                 .write_with_ledger(std::mem::take(ledger), move |tx| {
-                                    insert.write(tx)?;
+                                    let held = insert.write(tx, &queue)?;
                                     if let Some((run_id, snapshot)) = &journal {
                                         tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
                                     }
-                                    Ok(insert)
+                                    Ok((insert, held))
                                 })
                                 .await?;
                             // Runs started from inside a run never wait for admission: the worker
                             // that would wait holds a place itself.
-                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, None);
+                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, None);
                             continue;
                         }
                         Err(error) => {

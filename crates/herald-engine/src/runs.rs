@@ -11,7 +11,8 @@ pub struct RetryOutcome {
     pub run_id: String,
     /// The element the run goes on from.
     pub from_element: String,
-    /// Whether a worker of this process took it; otherwise the next `herald serve` on this database does.
+    /// Whether a worker of this process took it; otherwise a `herald serve` running on this database
+    /// takes it with its sweep, or the next one at start.
     pub queued: bool,
 }
 
@@ -48,11 +49,18 @@ impl Engine {
         } else {
             flow.restart(&mut state, from_element).map_err(refuse)?
         };
-        self.inner.store.save_run(id, RunStatus::Ready, &crate::journal(&state), None, &now_text()).await?;
-        let queued = self.inner.receiver.lock().await.is_none();
-        if queued {
-            let _ = self.inner.queue.send(Job::Run(id.to_string()));
-        }
+        // Held before it is ready, so the sweep does not take it first.
+        let mut held = self.inner.queue.hold([id]);
+        let queued = self.inner.queue.has_workers().await;
+        let (engine, run_id, snapshot) = (self.clone(), id.to_string(), crate::journal(&state));
+        self.to_completion(async move {
+            engine.inner.store.save_run(&run_id, RunStatus::Ready, &snapshot, None, &now_text()).await?;
+            if queued {
+                engine.inner.queue.push_held(&mut held, Job::Claim(run_id));
+            }
+            Ok(())
+        })
+        .await?;
         Ok(RetryOutcome { run_id: id.to_string(), from_element: from, queued })
     }
 

@@ -185,95 +185,105 @@ impl Engine {
         let now = now_text();
         let country = self.inner.project.project.config.runtime.default_country.clone();
         let (engine, name) = (self.clone(), name.to_string());
-        let (report, consents) = self
-            .inner
-            .store
-            .write(move |tx| {
-                let name = name.as_str();
-                let mut report = WebhookReport { events: events.len(), ..WebhookReport::default() };
-                let mut consents = Vec::new();
-                for event in &events {
-                    match event {
-                        WebhookEvent::Status(update) => {
-                            let row = tx.find_message(
-                                provider.name(),
-                                update.provider_message_id.as_deref(),
-                                update.client_message_id.as_deref(),
-                            )?;
-                            let applied = match &row {
-                                Some(row) => {
-                                    apply_event(tx, row, &MessageEvent::from_receipt(update, name), &now)?
+        let writer = engine.clone();
+        // An opt-out is remembered even if the provider stops waiting for this answer.
+        let report = self
+            .to_completion(async move {
+                let (report, consents) = writer
+                    .inner
+                    .store
+                    .write(move |tx| {
+                        let name = name.as_str();
+                        let mut report = WebhookReport { events: events.len(), ..WebhookReport::default() };
+                        let mut consents = Vec::new();
+                        for event in &events {
+                            match event {
+                                WebhookEvent::Status(update) => {
+                                    let row = tx.find_message(
+                                        provider.name(),
+                                        update.provider_message_id.as_deref(),
+                                        update.client_message_id.as_deref(),
+                                    )?;
+                                    let applied = match &row {
+                                        Some(row) => apply_event(
+                                            tx,
+                                            row,
+                                            &MessageEvent::from_receipt(update, name),
+                                            &now,
+                                        )?,
+                                        None => false,
+                                    };
+                                    if row.is_none() {
+                                        engine
+                                            .inner
+                                            .unmatched_receipts
+                                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                    }
+                                    report.matched += usize::from(row.is_some());
+                                    report.unmatched += usize::from(row.is_none());
+                                    report.applied += usize::from(applied);
+                                    tx.insert_receipt(&NewReceipt {
+                                        webhook: name,
+                                        provider: provider.name(),
+                                        kind: "status",
+                                        message_id: row.as_ref().map(|r| r.id.as_str()),
+                                        provider_message_id: update.provider_message_id.as_deref(),
+                                        client_message_id: update.client_message_id.as_deref(),
+                                        status: Some(update.status.as_str()),
+                                        applied,
+                                        body: &body,
+                                        received_at: &now,
+                                    })?;
                                 }
-                                None => false,
-                            };
-                            if row.is_none() {
-                                engine
-                                    .inner
-                                    .unmatched_receipts
-                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                WebhookEvent::Inbound(inbound) => {
+                                    report.inbound += 1;
+                                    tx.insert_receipt(&NewReceipt {
+                                        webhook: name,
+                                        provider: provider.name(),
+                                        kind: "inbound",
+                                        message_id: None,
+                                        provider_message_id: inbound.provider_message_id.as_deref(),
+                                        client_message_id: None,
+                                        status: None,
+                                        applied: false,
+                                        body: &body,
+                                        received_at: &now,
+                                    })?;
+                                    let status = match herald_sms::classify_keyword(&inbound.text) {
+                                        Some(Keyword::OptOut) => "opted_out",
+                                        Some(Keyword::OptIn) => "opted_in",
+                                        _ => continue,
+                                    };
+                                    let phone = herald_sms::normalize_e164(&inbound.from, country.as_deref())
+                                        .unwrap_or_else(|_| inbound.from.trim().to_string());
+                                    let row = ConsentRow {
+                                        phone,
+                                        sender: normalize_sender(&inbound.to),
+                                        status: status.into(),
+                                        keyword: Some(inbound.text.trim().to_ascii_uppercase()),
+                                        source: format!("inbound:{name}"),
+                                        updated_at: now.clone(),
+                                    };
+                                    tx.set_consent(&row)?;
+                                    if status == "opted_in" {
+                                        tx.lift_unknown_sender_opt_out(&row.phone, &now)?;
+                                    }
+                                    if status == "opted_out" {
+                                        report.opt_outs += 1;
+                                    } else {
+                                        report.opt_ins += 1;
+                                    }
+                                    consents.push(row);
+                                }
                             }
-                            report.matched += usize::from(row.is_some());
-                            report.unmatched += usize::from(row.is_none());
-                            report.applied += usize::from(applied);
-                            tx.insert_receipt(&NewReceipt {
-                                webhook: name,
-                                provider: provider.name(),
-                                kind: "status",
-                                message_id: row.as_ref().map(|r| r.id.as_str()),
-                                provider_message_id: update.provider_message_id.as_deref(),
-                                client_message_id: update.client_message_id.as_deref(),
-                                status: Some(update.status.as_str()),
-                                applied,
-                                body: &body,
-                                received_at: &now,
-                            })?;
                         }
-                        WebhookEvent::Inbound(inbound) => {
-                            report.inbound += 1;
-                            tx.insert_receipt(&NewReceipt {
-                                webhook: name,
-                                provider: provider.name(),
-                                kind: "inbound",
-                                message_id: None,
-                                provider_message_id: inbound.provider_message_id.as_deref(),
-                                client_message_id: None,
-                                status: None,
-                                applied: false,
-                                body: &body,
-                                received_at: &now,
-                            })?;
-                            let status = match herald_sms::classify_keyword(&inbound.text) {
-                                Some(Keyword::OptOut) => "opted_out",
-                                Some(Keyword::OptIn) => "opted_in",
-                                _ => continue,
-                            };
-                            let phone = herald_sms::normalize_e164(&inbound.from, country.as_deref())
-                                .unwrap_or_else(|_| inbound.from.trim().to_string());
-                            let row = ConsentRow {
-                                phone,
-                                sender: normalize_sender(&inbound.to),
-                                status: status.into(),
-                                keyword: Some(inbound.text.trim().to_ascii_uppercase()),
-                                source: format!("inbound:{name}"),
-                                updated_at: now.clone(),
-                            };
-                            tx.set_consent(&row)?;
-                            if status == "opted_in" {
-                                tx.lift_unknown_sender_opt_out(&row.phone, &now)?;
-                            }
-                            if status == "opted_out" {
-                                report.opt_outs += 1;
-                            } else {
-                                report.opt_ins += 1;
-                            }
-                            consents.push(row);
-                        }
-                    }
-                }
-                Ok::<_, EngineError>((report, consents))
+                        Ok::<_, EngineError>((report, consents))
+                    })
+                    .await?;
+                writer.remember_consents(&consents);
+                Ok(report)
             })
             .await?;
-        self.remember_consents(&consents);
         Ok(report)
     }
 }

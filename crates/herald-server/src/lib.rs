@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 pub fn router(engine: Engine) -> Router {
     Router::new()
-        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/health", get(health))
         .route("/api/v1/records/{object}", axum::routing::post(create_record))
         .route("/api/v1/records/{object}/{id}", get(get_record).patch(update_record))
         .route("/api/v1/records/{object}/{id}/runs", get(record_runs))
@@ -28,6 +28,11 @@ pub fn router(engine: Engine) -> Router {
         .route("/webhooks/{name}", axum::routing::post(webhook))
         .route("/api/v1/credentials/{external}/{principal}/{parameter}", axum::routing::put(set_credential))
         .with_state(engine)
+}
+
+/// Needs no token: what a load balancer or an operator checks (`status` is `ok` or `degraded`).
+async fn health(State(engine): State<Engine>) -> axum::Json<herald_engine::Health> {
+    axum::Json(engine.health().await)
 }
 
 /// An API error: a status and Salesforce-style error entries.

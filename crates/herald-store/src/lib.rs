@@ -128,6 +128,14 @@ pub struct RunRow {
     pub next_attempt_at: Option<String>,
 }
 
+/// A `ready` run as the sweep sees it.
+#[derive(Clone, Debug)]
+pub struct StaleRun {
+    pub id: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 /// A user of the API, with the permission sets assigned to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UserRow {
@@ -280,6 +288,21 @@ impl Store {
             statuses.iter().map(|status| status.as_str().to_string().into()).collect();
         values.push(limit.into());
         self.read(move |conn| query_all(conn, &sql, rusqlite::params_from_iter(values), run_from_row)).await
+    }
+
+    /// `ready` runs whose row nobody touched since `before`, oldest first: what the engine's sweep
+    /// checks against the runs it holds. Reads the `(status, created_at)` index; ready runs are few.
+    pub async fn ready_runs_untouched_since(&self, before: &str, limit: i64) -> Result<Vec<StaleRun>> {
+        let before = before.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT id, created_at, updated_at FROM runs WHERE status = 'ready' AND updated_at < ? ORDER BY created_at LIMIT ?",
+                params![before, limit],
+                |row| Ok(StaleRun { id: row.get(0)?, created_at: row.get(1)?, updated_at: row.get(2)? }),
+            )
+        })
+        .await
     }
 
     /// Takes a ready run for a worker; `None` if another worker took it first or it is not ready.

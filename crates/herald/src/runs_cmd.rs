@@ -122,7 +122,7 @@ pub async fn retry(
     let engine = open_engine(dir, project, db, None).await?;
     let outcome = engine.retry_run(id, from_element).await?;
     println!(
-        "Run {} will go on from {}; the next `herald serve` on this database runs it (on a running server use POST /api/v1/runs/{}/retry).",
+        "Run {} will go on from {}; a `herald serve` running on this database takes it within seconds, or the next one at start (POST /api/v1/runs/{}/retry queues it at once).",
         outcome.run_id, outcome.from_element, outcome.run_id
     );
     Ok(ExitCode::SUCCESS)

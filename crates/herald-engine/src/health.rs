@@ -1,0 +1,22 @@
+//! What `/health` reports: whether this process can do its job, and the counts an operator watches
+//! for defects (runs the sweep had to rescue).
+
+use crate::Engine;
+use crate::queue::SweepCounts;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    /// `ok`, or `degraded` when something needs a person (see the other fields).
+    pub status: &'static str,
+    pub sweep: SweepCounts,
+}
+
+impl Engine {
+    pub async fn health(&self) -> Health {
+        let sweep = self.inner.queue.sweep_counts();
+        let status = if sweep.defects > 0 { "degraded" } else { "ok" };
+        Health { status, sweep }
+    }
+}

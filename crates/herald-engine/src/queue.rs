@@ -1,0 +1,244 @@
+//! The run queue: the jobs workers take, the runs this process holds, and the sweep that makes a
+//! committed run that nobody holds impossible to forget.
+//!
+//! A run committed as `ready` is executed because a job for it is queued in this process. Anything
+//! that separates the commit from the queueing (a caller that went away, a write of another process)
+//! would otherwise leave the run `ready` until the next restart's recovery. So every run with a job
+//! here is *held*, from the moment its job is queued until it ends or waits durably, and a periodic
+//! sweep reads the `ready` runs older than a few seconds (an indexed read of a few rows) and queues
+//! the ones no job holds. A run committed by this process and found by the sweep is a defect, logged
+//! and counted; one made ready by another process (`herald runs retry` while `serve` runs) is simply
+//! taken.
+
+use crate::Engine;
+use herald_flow::{CompiledFlow, RunState};
+use herald_store::RunRow;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+
+/// How often the sweep looks for `ready` runs that no job holds.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long a `ready` run must have been untouched before the sweep takes it: far longer than a
+/// committed run waits for its job under any load admission allows.
+pub const SWEEP_AFTER: Duration = Duration::from_secs(5);
+/// How many stale runs one sweep takes at most; the next sweep takes more.
+const SWEEP_BATCH: i64 = 1000;
+/// How many fresh runs may wait in the queue with their state; more wait as ids.
+pub(crate) const STATES_IN_QUEUE: usize = 1024;
+
+/// Work for a worker.
+pub(crate) enum Job {
+    /// A stored run to claim (`ready`, or `waiting` and due): recovered, retried, woken or swept.
+    Claim(String),
+    /// A run this process just committed: nothing else knows of it yet, so it needs no claim (its
+    /// first journal write marks it running). It comes with its state while the queue is short;
+    /// beyond [`STATES_IN_QUEUE`] only its id waits and the state is read back, so a backlog costs
+    /// little memory.
+    Committed(CommittedRun, Option<OwnedSemaphorePermit>),
+    /// A run the sweep already claimed.
+    Claimed(Box<RunRow>),
+    /// A run parked in memory (a short rate-limit wait, a concurrency slot) that goes on where it
+    /// stopped.
+    Resume(Box<Parked>),
+}
+
+pub(crate) enum CommittedRun {
+    WithState(Box<RunRow>),
+    IdOnly(String),
+}
+
+impl Job {
+    fn run_id(&self) -> &str {
+        match self {
+            Job::Claim(id) | Job::Committed(CommittedRun::IdOnly(id), _) => id,
+            Job::Committed(CommittedRun::WithState(run), _) | Job::Claimed(run) => &run.id,
+            Job::Resume(parked) => &parked.run.id,
+        }
+    }
+}
+
+pub(crate) struct Parked {
+    pub run: RunRow,
+    pub flow: Arc<CompiledFlow>,
+    pub state: RunState,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// What became of a job: the run is let go, or it stays held (parked in memory).
+pub(crate) enum Disposition {
+    Released,
+    Parked,
+}
+
+/// What the sweep found, since the engine started.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepCounts {
+    /// Runs this process committed and never queued: each one is a defect.
+    pub defects: u64,
+    /// Runs made ready by another process (a retry from the command line) and taken here.
+    pub handed_over: u64,
+}
+
+pub(crate) struct RunQueue {
+    sender: mpsc::UnboundedSender<Job>,
+    receiver: tokio::sync::Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
+    /// The runs with a job in this process: queued, being driven, or parked.
+    held: Mutex<HashSet<String>>,
+    /// Committed runs queued with their state (see [`Job::Committed`]).
+    states_queued: AtomicUsize,
+    defects: AtomicU64,
+    handed_over: AtomicU64,
+}
+
+impl RunQueue {
+    pub(crate) fn new() -> RunQueue {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        RunQueue {
+            sender,
+            receiver: tokio::sync::Mutex::new(Some(receiver)),
+            held: Mutex::new(HashSet::new()),
+            states_queued: AtomicUsize::new(0),
+            defects: AtomicU64::new(0),
+            handed_over: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues a job; its run is held until [`RunQueue::release`].
+    pub(crate) fn push(&self, job: Job) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(job.run_id().to_string());
+        // The receiver lives as long as the engine: a send only fails while it shuts down, and the
+        // run then stays `ready` for the next start's recovery.
+        let _ = self.sender.send(job);
+    }
+
+    /// Holds runs about to be committed, from inside their write: the sweep then never mistakes a
+    /// run whose commit is still on its way to the queue for a forgotten one. Dropping the guard
+    /// (the write failed) lets them go.
+    pub(crate) fn hold<'a>(self: &Arc<Self>, run_ids: impl IntoIterator<Item = &'a str>) -> HeldRuns {
+        let ids: Vec<String> = run_ids.into_iter().map(String::from).collect();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.extend(ids.iter().cloned());
+        HeldRuns { queue: Arc::clone(self), ids }
+    }
+
+    /// A run just committed (held by `held`), with its state while few wait that way.
+    pub(crate) fn push_committed(
+        &self,
+        held: &mut HeldRuns,
+        run: RunRow,
+        admitted: Option<OwnedSemaphorePermit>,
+    ) {
+        let committed = if self.states_queued.fetch_add(1, Ordering::Relaxed) < STATES_IN_QUEUE {
+            CommittedRun::WithState(Box::new(run))
+        } else {
+            self.states_queued.fetch_sub(1, Ordering::Relaxed);
+            CommittedRun::IdOnly(run.id)
+        };
+        self.push_held(held, Job::Committed(committed, admitted));
+    }
+
+    /// Queues the job of a run `held` holds: from now on the job holds it.
+    pub(crate) fn push_held(&self, held: &mut HeldRuns, job: Job) {
+        held.ids.retain(|id| id != job.run_id());
+        self.push(job);
+    }
+
+    /// A worker took a committed run with its state off the queue.
+    pub(crate) fn took_state(&self) {
+        self.states_queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn release(&self, run_id: &str) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(run_id);
+    }
+
+    fn holds(&self, run_id: &str) -> bool {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).contains(run_id)
+    }
+
+    /// The receiving end, once: the workers share it.
+    pub(crate) async fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<Job>> {
+        self.receiver.lock().await.take()
+    }
+
+    /// Whether workers take the queue's jobs (the engine was started).
+    pub(crate) async fn has_workers(&self) -> bool {
+        self.receiver.lock().await.is_none()
+    }
+
+    pub(crate) fn sweep_counts(&self) -> SweepCounts {
+        SweepCounts {
+            defects: self.defects.load(Ordering::Relaxed),
+            handed_over: self.handed_over.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Runs held from inside the write that commits them until their jobs are queued; whatever is still
+/// in it when it is dropped is let go.
+pub(crate) struct HeldRuns {
+    queue: Arc<RunQueue>,
+    ids: Vec<String>,
+}
+
+impl Drop for HeldRuns {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            self.queue.release(id);
+        }
+    }
+}
+
+impl Engine {
+    /// Every `every`, queues the `ready` runs untouched for [`SWEEP_AFTER`] that no job holds.
+    pub(crate) fn start_sweep(&self, every: Duration) {
+        let engine = self.clone();
+        let started = crate::now_text();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(error) = engine.sweep(&started, every).await {
+                    tracing::warn!(%error, "the sweep for forgotten ready runs could not read the runs");
+                }
+            }
+        });
+    }
+
+    async fn sweep(&self, started: &str, every: Duration) -> Result<(), crate::EngineError> {
+        let age = SWEEP_AFTER.min(every * 2);
+        let before = (chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or_default())
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let queue = &self.inner.queue;
+        for stale in self.inner.store.ready_runs_untouched_since(&before, SWEEP_BATCH).await? {
+            if queue.holds(&stale.id) {
+                continue;
+            }
+            // Claimed here, so a run that ended since the read is not counted, and a run that is
+            // claimed elsewhere at the same moment executes once.
+            let Some(run) = self.inner.store.claim_run(&stale.id, &crate::now_text()).await? else {
+                continue;
+            };
+            // Committed by this process and never touched again: its job was lost.
+            if stale.created_at == stale.updated_at && stale.created_at.as_str() >= started {
+                queue.defects.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    run = %stale.id,
+                    created_at = %stale.created_at,
+                    "defect: a committed run was ready with no job to run it; the sweep queued it"
+                );
+            } else {
+                queue.handed_over.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(run = %stale.id, "a run made ready outside this process was queued by the sweep");
+            }
+            queue.push(Job::Claimed(Box::new(run)));
+        }
+        Ok(())
+    }
+}
