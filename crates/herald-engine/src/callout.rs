@@ -10,7 +10,7 @@ use herald_expr::EvalContext;
 use herald_flow::{CalloutResult, CompiledFlow, PreparedCallout, RunState, RunUser, SecretSource};
 use herald_openapi::{BodyEncoding, Method};
 use herald_project::{PrincipalType, Protocol};
-use herald_providers::{FailureClass, MessageStatus, OutboundMessage, Provider, Verdict};
+use herald_providers::{FailureClass, MessageStatus, OutboundMessage, Verdict};
 use herald_store::{ConsentRow, RunStatus};
 use rand::Rng;
 use serde_json::Value;
@@ -360,9 +360,9 @@ impl Engine {
         }
         if let Some(body) = &mut prepared.body {
             if batch {
-                rewrite_batch(prepared.provider, body, &kept, &kept_positions);
-            } else {
-                rewrite_destinations(prepared.provider, body, &kept);
+                prepared.provider.rewrite_batch(body, &kept, &kept_positions);
+            } else if let [message] = kept.as_slice() {
+                prepared.provider.rewrite_single(body, message);
             }
         }
         Ok(Screened { messages: kept, left_out })
@@ -371,7 +371,8 @@ impl Engine {
     /// Normalizes one message's destination to E.164 and says why it cannot be sent, if it cannot.
     fn screen(&self, prepared: &PreparedCallout, message: &mut OutboundMessage) -> Result<(), String> {
         let country = self.inner.project.project.config.runtime.default_country.as_deref();
-        if message.channel == "sms" || message.channel == "whatsapp" || prepared.provider == Provider::Kixie {
+        let provider = prepared.provider;
+        if provider.destination_is_phone(message) {
             match herald_sms::normalize_e164(&message.destination, country) {
                 Ok(e164) => message.destination = e164,
                 Err(error) => {
@@ -382,12 +383,11 @@ impl Engine {
                 }
             }
         }
-        if prepared.provider == Provider::EightByEightSms
+        if let Some(max_parts) = provider.max_parts()
             && let Some(text) = &message.text
-            && let Some(problem) =
-                herald_sms::part_limit_error(&herald_sms::inspect(text), herald_sms::MAX_PARTS_8X8)
+            && let Some(problem) = herald_sms::part_limit_error(&herald_sms::inspect(text), max_parts)
         {
-            // 8x8 refuses it (code 1004); say why before spending the round trip.
+            // The provider would refuse it: say why before spending the round trip.
             return Err(format!("the {problem}"));
         }
         if let Some(sender) = self.inner.consent.blocking(&message.destination, message.sender.as_deref()) {
@@ -473,11 +473,7 @@ impl Engine {
         let (status, error_code) = match provider.accepted(sent.result.body.as_bytes()).first() {
             Some(accepted) if accepted.status == MessageStatus::Rejected => (MessageStatus::Rejected, None),
             _ if maybe_arrived => (MessageStatus::Unknown, None),
-            _ => (
-                MessageStatus::Failed,
-                herald_providers::twilio::parse_error(sent.result.body.as_bytes())
-                    .map(|e| e.code.to_string()),
-            ),
+            _ => (MessageStatus::Failed, provider.error_code(sent.result.body.as_bytes())),
         };
         let mut result = sent.result;
         if class == FailureClass::Retryable && attempts > 1 {
@@ -643,9 +639,10 @@ impl Engine {
                 bytes.len()
             )));
         }
-        let exchange = match (self.coalescible(prepared), &prepared.body, body) {
-            (true, Some(message), Some((bytes, _))) => {
-                self.send_coalesced(url, headers, message, bytes).await
+        let exchange = match (self.coalescing(prepared), &prepared.body, body) {
+            (Some(batching), Some(message), Some((bytes, _))) => {
+                let provider = prepared.provider.label();
+                self.send_coalesced(batching, provider, url, headers, message, bytes).await
             }
             (_, _, body) => {
                 let method = match prepared.method {
@@ -781,9 +778,7 @@ fn judge_exchange(prepared: &PreparedCallout, exchange: Exchange, secrets: &Secr
 
 /// Whether the provider can recognise a resend of this request: every message in it carries a key.
 pub(crate) fn resend_is_recognised(prepared: &PreparedCallout) -> bool {
-    // `destinations[]` + `template` batches have no per-message client id.
-    prepared.provider.deduplicates_resends()
-        && prepared.body.as_ref().is_none_or(|body| body.get("destinations").is_none())
+    prepared.body.as_ref().is_some_and(|body| prepared.provider.recognises_resend(body))
 }
 
 /// What a send will carry after screening: the messages that go out and the ones left out of a batch.
@@ -796,61 +791,6 @@ pub(crate) struct Screened {
 struct LeftOut {
     destination: String,
     problem: String,
-}
-
-/// Writes a batch's kept messages back into its body, with their destinations in E.164: the
-/// `destinations` list is rebuilt, and `messages` keeps only the items at `positions`. A body whose
-/// messages herald could not all read is left as the flow built it.
-fn rewrite_batch(provider: Provider, body: &mut Value, kept: &[OutboundMessage], positions: &[usize]) {
-    let Some(pointer) = destination_pointer(provider) else { return };
-    let Some(object) = body.as_object_mut() else { return };
-    if let Some(Value::Array(messages)) = object.get_mut("messages")
-        && !messages.is_empty()
-    {
-        let read_all = positions.last().is_none_or(|last| *last < messages.len());
-        if !read_all {
-            return;
-        }
-        let mut items = std::mem::take(messages).into_iter().map(Some).collect::<Vec<_>>();
-        *messages = positions
-            .iter()
-            .zip(kept)
-            .filter_map(|(position, message)| {
-                let mut item = items.get_mut(*position)?.take()?;
-                if let Some(slot) = item.pointer_mut(pointer) {
-                    *slot = Value::String(message.destination.clone());
-                }
-                Some(item)
-            })
-            .collect();
-    } else if provider == Provider::EightByEightSms && object.contains_key("destinations") {
-        let destinations = kept.iter().map(|m| Value::String(m.destination.clone())).collect();
-        object.insert("destinations".into(), Value::Array(destinations));
-    }
-}
-
-/// Where a message's destination sits in the provider's request body (in a batch: in each message).
-fn destination_pointer(provider: Provider) -> Option<&'static str> {
-    match provider {
-        Provider::EightByEightSms => Some("/destination"),
-        Provider::EightByEightChatApps => Some("/user/msisdn"),
-        Provider::Kixie => Some("/target"),
-        Provider::Twilio => Some("/To"),
-        Provider::Generic => None,
-    }
-}
-
-/// Writes the normalized destinations back into a single send's body.
-fn rewrite_destinations(provider: Provider, body: &mut Value, messages: &[OutboundMessage]) {
-    let [message] = messages else { return };
-    let Some(pointer) = destination_pointer(provider) else { return };
-    if let Some(slot) = body.pointer_mut(pointer)
-        && let Some(written) = slot.as_str()
-    {
-        // Twilio's `whatsapp:+E164` names the channel: keep the prefix.
-        let prefix = written.split_once(':').map(|(p, _)| format!("{p}:")).unwrap_or_default();
-        *slot = Value::String(format!("{prefix}{}", message.destination));
-    }
 }
 
 /// Reads at most [`MAX_RESPONSE_BYTES`]; says whether more was sent and whether the answer came whole.
@@ -875,42 +815,6 @@ async fn read_limited(mut response: reqwest::Response) -> (Vec<u8>, bool, bool) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(destination: &str) -> OutboundMessage {
-        OutboundMessage {
-            destination: destination.into(),
-            sender: None,
-            text: Some("Hi".into()),
-            channel: "sms".into(),
-            client_message_id: None,
-        }
-    }
-
-    #[test]
-    fn a_batch_keeps_only_the_messages_screening_let_through_in_e164() {
-        let kept = [message("+6591111111"), message("+6593333333")];
-        let mut listed = serde_json::json!({"messages": [
-            {"destination": "91111111", "clientMessageId": "a"},
-            {"destination": "+999", "clientMessageId": "b"},
-            {"destination": "9333 3333", "clientMessageId": "c"}
-        ], "template": {"text": "Hi"}});
-        rewrite_batch(Provider::EightByEightSms, &mut listed, &kept, &[0, 2]);
-        assert_eq!(
-            listed["messages"],
-            serde_json::json!([
-                {"destination": "+6591111111", "clientMessageId": "a"},
-                {"destination": "+6593333333", "clientMessageId": "c"}
-            ])
-        );
-        let mut shared =
-            serde_json::json!({"destinations": ["91111111", "+999", "9333 3333"], "template": {}});
-        rewrite_batch(Provider::EightByEightSms, &mut shared, &kept, &[0, 2]);
-        assert_eq!(shared["destinations"], serde_json::json!(["+6591111111", "+6593333333"]));
-        let mut chat =
-            serde_json::json!({"messages": [{"user": {"msisdn": "91111111"}}, {"user": {"msisdn": "x"}}]});
-        rewrite_batch(Provider::EightByEightChatApps, &mut chat, &kept[..1], &[0]);
-        assert_eq!(chat["messages"], serde_json::json!([{"user": {"msisdn": "+6591111111"}}]));
-    }
 
     #[test]
     fn masks_secret_values_but_not_short_ones() {

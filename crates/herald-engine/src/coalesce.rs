@@ -1,36 +1,54 @@
-//! Batch coalescing: single 8x8 SMS sends queued on one credential share one batch request.
+//! Batch coalescing: single sends queued on one credential share one batch request, for providers
+//! whose connector takes batches (8x8 SMS; see `herald_providers::Batching`).
 //!
-//! Each lane (one subaccount URL with one set of headers, so one API key) lets a few requests be in
-//! flight at once. A send that finds a free place goes out alone at once: at low load nothing waits
-//! and nothing changes on the wire. A send that finds the lane busy queues; when a request of the lane
-//! comes back, everything queued meanwhile leaves as one `POST .../messages/batch` (up to
-//! [`BATCH_MAX`] messages). Each message's entry in the batch answer, which has the shape of a single
-//! send's answer, goes back to its own run, so the ledger, the flow's outputs and the fault path see
-//! what they would have seen for a single send. Never for Kixie, Twilio or Chat Apps.
+//! Each lane (one URL with one set of headers, so one API key) lets a few requests be in flight at
+//! once. A send that finds a free place goes out alone at once: at low load nothing waits and nothing
+//! changes on the wire. A send that finds the lane busy queues; when a request of the lane comes back,
+//! everything queued meanwhile leaves as one batch request (up to the connector's `max_batch`
+//! messages). The connector splits the batch's answer into one answer per message, in the shape of a
+//! single send's answer, which goes back to its own run, so the ledger, the flow's outputs and the
+//! fault path see what they would have seen for a single send.
 //!
-//! Every message keeps its `clientMessageId`, so a batch resent after a lost answer is deduplicated
-//! by 8x8 message by message, as single sends are.
+//! Every message keeps its idempotency key, so a batch resent after a lost answer is deduplicated by
+//! the provider message by message, as single sends are. The lanes are I/O and live here; what a
+//! batch looks like is the connector's.
 
 use crate::Engine;
 use crate::callout::{Exchange, exchange};
 use herald_flow::PreparedCallout;
-use herald_openapi::{BodyEncoding, Method};
-use herald_providers::Provider;
-use serde_json::{Value, json};
+use herald_openapi::BodyEncoding;
+use herald_providers::{BatchSplit, Batching};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 /// Requests of one lane in flight at once; sends beyond wait and go out together.
 const IN_FLIGHT_PER_LANE: usize = 2;
-/// Messages per batch request: far under 8x8's 10,000, and under the request size cap for any SMS.
-pub(crate) const BATCH_MAX: usize = 500;
 
 /// No `Debug`: the headers hold the credential.
-#[derive(Clone, Hash, PartialEq, Eq)]
+#[derive(Clone)]
 struct LaneKey {
     url: reqwest::Url,
     headers: Vec<(String, String)>,
+    batching: &'static dyn Batching,
+    /// Who answers, for messages ("8x8 SMS").
+    provider: &'static str,
+}
+
+impl PartialEq for LaneKey {
+    fn eq(&self, other: &LaneKey) -> bool {
+        self.url == other.url && self.headers == other.headers
+    }
+}
+
+impl Eq for LaneKey {}
+
+impl std::hash::Hash for LaneKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.url.hash(state);
+        self.headers.hash(state);
+    }
 }
 
 #[derive(Default)]
@@ -51,21 +69,23 @@ pub(crate) struct Coalescer {
 }
 
 impl Engine {
-    /// Whether this send may share a batch: a single 8x8 SMS (a JSON object with `destination`) to
-    /// `.../messages`, on a credential that has not turned batching off.
-    pub(crate) fn coalescible(&self, prepared: &PreparedCallout) -> bool {
-        prepared.provider == Provider::EightByEightSms
-            && prepared.method == Method::Post
-            && prepared.body_encoding == BodyEncoding::Json
-            && prepared.path.ends_with("/messages")
-            && prepared.body.as_ref().is_some_and(|body| body.get("destination").is_some())
+    /// How this send may share a batch, if it may: a JSON send its provider's connector can batch,
+    /// on a credential that has not turned batching off.
+    pub(crate) fn coalescing(&self, prepared: &PreparedCallout) -> Option<&'static dyn Batching> {
+        let batching = prepared.provider.connector().batching()?;
+        let coalescible = prepared.body_encoding == BodyEncoding::Json
+            && prepared
+                .body
+                .as_ref()
+                .is_some_and(|body| batching.coalescible(prepared.method.as_str(), &prepared.path, body))
             && self
                 .inner
                 .project
                 .project
                 .named_credentials
                 .get(&prepared.named_credential)
-                .is_none_or(|named| named.def.batch_sends.unwrap_or(true))
+                .is_none_or(|named| named.def.batch_sends.unwrap_or(true));
+        coalescible.then_some(batching)
     }
 
     /// Sends `message` (`body` is its encoding) alone if its lane has room, else with the others
@@ -73,12 +93,14 @@ impl Engine {
     /// had it.
     pub(crate) async fn send_coalesced(
         &self,
+        batching: &'static dyn Batching,
+        provider: &'static str,
         url: reqwest::Url,
         headers: Vec<(String, String)>,
         message: &Value,
         body: Vec<u8>,
     ) -> Exchange {
-        let key = LaneKey { url, headers };
+        let key = LaneKey { url, headers, batching, provider };
         let queued = {
             let mut lanes = self.inner.coalescer.lanes.lock().unwrap_or_else(|e| e.into_inner());
             let lane = lanes.entry(key.clone()).or_default();
@@ -118,7 +140,7 @@ impl Engine {
                     }
                     return;
                 }
-                let take = lane.waiting.len().min(BATCH_MAX);
+                let take = lane.waiting.len().min(key.batching.max_batch());
                 lane.waiting.drain(..take).collect()
             };
             if let [one] = batch.as_slice() {
@@ -129,8 +151,8 @@ impl Engine {
                 continue;
             }
             let messages: Vec<Value> = batch.iter().map(|waiting| waiting.message.clone()).collect();
-            let answered = send_batch(&self.inner.http, &key, messages).await;
-            match split_batch_answer(&answered, &batch) {
+            let answered = send_batch(&self.inner.http, &key, messages.clone()).await;
+            match split_batch_answer(&key, &answered, &messages) {
                 Split::PerMessage(exchanges) => {
                     for (waiting, exchange) in batch.into_iter().zip(exchanges) {
                         let _ = waiting.answer.send(exchange);
@@ -181,9 +203,9 @@ async fn send_single(http: &reqwest::Client, key: &LaneKey, body: Vec<u8>) -> Ex
 }
 
 async fn send_batch(http: &reqwest::Client, key: &LaneKey, messages: Vec<Value>) -> Exchange {
+    let (path, body) = key.batching.batch_request(key.url.path(), messages);
     let mut url = key.url.clone();
-    url.set_path(&format!("{}/batch", url.path()));
-    let body = json!({"messages": messages, "includeMessagesInResponse": true});
+    url.set_path(&path);
     let body = serde_json::to_vec(&body).unwrap_or_default();
     exchange(http, reqwest::Method::POST, url, &key.headers, Some((body, "application/json"))).await
 }
@@ -191,7 +213,7 @@ async fn send_batch(http: &reqwest::Client, key: &LaneKey, messages: Vec<Value>)
 /// How a batch's answer goes back to its messages.
 #[derive(Debug)]
 enum Split {
-    /// Each message's own entry, shaped as a single send's answer.
+    /// Each message's own exchange, shaped as a single send's.
     PerMessage(Vec<Exchange>),
     /// The same answer for all: a lost request, a rate limit, a server error, a refused key.
     Shared,
@@ -199,56 +221,50 @@ enum Split {
     Alone,
 }
 
-fn split_batch_answer(answered: &Exchange, batch: &[Waiting]) -> Split {
+fn split_batch_answer(key: &LaneKey, answered: &Exchange, messages: &[Value]) -> Split {
     let Exchange::Answered { status, body, retry_after, micros, .. } = answered else { return Split::Shared };
-    match status {
-        200..=299 => {}
-        400 | 404 | 413 | 422 => return Split::Alone,
-        _ => return Split::Shared,
+    match key.batching.split_answer(*status, body, messages) {
+        BatchSplit::Shared => Split::Shared,
+        BatchSplit::Alone => Split::Alone,
+        BatchSplit::PerMessage(answers) => Split::PerMessage(
+            answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Some(body) => Exchange::Answered {
+                        status: *status,
+                        body,
+                        truncated: false,
+                        retry_after: *retry_after,
+                        micros: *micros,
+                    },
+                    // Accepted as a batch, but its answer does not say what became of this message:
+                    // maybe sent (the provider deduplicates a resend by its key).
+                    None => Exchange::Lost {
+                        what: format!(
+                            "failed: {} accepted the batch this message was in, but its answer did not list the message",
+                            key.provider
+                        ),
+                        maybe_arrived: true,
+                        micros: *micros,
+                    },
+                })
+                .collect(),
+        ),
     }
-    let entries = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|body| body.get("messages").and_then(Value::as_array).cloned())
-        .unwrap_or_default();
-    // By clientMessageId, which herald sets on every message; by position when one is missing.
-    let by_client_id: HashMap<&str, &Value> =
-        entries.iter().filter_map(|entry| Some((entry.get("clientMessageId")?.as_str()?, entry))).collect();
-    let mut exchanges = Vec::with_capacity(batch.len());
-    for (position, waiting) in batch.iter().enumerate() {
-        let client_id = waiting.message.get("clientMessageId").and_then(Value::as_str);
-        let entry = client_id
-            .and_then(|id| by_client_id.get(id).copied())
-            .or_else(|| (entries.len() == batch.len()).then(|| &entries[position]));
-        exchanges.push(match entry {
-            Some(entry) => Exchange::Answered {
-                status: *status,
-                body: serde_json::to_vec(entry).unwrap_or_default(),
-                truncated: false,
-                retry_after: *retry_after,
-                micros: *micros,
-            },
-            // Accepted as a batch, but its answer does not say what became of this message: treat
-            // it as maybe sent (8x8 deduplicates a resend by clientMessageId).
-            None => Exchange::Lost {
-                what: "failed: 8x8 accepted the batch this message was in, but its answer did not list the message"
-                    .into(),
-                maybe_arrived: true,
-                micros: *micros,
-            },
-        });
-    }
-    Split::PerMessage(exchanges)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn waiting(client_id: &str) -> Waiting {
-        let (answer, _) = oneshot::channel();
-        Waiting {
-            message: json!({"destination": "+6591234567", "text": "hi", "clientMessageId": client_id}),
-            answer,
+    fn lane() -> LaneKey {
+        let provider = herald_providers::Provider::named("8x8-sms");
+        LaneKey {
+            url: reqwest::Url::parse("https://sms.8x8.com/api/v1/subaccounts/a/messages").unwrap(),
+            headers: Vec::new(),
+            batching: provider.connector().batching().unwrap(),
+            provider: provider.label(),
         }
     }
 
@@ -262,43 +278,24 @@ mod tests {
         }
     }
 
-    fn body_of(exchange: &Exchange) -> Value {
-        match exchange {
-            Exchange::Answered { body, .. } => serde_json::from_slice(body).unwrap(),
-            Exchange::Lost { what, .. } => json!({"lost": what}),
-        }
-    }
-
     #[test]
-    fn each_message_gets_its_own_entry_by_client_id_whatever_the_order() {
-        let batch = [waiting("a"), waiting("b")];
-        let answer = answered(
-            200,
-            json!({"batchId": "x", "acceptedCount": 1, "rejectedCount": 1, "messages": [
-                {"umid": "2", "clientMessageId": "b", "status": {"code": "REJECTED", "description": "Invalid MSISDN"}},
-                {"umid": "1", "clientMessageId": "a", "status": {"code": "QUEUED", "description": "ok"}},
-            ]}),
-        );
-        let Split::PerMessage(exchanges) = split_batch_answer(&answer, &batch) else { panic!("not split") };
-        assert_eq!(body_of(&exchanges[0])["umid"], "1");
-        assert_eq!(body_of(&exchanges[1])["status"]["code"], "REJECTED");
-    }
-
-    #[test]
-    fn a_message_missing_from_the_answer_is_maybe_sent() {
-        let batch = [waiting("a"), waiting("b")];
+    fn a_message_the_batch_answer_leaves_out_may_have_been_sent() {
+        let messages = [json!({"clientMessageId": "a"}), json!({"clientMessageId": "b"})];
         let answer = answered(200, json!({"messages": [{"umid": "1", "clientMessageId": "a"}]}));
-        let Split::PerMessage(exchanges) = split_batch_answer(&answer, &batch) else { panic!("not split") };
-        assert!(matches!(exchanges[1], Exchange::Lost { maybe_arrived: true, .. }), "{:?}", exchanges[1]);
+        let Split::PerMessage(exchanges) = split_batch_answer(&lane(), &answer, &messages) else {
+            panic!("not split")
+        };
+        assert!(matches!(&exchanges[0], Exchange::Answered { status: 200, micros: 7, .. }));
+        let Exchange::Lost { what, maybe_arrived, .. } = &exchanges[1] else { panic!("{:?}", exchanges[1]) };
+        assert!(*maybe_arrived);
+        assert!(what.contains("8x8 SMS accepted the batch"), "{what}");
     }
 
     #[test]
-    fn a_refused_batch_goes_alone_and_a_busy_one_is_shared() {
-        let batch = [waiting("a"), waiting("b")];
-        assert!(matches!(split_batch_answer(&answered(400, json!({"code": 1000})), &batch), Split::Alone));
-        assert!(matches!(split_batch_answer(&answered(429, json!({"code": 429})), &batch), Split::Shared));
-        assert!(matches!(split_batch_answer(&answered(503, json!({})), &batch), Split::Shared));
+    fn a_lost_batch_request_is_everyones_answer() {
         let lost = Exchange::Lost { what: "timed out".into(), maybe_arrived: true, micros: 1 };
-        assert!(matches!(split_batch_answer(&lost, &batch), Split::Shared));
+        assert!(matches!(split_batch_answer(&lane(), &lost, &[json!({})]), Split::Shared));
+        let refused = answered(400, json!({"code": 1000}));
+        assert!(matches!(split_batch_answer(&lane(), &refused, &[json!({})]), Split::Alone));
     }
 }

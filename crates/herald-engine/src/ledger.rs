@@ -319,8 +319,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let receipts = tx.unmatched_receipts(provider.name(), provider_message_id)?;
         for receipt in receipts {
-            let events =
-                herald_providers::parse_webhook(provider, receipt.body.as_bytes()).unwrap_or_default();
+            let events = provider.parse_webhook(receipt.body.as_bytes()).unwrap_or_default();
             let mut applied = false;
             for event in events {
                 if let herald_providers::WebhookEvent::Status(update) = event

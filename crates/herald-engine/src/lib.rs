@@ -448,12 +448,12 @@ impl Engine {
         let in_flight = state.as_ref().and_then(|s| s.pending.as_ref()).is_some_and(|p| p.sent);
         if in_flight {
             let credential = state.as_ref().and_then(|s| flow.pending_credential(s));
-            // A `destinations[]` batch carries no per-message key (its inputs show the field).
-            let keyless = state
-                .as_ref()
-                .and_then(|s| s.pending.as_ref())
-                .is_some_and(|p| p.inputs.get("destinations").is_some());
-            if !credential.is_some_and(|c| c.provider.deduplicates_resends()) || keyless {
+            // The journaled inputs have the body's shape: a `destinations` batch shows its list.
+            let recognised =
+                state.as_ref().and_then(|s| s.pending.as_ref()).zip(credential).is_some_and(
+                    |(pending, credential)| credential.provider.recognises_resend(&pending.inputs),
+                );
+            if !recognised {
                 let element = state
                     .as_ref()
                     .and_then(|s| s.pending.as_ref())
@@ -471,7 +471,8 @@ impl Engine {
                         "herald",
                         &message,
                     );
-                    let provider = credential.map_or(herald_providers::Provider::Generic, |c| c.provider);
+                    let provider =
+                        credential.map_or_else(herald_providers::Provider::generic, |c| c.provider);
                     let events = vec![(ledger::EVERY_POSITION, event)];
                     ledger.push(ledger::LedgerUpdate::Answer { key, provider, events });
                 }
@@ -1163,7 +1164,7 @@ async fn credential_limits(
             .values()
             .find(|service| service.def.model.named_credential == *name)
             .map(|service| service.def.provider)
-            .filter(|provider| *provider != herald_providers::Provider::Generic)
+            .filter(|provider| !provider.is_generic())
             .unwrap_or_else(|| {
                 herald_providers::Provider::detect(
                     &herald_project::url_host(&named.def.url).unwrap_or_default(),

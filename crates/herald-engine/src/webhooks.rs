@@ -1,13 +1,14 @@
 //! Webhook endpoints: providers post delivery receipts and inbound messages to
-//! `POST /webhooks/<Name>`. Each endpoint has its own secret (8x8 sends a static Authorization header,
-//! Kixie only a URL, so `?secret=` works too); Twilio endpoints verify `X-Twilio-Signature` instead.
+//! `POST /webhooks/<Name>`. How a delivery proves where it comes from is the connector's to say: an
+//! endpoint secret of its own (a static Authorization header, or `?secret=` for providers that only
+//! take a URL), or a signature the provider makes with a credential parameter.
 //!
 //! Every event is kept in `receipts`, matched to a message or not; statuses only move forward.
 
 use crate::ledger::{MessageEvent, apply_event, normalize_sender};
 use crate::{Engine, EngineError, SecretPlace, now_text, random_text, secret_hash};
 use herald_project::PrincipalType;
-use herald_providers::{Provider, WebhookEvent};
+use herald_providers::{Provider, SignedRequest, WebhookAuth, WebhookEvent};
 use herald_sms::Keyword;
 use herald_store::{ConsentRow, NewReceipt};
 use serde::Serialize;
@@ -15,8 +16,8 @@ use zeroize::Zeroizing;
 
 /// A webhook request as the server received it.
 pub struct WebhookRequest<'a> {
-    pub authorization: Option<&'a str>,
-    pub twilio_signature: Option<&'a str>,
+    /// The request's headers, names in lower case.
+    pub headers: &'a [(String, String)],
     /// `?secret=` (or `?token=`), for providers that cannot send a header.
     pub query_secret: Option<&'a str>,
     /// The full URL the provider posted to, as it signed it.
@@ -66,7 +67,9 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The secret in `Authorization: Bearer <s>`, `Authorization: Basic base64(user:<s>)`, or the query.
 fn presented_secret(request: &WebhookRequest<'_>) -> Option<Zeroizing<String>> {
-    if let Some(value) = request.authorization {
+    let authorization =
+        request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization")).map(|(_, v)| v);
+    if let Some(value) = authorization {
         let value = value.trim();
         if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
             return Some(Zeroizing::new(token.trim().to_string()));
@@ -111,21 +114,21 @@ impl Engine {
         provider: Provider,
         request: &WebhookRequest<'_>,
     ) -> Result<(), WebhookError> {
-        if provider == Provider::Twilio {
-            let Some(signature) = request.twilio_signature else {
-                return Err(WebhookError::Unauthorized(format!(
-                    "webhook {name} takes Twilio callbacks, which carry X-Twilio-Signature; this request has none"
-                )));
-            };
-            let token = self.twilio_auth_token(&def.named_credential).await?;
-            let params = herald_providers::twilio::form_params(request.body);
-            if !herald_providers::twilio::verify_signature(&token, request.url, &params, signature) {
-                return Err(WebhookError::Unauthorized(format!(
-                    "webhook {name}: X-Twilio-Signature does not match this request for {} (a forged request, or public_url differs from the URL Twilio is configured with)",
-                    request.url
+        match provider.webhook_auth() {
+            Some(WebhookAuth::EndpointSecret) => {}
+            Some(WebhookAuth::Signed { parameter }) => {
+                let key = self.webhook_signing_key(&def.named_credential, parameter, provider).await?;
+                let signed = SignedRequest { url: request.url, headers: request.headers, body: request.body };
+                return provider
+                    .verify_signature(&key, &signed)
+                    .map_err(|problem| WebhookError::Unauthorized(format!("webhook {name}: {problem}")));
+            }
+            None => {
+                return Err(WebhookError::Invalid(format!(
+                    "webhook {name}: herald reads no webhook of {}",
+                    provider.label()
                 )));
             }
-            return Ok(());
         }
         let Some(expected) = self.inner.store.webhook_secret_hash(name).await? else {
             return Err(WebhookError::Unauthorized(format!(
@@ -145,12 +148,19 @@ impl Engine {
         Ok(())
     }
 
-    /// The Twilio auth token: the `password` of the named credential's shared principal.
-    async fn twilio_auth_token(&self, named_credential: &str) -> Result<Zeroizing<String>, WebhookError> {
+    /// The key a provider signs its webhooks with: `parameter` of the named credential's shared
+    /// principal (Twilio's auth token is its `password`).
+    async fn webhook_signing_key(
+        &self,
+        named_credential: &str,
+        parameter: &str,
+        provider: Provider,
+    ) -> Result<Zeroizing<String>, WebhookError> {
         let project = &self.inner.project.project;
         let missing = || {
             WebhookError::Unauthorized(format!(
-                "the auth token of named credential {named_credential} is not set, so Twilio signatures cannot be checked; set the `password` parameter with `herald credential set`"
+                "the `{parameter}` of named credential {named_credential} is not set, so {} signatures cannot be checked; set it with `herald credential set`",
+                provider.label()
             ))
         };
         let named = project.named_credentials.get(named_credential).ok_or_else(missing)?;
@@ -164,7 +174,7 @@ impl Engine {
             .ok_or_else(missing)?;
         let place = SecretPlace::new(external, &principal.name, "");
         let sealed = self.inner.store.secrets(external, &principal.name, "").await?;
-        let secret = sealed.iter().find(|s| s.parameter == "password").ok_or_else(missing)?;
+        let secret = sealed.iter().find(|s| s.parameter == parameter).ok_or_else(missing)?;
         let value = self.inner.vault.open_secret(&place, secret).map_err(EngineError::from)?;
         Ok(value)
     }
@@ -179,7 +189,8 @@ impl Engine {
         let provider = Provider::from_name(&def.provider)
             .ok_or_else(|| WebhookError::Invalid(format!("webhook {name} names an unknown provider")))?;
         self.authenticate_webhook(name, &def, provider, request).await?;
-        let events = herald_providers::parse_webhook(provider, request.body)
+        let events = provider
+            .parse_webhook(request.body)
             .map_err(|error| WebhookError::Invalid(format!("webhook {name}: {error}")))?;
         let body = String::from_utf8_lossy(request.body).into_owned();
         let now = now_text();

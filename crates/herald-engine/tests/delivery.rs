@@ -205,6 +205,11 @@ impl Rig {
     }
 }
 
+/// A webhook request's headers: an `Authorization` header, or none.
+fn authorization_header(value: Option<&str>) -> Vec<(String, String)> {
+    value.map(|value| ("authorization".to_string(), value.to_string())).into_iter().collect()
+}
+
 fn faults(config: Value) -> FaultConfig {
     serde_json::from_value(config).unwrap()
 }
@@ -405,9 +410,9 @@ async fn receipts_out_of_order_and_duplicated_only_move_the_status_forward() {
         let engine = engine.clone();
         let authorization = authorization.clone();
         async move {
+            let headers = authorization_header(Some(&authorization));
             let request = WebhookRequest {
-                authorization: Some(&authorization),
-                twilio_signature: None,
+                headers: &headers,
                 query_secret: None,
                 url: "http://herald.test/webhooks/EightByEight_Events",
                 body: &body,
@@ -442,34 +447,35 @@ async fn receipts_out_of_order_and_duplicated_only_move_the_status_forward() {
 async fn webhooks_refuse_a_missing_or_wrong_secret() {
     let rig = rig(files("", "", "")).await;
     let body = receipt("x", "delivered");
-    let request = |authorization: Option<&'static str>, query: Option<&'static str>| WebhookRequest {
-        authorization,
-        twilio_signature: None,
-        query_secret: query,
+    let (bearer_x, bearer_wrong, none) = (
+        authorization_header(Some("Bearer x")),
+        authorization_header(Some("Bearer whsec_wrong")),
+        authorization_header(None),
+    );
+    let request = |headers| WebhookRequest {
+        headers,
+        query_secret: None,
         url: "http://herald.test/webhooks/EightByEight_Events",
         body: b"",
     };
-    let no_secret_yet =
-        rig.engine.receive_webhook("EightByEight_Events", &request(Some("Bearer x"), None)).await;
+    let no_secret_yet = rig.engine.receive_webhook("EightByEight_Events", &request(&bearer_x)).await;
     assert!(
         matches!(no_secret_yet, Err(WebhookError::Unauthorized(m)) if m.contains("herald webhook secret"))
     );
     let secret = rig.engine.create_webhook_secret("EightByEight_Events").await.unwrap();
-    let wrong =
-        rig.engine.receive_webhook("EightByEight_Events", &request(Some("Bearer whsec_wrong"), None)).await;
+    let wrong = rig.engine.receive_webhook("EightByEight_Events", &request(&bearer_wrong)).await;
     assert!(matches!(wrong, Err(WebhookError::Unauthorized(_))));
-    let missing = rig.engine.receive_webhook("EightByEight_Events", &request(None, None)).await;
+    let missing = rig.engine.receive_webhook("EightByEight_Events", &request(&none)).await;
     assert!(matches!(missing, Err(WebhookError::Unauthorized(_))));
     let by_query = WebhookRequest {
-        authorization: None,
-        twilio_signature: None,
+        headers: &none,
         query_secret: Some(&secret),
         url: "http://herald.test/webhooks/EightByEight_Events?secret=x",
         body: &body,
     };
     let report = rig.engine.receive_webhook("EightByEight_Events", &by_query).await.unwrap();
     assert_eq!(report.unmatched, 1);
-    let unknown = rig.engine.receive_webhook("Nope", &request(None, None)).await;
+    let unknown = rig.engine.receive_webhook("Nope", &request(&none)).await;
     assert!(matches!(unknown, Err(WebhookError::NotFound { .. })));
 }
 
@@ -496,9 +502,9 @@ async fn stop_opts_a_phone_out_and_start_opts_it_back_in() {
         let authorization = authorization.clone();
         async move {
             let body = inbound("+6591234567", text);
+            let headers = authorization_header(Some(&authorization));
             let request = WebhookRequest {
-                authorization: Some(&authorization),
-                twilio_signature: None,
+                headers: &headers,
                 query_secret: None,
                 url: "http://herald.test/webhooks/EightByEight_Events",
                 body: &body,

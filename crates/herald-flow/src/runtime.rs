@@ -568,24 +568,12 @@ impl CompiledFlow {
         }
         let path = fill_path(&action.path, &path_values)?;
         let key = state.pending.as_ref().map(|p| p.idempotency_key.clone()).unwrap_or_default();
-        // A flow that sets the field itself keeps its value: it is the key then. A batch carries one
-        // key per message (`<key>-<index>`).
-        if let (Some((field, _)), Some(Json::Object(object))) =
-            (action.provider.idempotency_field(), &mut body)
+        if let Some(body) = &mut body
             && !key.is_empty()
+            && let Some(placed) = action.provider.place_idempotency_key(body, &key)
+            && let Some(field) = action.provider.idempotency_field()
         {
-            if let Some(Json::Array(messages)) = object.get_mut("messages") {
-                for (index, message) in messages.iter_mut().enumerate() {
-                    if let Json::Object(message) = message
-                        && !message.contains_key(field)
-                    {
-                        message.insert(field.to_string(), Json::String(format!("{key}-{index}")));
-                    }
-                }
-            } else if !object.contains_key(field) && !object.contains_key("destinations") {
-                object.insert(field.to_string(), Json::String(key.clone()));
-                shown.insert(field.to_string(), Json::String(key.clone()));
-            }
+            shown.insert(field.field.to_string(), Json::String(placed));
         }
         if let Some(pending) = &mut state.pending {
             pending.inputs = shown_in_trace(Json::Object(shown));

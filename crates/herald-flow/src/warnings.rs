@@ -5,30 +5,24 @@
 
 use herald_project::{Diagnostic, Project, YamlPath};
 use herald_providers::Provider;
+use herald_sms::PartLimit;
 use serde_json::Value;
-
-/// The body fields that hold an SMS's text, per provider.
-fn text_fields(provider: Provider) -> &'static [&'static str] {
-    match provider {
-        Provider::EightByEightSms => &["text"],
-        Provider::Kixie => &["message"],
-        Provider::Twilio => &["Body"],
-        // WhatsApp and other chat channels are not split into SMS parts.
-        Provider::EightByEightChatApps | Provider::Generic => &[],
-    }
-}
 
 /// Every HW001 warning of a loaded project.
 pub fn template_warnings(project: &Project) -> Vec<Diagnostic> {
     let mut warnings = Vec::new();
     for flow in project.flows.values() {
-        let mut sms_fields: Vec<&str> = Vec::new();
+        // The body fields that hold an SMS's text, by the providers the flow's actions call (chat
+        // channels have none: they are not split into SMS parts).
+        let mut sms_fields: Vec<(&str, Provider)> = Vec::new();
         for def in flow.def.elements.values() {
             let Some((service, _)) = def.action.as_deref().and_then(|a| a.split_once('.')) else { continue };
             if let Some(service) = project.services.get(service) {
-                sms_fields.extend(text_fields(service.def.provider));
+                let provider = service.def.provider;
+                sms_fields.extend(provider.text_inputs().iter().map(|field| (*field, provider)));
             }
         }
+        let provider_of = |field: &str| sms_fields.iter().find(|(f, _)| *f == field).map(|(_, p)| *p);
         if sms_fields.is_empty() {
             continue;
         }
@@ -36,17 +30,26 @@ pub fn template_warnings(project: &Project) -> Vec<Diagnostic> {
         for (name, def) in &flow.def.elements {
             let path = elements.key(name);
             for (input, value) in &def.inputs {
-                if sms_fields.contains(&input.as_str()) {
-                    check(project, flow.source, &path.key("inputs").key(input), value, &mut warnings);
+                if let Some(provider) = provider_of(input) {
+                    check(
+                        project,
+                        flow.source,
+                        &path.key("inputs").key(input),
+                        value,
+                        provider,
+                        &mut warnings,
+                    );
                 }
             }
             // Bodies built by Assignment (`smsBody.text: "..."`, seed 001's way).
             for (index, item) in def.assign.iter().flatten().enumerate() {
                 for (target, value) in item {
                     let field = target.rsplit('.').next().unwrap_or(target);
-                    if target.contains('.') && sms_fields.contains(&field) {
+                    if target.contains('.')
+                        && let Some(provider) = provider_of(field)
+                    {
                         let at = path.key("assign").index(index).key(target);
-                        check(project, flow.source, &at, value, &mut warnings);
+                        check(project, flow.source, &at, value, provider, &mut warnings);
                     }
                 }
             }
@@ -60,13 +63,15 @@ fn check(
     source: herald_project::SourceId,
     path: &YamlPath,
     value: &Value,
+    provider: Provider,
     warnings: &mut Vec<Diagnostic>,
 ) {
     let Value::String(template) = value else { return };
     let pieces = herald_expr::template_literals(template);
     let fixed: String = pieces.iter().map(|(_, text)| *text).collect();
     let info = herald_sms::inspect(&fixed);
-    let Some(explained) = herald_sms::warning_for(&info) else { return };
+    let limit = provider.max_parts().map(|max_parts| PartLimit { provider: provider.label(), max_parts });
+    let Some(explained) = herald_sms::warning_for(&info, limit) else { return };
     // Where the first forcing character sits in the source, for the column.
     let offset = info.forcing_characters.first().and_then(|first| {
         let mut seen = 0;

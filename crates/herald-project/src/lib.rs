@@ -724,11 +724,11 @@ impl Checks<'_> {
     }
 
     fn webhooks(&mut self) {
-        const PROVIDERS: [&str; 4] = ["kixie", "8x8-sms", "8x8-chatapps", "twilio"];
+        let providers: Vec<&str> = Provider::with_webhooks().map(|p| p.name()).collect();
         for webhook in self.project.webhooks.values() {
-            if !PROVIDERS.iter().any(|p| p.eq_ignore_ascii_case(&webhook.def.provider)) {
-                let hint = did_you_mean(&webhook.def.provider, PROVIDERS.iter().copied())
-                    .unwrap_or_else(|| format!("use one of {}", PROVIDERS.join(", ")));
+            if !providers.iter().any(|p| p.eq_ignore_ascii_case(&webhook.def.provider)) {
+                let hint = did_you_mean(&webhook.def.provider, providers.iter().copied())
+                    .unwrap_or_else(|| format!("use one of {}", providers.join(", ")));
                 self.diagnostics.push(
                     self.project
                         .at_value(
@@ -737,7 +737,8 @@ impl Checks<'_> {
                             None,
                             "HP027",
                             format!(
-                                "webhooks come from kixie, 8x8-sms, 8x8-chatapps or twilio, not `{}`",
+                                "webhooks come from {}, not `{}`",
+                                providers.join(", "),
                                 webhook.def.provider
                             ),
                         )
@@ -941,11 +942,11 @@ impl Checks<'_> {
                             format!("use one of {}", Provider::names().collect::<Vec<_>>().join(", "))
                         })),
                 );
-                Provider::Generic
+                Provider::generic()
             }),
             None => named
                 .and_then(|n| url_host(&n.def.url).ok())
-                .map_or(Provider::Generic, |h| Provider::detect(&h)),
+                .map_or_else(Provider::generic, |h| Provider::detect(&h)),
         }
     }
 

@@ -279,7 +279,7 @@ pub struct WebhookDef {
     #[serde(default)]
     pub name: String,
     pub label: Option<String>,
-    /// `kixie`, `8x8-sms`, `8x8-chatapps` or `twilio`.
+    /// The name of a provider whose webhooks herald reads (see `herald_providers::Provider::with_webhooks`).
     pub provider: String,
     /// The named credential whose sends this endpoint reports on (and, for Twilio, whose auth token
     /// signs the callbacks).
@@ -344,7 +344,7 @@ pub struct ExternalServiceDef {
     pub operations: Option<Vec<String>>,
     /// One of the spec's server URLs (a region); the named credential's URL when absent.
     pub server: Option<String>,
-    /// `kixie`, `8x8-sms`, `8x8-chatapps`, `twilio` or `generic`; detected from the host when absent.
+    /// A provider name from the registry (`herald_providers::Provider::names`); detected from the host when absent.
     pub provider: Option<String>,
 }
 
@@ -357,7 +357,7 @@ pub struct CalloutServiceDef {
     pub name: String,
     pub label: Option<String>,
     pub named_credential: String,
-    /// `kixie`, `8x8-sms`, `8x8-chatapps`, `twilio` or `generic`; detected from the host when absent.
+    /// A provider name from the registry (`herald_providers::Provider::names`); detected from the host when absent.
     pub provider: Option<String>,
     pub actions: IndexMap<String, CalloutActionDef>,
 }

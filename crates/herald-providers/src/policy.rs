@@ -3,9 +3,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde_json::Value;
-
-use crate::Provider;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -20,41 +17,6 @@ pub enum FailureClass {
     InvalidDestination,
 }
 
-impl Provider {
-    /// Classes a failed send. `status` is `None` when no answer came (timeout, connection reset).
-    ///
-    /// A 2xx that `interpret` accepts is classed `Permanent`: it was sent, so sending it again would
-    /// duplicate it.
-    pub fn failure_class(self, status: Option<u16>, body: &[u8]) -> FailureClass {
-        let Some(status) = status else {
-            return FailureClass::Retryable;
-        };
-        if let Some(class) = self.class_by_code(body) {
-            return class;
-        }
-        match status {
-            429 | 500..=599 => FailureClass::Retryable,
-            _ => FailureClass::Permanent,
-        }
-    }
-
-    fn class_by_code(self, body: &[u8]) -> Option<FailureClass> {
-        match self {
-            Provider::Twilio => match crate::twilio::parse_error(body)?.code {
-                20429 => Some(FailureClass::Retryable),
-                21610 => Some(FailureClass::OptedOut),
-                21211 | 21614 => Some(FailureClass::InvalidDestination),
-                _ => None,
-            },
-            Provider::EightByEightSms | Provider::EightByEightChatApps => {
-                let value: Value = serde_json::from_slice(body).ok()?;
-                (value.get("code")?.as_u64()? == 1002).then_some(FailureClass::InvalidDestination)
-            }
-            Provider::Kixie | Provider::Generic => None,
-        }
-    }
-}
-
 /// How often and for how long a failed send is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -62,32 +24,6 @@ pub struct RetryPolicy {
     pub max_elapsed: Duration,
     pub base_delay: Duration,
     pub max_delay: Duration,
-}
-
-impl Provider {
-    pub fn default_retry(self) -> RetryPolicy {
-        match self {
-            Provider::EightByEightSms | Provider::EightByEightChatApps | Provider::Twilio => RetryPolicy {
-                max_attempts: 6,
-                max_elapsed: Duration::from_secs(3600),
-                base_delay: Duration::from_millis(500),
-                max_delay: Duration::from_secs(60),
-            },
-            // Fewer, slower attempts: every call counts against a 10,000-a-day quota.
-            Provider::Kixie => RetryPolicy {
-                max_attempts: 4,
-                max_elapsed: Duration::from_secs(30 * 60),
-                base_delay: Duration::from_secs(1),
-                max_delay: Duration::from_secs(120),
-            },
-            Provider::Generic => RetryPolicy {
-                max_attempts: 5,
-                max_elapsed: Duration::from_secs(30 * 60),
-                base_delay: Duration::from_secs(1),
-                max_delay: Duration::from_secs(60),
-            },
-        }
-    }
 }
 
 impl RetryPolicy {
@@ -141,93 +77,25 @@ pub struct RateLimit {
     pub per_day: Option<u32>,
 }
 
-impl Provider {
-    pub fn default_rate_limit(self) -> RateLimit {
-        match self {
-            Provider::EightByEightSms | Provider::EightByEightChatApps => {
-                RateLimit { per_second: Some(1800), per_day: None }
-            }
-            Provider::Kixie => RateLimit { per_second: None, per_day: Some(10_000) },
-            Provider::Twilio | Provider::Generic => RateLimit { per_second: None, per_day: None },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
     use proptest::prelude::*;
 
-    use crate::Verdict;
-
-    fn interpreted_failure(provider: Provider, status: u16, body: &[u8]) -> bool {
-        matches!(provider.interpret(status, body), Verdict::Failure { .. })
-    }
-
-    #[test]
-    fn classes_failures() {
-        use FailureClass::*;
-        let t = Provider::Twilio;
-        assert_eq!(t.failure_class(None, b""), Retryable);
-        assert_eq!(t.failure_class(Some(503), b"<html>"), Retryable);
-        assert_eq!(t.failure_class(Some(429), br#"{"code":20429,"message":"Too Many Requests"}"#), Retryable);
-        assert_eq!(
-            t.failure_class(
-                Some(400),
-                br#"{"code":21610,"message":"Attempt to send to unsubscribed recipient"}"#
-            ),
-            OptedOut
-        );
-        assert_eq!(
-            t.failure_class(Some(400), br#"{"code":21211,"message":"Invalid 'To' Phone Number"}"#),
-            InvalidDestination
-        );
-        assert_eq!(
-            t.failure_class(Some(400), br#"{"code":21614,"message":"not a mobile"}"#),
-            InvalidDestination
-        );
-        assert_eq!(t.failure_class(Some(401), br#"{"code":20003,"message":"Authenticate"}"#), Permanent);
-        let sms = Provider::EightByEightSms;
-        assert_eq!(
-            sms.failure_class(Some(400), br#"{"code":1002,"message":"Invalid MSISDN"}"#),
-            InvalidDestination
-        );
-        assert_eq!(sms.failure_class(Some(400), br#"{"code":1004,"message":"Invalid text"}"#), Permanent);
-        assert_eq!(sms.failure_class(Some(429), br#"{"code":429,"message":"Quota exceeded."}"#), Retryable);
-        assert_eq!(sms.failure_class(Some(500), br#"{"code":2000,"message":"Internal"}"#), Retryable);
-        let rejected = br#"{"umid":"1","status":{"code":"REJECTED","description":"Invalid MSISDN"}}"#;
-        assert!(interpreted_failure(sms, 200, rejected));
-        assert_eq!(sms.failure_class(Some(200), rejected), Permanent);
-        let kixie_no = br#"{"success":false,"error":"bad target"}"#;
-        assert!(interpreted_failure(Provider::Kixie, 200, kixie_no));
-        assert_eq!(Provider::Kixie.failure_class(Some(200), kixie_no), Permanent);
-        assert_eq!(Provider::Kixie.failure_class(Some(403), b"Forbidden"), Permanent);
-        assert_eq!(Provider::Generic.failure_class(Some(502), b""), Retryable);
-        assert_eq!(Provider::Generic.failure_class(Some(404), b""), Permanent);
-    }
-
-    #[test]
-    fn defaults_per_provider() {
-        let t = Provider::Twilio.default_retry();
-        assert_eq!((t.max_attempts, t.max_elapsed), (6, Duration::from_secs(3600)));
-        assert_eq!((t.base_delay, t.max_delay), (Duration::from_millis(500), Duration::from_secs(60)));
-        assert_eq!(Provider::EightByEightChatApps.default_retry(), t);
-        let k = Provider::Kixie.default_retry();
-        assert_eq!((k.max_attempts, k.max_elapsed), (4, Duration::from_secs(1800)));
-        assert_eq!((k.base_delay, k.max_delay), (Duration::from_secs(1), Duration::from_secs(120)));
-        assert_eq!(Provider::Generic.default_retry().max_attempts, 5);
-        assert_eq!(Provider::EightByEightSms.default_rate_limit().per_second, Some(1800));
-        assert_eq!(
-            Provider::Kixie.default_rate_limit(),
-            RateLimit { per_second: None, per_day: Some(10_000) }
-        );
-        assert_eq!(Provider::Twilio.default_rate_limit(), RateLimit { per_second: None, per_day: None });
+    /// Six attempts over an hour, from half a second to a minute apart.
+    fn policy_of_six() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 6,
+            max_elapsed: Duration::from_secs(3600),
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
     }
 
     #[test]
     fn backoff_doubles_with_full_jitter() {
-        let p = Provider::Twilio.default_retry();
+        let p = policy_of_six();
         let z = Duration::ZERO;
         assert_eq!(p.next_delay(1, z, None, 1.0), Some(Duration::from_millis(500)));
         assert_eq!(p.next_delay(2, z, None, 1.0), Some(Duration::from_secs(1)));
@@ -243,7 +111,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_a_floor_even_above_the_cap() {
-        let p = Provider::EightByEightSms.default_retry();
+        let p = policy_of_six();
         let z = Duration::ZERO;
         assert_eq!(p.next_delay(1, z, Some(Duration::from_secs(1)), 0.0), Some(Duration::from_secs(1)));
         assert_eq!(p.next_delay(1, z, Some(Duration::from_secs(300)), 1.0), Some(Duration::from_secs(300)));
@@ -313,16 +181,6 @@ mod tests {
             let got = parse_retry_after(&s, now);
             if s.bytes().all(|b| b.is_ascii_digit()) {
                 prop_assert_eq!(got, s.parse::<u64>().ok().map(Duration::from_secs));
-            }
-        }
-
-        #[test]
-        fn failure_class_never_panics(status in proptest::option::of(any::<u16>()), body in proptest::collection::vec(any::<u8>(), 0..256)) {
-            for p in [Provider::Kixie, Provider::EightByEightSms, Provider::EightByEightChatApps, Provider::Twilio, Provider::Generic] {
-                let class = p.failure_class(status, &body);
-                if status.is_none() {
-                    prop_assert_eq!(class, FailureClass::Retryable);
-                }
             }
         }
     }

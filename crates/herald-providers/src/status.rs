@@ -3,8 +3,6 @@
 //! Providers repeat receipts and deliver them out of order (8x8 retries a webhook after 1, 10, 30 and
 //! 90 s), so a status is only ever replaced by one further along.
 
-use crate::Provider;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
@@ -55,34 +53,6 @@ impl MessageStatus {
     /// Herald's own word for a status (as written by `as_str`), case-insensitively.
     pub fn parse(word: &str) -> Option<MessageStatus> {
         ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(word.trim()))
-    }
-
-    /// A provider's word for a status (8x8's `status.state`/`status.code`, Twilio's `MessageStatus`).
-    /// Words that describe inbound messages (Twilio's `received`) are not outbound statuses: `None`.
-    pub fn from_provider(provider: Provider, word: &str) -> Option<MessageStatus> {
-        let word = word.trim().to_ascii_lowercase();
-        match provider {
-            Provider::EightByEightSms | Provider::EightByEightChatApps => match word.as_str() {
-                "queued" => Some(MessageStatus::Queued),
-                "rejected" => Some(MessageStatus::Rejected),
-                "sent" => Some(MessageStatus::Sent),
-                "delivered" => Some(MessageStatus::Delivered),
-                "undelivered" => Some(MessageStatus::Undelivered),
-                "read" => Some(MessageStatus::Read),
-                _ => None,
-            },
-            Provider::Twilio => match word.as_str() {
-                "accepted" | "scheduled" | "queued" | "sending" => Some(MessageStatus::Queued),
-                "sent" => Some(MessageStatus::Sent),
-                "delivered" => Some(MessageStatus::Delivered),
-                "undelivered" => Some(MessageStatus::Undelivered),
-                "read" => Some(MessageStatus::Read),
-                // A cancelled scheduled message will never be sent, which is what `Failed` tells the user.
-                "failed" | "canceled" => Some(MessageStatus::Failed),
-                _ => None,
-            },
-            Provider::Kixie | Provider::Generic => MessageStatus::parse(&word),
-        }
     }
 
     /// Whether the outcome is known. `Read` counts: nothing follows it.
@@ -195,22 +165,5 @@ mod tests {
         assert!(!Unknown.advances_to(Pending));
         assert!(Unknown.advances_to(Queued) && Unknown.advances_to(Delivered));
         assert!(!Pending.is_final() && !Unknown.is_final() && !Queued.is_final() && !Sent.is_final());
-    }
-
-    #[test]
-    fn provider_words_map_to_statuses() {
-        let sms = Provider::EightByEightSms;
-        assert_eq!(MessageStatus::from_provider(sms, "QUEUED"), Some(Queued));
-        assert_eq!(MessageStatus::from_provider(sms, "undelivered"), Some(Undelivered));
-        assert_eq!(MessageStatus::from_provider(Provider::EightByEightChatApps, "read"), Some(Read));
-        assert_eq!(MessageStatus::from_provider(sms, "sending"), None);
-        let t = Provider::Twilio;
-        for w in ["accepted", "scheduled", "queued", "sending"] {
-            assert_eq!(MessageStatus::from_provider(t, w), Some(Queued), "{w}");
-        }
-        assert_eq!(MessageStatus::from_provider(t, "sent"), Some(Sent));
-        assert_eq!(MessageStatus::from_provider(t, "canceled"), Some(Failed));
-        assert_eq!(MessageStatus::from_provider(t, "failed"), Some(Failed));
-        assert_eq!(MessageStatus::from_provider(t, "received"), None);
     }
 }

@@ -27,16 +27,19 @@ pub(crate) async fn receive(
     body: Bytes,
 ) -> Result<Json<WebhookReport>, ApiError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    // Twilio signs the URL it was told to post to: `public_url` when the project sets it, else the
-    // URL as this request names it.
+    // A provider that signs (Twilio) signs the URL it was told to post to: `public_url` when the
+    // project sets it, else the URL as this request names it.
     let url = engine.webhook_public_url(&name).unwrap_or_else(|| {
         let host = header("host").unwrap_or("localhost");
         let scheme = header("x-forwarded-proto").unwrap_or("http");
         format!("{scheme}://{host}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path()))
     });
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
     let request = WebhookRequest {
-        authorization: header("authorization"),
-        twilio_signature: header("x-twilio-signature"),
+        headers: &headers,
         query_secret: query.secret.as_deref().or(query.token.as_deref()),
         url: &url,
         body: &body,

@@ -20,7 +20,6 @@ pub use gsm::{
 pub use keyword::{HELP_WORDS, Keyword, OPT_IN_WORDS, OPT_OUT_WORDS, classify_keyword};
 pub use phone::{PhoneError, is_e164, normalize_e164, parse_country};
 pub use segment::{
-    Encoding, ForcingCharacter, GSM7_MULTI_PART, GSM7_SINGLE_PART, MAX_PARTS_8X8, SegmentInfo,
-    UCS2_MULTI_PART, UCS2_SINGLE_PART, describe_char, inspect, part_limit_error, split_parts, split_parts_as,
-    warning_for,
+    Encoding, ForcingCharacter, GSM7_MULTI_PART, GSM7_SINGLE_PART, PartLimit, SegmentInfo, UCS2_MULTI_PART,
+    UCS2_SINGLE_PART, describe_char, inspect, part_limit_error, split_parts, split_parts_as, warning_for,
 };

@@ -6,8 +6,13 @@ use serde::Serialize;
 
 use crate::gsm::{gsm7_replacement, gsm7_septets};
 
-/// Most parts 8x8 sends for one message.
-pub const MAX_PARTS_8X8: u32 = 10;
+/// The most parts a provider sends for one message, for messages that say so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartLimit<'a> {
+    /// The provider's name as people know it ("8x8 SMS").
+    pub provider: &'a str,
+    pub max_parts: u32,
+}
 
 /// GSM-7 septets in a single-part message.
 pub const GSM7_SINGLE_PART: u32 = 160;
@@ -233,7 +238,7 @@ impl SegmentInfo {
         serde_json::to_string(&line).unwrap_or_default()
     }
 
-    /// Whether the message fits in `max_parts` parts (8x8: [`MAX_PARTS_8X8`]).
+    /// Whether the message fits in `max_parts` parts.
     pub fn fits_in(&self, max_parts: u32) -> bool {
         self.segments <= max_parts
     }
@@ -268,7 +273,7 @@ fn plural(n: u32, word: &str) -> String {
 ///
 /// Example: `'ç' (U+00E7) at position 12 forces UCS-2: 2 segments instead of 1 (replace it with 'c' to
 /// stay in GSM-7)`.
-pub fn warning_for(info: &SegmentInfo) -> Option<String> {
+pub fn warning_for(info: &SegmentInfo, limit: Option<PartLimit<'_>>) -> Option<String> {
     if info.encoding != Encoding::Ucs2 {
         return None;
     }
@@ -316,18 +321,21 @@ pub fn warning_for(info: &SegmentInfo) -> Option<String> {
             let _ = write!(msg, " ({action})");
         }
     }
-    if info.segments > MAX_PARTS_8X8 {
+    if let Some(limit) = limit
+        && info.segments > limit.max_parts
+    {
         let _ = write!(
             msg,
-            "; {} is over 8x8's limit of {} parts",
+            "; {} is over {}'s limit of {} parts",
             plural(info.segments, "segment"),
-            MAX_PARTS_8X8
+            limit.provider,
+            limit.max_parts
         );
     }
     Some(msg)
 }
 
-/// An error message when the text needs more parts than `max_parts` (8x8: [`MAX_PARTS_8X8`]).
+/// An error message when the text needs more parts than `max_parts`.
 pub fn part_limit_error(info: &SegmentInfo, max_parts: u32) -> Option<String> {
     if info.fits_in(max_parts) {
         return None;

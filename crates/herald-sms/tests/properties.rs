@@ -63,7 +63,7 @@ proptest! {
         }
         let line: serde_json::Value = serde_json::from_str(&info.to_json_line()).unwrap();
         prop_assert_eq!(line["segments"].as_u64(), Some(u64::from(info.segments)));
-        let _ = herald_sms::warning_for(&info);
+        let _ = herald_sms::warning_for(&info, Some(herald_sms::PartLimit { provider: "any", max_parts: 10 }));
     }
 
     #[test]

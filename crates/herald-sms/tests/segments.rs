@@ -1,7 +1,7 @@
 //! Encoding, units and parts at the boundaries providers.md lists.
 
 use herald_sms::{
-    Encoding, ForcingCharacter, MAX_PARTS_8X8, inspect, part_limit_error, split_parts, split_parts_as,
+    Encoding, ForcingCharacter, PartLimit, inspect, part_limit_error, split_parts, split_parts_as,
     warning_for,
 };
 
@@ -155,8 +155,8 @@ fn split_parts_as_gsm7_refuses_non_gsm_text() {
 }
 
 #[test]
-fn eight_by_eight_cap_is_ten_parts() {
-    assert_eq!(MAX_PARTS_8X8, 10);
+fn a_ten_part_cap_refuses_the_eleventh_part() {
+    const MAX_PARTS_8X8: u32 = 10;
     let ok = inspect(&"a".repeat(1530));
     assert!(ok.fits_in(MAX_PARTS_8X8));
     assert_eq!(part_limit_error(&ok, MAX_PARTS_8X8), None);
@@ -190,25 +190,29 @@ fn serde_serialisation_uses_8x8_encoding_names() {
 
 #[test]
 fn warning_names_the_character_its_position_and_the_cost() {
-    assert_eq!(warning_for(&inspect("plain text")), None);
+    assert_eq!(warning_for(&inspect("plain text"), None), None);
     let text = format!("Hello {}ç", "a".repeat(153));
     assert_eq!(
-        warning_for(&inspect(&text)).unwrap(),
+        warning_for(&inspect(&text), None).unwrap(),
         "'ç' (U+00E7) at position 160 forces UCS-2: 3 segments instead of 1 (replace it with 'c' to stay in GSM-7)"
     );
     assert_eq!(
-        warning_for(&inspect("Merci, ça va")).unwrap(),
+        warning_for(&inspect("Merci, ça va"), None).unwrap(),
         "'ç' (U+00E7) at position 8 forces UCS-2: still 1 segment, but a part now holds 70 code units instead of 160 characters (replace it with 'c' to stay in GSM-7)"
     );
     let many = format!("{} ’ça’ 😀", "x".repeat(100));
     assert_eq!(
-        warning_for(&inspect(&many)).unwrap(),
+        warning_for(&inspect(&many), None).unwrap(),
         "'’' (U+2019) at position 102 forces UCS-2 (with 3 more non-GSM-7 characters: 'ç' (U+00E7) at 103, '’' (U+2019) at 105, '😀' (U+1F600) at 107): 2 segments instead of 1 (replace it with \"'\")"
     );
     assert_eq!(
-        warning_for(&inspect("no\u{a0}break")).unwrap(),
+        warning_for(&inspect("no\u{a0}break"), None).unwrap(),
         "U+00A0 (invisible) at position 3 forces UCS-2: still 1 segment, but a part now holds 70 code units instead of 160 characters (replace it with ' ' to stay in GSM-7)"
     );
     let long = "ж".repeat(700);
-    assert!(warning_for(&inspect(&long)).unwrap().ends_with("; 11 segments is over 8x8's limit of 10 parts"));
+    assert!(
+        warning_for(&inspect(&long), Some(PartLimit { provider: "8x8 SMS", max_parts: 10 }))
+            .unwrap()
+            .ends_with("; 11 segments is over 8x8 SMS's limit of 10 parts")
+    );
 }

@@ -1,4 +1,4 @@
-//! Twilio's request signatures and error bodies.
+//! Twilio's request signatures (X-Twilio-Signature) and error bodies.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
