@@ -1,5 +1,9 @@
 //! The HTTP API. Record routes follow Salesforce's REST shapes (`/records/{Object}`, errors as
 //! `[{errorCode, message, fields}]`) so the people who know that API find their way.
+//!
+//! What a client can make herald do is bounded: a request body is at most [`MAX_BODY_BYTES`], and an
+//! error answer lists at most [`FieldProblem::MAX_LISTED`] problems and counts the rest, so no request
+//! draws an answer much larger than itself.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -11,6 +15,9 @@ use herald_engine::{Engine, EngineError, FieldProblem, WebhookError, WebhookRequ
 use herald_project::ApiScope;
 use herald_store::{MessageFilter, RunRow, RunStatus, UserRow};
 use serde_json::{Map, Value, json};
+
+/// The largest request body the API reads (records, secrets, webhooks); larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(engine: Engine) -> Router {
     Router::new()
@@ -27,6 +34,7 @@ pub fn router(engine: Engine) -> Router {
         .route("/api/v1/consent", get(list_consent))
         .route("/webhooks/{name}", axum::routing::post(webhook))
         .route("/api/v1/credentials/{external}/{principal}/{parameter}", axum::routing::put(set_credential))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(engine)
 }
 
@@ -50,7 +58,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.errors)).into_response();
+        let mut response = (self.status, axum::Json(FieldProblem::bounded(self.errors))).into_response();
         if let Some(seconds) = self.retry_after
             && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
         {
