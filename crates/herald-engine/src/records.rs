@@ -1,5 +1,9 @@
 //! Record validation: every field a client sends is checked against the object's declaration, and
 //! every problem names the field.
+//!
+//! An answer lists at most [`FieldProblem::MAX_LISTED`] problems and counts the rest, and quotes at most
+//! [`EXCERPT_CHARS`] characters of any name or value the client sent: a 1.3 MB body of 100,000 unknown
+//! fields once drew a 9.3 MB answer. Problems past the limit are counted without being built.
 
 use herald_project::{FieldDef, FieldType, ObjectDef, STANDARD_FIELDS, did_you_mean};
 use serde::Serialize;
@@ -14,9 +18,77 @@ pub struct FieldProblem {
     pub fields: Vec<String>,
 }
 
+/// The most characters of a field name or value quoted back in a problem.
+pub const EXCERPT_CHARS: usize = 80;
+
+/// `errorCode` of the entry that counts the problems not listed.
+pub const MORE_ERRORS: &str = "MORE_ERRORS";
+
 impl FieldProblem {
+    /// The most problems an answer lists; one more entry, [`MORE_ERRORS`], counts the rest.
+    pub const MAX_LISTED: usize = 25;
+
     fn new(error_code: &'static str, field: &str, message: String) -> FieldProblem {
-        FieldProblem { error_code, message, fields: vec![field.to_string()] }
+        FieldProblem { error_code, message, fields: vec![excerpt(field)] }
+    }
+
+    /// The entry that stands for `count` problems not listed.
+    fn more(count: usize) -> FieldProblem {
+        FieldProblem {
+            error_code: MORE_ERRORS,
+            message: format!(
+                "{count} more problem{} not listed; fix the ones above and send the record again to see them",
+                if count == 1 { " is" } else { "s are" }
+            ),
+            fields: Vec::new(),
+        }
+    }
+
+    /// At most [`Self::MAX_LISTED`] problems and a [`MORE_ERRORS`] entry counting the others; a list
+    /// that is already that short is returned as it is.
+    pub fn bounded(mut problems: Vec<FieldProblem>) -> Vec<FieldProblem> {
+        if problems.len() > Self::MAX_LISTED + 1 {
+            let rest = problems.len() - Self::MAX_LISTED;
+            problems.truncate(Self::MAX_LISTED);
+            problems.push(FieldProblem::more(rest));
+        }
+        problems
+    }
+}
+
+/// The first [`EXCERPT_CHARS`] characters of a text the client sent, with `…` when it was longer.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// The problems found so far: the first [`FieldProblem::MAX_LISTED`] built, the others only counted.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<FieldProblem>,
+    more: usize,
+}
+
+impl Problems {
+    fn push(&mut self, problem: impl FnOnce() -> FieldProblem) {
+        if self.listed.len() < FieldProblem::MAX_LISTED {
+            self.listed.push(problem());
+        } else {
+            self.more += 1;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+
+    fn into_vec(mut self) -> Vec<FieldProblem> {
+        if self.more > 0 {
+            self.listed.push(FieldProblem::more(self.more));
+        }
+        self.listed
     }
 }
 
@@ -45,7 +117,7 @@ pub fn validate(
     creating: bool,
     truncation: Truncation,
 ) -> Result<Validated, Vec<FieldProblem>> {
-    let mut problems = Vec::new();
+    let mut problems = Problems::default();
     let mut fields = Map::new();
     let mut truncated = Vec::new();
     for (name, value) in input {
@@ -55,21 +127,25 @@ pub fn validate(
         let Some((declared_name, def)) = object.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
         else {
             if let Some((standard, _)) = STANDARD_FIELDS.iter().find(|(s, _)| s.eq_ignore_ascii_case(name)) {
-                problems.push(FieldProblem::new(
-                    "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    standard,
-                    format!("{standard} is set by herald and cannot be written"),
-                ));
+                problems.push(|| {
+                    FieldProblem::new(
+                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        standard,
+                        format!("{standard} is set by herald and cannot be written"),
+                    )
+                });
                 continue;
             }
-            let hint = did_you_mean(name, object.fields.keys().map(String::as_str))
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            problems.push(FieldProblem::new(
-                "INVALID_FIELD",
-                name,
-                format!("No such field `{name}` on {}{hint}", object.name),
-            ));
+            problems.push(|| {
+                let hint = did_you_mean(name, object.fields.keys().map(String::as_str))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                FieldProblem::new(
+                    "INVALID_FIELD",
+                    name,
+                    format!("No such field `{}` on {}{hint}", excerpt(name), object.name),
+                )
+            });
             continue;
         };
         let value = match (truncation, def.length, value) {
@@ -87,7 +163,7 @@ pub fn validate(
             Ok(value) => {
                 fields.insert(declared_name.clone(), value);
             }
-            Err(problem) => problems.push(problem),
+            Err(problem) => problems.push(|| problem),
         }
     }
     for (name, def) in &object.fields {
@@ -105,14 +181,16 @@ pub fn validate(
         };
         if def.required && missing {
             let verb = if creating { "is missing" } else { "cannot be blanked" };
-            problems.push(FieldProblem::new(
-                "REQUIRED_FIELD_MISSING",
-                name,
-                format!("Required field `{name}` {verb} on {}", object.name),
-            ));
+            problems.push(|| {
+                FieldProblem::new(
+                    "REQUIRED_FIELD_MISSING",
+                    name,
+                    format!("Required field `{name}` {verb} on {}", object.name),
+                )
+            });
         }
     }
-    if problems.is_empty() { Ok(Validated { fields, truncated }) } else { Err(problems) }
+    if problems.is_empty() { Ok(Validated { fields, truncated }) } else { Err(problems.into_vec()) }
 }
 
 fn is_blank(value: &Value) -> bool {
@@ -154,14 +232,18 @@ fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Resul
                 return Err(FieldProblem::new(
                     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                     name,
-                    format!("`{text}` is not a value of {object}.{name}; allowed: {}", def.values.join(", ")),
+                    format!(
+                        "`{}` is not a value of {object}.{name}; allowed: {}",
+                        excerpt(text),
+                        def.values.join(", ")
+                    ),
                 ));
             }
             if t == FieldType::Email && !text.is_empty() && !looks_like_email(text) {
                 return Err(FieldProblem::new(
                     "INVALID_EMAIL_ADDRESS",
                     name,
-                    format!("{object}.{name}: `{text}` is not an email address"),
+                    format!("{object}.{name}: `{}` is not an email address", excerpt(text)),
                 ));
             }
             Ok(value.clone())
@@ -266,6 +348,38 @@ mod tests {
                 validate(&lead(), empty.as_object().unwrap(), true, Truncation::Refuse).unwrap_err();
             assert_eq!(problems[0].error_code, "REQUIRED_FIELD_MISSING", "a blank required field on create");
         }
+    }
+
+    /// Finding 9: 100,000 unknown keys (1.3 MB) drew a 9.3 MB answer.
+    #[test]
+    fn a_flood_of_bad_fields_is_answered_with_the_first_25_and_a_count() {
+        let mut input = Map::new();
+        for i in 0..100_000 {
+            input.insert(format!("Unknown_{i}_{}", "x".repeat(200)), json!(1));
+        }
+        let problems = validate(&lead(), &input, true, Truncation::Refuse).unwrap_err();
+        assert_eq!(problems.len(), FieldProblem::MAX_LISTED + 1);
+        assert!(problems[..25].iter().all(|p| p.error_code == "INVALID_FIELD"));
+        let last = problems.last().unwrap();
+        // 100,000 unknown fields and the missing LastName, less the 25 listed.
+        assert_eq!(last.error_code, MORE_ERRORS);
+        assert!(last.message.starts_with("99976 more problems are not listed"), "{}", last.message);
+        let answer = serde_json::to_string(&problems).unwrap();
+        assert!(answer.len() < 16 * 1024, "{} bytes", answer.len());
+        assert!(problems[0].fields[0].chars().count() <= EXCERPT_CHARS + 1, "names are quoted as excerpts");
+    }
+
+    #[test]
+    fn a_short_list_stays_as_it_is_and_a_long_one_is_cut_to_the_limit() {
+        let one = vec![FieldProblem::new("INVALID_FIELD", "a", "m".into())];
+        assert_eq!(FieldProblem::bounded(one.clone()), one);
+        let many = vec![FieldProblem::new("INVALID_FIELD", "a", "m".into()); 1000];
+        let bounded = FieldProblem::bounded(many);
+        assert_eq!(bounded.len(), 26);
+        assert_eq!(
+            bounded[25].message,
+            "975 more problems are not listed; fix the ones above and send the record again to see them"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - each part is escaped by [`sanitize_identifier`] (`single-message-request` ->
 //!   `singlex2dmessagex2drequest`, `_` -> `x5f`); a status stays as written (`200`, `2XX`).
 
+use crate::limits::{self, Limits, MAX_SPEC_BYTES, ShapeError};
 use crate::naming::{api_name, registration_type_name, sanitize_identifier};
 use crate::{
     Body, BodyEncoding, Constraints, Method, ObjectType, Operation, ParamLocation, Parameter, Property,
@@ -35,6 +36,16 @@ pub struct ImportOptions {
 pub enum ImportError {
     #[error("the spec is neither valid JSON nor valid YAML: {message}; fix the syntax at that position")]
     Parse { message: String },
+    #[error(
+        "the spec is {size} bytes, over herald's limit of {max} bytes for a spec; import a copy that keeps only the operations you use"
+    )]
+    TooLarge { size: usize, max: usize },
+    #[error("line {line}, column {column}: the spec {problem}; {fix}")]
+    Limit { line: usize, column: usize, problem: String, fix: &'static str },
+    #[error(
+        "`{at}`: header parameter `{name}` cannot come from a spec: {reason}; remove the parameter from the spec"
+    )]
+    ForbiddenHeader { at: String, name: String, reason: &'static str },
     #[error(
         "the spec is a JSON {found}, not an object; an OpenAPI document is an object with `openapi` and `paths`"
     )]
@@ -71,6 +82,29 @@ pub enum ImportError {
         "server `{url}` is not declared in `#/servers`; pick one of: {available} (or leave the server out to use the named credential's URL)"
     )]
     UnknownServer { url: String, available: String },
+}
+
+impl ImportError {
+    /// The JSON pointer of the place in the spec the error is about, when it has one.
+    pub fn pointer(&self) -> Option<&str> {
+        match self {
+            ImportError::Invalid { at, .. }
+            | ImportError::ExternalRef { at, .. }
+            | ImportError::UnresolvedRef { at, .. }
+            | ImportError::RefLoop { at, .. }
+            | ImportError::TooDeep { at, .. }
+            | ImportError::ForbiddenHeader { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
+    /// The line and column in the spec's text, for errors found before the spec was parsed.
+    pub fn position(&self) -> Option<(usize, usize)> {
+        match self {
+            ImportError::Limit { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
 }
 
 const MAX_DEPTH: usize = 64;
@@ -143,7 +177,7 @@ pub fn import(
     if let Some(url) = &options.server {
         let wanted = url.trim_end_matches('/');
         let Some(server) = service.servers.iter().find(|s| s.url.trim_end_matches('/') == wanted) else {
-            let available = service.servers.iter().map(|s| s.url.as_str()).collect::<Vec<_>>().join(", ");
+            let available = first_few(service.servers.iter().map(|s| s.url.as_str()));
             return Err(ImportError::UnknownServer {
                 url: url.clone(),
                 available: if available.is_empty() { "(the spec declares none)".into() } else { available },
@@ -181,18 +215,35 @@ fn check_registration(name: &str) -> Result<(), ImportError> {
     }
 }
 
+/// Parses JSON or YAML, after checking its size and shape so that neither parser is handed a document
+/// that would take minutes or gigabytes (see [`crate::limits`]).
 fn parse(text: &str) -> Result<Value, ImportError> {
-    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    match serde_json::from_str::<Value>(trimmed) {
-        Ok(value) => Ok(value),
-        Err(json_error) => {
-            if trimmed.starts_with('{') || trimmed.starts_with('[') {
-                return Err(ImportError::Parse { message: format!("JSON: {json_error}") });
-            }
-            yaml_serde::from_str::<Value>(trimmed)
-                .map_err(|yaml_error| ImportError::Parse { message: format!("YAML: {yaml_error}") })
-        }
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(ImportError::TooLarge { size: text.len(), max: MAX_SPEC_BYTES });
     }
+    let text = text.trim_start_matches('\u{feff}');
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        limits::check_json(text, Limits::SPEC).map_err(limit_error)?;
+        return serde_json::from_str::<Value>(trimmed)
+            .map_err(|json_error| ImportError::Parse { message: format!("JSON: {json_error}") });
+    }
+    // Anything else is YAML (a JSON scalar is YAML too, and is refused as not an object).
+    limits::walk_yaml(text, Limits::SPEC, |_, _| {}).map_err(limit_error)?;
+    yaml_serde::from_str::<Value>(text)
+        .map_err(|yaml_error| ImportError::Parse { message: format!("YAML: {yaml_error}") })
+}
+
+fn limit_error(error: ShapeError) -> ImportError {
+    let (line, column) = error.position();
+    let fix = match &error {
+        ShapeError::Syntax { message, .. } => {
+            return ImportError::Parse { message: format!("YAML: {message} at line {line} column {column}") };
+        }
+        ShapeError::TooDeep { .. } => "split deep schemas into named schemas joined by $ref",
+        ShapeError::TooManyNodes { .. } => "import a copy that keeps only the operations you use",
+    };
+    ImportError::Limit { line, column, problem: error.to_string().replacen("it ", "", 1), fix }
 }
 
 fn version_of(root: &Map<String, Value>) -> Result<Version, ImportError> {
@@ -275,8 +326,25 @@ fn unknown_operation(id: &str, found: &[FoundOperation]) -> ImportError {
     ImportError::UnknownOperation {
         id: id.into(),
         suggestion: best.map(|(_, name)| format!("; did you mean `{name}`?")).unwrap_or_default(),
-        available: names.join(", "),
+        available: first_few(names.iter().copied()),
     }
+}
+
+/// The first names of a list for an error message, and how many more there are: a spec with
+/// thousands of operations must not make a message of thousands of names.
+fn first_few<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 20;
+    let names: Vec<&str> = names.collect();
+    let mut text = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| n.chars().take(80).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -511,7 +579,16 @@ impl<'a> Importer<'a> {
             let location = match location {
                 "path" => ParamLocation::Path,
                 "query" => ParamLocation::Query,
-                "header" => ParamLocation::Header,
+                "header" => {
+                    if let Some(reason) = crate::header_refusal(name) {
+                        return Err(ImportError::ForbiddenHeader {
+                            at: child(&pointer, "name"),
+                            name: name.chars().take(80).collect(),
+                            reason,
+                        });
+                    }
+                    ParamLocation::Header
+                }
                 // Cookies are not sent by callouts (Salesforce does not support them either).
                 "cookie" => continue,
                 "body" if self.version == Version::Swagger2 => {

@@ -7,13 +7,16 @@
 
 mod describe;
 mod fields;
+mod headers;
 mod import;
 mod infer;
+pub mod limits;
 mod naming;
 mod validate;
 
 pub use describe::describe;
 pub use fields::{EnumCheck, FieldInfo, PathError, check_enum, field_path};
+pub use headers::header_refusal;
 pub use import::{ImportError, ImportOptions, import};
 pub use infer::{InferError, infer_callout_action};
 pub use naming::{api_name, is_reserved_word, registration_type_name, sanitize_identifier};

@@ -411,3 +411,62 @@ fn deep_schemas_are_refused_not_overflowed() {
     let err = import_err(&doc.to_string());
     assert!(matches!(err, ImportError::TooDeep { .. }), "{err}");
 }
+
+#[test]
+fn header_parameters_that_would_reframe_or_reroute_the_request_are_refused() {
+    for name in
+        ["Host", "content-length", "Transfer-Encoding", "Connection", "Proxy-Authorization", "Upgrade"]
+    {
+        let spec = json!({"openapi": "3.0.0", "paths": {"/sms": {"post": {
+            "operationId": "send",
+            "parameters": [{"name": "X-Trace", "in": "header"}, {"name": name, "in": "header"}]
+        }}}});
+        let err = import_err(&spec.to_string());
+        assert!(matches!(err, ImportError::ForbiddenHeader { .. }), "{name}: {err}");
+        assert_eq!(err.pointer(), Some("#/paths/~1sms/post/parameters/1/name"), "{name}");
+        assert!(
+            err.to_string().contains(&format!("header parameter `{name}` cannot come from a spec")),
+            "{err}"
+        );
+    }
+    let allowed = json!({"openapi": "3.0.0", "paths": {"/sms": {"post": {
+        "operationId": "send", "parameters": [{"name": "Idempotency-Key", "in": "header"}]
+    }}}});
+    assert!(import(&allowed.to_string(), "Svc", "NC", &ImportOptions::default()).is_ok());
+}
+
+#[test]
+fn deeply_nested_or_oversized_specs_are_refused_before_parsing() {
+    // 100,000 levels of YAML flow nesting once took minutes inside the YAML scanner.
+    let deep_yaml = format!("openapi: 3.0.0\npaths: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let err = import_err(&deep_yaml);
+    assert!(matches!(err, ImportError::Limit { line: 2, .. }), "{err}");
+    assert!(err.to_string().contains("nests deeper than 128 levels"), "{err}");
+
+    let deep_json =
+        format!("{{\"openapi\": \"3.0.0\", \"paths\": {}{}}}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(matches!(import_err(&deep_json), ImportError::Limit { line: 1, .. }));
+
+    let wide = format!("openapi: 3.0.0\npaths:\n  x: [{}]\n", vec!["1"; 600_000].join(","));
+    let err = import_err(&wide);
+    assert!(err.to_string().contains("holds more than 500000 values"), "{err}");
+
+    let big = format!(
+        "{{\"openapi\": \"3.0.0\", \"x\": \"{}\"}}",
+        "a".repeat(herald_openapi::limits::MAX_SPEC_BYTES)
+    );
+    assert!(matches!(import_err(&big), ImportError::TooLarge { .. }));
+}
+
+#[test]
+fn an_unknown_operation_lists_a_bounded_number_of_the_others() {
+    let mut paths = serde_json::Map::new();
+    for i in 0..500 {
+        paths.insert(format!("/p{i}"), json!({"get": {"operationId": format!("op{i}")}}));
+    }
+    let spec = json!({"openapi": "3.0.0", "paths": paths}).to_string();
+    let options = ImportOptions { operations: Some(vec!["nope".into()]), server: None };
+    let err = import(&spec, "Svc", "NC", &options).unwrap_err().to_string();
+    assert!(err.contains("op0, op1") && err.contains(" and 480 more"), "{err}");
+    assert!(!err.contains("op499"), "{err}");
+}

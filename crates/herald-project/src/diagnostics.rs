@@ -21,13 +21,15 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A problem of `file`. The message is bounded by [`clip_message`]: it may quote what a file says,
+    /// but never more than a short excerpt of it.
     pub fn new(code: &'static str, file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             file: file.into(),
             line: 0,
             column: 0,
-            message: message.into(),
+            message: clip_message(&message.into()),
             hint: None,
             detail: None,
             warning: false,
@@ -117,6 +119,82 @@ impl fmt::Display for Diagnostics {
     }
 }
 
+/// The most characters of one quoted name or value, or of one word, that a message keeps.
+pub const EXCERPT_CHARS: usize = 80;
+/// The most characters of a whole message.
+const MESSAGE_CHARS: usize = 600;
+
+/// Bounds what a message can quote: each `backticked` part and each run of characters without a space
+/// keeps at most [`EXCERPT_CHARS`], and the whole message at most 600 characters. Messages quote names
+/// and values from the files; a file with a megabyte-long key must not make a megabyte-long error.
+pub fn clip_message(message: &str) -> String {
+    if message.chars().count() <= EXCERPT_CHARS {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len().min(MESSAGE_CHARS * 4));
+    // Characters of the current backticked part, and of the current word.
+    let mut quoted: Option<usize> = None;
+    let mut word = 0usize;
+    let mut total = 0usize;
+    for ch in message.chars() {
+        if total >= MESSAGE_CHARS {
+            out.push('…');
+            break;
+        }
+        if ch == '`' {
+            quoted = if quoted.is_some() { None } else { Some(0) };
+            word = 0;
+            out.push(ch);
+            total += 1;
+            continue;
+        }
+        word = if ch.is_whitespace() { 0 } else { word + 1 };
+        let inside = quoted.map(|n| n + 1);
+        if let Some(n) = inside {
+            quoted = Some(n);
+        }
+        let over = inside.unwrap_or(0).max(word);
+        if over <= EXCERPT_CHARS {
+            out.push(ch);
+            total += 1;
+        } else if over == EXCERPT_CHARS + 1 {
+            out.push('…');
+            total += 1;
+        }
+    }
+    out
+}
+
+/// Removes the values serde quotes in its messages (`invalid type: string "…", expected …` becomes
+/// `invalid type: string, expected …`): when a file is not what it should be, herald says what kind of
+/// value it found and where, never the value, which may be anything the file held (a linked secret).
+pub fn strip_quoted_values(message: &str) -> String {
+    const MARK: &str = "string \"";
+    let mut out = String::with_capacity(message.len().min(1024));
+    let mut rest = message;
+    while let Some(start) = rest.find(MARK) {
+        out.push_str(&rest[..start + MARK.len() - 2]);
+        // Skip the Debug-escaped string up to its closing quote.
+        let body = &rest[start + MARK.len()..];
+        let mut escaped = false;
+        let mut end = body.len();
+        for (index, ch) in body.char_indices() {
+            match ch {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => {
+                    end = index + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &body[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// 1-based position in a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
@@ -155,6 +233,32 @@ mod tests {
             d.to_string(),
             "flows/a.yaml:4:7: error[HF006]: unknown element `sned`\n  hint: did you mean `send`?"
         );
+    }
+
+    #[test]
+    fn messages_quote_at_most_a_short_excerpt() {
+        let long = "k".repeat(10_000);
+        let message = clip_message(&format!("unknown field `{long}`, expected one of `a`, `b`"));
+        assert!(message.starts_with(&format!("unknown field `{}…`", "k".repeat(EXCERPT_CHARS))), "{message}");
+        assert!(message.ends_with("expected one of `a`, `b`"), "{message}");
+        let path = clip_message(&format!("elements.{long}.inputs: missing field `x`"));
+        assert!(path.chars().count() < 200, "{path}");
+        let words = clip_message(&"word ".repeat(10_000));
+        assert!(words.chars().count() <= 601, "{}", words.chars().count());
+        assert_eq!(clip_message("short `message`"), "short `message`");
+    }
+
+    #[test]
+    fn serde_values_are_stripped_from_messages() {
+        assert_eq!(
+            strip_quoted_values(r#"invalid type: string "master-key\"with quote", expected struct FlowDef"#),
+            "invalid type: string, expected struct FlowDef"
+        );
+        assert_eq!(
+            strip_quoted_values(r#"on: invalid value: string "x", expected a boolean"#),
+            "on: invalid value: string, expected a boolean"
+        );
+        assert_eq!(strip_quoted_values("unknown field `actoin`"), "unknown field `actoin`");
     }
 
     #[test]

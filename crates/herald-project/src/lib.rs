@@ -5,13 +5,17 @@
 //! problems to the same list; a project with any problem is never used.
 
 pub mod diagnostics;
+pub mod files;
 pub mod locator;
 pub mod model;
 
+use diagnostics::strip_quoted_values;
 pub use diagnostics::{Diagnostic, Diagnostics, Position, closest, did_you_mean};
+pub use files::{MAX_SPEC_BYTES, MAX_TOML_BYTES, MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, read_dir};
 pub use locator::{Locator, YamlPath};
 pub use model::*;
 
+use herald_openapi::limits::{Limits, ShapeError};
 use herald_openapi::{Method, Service, infer_callout_action};
 use herald_providers::Provider;
 use indexmap::IndexMap;
@@ -101,54 +105,11 @@ impl Project {
 /// Reads a project folder. Returns what could be read, with every problem found; callers must not use
 /// the project when the problems are not empty (`herald_flow::load` enforces that).
 pub fn load_dir(root: &Path) -> (Option<Project>, Diagnostics) {
-    let mut diagnostics = Diagnostics::default();
-    let mut files = Vec::new();
-    match std::fs::read_to_string(root.join("herald.toml")) {
-        Ok(text) => files.push((PathBuf::from("herald.toml"), text)),
-        Err(error) => {
-            let message = if error.kind() == std::io::ErrorKind::NotFound {
-                format!("{} is not a herald project: it has no herald.toml", root.display())
-            } else {
-                format!("cannot read herald.toml: {error}")
-            };
-            diagnostics.push(
-                Diagnostic::new("HP001", root.join("herald.toml"), message).hint(
-                    "run herald in a project folder, or create herald.toml (see docs/project-format.md)",
-                ),
-            );
-            return (None, diagnostics);
-        }
-    }
-    for folder in FOLDERS {
-        let dir = root.join(folder);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        names.sort();
-        for path in names {
-            let spec_file = folder == "services" && path.extension().is_some_and(|e| e == "json");
-            if !is_yaml(&path) && !spec_file {
-                continue;
-            }
-            let relative = PathBuf::from(folder).join(path.file_name().unwrap_or_default());
-            match std::fs::read_to_string(&path) {
-                Ok(text) => files.push((relative, text)),
-                Err(error) => diagnostics.push(Diagnostic::new(
-                    "HP002",
-                    relative,
-                    format!("cannot read the file: {error}"),
-                )),
-            }
-        }
-    }
+    let (files, mut diagnostics) = files::read_dir(root);
+    let Some(files) = files else { return (None, diagnostics) };
     let (project, more) = load_files(root.to_path_buf(), files);
     diagnostics.0.extend(more.0);
     (project, diagnostics)
-}
-
-const FOLDERS: [&str; 6] = ["objects", "credentials", "services", "permissions", "flows", "webhooks"];
-
-fn is_yaml(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
 /// Reads a project from files already in memory (the bundled example, tests). Paths are relative to
@@ -159,9 +120,31 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     let mut project_files = Vec::new();
     let mut spec_files: IndexMap<PathBuf, String> = IndexMap::new();
     for (path, text) in files {
-        if path == Path::new("herald.toml") {
+        let toml = path == Path::new("herald.toml");
+        let spec = !toml && is_spec_file(&path, &text);
+        let limit = match (toml, spec) {
+            (true, _) => MAX_TOML_BYTES,
+            (_, true) => MAX_SPEC_BYTES,
+            _ => MAX_YAML_BYTES,
+        };
+        if text.len() > limit {
+            loader.diagnostics.push(
+                Diagnostic::new(
+                    "HP031",
+                    &path,
+                    format!(
+                        "the file is {} bytes; herald reads files of at most {} ({limit} bytes) here",
+                        text.len(),
+                        files::mib(limit)
+                    ),
+                )
+                .hint(files::size_hint(&path)),
+            );
+            continue;
+        }
+        if toml {
             config = loader.config(&path, &text);
-        } else if is_spec_file(&path, &text) {
+        } else if spec {
             spec_files.insert(path, text);
         } else {
             project_files.push((path, text));
@@ -196,7 +179,8 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     for (path, text) in project_files {
         let folder = path.components().next().and_then(|c| c.as_os_str().to_str()).unwrap_or("").to_string();
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
-        let id = loader.add_source(&path, text);
+        // A file that is not YAML, or is past the limits, never reaches serde.
+        let Some(id) = loader.add_source(&path, text) else { continue };
         let kind = loader.kind(id);
         match (folder.as_str(), kind.as_deref()) {
             ("objects", None | Some("object")) => {
@@ -387,11 +371,23 @@ struct Loader {
     sources: Vec<SourceFile>,
 }
 
+/// The bounds every YAML project file is checked against before it is parsed.
+const YAML_LIMITS: Limits = Limits { max_depth: MAX_YAML_DEPTH, max_nodes: MAX_YAML_NODES };
+
 impl Loader {
-    fn add_source(&mut self, path: &Path, text: String) -> SourceId {
-        let locator = Locator::index(&text);
-        self.sources.push(SourceFile { path: path.to_path_buf(), text, locator });
-        SourceId(self.sources.len() - 1)
+    /// Indexes a YAML file; a syntax error or a file past the limits is reported, and the file is not
+    /// kept (nothing after this reads it).
+    fn add_source(&mut self, path: &Path, text: String) -> Option<SourceId> {
+        match Locator::index(&text, YAML_LIMITS) {
+            Ok(locator) => {
+                self.sources.push(SourceFile { path: path.to_path_buf(), text, locator });
+                Some(SourceId(self.sources.len() - 1))
+            }
+            Err(error) => {
+                self.diagnostics.push(shape_diagnostic(path, &error));
+                None
+            }
+        }
     }
 
     fn at_key(
@@ -413,7 +409,7 @@ impl Loader {
             Err(error) => {
                 let position =
                     error.span().map(|span| position_of_offset(text, span.start)).unwrap_or_default();
-                let message = error.message().to_string();
+                let message = strip_quoted_values(error.message());
                 self.diagnostics.push(
                     Diagnostic::new("HP003", path, format!("herald.toml: {message}"))
                         .at(position)
@@ -443,7 +439,7 @@ impl Loader {
                     .location()
                     .map(|l| Position { line: l.line(), column: l.column() })
                     .unwrap_or(Position { line: 1, column: 1 });
-                let message = strip_location(&error.to_string());
+                let message = strip_quoted_values(&strip_location(&error.to_string()));
                 let hint = serde_hint(&message);
                 self.diagnostics
                     .push(Diagnostic::new("HP003", &source.path, message).at(position).maybe_hint(hint));
@@ -474,6 +470,39 @@ impl Loader {
             );
         }
     }
+}
+
+/// How to get rid of a header that project files may not set.
+fn header_fix(reason: &str) -> &'static str {
+    if reason.contains("not an HTTP header name") {
+        "correct the header's name"
+    } else {
+        "remove the header: herald and its HTTP client set it themselves"
+    }
+}
+
+/// A YAML file that is malformed (HP003), nests too deeply (HP032) or holds too many nodes (HP033).
+fn shape_diagnostic(path: &Path, error: &ShapeError) -> Diagnostic {
+    let (line, column) = error.position();
+    let diagnostic = match error {
+        ShapeError::Syntax { message, .. } => Diagnostic::new("HP003", path, message.clone())
+            .hint("fix the YAML syntax at this position (indentation, a missing `:`, an unclosed bracket or quote)"),
+        ShapeError::TooDeep { max, .. } => Diagnostic::new(
+            "HP032",
+            path,
+            format!("the YAML nests deeper than {max} levels here; herald reads project files of at most {max} levels"),
+        )
+        .hint("flatten the structure: project files need a handful of levels, samples a few more"),
+        ShapeError::TooManyNodes { max, .. } => Diagnostic::new(
+            "HP033",
+            path,
+            format!(
+                "the file holds more than {max} keys, values and list items (this is the first one past the limit)"
+            ),
+        )
+        .hint(files::size_hint(path)),
+    };
+    diagnostic.at(Position { line, column })
 }
 
 /// Salesforce API names: a letter first, then letters, digits and underscores, no double underscore,
@@ -704,6 +733,20 @@ impl Checks<'_> {
                         )
                         .hint("write the base URL with its scheme, e.g. https://apig.kixie.com"),
                 ),
+            }
+            for header in named.def.headers.keys() {
+                if let Some(reason) = herald_openapi::header_refusal(header) {
+                    self.diagnostics.push(
+                        self.project
+                            .at_key(
+                                named.source,
+                                &root.key("headers").key(header),
+                                "HP034",
+                                format!("a named credential cannot set the header `{header}`: {reason}"),
+                            )
+                            .hint(header_fix(reason)),
+                    );
+                }
             }
             let external = &named.def.external_credential;
             if !self.project.external_credentials.contains_key(external) {
@@ -986,21 +1029,46 @@ impl Checks<'_> {
         match herald_openapi::import(text, &def.name, &def.named_credential, &options) {
             Ok(model) => Some(ServiceEntry { model, provider }),
             Err(error) => {
-                let path = match &error {
-                    herald_openapi::ImportError::UnknownOperation { .. } => root.key("operations"),
-                    herald_openapi::ImportError::UnknownServer { .. } => root.key("server"),
-                    _ => root.key("spec"),
-                };
-                self.diagnostics.push(self.project.at_value(
-                    id,
-                    &path,
-                    None,
-                    "HP025",
-                    format!("{}: {error}", spec_path.display()),
-                ));
+                self.diagnostics.push(self.import_diagnostic(id, &spec_path, text, &error));
                 None
             }
         }
+    }
+
+    /// An import error points into the spec when it names a place there (a JSON pointer, or a line
+    /// found before parsing), else at the service file's key it concerns.
+    fn import_diagnostic(
+        &self,
+        id: SourceId,
+        spec_path: &Path,
+        text: &str,
+        error: &herald_openapi::ImportError,
+    ) -> Diagnostic {
+        use herald_openapi::ImportError;
+        let code = match error {
+            ImportError::ForbiddenHeader { .. } => "HP034",
+            _ => "HP025",
+        };
+        let service_file = self.project.source(id).path.display().to_string();
+        let in_spec = match (error.pointer(), error.position()) {
+            (_, Some((line, column))) => Some(Position { line, column }),
+            (Some(pointer), None) => Locator::index(text, Limits::SPEC).ok().map(|l| l.pointer(pointer)),
+            (None, None) => None,
+        };
+        if let Some(position) = in_spec {
+            let diagnostic = Diagnostic::new(code, spec_path, error.to_string()).at(position);
+            return match error {
+                ImportError::ForbiddenHeader { reason, .. } => diagnostic.hint(header_fix(reason)),
+                _ => diagnostic.hint(format!("the spec of the external service in {service_file}")),
+            };
+        }
+        let root = YamlPath::root();
+        let path = match error {
+            ImportError::UnknownOperation { .. } => root.key("operations"),
+            ImportError::UnknownServer { .. } => root.key("server"),
+            _ => root.key("spec"),
+        };
+        self.project.at_value(id, &path, None, code, format!("{}: {error}", spec_path.display()))
     }
 
     /// A sample is a YAML mapping, or a JSON text pasted as a string (as the Flow UI takes it).

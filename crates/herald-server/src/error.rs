@@ -50,7 +50,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.errors)).into_response();
+        let mut response = (self.status, axum::Json(FieldProblem::bounded(self.errors))).into_response();
         if let Some(seconds) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
         {

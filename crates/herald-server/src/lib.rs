@@ -5,6 +5,10 @@
 //! the bearer token and that scope ([`Caller`]) before the route's handler or any of its extractors
 //! runs. `/health` and the provider webhooks (which carry their own secret or signature) are the
 //! only routes outside that table.
+//!
+//! What a client can make herald do is bounded: a request body is at most [`MAX_BODY_BYTES`], and an
+//! error answer lists at most [`herald_engine::FieldProblem::MAX_LISTED`] problems and counts the
+//! rest, so no request draws an answer much larger than itself.
 
 mod auth;
 mod credentials;
@@ -67,6 +71,9 @@ pub fn api_routes() -> Vec<ApiRoute> {
     routes
 }
 
+/// The largest request body the API reads (records, secrets, webhooks); larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// The whole HTTP API of `herald serve`.
 pub fn router(engine: Engine) -> Router {
     let mut router =
@@ -80,7 +87,7 @@ pub fn router(engine: Engine) -> Router {
             .route_layer(Extension(RouteScope(route.scope)));
         router = router.route(route.path, handler);
     }
-    router.with_state(engine)
+    router.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES)).with_state(engine)
 }
 
 /// Needs no token: what a load balancer or an operator checks (`status` is `ok` or `degraded`).

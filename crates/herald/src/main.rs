@@ -276,7 +276,7 @@ struct ProjectDb {
 #[derive(Subcommand)]
 enum ServiceCommand {
     /// Register an OpenAPI file as an external service: copies the spec into services/ and writes
-    /// services/NAME.yaml.
+    /// services/NAME.yaml, only if the project loads with them (else prints why and writes nothing).
     #[command(
         after_help = "Example:\n  herald service import sms_api.json --name CPaaSSMS --credential X8x8_SMS_API --operation Send-Sms-Single --project my-project"
     )]

@@ -21,16 +21,24 @@ pub fn load_project(dir: &Path) -> Result<Arc<CompiledProject>, ExitCode> {
 }
 
 /// Diagnostics name files relative to the project; prefix the folder so the paths can be opened.
-fn with_root(dir: &Path, text: &str) -> String {
+pub(crate) fn with_root(dir: &Path, text: &str) -> String {
     let root = dir.display().to_string();
     if root == "." || root.is_empty() {
         return text.to_string();
     }
     text.lines()
         .map(|line| {
-            let relative = ["herald.toml", "objects/", "credentials/", "services/", "permissions/", "flows/"]
-                .iter()
-                .any(|p| line.starts_with(p));
+            let relative = [
+                "herald.toml",
+                "objects/",
+                "credentials/",
+                "services/",
+                "permissions/",
+                "flows/",
+                "webhooks/",
+            ]
+            .iter()
+            .any(|p| line.starts_with(p));
             if relative { format!("{}/{line}", root.trim_end_matches('/')) } else { line.to_string() }
         })
         .collect::<Vec<_>>()

@@ -266,3 +266,139 @@ fn runs_commands_explain_unknown_statuses_and_runs() {
     assert_ne!(code, 0);
     assert!(stderr.contains("no webhook named `Kixie_Event`") && stderr.contains("Kixie_Events"), "{stderr}");
 }
+
+fn services_listing(project: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(project.join("services"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Finding 8: an import naming an unknown credential printed "Wrote…", exited 0 and left a project
+/// that no longer loaded (HP016).
+#[test]
+fn service_import_that_would_break_the_project_writes_nothing_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("8x8-sms"), &project);
+    let spec = dir.path().join("ok.json");
+    std::fs::copy(project.join("services/CPaaSSMS.openapi.json"), &spec).unwrap();
+    let before = services_listing(&project);
+    let args = ["service", "import", spec.to_str().unwrap(), "--name", "Svc2", "--credential", "Nope"];
+    let (code, stdout, stderr) = herald(&[&args[..], &["--project", project.to_str().unwrap()]].concat(), "");
+    assert_ne!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains("Wrote"), "{stdout}");
+    assert!(
+        stderr.contains("services/Svc2.yaml:2:19: error[HP016]: unknown named credential `Nope`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Nothing was written"), "{stderr}");
+    assert_eq!(services_listing(&project), before, "the folder is untouched");
+    let (code, _, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    assert_eq!(code, 0, "the project still loads: {stderr}");
+}
+
+#[test]
+fn service_import_writes_both_files_whole_and_the_project_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("8x8-sms"), &project);
+    let spec = dir.path().join("ok.json");
+    std::fs::copy(project.join("services/CPaaSSMS.openapi.json"), &spec).unwrap();
+    let (code, stdout, stderr) = herald(
+        &[
+            "service",
+            "import",
+            spec.to_str().unwrap(),
+            "--name",
+            "Svc2",
+            "--credential",
+            "X8x8_SMS_API",
+            "--operation",
+            "Send-Sms-Single",
+            "--project",
+            project.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("Wrote services/Svc2.yaml and services/Svc2.openapi.json:"), "{stdout}");
+    let written = std::fs::read_to_string(project.join("services/Svc2.yaml")).unwrap();
+    assert!(written.contains("operations: [\"Send-Sms-Single\"]"), "{written}");
+    assert_eq!(
+        std::fs::read(project.join("services/Svc2.openapi.json")).unwrap(),
+        std::fs::read(&spec).unwrap()
+    );
+    let listing = services_listing(&project);
+    assert!(listing.iter().all(|name| !name.ends_with(".tmp")), "no temporary file is left: {listing:?}");
+    let (code, _, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_spec_with_a_host_header_parameter_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("8x8-sms"), &project);
+    let spec = dir.path().join("host.json");
+    let text = "{\n  \"openapi\": \"3.0.0\",\n  \"paths\": {\"/sms\": {\"post\": {\"operationId\": \"send\",\n    \"parameters\": [{\"name\": \"Host\", \"in\": \"header\"}]}}}\n}\n";
+    std::fs::write(&spec, text).unwrap();
+    let before = services_listing(&project);
+    let (code, _, stderr) = herald(
+        &[
+            "service",
+            "import",
+            spec.to_str().unwrap(),
+            "--name",
+            "Evil",
+            "--credential",
+            "X8x8_SMS_API",
+            "--project",
+            project.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_ne!(code, 0);
+    let expected = format!(
+        "{}:4:21: error[HP034]: `#/paths/~1sms/post/parameters/0/name`: header parameter `Host` cannot come from a spec",
+        spec.display()
+    );
+    assert!(stderr.contains(&expected), "expected {expected} in:\n{stderr}");
+    assert_eq!(services_listing(&project), before);
+}
+
+/// Finding 2: with the master key file beside the database, a link `flows/Key.yaml -> ../herald.key`
+/// made every command that loads the project print the key inside a parse error.
+#[cfg(unix)]
+#[test]
+fn a_link_to_the_master_key_is_refused_by_every_command_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("kixie-welcome-sms"), &project);
+    let p = project.to_str().unwrap();
+    let (code, _, stderr) = herald(
+        &["credential", "set", "Kixie_API_Auth", "Kixie_Principal", "apikey", "--project", p],
+        "a-secret-apikey",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let key = std::fs::read_to_string(project.join("herald.key")).expect("the key file beside the database");
+    let key = key.trim();
+    assert!(key.len() >= 32, "{key}");
+    std::os::unix::fs::symlink("../herald.key", project.join("flows/Key.yaml")).unwrap();
+    for args in [
+        vec!["flow", "validate", p],
+        vec!["serve", "--project", p, "--listen", "127.0.0.1:0"],
+        vec!["user", "list", "--project", p],
+        vec!["runs", "list", "--project", p],
+    ] {
+        let (code, stdout, stderr) = herald(&args, "");
+        assert_ne!(code, 0, "{args:?}: {stdout}");
+        assert!(
+            stderr.contains("flows/Key.yaml: error[HP029]: the file is a link to herald.key"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stdout.contains(key) && !stderr.contains(key), "{args:?} printed the master key");
+    }
+}
