@@ -150,7 +150,7 @@ async fn every_example_keeps_its_secrets_out_of_logs_traces_answers_and_errors()
             transcript.add("create", &created.to_string());
             for run in created["runs"].as_array().into_iter().flatten() {
                 let url = format!("{}/api/v1/runs/{}", server.url, run.as_str().unwrap());
-                let finished: Value = eventually(Duration::from_secs(20), || async {
+                let finished: Value = eventually("the run to end", Duration::from_secs(20), || async {
                     let run: Value = api.get(&url).send().await.ok()?.json().await.ok()?;
                     matches!(run["status"].as_str(), Some("finished" | "failed")).then_some(run)
                 })

@@ -79,7 +79,7 @@ async fn every_committed_run_ends_while_the_server_runs_even_when_clients_give_u
     // Every run the database holds ends, with the server still up and no restart.
     let runs_url = format!("{}/api/v1/runs?status=ready,running&limit=10000", server.url);
     let all_url = format!("{}/api/v1/runs?limit=10000", server.url);
-    let runs: Vec<Value> = eventually(Duration::from_secs(120), || async {
+    let runs: Vec<Value> = eventually("no run ready or running", Duration::from_secs(120), || async {
         let open: Value = client.get(&runs_url).send().await.ok()?.json().await.ok()?;
         if !open["runs"].as_array()?.is_empty() {
             return None;
