@@ -16,12 +16,6 @@ fn position(file: &Path, needle: &str) -> (usize, usize) {
     panic!("{needle} not in {}", file.display());
 }
 
-fn edit(file: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{from} not in {}", file.display());
-    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
-}
-
 #[test]
 fn validate_accepts_the_example() {
     let (code, stdout, stderr) =
@@ -32,19 +26,17 @@ fn validate_accepts_the_example() {
 
 #[test]
 fn validate_reports_every_problem_of_a_broken_project_with_file_line_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("p");
-    copy_project(&example("kixie-welcome-sms"), &project);
-    let flow = project.join("flows/Lead_Welcome_SMS.yaml");
-    edit(&flow, "target: \"{!$Record.Phone}\"", "target: \"{!$Record.Phne}\"");
-    edit(&flow, "fault: Log_SMS_Failure", "fault: Log_SMS_Failur");
-    edit(&flow, "      WhoId:", "      WhoIdd:");
-    let endpoint = project.join("credentials/Kixie_Endpoint.yaml");
-    edit(&endpoint, "external_credential: Kixie_API_Auth", "external_credential: Kixie_API_Aut");
+    let project = ProjectCopy::of("kixie-welcome-sms");
+    let (flow, endpoint) = ("flows/Lead_Welcome_SMS.yaml", "credentials/Kixie_Endpoint.yaml");
+    project.replace(flow, "target: \"{!$Record.Phone}\"", "target: \"{!$Record.Phne}\"");
+    project.replace(flow, "fault: Log_SMS_Failure", "fault: Log_SMS_Failur");
+    project.replace(flow, "      WhoId:", "      WhoIdd:");
+    project.replace(endpoint, "external_credential: Kixie_API_Auth", "external_credential: Kixie_API_Aut");
+    let (flow, endpoint) = (project.file(flow), project.file(endpoint));
 
-    let (code, stdout, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    let (code, stdout, stderr) = herald(&["flow", "validate", project.path().to_str().unwrap()], "");
     assert_ne!(code, 0, "a broken project must fail: {stdout}");
-    let root = project.display().to_string();
+    let root = project.path().display().to_string();
 
     let (line, column) = position(&flow, "{!$Record.Phne}");
     // The column points at `$Record.Phne` inside the quoted template.
@@ -77,16 +69,17 @@ fn validate_reports_every_problem_of_a_broken_project_with_file_line_and_column(
 
 #[test]
 fn validate_reports_yaml_and_schema_errors_with_positions() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("p");
-    copy_project(&example("kixie-welcome-sms"), &project);
-    let flow = project.join("flows/Lead_Welcome_SMS.yaml");
-    edit(&flow, "    action: KixieService.Send_SMS", "    actoin: KixieService.Send_SMS");
-    let lead = project.join("objects/Lead.yaml");
-    edit(&lead, "  Phone: {type: phone, length: 40}", "  Phone: {type: phone, length: 40");
-    let (code, _, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    let project = ProjectCopy::of("kixie-welcome-sms");
+    let flow = "flows/Lead_Welcome_SMS.yaml";
+    project.replace(flow, "    action: KixieService.Send_SMS", "    actoin: KixieService.Send_SMS");
+    project.replace(
+        "objects/Lead.yaml",
+        "  Phone: {type: phone, length: 40}",
+        "  Phone: {type: phone, length: 40",
+    );
+    let (code, _, stderr) = herald(&["flow", "validate", project.path().to_str().unwrap()], "");
     assert_ne!(code, 0);
-    let (line, column) = position(&flow, "actoin");
+    let (line, column) = position(&project.file(flow), "actoin");
     assert!(
         stderr.contains(&format!("flows/Lead_Welcome_SMS.yaml:{line}:{column}: error[HP003]: ")),
         "{stderr}"
@@ -125,27 +118,9 @@ fn the_demo_runs_end_to_end() {
 
 #[test]
 fn debug_runs_the_flow_once_and_ends_with_all_done() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let project = example("kixie-welcome-sms");
-    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    for (parameter, value) in [("businessid", "sandbox-business"), ("apikey", "sandbox-apikey")] {
-        set_credential(&project, &db, ["Kixie_API_Auth", "Kixie_Principal", parameter], value);
-    }
+    let h = Harness::example("kixie-welcome-sms").sandbox_account().no_server().start();
     let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
-    let args = [
-        "flow",
-        "debug",
-        project.to_str().unwrap(),
-        "Lead_Welcome_SMS",
-        "--record",
-        record,
-        "--sandbox",
-        &sandbox.url,
-        "--db",
-        db.to_str().unwrap(),
-    ];
-    let (code, stdout, stderr) = herald(&args, "");
+    let (code, stdout, stderr) = h.flow_debug("Lead_Welcome_SMS", record);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("1. Send SMS (Action: Send_SMS)"), "{stdout}");
     assert!(stdout.contains("apikey = ••••••"), "{stdout}");
@@ -154,44 +129,16 @@ fn debug_runs_the_flow_once_and_ends_with_all_done() {
     assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
     assert!(!stdout.contains("sandbox-apikey"), "{stdout}");
 
-    let blank = r#"{"LastName":"NoPhone"}"#;
-    let args = [
-        "flow",
-        "debug",
-        project.to_str().unwrap(),
-        "Lead_Welcome_SMS",
-        "--record",
-        blank,
-        "--sandbox",
-        &sandbox.url,
-        "--db",
-        db.to_str().unwrap(),
-    ];
-    let (code, stdout, _) = herald(&args, "");
+    let (code, stdout, _) = h.flow_debug("Lead_Welcome_SMS", r#"{"LastName":"NoPhone"}"#);
     assert_eq!(code, 0);
     assert!(stdout.contains("does not meet the entry condition"), "{stdout}");
 }
 
 #[test]
 fn debug_without_credentials_shows_the_fault_then_the_task() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let project = example("kixie-welcome-sms");
-    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
+    let h = Harness::example("kixie-welcome-sms").no_server().start();
     let record = r#"{"FirstName":"Ada","LastName":"Lovelace","Phone":"+14155550100"}"#;
-    let args = [
-        "flow",
-        "debug",
-        project.to_str().unwrap(),
-        "Lead_Welcome_SMS",
-        "--record",
-        record,
-        "--sandbox",
-        &sandbox.url,
-        "--db",
-        db.to_str().unwrap(),
-    ];
-    let (code, stdout, stderr) = herald(&args, "");
+    let (code, stdout, stderr) = h.flow_debug("Lead_Welcome_SMS", record);
     assert_eq!(code, 0, "the fault path handles it: {stdout}{stderr}");
     assert!(
         stdout.contains(

@@ -1,6 +1,6 @@
 //! Crash safety end to end (issue H5, durable runs). `herald serve` is SIGKILLed again and again while
-//! leads pour in, against one `herald sandbox` that fails about one request in ten (5xx, 429, and
-//! connections cut after the provider accepted the message). One kill per provider is aimed: it waits
+//! leads pour in, against a `herald sandbox` per provider that fails about one request in ten (5xx, 429,
+//! and connections cut after the provider accepted the message). One kill per provider is aimed: it waits
 //! until a callout has reached the provider and hangs there, so at least one kill certainly finds a
 //! message in flight. After a last restart and once no run is ready, running or waiting:
 //!
@@ -17,10 +17,9 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Leads to get accepted (HTTP 201) per provider.
 const LEADS: usize = 2000;
@@ -85,27 +84,6 @@ impl Provider {
         }
     }
 
-    /// The sandbox's default accounts.
-    fn credentials(self) -> Vec<([&'static str; 3], &'static str)> {
-        match self {
-            Provider::EightByEight => vec![(
-                ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
-                "Bearer sandbox-8x8-key",
-            )],
-            Provider::Kixie => vec![
-                (["Kixie_API_Auth", "Kixie_Principal", "businessid"], "sandbox-business"),
-                (["Kixie_API_Auth", "Kixie_Principal", "apikey"], "sandbox-apikey"),
-            ],
-        }
-    }
-
-    fn permission_sets(self) -> [&'static str; 2] {
-        match self {
-            Provider::EightByEight => ["Herald_API_User", "CPaaS_API_Access"],
-            Provider::Kixie => ["Herald_API_User", "Kixie_Integration_User"],
-        }
-    }
-
     /// A distinct valid mobile number per post attempt (never the sandbox's blocked numbers).
     fn phone(self, n: usize) -> String {
         match self {
@@ -138,37 +116,29 @@ impl Draws {
     }
 }
 
-/// One `herald serve` that is killed and started again on the same database.
+/// One provider's harness, whose `herald serve` is killed and started again on the same database.
 struct Server {
     provider: Provider,
-    project: PathBuf,
-    db: PathBuf,
-    sandbox: String,
-    process: Mutex<Option<Process>>,
-    url: Mutex<String>,
+    h: Harness,
     kills: AtomicUsize,
 }
 
 impl Server {
+    /// Starts `herald serve` again, off the runtime's threads (the posters keep posting meanwhile).
     async fn start(self: &Arc<Self>) {
         let me = self.clone();
-        let process =
-            tokio::task::spawn_blocking(move || serve(&me.project, &me.db, &me.sandbox)).await.unwrap();
-        *self.url.lock().unwrap() = process.url.clone();
-        *self.process.lock().unwrap() = Some(process);
+        tokio::task::spawn_blocking(move || me.h.start_server()).await.unwrap();
     }
 
     /// SIGKILL (`Child::kill`), and wait for the process to be gone.
     fn kill(&self) {
-        let process = self.process.lock().unwrap().take();
-        if let Some(mut process) = process {
-            process.kill();
+        if self.h.kill_server() {
             self.kills.fetch_add(1, Ordering::SeqCst);
         }
     }
 
     fn url(&self) -> String {
-        self.url.lock().unwrap().clone()
+        self.h.server_url()
     }
 }
 
@@ -188,18 +158,6 @@ struct Load {
     unanswered: AtomicUsize,
     /// Answers other than 201: herald never has a reason to refuse these leads.
     refused: Mutex<Vec<String>>,
-}
-
-fn api_client(token: &str) -> reqwest::Client {
-    let _ = client();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
 }
 
 async fn get_json(client: &reqwest::Client, url: &str) -> Value {
@@ -250,25 +208,17 @@ async fn post_leads(server: Arc<Server>, load: Arc<Load>, client: reqwest::Clien
 }
 
 /// Waits until the sandbox has a request to `host` after the first `skip` whose answer is held.
-async fn a_hanging_request(sandbox: &str, host: &str, skip: usize) {
-    let http = client();
-    let url = format!("{sandbox}/_sandbox/requests?host={host}");
-    let started = Instant::now();
-    loop {
-        let requests = get_json(&http, &url).await;
-        let requests = requests.as_array().unwrap();
-        if requests.iter().skip(skip).any(|r| r["fault"] == "timeout") {
-            return;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "no callout reached {host} to hang there");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn a_hanging_request(h: &Harness, host: &str, skip: usize) {
+    let path = format!("/_sandbox/requests?host={host}");
+    h.eventually(&format!("a callout to {host} hanging there"), Duration::from_secs(60), || async {
+        let requests = h.sandbox_get(&path).await;
+        requests.as_array().unwrap().iter().skip(skip).any(|r| r["fault"] == "timeout").then_some(())
+    })
+    .await
 }
 
-async fn set_faults(sandbox: &str, host: &str, faults: &Value) {
-    let response =
-        client().put(format!("{sandbox}/_sandbox/faults/{host}")).json(faults).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+async fn set_faults(h: &Harness, host: &str, faults: &Value) {
+    h.sandbox_put(&format!("/_sandbox/faults/{host}"), faults).await;
 }
 
 /// Kills the server at pseudo-random points of the load, and starts it again each time.
@@ -282,14 +232,13 @@ async fn kill_during_load(server: Arc<Server>, load: Arc<Load>, seed: u64) {
         }
         if kill == AIMED_KILL {
             // Every callout now hangs after the provider accepted it; kill once one does.
-            let seen =
-                get_json(&client(), &format!("{}/_sandbox/requests?host={host}", server.sandbox)).await;
+            let seen = server.h.sandbox_get(&format!("/_sandbox/requests?host={host}")).await;
             let seen = seen.as_array().unwrap().len();
             let hang = json!({"timeout_rate": 1.0, "hang_ms": 60_000, "seed": seed});
-            set_faults(&server.sandbox, host, &hang).await;
-            a_hanging_request(&server.sandbox, host, seen).await;
+            set_faults(&server.h, host, &hang).await;
+            a_hanging_request(&server.h, host, seen).await;
             server.kill();
-            set_faults(&server.sandbox, host, &server.provider.faults()).await;
+            set_faults(&server.h, host, &server.provider.faults()).await;
         } else {
             tokio::time::sleep(Duration::from_millis(draws.next(25))).await;
             server.kill();
@@ -298,38 +247,28 @@ async fn kill_during_load(server: Arc<Server>, load: Arc<Load>, seed: u64) {
     }
 }
 
-/// Sets up a project copy with quick retries, its credentials and an API user; returns the token.
-fn prepare(provider: Provider, dir: &std::path::Path) -> (PathBuf, PathBuf, String) {
-    let project = dir.join(provider.example());
-    copy_project(&example(provider.example()), &project);
-    let flow = project.join(provider.flow_file());
-    let text = std::fs::read_to_string(&flow).unwrap();
-    assert!(text.contains(provider.action_line()), "{text}");
-    let text = text.replace(provider.action_line(), &format!("{}{RETRY}", provider.action_line()));
-    std::fs::write(&flow, text).unwrap();
-    let db = dir.join(format!("{}.db", provider.example()));
-    for (credential, value) in provider.credentials() {
-        set_credential(&project, &db, credential, value);
-    }
-    let token = user_with_token(&project, &db, "webform", &provider.permission_sets());
-    (project, db, token)
+/// The example with quick retries, its sandbox's account and an API user; the sandbox fails about one
+/// request in ten.
+async fn prepare(provider: Provider) -> Server {
+    let h = tokio::task::spawn_blocking(move || {
+        Harness::example(provider.example())
+            .sandbox_account()
+            .project_edit(move |p| {
+                let action = provider.action_line();
+                p.replace(provider.flow_file(), action, &format!("{action}{RETRY}"));
+            })
+            .start()
+    })
+    .await
+    .unwrap();
+    set_faults(&h, provider.host(), &provider.faults()).await;
+    Server { provider, h, kills: AtomicUsize::new(0) }
 }
 
 /// Runs the load with kills, restarts once more, and waits until every run has ended.
-async fn crash_under_load(provider: Provider, dir: PathBuf, sandbox: String, seed: u64) -> Report {
-    let (project, db, token) = tokio::task::spawn_blocking(move || prepare(provider, &dir)).await.unwrap();
-    set_faults(&sandbox, provider.host(), &provider.faults()).await;
-    let server = Arc::new(Server {
-        provider,
-        project,
-        db,
-        sandbox,
-        process: Mutex::new(None),
-        url: Mutex::new(String::new()),
-        kills: AtomicUsize::new(0),
-    });
-    server.start().await;
-    let api = api_client(&token);
+async fn crash_under_load(provider: Provider, seed: u64) -> Report {
+    let server = Arc::new(prepare(provider).await);
+    let api = server.h.api().clone();
     let load = Arc::new(Load::default());
     let posters: Vec<_> =
         (0..POSTERS).map(|_| tokio::spawn(post_leads(server.clone(), load.clone(), api.clone()))).collect();
@@ -341,23 +280,22 @@ async fn crash_under_load(provider: Provider, dir: PathBuf, sandbox: String, see
     // The last kill lands on the runs still going after the load; then one more restart settles them.
     server.kill();
     server.start().await;
-    let started = Instant::now();
-    let active = format!("{}/api/v1/runs?status=ready,running,waiting&limit=5", server.url());
-    loop {
-        let runs = get_json(&api, &active).await;
-        if runs["runs"].as_array().unwrap().is_empty() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(150) {
-            let output = server.process.lock().unwrap().as_ref().map(Process::output).unwrap_or_default();
-            let tail: String =
-                output.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
-            panic!(
-                "{}: runs still active long after the last restart: {runs}\nserver output: {tail}",
-                provider.name()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let active = server.h.url("/api/v1/runs?status=ready,running,waiting&limit=5");
+    let still = std::sync::Mutex::new(Value::Null);
+    let settled = server
+        .h
+        .poll(Duration::from_secs(150), || async {
+            let runs = get_json(&api, &active).await;
+            let idle = runs["runs"].as_array().unwrap().is_empty();
+            *still.lock().unwrap() = runs;
+            idle.then_some(())
+        })
+        .await;
+    if settled.is_none() {
+        let still = still.lock().unwrap();
+        let what =
+            format!("{}: no run active after the last restart; still active: {still}", provider.name());
+        server.h.gave_up(&what);
     }
     let refused = load.refused.lock().unwrap().clone();
     assert!(refused.is_empty(), "{}: herald refused leads: {refused:?}", provider.name());
@@ -402,11 +340,10 @@ async fn check(server: &Server, api: &reqwest::Client, leads: &[Lead]) -> Report
     let runs = runs["runs"].as_array().unwrap().clone();
     let ledger = get_json(api, &format!("{url}/api/v1/messages?limit=10000")).await;
     let ledger = ledger["messages"].as_array().unwrap().clone();
-    let http = client();
     let host = provider.host();
-    let sent = get_json(&http, &format!("{}/_sandbox/messages?host={host}", server.sandbox)).await;
+    let sent = server.h.sandbox_get(&format!("/_sandbox/messages?host={host}")).await;
     let sent = sent.as_array().unwrap().clone();
-    let requests = get_json(&http, &format!("{}/_sandbox/requests?host={host}", server.sandbox)).await;
+    let requests = server.h.sandbox_get(&format!("/_sandbox/requests?host={host}")).await;
     let requests = requests.as_array().unwrap().clone();
     assert!(runs.len() < 10_000 && ledger.len() < 10_000, "raise the limits");
 
@@ -590,16 +527,8 @@ async fn check(server: &Server, api: &reqwest::Client, leads: &[Lead]) -> Report
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_again_and_again_under_load_no_lead_is_lost_and_nothing_is_sent_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    let eight = tokio::spawn(crash_under_load(
-        Provider::EightByEight,
-        dir.path().join("8x8"),
-        sandbox.url.clone(),
-        42,
-    ));
-    let kixie =
-        tokio::spawn(crash_under_load(Provider::Kixie, dir.path().join("kixie"), sandbox.url.clone(), 7));
+    let eight = tokio::spawn(crash_under_load(Provider::EightByEight, 42));
+    let kixie = tokio::spawn(crash_under_load(Provider::Kixie, 7));
     let (eight, kixie) = (eight.await.unwrap(), kixie.await.unwrap());
     for report in [&eight, &kixie] {
         println!(

@@ -5,102 +5,29 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The API key the sandbox's 8x8 account accepts.
 const KEY: &str = "sandbox-8x8-key";
 
-struct Running {
-    _dir: tempfile::TempDir,
-    sandbox: Process,
-    server: Process,
-    client: reqwest::Client,
-}
-
-fn run(project: &Path, bearer: &str) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
-    let credential = ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"];
-    set_credential(project, &db, credential, &format!("Bearer {bearer}"));
-    let mut args = vec![
-        "user",
-        "add",
-        "webform",
-        "--permission-set",
-        "Herald_API_User",
-        "--permission-set",
-        "CPaaS_API_Access",
-    ];
-    args.extend(location);
-    assert_eq!(herald(&args, "").0, 0);
-    let mut args = vec!["token", "create", "webform"];
-    args.extend(location);
-    let (_, token, _) = herald(&args, "");
-    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    let server = common::serve(project, &db, &sandbox.url);
-    let _ = client();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {}", token.trim()).parse().unwrap());
-    let client = reqwest::Client::builder().default_headers(headers).build().unwrap();
-    Running { _dir: dir, sandbox, server, client }
-}
-
-impl Running {
-    /// Posts a record and returns the API's answer.
-    async fn post(&self, object: &str, fields: Value) -> Value {
-        self.client
-            .post(format!("{}/api/v1/records/{object}", self.server.url))
-            .json(&fields)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// Posts a Lead and returns its finished run.
-    async fn lead(&self, fields: Value) -> Value {
-        let created = self.post("Lead", fields).await;
-        let run_id = created["runs"][0].as_str().unwrap_or_else(|| panic!("no run: {created}")).to_string();
-        let url = format!("{}/api/v1/runs/{run_id}", self.server.url);
-        eventually(Duration::from_secs(20), || async {
-            let run: Value = self.client.get(&url).send().await.ok()?.json().await.ok()?;
-            matches!(run["status"].as_str(), Some("finished" | "failed")).then_some(run)
-        })
-        .await
-    }
-
-    /// Posts a record and returns its id.
-    async fn create(&self, object: &str, fields: Value) -> String {
-        let created = self.post(object, fields).await;
-        created["id"].as_str().unwrap_or_else(|| panic!("not created: {created}")).to_string()
-    }
-
-    async fn received(&self) -> Vec<Value> {
-        self.client
-            .get(format!("{}/_sandbox/requests", self.sandbox.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-fn example_path(name: &str) -> PathBuf {
-    example(name)
+/// An 8x8 example with `Bearer KEY` stored as its Authorization, and a webform user that may use it.
+fn eight_by_eight(example: &str, key: &str) -> Harness {
+    Harness::example(example)
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            &format!("Bearer {key}"),
+        )
+        .user("webform", &["Herald_API_User", "CPaaS_API_Access"])
+        .start()
 }
 
 #[tokio::test]
 async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
-    let running = run(&example_path("8x8-sms"), KEY);
-    let run = running.lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+6591234567"})).await;
+    let h = eight_by_eight("8x8-sms", KEY);
+    let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+6591234567"})).await;
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!(run["trace"][1]["outputs"]["responseCode"], 200, "{run}");
-    let received = running.received().await;
+    let received = h.sandbox_requests().await;
     assert_eq!(received.len(), 1);
     let request = &received[0];
     assert_eq!(request["host"], "sms.8x8.com");
@@ -118,8 +45,8 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
 
 #[tokio::test]
 async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
-    let running = run(&example_path("8x8-sms"), KEY);
-    let run = running.lead(json!({"LastName": "L", "Phone": herald_sandbox::BLOCKED_DESTINATION})).await;
+    let h = eight_by_eight("8x8-sms", KEY);
+    let run = h.lead_run(json!({"LastName": "L", "Phone": herald_sandbox::BLOCKED_DESTINATION})).await;
     let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("HTTP 200 but 8x8 rejected the message"), "{fault}");
     assert_eq!(run["trace"][2]["kind"], "Create Records");
@@ -127,18 +54,18 @@ async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
 
 #[tokio::test]
 async fn a_number_that_cannot_exist_is_refused_before_any_callout() {
-    let running = run(&example_path("8x8-sms"), KEY);
-    let run = running.lead(json!({"LastName": "L", "Phone": "+99912345678"})).await;
+    let h = eight_by_eight("8x8-sms", KEY);
+    let run = h.lead_run(json!({"LastName": "L", "Phone": "+99912345678"})).await;
     let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("was not sent: the destination `+99912345678`"), "{fault}");
     assert!(fault.contains("country code that does not exist"), "{fault}");
-    assert!(running.received().await.is_empty(), "nothing may reach 8x8");
+    assert!(h.sandbox_requests().await.is_empty(), "nothing may reach 8x8");
 }
 
 #[tokio::test]
 async fn a_wrong_8x8_key_is_a_401_with_8x8s_error_code() {
-    let running = run(&example_path("8x8-sms"), "not-the-key-12345");
-    let run = running.lead(json!({"LastName": "L", "Phone": "+6591234567"})).await;
+    let h = eight_by_eight("8x8-sms", "not-the-key-12345");
+    let run = h.lead_run(json!({"LastName": "L", "Phone": "+6591234567"})).await;
     let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("HTTP 401"), "{fault}");
     assert!(fault.contains("1200"), "{fault}");
@@ -147,10 +74,10 @@ async fn a_wrong_8x8_key_is_a_401_with_8x8s_error_code() {
 
 #[tokio::test]
 async fn seed_003_builds_the_otp_template_with_one_helper_variable_added_twice() {
-    let running = run(&example_path("8x8-whatsapp-otp"), KEY);
-    let run = running.lead(json!({"LastName": "L", "MobilePhone": "+6591234567"})).await;
+    let h = eight_by_eight("8x8-whatsapp-otp", KEY);
+    let run = h.lead_run(json!({"LastName": "L", "MobilePhone": "+6591234567"})).await;
     assert_eq!(run["status"], "finished", "{run}");
-    let received = running.received().await;
+    let received = h.sandbox_requests().await;
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(received[0]["host"], "chatapps.8x8.com");
     let key = received[0]["body"]["clientMessageId"].as_str().unwrap_or_default().to_string();
@@ -176,30 +103,21 @@ async fn seed_003_builds_the_otp_template_with_one_helper_variable_added_twice()
 
 #[test]
 fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let sms = dir.path().join("sms");
-    copy_project(&example("8x8-sms"), &sms);
-    let flow = sms.join("flows/Lead_Welcome_SMS_8x8.yaml");
-    let text = std::fs::read_to_string(&flow)
-        .unwrap()
-        .replace("smsBody.destination:", "smsBody.to:")
-        .replace("smsBody.source:", "smsBody.from:");
-    std::fs::write(&flow, text).unwrap();
-    let (code, _, stderr) = herald(&["flow", "validate", sms.to_str().unwrap()], "");
+    let sms = ProjectCopy::of("8x8-sms");
+    let flow = "flows/Lead_Welcome_SMS_8x8.yaml";
+    sms.replace(flow, "smsBody.destination:", "smsBody.to:");
+    sms.replace(flow, "smsBody.source:", "smsBody.from:");
+    let (code, _, stderr) = herald(&["flow", "validate", sms.path().to_str().unwrap()], "");
     assert_ne!(code, 0);
     assert!(stderr.contains("has no field `to`; did you mean `destination`"), "{stderr}");
     assert!(stderr.contains("has no field `from`; did you mean `source`"), "{stderr}");
 
-    let otp = dir.path().join("otp");
-    copy_project(&example("8x8-whatsapp-otp"), &otp);
-    let flow = otp.join("flows/Lead_WhatsApp_OTP.yaml");
-    let text = std::fs::read_to_string(&flow)
-        .unwrap()
-        .replace("messageBody.type: Template", "messageBody.type: template")
-        .replace("componentVariable.type: button", "componentVariable.type: Button")
-        .replace("componentVariable.subType: Url", "componentVariable.subType: url");
-    std::fs::write(&flow, text).unwrap();
-    let (code, _, stderr) = herald(&["flow", "validate", otp.to_str().unwrap()], "");
+    let otp = ProjectCopy::of("8x8-whatsapp-otp");
+    let flow = "flows/Lead_WhatsApp_OTP.yaml";
+    otp.replace(flow, "messageBody.type: Template", "messageBody.type: template");
+    otp.replace(flow, "componentVariable.type: button", "componentVariable.type: Button");
+    otp.replace(flow, "componentVariable.subType: Url", "componentVariable.subType: url");
+    let (code, _, stderr) = herald(&["flow", "validate", otp.path().to_str().unwrap()], "");
     assert_ne!(code, 0);
     for expected in ["write `Template`", "write `button`", "write `Url`"] {
         assert!(stderr.contains(expected), "{expected} missing in {stderr}");
@@ -209,18 +127,11 @@ fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
 
 #[test]
 fn a_body_without_its_required_fields_does_not_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let sms = dir.path().join("sms");
-    copy_project(&example("8x8-sms"), &sms);
-    let flow = sms.join("flows/Lead_Welcome_SMS_8x8.yaml");
-    let text: String = std::fs::read_to_string(&flow)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.contains("smsBody.text:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&flow, text).unwrap();
-    let (code, _, stderr) = herald(&["flow", "validate", sms.to_str().unwrap()], "");
+    let sms = ProjectCopy::of("8x8-sms");
+    sms.edit("flows/Lead_Welcome_SMS_8x8.yaml", |text| {
+        text.lines().filter(|l| !l.contains("smsBody.text:")).map(|l| format!("{l}\n")).collect()
+    });
+    let (code, _, stderr) = herald(&["flow", "validate", sms.path().to_str().unwrap()], "");
     assert_ne!(code, 0);
     assert!(stderr.contains("error[HF029]: `smsBody` is sent as ExternalService__CPaaSSMS_SmsRequest, but its required field `text` is never assigned"), "{stderr}");
 }
@@ -255,10 +166,10 @@ fn service_show_lists_the_generated_types() {
 
 #[tokio::test]
 async fn the_official_spec_example_sends_and_keeps_the_typed_umid() {
-    let running = run(&example_path("8x8-sms-official"), KEY);
-    let run = running.lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+14155550100"})).await;
+    let h = eight_by_eight("8x8-sms-official", KEY);
+    let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+14155550100"})).await;
     assert_eq!(run["status"], "finished", "{run}");
-    let received = running.received().await;
+    let received = h.sandbox_requests().await;
     assert_eq!(received[0]["host"], "sms.us.8x8.com");
     let lead_id = run["trace"][0]["outputs"]["smsBody.clientMessageId"].as_str().unwrap().to_string();
     assert!(lead_id.starts_with("00Q"));
@@ -275,96 +186,94 @@ async fn the_official_spec_example_sends_and_keeps_the_typed_umid() {
 
 #[tokio::test]
 async fn the_sandbox_posts_receipts_to_the_webhook_and_the_ledger_follows_them() {
-    let project = example_path("8x8-sms");
-    let running = run(&project, KEY);
-    let db = running._dir.path().join("h.db");
-    let args = ["webhook", "secret", "EightByEight_Events", "--project", project.to_str().unwrap()];
-    let (code, secret, err) = herald(&[&args[..], &["--db", db.to_str().unwrap()]].concat(), "");
-    assert_eq!(code, 0, "{err}");
+    let h = eight_by_eight("8x8-sms", KEY);
+    let secret = h.cli_ok(&["webhook", "secret", "EightByEight_Events"]);
     let secret = secret.trim().to_string();
     assert!(secret.starts_with("whsec_"), "{secret}");
-    let plain = client();
     let webhook = json!({
-        "url": format!("{}/webhooks/EightByEight_Events", running.server.url.trim_end_matches('/')),
+        "url": h.url("/webhooks/EightByEight_Events"),
         "headers": {"Authorization": format!("Bearer {secret}")}
     });
-    let put = plain.put(format!("{}/_sandbox/webhooks/sms.8x8.com", running.sandbox.url)).json(&webhook);
-    assert_eq!(put.send().await.unwrap().status(), 200);
+    h.sandbox_put("/_sandbox/webhooks/sms.8x8.com", &webhook).await;
     // Duplicated and reversed receipts: the ledger must still end at `delivered`.
-    let receipts = json!({"delay_ms": 0, "time_scale": 0.001});
-    let put = plain.put(format!("{}/_sandbox/receipts", running.sandbox.url)).json(&receipts);
-    assert_eq!(put.send().await.unwrap().status(), 200);
+    h.sandbox_put("/_sandbox/receipts", &json!({"delay_ms": 0, "time_scale": 0.001})).await;
     let faults = json!({"duplicate_receipt_rate": 1.0, "reorder_receipts": true});
-    let put = plain.put(format!("{}/_sandbox/faults/sms.8x8.com", running.sandbox.url)).json(&faults);
-    assert_eq!(put.send().await.unwrap().status(), 200);
+    h.sandbox_put("/_sandbox/faults/sms.8x8.com", &faults).await;
 
-    let run = running.lead(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+6591234567"})).await;
+    let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "L", "Phone": "+6591234567"})).await;
     assert_eq!(run["status"], "finished", "{run}");
-    let url = format!("{}/api/v1/messages?runId={}", running.server.url, run["id"].as_str().unwrap());
-    let message = eventually(Duration::from_secs(20), || async {
-        let answer: Value = running.client.get(&url).send().await.ok()?.json().await.ok()?;
-        let message = answer["messages"][0].clone();
-        let receipts = message["history"].as_array()?.iter().filter(|h| h["source"] != "herald").count();
-        // The answer, then sent and delivered twice each.
-        (message["status"] == "delivered" && receipts >= 5).then_some(message)
-    })
-    .await;
+    let path = format!("/api/v1/messages?runId={}", run["id"].as_str().unwrap());
+    let message = h
+        .eventually("the message delivered, with every receipt", Duration::from_secs(20), || async {
+            let answer: Value = h.api().get(h.url(&path)).send().await.ok()?.json().await.ok()?;
+            let message = answer["messages"][0].clone();
+            let receipts = message["history"].as_array()?.iter().filter(|e| e["source"] != "herald").count();
+            // The answer, then sent and delivered twice each.
+            (message["status"] == "delivered" && receipts >= 5).then_some(message)
+        })
+        .await;
     assert_eq!(message["provider"], "8x8-sms");
     assert!(message["provider_message_id"].as_str().is_some_and(|u| !u.is_empty()), "{message}");
     let ignored =
-        message["history"].as_array().unwrap().iter().filter(|h| h.get("ignored").is_some()).count();
+        message["history"].as_array().unwrap().iter().filter(|e| e.get("ignored").is_some()).count();
     assert!(ignored >= 2, "the duplicate and the late `sent` change nothing: {message}");
 
     // A request without the secret is refused and changes nothing.
-    let forged = plain
-        .post(format!("{}/webhooks/EightByEight_Events", running.server.url))
+    let forged = h
+        .plain()
+        .post(h.url("/webhooks/EightByEight_Events"))
         .json(&json!({"namespace": "SMS", "eventType": "outbound_message_status_changed", "payload": {}}))
         .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
-    let answer: Value = running.client.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(answer["messages"][0]["status"], "delivered");
+    assert_eq!(h.get(&path).await["messages"][0]["status"], "delivered");
+}
+
+/// Posts a record and returns its id.
+async fn create(h: &Harness, object: &str, fields: Value) -> String {
+    let created = h.post_record(object, fields).await;
+    created["id"].as_str().unwrap_or_else(|| panic!("not created: {created}")).to_string()
 }
 
 #[tokio::test]
 async fn a_launched_campaign_texts_every_member_in_batches() {
-    let running = std::sync::Arc::new(run(&example_path("8x8-bulk"), KEY));
+    let h = std::sync::Arc::new(eight_by_eight("8x8-bulk", KEY));
     let campaign =
         json!({"Name": "Spring", "Message": "Spring sale today. Reply STOP to opt out.", "Sender": "Acme"});
-    let spring = running.create("Campaign", campaign.clone()).await;
-    let other = running.create("Campaign", json!({"Name": "Other", "Message": "x"})).await;
+    let spring = create(&h, "Campaign", campaign.clone()).await;
+    let other = create(&h, "Campaign", json!({"Name": "Other", "Message": "x"})).await;
     const MEMBERS: usize = 10_003;
     let mut posting = tokio::task::JoinSet::new();
     for worker in 0..16 {
-        let (running, spring) = (running.clone(), spring.clone());
+        let (h, spring) = (h.clone(), spring.clone());
         posting.spawn(async move {
             for n in (worker..MEMBERS).step_by(16) {
                 let phone = format!("+659{n:07}");
-                running
-                    .create("Lead", json!({"LastName": format!("M{n}"), "Phone": phone, "Campaign": spring}))
+                create(&h, "Lead", json!({"LastName": format!("M{n}"), "Phone": phone, "Campaign": spring}))
                     .await;
             }
         });
     }
     posting.join_all().await;
-    running.create("Lead", json!({"LastName": "No phone", "Campaign": spring})).await;
+    create(&h, "Lead", json!({"LastName": "No phone", "Campaign": spring})).await;
     // A member whose number cannot exist is left out of its batch; the others still go.
-    running.create("Lead", json!({"LastName": "Bad", "Phone": "+99912345678", "Campaign": spring})).await;
-    running.create("Lead", json!({"LastName": "Elsewhere", "Phone": "+6581111111", "Campaign": other})).await;
+    create(&h, "Lead", json!({"LastName": "Bad", "Phone": "+99912345678", "Campaign": spring})).await;
+    create(&h, "Lead", json!({"LastName": "Elsewhere", "Phone": "+6581111111", "Campaign": other})).await;
 
-    let url = format!("{}/api/v1/records/Campaign/{spring}", running.server.url);
-    let launched = running.client.patch(&url).json(&json!({"Status": "Launched"})).send().await.unwrap();
+    let url = h.url(&format!("/api/v1/records/Campaign/{spring}"));
+    let launched = h.api().patch(&url).json(&json!({"Status": "Launched"})).send().await.unwrap();
     assert!(launched.status().is_success());
-    let run = eventually(Duration::from_secs(60), || async {
-        let runs: Value = running.client.get(format!("{url}/runs")).send().await.ok()?.json().await.ok()?;
-        let run = runs["runs"].get(0)?.clone();
-        matches!(run["status"].as_str(), Some("finished" | "failed" | "unknown")).then_some(run)
-    })
-    .await;
+    let run = h
+        .eventually("the campaign's run to end", Duration::from_secs(60), || async {
+            let runs: Value = h.api().get(format!("{url}/runs")).send().await.ok()?.json().await.ok()?;
+            let run = runs["runs"].get(0)?.clone();
+            matches!(run["status"].as_str(), Some("finished" | "failed" | "unknown")).then_some(run)
+        })
+        .await;
     assert_eq!(run["status"], "finished", "{}", run["fault"]);
 
-    let received = running.received().await;
+    let received = h.sandbox_requests().await;
     let batches: Vec<Value> = received
         .into_iter()
         .filter(|r| r["path"] == "/api/v1/subaccounts/herald-demo-subaccount/messages/batch")
@@ -394,9 +303,7 @@ async fn a_launched_campaign_texts_every_member_in_batches() {
     let reason = sends[2]["outputs"]["leftOut"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("country code that does not exist"), "{reason}");
     // The ledger holds every message sent, each answered as queued.
-    let ledger =
-        format!("{}/api/v1/messages?run_id={}&limit=10000", running.server.url, run["id"].as_str().unwrap());
-    let ledger: Value = running.client.get(&ledger).send().await.unwrap().json().await.unwrap();
+    let ledger = h.get(&format!("/api/v1/messages?run_id={}&limit=10000", run["id"].as_str().unwrap())).await;
     let rows = ledger["messages"].as_array().unwrap();
     assert_eq!(rows.len(), 10_000, "the first 10,000 of 10,003");
     for row in rows {

@@ -9,7 +9,6 @@ mod common;
 use common::*;
 use herald_sandbox::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, twilio_signature};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The sender the example's flow texts from.
@@ -40,109 +39,49 @@ fn basic_header() -> String {
     format!("Basic {}", base64(format!("{DEFAULT_ACCOUNT_SID}:{DEFAULT_AUTH_TOKEN}").as_bytes()))
 }
 
-/// A loopback port nobody listens on now: `herald serve` must know its own address before it starts,
-/// because the flow's StatusCallback names it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The example, copied with its StatusCallback pointing at `callback`.
-fn project_with_callback(dir: &Path, callback: &str) -> PathBuf {
-    let project = dir.join("twilio-sms");
-    copy_project(&example("twilio-sms"), &project);
-    let flow = project.join("flows/Lead_Welcome_SMS_Twilio.yaml");
-    let text = std::fs::read_to_string(&flow).unwrap();
-    let original = "StatusCallback: http://127.0.0.1:8080/webhooks/Twilio_Status";
-    assert!(text.contains(original), "the example's StatusCallback changed: {text}");
-    std::fs::write(&flow, text.replace(original, &format!("StatusCallback: {callback}"))).unwrap();
-    let (code, stdout, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
-    assert_eq!(code, 0, "{stdout}{stderr}");
-    project
-}
-
-struct Running {
-    _dir: tempfile::TempDir,
-    sandbox: Process,
-    server: Process,
-    api: reqwest::Client,
-    plain: reqwest::Client,
+/// The example against the sandbox's Twilio account, its StatusCallback pointing at herald.
+struct Twilio {
+    h: Harness,
+    /// herald's status callback URL, which the flow sends with every message.
     callback: String,
-    /// Every API answer the test read, for the secret check at the end.
-    answers: std::sync::Mutex<String>,
 }
 
-async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("herald.db");
-    let port = free_port();
-    let callback = format!("http://127.0.0.1:{port}/webhooks/Twilio_Status");
-    let project = project_with_callback(dir.path(), &callback);
-    for (parameter, value) in [("username", DEFAULT_ACCOUNT_SID), ("password", DEFAULT_AUTH_TOKEN)] {
-        set_credential(&project, &db, ["Twilio_Auth", "Twilio_Principal", parameter], value);
+impl std::ops::Deref for Twilio {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.h
     }
-    let token = user_with_token(&project, &db, "webform", &["Herald_API_User", "Twilio_Integration_User"]);
-    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    let listen = format!("127.0.0.1:{port}");
-    // At its most verbose, so the secret check covers every log line.
-    let server = common::serve_on(&project, &db, &sandbox.url, &listen, &[("HERALD_LOG", "trace")]);
-    assert_eq!(server.url.trim_end_matches('/'), format!("http://{listen}"), "{}", server.output());
-    let plain = client();
+}
+
+async fn start() -> Twilio {
+    // herald must listen where the flow's StatusCallback says, so the port is chosen before it starts.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let callback = format!("http://{listen}/webhooks/Twilio_Status");
+    let status_callback = format!("StatusCallback: {callback}");
+    let h = Harness::example("twilio-sms")
+        .sandbox_account()
+        .project_edit(move |p| {
+            let original = "StatusCallback: http://127.0.0.1:8080/webhooks/Twilio_Status";
+            p.replace("flows/Lead_Welcome_SMS_Twilio.yaml", original, &status_callback);
+        })
+        .listen(&listen)
+        // At its most verbose, so the secret check covers every log line.
+        .server_env("HERALD_LOG", "trace")
+        .start();
+    let (code, stdout, stderr) = herald(&["flow", "validate", h.project().to_str().unwrap()], "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(h.server_url(), format!("http://{listen}"), "{}", h.server_output());
     // Receipts at once, through every status Twilio reports for a delivered SMS.
     let receipts = json!({"delay_ms": 0, "time_scale": 0.001, "statuses": ["queued", "sent", "delivered"]});
-    let response =
-        plain.put(format!("{}/_sandbox/receipts", sandbox.url)).json(&receipts).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    Running {
-        _dir: dir,
-        sandbox,
-        server,
-        api: authorized(&token),
-        plain,
-        callback,
-        answers: std::sync::Mutex::new(String::new()),
-    }
+    h.sandbox_put("/_sandbox/receipts", &receipts).await;
+    Twilio { h, callback }
 }
 
-impl Running {
-    fn keep(&self, what: &str, text: &str) {
-        self.answers.lock().unwrap().push_str(&format!("--- {what}\n{text}\n"));
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self.api.get(format!("{}{path}", self.server.url)).send().await.unwrap();
-        assert_eq!(response.status(), 200, "GET {path}");
-        let text = response.text().await.unwrap();
-        self.keep(path, &text);
-        serde_json::from_str(&text).unwrap()
-    }
-
-    /// Posts a Lead and returns its run once it has ended.
-    async fn lead(&self, fields: Value) -> Value {
-        let response = self
-            .api
-            .post(format!("{}/api/v1/records/Lead", self.server.url))
-            .json(&fields)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let created: Value = response.json().await.unwrap();
-        self.keep("create", &created.to_string());
-        let run_id = created["runs"][0].as_str().unwrap_or_else(|| panic!("no run: {created}")).to_string();
-        let url = format!("{}/api/v1/runs/{run_id}", self.server.url);
-        let run = eventually(WAIT, || async {
-            let run: Value = self.api.get(&url).send().await.ok()?.json().await.ok()?;
-            matches!(run["status"].as_str(), Some("finished" | "failed")).then_some(run)
-        })
-        .await;
-        self.keep("run", &run.to_string());
-        run
-    }
-
+impl Twilio {
     /// What the emulated Twilio received.
     async fn received(&self) -> Vec<Value> {
-        let url = format!("{}/_sandbox/requests?host=api.twilio.com", self.sandbox.url);
-        self.plain.get(url).send().await.unwrap().json().await.unwrap()
+        serde_json::from_value(self.sandbox_get("/_sandbox/requests?host=api.twilio.com").await).unwrap()
     }
 
     async fn messages_of(&self, run_id: &str) -> Vec<Value> {
@@ -161,7 +100,7 @@ impl Running {
     /// Posts a status callback with the given form body and signature header to herald's webhook.
     async fn callback(&self, body: &[(String, String)], signature: Option<&str>) -> (u16, String) {
         let form = body.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>();
-        let mut request = self.plain.post(&self.callback).form(&form);
+        let mut request = self.plain().post(&self.callback).form(&form);
         if let Some(signature) = signature {
             request = request.header("X-Twilio-Signature", signature);
         }
@@ -186,19 +125,9 @@ impl Running {
 
     /// Nothing the test read from herald, and nothing herald printed, holds the auth token or the Basic
     /// header built from it.
-    fn assert_no_secret(&mut self) {
-        self.server.kill();
-        let mut everything = self.answers.lock().unwrap().clone();
-        everything.push_str(&self.server.output());
-        assert!(everything.len() > 1000, "the transcript is too short to mean anything");
+    fn assert_no_secret(&self) {
         let basic = basic_header();
-        let encoded = basic.trim_start_matches("Basic ");
-        for secret in [DEFAULT_AUTH_TOKEN, encoded] {
-            if let Some(at) = everything.find(secret) {
-                let start = at.saturating_sub(200);
-                panic!("secret found near: {}", &everything[start..(at + 200).min(everything.len())]);
-            }
-        }
+        self.h.assert_no_secret(&[DEFAULT_AUTH_TOKEN, basic.trim_start_matches("Basic ")]);
     }
 }
 
@@ -208,16 +137,15 @@ fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_lead_is_texted_through_twilio_and_the_signed_callbacks_deliver_it() {
-    let mut running = start().await;
-    let run =
-        running.lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+14155550100"})).await;
+    let t = start().await;
+    let run = t.lead_run(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+14155550100"})).await;
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!(run["trace"][0]["element"], "Send_SMS", "{run}");
     assert_eq!(run["trace"][0]["outputs"]["responseCode"], 201, "{run}");
     assert_eq!(run["trace"][1]["element"], "Keep_Message_Sid", "{run}");
 
     // The request as Twilio got it: form-encoded, HTTP Basic, the fields the flow set and no others.
-    let received = running.received().await;
+    let received = t.received().await;
     assert_eq!(received.len(), 1, "{received:?}");
     let request = &received[0];
     assert_eq!(request["method"], "POST");
@@ -232,7 +160,7 @@ async fn a_lead_is_texted_through_twilio_and_the_signed_callbacks_deliver_it() {
             "To": "+14155550100",
             "From": OUR_NUMBER,
             "Body": "Hi Ada, thanks for reaching out! Reply STOP to opt out.",
-            "StatusCallback": running.callback,
+            "StatusCallback": t.callback,
         })
     );
 
@@ -243,7 +171,7 @@ async fn a_lead_is_texted_through_twilio_and_the_signed_callbacks_deliver_it() {
     assert!(sid.starts_with("SM") && sid.len() == 34, "{sid}");
     assert_eq!(run["trace"][1]["outputs"]["messageSid"], sid.as_str(), "{run}");
     let run_id = run["id"].as_str().unwrap();
-    let messages = running.messages_of(run_id).await;
+    let messages = t.messages_of(run_id).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     let message = &messages[0];
     assert_eq!(message["provider"], "twilio");
@@ -251,28 +179,30 @@ async fn a_lead_is_texted_through_twilio_and_the_signed_callbacks_deliver_it() {
     assert_eq!(message["provider_message_id"], sid.as_str());
 
     // queued, sent, delivered: each a signed form post to the StatusCallback, each accepted.
-    let delivered = eventually(WAIT, || async {
-        let messages = running.messages_of(run_id).await;
-        let message = messages.first()?.clone();
-        (message["status"] == "delivered").then_some(message)
-    })
-    .await;
+    let delivered = t
+        .eventually("the message delivered", WAIT, || async {
+            let messages = t.messages_of(run_id).await;
+            let message = messages.first()?.clone();
+            (message["status"] == "delivered").then_some(message)
+        })
+        .await;
     let history: Vec<&str> =
         delivered["history"].as_array().unwrap().iter().filter_map(|h| h["status"].as_str()).collect();
     for status in ["queued", "sent", "delivered"] {
         assert!(history.contains(&status), "{status} missing from {history:?}");
     }
-    let attempts: Vec<Value> = eventually(WAIT, || async {
-        let url = format!("{}/_sandbox/receipts?host=api.twilio.com", running.sandbox.url);
-        let attempts: Vec<Value> = running.plain.get(url).send().await.ok()?.json().await.ok()?;
-        (attempts.len() >= 3).then_some(attempts)
-    })
-    .await;
+    let attempts: Vec<Value> = t
+        .eventually("three callback attempts", WAIT, || async {
+            let url = format!("{}/_sandbox/receipts?host=api.twilio.com", t.sandbox_url());
+            let attempts: Vec<Value> = t.plain().get(url).send().await.ok()?.json().await.ok()?;
+            (attempts.len() >= 3).then_some(attempts)
+        })
+        .await;
     for attempt in &attempts {
         assert_eq!(attempt["answered_status"], 200, "herald refused a genuine callback: {attempt}");
-        assert_eq!(attempt["url"], running.callback.as_str());
+        assert_eq!(attempt["url"], t.callback.as_str());
     }
-    let receipts_before = running.receipts().await;
+    let receipts_before = t.receipts().await;
     assert!(receipts_before.len() >= 3, "{receipts_before:?}");
 
     // Forgeries: a read receipt would move the message on if herald believed it.
@@ -286,153 +216,129 @@ async fn a_lead_is_texted_through_twilio_and_the_signed_callbacks_deliver_it() {
         ("To", "+14155550100"),
         ("ApiVersion", "2010-04-01"),
     ]);
-    let wrong_key = twilio_signature("not-the-auth-token", &running.callback, &read);
-    let (status, body) = running.callback(&read, Some(&wrong_key)).await;
+    let wrong_key = twilio_signature("not-the-auth-token", &t.callback, &read);
+    let (status, body) = t.callback(&read, Some(&wrong_key)).await;
     assert_eq!(status, 401, "signed with another token: {body}");
     assert!(body.contains("X-Twilio-Signature does not match"), "{body}");
-    let (status, body) = running.callback(&read, None).await;
+    let (status, body) = t.callback(&read, None).await;
     assert_eq!(status, 401, "unsigned: {body}");
     // Signed correctly for a `delivered` receipt, then the status changed in transit.
     let genuine = read
         .iter()
         .map(|(k, v)| (k.clone(), if v == "read" { "delivered".to_string() } else { v.clone() }))
         .collect::<Vec<_>>();
-    let signature = twilio_signature(DEFAULT_AUTH_TOKEN, &running.callback, &genuine);
-    let (status, body) = running.callback(&read, Some(&signature)).await;
+    let signature = twilio_signature(DEFAULT_AUTH_TOKEN, &t.callback, &genuine);
+    let (status, body) = t.callback(&read, Some(&signature)).await;
     assert_eq!(status, 401, "a body changed after signing: {body}");
     // Signed for another URL (what a mismatched public_url looks like).
     let elsewhere =
         twilio_signature(DEFAULT_AUTH_TOKEN, "https://herald.example.com/webhooks/Twilio_Status", &read);
-    let (status, body) = running.callback(&read, Some(&elsewhere)).await;
+    let (status, body) = t.callback(&read, Some(&elsewhere)).await;
     assert_eq!(status, 401, "signed for another URL: {body}");
 
-    let after = &running.messages_of(run_id).await[0];
+    let after = &t.messages_of(run_id).await[0];
     assert_eq!(after["status"], "delivered", "a forged callback changed the message: {after}");
     assert_eq!(after["history"], delivered["history"], "a forged callback reached the history");
-    assert_eq!(running.receipts().await.len(), receipts_before.len(), "a forged callback was kept");
+    assert_eq!(t.receipts().await.len(), receipts_before.len(), "a forged callback was kept");
 
     // The genuine form of the same receipt is accepted: it is a repeat, so it changes nothing either.
-    let (status, body) = running.callback(&genuine, Some(&signature)).await;
+    let (status, body) = t.callback(&genuine, Some(&signature)).await;
     assert_eq!(status, 200, "{body}");
     let report: Value = serde_json::from_str(&body).unwrap();
     assert_eq!((report["matched"].as_u64(), report["applied"].as_u64()), (Some(1), Some(0)), "{report}");
-    assert_eq!(running.messages_of(run_id).await[0]["status"], "delivered");
+    assert_eq!(t.messages_of(run_id).await[0]["status"], "delivered");
 
-    running.assert_no_secret();
+    t.assert_no_secret();
 }
 
 #[tokio::test]
 async fn a_landline_is_a_clear_21614_fault_and_the_fault_path_logs_a_task() {
-    let mut running = start().await;
-    let run = running.lead(json!({"FirstName": "Lin", "LastName": "Land", "Phone": LANDLINE})).await;
+    let t = start().await;
+    let run = t.lead_run(json!({"FirstName": "Lin", "LastName": "Land", "Phone": LANDLINE})).await;
     assert_eq!(run["status"], "finished", "the fault path completes: {run}");
     let fault = run["trace"][0]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("TwilioMessaging.CreateMessage"), "{fault}");
     assert!(fault.contains("Twilio error 21614"), "{fault}");
     assert!(fault.contains("not a mobile number"), "{fault}");
     assert_eq!(run["trace"][1]["element"], "Log_SMS_Failure", "{run}");
-    let task = running.task_of(&run).await;
+    let task = t.task_of(&run).await;
     let subject = task["Subject"].as_str().unwrap();
     assert!(subject.starts_with("SMS failed: ") && subject.contains("21614"), "{task}");
     assert_eq!(task["WhoId"], run["recordId"]);
     assert_eq!(task["Priority"], "High");
-    let received = running.received().await;
+    let received = t.received().await;
     assert_eq!(received.len(), 1, "a permanent error is not retried: {received:?}");
     assert_eq!(received[0]["status"], 400);
-    let messages = running.messages_of(run["id"].as_str().unwrap()).await;
+    let messages = t.messages_of(run["id"].as_str().unwrap()).await;
     assert_eq!(messages[0]["status"], "failed", "{messages:?}");
     assert_eq!(messages[0]["error_code"], "21614", "{messages:?}");
 
-    running.assert_no_secret();
+    t.assert_no_secret();
 }
 
 #[tokio::test]
 async fn a_stop_makes_twilio_refuse_with_21610_and_then_herald_refuses_before_any_callout() {
-    let mut running = start().await;
+    let t = start().await;
     let phone = "+14155550111";
     // The phone texts STOP to our number. Twilio's inbound webhook is not pointed at herald here, so
     // only Twilio knows (the sandbox says it has nowhere to post the inbound message).
     let stop = json!({"host": "api.twilio.com", "from": phone, "to": OUR_NUMBER, "text": "STOP"});
-    running.plain.post(format!("{}/_sandbox/inbound", running.sandbox.url)).json(&stop).send().await.unwrap();
-    let opted_out: Vec<Value> = running
-        .plain
-        .get(format!("{}/_sandbox/optouts", running.sandbox.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    t.sandbox_post("/_sandbox/inbound", &stop).await;
+    let opted_out: Vec<Value> = serde_json::from_value(t.sandbox_get("/_sandbox/optouts").await).unwrap();
     assert_eq!(opted_out, vec![json!({"sender": OUR_NUMBER, "phone": phone})]);
 
-    let run = running.lead(json!({"FirstName": "Sam", "LastName": "Stop", "Phone": phone})).await;
+    let run = t.lead_run(json!({"FirstName": "Sam", "LastName": "Stop", "Phone": phone})).await;
     assert_eq!(run["status"], "finished", "{run}");
     let fault = run["trace"][0]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("Twilio error 21610"), "{fault}");
     assert!(fault.contains("opted out"), "{fault}");
-    let task = running.task_of(&run).await;
+    let task = t.task_of(&run).await;
     assert!(task["Subject"].as_str().unwrap().contains("21610"), "{task}");
-    let sent = running.received().await.len();
+    let sent = t.received().await.len();
     assert_eq!(sent, 1);
-    let messages = running.messages_of(run["id"].as_str().unwrap()).await;
+    let messages = t.messages_of(run["id"].as_str().unwrap()).await;
     assert_eq!(messages[0]["status"], "failed", "{messages:?}");
     assert_eq!(messages[0]["error_code"], "21610", "{messages:?}");
     // herald keeps what Twilio said.
-    let consent = running.consent().await;
+    let consent = t.consent().await;
     assert!(
         consent.iter().any(|c| c["phone"] == phone && c["status"] == "opted_out"),
         "no opt-out recorded: {consent:?}"
     );
 
     // A second lead with the same phone: refused by herald, nothing reaches Twilio.
-    let again = running.lead(json!({"FirstName": "Sam", "LastName": "Again", "Phone": phone})).await;
+    let again = t.lead_run(json!({"FirstName": "Sam", "LastName": "Again", "Phone": phone})).await;
     assert_eq!(again["status"], "finished", "{again}");
     let fault = again["trace"][0]["fault"].as_str().unwrap_or_else(|| panic!("{again}"));
     assert!(fault.contains("was not sent") && fault.contains("opted out"), "{fault}");
-    assert!(running.task_of(&again).await["Subject"].as_str().unwrap().contains("opted out"));
-    assert_eq!(running.received().await.len(), sent, "herald called Twilio for an opted-out phone");
+    assert!(t.task_of(&again).await["Subject"].as_str().unwrap().contains("opted out"));
+    assert_eq!(t.received().await.len(), sent, "herald called Twilio for an opted-out phone");
 
-    running.assert_no_secret();
+    t.assert_no_secret();
 }
 
 #[tokio::test]
 async fn an_inbound_stop_posted_to_herald_is_honoured_before_twilio_is_asked() {
-    let mut running = start().await;
+    let t = start().await;
     let phone = "+14155550122";
     // Twilio's inbound webhook for our number points at herald's endpoint this time.
-    let target = json!({"url": running.callback});
-    let response = running
-        .plain
-        .put(format!("{}/_sandbox/webhooks/api.twilio.com", running.sandbox.url))
-        .json(&target)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let target = json!({"url": t.callback});
+    t.sandbox_put("/_sandbox/webhooks/api.twilio.com", &target).await;
     let stop = json!({"host": "api.twilio.com", "from": phone, "to": OUR_NUMBER, "text": "stop"});
-    let answer: Value = running
-        .plain
-        .post(format!("{}/_sandbox/inbound", running.sandbox.url))
-        .json(&stop)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = t.sandbox_post("/_sandbox/inbound", &stop).await;
     assert_eq!(answer["answered"], 200, "herald refused Twilio's signed inbound post: {answer}");
-    let consent = running.consent().await;
+    let consent = t.consent().await;
     let row = consent.iter().find(|c| c["phone"] == phone).unwrap_or_else(|| panic!("{consent:?}"));
     assert_eq!(row["status"], "opted_out");
     assert_eq!(row["source"], "inbound:Twilio_Status");
 
-    let run = running.lead(json!({"LastName": "Quiet", "Phone": phone})).await;
+    let run = t.lead_run(json!({"LastName": "Quiet", "Phone": phone})).await;
     assert_eq!(run["status"], "finished", "{run}");
     let fault = run["trace"][0]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("was not sent") && fault.contains("opted out"), "{fault}");
-    assert!(running.received().await.is_empty(), "nothing may reach Twilio");
+    assert!(t.received().await.is_empty(), "nothing may reach Twilio");
 
-    running.assert_no_secret();
+    t.assert_no_secret();
 }
 
 #[test]

@@ -11,28 +11,15 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_committed_run_ends_while_the_server_runs_even_when_clients_give_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("project");
-    copy_project(&example("kixie-welcome-sms"), &project);
-    // The load is larger than Kixie's default daily budget.
-    let endpoint = project.join("credentials/Kixie_Endpoint.yaml");
-    let mut text = std::fs::read_to_string(&endpoint).unwrap();
-    text.push_str("rate_limit: {per_day: 100000000}\n");
-    std::fs::write(&endpoint, text).unwrap();
-    let db = dir.path().join("herald.db");
-    for (parameter, value) in [("businessid", "load-business"), ("apikey", "load-apikey")] {
-        set_credential(&project, &db, ["Kixie_API_Auth", "Kixie_Principal", parameter], value);
-    }
-    let token = user_with_token(
-        &project,
-        &db,
-        "webform",
-        &["Herald_API_User", "Kixie_Integration_User", "Herald_Admin"],
-    );
-    let sandbox = Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &[]);
-    let server = serve(&project, &db, &sandbox.url);
-    let client = authorized(&token);
-    let url = format!("{}/api/v1/records/Lead", server.url);
+    let h = Harness::example("kixie-welcome-sms")
+        .credential(["Kixie_API_Auth", "Kixie_Principal", "businessid"], "load-business")
+        .credential(["Kixie_API_Auth", "Kixie_Principal", "apikey"], "load-apikey")
+        .user("webform", &["Herald_API_User", "Kixie_Integration_User", "Herald_Admin"])
+        // The load is larger than Kixie's default daily budget.
+        .project_edit(|p| p.append("credentials/Kixie_Endpoint.yaml", "rate_limit: {per_day: 100000000}\n"))
+        .start();
+    let client = h.api();
+    let url = h.url("/api/v1/records/Lead");
 
     // 48 clients post 3,000 leads back to back; every fifth request gives up after a millisecond or
     // two, often after herald committed the lead but before it answered.
@@ -77,28 +64,27 @@ async fn every_committed_run_ends_while_the_server_runs_even_when_clients_give_u
     assert!(abandoned > 0, "some clients gave up mid-request");
 
     // Every run the database holds ends, with the server still up and no restart.
-    let runs_url = format!("{}/api/v1/runs?status=ready,running&limit=10000", server.url);
-    let all_url = format!("{}/api/v1/runs?limit=10000", server.url);
-    let runs: Vec<Value> = eventually(Duration::from_secs(120), || async {
-        let open: Value = client.get(&runs_url).send().await.ok()?.json().await.ok()?;
-        if !open["runs"].as_array()?.is_empty() {
-            return None;
-        }
-        let all: Value = client.get(&all_url).send().await.ok()?.json().await.ok()?;
-        Some(all["runs"].as_array()?.clone())
-    })
-    .await;
+    let runs_url = h.url("/api/v1/runs?status=ready,running&limit=10000");
+    let all_url = h.url("/api/v1/runs?limit=10000");
+    let runs: Vec<Value> = h
+        .eventually("no run ready or running", Duration::from_secs(120), || async {
+            let open: Value = client.get(&runs_url).send().await.ok()?.json().await.ok()?;
+            if !open["runs"].as_array()?.is_empty() {
+                return None;
+            }
+            let all: Value = client.get(&all_url).send().await.ok()?.json().await.ok()?;
+            Some(all["runs"].as_array()?.clone())
+        })
+        .await;
     assert!(runs.len() >= accepted, "{} runs for {accepted} accepted leads", runs.len());
     assert!(runs.len() <= accepted + abandoned);
     let unfinished: Vec<&Value> = runs.iter().filter(|r| r["status"] != "finished").collect();
     assert!(unfinished.is_empty(), "{unfinished:?}");
 
     // Each run texted once, and none of them needed the sweep's rescue.
-    let requests: Vec<Value> =
-        client.get(format!("{}/_sandbox/requests", sandbox.url)).send().await.unwrap().json().await.unwrap();
+    let requests = h.sandbox_requests().await;
     let texted = requests.iter().filter(|r| r["host"] == "apig.kixie.com").count();
     assert_eq!(texted, runs.len());
-    let health: Value =
-        client.get(format!("{}/health", server.url)).send().await.unwrap().json().await.unwrap();
+    let health = h.get("/health").await;
     assert_eq!(health["sweep"]["defects"], 0, "{health}");
 }

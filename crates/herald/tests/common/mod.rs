@@ -1,13 +1,19 @@
-//! Helpers for tests that run herald as separate processes, as a user would.
+//! Shared by the tests that run herald as separate processes, as a user would: the harness that sets up
+//! the sandbox, the server, the credentials and the API user (`harness.rs`), the processes themselves
+//! (`process.rs`), the sandbox's accounts per example (`accounts.rs`), and waiting for an outcome.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod accounts;
+mod harness;
+mod process;
 
-pub const HERALD: &str = env!("CARGO_BIN_EXE_herald");
+// Each test file uses a part of these.
+#[allow(unused_imports)]
+pub use {accounts::*, harness::*, process::*};
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
@@ -20,132 +26,64 @@ pub fn example(name: &str) -> PathBuf {
 /// An HTTP client for talking to herald and the sandbox over loopback.
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
+    reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap()
 }
 
-/// `herald user add NAME --permission-set ...` then `herald token create NAME`; returns the token.
-pub fn user_with_token(project: &Path, db: &Path, name: &str, sets: &[&str]) -> String {
-    let mut args = vec!["user", "add", name];
-    for set in sets {
-        args.extend(["--permission-set", set]);
-    }
-    args.extend(["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()]);
-    let (code, stdout, stderr) = herald(&args, "");
-    assert_eq!(code, 0, "user add failed: {stdout}{stderr}");
-    let (code, stdout, stderr) = herald(
-        &["token", "create", name, "--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()],
-        "",
-    );
-    assert_eq!(code, 0, "token create failed: {stderr}");
-    let token = stdout.trim().to_string();
-    assert!(token.starts_with("hrld_"), "{token}");
-    token
-}
-
-/// A client that sends `Authorization: Bearer TOKEN` on every request.
+/// A client that sends `Authorization: Bearer TOKEN` on every request. A request that gets no answer
+/// within a minute fails instead of hanging the test.
 pub fn authorized(token: &str) -> reqwest::Client {
-    let _ = client();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder().default_headers(headers).build().unwrap()
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
-/// A child process that is killed when the test ends, with everything it printed kept.
-pub struct Process {
-    child: Child,
-    pub url: String,
-    output: Arc<Mutex<String>>,
-}
-
-impl Process {
-    /// Starts `herald ARGS` and waits for its "listening on http://..." line.
-    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Process {
-        let mut command = Command::new(HERALD);
-        command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
-        command.env_remove("HERALD_MASTER_KEY");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("herald starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = BufReader::new(stderr).read_to_string(&mut text);
-            sink.lock().unwrap().push_str(&text);
-        });
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        output.lock().unwrap().push_str(&first);
-        let url = first
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {first:?}; output: {}", output.lock().unwrap()))
-            .to_string();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&line);
-                sink.lock().unwrap().push('\n');
-            }
-        });
-        Process { child, url, output }
-    }
-
-    pub fn output(&self) -> String {
-        self.output.lock().unwrap().clone()
-    }
-
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Runs `herald ARGS` to completion with `stdin`, returning (exit code, stdout, stderr).
-pub fn herald(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(HERALD)
-        .args(args)
-        .env_remove("HERALD_MASTER_KEY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("herald runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// Polls until `check` returns Some, or panics after `limit`. Tests wait for outcomes, never for time.
-pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> T
+/// Polls until `check` returns Some, or panics after `limit` naming `what`. Tests wait for outcomes,
+/// never for time. With a harness, prefer `Harness::eventually`, which also watches the server.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: Future<Output = Option<T>>,
 {
-    let started = Instant::now();
+    poll_until(limit, check).await.unwrap_or_else(|| panic!("gave up waiting for {what} (for {limit:?})"))
+}
+
+/// Calls `check` until it returns Some, at first every 10 ms and then less often (at most every 100 ms);
+/// None once `limit` has passed. A check that hangs is cut off at the limit.
+pub async fn poll_until<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_millis(10);
     loop {
-        if let Some(value) = check().await {
-            return value;
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, check()).await {
+            Ok(Some(value)) => return Some(value),
+            Ok(None) => {}
+            Err(_) => return None,
         }
-        assert!(started.elapsed() < limit, "gave up waiting after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 3 / 2).min(Duration::from_millis(100));
     }
 }
 
-/// Copies a project folder so a test can break or extend it.
+/// A loopback port nobody listens on now, for a server that must know its address before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Copies a project folder, leaving out databases and key files.
 pub fn copy_project(from: &Path, to: &Path) {
     for entry in walk(from) {
         let relative = entry.strip_prefix(from).unwrap();
@@ -167,47 +105,4 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     files
-}
-
-/// `herald credential set EXTERNAL PRINCIPAL PARAMETER` with the value on stdin; the command must
-/// succeed without echoing the value.
-pub fn set_credential(project: &Path, db: &Path, credential: [&str; 3], value: &str) {
-    let [external, principal, parameter] = credential;
-    let args = [
-        "credential",
-        "set",
-        external,
-        principal,
-        parameter,
-        "--project",
-        project.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ];
-    let (code, stdout, stderr) = herald(&args, value);
-    assert_eq!(code, 0, "credential set failed: {stdout}{stderr}");
-    assert!(!stdout.contains(value) && !stderr.contains(value), "the CLI echoed a secret");
-}
-
-/// `herald serve` on a free loopback port, its callouts routed to the sandbox at `sandbox`.
-pub fn serve(project: &Path, db: &Path, sandbox: &str) -> Process {
-    serve_on(project, db, sandbox, "127.0.0.1:0", &[])
-}
-
-/// `herald serve` on `listen` with extra environment (`HERALD_LOG`, ...).
-pub fn serve_on(project: &Path, db: &Path, sandbox: &str, listen: &str, env: &[(&str, &str)]) -> Process {
-    Process::start(
-        &[
-            "serve",
-            "--project",
-            project.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            listen,
-            "--sandbox",
-            sandbox,
-        ],
-        env,
-    )
 }
