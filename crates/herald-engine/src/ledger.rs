@@ -212,7 +212,7 @@ pub(crate) fn planned_rows(
             };
             NewMessage {
                 // In creation order, like the other ids; a resend of the attempt keeps the first row.
-                id: format!("msg_{}_{position}", crate::ordered_text(20)),
+                id: format!("msg_{}_{position}", crate::ids::ordered_text(20)),
                 run_id: run_id.map(String::from),
                 element: Some(element.to_string()),
                 idempotency_key: key.to_string(),

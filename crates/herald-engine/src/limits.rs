@@ -153,6 +153,44 @@ impl RateLimits {
     }
 }
 
+/// Every named credential's limits: its `rate_limit`, else what its provider publishes.
+pub(crate) async fn credential_limits(
+    project: &herald_flow::CompiledProject,
+    store: &herald_store::Store,
+) -> Result<RateLimits, crate::EngineError> {
+    let now = Utc::now();
+    let day_start = RateLimits::day_start(now).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let mut all = std::collections::HashMap::new();
+    let mut used = std::collections::HashMap::new();
+    for (name, named) in &project.project.named_credentials {
+        // The provider a service on this credential declares, else the one its host belongs to.
+        let provider = project
+            .project
+            .services
+            .values()
+            .find(|service| service.def.model.named_credential == *name)
+            .map(|service| service.def.provider)
+            .filter(|provider| !provider.is_generic())
+            .unwrap_or_else(|| {
+                herald_providers::Provider::detect(
+                    &herald_project::url_host(&named.def.url).unwrap_or_default(),
+                )
+            });
+        let defaults = provider.default_rate_limit();
+        let configured = named.def.rate_limit.clone().unwrap_or_default();
+        let limit = Limits {
+            per_second: configured.per_second.or(defaults.per_second),
+            per_day: configured.per_day.or(defaults.per_day),
+            concurrency: configured.concurrency,
+        };
+        if limit.per_day.is_some() {
+            used.insert(name.clone(), store.messages_since(name, &day_start).await?.max(0) as u32);
+        }
+        all.insert(name.clone(), limit);
+    }
+    Ok(RateLimits::new(all, &used, now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

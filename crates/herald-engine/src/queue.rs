@@ -10,7 +10,8 @@
 //! and counted; one made ready by another process (`herald runs retry` while `serve` runs) is simply
 //! taken.
 
-use crate::Engine;
+use crate::driver::Holding;
+use crate::{Engine, EngineError};
 use herald_flow::{CompiledFlow, RunState};
 use herald_store::RunRow;
 use std::collections::HashSet;
@@ -194,6 +195,82 @@ impl Drop for HeldRuns {
 }
 
 impl Engine {
+    /// Starts the workers and re-enqueues the runs a previous process left unfinished.
+    pub async fn start(&self) -> Result<(), EngineError> {
+        let Some(mut receiver) = self.inner.queue.take_receiver().await else { return Ok(()) };
+        // One dispatcher: it takes the next job, then a place among the runs computing (never the other
+        // way round: a place held while no job comes would keep a run back from the wire waiting),
+        // and drives the job in a task of its own. A run gives its place up while its request is on
+        // the wire.
+        let (engine, places) = (self.clone(), Arc::clone(&self.inner.computing));
+        tokio::spawn(async move {
+            loop {
+                let Some(job) = receiver.recv().await else { break };
+                let Ok(place) = Arc::clone(&places).acquire_owned().await else { break };
+                let engine = engine.clone();
+                let holding = Holding::new(&places, place);
+                tokio::spawn(async move { engine.work(job, holding).await });
+            }
+        });
+        self.recover().await?;
+        self.start_sweep(self.inner.sweep_every);
+        Ok(())
+    }
+
+    /// Performs one job; its run stays held only while it is parked in memory.
+    async fn work(&self, job: Job, holding: Holding) {
+        let (run_id, result) = match job {
+            Job::Claim(run_id) => {
+                let result = self.execute(&run_id, holding).await;
+                (run_id, result)
+            }
+            Job::Claimed(run) => {
+                let run_id = run.id.clone();
+                (run_id, self.start_fresh(*run, holding).await)
+            }
+            // The admission place is given back when the run's first request leaves, or when it
+            // ends, waits or parks before that.
+            Job::Committed(CommittedRun::WithState(run), admitted) => {
+                self.inner.queue.took_state();
+                let run_id = run.id.clone();
+                (run_id, self.start_fresh(*run, holding.with_admission(admitted)).await)
+            }
+            Job::Committed(CommittedRun::IdOnly(run_id), admitted) => {
+                let result = match self.inner.store.run(&run_id).await {
+                    Ok(Some(run)) => self.start_fresh(run, holding.with_admission(admitted)).await,
+                    Ok(None) => Ok(Disposition::Released),
+                    Err(error) => Err(error.into()),
+                };
+                (run_id, result)
+            }
+            Job::Resume(parked) => {
+                let run_id = parked.run.id.clone();
+                (run_id, self.continue_run(*parked, holding).await)
+            }
+        };
+        match result {
+            Ok(Disposition::Parked) => {}
+            Ok(Disposition::Released) => self.inner.queue.release(&run_id),
+            Err(error) => {
+                // Whatever the run's row says now, the sweep or the next start takes it from there.
+                tracing::error!(run = %run_id, %error, "run could not be executed");
+                self.inner.queue.release(&run_id);
+            }
+        }
+    }
+
+    /// Puts a waiting run back in the queue at `at`. A sleeping task per waiting run: no polling.
+    pub(crate) fn wake_at(&self, run_id: String, at: chrono::DateTime<chrono::Utc>) {
+        let queue = Arc::clone(&self.inner.queue);
+        // A millisecond late rather than early: the claim refuses a run that is not due yet.
+        let wait =
+            (at - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(1);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            queue.push(Job::Claim(run_id));
+        });
+    }
+
     /// Every `every`, queues the `ready` runs untouched for [`SWEEP_AFTER`] that no job holds.
     pub(crate) fn start_sweep(&self, every: Duration) {
         let engine = self.clone();

@@ -1,6 +1,7 @@
 //! Failed, waiting and unknown runs as first-class things: list them, look at one, run it again.
 
-use crate::{Engine, EngineError, Job, now_text};
+use crate::queue::Job;
+use crate::{Engine, EngineError, now_text};
 use herald_flow::RunState;
 use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunRow, RunStatus};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,14 @@ pub struct RetryOutcome {
 }
 
 impl Engine {
+    pub async fn run(&self, id: &str) -> Result<RunRow, EngineError> {
+        self.inner.store.run(id).await?.ok_or_else(|| EngineError::RunNotFound(id.to_string()))
+    }
+
+    pub async fn runs_for_record(&self, record_id: &str) -> Result<Vec<RunRow>, EngineError> {
+        Ok(self.inner.store.runs_for_record(record_id).await?)
+    }
+
     /// The newest runs first, of the given statuses (all when empty).
     pub async fn list_runs(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>, EngineError> {
         Ok(self.inner.store.recent_runs(statuses, limit).await?)
@@ -42,10 +51,7 @@ impl Engine {
             .map_err(|error| refuse(format!("its journaled state cannot be read: {error}")))?;
         let from = if run.status == RunStatus::Waiting && from_element.is_none() {
             // Keep the pending attempt and its idempotency key: it is the same send, only sooner.
-            if let Some(pending) = &mut state.pending {
-                pending.next_attempt_at = None;
-            }
-            state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default()
+            flow.retry_now(&mut state).unwrap_or_default()
         } else {
             flow.restart(&mut state, from_element).map_err(refuse)?
         };

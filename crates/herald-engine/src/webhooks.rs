@@ -5,8 +5,10 @@
 //!
 //! Every event is kept in `receipts`, matched to a message or not; statuses only move forward.
 
+use crate::access::secret_hash;
+use crate::ids::random_text;
 use crate::ledger::{MessageEvent, apply_event, normalize_sender};
-use crate::{Engine, EngineError, SecretPlace, now_text, random_text, secret_hash};
+use crate::{Engine, EngineError, SecretPlace, now_text};
 use herald_project::PrincipalType;
 use herald_providers::{Provider, SignedRequest, WebhookAuth, WebhookEvent};
 use herald_sms::Keyword;

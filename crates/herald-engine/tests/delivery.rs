@@ -707,8 +707,55 @@ async fn an_abandoned_8x8_send_gives_its_place_in_the_lane_back() {
 }
 
 #[tokio::test]
-async fn a_record_write_waits_for_room_when_the_runs_before_it_fill_every_place() {
-    // One worker: 16 places for runs that have not ended.
+async fn a_record_write_waits_for_room_when_runs_not_yet_sent_fill_every_place() {
+    // One worker: 8 places for runs whose request has not left yet. The engine is not started, so
+    // the first 8 leads' runs wait in the queue, each holding its place.
+    let sandbox = Sandbox::new(SandboxOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(sandbox.clone().serve(listener));
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open_engine_with(dir.path(), &address, files("", "", ""), 1).await;
+    set_credentials(&engine).await;
+    let user = engine.automation_user().clone();
+    let mut runs = Vec::new();
+    for n in 0..8 {
+        let fields = json!({"LastName": "Ng", "Company": "E", "Phone": format!("+659123{n:04}")});
+        runs.push(
+            engine.create_record("Lead", fields.as_object().unwrap(), &user).await.unwrap().runs[0].clone(),
+        );
+    }
+    let waiting = engine.clone();
+    let ninth = tokio::spawn(async move {
+        let fields = json!({"LastName": "Ng", "Company": "E", "Phone": "+6591239999"});
+        waiting.create_record("Lead", fields.as_object().unwrap(), &waiting.automation_user().clone()).await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!ninth.is_finished(), "the 9th lead was accepted while 8 unsent runs held every place");
+    let mut events = engine.subscribe();
+    engine.start().await.unwrap();
+    let written = tokio::time::timeout(Duration::from_secs(10), ninth)
+        .await
+        .expect("admitted once a run's request left")
+        .unwrap()
+        .unwrap();
+    let mut ended = std::collections::BTreeSet::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while ended.len() < 9 {
+            let event = events.recv().await.unwrap();
+            assert_eq!(event.status, RunStatus::Finished, "{event:?}");
+            ended.insert(event.run_id);
+        }
+    })
+    .await
+    .expect("every run ends");
+    assert!(runs.iter().chain(&written.runs).all(|run| ended.contains(run)));
+}
+
+#[tokio::test]
+async fn runs_waiting_on_a_slow_provider_hold_no_place_so_new_leads_are_admitted_at_once() {
+    // One worker: 8 places. The provider takes 400 ms to answer; 16 leads are accepted while the
+    // first runs are still waiting for their answers.
     let mut rig = rig_with(files("", "", ""), 1).await;
     rig.sandbox.set_faults("sms.8x8.com", faults(json!({"latency_ms": [400, 400]}))).unwrap();
     let mut runs = Vec::new();
@@ -717,22 +764,17 @@ async fn a_record_write_waits_for_room_when_the_runs_before_it_fill_every_place(
             rig.lead(json!({"LastName": "Ng", "Company": "E", "Phone": format!("+659123{n:04}")})).await,
         );
     }
-    let engine = rig.engine.clone();
-    let seventeenth = tokio::spawn(async move {
-        let fields = json!({"LastName": "Ng", "Company": "E", "Phone": "+6591239999"});
-        engine.create_record("Lead", fields.as_object().unwrap(), &engine.automation_user().clone()).await
-    });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    assert!(!seventeenth.is_finished(), "the 17th lead was accepted while 16 runs held every place");
-    let written = tokio::time::timeout(Duration::from_secs(10), seventeenth)
-        .await
-        .expect("admitted once a run ended")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
+    assert_ne!(
         rig.engine.run(&runs[0]).await.unwrap().status,
         RunStatus::Finished,
-        "the first run made room"
+        "the 16th lead was accepted before the first run's answer came"
     );
-    assert_eq!(rig.ended(&written.runs[0]).await.status, RunStatus::Finished);
+    for run in &runs {
+        assert_eq!(rig.ended(run).await.status, RunStatus::Finished);
+    }
+    // All 16 were on the wire together, not one worker's worth at a time.
+    let requests = rig.requests_to("sms.8x8.com");
+    let messages: usize =
+        requests.iter().map(|r| r.body.get("messages").and_then(Value::as_array).map_or(1, Vec::len)).sum();
+    assert_eq!(messages, 16);
 }

@@ -37,33 +37,100 @@ pub struct RunUser {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunState {
-    pub flow: String,
-    pub interview_id: String,
-    pub user: RunUser,
-    pub record: Map<String, Json>,
-    pub prior: Option<Map<String, Json>>,
-    pub variables: Vec<Json>,
-    pub outputs: BTreeMap<String, Map<String, Json>>,
-    pub fault_message: Option<String>,
+    pub(crate) flow: String,
+    pub(crate) interview_id: String,
+    pub(crate) user: RunUser,
+    pub(crate) record: Map<String, Json>,
+    pub(crate) prior: Option<Map<String, Json>>,
+    pub(crate) variables: Vec<Json>,
+    pub(crate) outputs: BTreeMap<String, Map<String, Json>>,
+    pub(crate) fault_message: Option<String>,
     /// The element to run next; `None` once the run has ended.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// An effect asked for and not yet completed.
-    pub pending: Option<PendingCallout>,
+    pub(crate) pending: Option<PendingCallout>,
     /// Set when the run ended in a failure no fault connector caught.
-    pub failure: Option<String>,
-    pub steps: u32,
-    pub trace: Vec<TraceEntry>,
+    pub(crate) failure: Option<String>,
+    pub(crate) steps: u32,
+    pub(crate) trace: Vec<TraceEntry>,
     /// Entries left out of a long trace, by element (see [`TRACE_KEPT`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub trace_omitted: BTreeMap<String, u64>,
+    pub(crate) trace_omitted: BTreeMap<String, u64>,
     /// Each loop in progress: how many of its items it has taken.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub loops: BTreeMap<String, usize>,
-    pub started_at: DateTime<Utc>,
+    pub(crate) loops: BTreeMap<String, usize>,
+    pub(crate) started_at: DateTime<Utc>,
     /// How many times the run was retried by hand (`herald runs retry`); part of every idempotency
     /// key, so that a deliberate resend is a new message to the provider.
     #[serde(default)]
-    pub generation: u32,
+    pub(crate) generation: u32,
+}
+
+/// Read access to a run's state; only the interpreter changes it, through [`CompiledFlow`]'s methods.
+impl RunState {
+    pub fn flow(&self) -> &str {
+        &self.flow
+    }
+
+    /// The flow interview's GUID.
+    pub fn interview_id(&self) -> &str {
+        &self.interview_id
+    }
+
+    /// The user the run acts as.
+    pub fn user(&self) -> &RunUser {
+        &self.user
+    }
+
+    /// The record that triggered the run.
+    pub fn record(&self) -> &Map<String, Json> {
+        &self.record
+    }
+
+    /// The callout or effect in progress.
+    pub fn pending(&self) -> Option<&PendingCallout> {
+        self.pending.as_ref()
+    }
+
+    /// Why the run failed, when no fault connector caught it.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Whether the run has ended (no element left to run).
+    pub fn ended(&self) -> bool {
+        self.cursor.is_none()
+    }
+
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.trace
+    }
+
+    /// Entries left out of a long trace, by element.
+    pub fn trace_omitted(&self) -> &BTreeMap<String, u64> {
+        &self.trace_omitted
+    }
+
+    /// Each element's outputs, by element name.
+    pub fn outputs(&self) -> &BTreeMap<String, Map<String, Json>> {
+        &self.outputs
+    }
+
+    /// The flow's variables, in the order the compiled flow declares them.
+    pub fn variables(&self) -> &[Json] {
+        &self.variables
+    }
+
+    /// Each loop in progress and how many of its items it has taken.
+    pub fn loops(&self) -> &BTreeMap<String, usize> {
+        &self.loops
+    }
+
+    /// Ends a run before its first element: its entry condition could not be evaluated.
+    pub fn fail_before_start(&mut self, message: String) {
+        self.failure = Some(message);
+        self.cursor = None;
+    }
 }
 
 /// An effect in progress. `sent` is journaled before a callout leaves, so that after a crash the
@@ -138,9 +205,10 @@ pub enum Step {
 
 #[derive(Clone, Debug)]
 pub enum Effect {
-    Callout {
-        element: String,
-    },
+    /// An action's callout: the driver opens the credential's secrets, asks for the request with
+    /// [`CompiledFlow::prepare_callout`], and reports the outcome with [`CompiledFlow::complete_callout`]
+    /// or [`CompiledFlow::schedule_retry`].
+    Callout(CalloutEffect),
     CreateRecord {
         element: String,
         object: String,
@@ -151,6 +219,26 @@ pub enum Effect {
         element: String,
         query: RecordQuery,
     },
+}
+
+/// What a callout needs from the driver: the credentials to send with and the action's retry policy.
+#[derive(Clone, Debug)]
+pub struct CalloutEffect {
+    pub element: String,
+    pub named_credential: String,
+    pub external_credential: String,
+    pub provider: Provider,
+    pub retry: RetryPolicy,
+}
+
+/// A callout that failed in a way worth retrying, as the driver reports it.
+#[derive(Clone, Debug)]
+pub struct RetryAt {
+    pub at: DateTime<Utc>,
+    pub error: String,
+    pub micros: u64,
+    /// The request may have reached the provider before its answer was lost.
+    pub maybe_arrived: bool,
 }
 
 /// A callout ready to send, relative to its named credential.
@@ -465,7 +553,13 @@ impl CompiledFlow {
             return Err(format!("element `{name}` no longer exists in flow {}", self.name));
         };
         match &element.kind {
-            ElementKind::Action(_) => Ok(Effect::Callout { element: name.to_string() }),
+            ElementKind::Action(action) => Ok(Effect::Callout(CalloutEffect {
+                element: name.to_string(),
+                named_credential: action.named_credential.clone(),
+                external_credential: action.external_credential.clone(),
+                provider: action.provider,
+                retry: action.retry,
+            })),
             ElementKind::Create(create) => {
                 let mut fields = Map::new();
                 {
@@ -605,27 +699,13 @@ impl CompiledFlow {
         }
     }
 
-    /// The retry policy of the pending action.
-    pub fn pending_retry_policy(&self, state: &RunState) -> Option<RetryPolicy> {
-        let element = self.element(&state.pending.as_ref()?.element)?;
-        match &element.kind {
-            ElementKind::Action(action) => Some(action.retry),
-            _ => None,
-        }
-    }
-
     /// The pending callout failed in a way worth retrying: it stays pending, not sent, until `at`. The
     /// trace keeps the failed attempt.
-    pub fn schedule_retry(
-        &self,
-        state: &mut RunState,
-        error: String,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        micros: u64,
-    ) {
+    pub fn schedule_retry(&self, state: &mut RunState, retry: RetryAt, now: DateTime<Utc>) {
+        let RetryAt { at, error, micros, maybe_arrived } = retry;
         let Some(pending) = state.pending.as_mut() else { return };
         pending.sent = false;
+        pending.maybe_arrived |= maybe_arrived;
         pending.last_error = Some(error.clone());
         pending.next_attempt_at = Some(at);
         let (name, inputs, attempt) = (pending.element.clone(), pending.inputs.clone(), pending.attempts);
@@ -635,6 +715,14 @@ impl CompiledFlow {
             entry.fault = Some(error);
             state.trace.push(entry);
         }
+    }
+
+    /// Makes a waiting callout due at once: the same attempt, with the same idempotency key, sooner.
+    /// Returns the element it belongs to.
+    pub fn retry_now(&self, state: &mut RunState) -> Option<String> {
+        let pending = state.pending.as_mut()?;
+        pending.next_attempt_at = None;
+        Some(pending.element.clone())
     }
 
     /// The element a failed or interrupted run stopped at: the pending one, or the one whose fault

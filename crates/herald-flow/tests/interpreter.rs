@@ -204,7 +204,9 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     let mut state =
         start(&project, json!({"FirstName": "Ada", "LastName": "a b&c", "Phone": "+1415", "Score": 12.50}));
 
-    let Step::Effect(Effect::Callout { element }) = flow.advance(&mut state, &cx()) else {
+    let Step::Effect(Effect::Callout(herald_flow::CalloutEffect { element, .. })) =
+        flow.advance(&mut state, &cx())
+    else {
         panic!("expected a callout")
     };
     assert_eq!(element, "send");
@@ -216,12 +218,12 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
         Some(json!({"apikey": "k-123456", "to": "+1415", "text": "Hello Ada, you scored 12.5", "count": 2}))
     );
     // The trace keeps the inputs with the credential masked.
-    assert_eq!(state.pending.as_ref().unwrap().inputs["apikey"], "••••••");
+    assert_eq!(state.pending().unwrap().inputs["apikey"], "••••••");
 
     // Journal, "crash", and resume from the journaled state: the pending callout is asked for again.
     let journaled: RunState = serde_json::from_value(serde_json::to_value(&state).unwrap()).unwrap();
     let mut state = journaled;
-    assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(Effect::Callout { .. })));
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(Effect::Callout(_))));
 
     let fault = CalloutResult {
         status: Some(500),
@@ -241,14 +243,14 @@ fn a_run_assigns_decides_calls_out_and_takes_the_fault_path() {
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
 
     let path: Vec<(&str, &str)> =
-        state.trace.iter().map(|t| (t.element.as_str(), t.result.as_str())).collect();
+        state.trace().iter().map(|t| (t.element.as_str(), t.result.as_str())).collect();
     assert_eq!(
         path,
         [("build", "next: route"), ("route", "next: send"), ("send", "fault: log"), ("log", "end")]
     );
-    assert_eq!(state.trace[1].outputs["outcome"], "high");
-    assert_eq!(state.variables[2], json!("00T1"), "store_id_in keeps the new Task's id");
-    assert_eq!(state.outputs["send"]["responseCode"], 500);
+    assert_eq!(state.trace()[1].outputs["outcome"], "high");
+    assert_eq!(state.variables()[2], json!("00T1"), "store_id_in keeps the new Task's id");
+    assert_eq!(state.outputs()["send"]["responseCode"], 500);
 }
 
 #[test]
@@ -288,7 +290,7 @@ fn a_decision_default_and_a_missing_secret() {
     let project = project(&[("Full", FULL)]).unwrap();
     let flow = project.flows["Full"].clone();
     let mut state = start(&project, json!({"LastName": "L"}));
-    let Step::Effect(Effect::Callout { .. }) = flow.advance(&mut state, &cx()) else { panic!() };
+    let Step::Effect(Effect::Callout(_)) = flow.advance(&mut state, &cx()) else { panic!() };
     struct Nothing;
     impl SecretSource for Nothing {
         fn secret(&self, _: &str) -> Option<Arc<str>> {
@@ -305,12 +307,12 @@ fn a_decision_default_and_a_missing_secret() {
     let project = self::project(&[("Full", &inside)]).unwrap();
     let flow = project.flows["Full"].clone();
     let mut state = start(&project, json!({"LastName": "L"}));
-    let Step::Effect(Effect::Callout { .. }) = flow.advance(&mut state, &cx()) else { panic!() };
+    let Step::Effect(Effect::Callout(_)) = flow.advance(&mut state, &cx()) else { panic!() };
     let error = flow.prepare_callout(&mut state, &Nothing, &cx()).unwrap_err();
     assert!(error.contains("`apikey`, which has no value"), "{error}");
     let prepared = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
     assert_eq!(prepared.body.unwrap()["apikey"], "Bearer k-123456");
-    assert_eq!(state.pending.as_ref().unwrap().inputs["apikey"], "••••••");
+    assert_eq!(state.pending().unwrap().inputs["apikey"], "••••••");
 }
 
 fn errors(flow: &str) -> String {
@@ -442,8 +444,8 @@ elements:
     };
     flow.complete_callout(&mut state, answer, cx().now);
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
-    assert_eq!(state.trace[1].outputs["outcome"], "ok");
-    assert_eq!(state.variables[0], json!(true));
+    assert_eq!(state.trace()[1].outputs["outcome"], "ok");
+    assert_eq!(state.variables()[0], json!(true));
 
     let unknown = r#"
 trigger: {object: Lead, on: create}
@@ -557,7 +559,7 @@ fn drive(flow: &herald_flow::CompiledFlow, state: &mut RunState, leads: &[Map<St
                     leads.iter().filter(|l| query.matches(l)).map(|l| query.keep(l.clone())).collect();
                 flow.complete_get(state, Ok(query.finish(kept)), cx().now, 7);
             }
-            Step::Effect(Effect::Callout { .. }) => {
+            Step::Effect(Effect::Callout(_)) => {
                 let prepared = flow.prepare_callout(state, &Secrets, &cx()).unwrap();
                 sent.push(prepared.body.clone().unwrap());
                 // Journal and resume at every send, as the engine does, mid-loop included.
@@ -600,15 +602,15 @@ fn get_records_and_a_loop_send_every_matching_phone_in_batches() {
             vec!["+6581234006", "+6581234009"],
         ]
     );
-    assert_eq!(state.variables[2], json!(2), "two full batches counted; the last goes after the loop");
-    assert!(state.loops.is_empty(), "a finished loop forgets its place");
+    assert_eq!(state.variables()[2], json!(2), "two full batches counted; the last goes after the loop");
+    assert!(state.loops().is_empty(), "a finished loop forgets its place");
     // Only the stored fields (and Id) are kept of each record.
-    let stored = state.outputs["members"]["records"].as_array().unwrap();
+    let stored = state.outputs()["members"]["records"].as_array().unwrap();
     assert_eq!(stored.len(), 8);
     assert_eq!(stored[0], json!({"Id": "00Q000000000000000", "Phone": "+6581234000"}));
-    let get = &state.trace[0];
+    let get = &state.trace()[0];
     assert_eq!((get.kind.as_str(), get.outputs["count"].as_u64()), ("Get Records", Some(8)));
-    let loops: Vec<&Value> = state.trace.iter().filter(|t| t.kind == "Loop").map(|t| &t.outputs).collect();
+    let loops: Vec<&Value> = state.trace().iter().filter(|t| t.kind == "Loop").map(|t| &t.outputs).collect();
     assert_eq!(
         loops[0],
         &json!({"item": {"Id": "00Q000000000000000", "Phone": "+6581234000"}, "position": 1, "of": 8})
@@ -627,20 +629,20 @@ fn a_long_loop_keeps_a_bounded_trace_and_counts_what_it_leaves_out() {
     let phones: usize = sent.iter().map(|b| b["destinations"].as_array().unwrap().len()).sum();
     assert_eq!(phones, 600);
     // Every send is in the trace; the in-memory elements stop being listed and are counted instead.
-    let sends = state.trace.iter().filter(|t| t.kind == "Action").count();
+    let sends = state.trace().iter().filter(|t| t.kind == "Action").count();
     assert_eq!(sends, 200);
-    let kept = state.trace.len() - sends;
-    let omitted: u64 = state.trace_omitted.values().sum();
+    let kept = state.trace().len() - sends;
+    let omitted: u64 = state.trace_omitted().values().sum();
     // Get Records; the loop once per lead and once after the last; add and full once per lead;
     // clear once per batch; any_left once.
     assert_eq!(kept as u64 + omitted, 1 + 601 + 600 + 600 + 200 + 1);
     assert_eq!(
         kept,
         herald_flow::TRACE_KEPT
-            - state.trace.iter().take(herald_flow::TRACE_KEPT).filter(|t| t.kind == "Action").count()
+            - state.trace().iter().take(herald_flow::TRACE_KEPT).filter(|t| t.kind == "Action").count()
     );
-    let adds_listed = state.trace.iter().filter(|t| t.element == "add").count() as u64;
-    assert_eq!(state.trace_omitted["add"] + adds_listed, 600);
+    let adds_listed = state.trace().iter().filter(|t| t.element == "add").count() as u64;
+    assert_eq!(state.trace_omitted()["add"] + adds_listed, 600);
 }
 
 #[test]
@@ -683,9 +685,9 @@ elements:
     ];
     let mut state = flow.new_run(record(json!({"Subject": "go"})), None, user(), "guid-b".into(), cx().now);
     drive(&flow, &mut state, &leads);
-    assert_eq!(state.variables[0], json!("L2"), "the highest score among names starting with a/A");
-    assert_eq!(state.outputs["best"]["record"], json!({"Id": "00Q000000000000002", "LastName": "L2"}));
-    assert_eq!(state.outputs["none"]["record"], Value::Null, "no match is an empty output, not a fault");
+    assert_eq!(state.variables()[0], json!("L2"), "the highest score among names starting with a/A");
+    assert_eq!(state.outputs()["best"]["record"], json!({"Id": "00Q000000000000002", "LastName": "L2"}));
+    assert_eq!(state.outputs()["none"]["record"], Value::Null, "no match is an empty output, not a fault");
 }
 
 #[test]
@@ -752,5 +754,5 @@ elements:
     let flow = project.flows["Names"].clone();
     let mut state = flow.new_run(record(json!({"Subject": "go"})), None, user(), "guid-n".into(), cx().now);
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
-    assert_eq!(state.variables[1], json!("cbacba"));
+    assert_eq!(state.variables()[1], json!("cbacba"));
 }

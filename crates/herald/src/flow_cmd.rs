@@ -115,11 +115,11 @@ pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) 
 }
 
 pub fn print_trace(state: &RunState) {
-    println!("Run {} as {}", state.interview_id, state.user.name);
-    for (index, entry) in state.trace.iter().enumerate() {
+    println!("Run {} as {}", state.interview_id(), state.user().name);
+    for (index, entry) in state.trace().iter().enumerate() {
         print_entry(index + 1, entry);
     }
-    print_omitted(state.trace_omitted.iter().map(|(element, count)| (element.as_str(), *count)));
+    print_omitted(state.trace_omitted().iter().map(|(element, count)| (element.as_str(), *count)));
 }
 
 /// The elements a long trace stopped listing (loops over many records), with how often each ran

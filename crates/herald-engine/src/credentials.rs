@@ -1,0 +1,68 @@
+//! Secret values of external credentials: set one (sealed by the vault, never returned), and rotate
+//! the key that seals them.
+
+use crate::{Engine, EngineError, SecretPlace, now_text};
+use herald_project::{PrincipalType, did_you_mean};
+
+impl Engine {
+    /// Stores one secret parameter, encrypted. The principal and parameter must be declared; a per-user
+    /// principal needs the user it belongs to.
+    pub async fn set_secret(
+        &self,
+        external: &str,
+        principal: &str,
+        parameter: &str,
+        value: &[u8],
+        user: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let externals = &self.inner.project.project.external_credentials;
+        let Some(definition) = externals.get(external) else {
+            return Err(EngineError::UnknownPrincipal {
+                external_credential: external.to_string(),
+                principal: principal.to_string(),
+                hint: did_you_mean(external, externals.keys().map(String::as_str))
+                    .map(|h| format!("no external credential `{external}`; {h}")),
+            });
+        };
+        let Some(declared) = definition.def.principals.iter().find(|p| p.name == principal) else {
+            return Err(EngineError::UnknownPrincipal {
+                external_credential: external.to_string(),
+                principal: principal.to_string(),
+                hint: did_you_mean(principal, definition.def.principals.iter().map(|p| p.name.as_str())),
+            });
+        };
+        if !declared.parameters.iter().any(|p| p == parameter) {
+            return Err(EngineError::UnknownParameter {
+                external_credential: external.to_string(),
+                principal: principal.to_string(),
+                parameter: parameter.to_string(),
+                known: declared.parameters.join(", "),
+            });
+        }
+        let user_id = match (declared.principal_type, user) {
+            (PrincipalType::Named, None) => String::new(),
+            (PrincipalType::PerUser, Some(name)) => self.user_named(name).await?.id,
+            (PrincipalType::Named, Some(_)) => {
+                return Err(EngineError::UserNotAllowed {
+                    external_credential: external.into(),
+                    principal: principal.into(),
+                });
+            }
+            (PrincipalType::PerUser, None) => {
+                return Err(EngineError::UserRequired {
+                    external_credential: external.into(),
+                    principal: principal.into(),
+                });
+            }
+        };
+        let place = SecretPlace::new(external, principal, &user_id);
+        let sealed = self.inner.vault.seal(&place, parameter, value);
+        self.inner.store.put_secret(external, principal, &user_id, &sealed, &now_text()).await?;
+        Ok(())
+    }
+
+    /// Re-encrypts every secret under a new master key (see [`Vault::rotate`]).
+    pub async fn rotate_key(&self) -> Result<usize, EngineError> {
+        Ok(self.inner.vault.rotate(&self.inner.store).await?)
+    }
+}

@@ -1,0 +1,404 @@
+//! The run driver: takes a run it owns through the interpreter, performs each effect (a callout, a
+//! record write, a read), journals where the run stopped, and ends it, parks it in memory for a
+//! short wait, or leaves it waiting durably.
+
+use crate::callout;
+use crate::ids::{interview_guid, record_id};
+use crate::ledger;
+use crate::queue::{Disposition, Job, Parked};
+use crate::records;
+use crate::{Engine, EngineError, journal, now_text};
+use chrono::{SecondsFormat, Utc};
+use herald_flow::{CompiledFlow, Effect, RetryAt, RunState, RunUser, Step};
+use herald_project::did_you_mean;
+use herald_store::{RunRow, RunStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// What a run holds while it is driven: a place among the runs computing at once (`[runtime]
+/// workers`), its admission place until its first request leaves, and a concurrency slot of a named
+/// credential it waited for. While a request is on the wire the run gives up its place and its
+/// admission place: a run waiting on a provider holds nothing another run needs, so in-flight
+/// callouts are bounded by each credential's limits, not by a pool sized for an instant provider.
+pub(crate) struct Holding {
+    places: Option<Arc<Semaphore>>,
+    computing: Option<OwnedSemaphorePermit>,
+    admitted: Option<OwnedSemaphorePermit>,
+    pub(crate) slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Holding {
+    pub(crate) fn new(places: &Arc<Semaphore>, computing: OwnedSemaphorePermit) -> Holding {
+        Holding { places: Some(Arc::clone(places)), computing: Some(computing), admitted: None, slot: None }
+    }
+
+    /// A debug run computes outside the workers' places.
+    pub(crate) fn unlimited() -> Holding {
+        Holding { places: None, computing: None, admitted: None, slot: None }
+    }
+
+    pub(crate) fn with_admission(mut self, admitted: Option<OwnedSemaphorePermit>) -> Holding {
+        self.admitted = admitted;
+        self
+    }
+
+    pub(crate) fn with_slot(mut self, slot: Option<OwnedSemaphorePermit>) -> Holding {
+        self.slot = slot;
+        self
+    }
+
+    /// The run's request leaves: it computes nothing until the answer comes, and it is no longer a
+    /// lead waiting to be texted.
+    pub(crate) fn on_the_wire(&mut self) {
+        self.computing = None;
+        self.admitted = None;
+    }
+
+    /// The answer came: the run takes a place among the runs computing again (first come, first
+    /// served) before it goes on.
+    pub(crate) async fn back_from_the_wire(&mut self) {
+        if let Some(places) = &self.places
+            && self.computing.is_none()
+        {
+            self.computing = Arc::clone(places).acquire_owned().await.ok();
+        }
+    }
+}
+
+/// Where `drive` left a run.
+pub(crate) enum DriveEnd {
+    Ended(RunStatus, Option<String>),
+    /// Durably parked: retry or a daily budget.
+    Waiting {
+        at: chrono::DateTime<Utc>,
+        reason: String,
+    },
+    /// Parked in memory for a short wait.
+    Parked {
+        wait: ParkOn,
+    },
+}
+
+pub(crate) enum ParkOn {
+    Time(std::time::Duration),
+    Slot(Arc<tokio::sync::Semaphore>),
+}
+
+/// A run ended; sent to subscribers so that nobody has to poll.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunEvent {
+    pub run_id: String,
+    pub flow: String,
+    pub record_id: String,
+    pub status: RunStatus,
+}
+
+/// What a debug run did.
+#[derive(Debug)]
+pub enum DebugOutcome {
+    /// The record does not meet the entry condition: the flow would not start.
+    NotTriggered {
+        record: Map<String, Value>,
+    },
+    EntryError {
+        message: String,
+    },
+    Ran {
+        state: Box<RunState>,
+        status: RunStatus,
+        fault: Option<String>,
+    },
+}
+
+impl Engine {
+    pub(crate) async fn finish(
+        &self,
+        run: &RunRow,
+        status: RunStatus,
+        state: String,
+        fault: Option<&str>,
+        ledger: &mut Vec<ledger::LedgerUpdate>,
+    ) -> Result<(), EngineError> {
+        let (run_id, fault) = (run.id.clone(), fault.map(String::from));
+        self.write_with_ledger(std::mem::take(ledger), move |tx| {
+            Ok(tx.save_run(&run_id, status, &state, fault.as_deref(), &now_text())?)
+        })
+        .await?;
+        let _ = self.inner.events.send(RunEvent {
+            run_id: run.id.clone(),
+            flow: run.flow.clone(),
+            record_id: run.record_id.clone(),
+            status,
+        });
+        Ok(())
+    }
+
+    pub(crate) async fn execute(&self, run_id: &str, holding: Holding) -> Result<Disposition, EngineError> {
+        let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else {
+            // A timer may fire a little early, or an older timer may fire after the run went back to
+            // waiting: wake it again when it is due.
+            if let Some(run) = self.inner.store.run(run_id).await?
+                && run.status == RunStatus::Waiting
+                && let Some(at) = run.next_attempt_at.as_deref()
+                && let Ok(at) = chrono::DateTime::parse_from_rfc3339(at)
+            {
+                self.wake_at(run.id, at.with_timezone(&Utc));
+            }
+            return Ok(Disposition::Released);
+        };
+        self.start_fresh(run, holding).await
+    }
+
+    /// Starts (or resumes) a run this worker owns: claimed from the store, or just committed here.
+    pub(crate) async fn start_fresh(
+        &self,
+        run: RunRow,
+        holding: Holding,
+    ) -> Result<Disposition, EngineError> {
+        let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
+            let message = format!("flow {} is not in the loaded project", run.flow);
+            self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                .await?;
+            return Ok(Disposition::Released);
+        };
+        let state = match RunState::deserialize(&run.state) {
+            Ok(state) => state,
+            Err(error) => {
+                let message = format!("the state of this run cannot be read: {error}");
+                self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                    .await?;
+                return Ok(Disposition::Released);
+            }
+        };
+        self.continue_run(Parked { run, flow, state, permit: None }, holding).await
+    }
+
+    /// Drives a claimed run until it ends or parks, and journals where it stopped.
+    pub(crate) async fn continue_run(
+        &self,
+        parked: Parked,
+        holding: Holding,
+    ) -> Result<Disposition, EngineError> {
+        let Parked { run, flow, mut state, permit } = parked;
+        let mut holding = holding.with_slot(permit);
+        let mut ledger = Vec::new();
+        let end = self.drive(&flow, &mut state, Some(&run.id), &mut holding, &mut ledger).await?;
+        match end {
+            DriveEnd::Ended(status, fault) => {
+                self.finish(&run, status, journal(&state), fault.as_deref(), &mut ledger).await?;
+                Ok(Disposition::Released)
+            }
+            DriveEnd::Waiting { at, reason } => {
+                let snapshot = journal(&state);
+                let due = at.to_rfc3339_opts(SecondsFormat::Micros, true);
+                let run_id = run.id.clone();
+                self.write_with_ledger(ledger, move |tx| {
+                    Ok(tx.wait_run(&run_id, &snapshot, &due, &reason, &now_text())?)
+                })
+                .await?;
+                self.wake_at(run.id.clone(), at);
+                Ok(Disposition::Released)
+            }
+            DriveEnd::Parked { wait } => {
+                self.write_ledger(ledger).await?;
+                // The store keeps the run as it was (`ready`, or `running` with nothing in flight) and
+                // this process holds it, so the sweep leaves it alone; a crash meanwhile resumes it
+                // from its last journal.
+                let queue = Arc::clone(&self.inner.queue);
+                tokio::spawn(async move {
+                    let permit = match wait {
+                        ParkOn::Time(wait) => {
+                            tokio::time::sleep(wait).await;
+                            None
+                        }
+                        ParkOn::Slot(semaphore) => semaphore.acquire_owned().await.ok(),
+                    };
+                    queue.push(Job::Resume(Box::new(Parked { run, flow, state, permit })));
+                });
+                Ok(Disposition::Parked)
+            }
+        }
+    }
+
+    /// Runs the interpreter until the run ends or must wait, performing each effect; journals after
+    /// every effect when the run is stored (`run_id`). Ledger writes gathered on the way are left in
+    /// `ledger` for the caller's journal transaction.
+    async fn drive(
+        &self,
+        flow: &Arc<CompiledFlow>,
+        state: &mut RunState,
+        run_id: Option<&str>,
+        holding: &mut Holding,
+        ledger: &mut Vec<ledger::LedgerUpdate>,
+    ) -> Result<DriveEnd, EngineError> {
+        loop {
+            let cx = self.inner.project.eval_context();
+            match flow.advance(state, &cx) {
+                Step::Finished => return Ok(DriveEnd::Ended(RunStatus::Finished, None)),
+                Step::Failed { message } => return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message))),
+                Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
+                    // The record, the runs it triggers and this run's next state commit together, so a
+                    // crash can neither lose the record nor create it twice.
+                    let started = Instant::now();
+                    let actor = state.user().clone();
+                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate) {
+                        Ok(insert) => {
+                            let micros = started.elapsed().as_micros() as u64;
+                            flow.complete_create(
+                                state,
+                                Ok(insert.id.clone()),
+                                &insert.truncated,
+                                Utc::now(),
+                                micros,
+                            );
+                            let journal = run_id.map(|run_id| (run_id.to_string(), journal(state)));
+                            let queue = Arc::clone(&self.inner.queue);
+                            let (insert, held) = self
+                                .write_with_ledger(std::mem::take(ledger), move |tx| {
+                                    let held = insert.write(tx, &queue)?;
+                                    if let Some((run_id, snapshot)) = &journal {
+                                        tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
+                                    }
+                                    Ok((insert, held))
+                                })
+                                .await?;
+                            // Runs started from inside a run never wait for admission: the worker
+                            // that would wait holds a place itself.
+                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, None);
+                            continue;
+                        }
+                        Err(error) => {
+                            let message = format!("Create Records on {object} failed: {error}");
+                            let micros = started.elapsed().as_micros() as u64;
+                            flow.complete_create(state, Err(message), &[], Utc::now(), micros);
+                        }
+                    }
+                }
+                Step::Effect(Effect::GetRecords { query, .. }) => {
+                    // A read: nothing to journal before it, and after a crash it is simply read again.
+                    let started = Instant::now();
+                    let object = query.object.clone();
+                    let matcher = query.clone();
+                    let read = self
+                        .inner
+                        .store
+                        .select_records(
+                            &query.object,
+                            query.fields_read(),
+                            query.stops_at_first(),
+                            move |record| matcher.matches(&record).then(|| matcher.keep(record)),
+                        )
+                        .await;
+                    let micros = started.elapsed().as_micros() as u64;
+                    let result = read
+                        .map(|records| query.finish(records))
+                        .map_err(|error| format!("Get Records on {object} failed: {error}"));
+                    flow.complete_get(state, result, Utc::now(), micros);
+                }
+                Step::Effect(Effect::Callout(effect)) => {
+                    // No journal write after the answer: the next write (the next callout's attempt, a
+                    // Create Records transaction, or the run's end) follows after pure steps only. A
+                    // crash in between leaves the attempt journaled as sent, so the run is resent only
+                    // where the provider deduplicates, and otherwise becomes `unknown`.
+                    let outcome = self.callout(flow, &effect, state, run_id, &cx, holding, ledger).await?;
+                    match outcome {
+                        callout::CalloutOutcome::Done(result) => {
+                            flow.complete_callout(state, result, Utc::now())
+                        }
+                        callout::CalloutOutcome::RetryAt { at, error, micros, maybe_arrived } => {
+                            let retry = RetryAt { at, error: error.clone(), micros, maybe_arrived };
+                            flow.schedule_retry(state, retry, Utc::now());
+                            let attempts = state.pending().map_or(1, |p| p.attempts);
+                            let reason = format!(
+                                "attempt {attempts} failed; retrying at {}: {error}",
+                                at.to_rfc3339()
+                            );
+                            if run_id.is_none() {
+                                // A debug run has no journal to park in: it waits in place.
+                                tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await;
+                                continue;
+                            }
+                            return Ok(DriveEnd::Waiting { at, reason });
+                        }
+                        callout::CalloutOutcome::Unknown { message } => {
+                            return Ok(DriveEnd::Ended(RunStatus::Unknown, Some(message)));
+                        }
+                        callout::CalloutOutcome::WaitUntil { at, reason } => {
+                            if run_id.is_none() {
+                                return Ok(DriveEnd::Ended(RunStatus::Failed, Some(reason)));
+                            }
+                            return Ok(DriveEnd::Waiting { at, reason });
+                        }
+                        callout::CalloutOutcome::Park(wait) => {
+                            if run_id.is_none() {
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            return Ok(DriveEnd::Parked { wait: ParkOn::Time(wait) });
+                        }
+                        callout::CalloutOutcome::ParkOnSlot(semaphore) => {
+                            if run_id.is_none() {
+                                holding.slot = semaphore.acquire_owned().await.ok();
+                                continue;
+                            }
+                            return Ok(DriveEnd::Parked { wait: ParkOn::Slot(semaphore) });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `flow` once on `record` as Debug does: effects are real (callouts, Create Records), the run
+    /// itself is not stored. The record's `Id` is kept if given.
+    pub async fn debug_run(
+        &self,
+        flow_name: &str,
+        record: &Map<String, Value>,
+        check_entry: bool,
+        actor: &RunUser,
+    ) -> Result<DebugOutcome, EngineError> {
+        let flows = &self.inner.project.flows;
+        let Some(flow) = flows.get(flow_name).cloned() else {
+            return Err(EngineError::UnknownFlow {
+                name: flow_name.to_string(),
+                hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
+            });
+        };
+        let def = self.object(&flow.object)?;
+        let mut input = record.clone();
+        let id = input.remove("Id").and_then(|v| v.as_str().map(String::from));
+        let fields = records::validate(def, &input, true, records::Truncation::Refuse)
+            .map_err(EngineError::InvalidFields)?
+            .fields;
+        let prefix = self.inner.project.project.key_prefix(&flow.object).unwrap_or("a00").to_string();
+        let now = now_text();
+        let mut data = Map::new();
+        data.insert("Id".into(), Value::String(id.unwrap_or_else(|| record_id(&prefix))));
+        data.extend(fields);
+        data.insert("CreatedDate".into(), Value::String(now.clone()));
+        data.insert("LastModifiedDate".into(), Value::String(now));
+        let cx = self.inner.project.eval_context();
+        if check_entry {
+            match flow.entry_holds(&data, None, &cx) {
+                Ok(true) => {}
+                Ok(false) => return Ok(DebugOutcome::NotTriggered { record: data }),
+                Err(message) => return Ok(DebugOutcome::EntryError { message }),
+            }
+        }
+        let user = self.run_user_for(&flow, actor);
+        let mut state = flow.new_run(data, None, user, interview_guid(), cx.now);
+        let mut ledger = Vec::new();
+        let end = self.drive(&flow, &mut state, None, &mut Holding::unlimited(), &mut ledger).await?;
+        self.write_ledger(ledger).await?;
+        let (status, fault) = match end {
+            DriveEnd::Ended(status, fault) => (status, fault),
+            DriveEnd::Waiting { reason, .. } => (RunStatus::Failed, Some(reason)),
+            DriveEnd::Parked { .. } => (RunStatus::Failed, Some("the run could not go on".into())),
+        };
+        Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
+    }
+}

@@ -1,0 +1,227 @@
+//! Records: validation against the object's fields, the flows a change triggers, and the one write
+//! that commits a record with the runs it starts.
+
+mod validate;
+
+pub use validate::*;
+
+use crate::ids::{interview_guid, ordered_text, record_id};
+use crate::queue::{self, RunQueue};
+use crate::{Engine, EngineError, now_text};
+use herald_flow::RunUser;
+use herald_project::did_you_mean;
+use herald_store::{NewRun, RunRow, RunStatus, StoredRecord};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// A validated record insert and the runs it starts, ready to write in a transaction.
+pub(crate) struct PreparedInsert {
+    pub(crate) object: String,
+    pub(crate) id: String,
+    data: Map<String, Value>,
+    pub(crate) runs: Vec<(String, String, Value)>,
+    pub(crate) now: String,
+    pub(crate) truncated: Vec<String>,
+}
+
+impl PreparedInsert {
+    /// Writes the record and its runs, which `queue` holds from now on (see [`RunQueue::hold`]).
+    pub(crate) fn write(
+        &self,
+        tx: &mut herald_store::WriteTx<'_>,
+        queue: &Arc<RunQueue>,
+    ) -> Result<queue::HeldRuns, EngineError> {
+        tx.insert_record(&self.object, &self.id, &self.data, &self.now)?;
+        for (run_id, flow, state) in &self.runs {
+            let run = NewRun { id: run_id, flow, object: &self.object, record_id: &self.id, state };
+            tx.insert_run(run, &self.now)?;
+        }
+        Ok(queue.hold(self.runs.iter().map(|(id, _, _)| id.as_str())))
+    }
+}
+
+/// The answer to a record write: the new id and the runs it enqueued.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordWrite {
+    pub id: String,
+    pub runs: Vec<String>,
+}
+
+impl Engine {
+    pub(crate) fn object(&self, object: &str) -> Result<&herald_project::ObjectDef, EngineError> {
+        let objects = &self.inner.project.project.objects;
+        objects.get(object).map(|o| &o.def).ok_or_else(|| EngineError::UnknownObject {
+            object: object.to_string(),
+            hint: did_you_mean(object, objects.keys().map(String::as_str)),
+        })
+    }
+
+    pub async fn get_record(&self, object: &str, id: &str) -> Result<StoredRecord, EngineError> {
+        self.object(object)?;
+        self.inner
+            .store
+            .record(object, id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound { object: object.to_string(), id: id.to_string() })
+    }
+
+    /// Inserts a record and, in the same transaction, the runs of every flow it triggers. Returns once
+    /// committed; the runs execute afterwards.
+    pub async fn create_record(
+        &self,
+        object: &str,
+        input: &Map<String, Value>,
+        actor: &RunUser,
+    ) -> Result<RecordWrite, EngineError> {
+        let insert = self.prepare_insert(object, input, actor, Truncation::Refuse)?;
+        // Waiting for room may be given up (the client left): nothing is written yet.
+        let admitted = self.admit(insert.runs.len()).await?;
+        let engine = self.clone();
+        self.to_completion(async move {
+            let queue = Arc::clone(&engine.inner.queue);
+            let (insert, held) = engine
+                .inner
+                .store
+                .write(move |tx| {
+                    let held = insert.write(tx, &queue)?;
+                    Ok::<_, EngineError>((insert, held))
+                })
+                .await?;
+            let runs = engine.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, admitted);
+            Ok(RecordWrite { id: insert.id, runs })
+        })
+        .await
+    }
+
+    /// Validates a new record and decides the runs it triggers, without writing anything.
+    pub(crate) fn prepare_insert(
+        &self,
+        object: &str,
+        input: &Map<String, Value>,
+        actor: &RunUser,
+        truncation: Truncation,
+    ) -> Result<PreparedInsert, EngineError> {
+        let def = self.object(object)?;
+        let validated = validate(def, input, true, truncation).map_err(EngineError::InvalidFields)?;
+        let prefix = self.inner.project.project.key_prefix(object).unwrap_or("a00").to_string();
+        let id = record_id(&prefix);
+        let now = now_text();
+        let mut data = Map::new();
+        data.insert("Id".into(), Value::String(id.clone()));
+        data.extend(validated.fields);
+        data.insert("CreatedDate".into(), Value::String(now.clone()));
+        data.insert("LastModifiedDate".into(), Value::String(now.clone()));
+        let runs = self.triggered_runs(object, &data, None, true, actor);
+        Ok(PreparedInsert { object: object.to_string(), id, data, runs, now, truncated: validated.truncated })
+    }
+
+    /// Updates a record; flows on update see the prior values as `$Record__Prior`.
+    pub async fn update_record(
+        &self,
+        object: &str,
+        id: &str,
+        input: &Map<String, Value>,
+        actor: &RunUser,
+    ) -> Result<RecordWrite, EngineError> {
+        let def = self.object(object)?;
+        let fields =
+            validate(def, input, false, Truncation::Refuse).map_err(EngineError::InvalidFields)?.fields;
+        let now = now_text();
+        // Room for every flow that could start; the places of those that do not are given back.
+        let admitted = self.admit(self.inner.project.triggered_flows(object, false).count()).await?;
+        // The prior values are read in the write itself, so no other write slips in between.
+        let (engine, object_name, record_id, actor, when) =
+            (self.clone(), object.to_string(), id.to_string(), actor.clone(), now.clone());
+        let (object, id) = (object.to_string(), id.to_string());
+        self.to_completion(async move {
+            let writer = engine.clone();
+            let (runs, held) = engine
+                .inner
+                .store
+                .write(move |tx| {
+                    let Some(prior) = tx.record(&object_name, &record_id)? else {
+                        return Err(EngineError::NotFound { object: object_name, id: record_id });
+                    };
+                    let mut data = prior.data.clone();
+                    data.extend(fields);
+                    data.insert("LastModifiedDate".into(), Value::String(when.clone()));
+                    let runs = writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor);
+                    tx.update_record(&record_id, &data, &when)?;
+                    for (run_id, flow, state) in &runs {
+                        let run =
+                            NewRun { id: run_id, flow, object: &object_name, record_id: &record_id, state };
+                        tx.insert_run(run, &when)?;
+                    }
+                    let held = writer.inner.queue.hold(runs.iter().map(|(id, _, _)| id.as_str()));
+                    Ok((runs, held))
+                })
+                .await?;
+            let runs = engine.enqueue(&object, &id, &now, runs, held, admitted);
+            Ok(RecordWrite { id, runs })
+        })
+        .await
+    }
+
+    /// Queues the runs a write started (and `held` since), each with one admission place of
+    /// `admitted` (the rest are given back).
+    pub(crate) fn enqueue(
+        &self,
+        object: &str,
+        record_id: &str,
+        now: &str,
+        runs: Vec<(String, String, Value)>,
+        mut held: queue::HeldRuns,
+        mut admitted: Option<OwnedSemaphorePermit>,
+    ) -> Vec<String> {
+        runs.into_iter()
+            .map(|(run_id, flow, state)| {
+                let place = admitted.as_mut().and_then(|places| places.split(1));
+                let run = RunRow {
+                    id: run_id.clone(),
+                    flow,
+                    object: object.to_string(),
+                    record_id: record_id.to_string(),
+                    status: RunStatus::Ready,
+                    state,
+                    fault: None,
+                    created_at: now.to_string(),
+                    updated_at: now.to_string(),
+                    next_attempt_at: None,
+                };
+                self.inner.queue.push_committed(&mut held, run, place);
+                run_id
+            })
+            .collect()
+    }
+
+    /// The runs a change starts: (run id, flow, initial state). An entry condition that cannot be
+    /// evaluated still starts its run, which fails at once with the reason, so that no change is
+    /// silently ignored.
+    pub(crate) fn triggered_runs(
+        &self,
+        object: &str,
+        data: &Map<String, Value>,
+        prior: Option<&Map<String, Value>>,
+        created: bool,
+        actor: &RunUser,
+    ) -> Vec<(String, String, Value)> {
+        let cx = self.inner.project.eval_context();
+        let mut runs = Vec::new();
+        for flow in self.inner.project.triggered_flows(object, created) {
+            let holds = flow.entry_holds(data, prior, &cx);
+            if holds == Ok(false) {
+                continue;
+            }
+            let user = self.run_user_for(flow, actor);
+            let mut state = flow.new_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now);
+            if let Err(message) = holds {
+                state.fail_before_start(format!("the entry condition could not be evaluated: {message}"));
+            }
+            let state = serde_json::to_value(&state).unwrap_or(Value::Null);
+            runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));
+        }
+        runs
+    }
+}

@@ -1,0 +1,80 @@
+//! Restart recovery: the runs a stopped process left `ready` are queued again; a run left `running`
+//! resumes from its journal, unless a callout was in flight to a provider that cannot recognise a
+//! resend: then it ends `unknown`, never sent twice. Waiting runs are woken when due.
+
+use crate::ledger;
+use crate::queue::Job;
+use crate::{Engine, EngineError, now_text};
+use chrono::Utc;
+use herald_flow::RunState;
+use herald_store::{RunRow, RunStatus};
+use serde::Deserialize;
+
+impl Engine {
+    pub(crate) async fn recover(&self) -> Result<(), EngineError> {
+        let runs =
+            self.inner.store.runs_with_status(&[RunStatus::Ready, RunStatus::Running], i64::MAX).await?;
+        for run in runs {
+            if run.status == RunStatus::Running {
+                let resumable = self.resume_interrupted(&run).await?;
+                if !resumable {
+                    continue;
+                }
+            }
+            self.inner.queue.push(Job::Claim(run.id));
+        }
+        for (run_id, at) in self.inner.store.waiting_runs().await? {
+            let at = chrono::DateTime::parse_from_rfc3339(&at)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now());
+            self.wake_at(run_id, at);
+        }
+        Ok(())
+    }
+
+    /// A run that was running when the process stopped: resume it, unless a callout may have reached a
+    /// provider that cannot recognise a resend. Returns whether it was put back in the queue.
+    async fn resume_interrupted(&self, run: &RunRow) -> Result<bool, EngineError> {
+        let Some(flow) = self.inner.project.flows.get(&run.flow) else {
+            self.finish(
+                run,
+                RunStatus::Failed,
+                run.state.to_string(),
+                Some(&format!("flow {} no longer exists", run.flow)),
+                &mut Vec::new(),
+            )
+            .await?;
+            return Ok(false);
+        };
+        let state: Option<RunState> = RunState::deserialize(&run.state).ok();
+        let in_flight = state.as_ref().and_then(|s| s.pending().filter(|p| p.sent).map(|p| (s, p)));
+        if let Some((state, pending)) = in_flight {
+            let credential = flow.pending_credential(state);
+            // The journaled inputs have the body's shape: a `destinations` batch shows its list.
+            let recognised = credential.is_some_and(|c| c.provider.recognises_resend(&pending.inputs));
+            if !recognised {
+                let message = format!(
+                    "the callout of element {} was in flight when herald stopped; the provider may have received it and cannot recognise a resend, so it was not sent again. Check the provider's log, then retry the run if the message did not go out",
+                    pending.element
+                );
+                let event = ledger::MessageEvent::failed(
+                    herald_providers::MessageStatus::Unknown,
+                    "herald",
+                    &message,
+                );
+                let provider = credential.map_or_else(herald_providers::Provider::generic, |c| c.provider);
+                let key = pending.idempotency_key.clone();
+                let events = vec![(ledger::EVERY_POSITION, event)];
+                let mut ledger = vec![ledger::LedgerUpdate::Answer { key, provider, events }];
+                self.finish(run, RunStatus::Unknown, run.state.to_string(), Some(&message), &mut ledger)
+                    .await?;
+                return Ok(false);
+            }
+        }
+        self.inner
+            .store
+            .save_run(&run.id, RunStatus::Ready, &run.state.to_string(), None, &now_text())
+            .await?;
+        Ok(true)
+    }
+}
