@@ -4,7 +4,7 @@
 use crate::SecretPlace;
 use crate::ledger::{LedgerUpdate, MessageEvent, normalize_sender, planned_rows};
 use crate::limits::Wait;
-use crate::{Engine, EngineError, now_text};
+use crate::{Engine, EngineError, VaultError, now_text};
 use chrono::{DateTime, Utc};
 use herald_expr::EvalContext;
 use herald_flow::{CalloutResult, CompiledFlow, PreparedCallout, RunState, RunUser, SecretSource};
@@ -62,6 +62,47 @@ fn fault(message: String) -> CalloutResult {
     CalloutResult { status: None, body: String::new(), fault: Some(message), micros: 0, left_out: Vec::new() }
 }
 
+/// Why a principal's secrets could not be had.
+enum SecretsError {
+    /// A stored secret does not open: herald's to fix, not the provider's.
+    Unreadable(VaultError),
+    /// The database could not be read: a fault of the element.
+    Other(String),
+}
+
+/// The fault of a run whose secret does not open: which secret, why, and what fixes it; never a value.
+fn unreadable_secret_message(error: &VaultError, per_user: Option<&String>, run_id: Option<&str>) -> String {
+    let (name, why, fix) = match error {
+        VaultError::Tampered { external_credential, principal, parameter } => {
+            let user = per_user.map(|name| format!(" --user {name}")).unwrap_or_default();
+            (
+                format!("{external_credential}/{principal}/{parameter}"),
+                "failed its integrity check: it was altered or copied from elsewhere".to_string(),
+                format!(
+                    "set it again with `herald credential set {external_credential} {principal} {parameter}{user}` (the value on standard input) or PUT /api/v1/credentials/{external_credential}/{principal}/{parameter}"
+                ),
+            )
+        }
+        VaultError::KeyUnavailable { external_credential, principal, parameter, key_id, master } => (
+            format!("{external_credential}/{principal}/{parameter}"),
+            format!(
+                "is sealed under data key {key_id}, which the master key this server uses (fingerprint {master}) does not unwrap: a key rotation retired that master key"
+            ),
+            "restart this server with the current master key (`herald vault status` shows it)".to_string(),
+        ),
+        other => {
+            (String::from("of this principal"), other.to_string(), "see `herald vault status`".to_string())
+        }
+    };
+    let retry = match run_id {
+        Some(run_id) => format!("then `herald runs retry {run_id}`"),
+        None => "then run it again".to_string(),
+    };
+    format!(
+        "the stored secret {name} cannot be opened: it {why}. Nothing was sent, and the flow's fault path was not taken: the provider refused nothing, herald could not read its own credential. To fix it, {fix}, {retry}"
+    )
+}
+
 /// What became of a callout.
 pub(crate) enum CalloutOutcome {
     /// Answered (a success or a fault the flow handles), or refused before sending.
@@ -70,6 +111,10 @@ pub(crate) enum CalloutOutcome {
     RetryAt { at: DateTime<Utc>, error: String, micros: u64, maybe_arrived: bool },
     /// The request may have reached a provider that cannot recognise a resend: not sent again.
     Unknown { message: String },
+    /// Nothing was sent because herald cannot do its own part (a stored secret does not open): the run
+    /// fails for a person to fix, and the flow's fault path, meant for the provider's refusals, is not
+    /// taken.
+    NeedsPerson { message: String },
     /// A rate limit: nothing was sent; try again after this short wait.
     Park(Duration),
     /// Every concurrent slot of the named credential is taken: try again with a permit.
@@ -164,13 +209,23 @@ impl Engine {
         ))
     }
 
-    async fn secrets(&self, external: &str, principal: &str, user_id: &str) -> Result<Secrets, String> {
-        let sealed =
-            self.inner.store.secrets(external, principal, user_id).await.map_err(|e| e.to_string())?;
+    async fn secrets(&self, external: &str, principal: &str, user_id: &str) -> Result<Secrets, SecretsError> {
+        let sealed = self
+            .inner
+            .store
+            .secrets(external, principal, user_id)
+            .await
+            .map_err(|e| SecretsError::Other(e.to_string()))?;
         let place = SecretPlace::new(external, principal, user_id);
         let mut values = HashMap::new();
         for secret in &sealed {
-            let value = self.inner.vault.open_secret(&place, secret).map_err(|e| e.to_string())?;
+            let value = self.inner.vault.open_secret(&place, secret).await.map_err(|error| {
+                if error.is_unreadable_secret() {
+                    SecretsError::Unreadable(error)
+                } else {
+                    SecretsError::Other(error.to_string())
+                }
+            })?;
             values.insert(secret.parameter.clone(), value);
         }
         Ok(Secrets { values, tokens: Vec::new() })
@@ -199,7 +254,14 @@ impl Engine {
         let user_id = if principal_type == PrincipalType::PerUser { user.id.as_str() } else { "" };
         let mut secrets = match self.secrets(&external, &principal, user_id).await {
             Ok(secrets) => secrets,
-            Err(message) => return done(fault(message)),
+            Err(SecretsError::Other(message)) => return done(fault(message)),
+            Err(SecretsError::Unreadable(error)) => {
+                self.inner.vault.note_failed_run();
+                let message =
+                    unreadable_secret_message(&error, (!user_id.is_empty()).then_some(&user.name), run_id);
+                tracing::error!(run = run_id.unwrap_or("debug"), "{message}");
+                return Ok(CalloutOutcome::NeedsPerson { message });
+            }
         };
         let mut prepared = match flow.prepare_callout(state, &secrets, cx) {
             Ok(prepared) => prepared,

@@ -21,7 +21,10 @@ pub use health::Health;
 pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use runs::RetryOutcome;
-pub use vault::{KeySource, MASTER_KEY_ENV, NEW_MASTER_KEY_ENV, SecretPlace, Vault, VaultError};
+pub use vault::{
+    KeySource, MASTER_KEY_ENV, MasterInUse, NEW_MASTER_KEY_ENV, Rotation, RotationProgress, SecretPlace,
+    UnreadableSecret, Vault, VaultError, VaultHealth, VaultMasterStatus, VaultNodeStatus, VaultStatus,
+};
 pub use webhooks::{WebhookError, WebhookReport, WebhookRequest};
 
 use chrono::{SecondsFormat, Utc};
@@ -354,6 +357,7 @@ impl Engine {
         }
         self.recover().await?;
         self.start_sweep(self.inner.sweep_every);
+        self.start_vault_upkeep();
         Ok(())
     }
 
@@ -905,6 +909,10 @@ impl Engine {
                         callout::CalloutOutcome::Unknown { message } => {
                             return Ok(DriveEnd::Ended(RunStatus::Unknown, Some(message)));
                         }
+                        callout::CalloutOutcome::NeedsPerson { message } => {
+                            // herald's problem, not the provider's: the flow's fault path is not taken.
+                            return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message)));
+                        }
                         callout::CalloutOutcome::WaitUntil { at, reason } => {
                             if run_id.is_none() {
                                 return Ok(DriveEnd::Ended(RunStatus::Failed, Some(reason)));
@@ -1040,14 +1048,19 @@ impl Engine {
             }
         };
         let place = SecretPlace::new(external, principal, &user_id);
-        let sealed = self.inner.vault.seal(&place, parameter, value);
-        self.inner.store.put_secret(external, principal, &user_id, &sealed, &now_text()).await?;
+        self.inner.vault.store_secret(&place, parameter, value).await?;
         Ok(())
     }
 
-    /// Re-encrypts every secret under a new master key (see [`Vault::rotate`]).
-    pub async fn rotate_key(&self) -> Result<usize, EngineError> {
-        Ok(self.inner.vault.rotate(&self.inner.store).await?)
+    /// Rotates the master key while servers may be running (see [`Vault::rotate`]). With a key file,
+    /// waits up to 20 s for the running servers to switch to the new key, so that the old one is
+    /// retired before this returns; servers keyed by `HERALD_MASTER_KEY` switch only when restarted.
+    pub async fn rotate_key(&self) -> Result<Rotation, EngineError> {
+        let wait = match self.inner.vault.source {
+            KeySource::File(_) => std::time::Duration::from_secs(20),
+            KeySource::Environment => std::time::Duration::from_secs(2),
+        };
+        Ok(self.inner.vault.rotate_and_finish(wait).await?)
     }
 
     /// The user a run of `flow` acts as when `actor` made the change (`run_as` in the flow file).
