@@ -64,9 +64,11 @@ pub async fn rotate_key(dir: &Path, db: Option<PathBuf>) -> Result<ExitCode> {
         if progress.resealed == 1 { "" } else { "s" },
         rotation.data_key
     );
-    if progress.retired_masters.contains(&rotation.old_master) {
+    // The old key is retired by this command, or by a running server's upkeep once it switched.
+    let in_use = progress.masters_in_use.iter().find(|m| m.master == rotation.old_master);
+    if in_use.is_none() && progress.summary.live_masters <= 1 {
         println!("The old master key is retired: it opens nothing in this database any more.");
-    } else if let Some(in_use) = progress.masters_in_use.iter().find(|m| m.master == rotation.old_master) {
+    } else if let Some(in_use) = in_use {
         let nodes: Vec<String> =
             in_use.nodes.iter().map(|node| format!("pid {} on {}", node.pid, node.host)).collect();
         println!(
