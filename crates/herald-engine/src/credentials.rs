@@ -1,7 +1,7 @@
 //! Secret values of external credentials: set one (sealed by the vault, never returned), and rotate
 //! the key that seals them.
 
-use crate::{Engine, EngineError, SecretPlace, now_text};
+use crate::{Engine, EngineError, KeySource, Rotation, SecretPlace};
 use herald_project::{PrincipalType, did_you_mean};
 
 impl Engine {
@@ -56,13 +56,18 @@ impl Engine {
             }
         };
         let place = SecretPlace::new(external, principal, &user_id);
-        let sealed = self.inner.vault.seal(&place, parameter, value);
-        self.inner.store.put_secret(external, principal, &user_id, &sealed, &now_text()).await?;
+        self.inner.vault.store_secret(&place, parameter, value).await?;
         Ok(())
     }
 
-    /// Re-encrypts every secret under a new master key (see [`Vault::rotate`]).
-    pub async fn rotate_key(&self) -> Result<usize, EngineError> {
-        Ok(self.inner.vault.rotate(&self.inner.store).await?)
+    /// Rotates the master key while servers may be running (see [`Vault::rotate`]). With a key file,
+    /// waits up to 20 s for the running servers to switch to the new key, so that the old one is
+    /// retired before this returns; servers keyed by `HERALD_MASTER_KEY` switch only when restarted.
+    pub async fn rotate_key(&self) -> Result<Rotation, EngineError> {
+        let wait = match self.inner.vault.source {
+            KeySource::File(_) => std::time::Duration::from_secs(20),
+            KeySource::Environment => std::time::Duration::from_secs(2),
+        };
+        Ok(self.inner.vault.rotate_and_finish(wait).await?)
     }
 }

@@ -326,6 +326,10 @@ impl Engine {
                         callout::CalloutOutcome::Unknown { message } => {
                             return Ok(DriveEnd::Ended(RunStatus::Unknown, Some(message)));
                         }
+                        callout::CalloutOutcome::NeedsPerson { message } => {
+                            // herald's problem, not the provider's: the flow's fault path is not taken.
+                            return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message)));
+                        }
                         callout::CalloutOutcome::WaitUntil { at, reason } => {
                             if run_id.is_none() {
                                 return Ok(DriveEnd::Ended(RunStatus::Failed, Some(reason)));

@@ -32,7 +32,10 @@ pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use records::RecordWrite;
 pub use runs::RetryOutcome;
-pub use vault::{KeySource, MASTER_KEY_ENV, NEW_MASTER_KEY_ENV, SecretPlace, Vault, VaultError};
+pub use vault::{
+    KeySource, MASTER_KEY_ENV, MasterInUse, NEW_MASTER_KEY_ENV, Rotation, RotationProgress, SecretPlace,
+    UnreadableSecret, Vault, VaultError, VaultHealth, VaultMasterStatus, VaultNodeStatus, VaultStatus,
+};
 pub use webhooks::{WebhookError, WebhookReport, WebhookRequest};
 
 use admission::admission_places;

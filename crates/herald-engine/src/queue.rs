@@ -214,6 +214,7 @@ impl Engine {
         });
         self.recover().await?;
         self.start_sweep(self.inner.sweep_every);
+        self.start_vault_upkeep();
         Ok(())
     }
 

@@ -177,7 +177,7 @@ impl Engine {
         let place = SecretPlace::new(external, &principal.name, "");
         let sealed = self.inner.store.secrets(external, &principal.name, "").await?;
         let secret = sealed.iter().find(|s| s.parameter == parameter).ok_or_else(missing)?;
-        let value = self.inner.vault.open_secret(&place, secret).map_err(EngineError::from)?;
+        let value = self.inner.vault.open_secret(&place, secret).await.map_err(EngineError::from)?;
         Ok(value)
     }
 

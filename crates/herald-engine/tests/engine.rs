@@ -294,3 +294,59 @@ async fn oauth_tokens_are_cached_and_refreshed_once_after_a_401() {
     assert_eq!(api_calls, 4, "three sends, one of them retried once");
     assert!(!run.state.to_string().contains("sandbox-secret"));
 }
+
+#[tokio::test]
+async fn a_run_whose_secret_was_tampered_with_fails_for_a_person_without_taking_the_fault_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = herald_sandbox::Sandbox::new(Default::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(sandbox.clone().serve(listener));
+    let engine = engine(&dir, "\"Kixie_Integration_User\"", SEND, Some(url)).await;
+    for (parameter, value) in [("businessid", "sandbox-business"), ("apikey", "sandbox-apikey")] {
+        engine
+            .set_secret("Kixie_API_Auth", "Kixie_Principal", parameter, value.as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    // Someone with access to the database file altered the stored apikey.
+    let store = engine.store();
+    let mut apikey = store
+        .secrets("Kixie_API_Auth", "Kixie_Principal", "")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.parameter == "apikey")
+        .unwrap();
+    apikey.ciphertext[1] ^= 0x20;
+    store.put_secret("Kixie_API_Auth", "Kixie_Principal", "", &apikey, "t").await.unwrap();
+    engine.start().await.unwrap();
+    assert_eq!(engine.health().await.status, "ok", "nothing has failed to open yet");
+
+    let mut events = engine.subscribe();
+    let automation = engine.automation_user().clone();
+    let lead = engine
+        .create_record("Lead", &fields(json!({"LastName": "Ng", "Phone": "+14155550100"})), &automation)
+        .await;
+    let run_id = lead.unwrap().runs[0].clone();
+    assert_eq!(finished(&mut events, &run_id).await.status, RunStatus::Failed);
+    let run = engine.run(&run_id).await.unwrap();
+    let fault = run.fault.clone().unwrap();
+    assert!(fault.contains("Kixie_API_Auth/Kixie_Principal/apikey"), "{fault}");
+    assert!(fault.contains("herald credential set Kixie_API_Auth Kixie_Principal apikey"), "{fault}");
+    assert!(fault.contains(&format!("herald runs retry {run_id}")), "{fault}");
+    assert!(!fault.contains("sandbox-apikey") && !fault.contains("sandbox-business"), "{fault}");
+    // Not the provider's refusal: no fault Task, nothing sent.
+    assert!(engine.store().records_of("Task", 10).await.unwrap().is_empty(), "{:?}", run.state["trace"]);
+    assert!(sandbox.requests().is_empty());
+    let health = engine.health().await;
+    assert_eq!(health.status, "degraded");
+    assert_eq!((health.vault.unreadable_secrets, health.vault.failed_runs), (1, 1));
+
+    // Setting it again heals the vault, and the retried run texts the lead.
+    engine.set_secret("Kixie_API_Auth", "Kixie_Principal", "apikey", b"sandbox-apikey", None).await.unwrap();
+    assert_eq!(engine.health().await.status, "ok");
+    engine.retry_run(&run_id, None).await.unwrap();
+    assert_eq!(finished(&mut events, &run_id).await.status, RunStatus::Finished);
+    assert_eq!(sandbox.requests().len(), 1);
+}

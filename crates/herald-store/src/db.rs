@@ -39,11 +39,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_users_tokens.sql"),
     include_str!("../migrations/0003_ledger.sql"),
+    include_str!("../migrations/0004_vault_keys.sql"),
 ];
 
 /// Runs inside the group transaction and returns what to tell its caller once the commit is known;
 /// given an error instead of a connection, it does not run and tells its caller why.
-type Job = Box<dyn FnOnce(std::result::Result<&Connection, &str>) -> Reply + Send>;
+type Job = Box<dyn FnOnce(std::result::Result<&Connection, &BeginFailure>) -> Reply + Send>;
+
+/// Why a group transaction could not begin.
+struct BeginFailure {
+    message: String,
+    /// Another process held the write lock past the busy timeout: the write may be tried again.
+    busy: bool,
+}
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 
 enum Command {
@@ -147,7 +155,8 @@ impl Database {
         let job: Job = Box::new(move |conn| {
             let outcome = match conn {
                 Ok(conn) => in_savepoint(conn, work),
-                Err(message) => Err(StoreError::Commit(message.to_string())),
+                Err(BeginFailure { message, busy: true }) => Err(StoreError::Busy(message.clone())),
+                Err(BeginFailure { message, busy: false }) => Err(StoreError::Commit(message.clone())),
             };
             Box::new(move |commit_error: Option<&str>| {
                 let outcome = match (outcome, commit_error) {
@@ -331,9 +340,10 @@ fn commit_group(conn: &Connection, group: &mut Vec<Job>, mut more: impl FnMut() 
         return;
     }
     if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
-        let message = error.to_string();
+        let busy = error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
+        let failure = BeginFailure { message: error.to_string(), busy };
         for job in group.drain(..) {
-            job(Err(&message))(None);
+            job(Err(&failure))(None);
         }
         return;
     }
@@ -361,9 +371,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         {
-            // The schema and bookkeeping an earlier herald (migrating with sqlx) left behind.
+            // The schema and bookkeeping an earlier herald (migrating with sqlx, which knew the first
+            // three migrations) left behind.
             let conn = Connection::open(&path).unwrap();
-            for sql in MIGRATIONS {
+            for sql in &MIGRATIONS[..3] {
                 conn.execute_batch(sql).unwrap();
             }
             conn.execute_batch(

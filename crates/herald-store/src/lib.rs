@@ -6,8 +6,12 @@
 mod db;
 mod fields;
 mod ledger;
+mod vault;
 
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
+pub use vault::{
+    ACTIVE_KEY_META, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, SecretRow, VaultNode, VaultSummary,
+};
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 use serde::Serialize;
@@ -27,6 +31,13 @@ pub enum StoreError {
     /// The group transaction this write shared did not commit; nothing of it was kept.
     #[error("the database did not commit the write: {0}")]
     Commit(String),
+    /// Another process held the database's write lock for longer than the busy timeout; nothing was
+    /// written, and the same write may be tried again.
+    #[error("the database is locked by another process: {0}")]
+    Busy(String),
+    /// A secret was sealed under a data key that a key rotation retired meanwhile: seal it again.
+    #[error("data key {0} was retired while the secret was being stored; seal it again under the active key")]
+    RetiredKey(i64),
     #[error("{0}")]
     Stopped(String),
     #[error("{0} was not found")]
@@ -157,6 +168,9 @@ pub struct PlacedSecret {
 #[derive(Clone, Debug)]
 pub struct SealedSecret {
     pub parameter: String,
+    /// The data key it is sealed under; `None` for a value sealed under the master key itself (the
+    /// form before data keys).
+    pub key_id: Option<i64>,
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
 }
@@ -326,6 +340,7 @@ impl Store {
     }
 
     /// Stores a secret; `user_id` is empty for named principals and the user's id for per-user ones.
+    /// A value sealed under a data key that was retired meanwhile is refused ([`StoreError::RetiredKey`]).
     pub async fn put_secret(
         &self,
         external_credential: &str,
@@ -338,17 +353,31 @@ impl Store {
         let secret = secret.clone();
         self.write(move |tx| {
             let [external_credential, principal, user_id, now] = &place;
+            if let Some(key_id) = secret.key_id {
+                let retired: Option<Option<String>> = tx
+                    .conn
+                    .prepare_cached("SELECT retired_at FROM vault_keys WHERE id = ?")?
+                    .query_row([key_id], |row| row.get(0))
+                    .optional()?;
+                match retired {
+                    Some(None) => {}
+                    Some(Some(_)) => return Err(StoreError::RetiredKey(key_id)),
+                    None => return Err(StoreError::Missing(format!("data key {key_id}"))),
+                }
+            }
             tx.conn.prepare_cached(
-                "INSERT INTO secrets (external_credential, principal, user_id, parameter, nonce, ciphertext, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (external_credential, principal, user_id, parameter)
-                 DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+                 DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext,
+                    updated_at = excluded.updated_at",
             )?
             .execute(params![
                 external_credential,
                 principal,
                 user_id,
                 secret.parameter,
+                secret.key_id,
                 secret.nonce,
                 secret.ciphertext,
                 now
@@ -368,22 +397,27 @@ impl Store {
         self.lookup(|conn| {
             query_all(
                 conn,
-                "SELECT parameter, nonce, ciphertext FROM secrets
+                "SELECT parameter, key_id, nonce, ciphertext FROM secrets
                  WHERE external_credential = ? AND principal = ? AND user_id = ? ORDER BY parameter",
                 place,
                 |row| {
-                    Ok(SealedSecret { parameter: row.get(0)?, nonce: row.get(1)?, ciphertext: row.get(2)? })
+                    Ok(SealedSecret {
+                        parameter: row.get(0)?,
+                        key_id: row.get(1)?,
+                        nonce: row.get(2)?,
+                        ciphertext: row.get(3)?,
+                    })
                 },
             )
         })
     }
 
-    /// Every stored secret with its place, for re-encrypting under a new key.
+    /// Every stored secret with its place: what a rotation checks and `herald vault status` tries.
     pub async fn all_secrets(&self) -> Result<Vec<PlacedSecret>> {
         self.read(|conn| {
             query_all(
                 conn,
-                "SELECT external_credential, principal, user_id, parameter, nonce, ciphertext FROM secrets
+                "SELECT external_credential, principal, user_id, parameter, key_id, nonce, ciphertext FROM secrets
                  ORDER BY external_credential, principal, user_id, parameter",
                 [],
                 |row| {
@@ -393,51 +427,13 @@ impl Store {
                         user_id: row.get(2)?,
                         sealed: SealedSecret {
                             parameter: row.get(3)?,
-                            nonce: row.get(4)?,
-                            ciphertext: row.get(5)?,
+                            key_id: row.get(4)?,
+                            nonce: row.get(5)?,
+                            ciphertext: row.get(6)?,
                         },
                     })
                 },
             )
-        })
-        .await
-    }
-
-    /// Replaces every secret and a meta value in one transaction: a key rotation either happens whole or
-    /// not at all.
-    pub async fn rewrite_secrets(
-        &self,
-        secrets: &[PlacedSecret],
-        meta: (&str, &str),
-        now: &str,
-    ) -> Result<()> {
-        let secrets = secrets.to_vec();
-        let (key, value, now) = (meta.0.to_string(), meta.1.to_string(), now.to_string());
-        self.write(move |tx| {
-            for placed in &secrets {
-                let updated = tx
-                    .conn
-                    .prepare_cached(
-                        "UPDATE secrets SET nonce = ?, ciphertext = ?, updated_at = ?
-                         WHERE external_credential = ? AND principal = ? AND user_id = ? AND parameter = ?",
-                    )?
-                    .execute(params![
-                        placed.sealed.nonce,
-                        placed.sealed.ciphertext,
-                        now,
-                        placed.external_credential,
-                        placed.principal,
-                        placed.user_id,
-                        placed.sealed.parameter
-                    ])?;
-                if updated != 1 {
-                    return Err(StoreError::Missing(format!(
-                        "secret {} of {}/{}",
-                        placed.sealed.parameter, placed.external_credential, placed.principal
-                    )));
-                }
-            }
-            set_meta(tx.conn, &key, &value)
         })
         .await
     }
@@ -687,7 +683,7 @@ fn user(conn: &Connection, id: &str) -> Result<Option<UserRow>> {
     Ok(Some(UserRow { id: id.to_string(), name, permission_sets }))
 }
 
-fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
@@ -868,7 +864,12 @@ mod tests {
     #[tokio::test]
     async fn secrets_are_upserted_per_parameter() {
         let (_dir, store) = store().await;
-        let sealed = SealedSecret { parameter: "apikey".into(), nonce: vec![1; 24], ciphertext: vec![2; 40] };
+        let sealed = SealedSecret {
+            parameter: "apikey".into(),
+            key_id: None,
+            nonce: vec![1; 24],
+            ciphertext: vec![2; 40],
+        };
         store.put_secret("X", "P", "", &sealed, "t0").await.unwrap();
         let again = SealedSecret { ciphertext: vec![3; 40], ..sealed.clone() };
         store.put_secret("X", "P", "", &again, "t1").await.unwrap();

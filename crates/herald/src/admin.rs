@@ -54,14 +54,114 @@ pub async fn create_token(dir: &Path, db: Option<PathBuf>, user: &str) -> Result
 pub async fn rotate_key(dir: &Path, db: Option<PathBuf>) -> Result<ExitCode> {
     let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
     let engine = open_engine(dir, project, db, None).await?;
-    let count = engine.rotate_key().await?;
-    println!("Re-encrypted {count} secret{} under a new master key.", if count == 1 { "" } else { "s" });
+    let rotation = engine.rotate_key().await?;
+    let progress = &rotation.progress;
+    println!(
+        "Rotated the master key {} to {} (fingerprints): {} secret{} re-encrypted under data key {}.",
+        rotation.old_master,
+        rotation.new_master,
+        progress.resealed,
+        if progress.resealed == 1 { "" } else { "s" },
+        rotation.data_key
+    );
+    // The old key is retired by this command, or by a running server's upkeep once it switched.
+    let in_use = progress.masters_in_use.iter().find(|m| m.master == rotation.old_master);
+    if in_use.is_none() && progress.summary.live_masters <= 1 {
+        println!("The old master key is retired: it opens nothing in this database any more.");
+    } else if let Some(in_use) = in_use {
+        let nodes: Vec<String> =
+            in_use.nodes.iter().map(|node| format!("pid {} on {}", node.pid, node.host)).collect();
+        println!(
+            "The old master key still works for the running servers that use it ({}). A server reads its key file every {} s and switches to the new key; one keyed by {} must be restarted with the new key. The servers retire the old key once none uses it: `herald vault status` shows when.",
+            nodes.join(", "),
+            herald_engine::vault::UPKEEP_EVERY.as_secs(),
+            herald_engine::MASTER_KEY_ENV,
+        );
+    }
+    if progress.unreadable > 0 {
+        eprintln!(
+            "warning: {} secret{} failed {} integrity check and stay under the old data key; `herald vault status` lists them, and `herald credential set` sets each again.",
+            progress.unreadable,
+            if progress.unreadable == 1 { "" } else { "s" },
+            if progress.unreadable == 1 { "its" } else { "their" },
+        );
+    }
     if std::env::var_os(herald_engine::MASTER_KEY_ENV).is_some() {
         println!(
-            "Set {} to the value of {} before the next start.",
+            "Set {} to the value of {} before the next start of every herald process.",
             herald_engine::MASTER_KEY_ENV,
             herald_engine::NEW_MASTER_KEY_ENV
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn vault_status(dir: &Path, db: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
+    let engine = open_engine(dir, project, db, None).await?;
+    let status = engine.vault_status().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Master key in use: {} (from {})", status.master_key, status.key_source);
+    println!("Data keys (new secrets are sealed under {}):", status.active_data_key);
+    for key in &status.data_keys {
+        let state = match &key.retired_at {
+            Some(at) => format!("retired {at}"),
+            None if key.id == status.active_data_key => "active".to_string(),
+            None => "still in use, retired once no secret uses it".to_string(),
+        };
+        let plural = if key.secrets == 1 { "" } else { "s" };
+        println!("  {:>4}  created {}  {:>5} secret{plural}  {state}", key.id, key.created_at, key.secrets);
+    }
+    println!("Master keys (fingerprints):");
+    for master in &status.master_keys {
+        let state = match &master.master.retired_at {
+            Some(at) => format!("retired {at}"),
+            None => format!(
+                "wraps {} data key{}{}, used by {} live server{}",
+                master.master.wrapped_keys,
+                if master.master.wrapped_keys == 1 { "" } else { "s" },
+                if master.in_use_here { ", in use here" } else { "" },
+                master.live_nodes,
+                if master.live_nodes == 1 { "" } else { "s" },
+            ),
+        };
+        println!("  {}  added {}  {state}", master.master.id, master.master.added_at);
+    }
+    if status.nodes.is_empty() {
+        println!("Servers holding the vault open: none");
+    } else {
+        println!("Servers holding the vault open:");
+        for node in &status.nodes {
+            println!(
+                "  pid {} on {}  master key {}  started {}  seen {}{}",
+                node.node.pid,
+                node.node.host,
+                node.node.master_id,
+                node.node.started_at,
+                node.node.seen_at,
+                if node.live { "" } else { " (not live)" }
+            );
+        }
+    }
+    match &status.still_to_do {
+        None => println!("Rotation: finished"),
+        Some(left) => println!("Rotation: still finishing ({left})"),
+    }
+    if status.unreadable_secrets.is_empty() {
+        println!("Unreadable secrets: none");
+    } else {
+        println!("Unreadable secrets:");
+        for secret in &status.unreadable_secrets {
+            let user =
+                if secret.user_id.is_empty() { String::new() } else { format!(" (user {})", secret.user_id) };
+            println!(
+                "  {}/{}/{}{user}: {}",
+                secret.external_credential, secret.principal, secret.parameter, secret.reason
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

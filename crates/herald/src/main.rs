@@ -117,7 +117,7 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Manage the master key that encrypts secrets.
+    /// The vault that encrypts secrets: its keys, their rotation and its status.
     #[command(subcommand)]
     Vault(VaultCommand),
     /// Evaluate formulas.
@@ -341,9 +341,32 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum VaultCommand {
-    /// Re-encrypt every secret under a new master key (a new key file, or HERALD_NEW_MASTER_KEY).
-    #[command(after_help = "Example:\n  herald vault rotate-key --project examples/kixie-welcome-sms")]
+    /// Rotate the master key, also while `herald serve` runs on the database: a new master key (a new
+    /// key file, or HERALD_NEW_MASTER_KEY), a new data key, and every secret re-encrypted under it in
+    /// small batches. Running servers keep working with the old key; those that read the key file
+    /// switch to the new one within seconds, and the old key is retired once no server uses it.
+    #[command(after_help = "Examples:
+  herald vault rotate-key --project examples/kixie-welcome-sms
+  HERALD_MASTER_KEY=$OLD HERALD_NEW_MASTER_KEY=$(openssl rand -base64 32) herald vault rotate-key --project my-project
+
+With a key file, the new key is written to herald.key.new first and renamed over herald.key once the
+database is committed; the command waits up to 20 s for the running servers to switch, then reports
+whether the old key is retired. With HERALD_MASTER_KEY, restart every herald process with the new key:
+the old key keeps working until the last server using it is gone, then the servers retire it.
+`herald vault status` shows where a rotation stands.")]
     RotateKey {
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+    /// Show the vault: the master key in use (its fingerprint, never the key), the data keys and how
+    /// many secrets each seals, the master keys and the running servers that use them, whether a
+    /// rotation is still finishing, and every secret that cannot be opened.
+    #[command(after_help = "Example:
+  herald vault status --project examples/kixie-welcome-sms --json")]
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         location: ProjectDb,
     },
@@ -523,6 +546,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Vault(VaultCommand::RotateKey { location }) => {
             runtime()?.block_on(admin::rotate_key(&location.project, location.db))
+        }
+        Command::Vault(VaultCommand::Status { json, location }) => {
+            runtime()?.block_on(admin::vault_status(&location.project, location.db, json))
         }
         Command::Formula(FormulaCommand::Eval { expression, record, vars }) => {
             Ok(formula_cmd::eval(&expression, record.as_deref(), &vars))

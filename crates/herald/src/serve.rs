@@ -97,7 +97,9 @@ pub async fn serve(
             webhook.def.public_url.clone().unwrap_or_else(|| format!("http://{address}/webhooks/{name}"));
         println!("  webhook {name} ({}): {url}", webhook.def.provider);
     }
-    axum::serve(listener, herald_server::router(engine)).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, herald_server::router(engine.clone())).with_graceful_shutdown(shutdown()).await?;
+    // A stopped server no longer keeps its master key from being retired by a rotation.
+    engine.leave_vault().await;
     Ok(ExitCode::SUCCESS)
 }
 

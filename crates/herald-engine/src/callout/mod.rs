@@ -38,6 +38,7 @@ use herald_flow::{CalloutEffect, CalloutResult, CompiledFlow, RunState};
 use herald_project::{PrincipalType, Protocol};
 use herald_store::RunStatus;
 use screen::Screened;
+use secrets::{SecretsError, unreadable_secret_message};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -61,6 +62,10 @@ pub(crate) enum CalloutOutcome {
     RetryAt { at: DateTime<Utc>, error: String, micros: u64, maybe_arrived: bool },
     /// The request may have reached a provider that cannot recognise a resend: not sent again.
     Unknown { message: String },
+    /// Nothing was sent because herald cannot do its own part (a stored secret does not open): the run
+    /// fails for a person to fix, and the flow's fault path, meant for the provider's refusals, is not
+    /// taken.
+    NeedsPerson { message: String },
     /// A rate limit: nothing was sent; try again after this short wait.
     Park(Duration),
     /// Every concurrent slot of the named credential is taken: try again with a permit.
@@ -91,10 +96,17 @@ impl Engine {
             Err(message) => return done(fault(message)),
         };
         let user_id = if principal_type == PrincipalType::PerUser { user.id.as_str() } else { "" };
-        // 2. Its secrets.
+        // 2. Its secrets. One that does not open is herald's to fix, not a fault of the provider.
         let mut secrets = match self.secrets(external, &principal, user_id).await {
             Ok(secrets) => secrets,
-            Err(message) => return done(fault(message)),
+            Err(SecretsError::Other(message)) => return done(fault(message)),
+            Err(SecretsError::Unreadable(error)) => {
+                self.inner.vault.note_failed_run();
+                let per_user = (!user_id.is_empty()).then_some(&user.name);
+                let message = unreadable_secret_message(&error, per_user, run_id);
+                tracing::error!(run = run_id.unwrap_or("debug"), "{message}");
+                return Ok(CalloutOutcome::NeedsPerson { message });
+            }
         };
         // 3. The request, and the headers that authenticate it.
         let mut prepared = match flow.prepare_callout(state, &secrets, cx) {
