@@ -356,6 +356,8 @@ enum FormulaCommand {
         after_help = "Example:\n  herald formula eval 'IF(ISBLANK({!$Record.MobilePhone}), {!$Record.Phone}, {!$Record.MobilePhone})' --record '{\"Phone\":\"+1415\"}'"
     )]
     Eval {
+        /// The formula; it may start with a minus (`'-3 + 1'`).
+        #[arg(allow_hyphen_values = true)]
         expression: String,
         #[arg(long)]
         record: Option<String>,
@@ -369,7 +371,11 @@ enum FormulaCommand {
 enum SmsCommand {
     /// Print the encoding, segment count and units of a text.
     #[command(after_help = "Example:\n  herald sms inspect 'Hi Zoë, thanks!'")]
-    Inspect { text: String },
+    Inspect {
+        /// The message text; it may start with a minus (`'-fine print'`).
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -377,6 +383,8 @@ enum PhoneCommand {
     /// Print a number in E.164, or exit 2 with the reason.
     #[command(after_help = "Example:\n  herald phone normalize '(415) 555-0100' --country US")]
     Normalize {
+        /// The number as typed, in any common format.
+        #[arg(allow_hyphen_values = true)]
         number: String,
         #[arg(long)]
         country: Option<String>,
@@ -559,5 +567,33 @@ mod tests {
         let cli = Cli::try_parse_from(["herald", "bench"]).unwrap();
         assert!(matches!(cli.command, Command::Bench { recipients: None, .. }));
         assert!(Cli::try_parse_from(["herald", "bench", "--recipients", "many"]).is_err());
+    }
+
+    #[test]
+    fn free_text_arguments_may_start_with_a_minus() {
+        let cli = Cli::try_parse_from(["herald", "formula", "eval", "-3 + 1"]).unwrap();
+        let Command::Formula(FormulaCommand::Eval { expression, .. }) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(expression, "-3 + 1");
+        // Options before and after the formula are still options.
+        let cli = Cli::try_parse_from(["herald", "formula", "eval", "--var", "n=2", "-n", "--record", "{}"])
+            .unwrap();
+        let Command::Formula(FormulaCommand::Eval { expression, record, vars }) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(
+            (expression.as_str(), record.as_deref(), vars),
+            ("-n", Some("{}"), vec!["n=2".to_string()])
+        );
+        let cli = Cli::try_parse_from(["herald", "sms", "inspect", "-fine print"]).unwrap();
+        assert!(matches!(cli.command, Command::Sms(SmsCommand::Inspect { text }) if text == "-fine print"));
+        let cli = Cli::try_parse_from(["herald", "sms", "inspect", "--", "--help"]).unwrap();
+        assert!(matches!(cli.command, Command::Sms(SmsCommand::Inspect { text }) if text == "--help"));
+        let cli = Cli::try_parse_from(["herald", "phone", "normalize", "-415-555-0100", "--country", "US"])
+            .unwrap();
+        assert!(
+            matches!(cli.command, Command::Phone(PhoneCommand::Normalize { number, .. }) if number == "-415-555-0100")
+        );
     }
 }

@@ -248,6 +248,24 @@ fn formula_sms_and_phone_tools_print_one_json_line() {
 }
 
 #[test]
+fn free_text_arguments_may_start_with_a_minus() {
+    let (code, stdout, stderr) = herald(&["formula", "eval", "-3 + 1"], "");
+    assert_eq!((code, stdout.trim()), (0, r#"{"type":"Number","value":-2}"#), "{stderr}");
+    let (code, stdout, stderr) = herald(&["formula", "eval", "-n", "--var", "n=5"], "");
+    assert_eq!((code, stdout.trim()), (0, r#"{"type":"Number","value":-5}"#), "{stderr}");
+
+    let (code, stdout, stderr) = herald(&["sms", "inspect", "-fine print"], "");
+    assert_eq!(code, 0, "{stderr}");
+    let info: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(info["units"], 11, "the minus is part of the text: {stdout}");
+
+    // A text that is exactly a flag's name still needs `--`, as with any Unix tool.
+    let (code, stdout, stderr) = herald(&["sms", "inspect", "--", "--help"], "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(r#""units":6"#), "{stdout}");
+}
+
+#[test]
 fn runs_commands_explain_unknown_statuses_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");
