@@ -53,8 +53,9 @@ pub enum EngineError {
         "principal `{principal}` of `{external_credential}` has no parameter `{parameter}`; its parameters are: {known}"
     )]
     UnknownParameter { external_credential: String, principal: String, parameter: String, known: String },
-    #[error("no user named `{0}`; create it with `herald user add {0} --permission-set ...`")]
-    UnknownUser(String),
+    /// No active user has this name; `hint` names the closest one ("did you mean `webform`?").
+    #[error("no user named `{name}`; {}", hint.clone().unwrap_or_else(|| format!("create it with `herald user add {name} --permission-set ...`")))]
+    UnknownUser { name: String, hint: Option<String> },
     #[error("a user named `{0}` already exists")]
     UserExists(String),
     #[error("no permission set named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
@@ -1037,8 +1038,18 @@ impl Engine {
         &self.inner.automation
     }
 
-    async fn user_named(&self, name: &str) -> Result<UserRow, EngineError> {
-        self.inner.store.user_by_name(name).await?.ok_or_else(|| EngineError::UnknownUser(name.to_string()))
+    /// The active user named `name`, or [`EngineError::UnknownUser`] with the closest name.
+    pub async fn user_named(&self, name: &str) -> Result<UserRow, EngineError> {
+        match self.inner.store.user_by_name(name).await? {
+            Some(user) => Ok(user),
+            None => Err(self.unknown_user(name).await?),
+        }
+    }
+
+    async fn unknown_user(&self, name: &str) -> Result<EngineError, EngineError> {
+        let users = self.inner.store.users().await?;
+        let hint = did_you_mean(name, users.iter().map(|user| user.name.as_str()));
+        Ok(EngineError::UnknownUser { name: name.to_string(), hint })
     }
 
     /// Creates an API user holding `permission_sets`, which must exist in the project.
@@ -1065,7 +1076,7 @@ impl Engine {
         if self.inner.store.deactivate_user(name).await? {
             Ok(())
         } else {
-            Err(EngineError::UnknownUser(name.to_string()))
+            Err(self.unknown_user(name).await?)
         }
     }
 

@@ -237,7 +237,7 @@ async fn set_credential(
         Err(
             error @ (EngineError::UnknownPrincipal { .. }
             | EngineError::UnknownParameter { .. }
-            | EngineError::UnknownUser(_)
+            | EngineError::UnknownUser { .. }
             | EngineError::UserRequired { .. }
             | EngineError::UserNotAllowed { .. }),
         ) => Err(ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", error.to_string())),
