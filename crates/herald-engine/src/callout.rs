@@ -250,13 +250,16 @@ impl Engine {
             None
         };
 
-        if let Some(problem) = self.schema_problems(&prepared) {
-            return Ok(CalloutOutcome::Done(fault(secrets.mask(&problem))));
-        }
+        // Screening first: the spec judges the body as it will be sent, destinations in E.164 and a
+        // batch without the messages left out, so a typed national number or one bad member does not
+        // fail a pattern that wants E.164.
         let Screened { messages, left_out } = match self.outbound_messages(&mut prepared) {
             Ok(screened) => screened,
             Err(message) => return Ok(CalloutOutcome::Done(fault(message))),
         };
+        if let Some(problem) = self.schema_problems(&prepared) {
+            return Ok(CalloutOutcome::Done(fault(secrets.mask(&problem))));
+        }
 
         // Limits come after every check that can refuse the send, so a refused send spends no budget.
         let permit = match permit {
