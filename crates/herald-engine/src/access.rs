@@ -40,8 +40,18 @@ impl Engine {
         &self.inner.automation
     }
 
-    pub(crate) async fn user_named(&self, name: &str) -> Result<UserRow, EngineError> {
-        self.inner.store.user_by_name(name).await?.ok_or_else(|| EngineError::UnknownUser(name.to_string()))
+    /// The active user named `name`, or [`EngineError::UnknownUser`] with the closest name.
+    pub async fn user_named(&self, name: &str) -> Result<UserRow, EngineError> {
+        match self.inner.store.user_by_name(name).await? {
+            Some(user) => Ok(user),
+            None => Err(self.unknown_user(name).await?),
+        }
+    }
+
+    async fn unknown_user(&self, name: &str) -> Result<EngineError, EngineError> {
+        let users = self.inner.store.users().await?;
+        let hint = did_you_mean(name, users.iter().map(|user| user.name.as_str()));
+        Ok(EngineError::UnknownUser { name: name.to_string(), hint })
     }
 
     /// Creates an API user holding `permission_sets`, which must exist in the project.
@@ -68,7 +78,7 @@ impl Engine {
         if self.inner.store.deactivate_user(name).await? {
             Ok(())
         } else {
-            Err(EngineError::UnknownUser(name.to_string()))
+            Err(self.unknown_user(name).await?)
         }
     }
 

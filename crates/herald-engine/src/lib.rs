@@ -66,8 +66,9 @@ pub enum EngineError {
         "principal `{principal}` of `{external_credential}` has no parameter `{parameter}`; its parameters are: {known}"
     )]
     UnknownParameter { external_credential: String, principal: String, parameter: String, known: String },
-    #[error("no user named `{0}`; create it with `herald user add {0} --permission-set ...`")]
-    UnknownUser(String),
+    /// No active user has this name; `hint` names the closest one ("did you mean `webform`?").
+    #[error("no user named `{name}`; {}", hint.clone().unwrap_or_else(|| format!("create it with `herald user add {name} --permission-set ...`")))]
+    UnknownUser { name: String, hint: Option<String> },
     #[error("a user named `{0}` already exists")]
     UserExists(String),
     #[error("no permission set named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]

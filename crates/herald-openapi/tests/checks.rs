@@ -8,7 +8,7 @@ use herald_openapi::{
 use serde_json::json;
 
 fn spec(path: &str) -> String {
-    let full = format!("{}/../../../shared/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/tests/fixtures/specs/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
 }
 

@@ -137,7 +137,7 @@ proptest! {
 
     #[test]
     fn mutated_seed_spec(replacement in json_value(), pick in any::<prop::sample::Index>(), body in json_value()) {
-        let text = std::fs::read_to_string(format!("{}/../../../shared/specs/8x8/seed-chatapps-minimal.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text = std::fs::read_to_string(format!("{}/tests/fixtures/specs/8x8/seed-chatapps-minimal.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let mut doc: Value = serde_json::from_str(&text).unwrap();
         let mut pointers = Vec::new();
         collect_pointers(&doc, String::new(), &mut pointers);

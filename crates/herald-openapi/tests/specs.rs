@@ -1,10 +1,11 @@
-//! The provider specs in `shared/specs` import with every operation; `describe` output is pinned.
+//! The provider specs in `tests/fixtures/specs` (copies of the providers' files, see the README there)
+//! import with every operation; `describe` output is pinned.
 
 use herald_openapi::{BodyEncoding, ImportError, ImportOptions, Service, Shape, describe, import};
 use serde_json::Value;
 
 fn spec(path: &str) -> String {
-    let full = format!("{}/../../../shared/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!("{}/tests/fixtures/specs/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
 }
 
@@ -108,7 +109,9 @@ fn chosen_operations_only_and_did_you_mean_for_unknown_ones() {
 #[test]
 fn twilio_create_message_imports_with_a_form_body() {
     let options = ImportOptions { operations: Some(vec!["CreateMessage".into()]), server: None };
-    let service = import(&spec("twilio/twilio_api_v2010.json"), "Twilio", "Twilio_API", &options).unwrap();
+    let service =
+        import(&spec("twilio/twilio_api_v2010.CreateMessage.json"), "Twilio", "Twilio_API", &options)
+            .unwrap();
     let operation = &service.operations["CreateMessage"];
     assert_eq!(operation.path, "/2010-04-01/Accounts/{AccountSid}/Messages.json");
     let body = operation.body.as_ref().unwrap();

@@ -1,5 +1,5 @@
-//! 8x8 SMS and Chat Apps (WhatsApp, Viber, RCS, ...) as `reference/providers.md` and the official specs
-//! in `shared/specs/8x8/` describe them, on all four regions' hosts:
+//! 8x8 SMS and Chat Apps (WhatsApp, Viber, RCS, ...) as 8x8's documentation and official specs (copies
+//! in `crates/herald-openapi/tests/fixtures/specs/8x8/`) describe them, on all four regions' hosts:
 //! `POST /api/v1/subaccounts/{subAccountId}/messages` (single) and `.../messages/batch`.
 //!
 //! Checks run in this order: Bearer key (401, code 1200), subaccount (400 code 1001 when malformed,

@@ -550,6 +550,19 @@ async fn inbound(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
     };
     if post.url.is_empty() {
         let host = inbound.host.to_ascii_lowercase();
+        // Twilio acts on STOP and START itself, webhook or not: the request did what it was for.
+        let keyword = herald_sms::classify_keyword(&inbound.text);
+        if host == TWILIO_HOST
+            && let Some(keyword @ (herald_sms::Keyword::OptOut | herald_sms::Keyword::OptIn)) = keyword
+        {
+            let opt_out = json!({
+                "sender": inbound.to,
+                "phone": inbound.from,
+                "opted_out": keyword == herald_sms::Keyword::OptOut,
+            });
+            return axum::Json(json!({"posted": null, "answered": null, "error": null, "opt_out": opt_out}))
+                .into_response();
+        }
         return (
             StatusCode::CONFLICT,
             axum::Json(json!({

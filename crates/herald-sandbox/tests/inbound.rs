@@ -204,12 +204,32 @@ async fn inbound_refuses_what_it_cannot_post() {
     assert_eq!(reply.status, 400);
     let reply = request(address, "POST", "/_sandbox/inbound", &[], b"\xff\xfe").await.unwrap();
     assert_eq!(reply.status, 400);
-    // A STOP to Twilio counts even with no webhook to tell.
+    // Twilio acts on STOP and START itself: with no webhook to tell, the request still succeeds and
+    // says what it changed; any other text has nowhere to go.
     let reply = inbound(
         address,
         json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "STOP"}),
     )
     .await;
-    assert_eq!(reply.status, 409);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.json(),
+        json!({"posted": null, "answered": null, "error": null,
+               "opt_out": {"sender": "+14155550001", "phone": "+14155550100", "opted_out": true}})
+    );
     assert!(sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+    let reply = inbound(
+        address,
+        json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "start"}),
+    )
+    .await;
+    assert_eq!((reply.status, reply.json()["opt_out"]["opted_out"].as_bool()), (200, Some(false)));
+    assert!(!sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+    let reply = inbound(
+        address,
+        json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "hello"}),
+    )
+    .await;
+    assert_eq!(reply.status, 409);
+    assert!(reply.json()["error"].as_str().unwrap().contains("PUT /_sandbox/webhooks/api.twilio.com"));
 }

@@ -34,7 +34,7 @@ pub(crate) async fn set(
         Err(
             error @ (EngineError::UnknownPrincipal { .. }
             | EngineError::UnknownParameter { .. }
-            | EngineError::UnknownUser(_)
+            | EngineError::UnknownUser { .. }
             | EngineError::UserRequired { .. }
             | EngineError::UserNotAllowed { .. }),
         ) => Err(ApiError::invalid_field(error.to_string())),

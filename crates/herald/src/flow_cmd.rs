@@ -80,13 +80,7 @@ pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) 
     );
     let actor = match &as_user {
         None => engine.automation_user().clone(),
-        Some(name) => {
-            let users = engine.users().await?;
-            let Some(user) = users.iter().find(|u| &u.name == name) else {
-                bail!("no user named `{name}`; create it with `herald user add {name} --permission-set ...`");
-            };
-            herald_engine::run_user(user)
-        }
+        Some(name) => herald_engine::run_user(&engine.user_named(name).await?),
     };
     match engine.debug_run(flow, &record, !ignore_entry_condition, &actor).await? {
         DebugOutcome::NotTriggered { .. } => {

@@ -30,6 +30,7 @@ enum Command {
         after_help = "Example:\n  herald serve --project examples/kixie-welcome-sms --sandbox http://127.0.0.1:8099"
     )]
     Serve {
+        /// The project folder (holding herald.toml).
         #[arg(long, default_value = ".")]
         project: PathBuf,
         /// Address to listen on (default: [server] listen in herald.toml).
@@ -45,9 +46,11 @@ enum Command {
     /// Check and debug flows.
     #[command(subcommand)]
     Flow(FlowCommand),
-    /// Serve emulated providers (Kixie, and more as they are built) for tests and demos.
+    /// Serve emulated providers for tests and demos: Kixie, 8x8 SMS and Chat Apps, Twilio, and an
+    /// OAuth 2.0 server; see docs/sandbox.md.
     #[command(after_help = "Example:\n  herald sandbox --listen 127.0.0.1:8099")]
     Sandbox {
+        /// Address to listen on (port 0: any free port; the address is printed).
         #[arg(long, default_value = "127.0.0.1:8099")]
         listen: String,
         /// The businessid the emulated Kixie account accepts.
@@ -149,6 +152,7 @@ enum RunsCommand {
         /// ready, running, waiting, finished, failed or unknown; repeatable; all when absent.
         #[arg(long)]
         status: Vec<String>,
+        /// At most this many runs.
         #[arg(long, default_value_t = 50)]
         limit: i64,
         /// One JSON object per line instead of a table.
@@ -161,7 +165,9 @@ enum RunsCommand {
     #[command(after_help = "Example:
   herald runs show run_Xy12 --project examples/kixie-welcome-sms")]
     Show {
+        /// The run's id (run_...), as `herald runs list` or the records API shows it.
         id: String,
+        /// The run and its messages as one JSON document.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -173,7 +179,9 @@ enum RunsCommand {
     #[command(after_help = "Example:
   herald runs retry run_Xy12 --from-element Send_SMS --project examples/kixie-welcome-sms")]
     Retry {
+        /// The run's id (run_...).
         id: String,
+        /// Start again at this element of the flow instead of where the run stopped.
         #[arg(long)]
         from_element: Option<String>,
         #[command(flatten)]
@@ -187,14 +195,20 @@ enum MessagesCommand {
     #[command(after_help = "Example:
   herald messages list --status undelivered --project examples/8x8-sms")]
     List {
+        /// Only the messages of this run.
         #[arg(long)]
         run: Option<String>,
+        /// Only the messages to this phone number, in E.164 (+14155550100).
         #[arg(long)]
         destination: Option<String>,
+        /// Only messages in this status: pending, unknown, queued, sent, delivered, undelivered, read,
+        /// rejected or failed.
         #[arg(long)]
         status: Option<String>,
+        /// At most this many messages.
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -210,6 +224,7 @@ enum WebhookCommand {
     #[command(after_help = "Example:
   herald webhook secret EightByEight_Events --project examples/8x8-sms")]
     Secret {
+        /// The webhook endpoint's name (webhooks/NAME.yaml).
         name: String,
         #[command(flatten)]
         location: ProjectDb,
@@ -220,19 +235,28 @@ enum WebhookCommand {
 enum FlowCommand {
     /// Load a project and report every problem with file:line:column.
     #[command(after_help = "Example:\n  herald flow validate examples/kixie-welcome-sms")]
-    Validate { project: PathBuf },
+    Validate {
+        /// The project folder (holding herald.toml).
+        project: PathBuf,
+    },
     /// Run one flow once on a record, really performing its effects, and show every element.
     #[command(
         after_help = "Example:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099"
     )]
     Debug {
+        /// The project folder (holding herald.toml).
         project: PathBuf,
+        /// The flow's API name (flows/NAME.yaml).
         flow: String,
         /// The triggering record's fields, as JSON.
         #[arg(long)]
         record: String,
+        /// Send every callout for https://HOST/PATH to URL/HOST/PATH (a `herald sandbox`) instead of
+        /// the real provider.
         #[arg(long)]
         sandbox: Option<String>,
+        /// SQLite database file: the credentials and users, and what the run writes (default:
+        /// [database] path in herald.toml, relative to the project).
         #[arg(long)]
         db: Option<PathBuf>,
         /// Run even when the record does not meet the entry condition.
@@ -251,11 +275,16 @@ enum CredentialCommand {
         after_help = "Example:\n  printf %s \"$KIXIE_APIKEY\" | herald credential set Kixie_API_Auth Kixie_Principal apikey --project examples/kixie-welcome-sms"
     )]
     Set {
+        /// The external credential (credentials/NAME.yaml).
         external_credential: String,
+        /// One of its principals.
         principal: String,
+        /// One of the principal's parameters (apikey, username, client_secret, ...).
         parameter: String,
+        /// The project folder (holding herald.toml).
         #[arg(long, default_value = ".")]
         project: PathBuf,
+        /// SQLite database file (default: [database] path in herald.toml, relative to the project).
         #[arg(long)]
         db: Option<PathBuf>,
         /// For a per-user principal: the user the value belongs to.
@@ -267,8 +296,10 @@ enum CredentialCommand {
 /// Where a project's runtime state lives: the project folder and, optionally, another database file.
 #[derive(clap::Args)]
 struct ProjectDb {
+    /// The project folder (holding herald.toml).
     #[arg(long, default_value = ".")]
     project: PathBuf,
+    /// SQLite database file (default: [database] path in herald.toml, relative to the project).
     #[arg(long)]
     db: Option<PathBuf>,
 }
@@ -281,7 +312,9 @@ enum ServiceCommand {
         after_help = "Example:\n  herald service import sms_api.json --name CPaaSSMS --credential X8x8_SMS_API --operation Send-Sms-Single --project my-project"
     )]
     Import {
+        /// The OpenAPI file (3.0, 3.1 or Swagger 2.0; JSON or YAML).
         spec: PathBuf,
+        /// The external service's name, as flows call it (NAME.Operation).
         #[arg(long)]
         name: String,
         /// The named credential the service calls through.
@@ -293,12 +326,18 @@ enum ServiceCommand {
         /// One of the spec's server URLs (a region).
         #[arg(long)]
         server: Option<String>,
+        /// The project folder to register the service in.
         #[arg(long, default_value = ".")]
         project: PathBuf,
     },
     /// List a service's operations: inputs, outputs and the generated type names.
     #[command(after_help = "Example:\n  herald service show examples/8x8-sms CPaaSSMS")]
-    Show { project: PathBuf, name: String },
+    Show {
+        /// The project folder (holding herald.toml).
+        project: PathBuf,
+        /// The external service or HTTP callout (services/NAME.yaml).
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -308,7 +347,9 @@ enum UserCommand {
         after_help = "Example:\n  herald user add webform --permission-set Herald_API_User --permission-set Kixie_Integration_User --project examples/kixie-welcome-sms"
     )]
     Add {
+        /// The new user's name.
         name: String,
+        /// A permission set to hold (permissions/NAME.yaml); repeat it for more.
         #[arg(long = "permission-set", required = true)]
         permission_sets: Vec<String>,
         #[command(flatten)]
@@ -317,11 +358,13 @@ enum UserCommand {
     /// Deactivate a user: its API tokens stop working at once.
     #[command(after_help = "Example:\n  herald user deactivate webform --project examples/kixie-welcome-sms")]
     Deactivate {
+        /// The user's name.
         name: String,
         #[command(flatten)]
         location: ProjectDb,
     },
     /// List users and their permission sets.
+    #[command(after_help = "Example:\n  herald user list --project examples/kixie-welcome-sms")]
     List {
         #[command(flatten)]
         location: ProjectDb,
@@ -333,6 +376,7 @@ enum TokenCommand {
     /// Create an API token for a user; it is printed once and only its hash is kept.
     #[command(after_help = "Example:\n  herald token create webform --project examples/kixie-welcome-sms")]
     Create {
+        /// The user the token acts as.
         user: String,
         #[command(flatten)]
         location: ProjectDb,
@@ -379,7 +423,10 @@ enum FormulaCommand {
         after_help = "Example:\n  herald formula eval 'IF(ISBLANK({!$Record.MobilePhone}), {!$Record.Phone}, {!$Record.MobilePhone})' --record '{\"Phone\":\"+1415\"}'"
     )]
     Eval {
+        /// The formula; it may start with a minus (`'-3 + 1'`).
+        #[arg(allow_hyphen_values = true)]
         expression: String,
+        /// The record `$Record` refers to, as a JSON object of field values.
         #[arg(long)]
         record: Option<String>,
         /// A variable as NAME=JSON; repeatable.
@@ -392,7 +439,11 @@ enum FormulaCommand {
 enum SmsCommand {
     /// Print the encoding, segment count and units of a text.
     #[command(after_help = "Example:\n  herald sms inspect 'Hi Zoë, thanks!'")]
-    Inspect { text: String },
+    Inspect {
+        /// The message text; it may start with a minus (`'-fine print'`).
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -400,7 +451,10 @@ enum PhoneCommand {
     /// Print a number in E.164, or exit 2 with the reason.
     #[command(after_help = "Example:\n  herald phone normalize '(415) 555-0100' --country US")]
     Normalize {
+        /// The number as typed, in any common format.
+        #[arg(allow_hyphen_values = true)]
         number: String,
+        /// The country of a national number (ISO 3166 code: US, GB, SG, ...).
         #[arg(long)]
         country: Option<String>,
     },
@@ -585,5 +639,56 @@ mod tests {
         let cli = Cli::try_parse_from(["herald", "bench"]).unwrap();
         assert!(matches!(cli.command, Command::Bench { recipients: None, .. }));
         assert!(Cli::try_parse_from(["herald", "bench", "--recipients", "many"]).is_err());
+    }
+
+    #[test]
+    fn every_argument_of_every_command_has_a_description_and_every_command_an_example() {
+        fn check(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name());
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path}: {id} has no description"));
+                }
+            }
+            let subcommands: Vec<_> = command.get_subcommands().collect();
+            if subcommands.is_empty() && command.get_after_help().is_none() {
+                missing.push(format!("{path}: no example"));
+            }
+            for sub in subcommands {
+                check(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        check(&<Cli as clap::CommandFactory>::command(), "", &mut missing);
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    #[test]
+    fn free_text_arguments_may_start_with_a_minus() {
+        let cli = Cli::try_parse_from(["herald", "formula", "eval", "-3 + 1"]).unwrap();
+        let Command::Formula(FormulaCommand::Eval { expression, .. }) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(expression, "-3 + 1");
+        // Options before and after the formula are still options.
+        let cli = Cli::try_parse_from(["herald", "formula", "eval", "--var", "n=2", "-n", "--record", "{}"])
+            .unwrap();
+        let Command::Formula(FormulaCommand::Eval { expression, record, vars }) = cli.command else {
+            panic!("not eval")
+        };
+        assert_eq!(
+            (expression.as_str(), record.as_deref(), vars),
+            ("-n", Some("{}"), vec!["n=2".to_string()])
+        );
+        let cli = Cli::try_parse_from(["herald", "sms", "inspect", "-fine print"]).unwrap();
+        assert!(matches!(cli.command, Command::Sms(SmsCommand::Inspect { text }) if text == "-fine print"));
+        let cli = Cli::try_parse_from(["herald", "sms", "inspect", "--", "--help"]).unwrap();
+        assert!(matches!(cli.command, Command::Sms(SmsCommand::Inspect { text }) if text == "--help"));
+        let cli = Cli::try_parse_from(["herald", "phone", "normalize", "-415-555-0100", "--country", "US"])
+            .unwrap();
+        assert!(
+            matches!(cli.command, Command::Phone(PhoneCommand::Normalize { number, .. }) if number == "-415-555-0100")
+        );
     }
 }

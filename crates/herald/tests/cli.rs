@@ -195,6 +195,64 @@ fn formula_sms_and_phone_tools_print_one_json_line() {
 }
 
 #[test]
+fn free_text_arguments_may_start_with_a_minus() {
+    let (code, stdout, stderr) = herald(&["formula", "eval", "-3 + 1"], "");
+    assert_eq!((code, stdout.trim()), (0, r#"{"type":"Number","value":-2}"#), "{stderr}");
+    let (code, stdout, stderr) = herald(&["formula", "eval", "-n", "--var", "n=5"], "");
+    assert_eq!((code, stdout.trim()), (0, r#"{"type":"Number","value":-5}"#), "{stderr}");
+
+    let (code, stdout, stderr) = herald(&["sms", "inspect", "-fine print"], "");
+    assert_eq!(code, 0, "{stderr}");
+    let info: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(info["units"], 11, "the minus is part of the text: {stdout}");
+
+    // A text that is exactly a flag's name still needs `--`, as with any Unix tool.
+    let (code, stdout, stderr) = herald(&["sms", "inspect", "--", "--help"], "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(r#""units":6"#), "{stdout}");
+}
+
+#[test]
+fn a_mistyped_user_name_gets_the_closest_user_instead_of_an_offer_to_create_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let mut add = vec!["user", "add", "webform", "--permission-set", "Herald_API_User"];
+    add.extend(location);
+    let (code, _, stderr) = herald(&add, "");
+    assert_eq!(code, 0, "{stderr}");
+    let project_dir = project.to_str().unwrap();
+    let record = r#"{"LastName":"Ng","Phone":"+14155550100"}"#;
+    let commands: [Vec<&str>; 3] = [
+        vec!["token", "create", "webfrom"],
+        vec!["user", "deactivate", "webfrom"],
+        vec!["flow", "debug", project_dir, "Lead_Welcome_SMS", "--record", record, "--as", "webfrom"],
+    ];
+    for command in commands {
+        let mut args = command.clone();
+        if command[0] == "flow" {
+            args.extend(["--db", db.to_str().unwrap()]);
+        } else {
+            args.extend(location);
+        }
+        let (code, _, stderr) = herald(&args, "");
+        assert_ne!(code, 0, "{command:?}");
+        assert!(stderr.contains("no user named `webfrom`; did you mean `webform`?"), "{command:?}: {stderr}");
+        assert!(!stderr.contains("herald user add"), "{command:?}: {stderr}");
+    }
+    // A name like no user's still says how to create it.
+    let (code, _, stderr) = herald(&[&["token", "create", "crm-sync"][..], &location].concat(), "");
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(
+            "no user named `crm-sync`; create it with `herald user add crm-sync --permission-set ...`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn runs_commands_explain_unknown_statuses_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("h.db");

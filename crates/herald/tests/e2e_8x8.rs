@@ -185,6 +185,49 @@ async fn the_official_spec_example_sends_and_keeps_the_typed_umid() {
 }
 
 #[tokio::test]
+async fn the_official_spec_checks_a_typed_number_as_it_is_sent_in_e164() {
+    let h = eight_by_eight("8x8-sms-official", KEY);
+    // 8x8's file wants `destination` to match ^\+{0,1}[1-9]{1}[0-9]{6,14}$; default_country is SG.
+    let run = h.lead_run(json!({"FirstName": "Mei", "LastName": "Tan", "Phone": "9123 4567"})).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    assert_eq!(run["trace"][1]["fault"], Value::Null, "{run}");
+    let received = h.sandbox_requests().await;
+    assert_eq!(received[0]["body"]["destination"], "+6591234567");
+}
+
+#[tokio::test]
+async fn a_campaign_member_with_a_bad_phone_is_left_out_even_where_the_spec_has_a_pattern() {
+    let h = eight_by_eight("8x8-bulk", KEY);
+    let created =
+        h.post_record("Campaign", json!({"Name": "Spring", "Message": "Hi", "Sender": "Acme"})).await;
+    let spring = created["id"].as_str().unwrap().to_string();
+    for (name, phone) in [("Typed", "9100 0001"), ("Typo", "12"), ("Intl", "+6591000002")] {
+        h.post_record("Lead", json!({"LastName": name, "Phone": phone, "Campaign": spring})).await;
+    }
+    let url = h.url(&format!("/api/v1/records/Campaign/{spring}"));
+    let launched = h.api().patch(&url).json(&json!({"Status": "Launched"})).send().await.unwrap();
+    assert!(launched.status().is_success());
+    let run = h
+        .eventually("the campaign's run ended", Duration::from_secs(20), || async {
+            let runs: Value = h.api().get(format!("{url}/runs")).send().await.ok()?.json().await.ok()?;
+            let run = runs["runs"].get(0)?.clone();
+            matches!(run["status"].as_str(), Some("finished" | "failed" | "unknown")).then_some(run)
+        })
+        .await;
+    let send = run["trace"].as_array().unwrap().iter().find(|t| t["kind"] == "Action").unwrap().clone();
+    assert_eq!(send["fault"], Value::Null, "{send}");
+    assert_eq!(send["outputs"]["leftOut"][0]["destination"], "12", "{send}");
+    let received = h.sandbox_requests().await;
+    let sent: Vec<&str> = received[0]["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent, ["+6591000001", "+6591000002"]);
+}
+
+#[tokio::test]
 async fn the_sandbox_posts_receipts_to_the_webhook_and_the_ledger_follows_them() {
     let h = eight_by_eight("8x8-sms", KEY);
     let secret = h.cli_ok(&["webhook", "secret", "EightByEight_Events"]);

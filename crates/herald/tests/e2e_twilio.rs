@@ -281,9 +281,14 @@ async fn a_stop_makes_twilio_refuse_with_21610_and_then_herald_refuses_before_an
     let t = start().await;
     let phone = "+14155550111";
     // The phone texts STOP to our number. Twilio's inbound webhook is not pointed at herald here, so
-    // only Twilio knows (the sandbox says it has nowhere to post the inbound message).
+    // only Twilio knows: nothing is posted, and the sandbox says what Twilio recorded.
     let stop = json!({"host": "api.twilio.com", "from": phone, "to": OUR_NUMBER, "text": "STOP"});
-    t.sandbox_post("/_sandbox/inbound", &stop).await;
+    let answer =
+        t.plain().post(format!("{}/_sandbox/inbound", t.sandbox_url())).json(&stop).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "the STOP step of examples/twilio-sms/README.md");
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["posted"], Value::Null, "{answer}");
+    assert_eq!(answer["opt_out"], json!({"sender": OUR_NUMBER, "phone": phone, "opted_out": true}));
     let opted_out: Vec<Value> = serde_json::from_value(t.sandbox_get("/_sandbox/optouts").await).unwrap();
     assert_eq!(opted_out, vec![json!({"sender": OUR_NUMBER, "phone": phone})]);
 

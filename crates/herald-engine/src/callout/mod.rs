@@ -6,7 +6,8 @@
 //! 3. the request, built by the interpreter from the run's values (`prepare_callout`), then `auth`:
 //!    the headers that authenticate it;
 //! 4. `url`: the URL, on the named credential's own host only;
-//! 5. `screen`: the body against its schema, and each message it carries (destination, text, consent);
+//! 5. `screen`: each message the body carries (destination, text, consent), then the body as it will
+//!    be sent against its schema;
 //! 6. limits: a concurrency slot and the credential's rate and daily budget (`crate::limits`);
 //! 7. journal: the attempt and its ledger rows committed before anything leaves;
 //! 8. `send`: the request on the wire, alone or in a batch (`coalesce`);
@@ -141,14 +142,16 @@ impl Engine {
         } else {
             None
         };
-        // 5. Screening: the schema, then each message.
-        if let Some(problem) = self.schema_problems(&prepared) {
-            return done(fault(secrets.mask(&problem)));
-        }
+        // 5. Screening: each message first, then the schema judges the body as it will be sent
+        // (destinations in E.164, a batch without the messages left out), so a typed national number
+        // or one bad member does not fail a pattern that wants E.164.
         let Screened { messages, left_out } = match self.outbound_messages(&mut prepared) {
             Ok(screened) => screened,
             Err(message) => return done(fault(message)),
         };
+        if let Some(problem) = self.schema_problems(&prepared) {
+            return done(fault(secrets.mask(&problem)));
+        }
         // 6. Limits, after every check that can refuse the send, so a refused send spends no budget.
         let slot = match holding.slot.take() {
             Some(slot) => Some(slot),
