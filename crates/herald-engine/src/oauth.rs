@@ -420,7 +420,9 @@ mod tests {
     }
 
     async fn sandbox(options: OAuthOptions) -> (Sandbox, SocketAddr) {
-        let sandbox = Sandbox::new(SandboxOptions { oauth: options, ..SandboxOptions::default() });
+        let mut sandbox_options = SandboxOptions::default();
+        sandbox_options.oauth = options;
+        let sandbox = Sandbox::new(sandbox_options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(sandbox.clone().serve(listener));

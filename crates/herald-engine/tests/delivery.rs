@@ -638,7 +638,7 @@ async fn concurrent_8x8_sends_share_batch_requests_and_each_run_gets_its_own_ans
     let mut rig = rig_with(files("", "", ""), 16).await;
     // A slow answer keeps the lane's requests in flight, so the sends behind them queue up.
     rig.sandbox.set_faults("sms.8x8.com", faults(json!({"latency_ms": [40, 40]}))).unwrap();
-    let blocked = herald_sandbox::BLOCKED_DESTINATION;
+    let blocked = herald_providers::eightbyeight::emulator::BLOCKED_DESTINATION;
     let mut runs = Vec::new();
     for n in 0..24 {
         let phone = if n == 17 { blocked.to_string() } else { format!("+659123{n:04}") };

@@ -6,6 +6,7 @@
 //! registry (`registry.rs`) lists them: adding a provider is a folder and a line there. The defaults
 //! of the trait are the behaviour of a plain HTTP API that promises nothing beyond its status code.
 
+use crate::emulator::Emulator;
 use crate::{
     Accepted, FailureClass, MessageStatus, OutboundMessage, RateLimit, RetryPolicy, WebhookError,
     WebhookEvent,
@@ -273,6 +274,14 @@ pub trait Connector: Send + Sync + 'static {
     /// rather than herald dropping part of it.
     fn parse_webhook(&self, _body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
         Err(WebhookError::Unsupported { provider: self.label() })
+    }
+
+    // The sandbox.
+
+    /// How the provider behaves in herald's sandbox, when the sandbox emulates it: its hosts, its
+    /// options, its answers, receipts, inbound webhooks and error bodies (see `emulator.rs`).
+    fn emulator(&self) -> Option<&dyn Emulator> {
+        None
     }
 }
 

@@ -6,12 +6,18 @@
 //! it (`kixie/`, `eightbyeight/`, `twilio/`), and `registry.rs` lists them. Everything else in herald
 //! reaches a provider through a [`Provider`] handle from the registry and never names one. The crate
 //! does no I/O.
+//!
+//! Each folder also holds the provider's emulator (`emulator.rs`, see [`emulator`]): how it answers,
+//! accepts messages and posts webhooks in herald's sandbox, as a state machine the sandbox drives.
+//! The provider modules are public for their emulators' options and constants (a number the
+//! emulated account refuses, its default credentials), which tests name on purpose.
 
 mod connector;
-mod eightbyeight;
+pub mod eightbyeight;
+pub mod emulator;
 mod generic;
 mod json;
-mod kixie;
+pub mod kixie;
 pub mod message;
 pub mod policy;
 mod registry;

@@ -106,8 +106,8 @@ mod tests {
     #[test]
     fn splits_urls_into_address_host_and_target() {
         assert_eq!(
-            split_url("http://127.0.0.1:8080/hooks/8x8?token=a#frag").unwrap(),
-            ("127.0.0.1:8080".into(), "127.0.0.1:8080".into(), "/hooks/8x8?token=a".into())
+            split_url("http://127.0.0.1:8080/hooks/sms?token=a#frag").unwrap(),
+            ("127.0.0.1:8080".into(), "127.0.0.1:8080".into(), "/hooks/sms?token=a".into())
         );
         assert_eq!(
             split_url("http://example.test?x=1").unwrap(),

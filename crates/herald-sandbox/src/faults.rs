@@ -1,12 +1,11 @@
-//! Fault injection per provider host: the provider's own 5xx and 429 answers, latency, a slow provider
-//! that still accepts the message, and a connection cut after the message was accepted.
+//! Fault injection per provider host: when the provider answers with its own 5xx or 429 (the body is
+//! the emulator's, see `Emulation::fault`), latency, a slow provider that still accepts the message, and
+//! a connection cut after the message was accepted. The draws are the sandbox's, so every provider gets
+//! the same faults from the same seed.
 
-use crate::Answer;
-use axum::http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -187,41 +186,6 @@ impl Faults {
     }
 }
 
-/// The provider's own answer to an internal error.
-pub(crate) fn error_answer(host: &str) -> Answer {
-    match crate::provider_of(host) {
-        Some(crate::Provider::Kixie) => Answer::json(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"success": false, "error": "Internal server error"}),
-        ),
-        Some(crate::Provider::Twilio) => crate::twilio::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            20500,
-            "Internal Server Error".to_string(),
-        ),
-        _ => crate::eightbyeight::error(StatusCode::INTERNAL_SERVER_ERROR, 2000, "Internal server error"),
-    }
-}
-
-/// The provider's own answer to too many requests.
-pub(crate) fn too_many_answer(host: &str, retry_after: u64) -> Answer {
-    let mut answer = match crate::provider_of(host) {
-        Some(crate::Provider::Kixie) => Answer::json(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"success": false, "error": "Too many requests: API call quota exceeded"}),
-        ),
-        Some(crate::Provider::Twilio) => {
-            crate::twilio::error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests".to_string())
-        }
-        _ => Answer::json(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"code": 429, "message": format!("Quota exceeded. Please try again in {retry_after} second(s).")}),
-        ),
-    };
-    answer.headers.push(("retry-after", retry_after.to_string()));
-    answer
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,13 +217,13 @@ mod tests {
         };
         let run = || {
             let faults = Faults::default();
-            faults.set("sms.8x8.com", config.clone());
-            (0..50).map(|_| format!("{:?}", faults.draw("sms.8x8.com"))).collect::<Vec<_>>()
+            faults.set("api.example.test", config.clone());
+            (0..50).map(|_| format!("{:?}", faults.draw("api.example.test"))).collect::<Vec<_>>()
         };
         let first = run();
         assert_eq!(first, run());
         assert!(first.iter().any(|p| p.contains("Error")) && first.iter().any(|p| p.contains("TooMany")));
         assert!(first.iter().any(|p| p.contains("reset: true")));
-        assert!(Faults::default().draw("sms.8x8.com").failure.is_none(), "no config, no fault");
+        assert!(Faults::default().draw("api.example.test").failure.is_none(), "no config, no fault");
     }
 }

@@ -4,20 +4,23 @@
 //! sandbox dispatches by HOST to the provider that lives there, answers as that provider does, and keeps
 //! every request it received (`GET /_sandbox/requests`).
 //!
-//! Beyond answering, it behaves as the providers do around a send: it keeps every message it accepted
-//! (`/_sandbox/messages`, with 8x8's clientMessageId deduplication), posts delivery receipts and inbound
-//! messages to the webhooks set under `/_sandbox/webhooks`, retrying them on 8x8's schedule
-//! (`/_sandbox/receipts`, `/_sandbox/inbound`), and injects the faults set under `/_sandbox/faults`
-//! (5xx, 429, latency, a slow answer, a connection cut after the message was accepted).
+//! The providers themselves are not here. Each provider's emulator lives in its folder of
+//! `herald-providers`, beside its connector, as a state machine that does no I/O
+//! (`herald_providers::emulator`); the sandbox finds them through the provider registry
+//! (`Provider::all()`, each connector's `emulator()` and its hosts) and is their driver, in the manner
+//! of quinn-proto: it receives HTTP, hands each request to the emulator of its host, and performs the
+//! effects it gets back. What the sandbox keeps is what belongs to no provider: the request log, the
+//! messages accepted and the deduplication of resends (`/_sandbox/messages`), fault injection (5xx,
+//! 429, latency, a slow answer, a connection cut after the message was accepted: `/_sandbox/faults`),
+//! webhook delivery with retries on 8x8's schedule (`/_sandbox/webhooks`, `/_sandbox/receipts`,
+//! `/_sandbox/inbound`), the control API, and the hosts that are not messaging providers: an OAuth 2.0
+//! server and an API that wants its tokens (`oauth.rs`), and a host that only redirects.
 
 mod client;
-mod eightbyeight;
 mod faults;
-mod kixie;
 mod oauth;
 mod receipts;
 mod registry;
-mod twilio;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -26,74 +29,103 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use herald_providers::Provider;
+use herald_providers::emulator::{self, Answer, Emulation, Emulator, Env, Fault, Request};
+use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-pub use eightbyeight::{BLOCKED_DESTINATION, EightByEightOptions};
 pub use faults::FaultConfig;
-pub use kixie::{BLOCKED_TARGET, KixieOptions};
 pub use oauth::{OAUTH_API_HOST, OAUTH_TOKEN_HOST, OAuthOptions};
 pub use receipts::{Inbound, ReceiptAttempt, ReceiptOptions, WebhookTarget};
 pub use registry::SentMessage;
-pub use twilio::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TWILIO_HOST, TwilioOptions, twilio_signature};
 
 /// A host whose every answer is a redirect to another host (tests of herald's redirect refusal).
 pub const REDIRECT_HOST: &str = "redirect.sandbox.test";
 
-/// The hosts of the emulated messaging providers: faults, webhooks and inbound messages apply to these.
-pub const PROVIDER_HOSTS: [&str; 10] = [
-    "sms.8x8.com",
-    "sms.us.8x8.com",
-    "sms.8x8.uk",
-    "sms.8x8.id",
-    "chatapps.8x8.com",
-    "chatapps.us.8x8.com",
-    "chatapps.8x8.uk",
-    "chatapps.8x8.id",
-    "apig.kixie.com",
-    TWILIO_HOST,
-];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Provider {
-    EightByEightSms,
-    ChatApps,
-    Kixie,
-    Twilio,
+/// An emulator the registry lists, with the provider it belongs to.
+struct Listed {
+    provider: Provider,
+    emulator: &'static dyn Emulator,
 }
 
-pub(crate) fn provider_of(host: &str) -> Option<Provider> {
-    match host {
-        "apig.kixie.com" => Some(Provider::Kixie),
-        TWILIO_HOST => Some(Provider::Twilio),
-        _ => match eightbyeight::product_for_host(host)? {
-            eightbyeight::Product::Sms => Some(Provider::EightByEightSms),
-            eightbyeight::Product::ChatApps => Some(Provider::ChatApps),
-        },
-    }
+/// Every emulator of the provider registry, in its order.
+fn emulators() -> &'static [Listed] {
+    static EMULATORS: OnceLock<Vec<Listed>> = OnceLock::new();
+    EMULATORS.get_or_init(|| {
+        Provider::all()
+            .filter_map(|provider| Some(Listed { provider, emulator: provider.connector().emulator()? }))
+            .collect()
+    })
+}
+
+/// The hosts of the emulated messaging providers, in the registry's order: the sandbox answers as a
+/// provider on these, and faults, webhooks and inbound messages apply to these only.
+pub fn provider_hosts() -> Vec<&'static str> {
+    emulators().iter().flat_map(|listed| listed.emulator.hosts().iter().copied()).collect()
+}
+
+/// The keys of the options file the sandbox reads itself; every other key belongs to an emulator.
+const SANDBOX_KEYS: [&str; 4] = ["oauth", "faults", "webhooks", "receipts"];
+
+/// Every key the options file may hold: the sandbox's, then the emulators' in the registry's order.
+fn option_keys() -> &'static [&'static str] {
+    static KEYS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut keys = SANDBOX_KEYS.to_vec();
+        for key in emulators().iter().flat_map(|listed| listed.emulator.option_keys().iter().copied()) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    })
+}
+
+/// The emulator that checks `key` of the options file (the first that reads it).
+fn emulator_reading(key: &str) -> Option<&'static dyn Emulator> {
+    emulators().iter().map(|listed| listed.emulator).find(|e| e.option_keys().contains(&key))
 }
 
 /// What the emulated providers accept, and the runtime settings the control API can change later.
-/// Every field has a default, so a JSON file needs only what differs.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Every key has a default, so a JSON file needs only what differs.
+///
+/// The provider keys (`kixie`, `eight_by_eight`, ...) belong to the emulators: each checks its own and
+/// fills in its defaults, when the file is read or a key is set ([`SandboxOptions::set_section`]). An
+/// unknown key, or an unknown field inside one, is an error.
+#[derive(Clone, Debug, Serialize)]
 pub struct SandboxOptions {
-    pub kixie: KixieOptions,
-    pub eight_by_eight: EightByEightOptions,
     /// The OAuth 2.0 client credentials server at `auth.sandbox.test` and its API at `api.sandbox.test`.
     pub oauth: OAuthOptions,
-    pub twilio: TwilioOptions,
-    /// The agent line Kixie's webhooks name.
-    pub kixie_line: KixieLine,
     /// Faults in force from the start, by host (as `PUT /_sandbox/faults/{host}`).
     pub faults: BTreeMap<String, FaultConfig>,
     /// Account-level webhooks from the start, by host (as `PUT /_sandbox/webhooks/{host}`).
     pub webhooks: BTreeMap<String, WebhookTarget>,
     /// As `PUT /_sandbox/receipts`.
     pub receipts: ReceiptOptions,
+    /// Every emulator's keys, checked and complete.
+    #[serde(flatten)]
+    sections: Map<String, Value>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        let mut sections = Map::new();
+        for key in option_keys().iter().filter(|k| !SANDBOX_KEYS.contains(k)) {
+            if let Some(Ok(complete)) = emulator_reading(key).map(|e| e.options(key, None)) {
+                sections.insert((*key).to_string(), complete);
+            }
+        }
+        SandboxOptions {
+            oauth: OAuthOptions::default(),
+            faults: BTreeMap::new(),
+            webhooks: BTreeMap::new(),
+            receipts: ReceiptOptions::default(),
+            sections,
+        }
+    }
 }
 
 impl SandboxOptions {
@@ -110,39 +142,89 @@ impl SandboxOptions {
         }
         self.receipts.validate().map_err(|e| format!("receipts: {e}"))
     }
+
+    /// A provider's key of the options (`kixie`, `eight_by_eight`, ...), complete with its defaults.
+    pub fn section(&self, key: &str) -> Option<&Value> {
+        self.sections.get(key)
+    }
+
+    /// Sets a provider's key of the options, as the options file would: the emulator that reads it
+    /// checks it and fills in the defaults of what `value` leaves out.
+    pub fn set_section(&mut self, key: &str, value: impl Serialize) -> Result<(), String> {
+        let value = serde_json::to_value(value).map_err(|e| format!("{key}: {e}"))?;
+        let complete = check_section(key, Some(&value))?;
+        self.sections.insert(key.to_string(), complete);
+        Ok(())
+    }
+
+    /// These options with a provider's key set, as [`SandboxOptions::set_section`].
+    pub fn with_section(mut self, key: &str, value: impl Serialize) -> Result<SandboxOptions, String> {
+        self.set_section(key, value)?;
+        Ok(self)
+    }
 }
 
-/// The Kixie agent line named in Kixie's webhooks (`from`/`businessnumber` when the request has no
-/// `fromNumber`, `userid`, and `email` when the request has none).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KixieLine {
-    /// Default `+14155550123`.
-    pub business_number: String,
-    /// Default `1001`.
-    pub userid: String,
-    /// Default `agent@sandbox.test`.
-    pub email: String,
+/// A provider key of the options file, checked and completed by the emulator that reads it.
+fn check_section(key: &str, given: Option<&Value>) -> Result<Value, String> {
+    let Some(emulator) = emulator_reading(key) else {
+        return Err(format!(
+            "no emulated provider reads the option {key}; use one of {}",
+            option_keys().join(", ")
+        ));
+    };
+    emulator.options(key, given).map_err(|e| format!("{key}: {e}"))
 }
 
-impl Default for KixieLine {
-    fn default() -> Self {
-        KixieLine {
-            business_number: "+14155550123".into(),
-            userid: "1001".into(),
-            email: "agent@sandbox.test".into(),
+impl<'de> Deserialize<'de> for SandboxOptions {
+    /// Reads the sandbox's own keys as their types, and hands every other key to the emulator that
+    /// reads it, as the file goes: an error points at the key it is about.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OptionsVisitor;
+
+        impl<'de> Visitor<'de> for OptionsVisitor {
+            type Value = SandboxOptions;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the sandbox options, a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SandboxOptions, A::Error> {
+                let mut options = SandboxOptions::default();
+                let mut seen: Vec<String> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    match key.as_str() {
+                        "oauth" => options.oauth = map.next_value()?,
+                        "faults" => options.faults = map.next_value()?,
+                        "webhooks" => options.webhooks = map.next_value()?,
+                        "receipts" => options.receipts = map.next_value()?,
+                        other if emulator_reading(other).is_some() => {
+                            let given: Value = map.next_value()?;
+                            let complete = check_section(other, Some(&given)).map_err(A::Error::custom)?;
+                            options.sections.insert(key.clone(), complete);
+                        }
+                        other => return Err(A::Error::unknown_field(other, option_keys())),
+                    }
+                    seen.push(key);
+                }
+                Ok(options)
+            }
         }
+
+        deserializer.deserialize_map(OptionsVisitor)
     }
 }
 
 fn known_host(host: &str) -> Result<String, String> {
     let host = host.to_ascii_lowercase();
-    if PROVIDER_HOSTS.contains(&host.as_str()) {
+    if emulators().iter().any(|listed| listed.emulator.hosts().contains(&host.as_str())) {
         Ok(host)
     } else {
         Err(format!(
             "the sandbox emulates no messaging provider at {host}; use one of {}",
-            PROVIDER_HOSTS.join(", ")
+            provider_hosts().join(", ")
         ))
     }
 }
@@ -156,8 +238,8 @@ pub struct ReceivedRequest {
     pub path: String,
     pub query: Option<String>,
     pub headers: BTreeMap<String, String>,
-    /// The JSON body; a form post to Twilio as a JSON object of its fields; otherwise the body as a
-    /// string.
+    /// The JSON body; a form-encoded body (`application/x-www-form-urlencoded`) as a JSON object of its
+    /// fields; otherwise the body as a string.
     pub body: Value,
     pub received_at: String,
     /// Microseconds since the Unix epoch, for speed-to-lead measurements across processes.
@@ -174,18 +256,48 @@ pub struct Sandbox {
     state: Arc<SandboxState>,
 }
 
+/// One emulated provider: its account, and the hosts it answers on.
+struct Emulated {
+    /// The provider's name, as `/_sandbox/messages` lists it.
+    provider: &'static str,
+    hosts: &'static [&'static str],
+    /// Called for one request at a time: the emulation is a state machine.
+    account: Mutex<Box<dyn Emulation>>,
+}
+
+impl Emulated {
+    /// The account, for one call. An emulator that panicked in an earlier call has left nothing half
+    /// done that matters more than answering the next request, so a poisoned lock is taken as it is.
+    fn account(&self) -> MutexGuard<'_, Box<dyn Emulation>> {
+        self.account.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 struct SandboxState {
     options: SandboxOptions,
     requests: Mutex<Vec<ReceivedRequest>>,
-    eight_by_eight: eightbyeight::RateLimiter,
+    emulated: Vec<Emulated>,
     oauth: oauth::OAuthState,
-    twilio: twilio::RateLimiter,
-    opt_outs: twilio::OptOuts,
     faults: faults::Faults,
     registry: registry::Registry,
     webhooks: Mutex<BTreeMap<String, WebhookTarget>>,
     receipts: Mutex<ReceiptOptions>,
     receipt_log: Mutex<Vec<ReceiptAttempt>>,
+}
+
+/// The clock and random bits of a control call (an inbound message, a fault answer's envelope).
+struct ControlEnv {
+    now: DateTime<Utc>,
+}
+
+impl Env for ControlEnv {
+    fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    fn random(&mut self) -> u128 {
+        rand::random()
+    }
 }
 
 impl Sandbox {
@@ -199,13 +311,27 @@ impl Sandbox {
             .iter()
             .map(|(host, target)| (host.to_ascii_lowercase(), target.clone()))
             .collect();
+        let emulated = emulators()
+            .iter()
+            .map(|listed| {
+                let own: Map<String, Value> = listed
+                    .emulator
+                    .option_keys()
+                    .iter()
+                    .filter_map(|key| Some(((*key).to_string(), options.sections.get(*key)?.clone())))
+                    .collect();
+                Emulated {
+                    provider: listed.provider.name(),
+                    hosts: listed.emulator.hosts(),
+                    account: Mutex::new(listed.emulator.start(&own)),
+                }
+            })
+            .collect();
         Sandbox {
             state: Arc::new(SandboxState {
                 requests: Mutex::new(Vec::new()),
-                eight_by_eight: eightbyeight::RateLimiter::default(),
+                emulated,
                 oauth: oauth::OAuthState::default(),
-                twilio: twilio::RateLimiter::default(),
-                opt_outs: twilio::OptOuts::default(),
                 faults,
                 registry: registry::Registry::default(),
                 webhooks: Mutex::new(webhooks),
@@ -214,6 +340,11 @@ impl Sandbox {
                 options,
             }),
         }
+    }
+
+    /// The emulated provider at `host` (lower case).
+    fn emulated(&self, host: &str) -> Option<&Emulated> {
+        self.state.emulated.iter().find(|e| e.hosts.contains(&host))
     }
 
     /// Every request received so far, oldest first.
@@ -262,9 +393,16 @@ impl Sandbox {
         self.state.receipts.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    /// Whether `phone` texted a STOP word to the Twilio sender `sender` (and not START since).
-    pub fn twilio_opted_out(&self, sender: &str, phone: &str) -> bool {
-        self.state.opt_outs.contains(sender, phone)
+    /// Whether `phone` texted a STOP word to `sender` (and not START since), at a provider that keeps
+    /// such opt-outs itself.
+    pub fn opted_out(&self, sender: &str, phone: &str) -> bool {
+        let pair = (sender.to_string(), phone.to_string());
+        self.opt_outs().contains(&pair)
+    }
+
+    /// The opt-outs every emulated provider keeps, as `(sender, phone)`.
+    fn opt_outs(&self) -> Vec<(String, String)> {
+        self.state.emulated.iter().flat_map(|e| e.account().opt_outs()).collect()
     }
 
     /// Revokes every OAuth access token issued so far, so that the next API call answers 401 and the
@@ -308,11 +446,8 @@ impl Sandbox {
         }
     }
 
-    /// Hands the request to the provider at `host`; returns its answer and the messages it accepted
-    /// for the first time. `recorded` is the body as the request list keeps it (parsed once: 8x8
-    /// reads the same JSON).
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch(
+    /// Answers a request to a host that is not a messaging provider.
+    fn answer_other(
         &self,
         host: &str,
         received: DateTime<Utc>,
@@ -320,30 +455,10 @@ impl Sandbox {
         path: &str,
         headers: &HeaderMap,
         body: &[u8],
-        recorded: &Value,
-    ) -> (Answer, Vec<(SentMessage, registry::Origin)>) {
+    ) -> Answer {
         let state = &self.state;
         let now_millis = u64::try_from(received.timestamp_millis()).unwrap_or(0);
-        let account_webhook = state.webhooks.lock().is_ok_and(|w| w.contains_key(host));
-        let mut intake = state
-            .registry
-            .intake(host, now_millis, received.to_rfc3339_opts(SecondsFormat::Millis, true))
-            .with_account_webhook(account_webhook);
-        let answer = match host {
-            "apig.kixie.com" => kixie::handle_with(&state.options.kixie, method, path, body, &mut intake),
-            TWILIO_HOST => twilio::handle(
-                twilio::Request {
-                    options: &state.options.twilio,
-                    limiter: &state.twilio,
-                    opt_outs: &state.opt_outs,
-                    now: received,
-                    method,
-                    path,
-                    headers,
-                    body,
-                },
-                &mut intake,
-            ),
+        match host {
             OAUTH_TOKEN_HOST => oauth::handle_token(
                 &state.options.oauth,
                 &state.oauth,
@@ -355,29 +470,47 @@ impl Sandbox {
             ),
             OAUTH_API_HOST => oauth::handle_api(&state.oauth, now_millis, method, path, headers, body),
             // A hostile API for tests: every request is redirected to another host.
-            REDIRECT_HOST => Answer {
-                status: StatusCode::FOUND,
-                content_type: "text/plain; charset=utf-8",
-                body: "Moved".into(),
-                headers: vec![("location", format!("https://elsewhere.example{path}"))],
-            },
-            _ if eightbyeight::product_for_host(host).is_some() => eightbyeight::handle_with(
-                &state.options.eight_by_eight,
-                &state.eight_by_eight,
-                host,
-                now_millis,
-                method,
-                path,
-                headers,
-                recorded,
-                &mut intake,
-            ),
+            REDIRECT_HOST => Answer::text(StatusCode::FOUND, "Moved")
+                .with_header("location", format!("https://elsewhere.example{path}")),
             _ => Answer::json(
                 StatusCode::BAD_GATEWAY,
                 json!({"error": format!("the sandbox emulates no provider at {host}")}),
             ),
-        };
-        (answer, intake.into_new())
+        }
+    }
+
+    /// Hands a request to the emulated provider at `host`, and schedules the receipts of the messages
+    /// it accepted.
+    fn answer_emulated(
+        &self,
+        emulated: &Emulated,
+        host: &str,
+        received: DateTime<Utc>,
+        request: &Request<'_>,
+    ) -> Answer {
+        let state = &self.state;
+        let account_webhook = state.webhooks.lock().ok().and_then(|w| w.get(host).cloned());
+        let mut world = state
+            .registry
+            .intake(host, emulated.provider, received)
+            .with_account_webhook(account_webhook.is_some());
+        let mut account = emulated.account();
+        let answer = account.answer(request, &mut world);
+        let accepted = world.take_new();
+        if !accepted.is_empty() {
+            // Built before any hang or reset: the provider has the message whatever becomes of the answer.
+            let options = self.receipt_options();
+            let receipts = receipts::receipts_of(
+                account.as_ref(),
+                &accepted,
+                &options,
+                account_webhook.as_ref(),
+                &mut world,
+            );
+            drop(account);
+            receipts::schedule(self, host, receipts, options);
+        }
+        answer
     }
 }
 
@@ -544,37 +677,43 @@ async fn inbound(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
     if inbound.from.trim().is_empty() || inbound.to.trim().is_empty() {
         return control_error(StatusCode::BAD_REQUEST, "from and to are required");
     }
-    let post = match receipts::inbound_post(&sandbox, &inbound) {
-        Ok(post) => post,
-        Err(e) => return control_error(StatusCode::NOT_FOUND, e),
+    let host = inbound.host.to_ascii_lowercase();
+    let Some(emulated) = sandbox.emulated(&host) else {
+        return control_error(StatusCode::NOT_FOUND, format!("the sandbox emulates no provider at {host}"));
     };
-    if post.url.is_empty() {
-        let host = inbound.host.to_ascii_lowercase();
-        // Twilio acts on STOP and START itself, webhook or not: the request did what it was for.
-        let keyword = herald_sms::classify_keyword(&inbound.text);
-        if host == TWILIO_HOST
-            && let Some(keyword @ (herald_sms::Keyword::OptOut | herald_sms::Keyword::OptIn)) = keyword
-        {
-            let opt_out = json!({
-                "sender": inbound.to,
-                "phone": inbound.from,
-                "opted_out": keyword == herald_sms::Keyword::OptOut,
-            });
-            return axum::Json(json!({"posted": null, "answered": null, "error": null, "opt_out": opt_out}))
-                .into_response();
-        }
+    let target = sandbox.state.webhooks.lock().ok().and_then(|w| w.get(&host).cloned());
+    let message = emulator::Inbound {
+        from: &inbound.from,
+        to: &inbound.to,
+        text: &inbound.text,
+        subaccount: inbound.subaccount.as_deref(),
+    };
+    let account = target.as_ref().map(WebhookTarget::view);
+    let pair = (inbound.to.clone(), inbound.from.clone());
+    let opted_out_before = emulated.account().opt_outs().contains(&pair);
+    let webhook = emulated.account().inbound(&message, account.as_ref(), &mut ControlEnv { now: Utc::now() });
+    let opted_out = emulated.account().opt_outs().contains(&pair);
+    if webhook.url.is_none() && opted_out != opted_out_before {
+        // A provider that acts on STOP and START itself (Twilio) did what the request was for,
+        // webhook or not.
+        let opt_out = json!({"sender": inbound.to, "phone": inbound.from, "opted_out": opted_out});
+        return axum::Json(json!({"posted": null, "answered": null, "error": null, "opt_out": opt_out}))
+            .into_response();
+    }
+    if webhook.url.is_none() {
         return (
             StatusCode::CONFLICT,
             axum::Json(json!({
-                "posted": post.logged_body,
+                "posted": webhook.logged,
                 "answered": null,
                 "error": format!("no webhook for {host}: PUT /_sandbox/webhooks/{host} first"),
             })),
         )
             .into_response();
     }
-    let logged = post.logged_body.clone();
+    let logged = webhook.logged.clone();
     let options = sandbox.receipt_options();
+    let post = receipts::Post { host, event: "inbound", duplicate: false, webhook };
     let result = receipts::deliver(&sandbox, post, &options).await;
     axum::Json(json!({"posted": logged, "answered": result.as_ref().ok(), "error": result.err()}))
         .into_response()
@@ -582,9 +721,7 @@ async fn inbound(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
 
 async fn list_opt_outs(State(sandbox): State<Sandbox>) -> Response {
     let list: Vec<Value> = sandbox
-        .state
-        .opt_outs
-        .list()
+        .opt_outs()
         .into_iter()
         .map(|(sender, phone)| json!({"sender": sender, "phone": phone}))
         .collect();
@@ -592,43 +729,26 @@ async fn list_opt_outs(State(sandbox): State<Sandbox>) -> Response {
 }
 
 async fn clear_opt_outs(State(sandbox): State<Sandbox>) -> StatusCode {
-    sandbox.state.opt_outs.clear();
+    for emulated in &sandbox.state.emulated {
+        emulated.account().clear_opt_outs();
+    }
     StatusCode::NO_CONTENT
 }
 
-/// What an emulated provider answers.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub content_type: &'static str,
-    pub body: String,
-    /// Extra response headers (`retry-after`, ...).
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl Answer {
-    pub fn json(status: StatusCode, body: Value) -> Answer {
-        Answer { status, content_type: "application/json", body: body.to_string(), headers: Vec::new() }
+/// The body as the request log keeps it: the JSON body, a form as an object of its fields, or else
+/// the body as text. `json` is the body parsed once, for the log and for the emulator.
+fn recorded_body(headers: &HeaderMap, body: &[u8], json: Option<Value>) -> Value {
+    if let Some(json) = json {
+        return json;
     }
-
-    pub fn text(status: StatusCode, body: &str) -> Answer {
-        Answer {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.to_string(),
-            headers: Vec::new(),
-        }
-    }
-}
-
-fn recorded_body(host: &str, headers: &HeaderMap, body: &[u8]) -> Value {
     let form = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    if host == TWILIO_HOST && form {
-        return twilio::form_as_json(&twilio::parse_form(body));
+    if form {
+        return emulator::form_as_json(&emulator::form_fields(body));
     }
-    serde_json::from_slice(body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into()))
+    Value::String(String::from_utf8_lossy(body).into())
 }
 
 /// hyper buffers a response's head and first body bytes and writes them only when its buffer is full or
@@ -653,6 +773,28 @@ fn cut_response(answer: &Answer) -> Response {
     response
 }
 
+/// The provider's own answer to an injected 5xx or 429 (a plain JSON error at a host no emulator
+/// answers on); a 429 carries `Retry-After`.
+fn fault_answer(emulated: Option<&Emulated>, failure: &faults::Failure) -> Answer {
+    let (fault, retry_after) = match failure {
+        faults::Failure::Error => (Fault::ServerError, None),
+        faults::Failure::TooMany { retry_after } => {
+            (Fault::TooManyRequests { retry_after_secs: *retry_after }, Some(*retry_after))
+        }
+    };
+    let answer = match emulated {
+        Some(emulated) => emulated.account().fault(fault, &mut ControlEnv { now: Utc::now() }),
+        None if retry_after.is_some() => {
+            Answer::json(StatusCode::TOO_MANY_REQUESTS, json!({"error": "Too many requests"}))
+        }
+        None => Answer::json(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": "Internal server error"})),
+    };
+    match retry_after {
+        Some(seconds) => answer.with_header("retry-after", seconds.to_string()),
+        None => answer,
+    }
+}
+
 async fn provider(
     State(sandbox): State<Sandbox>,
     Path((host, path)): Path<(String, String)>,
@@ -665,21 +807,22 @@ async fn provider(
     let host = host.to_ascii_lowercase();
     let path = format!("/{path}");
     let plan = sandbox.state.faults.draw(&host);
-    let recorded = recorded_body(&host, &headers, &body);
+    // Parsed once, for the emulator and for the request log.
+    let json = serde_json::from_slice::<Value>(&body).ok();
     if let Some(latency) = plan.latency {
         tokio::time::sleep(latency).await;
     }
-    let answer = match plan.failure {
-        Some(faults::Failure::Error) => faults::error_answer(&host),
-        Some(faults::Failure::TooMany { retry_after }) => faults::too_many_answer(&host, retry_after),
-        None => {
-            let (answer, accepted) =
-                sandbox.dispatch(&host, received, &method, &path, &headers, &body, &recorded);
-            // Before any hang or reset: the provider has the message whatever becomes of the answer.
-            receipts::schedule(&sandbox, &host, accepted);
-            answer
+    let emulated = sandbox.emulated(&host);
+    let answer = match (&plan.failure, emulated) {
+        (Some(failure), _) => fault_answer(emulated, failure),
+        (None, Some(emulated)) => {
+            let request =
+                Request { method: &method, path: &path, headers: &headers, body: &body, json: json.as_ref() };
+            sandbox.answer_emulated(emulated, &host, received, &request)
         }
+        (None, None) => sandbox.answer_other(&host, received, &method, &path, &headers, &body),
     };
+    let recorded = recorded_body(&headers, &body, json);
     let query_text = (!query.is_empty())
         .then(|| query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
     sandbox.record(ReceivedRequest {
@@ -712,4 +855,48 @@ async fn provider(
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_emulator_claims_a_key_or_a_host_the_sandbox_keeps_for_itself() {
+        assert!(!emulators().is_empty());
+        for listed in emulators() {
+            for key in listed.emulator.option_keys() {
+                assert!(!SANDBOX_KEYS.contains(key), "{}: {key}", listed.provider);
+            }
+            for host in listed.emulator.hosts() {
+                assert!(![OAUTH_TOKEN_HOST, OAUTH_API_HOST, REDIRECT_HOST].contains(host), "{host}");
+            }
+        }
+    }
+
+    #[test]
+    fn default_options_hold_every_emulator_key_complete_and_refuse_unknown_ones() {
+        let defaults = SandboxOptions::default();
+        for key in option_keys().iter().filter(|k| !SANDBOX_KEYS.contains(k)) {
+            let section = defaults.section(key).unwrap_or_else(|| panic!("no default for {key}"));
+            assert!(section.is_object(), "{key}: {section}");
+            let refused = defaults.clone().with_section(key, json!({"no_such_field": 1})).unwrap_err();
+            assert!(refused.starts_with(&format!("{key}: ")), "{refused}");
+        }
+        let unknown = defaults.with_section("no_such_key", json!({})).unwrap_err();
+        assert!(unknown.contains("no emulated provider reads the option no_such_key"), "{unknown}");
+    }
+
+    #[test]
+    fn a_section_set_in_code_is_completed_and_read_back_from_a_file_alike() {
+        let key = option_keys().iter().find(|k| !SANDBOX_KEYS.contains(k)).expect("an emulator key");
+        let complete = SandboxOptions::default().section(key).cloned().expect("its default");
+        let set = SandboxOptions::default().with_section(key, json!({})).unwrap();
+        assert_eq!(set.section(key), Some(&complete), "an empty section is the defaults");
+        let file = serde_json::to_value(&set).unwrap();
+        let read: SandboxOptions = serde_json::from_value(file).unwrap();
+        assert_eq!(read.section(key), Some(&complete));
+        let twice = serde_json::from_str::<SandboxOptions>(&format!("{{\"{key}\": {{}}, \"{key}\": {{}}}}"));
+        assert!(twice.unwrap_err().to_string().contains("duplicate field"));
+    }
 }

@@ -13,8 +13,8 @@
 //! `DELETE /_sandbox/oauth/tokens` (or [`crate::Sandbox::revoke_oauth_tokens`]) revokes every token
 //! issued so far, so that a test can force the refresh path.
 
-use crate::Answer;
 use axum::http::{HeaderMap, Method, StatusCode, header};
+use herald_providers::emulator::Answer;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;

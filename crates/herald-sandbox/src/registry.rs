@@ -1,7 +1,9 @@
-//! Every message a provider accepted, with 8x8's deduplication by `clientMessageId`.
+//! Every message an emulated provider accepted, with the deduplication of resends a provider asks for
+//! (8x8's `clientMessageId`): the [`World`] the sandbox lends an emulator for one request.
 
+use chrono::{DateTime, SecondsFormat, Utc};
+use herald_providers::emulator::{AcceptedMessage, Env, World};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -9,109 +11,20 @@ use std::sync::Mutex;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SentMessage {
     pub host: String,
-    /// `8x8-sms`, `8x8-chatapps`, `kixie` or `twilio`.
+    /// The provider's name in herald (`8x8-sms`, `kixie`, ...).
     pub provider: String,
-    /// 8x8's umid, Twilio's sid, Kixie's messageid.
+    /// The provider's id of the message (8x8's umid, Twilio's sid, ...).
     pub id: String,
     pub client_message_id: Option<String>,
     pub destination: String,
     pub source: Option<String>,
     pub text: Option<String>,
-    /// How many requests carried this message: more than 1 only when 8x8 deduplicated a resend.
+    /// How many requests carried this message: more than 1 only when the provider recognised a resend.
     pub submissions: u32,
     pub accepted_at: String,
 }
 
-/// What a provider handler knows about a message it accepts.
-#[derive(Clone, Debug)]
-pub(crate) struct NewMessage {
-    pub id: String,
-    pub client_message_id: Option<String>,
-    pub destination: String,
-    pub source: Option<String>,
-    pub text: Option<String>,
-    pub origin: Origin,
-}
-
-/// What the receipts of a message need beyond the public record.
-#[derive(Clone, Debug)]
-pub(crate) enum Origin {
-    EightByEightSms {
-        subaccount: String,
-        batch: Option<Batch>,
-        dlr_callback_url: Option<String>,
-        sms_count: u32,
-    },
-    ChatApps {
-        subaccount: String,
-        batch: Option<Batch>,
-        dlr_callback_url: Option<String>,
-        user: Value,
-        channel: String,
-    },
-    Kixie {
-        businessid: String,
-        email: Option<String>,
-        from_number: Option<String>,
-    },
-    Twilio {
-        account_sid: String,
-        auth_token: String,
-        status_callback: Option<String>,
-        from: Option<String>,
-        messaging_service_sid: Option<String>,
-    },
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Batch {
-    pub batch_id: String,
-    pub client_batch_id: Option<String>,
-}
-
-impl Origin {
-    /// Where this message's own receipts go (8x8's `dlrCallbackUrl`, Twilio's `StatusCallback`), if
-    /// anywhere: without one, only the host's account webhook gets them.
-    fn callback_url(&self) -> Option<&str> {
-        match self {
-            Origin::EightByEightSms { dlr_callback_url, .. } | Origin::ChatApps { dlr_callback_url, .. } => {
-                dlr_callback_url.as_deref()
-            }
-            Origin::Twilio { status_callback, .. } => status_callback.as_deref(),
-            Origin::Kixie { .. } => None,
-        }
-    }
-
-    fn provider(&self) -> &'static str {
-        match self {
-            Origin::EightByEightSms { .. } => "8x8-sms",
-            Origin::ChatApps { .. } => "8x8-chatapps",
-            Origin::Kixie { .. } => "kixie",
-            Origin::Twilio { .. } => "twilio",
-        }
-    }
-}
-
-/// A handler's way to hand over an accepted message. Returns the id to answer with: the first
-/// submission's id when `dedup_key` matches a message accepted less than 24 hours ago.
-pub(crate) trait Intake {
-    fn accept(&mut self, dedup_key: Option<String>, message: NewMessage) -> String;
-}
-
-/// Records nothing: for handlers called outside a running sandbox (unit tests).
-#[cfg(test)]
-pub(crate) struct Discard;
-
-#[cfg(test)]
-impl Intake for Discard {
-    fn accept(&mut self, _: Option<String>, message: NewMessage) -> String {
-        message.id
-    }
-}
-
-/// 8x8 keeps a clientMessageId for 24 hours.
-const DEDUP_WINDOW_MILLIS: u64 = 24 * 3600 * 1000;
-
+/// Keeps every message an emulator accepted, and remembers deduplication keys for their window.
 #[derive(Default)]
 pub(crate) struct Registry {
     inner: Mutex<Entries>,
@@ -120,8 +33,8 @@ pub(crate) struct Registry {
 #[derive(Default)]
 struct Entries {
     messages: Chunked<SentMessage>,
-    /// Dedup key -> (index in `messages`, accepted at, ms since the epoch).
-    by_key: HashMap<String, (usize, u64)>,
+    /// Dedup key -> (index in `messages`, accepted at, ms since the epoch, window in ms).
+    by_key: HashMap<String, (usize, u64, u64)>,
 }
 
 impl Registry {
@@ -135,9 +48,18 @@ impl Registry {
         }
     }
 
-    /// An intake for one request to `host`.
-    pub fn intake<'a>(&'a self, host: &'a str, now_millis: u64, now_text: String) -> Collector<'a> {
-        Collector { registry: self, host, now_millis, now_text, account_webhook: true, new: Vec::new() }
+    /// The world of one request to `host`, answered by the emulator of `provider`, received at `now`.
+    pub fn intake<'a>(&'a self, host: &'a str, provider: &'a str, now: DateTime<Utc>) -> Collector<'a> {
+        Collector {
+            registry: self,
+            host,
+            provider,
+            now,
+            now_millis: u64::try_from(now.timestamp_millis()).unwrap_or(0),
+            now_text: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            account_webhook: true,
+            new: Vec::new(),
+        }
     }
 }
 
@@ -180,16 +102,19 @@ impl<T> Chunked<T> {
     }
 }
 
-/// Collects the messages one request made new, for their receipts.
+/// The world of one request: the clock, random bits, and the registry it hands accepted messages to.
+/// It collects the messages the request made new, for their receipts.
 pub(crate) struct Collector<'a> {
     registry: &'a Registry,
     host: &'a str,
+    provider: &'a str,
+    now: DateTime<Utc>,
     now_millis: u64,
     now_text: String,
     /// Whether the host has an account webhook: without one, a message without a callback URL of its
     /// own has no receipts, and is not handed on for them (a batch of 10,000 then costs no receipt work).
     account_webhook: bool,
-    new: Vec<(SentMessage, Origin)>,
+    new: Vec<AcceptedMessage>,
 }
 
 impl Collector<'_> {
@@ -198,43 +123,53 @@ impl Collector<'_> {
     }
 
     /// The messages this request made new that may have receipts to post.
-    pub fn into_new(self) -> Vec<(SentMessage, Origin)> {
-        self.new
+    pub fn take_new(&mut self) -> Vec<AcceptedMessage> {
+        std::mem::take(&mut self.new)
     }
 }
 
-impl Intake for Collector<'_> {
-    fn accept(&mut self, dedup_key: Option<String>, message: NewMessage) -> String {
+impl Env for Collector<'_> {
+    fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    fn random(&mut self) -> u128 {
+        rand::random()
+    }
+}
+
+impl World for Collector<'_> {
+    fn accept(&mut self, message: AcceptedMessage) -> String {
         let Ok(mut entries) = self.registry.inner.lock() else { return message.id };
-        if let Some(key) = &dedup_key
-            && let Some(&(index, at)) = entries.by_key.get(key)
-            && self.now_millis.saturating_sub(at) < DEDUP_WINDOW_MILLIS
+        if let Some(dedup) = &message.dedup
+            && let Some(&(index, at, window)) = entries.by_key.get(&dedup.key)
+            && self.now_millis.saturating_sub(at) < window
             && let Some(first) = entries.messages.get_mut(index)
         {
             first.submissions = first.submissions.saturating_add(1);
             return first.id.clone();
         }
-        let record = SentMessage {
+        let index = entries.messages.len();
+        if let Some(dedup) = &message.dedup {
+            let window = u64::try_from(dedup.window.as_millis()).unwrap_or(u64::MAX);
+            entries.by_key.insert(dedup.key.clone(), (index, self.now_millis, window));
+        }
+        let id = message.id.clone();
+        let receipts = self.account_webhook || message.callback_url.is_some();
+        let record = |message: &AcceptedMessage| SentMessage {
             host: self.host.to_string(),
-            provider: message.origin.provider().to_string(),
+            provider: self.provider.to_string(),
             id: message.id.clone(),
-            client_message_id: message.client_message_id,
-            destination: message.destination,
-            source: message.source,
-            text: message.text,
+            client_message_id: message.client_message_id.clone(),
+            destination: message.destination.clone(),
+            source: message.source.clone(),
+            text: message.text.clone(),
             submissions: 1,
             accepted_at: self.now_text.clone(),
         };
-        let index = entries.messages.len();
-        let id = message.id;
-        if self.account_webhook || message.origin.callback_url().is_some() {
-            entries.messages.push(record.clone());
-            self.new.push((record, message.origin));
-        } else {
-            entries.messages.push(record);
-        }
-        if let Some(key) = dedup_key {
-            entries.by_key.insert(key, (index, self.now_millis));
+        entries.messages.push(record(&message));
+        if receipts {
+            self.new.push(message);
         }
         id
     }
@@ -243,28 +178,45 @@ impl Intake for Collector<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use herald_providers::emulator::Dedup;
+    use std::time::Duration;
 
-    fn message(id: &str) -> NewMessage {
-        NewMessage {
+    /// A day, as providers that deduplicate keep their keys.
+    const DEDUP_WINDOW_MILLIS: u64 = 24 * 3600 * 1000;
+
+    fn at(millis: u64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(i64::try_from(millis).unwrap()).unwrap()
+    }
+
+    /// A message the provider deduplicates by `key` for 24 hours, if it has one.
+    fn keyed(id: &str, key: Option<&str>) -> AcceptedMessage {
+        AcceptedMessage {
             id: id.into(),
             client_message_id: Some("c1".into()),
             destination: "+6591234567".into(),
             source: None,
             text: Some("Hi".into()),
-            origin: Origin::Kixie { businessid: "b".into(), email: None, from_number: None },
+            callback_url: None,
+            dedup: key
+                .map(|key| Dedup { key: key.into(), window: Duration::from_millis(DEDUP_WINDOW_MILLIS) }),
+            details: Box::new(()),
         }
+    }
+
+    fn message(id: &str) -> AcceptedMessage {
+        keyed(id, None)
     }
 
     #[test]
     fn a_key_seen_within_24_hours_returns_the_first_id_and_counts_the_submission() {
         let registry = Registry::default();
-        let mut intake = registry.intake("sms.8x8.com", 1_000, "t".into());
-        assert_eq!(intake.accept(Some("k".into()), message("a")), "a");
-        assert_eq!(intake.accept(Some("k".into()), message("b")), "a");
-        assert_eq!(intake.accept(None, message("c")), "c");
-        assert_eq!(intake.into_new().len(), 2);
-        let mut later = registry.intake("sms.8x8.com", 1_000 + DEDUP_WINDOW_MILLIS, "t".into());
-        assert_eq!(later.accept(Some("k".into()), message("d")), "d", "the window is over");
+        let mut intake = registry.intake("api.example.test", "example", at(1_000));
+        assert_eq!(intake.accept(keyed("a", Some("k"))), "a");
+        assert_eq!(intake.accept(keyed("b", Some("k"))), "a");
+        assert_eq!(intake.accept(keyed("c", None)), "c");
+        assert_eq!(intake.take_new().len(), 2);
+        let mut later = registry.intake("api.example.test", "example", at(1_000 + DEDUP_WINDOW_MILLIS));
+        assert_eq!(later.accept(keyed("d", Some("k"))), "d", "the window is over");
         let list = registry.list();
         assert_eq!(
             list.iter().map(|m| (m.id.as_str(), m.submissions)).collect::<Vec<_>>(),
@@ -277,23 +229,31 @@ mod tests {
     #[test]
     fn without_a_webhook_only_messages_with_their_own_callback_are_handed_on_for_receipts() {
         let registry = Registry::default();
-        let mut intake = registry.intake("sms.8x8.com", 1_000, "t".into()).with_account_webhook(false);
-        let sms = |id: &str, callback: Option<&str>| NewMessage {
-            origin: Origin::EightByEightSms {
-                subaccount: "acme".into(),
-                batch: None,
-                dlr_callback_url: callback.map(str::to_string),
-                sms_count: 1,
-            },
+        let mut intake =
+            registry.intake("api.example.test", "example", at(1_000)).with_account_webhook(false);
+        let sms = |id: &str, callback: Option<&str>| AcceptedMessage {
+            callback_url: callback.map(str::to_string),
             client_message_id: None,
             ..message(id)
         };
-        assert_eq!(intake.accept(None, sms("a", None)), "a");
-        assert_eq!(intake.accept(None, sms("b", Some("http://127.0.0.1:1/dlr"))), "b");
-        assert_eq!(intake.accept(None, message("c")), "c");
-        let new: Vec<String> = intake.into_new().into_iter().map(|(m, _)| m.id).collect();
+        assert_eq!(intake.accept(sms("a", None)), "a");
+        assert_eq!(intake.accept(sms("b", Some("http://127.0.0.1:1/dlr"))), "b");
+        assert_eq!(intake.accept(message("c")), "c");
+        let new: Vec<String> = intake.take_new().into_iter().map(|m| m.id).collect();
         assert_eq!(new, ["b"]);
         assert_eq!(registry.list().len(), 3, "every accepted message is kept all the same");
+    }
+
+    #[test]
+    fn each_message_is_listed_under_its_host_and_provider_at_the_request_s_time() {
+        let registry = Registry::default();
+        let mut intake = registry.intake("api.example.test", "example", at(1_000));
+        intake.accept(message("a"));
+        let listed = &registry.list()[0];
+        assert_eq!(
+            (listed.host.as_str(), listed.provider.as_str(), listed.accepted_at.as_str()),
+            ("api.example.test", "example", "1970-01-01T00:00:01.000Z")
+        );
     }
 
     #[test]

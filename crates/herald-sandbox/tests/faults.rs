@@ -134,7 +134,10 @@ async fn a_reset_cuts_the_answer_after_the_message_was_accepted() {
             ("content-type", "application/x-www-form-urlencoded"),
             (
                 "authorization",
-                &basic(herald_sandbox::DEFAULT_ACCOUNT_SID, herald_sandbox::DEFAULT_AUTH_TOKEN),
+                &basic(
+                    herald_providers::twilio::emulator::DEFAULT_ACCOUNT_SID,
+                    herald_providers::twilio::emulator::DEFAULT_AUTH_TOKEN,
+                ),
             ),
         ],
         b"To=%2B14155550100&From=%2B14155550001&Body=Hi",

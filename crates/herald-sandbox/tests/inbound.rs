@@ -119,16 +119,20 @@ async fn twilio_stop_opts_out_and_start_opts_back_in() {
         (Some("+14155550100"), Some("+14155550001"), Some(" stop "))
     );
     assert_eq!(field("SmsStatus"), Some("received"));
-    assert_eq!(field("AccountSid"), Some(herald_sandbox::DEFAULT_ACCOUNT_SID));
+    assert_eq!(field("AccountSid"), Some(herald_providers::twilio::emulator::DEFAULT_ACCOUNT_SID));
     assert!(field("MessageSid").is_some_and(|s| s.starts_with("SM") && s.len() == 34));
     let signature = hit.header("x-twilio-signature").unwrap();
     assert_eq!(
         signature,
-        herald_sandbox::twilio_signature(herald_sandbox::DEFAULT_AUTH_TOKEN, &url, &params)
+        herald_providers::twilio::signature(
+            herald_providers::twilio::emulator::DEFAULT_AUTH_TOKEN,
+            &url,
+            &params
+        )
     );
     assert_eq!(reply.json()["posted"]["Body"], " stop ");
 
-    assert!(sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+    assert!(sandbox.opted_out("+14155550001", "+14155550100"));
     assert_eq!(
         get_json(address, "/_sandbox/optouts").await,
         json!([{"sender": "+14155550001", "phone": "+14155550100"}])
@@ -147,7 +151,7 @@ async fn twilio_stop_opts_out_and_start_opts_back_in() {
         json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "Unstop"}),
     )
     .await;
-    assert!(!sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+    assert!(!sandbox.opted_out("+14155550001", "+14155550100"));
     assert_eq!(twilio_send(address, &fields).await.status, 201);
 
     for word in ["STOPALL", "unsubscribe", "Cancel", "END", "quit", "REVOKE", "optout"] {
@@ -156,13 +160,13 @@ async fn twilio_stop_opts_out_and_start_opts_back_in() {
             json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": word}),
         )
         .await;
-        assert!(sandbox.twilio_opted_out("+14155550001", "+14155550100"), "{word}");
+        assert!(sandbox.opted_out("+14155550001", "+14155550100"), "{word}");
         inbound(
             address,
             json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "start"}),
         )
         .await;
-        assert!(!sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+        assert!(!sandbox.opted_out("+14155550001", "+14155550100"));
     }
     assert_eq!(request(address, "DELETE", "/_sandbox/optouts", &[], b"").await.unwrap().status, 204);
 }
@@ -217,14 +221,14 @@ async fn inbound_refuses_what_it_cannot_post() {
         json!({"posted": null, "answered": null, "error": null,
                "opt_out": {"sender": "+14155550001", "phone": "+14155550100", "opted_out": true}})
     );
-    assert!(sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+    assert!(sandbox.opted_out("+14155550001", "+14155550100"));
     let reply = inbound(
         address,
         json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "start"}),
     )
     .await;
     assert_eq!((reply.status, reply.json()["opt_out"]["opted_out"].as_bool()), (200, Some(false)));
-    assert!(!sandbox.twilio_opted_out("+14155550001", "+14155550100"));
+    assert!(!sandbox.opted_out("+14155550001", "+14155550100"));
     let reply = inbound(
         address,
         json!({"host": "api.twilio.com", "from": "+14155550100", "to": "+14155550001", "text": "hello"}),

@@ -309,7 +309,7 @@ fn the_independent_signature_matches_the_published_vector() {
     .collect();
     let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
     assert_eq!(expected_signature("12345", url, &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-    assert_eq!(herald_sandbox::twilio_signature("12345", url, &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
+    assert_eq!(herald_providers::twilio::signature("12345", url, &params), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
 }
 
 #[tokio::test]
@@ -335,7 +335,10 @@ async fn twilio_status_callbacks_are_signed_over_the_exact_url() {
         assert_eq!(hit.header("content-type").as_deref(), Some("application/x-www-form-urlencoded"));
         let params = hit.form();
         let signature = hit.header("x-twilio-signature").unwrap();
-        assert_eq!(signature, expected_signature(herald_sandbox::DEFAULT_AUTH_TOKEN, &callback, &params));
+        assert_eq!(
+            signature,
+            expected_signature(herald_providers::twilio::emulator::DEFAULT_AUTH_TOKEN, &callback, &params)
+        );
         assert_ne!(signature, expected_signature("wrong-token", &callback, &params));
         assert_eq!(hit.query.as_deref(), Some("lead=42&x=a%20b"));
     }
@@ -348,7 +351,10 @@ async fn twilio_status_callbacks_are_signed_over_the_exact_url() {
         ok_hits.iter().map(|h| field(h, "MessageStatus").unwrap()).collect::<Vec<_>>(),
         ["sent", "delivered"]
     );
-    assert_eq!(field(&ok_hits[0], "AccountSid").as_deref(), Some(herald_sandbox::DEFAULT_ACCOUNT_SID));
+    assert_eq!(
+        field(&ok_hits[0], "AccountSid").as_deref(),
+        Some(herald_providers::twilio::emulator::DEFAULT_ACCOUNT_SID)
+    );
     assert_eq!(field(&ok_hits[0], "From").as_deref(), Some("+14155550001"));
     assert_eq!(field(&ok_hits[0], "To").as_deref(), Some("+14155550100"));
     assert_eq!(field(&ok_hits[1], "ErrorCode"), None);

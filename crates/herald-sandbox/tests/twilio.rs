@@ -1,7 +1,8 @@
 mod common;
 
 use common::*;
-use herald_sandbox::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, SandboxOptions, TwilioOptions};
+use herald_providers::twilio::emulator::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioOptions};
+use herald_sandbox::SandboxOptions;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
@@ -78,16 +79,14 @@ async fn a_valid_message_is_a_201_message_resource() {
 
 #[tokio::test]
 async fn credentials_are_checked_first() {
-    let options = SandboxOptions {
-        twilio: TwilioOptions {
-            accounts: vec![
-                (DEFAULT_ACCOUNT_SID.into(), DEFAULT_AUTH_TOKEN.into()),
-                ("AC2".into(), "token-2".into()),
-            ],
-            ..TwilioOptions::default()
-        },
-        ..SandboxOptions::default()
+    let twilio = TwilioOptions {
+        accounts: vec![
+            (DEFAULT_ACCOUNT_SID.into(), DEFAULT_AUTH_TOKEN.into()),
+            ("AC2".into(), "token-2".into()),
+        ],
+        ..TwilioOptions::default()
     };
+    let options = SandboxOptions::default().with_section("twilio", twilio).unwrap();
     let (sandbox, address) = start(options).await;
     let form = "To=%2B14155550100&From=%2B14155550001&Body=Hi";
     assert_error(send_as(address, DEFAULT_ACCOUNT_SID, None, form).await, 401, 20003);
@@ -133,10 +132,8 @@ async fn message_errors_carry_twilio_codes() {
 
 #[tokio::test]
 async fn paths_methods_and_rates() {
-    let options = SandboxOptions {
-        twilio: TwilioOptions { rate_per_second: Some(1), ..TwilioOptions::default() },
-        ..SandboxOptions::default()
-    };
+    let twilio = TwilioOptions { rate_per_second: Some(1), ..TwilioOptions::default() };
+    let options = SandboxOptions::default().with_section("twilio", twilio).unwrap();
     let (_, address) = start(options).await;
     let auth = basic(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN);
     let reply =

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use herald_engine::{Engine, EngineOptions};
 use herald_project::ApiScope;
-use herald_sandbox::{KixieOptions, Sandbox, SandboxOptions};
+use herald_sandbox::{Sandbox, SandboxOptions};
 use herald_store::RunStatus;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -157,10 +157,8 @@ struct Api {
 
 impl Api {
     async fn new() -> Api {
-        let sandbox = Sandbox::new(SandboxOptions {
-            kixie: KixieOptions { businessid: BUSINESSID.into(), apikey: APIKEY.into() },
-            ..SandboxOptions::default()
-        });
+        let kixie = json!({"businessid": BUSINESSID, "apikey": APIKEY});
+        let sandbox = Sandbox::new(SandboxOptions::default().with_section("kixie", kixie).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(sandbox.serve(listener));

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use herald_engine::{Engine, EngineOptions, RunEvent};
-use herald_sandbox::{KixieOptions, Sandbox, SandboxOptions};
+use herald_sandbox::{Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,10 +94,12 @@ pub async fn run() -> Result<ExitCode> {
     };
     let temp = tempfile::tempdir().context("cannot create a temporary folder")?;
 
-    let sandbox = Sandbox::new(SandboxOptions {
-        kixie: KixieOptions { businessid: DEMO_BUSINESSID.into(), apikey: DEMO_APIKEY.into() },
-        ..SandboxOptions::default()
-    });
+    // The bundled example is Kixie's, so the sandbox's Kixie account takes the demo's credentials.
+    let account = json!({"businessid": DEMO_BUSINESSID, "apikey": DEMO_APIKEY});
+    let options = SandboxOptions::default()
+        .with_section("kixie", account)
+        .map_err(|problem| anyhow::anyhow!("the demo's sandbox options: {problem}"))?;
+    let sandbox = Sandbox::new(options);
     let sandbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let sandbox_url = format!("http://{}", sandbox_listener.local_addr()?);
     tokio::spawn(sandbox.clone().serve(sandbox_listener));

@@ -46,8 +46,7 @@ enum Command {
     /// Check and debug flows.
     #[command(subcommand)]
     Flow(FlowCommand),
-    /// Serve emulated providers for tests and demos: Kixie, 8x8 SMS and Chat Apps, Twilio, and an
-    /// OAuth 2.0 server; see docs/sandbox.md.
+    /// Serve the emulated providers (every provider herald has an emulator for) for tests and demos.
     #[command(after_help = "Example:\n  herald sandbox --listen 127.0.0.1:8099")]
     Sandbox {
         /// Address to listen on (port 0: any free port; the address is printed).
@@ -65,6 +64,7 @@ enum Command {
         )]
         kixie_apikey: String,
         /// A JSON file of sandbox options (faults per host, receipts, accounts); see docs/sandbox.md.
+        /// It holds the Kixie account too: with it, the two Kixie flags are ignored.
         #[arg(long)]
         config: Option<PathBuf>,
     },

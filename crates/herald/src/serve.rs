@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use herald_engine::{Engine, EngineOptions};
 use herald_flow::CompiledProject;
-use herald_sandbox::{KixieOptions, Sandbox, SandboxOptions};
+use herald_sandbox::{Sandbox, SandboxOptions};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -122,14 +122,17 @@ pub async fn sandbox(
             }
             options
         }
-        None => SandboxOptions { kixie: KixieOptions { businessid, apikey }, ..SandboxOptions::default() },
+        None => SandboxOptions::default()
+            .with_section("kixie", serde_json::json!({"businessid": businessid, "apikey": apikey}))
+            .map_err(|problem| anyhow::anyhow!("--kixie-businessid, --kixie-apikey: {problem}"))?,
     };
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let sandbox = Sandbox::new(options);
     println!(
-        "herald sandbox listening on http://{address} (providers at /HOST/...: apig.kixie.com, sms.8x8.com, chatapps.8x8.com, api.twilio.com and the regional 8x8 hosts; control API under /_sandbox/, see docs/sandbox.md)"
+        "herald sandbox listening on http://{address} (providers at /HOST/...: {}; control API under /_sandbox/, see docs/sandbox.md)",
+        herald_sandbox::provider_hosts().join(", ")
     );
     tokio::select! {
         served = sandbox.serve(listener) => served?,

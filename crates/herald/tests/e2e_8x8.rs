@@ -46,7 +46,11 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
 #[tokio::test]
 async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
     let h = eight_by_eight("8x8-sms", KEY);
-    let run = h.lead_run(json!({"LastName": "L", "Phone": herald_sandbox::BLOCKED_DESTINATION})).await;
+    let run = h
+        .lead_run(
+            json!({"LastName": "L", "Phone": herald_providers::eightbyeight::emulator::BLOCKED_DESTINATION}),
+        )
+        .await;
     let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("HTTP 200 but 8x8 rejected the message"), "{fault}");
     assert_eq!(run["trace"][2]["kind"], "Create Records");

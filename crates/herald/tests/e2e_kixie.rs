@@ -81,7 +81,7 @@ async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
     let h = kixie(APIKEY).start();
     let created = h
         .post_lead(
-            json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": herald_sandbox::BLOCKED_TARGET}),
+            json!({"FirstName": "Edsger", "LastName": "Dijkstra", "Phone": herald_providers::kixie::emulator::BLOCKED_TARGET}),
         )
         .await;
     let lead_id = created["id"].as_str().unwrap();

@@ -7,7 +7,8 @@
 mod common;
 
 use common::*;
-use herald_sandbox::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, twilio_signature};
+use herald_providers::twilio::emulator::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN};
+use herald_providers::twilio::signature as twilio_signature;
 use serde_json::{Value, json};
 use std::time::Duration;
 

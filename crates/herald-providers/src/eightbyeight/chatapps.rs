@@ -18,6 +18,10 @@ impl Connector for ChatApps {
         serves("chatapps", host)
     }
 
+    fn emulator(&self) -> Option<&dyn crate::emulator::Emulator> {
+        Some(&super::emulator::CHAT_APPS)
+    }
+
     fn interpret(&self, status: u16, body: &[u8]) -> Verdict {
         interpret(self, status, body)
     }

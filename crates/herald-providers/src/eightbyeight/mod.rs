@@ -7,6 +7,7 @@
 //! event or an array, unsigned (a static Authorization header chosen by the customer).
 
 mod chatapps;
+pub mod emulator;
 mod sms;
 
 pub use chatapps::ChatApps;

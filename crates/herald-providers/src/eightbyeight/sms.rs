@@ -24,6 +24,10 @@ impl Connector for Sms {
         serves("sms", host)
     }
 
+    fn emulator(&self) -> Option<&dyn crate::emulator::Emulator> {
+        Some(&super::emulator::SMS)
+    }
+
     fn interpret(&self, status: u16, body: &[u8]) -> Verdict {
         interpret(self, status, body)
     }

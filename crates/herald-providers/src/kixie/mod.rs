@@ -5,6 +5,7 @@
 //! webhooks carry no signature: the endpoint's own secret authenticates them.
 
 use crate::connector::{Connector, Verdict, WebhookAuth};
+use crate::emulator::Emulator;
 use crate::json::{at, text_at};
 use crate::message::segments;
 use crate::webhook::Ctx;
@@ -15,6 +16,7 @@ use crate::{
 use serde_json::Value;
 use std::time::Duration;
 
+pub mod emulator;
 #[cfg(test)]
 mod tests;
 
@@ -127,6 +129,10 @@ impl Connector for Kixie {
     fn parse_webhook(&self, body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
         let ctx = Ctx::new(&Kixie);
         Ok(vec![parse_event(&ctx, &ctx.json(body)?)?])
+    }
+
+    fn emulator(&self) -> Option<&dyn Emulator> {
+        Some(&emulator::KixieEmulator)
     }
 }
 

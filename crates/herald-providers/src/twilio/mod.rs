@@ -3,11 +3,13 @@
 //! posts signed with the account's auth token (`X-Twilio-Signature`). No idempotency key exists, so a
 //! send whose outcome is unknown is never repeated.
 
+pub mod emulator;
 mod signature;
 
 pub use signature::{TwilioError, error_meaning, form_params, parse_error, signature, verify_signature};
 
 use crate::connector::{Connector, SignedRequest, WebhookAuth};
+use crate::emulator::Emulator;
 use crate::json::{at, count, text_at};
 use crate::message::segments;
 use crate::webhook::Ctx;
@@ -171,6 +173,10 @@ impl Connector for Twilio {
 
     fn parse_webhook(&self, body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
         Ok(vec![parse_callback(&Ctx::new(&Twilio), body)?])
+    }
+
+    fn emulator(&self) -> Option<&dyn Emulator> {
+        Some(&emulator::TwilioEmulator)
     }
 }
 

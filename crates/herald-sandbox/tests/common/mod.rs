@@ -131,8 +131,8 @@ pub fn basic(sid: &str, token: &str) -> String {
 /// Posts a form to Twilio's Messages.json of the default account.
 pub async fn twilio_send(address: SocketAddr, fields: &[(&str, &str)]) -> Reply {
     let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
-    let sid = herald_sandbox::DEFAULT_ACCOUNT_SID;
-    let auth = basic(sid, herald_sandbox::DEFAULT_AUTH_TOKEN);
+    let sid = herald_providers::twilio::emulator::DEFAULT_ACCOUNT_SID;
+    let auth = basic(sid, herald_providers::twilio::emulator::DEFAULT_AUTH_TOKEN);
     request(
         address,
         "POST",

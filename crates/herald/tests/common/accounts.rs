@@ -3,7 +3,7 @@
 //! working against the sandbox" takes them from here (`Setup::sandbox_account`); a new example gets its
 //! line in `sandbox_account` and every such test can start it.
 
-use herald_sandbox::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN};
+use herald_providers::twilio::emulator::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN};
 
 /// (external credential, principal, parameter) and the value to store.
 pub type CredentialValue = ([&'static str; 3], &'static str);

@@ -1,25 +1,28 @@
-//! 8x8 SMS and Chat Apps (WhatsApp, Viber, RCS, ...) as 8x8's documentation and official specs (copies
-//! in `crates/herald-openapi/tests/fixtures/specs/8x8/`) describe them, on all four regions' hosts:
-//! `POST /api/v1/subaccounts/{subAccountId}/messages` (single) and `.../messages/batch`.
+//! 8x8 in the sandbox: SMS and Chat Apps (WhatsApp, Viber, RCS, ...) as 8x8's documentation and its official
+//! specs (copies in `crates/herald-openapi/tests/fixtures/specs/8x8/`) describe them, on all four regions' hosts:
+//! `POST /api/v1/subaccounts/{subAccountId}/messages` (single) and `.../messages/batch`; their
+//! `outbound_message_status_changed` receipts and `inbound_message_received` webhooks.
 //!
 //! Checks run in this order: Bearer key (401, code 1200), subaccount (400 code 1001 when malformed,
 //! 403 code 1201 when not this account's), rate (429 with `Retry-After`), JSON body (400 code 1000),
 //! then the message itself. A single message that fails validation is a 400 with
 //! `{code, message, errorId, timestamp}`; in a batch it is a `REJECTED` / `rejected` entry instead.
+//!
+//! SMS and Chat Apps are two emulators of one account: both read the options file's `eight_by_eight`.
 
-use crate::Answer;
-use crate::registry::{Batch, Intake, NewMessage, Origin};
-use axum::http::{HeaderMap, Method, StatusCode};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::emulator::{
+    AcceptedMessage, AccountWebhook, Answer, Dedup, Emulation, Emulator, Env, Fault, Inbound, Method,
+    Request, StatusCode, Webhook, World, option_section, read_option,
+};
+use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A valid number the emulated operator rejects (`REJECTED` inside a 200).
 pub const BLOCKED_DESTINATION: &str = "+6589999999";
 
-/// What the emulated 8x8 account accepts.
+/// What the emulated 8x8 account accepts (the options file's `eight_by_eight`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EightByEightOptions {
@@ -49,35 +52,62 @@ impl Default for EightByEightOptions {
     }
 }
 
-/// Which 8x8 product a host serves.
+/// Which 8x8 product an emulator answers as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Product {
+pub(super) enum Product {
     Sms,
     ChatApps,
 }
 
-pub(crate) fn product_for_host(host: &str) -> Option<Product> {
-    match host {
-        "sms.8x8.com" | "sms.us.8x8.com" | "sms.8x8.uk" | "sms.8x8.id" => Some(Product::Sms),
-        "chatapps.8x8.com" | "chatapps.us.8x8.com" | "chatapps.8x8.uk" | "chatapps.8x8.id" => {
-            Some(Product::ChatApps)
+/// The emulator of one 8x8 product.
+pub(super) struct EightByEightEmulator(Product);
+
+pub(super) static SMS: EightByEightEmulator = EightByEightEmulator(Product::Sms);
+pub(super) static CHAT_APPS: EightByEightEmulator = EightByEightEmulator(Product::ChatApps);
+
+impl Emulator for EightByEightEmulator {
+    fn hosts(&self) -> &'static [&'static str] {
+        match self.0 {
+            Product::Sms => &["sms.8x8.com", "sms.us.8x8.com", "sms.8x8.uk", "sms.8x8.id"],
+            Product::ChatApps => {
+                &["chatapps.8x8.com", "chatapps.us.8x8.com", "chatapps.8x8.uk", "chatapps.8x8.id"]
+            }
         }
-        _ => None,
+    }
+
+    fn option_keys(&self) -> &'static [&'static str] {
+        &["eight_by_eight"]
+    }
+
+    fn options(&self, key: &str, given: Option<&Value>) -> Result<Value, String> {
+        match key {
+            "eight_by_eight" => option_section::<EightByEightOptions>(given),
+            other => Err(format!("8x8 reads no option {other}")),
+        }
+    }
+
+    fn start(&self, options: &Map<String, Value>) -> Box<dyn Emulation> {
+        Box::new(EightByEightAccount {
+            product: self.0,
+            options: read_option(options, "eight_by_eight"),
+            windows: HashMap::new(),
+        })
     }
 }
 
-/// Requests counted per (product, subaccount) in fixed one-second windows.
-#[derive(Debug, Default)]
-pub(crate) struct RateLimiter {
-    windows: Mutex<HashMap<(Product, String), (u64, u32)>>,
+/// One product of the emulated account.
+struct EightByEightAccount {
+    product: Product,
+    options: EightByEightOptions,
+    /// Requests counted per subaccount in fixed one-second windows: subaccount -> (second, count).
+    windows: HashMap<String, (u64, u32)>,
 }
 
-impl RateLimiter {
+impl EightByEightAccount {
     /// `Err(seconds to wait)` when this request is over `limit` in the current second.
-    fn admit(&self, key: (Product, String), now_millis: u64, limit: u32) -> Result<(), u64> {
+    fn admit(&mut self, subaccount: &str, now_millis: u64, limit: u32) -> Result<(), u64> {
         let second = now_millis / 1000;
-        let Ok(mut windows) = self.windows.lock() else { return Ok(()) };
-        let window = windows.entry(key).or_insert((second, 0));
+        let window = self.windows.entry(subaccount.to_string()).or_insert((second, 0));
         if window.0 != second {
             *window = (second, 0);
         }
@@ -93,6 +123,8 @@ const SUBACCOUNT_MAX: usize = 50;
 const SMS_BATCH_MAX: usize = 10_000;
 const CHAT_BATCH_MAX: usize = 1_000;
 const SMS_MAX_PARTS: u32 = 10;
+/// 8x8 keeps a clientMessageId for 24 hours.
+const DEDUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 const CHAT_TYPES: [&str; 10] = [
     "text",
     "audio",
@@ -135,9 +167,22 @@ fn refuse(code: u32, message: impl Into<String>) -> Refusal {
     Refusal { code, message: message.into() }
 }
 
-/// One request's view of the message registry.
+/// The batch a message came in.
+#[derive(Clone, Debug)]
+struct Batch {
+    batch_id: String,
+    client_batch_id: Option<String>,
+}
+
+/// What a message's receipts need beyond the message itself.
+enum Details {
+    Sms { subaccount: String, batch: Option<Batch>, sms_count: u32 },
+    Chat { subaccount: String, batch: Option<Batch>, user: Value, channel: String },
+}
+
+/// One request: the world it hands messages to, and where they come from.
 struct Ctx<'a> {
-    intake: &'a mut dyn Intake,
+    world: &'a mut dyn World,
     product: Product,
     subaccount: &'a str,
     batch: Option<Batch>,
@@ -146,106 +191,225 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// The umid to answer with: a new one, or the first submission's when 8x8 deduplicates the
     /// clientMessageId (same subaccount and product, within 24 hours).
-    fn accept(&mut self, message: NewMessage) -> String {
-        let key = message
-            .client_message_id
-            .as_ref()
-            .map(|id| format!("{:?}\u{0}{}\u{0}{id}", self.product, self.subaccount));
-        self.intake.accept(key, message)
+    fn accept(&mut self, mut message: AcceptedMessage) -> String {
+        message.dedup = message.client_message_id.as_ref().map(|id| Dedup {
+            key: format!("{:?}\u{0}{}\u{0}{id}", self.product, self.subaccount),
+            window: DEDUP_WINDOW,
+        });
+        self.world.accept(message)
+    }
+
+    fn uuid(&mut self) -> String {
+        new_uuid(&mut *self.world)
+    }
+
+    fn now_text(&self) -> String {
+        now_text(&*self.world)
+    }
+
+    fn refusal(&mut self, refusal: Refusal) -> Answer {
+        error(&mut *self.world, StatusCode::BAD_REQUEST, refusal.code, &refusal.message)
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn handle(
-    options: &EightByEightOptions,
-    limiter: &RateLimiter,
-    host: &str,
-    now_millis: u64,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Answer {
-    let mut discard = crate::registry::Discard;
-    let body = serde_json::from_slice(body).unwrap_or(Value::Null);
-    handle_with(options, limiter, host, now_millis, method, path, headers, &body, &mut discard)
+impl Emulation for EightByEightAccount {
+    fn answer(&mut self, request: &Request<'_>, world: &mut dyn World) -> Answer {
+        let path = request.path;
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let (subaccount, batch) = match segments.as_slice() {
+            ["", "api", "v1", "subaccounts", id, "messages"] => (*id, false),
+            ["", "api", "v1", "subaccounts", id, "messages", "batch"] => (*id, true),
+            _ => return error(world, StatusCode::NOT_FOUND, 1300, &format!("Resource not found: {path}")),
+        };
+        if !self.authorized(request) {
+            return error(
+                world,
+                StatusCode::UNAUTHORIZED,
+                1200,
+                "Unauthorized: missing or invalid API key (Authorization: Bearer <apiKey>)",
+            );
+        }
+        if request.method != Method::POST {
+            let method = request.method;
+            return error(
+                world,
+                StatusCode::METHOD_NOT_ALLOWED,
+                1000,
+                &format!("Method {method} is not allowed on {path}; use POST"),
+            );
+        }
+        if !valid_subaccount(subaccount) {
+            return error(
+                world,
+                StatusCode::BAD_REQUEST,
+                1001,
+                &format!("Illegal subAccountId: {subaccount}"),
+            );
+        }
+        if !self.options.subaccounts.is_empty() && !self.options.subaccounts.iter().any(|s| s == subaccount) {
+            return error(
+                world,
+                StatusCode::FORBIDDEN,
+                1201,
+                &format!("Forbidden: subaccount {subaccount} is not accessible with this API key"),
+            );
+        }
+        let now_millis = u64::try_from(world.now().timestamp_millis()).unwrap_or(0);
+        if let Some(limit) = self.options.rate_per_second
+            && let Err(wait) = self.admit(subaccount, now_millis, limit)
+        {
+            return too_many(wait).with_header("retry-after", wait.to_string());
+        }
+        // Parsed once by the sandbox, which also logs it.
+        let Some(Value::Object(body)) = request.json else {
+            return error(
+                world,
+                StatusCode::BAD_REQUEST,
+                1000,
+                "Invalid request body: expected a JSON object",
+            );
+        };
+        let mut ctx = Ctx { world, product: self.product, subaccount, batch: None };
+        match (self.product, batch) {
+            (Product::Sms, false) => sms_single(body, &mut ctx),
+            (Product::Sms, true) => sms_batch(body, &mut ctx),
+            (Product::ChatApps, false) => chat_single(&self.options, body, &mut ctx),
+            (Product::ChatApps, true) => chat_batch(&self.options, body, &mut ctx),
+        }
+    }
+
+    /// One `outbound_message_status_changed` event per status, to the message's `dlrCallbackUrl` or
+    /// else the account webhook, with the account webhook's headers. SMS receipts carry the price
+    /// (0.035 EUR per part) and `smsCount`.
+    fn receipts(
+        &self,
+        message: &AcceptedMessage,
+        statuses: &[String],
+        account: Option<&AccountWebhook<'_>>,
+        env: &mut dyn Env,
+    ) -> Vec<Webhook> {
+        let Some(url) = message.callback_url.clone().or_else(|| account.map(|a| a.url.to_string())) else {
+            return Vec::new();
+        };
+        let Some(details) = message.details::<Details>() else { return Vec::new() };
+        let headers = account.map(|a| a.header_list()).unwrap_or_default();
+        let batch_id = |batch: &Option<Batch>| batch.as_ref().map(|b| b.batch_id.clone());
+        let client_batch_id = |batch: &Option<Batch>| batch.as_ref().and_then(|b| b.client_batch_id.clone());
+        statuses
+            .iter()
+            .map(|status| {
+                let body = match details {
+                    Details::Sms { subaccount, batch, sms_count } => json!({
+                        "namespace": "SMS",
+                        "eventType": "outbound_message_status_changed",
+                        "description": "SMS status update",
+                        "payload": {
+                            "umid": message.id,
+                            "batchId": batch_id(batch),
+                            "clientMessageId": message.client_message_id,
+                            "clientBatchId": client_batch_id(batch),
+                            "subAccountId": subaccount,
+                            "source": message.source,
+                            "destination": message.destination,
+                            "status": status_of(status, env),
+                            "price": price(*sms_count),
+                            "smsCount": sms_count,
+                        },
+                    }),
+                    Details::Chat { subaccount, batch, user, channel } => json!({
+                        "namespace": "ChatApps",
+                        "eventType": "outbound_message_status_changed",
+                        "description": "ChatApps message status update",
+                        "payload": {
+                            "umid": message.id,
+                            "batchId": batch_id(batch),
+                            "clientMessageId": message.client_message_id,
+                            "clientBatchId": client_batch_id(batch),
+                            "subAccountId": subaccount,
+                            "channel": channel,
+                            "user": user,
+                            "status": status_of(status, env),
+                        },
+                    }),
+                };
+                Webhook::json(Some(url.clone()), headers.clone(), body).about(status, &message.id)
+            })
+            .collect()
+    }
+
+    /// `inbound_message_received` to the account webhook, with its headers. The subaccount is the
+    /// request's, else the first of the options' `subaccounts`, else `sandbox-subaccount`.
+    fn inbound(
+        &mut self,
+        message: &Inbound<'_>,
+        account: Option<&AccountWebhook<'_>>,
+        env: &mut dyn Env,
+    ) -> Webhook {
+        let subaccount = message
+            .subaccount
+            .map(str::to_string)
+            .or_else(|| self.options.subaccounts.first().cloned())
+            .unwrap_or_else(|| "sandbox-subaccount".into());
+        let umid = new_uuid(env);
+        let timestamp = now_text(env);
+        let body = match self.product {
+            Product::Sms => {
+                let info = herald_sms::inspect(message.text);
+                json!({
+                    "namespace": "SMS",
+                    "eventType": "inbound_message_received",
+                    "description": "Inbound SMS",
+                    "payload": {
+                        "umid": umid,
+                        "subAccountId": subaccount,
+                        "timestamp": timestamp,
+                        "source": message.from,
+                        "destination": message.to,
+                        "body": message.text,
+                        "encoding": info.encoding.as_str(),
+                        "smsCount": info.segments,
+                        "price": price(info.segments),
+                    },
+                })
+            }
+            Product::ChatApps => json!({
+                "namespace": "ChatApps",
+                "eventType": "inbound_message_received",
+                "description": "Inbound message",
+                "payload": {
+                    "umid": umid,
+                    "subAccountId": subaccount,
+                    "timestamp": timestamp,
+                    "user": {"msisdn": message.from, "channelUserId": message.from.trim_start_matches('+')},
+                    "recipient": {"channel": "WhatsApp", "channelId": message.to},
+                    "type": "text",
+                    "content": {"text": message.text},
+                },
+            }),
+        };
+        let url = account.map(|a| a.url.to_string());
+        let headers = account.map(|a| a.header_list()).unwrap_or_default();
+        Webhook::json(url, headers, body).about("received", &umid)
+    }
+
+    fn fault(&self, fault: Fault, env: &mut dyn Env) -> Answer {
+        match fault {
+            Fault::ServerError => {
+                error(env, StatusCode::INTERNAL_SERVER_ERROR, 2000, "Internal server error")
+            }
+            Fault::TooManyRequests { retry_after_secs } => too_many(retry_after_secs),
+        }
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn handle_with(
-    options: &EightByEightOptions,
-    limiter: &RateLimiter,
-    host: &str,
-    now_millis: u64,
-    method: &Method,
-    path: &str,
-    headers: &HeaderMap,
-    body: &Value,
-    intake: &mut dyn Intake,
-) -> Answer {
-    let Some(product) = product_for_host(host) else {
-        return error(StatusCode::NOT_FOUND, 1300, "Resource not found");
-    };
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let (subaccount, batch) = match segments.as_slice() {
-        ["", "api", "v1", "subaccounts", id, "messages"] => (*id, false),
-        ["", "api", "v1", "subaccounts", id, "messages", "batch"] => (*id, true),
-        _ => return error(StatusCode::NOT_FOUND, 1300, &format!("Resource not found: {path}")),
-    };
-    if !authorized(options, headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            1200,
-            "Unauthorized: missing or invalid API key (Authorization: Bearer <apiKey>)",
-        );
+impl EightByEightAccount {
+    fn authorized(&self, request: &Request<'_>) -> bool {
+        let Some(value) = request.header("authorization") else { return false };
+        let mut parts = value.trim().splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        let key = parts.next().unwrap_or("").trim();
+        scheme.eq_ignore_ascii_case("bearer") && !key.is_empty() && key == self.options.api_key
     }
-    if method != Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            1000,
-            &format!("Method {method} is not allowed on {path}; use POST"),
-        );
-    }
-    if !valid_subaccount(subaccount) {
-        return error(StatusCode::BAD_REQUEST, 1001, &format!("Illegal subAccountId: {subaccount}"));
-    }
-    if !options.subaccounts.is_empty() && !options.subaccounts.iter().any(|s| s == subaccount) {
-        return error(
-            StatusCode::FORBIDDEN,
-            1201,
-            &format!("Forbidden: subaccount {subaccount} is not accessible with this API key"),
-        );
-    }
-    if let Some(limit) = options.rate_per_second
-        && let Err(wait) = limiter.admit((product, subaccount.to_string()), now_millis, limit)
-    {
-        let mut answer = Answer::json(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"code": 429, "message": format!("Quota exceeded. Please try again in {wait} second(s).")}),
-        );
-        answer.headers.push(("retry-after", wait.to_string()));
-        return answer;
-    }
-    // Parsed once by the caller, which also records it.
-    let Value::Object(request) = body else {
-        return error(StatusCode::BAD_REQUEST, 1000, "Invalid request body: expected a JSON object");
-    };
-    let mut ctx = Ctx { intake, product, subaccount, batch: None };
-    match (product, batch) {
-        (Product::Sms, false) => sms_single(request, &mut ctx),
-        (Product::Sms, true) => sms_batch(request, &mut ctx),
-        (Product::ChatApps, false) => chat_single(options, request, &mut ctx),
-        (Product::ChatApps, true) => chat_batch(options, request, &mut ctx),
-    }
-}
-
-fn authorized(options: &EightByEightOptions, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return false };
-    let mut parts = value.trim().splitn(2, ' ');
-    let scheme = parts.next().unwrap_or("");
-    let key = parts.next().unwrap_or("").trim();
-    scheme.eq_ignore_ascii_case("bearer") && !key.is_empty() && key == options.api_key
 }
 
 /// `^[A-Za-z0-9\-._&]{3,50}$`
@@ -262,26 +426,28 @@ fn valid_msisdn(number: &str) -> bool {
         && digits.chars().all(|c| c.is_ascii_digit())
 }
 
-pub(crate) fn error(status: StatusCode, code: u32, message: &str) -> Answer {
+/// 8x8's error body `{code, message, errorId, timestamp}`.
+fn error(env: &mut dyn Env, status: StatusCode, code: u32, message: &str) -> Answer {
+    let error_id = new_uuid(env);
     Answer::json(
         status,
-        json!({"code": code, "message": message, "errorId": new_uuid(), "timestamp": now_text()}),
+        json!({"code": code, "message": message, "errorId": error_id, "timestamp": now_text(env)}),
     )
 }
 
-fn refusal_answer(refusal: Refusal) -> Answer {
-    error(StatusCode::BAD_REQUEST, refusal.code, &refusal.message)
+/// 8x8's 429 body.
+fn too_many(wait: u64) -> Answer {
+    Answer::json(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"code": 429, "message": format!("Quota exceeded. Please try again in {wait} second(s).")}),
+    )
 }
 
-static SEQUENCE: AtomicU64 = AtomicU64::new(1);
-
-/// A random-looking version-4 UUID (no dependency on a UUID crate).
-pub(crate) fn new_uuid() -> String {
-    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-    let high = mix(n ^ nanos.rotate_left(17));
-    let low = mix(high ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+/// A version-4 UUID from the world's random bits.
+fn new_uuid(env: &mut dyn Env) -> String {
+    let bits = env.random();
+    let high = (bits >> 64) as u64;
+    let low = bits as u64;
     // Written digit by digit: a batch of 10,000 makes 10,000 of them, and `format!` costs more.
     fn hex(id: &mut String, value: u64, digits: u32) {
         for shift in (0..digits).rev() {
@@ -301,16 +467,41 @@ pub(crate) fn new_uuid() -> String {
     id
 }
 
-fn mix(mut x: u64) -> u64 {
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    x ^ (x >> 33)
+fn now_text(env: &dyn Env) -> String {
+    env.now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+/// 8x8's name for a status, its detail, and the error of a failed one.
+fn status_of(status: &str, env: &dyn Env) -> Value {
+    let (state, detail, error) = match status {
+        "sent" => ("sent", Some("delivered_to_operator"), None),
+        "delivered" | "read" => (status, Some("delivered_to_recipient"), None),
+        "undelivered" => (
+            "undelivered",
+            Some("undelivered_to_recipient"),
+            Some((5, "Message could not be delivered to the recipient")),
+        ),
+        "failed" | "rejected" => {
+            ("rejected", Some("rejected_by_operator"), Some((6, "Message was rejected by the operator")))
+        }
+        other => (other, None, None),
+    };
+    json!({
+        "state": state,
+        "detail": detail,
+        "timestamp": now_text(env),
+        "errorCode": error.map(|e| e.0),
+        "errorMessage": error.map(|e| e.1),
+    })
+}
+
+/// What the sandbox charges per SMS part in 8x8 receipts.
+const PRICE_PER_SMS: f64 = 0.035;
+const PRICE_CURRENCY: &str = "EUR";
+
+fn price(parts: u32) -> Value {
+    let total = (PRICE_PER_SMS * f64::from(parts) * 10_000.0).round() / 10_000.0;
+    json!({"total": total, "perSms": PRICE_PER_SMS, "currency": PRICE_CURRENCY})
 }
 
 fn text<'a>(object: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, Refusal> {
@@ -523,7 +714,7 @@ fn start_batch(
     if count > max {
         return Err(refuse(1100, format!("Bulk limit exceeded: {count} messages, at most {max}")));
     }
-    let batch_id = new_uuid();
+    let batch_id = ctx.uuid();
     ctx.batch =
         Some(Batch { batch_id: batch_id.clone(), client_batch_id: client_batch_id.map(str::to_string) });
     Ok(batch_id)
@@ -550,20 +741,23 @@ fn sms_result(accepted: SmsAccepted, ctx: &mut Ctx, entry: bool) -> (bool, Optio
     let answered = entry.then(|| (client_message_id.clone(), destination.clone()));
     // A message rejected inside a 200 never reaches an operator: no record, no receipts.
     let umid = if rejected.is_some() {
-        entry.then(new_uuid)
+        entry.then(|| ctx.uuid())
     } else {
-        Some(ctx.accept(NewMessage {
-            id: new_uuid(),
+        let id = ctx.uuid();
+        let details = Details::Sms {
+            subaccount: ctx.subaccount.to_string(),
+            batch: ctx.batch.clone(),
+            sms_count: parts,
+        };
+        Some(ctx.accept(AcceptedMessage {
+            id,
             client_message_id,
             destination,
             source,
             text: Some(text),
-            origin: Origin::EightByEightSms {
-                subaccount: ctx.subaccount.to_string(),
-                batch: ctx.batch.clone(),
-                dlr_callback_url,
-                sms_count: parts,
-            },
+            callback_url: dlr_callback_url,
+            dedup: None,
+            details: Box::new(details),
         }))
     };
     let entry = answered.map(|(client_message_id, destination)| {
@@ -584,14 +778,14 @@ fn sms_single(request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
             let (_, entry) = sms_result(accepted, ctx, true);
             Answer::json(StatusCode::OK, entry.unwrap_or(Value::Null))
         }
-        Err(refusal) => refusal_answer(refusal),
+        Err(refusal) => ctx.refusal(refusal),
     }
 }
 
 fn sms_batch(request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
     match sms_batch_inner(request, ctx) {
         Ok(answer) => answer,
-        Err(refusal) => refusal_answer(refusal),
+        Err(refusal) => ctx.refusal(refusal),
     }
 }
 
@@ -637,7 +831,7 @@ fn sms_batch_inner(request: &Map<String, Value>, ctx: &mut Ctx) -> Result<Answer
                 false,
                 include.then(|| {
                     json!({
-                        "umid": new_uuid(),
+                        "umid": ctx.uuid(),
                         "clientMessageId": fields.get("clientMessageId"),
                         "destination": fields.get("destination"),
                         "encoding": fields.get("encoding").cloned().unwrap_or(json!("AUTO")),
@@ -726,8 +920,15 @@ fn check_chat(
         .and_then(|c| c.get("channel"))
         .and_then(Value::as_str)
         .unwrap_or("WhatsApp");
-    let umid = ctx.accept(NewMessage {
-        id: new_uuid(),
+    let id = ctx.uuid();
+    let details = Details::Chat {
+        subaccount: ctx.subaccount.to_string(),
+        batch: ctx.batch.clone(),
+        user: Value::Object(user.clone()),
+        channel: channel.to_string(),
+    };
+    let umid = ctx.accept(AcceptedMessage {
+        id,
         client_message_id: client_message_id.map(str::to_string),
         destination: msisdn
             .or(text(user, "channelUserId")?)
@@ -736,19 +937,15 @@ fn check_chat(
             .to_string(),
         source: None,
         text: text(content, "text")?.or(text(content, "fallbackText")?).map(str::to_string),
-        origin: Origin::ChatApps {
-            subaccount: ctx.subaccount.to_string(),
-            batch: ctx.batch.clone(),
-            dlr_callback_url: text(message, "dlrCallbackUrl")?.map(str::to_string),
-            user: Value::Object(user.clone()),
-            channel: channel.to_string(),
-        },
+        callback_url: text(message, "dlrCallbackUrl")?.map(str::to_string),
+        dedup: None,
+        details: Box::new(details),
     });
     Ok(json!({
         "umid": umid,
         "user": Value::Object(user.clone()),
         "clientMessageId": client_message_id,
-        "status": {"state": "queued", "timestamp": now_text()},
+        "status": {"state": "queued", "timestamp": ctx.now_text()},
     }))
 }
 
@@ -852,14 +1049,14 @@ fn check_template(options: &EightByEightOptions, content: &Map<String, Value>) -
 fn chat_single(options: &EightByEightOptions, request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
     match check_chat(options, request, ctx) {
         Ok(accepted) => Answer::json(StatusCode::OK, accepted),
-        Err(refusal) => refusal_answer(refusal),
+        Err(refusal) => ctx.refusal(refusal),
     }
 }
 
 fn chat_batch(options: &EightByEightOptions, request: &Map<String, Value>, ctx: &mut Ctx) -> Answer {
     match chat_batch_inner(options, request, ctx) {
         Ok(answer) => answer,
-        Err(refusal) => refusal_answer(refusal),
+        Err(refusal) => ctx.refusal(refusal),
     }
 }
 
@@ -893,10 +1090,10 @@ fn chat_batch_inner(
                 accepted
             }
             Err(refusal) => json!({
-                "umid": new_uuid(),
+                "umid": ctx.uuid(),
                 "user": merged.get("user"),
                 "clientMessageId": merged.get("clientMessageId"),
-                "status": {"state": "rejected", "timestamp": now_text(), "errorCode": refusal.code, "errorMessage": refusal.message},
+                "status": {"state": "rejected", "timestamp": ctx.now_text(), "errorCode": refusal.code, "errorMessage": refusal.message},
             }),
         };
         results.push(result);
@@ -924,11 +1121,45 @@ fn batch_answer(
     }
     Answer::json(StatusCode::OK, body)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use crate::emulator::testing::Recorder;
+    use crate::emulator::{AccountWebhook, HeaderMap, Inbound};
+    use http::HeaderValue;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    /// The account a test talks to, kept across its calls as the sandbox keeps it (its rate windows).
+    #[derive(Default)]
+    struct RateLimiter(RefCell<Option<Box<dyn Emulation>>>);
+
+    fn start(options: &EightByEightOptions, host: &str) -> Box<dyn Emulation> {
+        let emulator = if host.starts_with("chatapps.") { &CHAT_APPS } else { &SMS };
+        assert!(emulator.hosts().contains(&host), "{host}");
+        let options =
+            Map::from_iter([("eight_by_eight".to_string(), serde_json::to_value(options).unwrap())]);
+        emulator.start(&options)
+    }
+
+    /// One request at `now_millis`, the body parsed as the sandbox parses it.
+    #[allow(clippy::too_many_arguments)]
+    fn handle(
+        options: &EightByEightOptions,
+        limiter: &RateLimiter,
+        host: &str,
+        now_millis: u64,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Answer {
+        let mut account = limiter.0.borrow_mut();
+        let account = account.get_or_insert_with(|| start(options, host));
+        let json = serde_json::from_slice::<Value>(body).ok();
+        let request = Request { method, path, headers, body, json: json.as_ref() };
+        account.answer(&request, &mut Recorder::at_millis(i64::try_from(now_millis).unwrap()))
+    }
 
     const SUB: &str = "/api/v1/subaccounts/acme-01/messages";
 
@@ -1377,8 +1608,9 @@ mod tests {
 
     #[test]
     fn uuids_are_well_formed_and_distinct() {
-        let a = new_uuid();
-        let b = new_uuid();
+        let mut env = Recorder::default();
+        let a = new_uuid(&mut env);
+        let b = new_uuid(&mut env);
         assert_ne!(a, b);
         assert_eq!(a.as_bytes()[14], b'4');
         assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
@@ -1386,5 +1618,111 @@ mod tests {
         let dashes: Vec<usize> = a.match_indices('-').map(|(i, _)| i).collect();
         assert_eq!(dashes, [8, 13, 18, 23]);
         assert!(b"89ab".contains(&a.as_bytes()[19]), "{a}");
+    }
+
+    #[test]
+    fn a_client_message_id_is_deduplicated_per_product_and_subaccount_for_24_hours() {
+        let limiter = RateLimiter::default();
+        let mut world = Recorder::default();
+        let body = json!({"destination": "+6591234567", "text": "Hi", "clientMessageId": "c1"}).to_string();
+        let headers = bearer("sandbox-8x8-key");
+        let mut account = limiter.0.borrow_mut();
+        let account = account.get_or_insert_with(|| start(&EightByEightOptions::default(), "sms.8x8.com"));
+        for path in [SUB, "/api/v1/subaccounts/acme-02/messages"] {
+            let json = serde_json::from_str::<Value>(&body).unwrap();
+            let request = Request {
+                method: &Method::POST,
+                path,
+                headers: &headers,
+                body: body.as_bytes(),
+                json: Some(&json),
+            };
+            assert_eq!(account.answer(&request, &mut world).status, StatusCode::OK);
+        }
+        let keys: Vec<&Dedup> = world.accepted.iter().filter_map(|m| m.dedup.as_ref()).collect();
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0].key, keys[1].key, "another subaccount, another key");
+        assert_eq!(keys[0].window, Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn receipts_go_to_the_dlr_callback_or_the_account_webhook_with_its_headers() {
+        let limiter = RateLimiter::default();
+        let mut world = Recorder::default();
+        let headers = bearer("sandbox-8x8-key");
+        let mut account = limiter.0.borrow_mut();
+        let account = account.get_or_insert_with(|| start(&EightByEightOptions::default(), "sms.8x8.com"));
+        let batch = json!({"clientBatchId": "b1", "template": {"text": "Hello"}, "messages": [
+            {"destination": "+6591234567"},
+            {"destination": "+6591234568", "dlrCallbackUrl": "http://127.0.0.1:9/own"}]});
+        let body = batch.to_string();
+        let request = Request {
+            method: &Method::POST,
+            path: &format!("{SUB}/batch"),
+            headers: &headers,
+            body: body.as_bytes(),
+            json: Some(&batch),
+        };
+        assert_eq!(account.answer(&request, &mut world).status, StatusCode::OK);
+        let messages: Vec<AcceptedMessage> = world.accepted.drain(..).collect();
+        let statuses = ["sent".to_string(), "failed".to_string()];
+        assert!(account.receipts(&messages[0], &statuses, None, &mut world).is_empty(), "nowhere to post");
+        let secret = BTreeMap::from([("Authorization".to_string(), "Bearer s".to_string())]);
+        let target = AccountWebhook { url: "http://127.0.0.1:9/account", headers: &secret };
+        let posts = account.receipts(&messages[0], &statuses, Some(&target), &mut world);
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].url.as_deref(), Some("http://127.0.0.1:9/account"));
+        assert!(posts[0].headers.contains(&("Authorization".to_string(), "Bearer s".to_string())));
+        let payload = &posts[1].logged["payload"];
+        assert_eq!(
+            (payload["status"]["state"].as_str(), payload["status"]["errorCode"].as_u64()),
+            (Some("rejected"), Some(6))
+        );
+        assert_eq!((payload["clientBatchId"].as_str(), payload["smsCount"].as_u64()), (Some("b1"), Some(1)));
+        assert_eq!(payload["price"], json!({"total": 0.035, "perSms": 0.035, "currency": "EUR"}));
+        let own = account.receipts(&messages[1], &statuses, Some(&target), &mut world);
+        assert_eq!(own[0].url.as_deref(), Some("http://127.0.0.1:9/own"));
+    }
+
+    #[test]
+    fn statuses_map_to_8x8_states_and_details() {
+        let env = Recorder::default();
+        let failed = status_of("failed", &env);
+        assert_eq!((failed["state"].as_str(), failed["errorCode"].as_u64()), (Some("rejected"), Some(6)));
+        let sent = status_of("sent", &env);
+        assert_eq!(
+            (sent["detail"].as_str(), sent["errorCode"].is_null()),
+            (Some("delivered_to_operator"), true)
+        );
+        assert_eq!(price(3), json!({"total": 0.105, "perSms": 0.035, "currency": "EUR"}));
+    }
+
+    #[test]
+    fn inbound_messages_name_the_first_subaccount_unless_told_another() {
+        let options =
+            EightByEightOptions { subaccounts: vec!["acme-01".into()], ..EightByEightOptions::default() };
+        let mut account = start(&options, "chatapps.8x8.com");
+        let message = Inbound { from: "+6591234567", to: "acme-wa", text: "hi", subaccount: None };
+        let webhook = account.inbound(&message, None, &mut Recorder::default());
+        assert_eq!((webhook.url, webhook.state.as_str()), (None, "received"));
+        assert_eq!(webhook.logged["payload"]["subAccountId"], "acme-01");
+        assert_eq!(webhook.logged["payload"]["user"]["channelUserId"], "6591234567");
+        let told = Inbound { subaccount: Some("acme-02"), ..message };
+        let webhook = account.inbound(&told, None, &mut Recorder::default());
+        assert_eq!(webhook.logged["payload"]["subAccountId"], "acme-02");
+    }
+
+    #[test]
+    fn faults_are_answered_in_8x8_s_words() {
+        let account = start(&EightByEightOptions::default(), "sms.8x8.com");
+        let error = account.fault(Fault::ServerError, &mut Recorder::default());
+        let body: Value = serde_json::from_str(&error.body).unwrap();
+        assert_eq!((error.status.as_u16(), body["code"].as_u64()), (500, Some(2000)));
+        let many = account.fault(Fault::TooManyRequests { retry_after_secs: 7 }, &mut Recorder::default());
+        assert!(many.headers.is_empty(), "the sandbox adds Retry-After");
+        assert_eq!(
+            serde_json::from_str::<Value>(&many.body).unwrap(),
+            json!({"code": 429, "message": "Quota exceeded. Please try again in 7 second(s)."})
+        );
     }
 }
