@@ -60,6 +60,43 @@ impl From<herald_store::StoreError> for WebhookError {
     }
 }
 
+/// A webhook body as receipts keep it: the provider's credential `fields` masked, in a JSON body at
+/// any depth or in a form body. A body that is neither is kept as it came.
+fn kept_body(body: &[u8], fields: &[&str]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if fields.is_empty() {
+        return text.into_owned();
+    }
+    fn mask(value: &mut serde_json::Value, fields: &[&str]) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    if fields.iter().any(|field| field.eq_ignore_ascii_case(key)) && !value.is_null() {
+                        *value = serde_json::Value::from(herald_flow::MASK);
+                    } else {
+                        mask(value, fields);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|item| mask(item, fields)),
+            _ => {}
+        }
+    }
+    if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(&text) {
+        mask(&mut json, fields);
+        return json.to_string();
+    }
+    if text.contains('=') && !text.contains(char::is_whitespace) {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in form_urlencoded::parse(body) {
+            let masked = fields.iter().any(|field| field.eq_ignore_ascii_case(&key));
+            form.append_pair(&key, if masked { herald_flow::MASK } else { &value });
+        }
+        return form.finish();
+    }
+    text.into_owned()
+}
+
 /// Prefix of webhook secrets, so a leaked one is recognisable.
 pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 
@@ -194,7 +231,7 @@ impl Engine {
         let events = provider
             .parse_webhook(request.body)
             .map_err(|error| WebhookError::Invalid(format!("webhook {name}: {error}")))?;
-        let body = String::from_utf8_lossy(request.body).into_owned();
+        let body = kept_body(request.body, provider.webhook_credential_fields());
         let now = now_text();
         let country = self.inner.project.project.config.runtime.default_country.clone();
         let (engine, name) = (self.clone(), name.to_string());
@@ -298,5 +335,24 @@ impl Engine {
             })
             .await?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn receipts_keep_a_webhook_body_with_the_providers_credential_fields_masked() {
+        let json =
+            br#"{"data":{"messageid":"m1","businessid":"biz-123456","nested":[{"APIKEY":"k-99999"}]}}"#;
+        let kept = super::kept_body(json, &["businessid", "apikey"]);
+        assert!(!kept.contains("biz-123456") && !kept.contains("k-99999"), "{kept}");
+        assert!(kept.contains(r#""messageid":"m1""#), "the rest is kept: {kept}");
+        let form = super::kept_body(b"MessageSid=SM1&businessid=biz-123456", &["businessid"]);
+        assert_eq!(form, "MessageSid=SM1&businessid=%E2%80%A2%E2%80%A2%E2%80%A2%E2%80%A2%E2%80%A2%E2%80%A2");
+        assert_eq!(
+            super::kept_body(b"a=biz-123456", &[]),
+            "a=biz-123456",
+            "nothing to mask, kept as it came"
+        );
     }
 }

@@ -350,3 +350,124 @@ async fn a_run_whose_secret_was_tampered_with_fails_for_a_person_without_taking_
     assert_eq!(finished(&mut events, &run_id).await.status, RunStatus::Finished);
     assert_eq!(sandbox.requests().len(), 1);
 }
+
+/// A provider that answers 400 and echoes what it was sent: the `Authorization` header as it came,
+/// and the body's `token` re-encoded as JSON (so a `"` in it comes back escaped).
+async fn echoing_provider() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let (head, body) = loop {
+                    let read = socket.read(&mut buffer).await.unwrap();
+                    request.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().to_string())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= length || read == 0 {
+                            break (head.to_string(), body.to_string());
+                        }
+                    }
+                };
+                let authorization = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("authorization: ").or_else(|| l.strip_prefix("Authorization: "))
+                    })
+                    .unwrap_or_default()
+                    .to_string();
+                let sent: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                let echo =
+                    json!({"error": "bad request", "authorization": authorization, "token": sent["token"]})
+                        .to_string();
+                let answer = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{echo}",
+                    echo.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_provider_echoing_the_basic_header_or_a_json_escaped_secret_gets_both_masked_in_the_fault_the_trace_and_the_task()
+ {
+    let provider = echoing_provider().await;
+    let files: Vec<(PathBuf, String)> = [
+        ("herald.toml", "[automation]\npermission_sets = [\"Api\"]\n".to_string()),
+        ("objects/Lead.yaml", "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n".into()),
+        ("objects/Task.yaml", "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, length: 2000, required: true}\n".into()),
+        (
+            "credentials/Auth.yaml",
+            "kind: external-credential\nprotocol: basic\nprincipals:\n  - name: Main\n    parameters: [username, password, token]\n".into(),
+        ),
+        (
+            "credentials/Api.yaml",
+            format!("kind: named-credential\nurl: {provider}\nexternal_credential: Auth\ngenerate_authorization_header: true\nallow_formulas_in_body: true\n"),
+        ),
+        ("permissions/Api.yaml", "kind: permission-set\nexternal_credential_principal_access: [Auth-Main]\n".into()),
+        (
+            "services/Messages.yaml",
+            "kind: http-callout\nnamed_credential: Api\nactions:\n  Send:\n    method: POST\n    path: /v1/messages\n    sample_request: {to: s, token: s}\n".into(),
+        ),
+        (
+            "flows/F.yaml",
+            "trigger: {object: Lead, on: create}\nstart: send\nelements:\n  send:\n    action: Messages.Send\n    inputs: {to: \"{!$Record.Phone}\", token: \"{!$Credential.Auth.token}\"}\n    fault: log\n  log:\n    create: Task\n    fields: {Subject: \"{!$Flow.FaultMessage}\"}\n".into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(p, t)| (PathBuf::from(p), t))
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    let engine =
+        Engine::open(Arc::new(project), &EngineOptions::for_database(dir.path().join("h.db"))).await.unwrap();
+    let token = r#"tok"en-4242"#;
+    for (parameter, value) in [("username", "api-user"), ("password", "hunter2-pass"), ("token", token)] {
+        engine.set_secret("Auth", "Main", parameter, value.as_bytes(), None).await.unwrap();
+    }
+    engine.start().await.unwrap();
+    let mut events = engine.subscribe();
+    let actor = engine.automation_user().clone();
+    let lead = engine
+        .create_record("Lead", &fields(json!({"LastName": "L", "Phone": "+14155550100"})), &actor)
+        .await
+        .unwrap();
+    assert_eq!(finished(&mut events, &lead.runs[0]).await.status, RunStatus::Finished);
+    let run = engine.run(&lead.runs[0]).await.unwrap();
+    let tasks = engine.store().records_of("Task", 10).await.unwrap();
+    assert_eq!(tasks.len(), 1, "the fault path logged the refusal");
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode("api-user:hunter2-pass")
+    };
+    let escaped = r#"tok\"en-4242"#;
+    let fault = run.fault.clone().unwrap_or_default();
+    for (place, text) in [
+        ("the trace", run.state.to_string()),
+        ("the task", serde_json::to_string(&tasks[0].data).unwrap()),
+        ("the fault", fault),
+    ] {
+        for secret in [basic.as_str(), escaped, token, "hunter2-pass"] {
+            assert!(!text.contains(secret), "{place} shows {secret}: {text}");
+        }
+    }
+    let subject = tasks[0].data["Subject"].as_str().unwrap();
+    assert!(subject.contains("\"authorization\":\"••••••\""), "the echo was there, masked: {subject}");
+    assert!(subject.contains("\"token\":\"••••••\""), "{subject}");
+}

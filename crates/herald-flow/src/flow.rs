@@ -99,8 +99,16 @@ pub struct NamedCredentialRuntime {
     pub external_credential: String,
     pub protocol: Protocol,
     pub generate_authorization_header: bool,
-    pub(crate) headers: Vec<(String, Template)>,
+    pub(crate) headers: Vec<CredentialHeader>,
     pub(crate) header_slots: Vec<Slot>,
+}
+
+/// One of a named credential's custom headers.
+#[derive(Debug)]
+pub(crate) struct CredentialHeader {
+    pub(crate) name: String,
+    pub(crate) template: Template,
+    pub(crate) carries_secret: bool,
 }
 
 /// What a reference stands for at run time.

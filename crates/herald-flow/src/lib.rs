@@ -12,8 +12,8 @@ mod warnings;
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime};
 pub use records::RecordQuery;
 pub use runtime::{
-    CalloutEffect, CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RetryAt, RunState, RunUser,
-    SecretSource, Step, TRACE_KEPT, TraceEntry,
+    CalloutEffect, CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RenderedHeader, RetryAt,
+    RunState, RunUser, SecretSource, Step, TRACE_KEPT, TraceEntry,
 };
 
 use herald_project::{Diagnostics, Project, TriggerEvent};

@@ -980,15 +980,27 @@ impl NamedCredentialRuntime {
         &self,
         secrets: &dyn SecretSource,
         cx: &EvalContext,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> Result<Vec<RenderedHeader>, String> {
         let scope = HeaderScope { slots: &self.header_slots, secrets };
         self.headers
             .iter()
-            .map(|(name, template)| {
-                Ok((name.clone(), template.render(&scope, cx).map_err(|e| e.to_string())?))
+            .map(|header| {
+                Ok(RenderedHeader {
+                    name: header.name.clone(),
+                    value: header.template.render(&scope, cx).map_err(|e| e.to_string())?,
+                    carries_secret: header.carries_secret,
+                })
             })
             .collect()
     }
+}
+
+/// A named credential's custom header, rendered for one request.
+pub struct RenderedHeader {
+    pub name: String,
+    pub value: String,
+    /// Its formula reads a `$Credential` value: the value is a secret in some form.
+    pub carries_secret: bool,
 }
 
 struct HeaderScope<'a> {

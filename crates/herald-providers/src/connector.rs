@@ -276,6 +276,13 @@ pub trait Connector: Send + Sync + 'static {
         Err(WebhookError::Unsupported { provider: self.label() })
     }
 
+    /// The fields of its webhook bodies that carry the account's own credentials (Kixie posts its
+    /// `businessid` back). herald keeps receipts with these values masked, since anyone who may read
+    /// receipts may not read credentials.
+    fn webhook_credential_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     // The sandbox.
 
     /// How the provider behaves in herald's sandbox, when the sandbox emulates it: its hosts, its

@@ -46,21 +46,30 @@ impl Engine {
 /// The headers that authenticate a request and the action's own: the named credential's custom
 /// headers, the generated `Authorization` header for Basic and for a Custom principal that holds one,
 /// then the action's header parameters. (OAuth's bearer token is added once fetched.)
+///
+/// Every value made from the secrets is noted in `secrets`, so that an answer echoing it is masked.
 pub(crate) fn headers(
     named: &herald_flow::NamedCredentialRuntime,
-    secrets: &Secrets,
+    secrets: &mut Secrets,
     prepared: &herald_flow::PreparedCallout,
     cx: &herald_expr::EvalContext,
 ) -> Result<Vec<(String, String)>, String> {
     use herald_flow::SecretSource;
     use herald_project::Protocol;
-    let mut headers = named.render_headers(secrets, cx)?;
+    let mut headers = Vec::new();
+    for header in named.render_headers(secrets, cx)? {
+        if header.carries_secret {
+            secrets.sends(&header.value);
+        }
+        headers.push((header.name, header.value));
+    }
     headers.extend(prepared.headers.iter().cloned());
     if named.generate_authorization_header
         && named.protocol == Protocol::Custom
         && let Some(value) = secrets.secret("Authorization")
     {
         // Seed 001's setup: a Custom principal whose `Authorization` parameter holds "Bearer <key>".
+        secrets.sends(&value);
         headers.push(("Authorization".into(), value.to_string()));
     }
     if named.generate_authorization_header && named.protocol == Protocol::Basic {
@@ -69,7 +78,9 @@ pub(crate) fn headers(
         let password = secrets.secret("password").unwrap_or_else(|| std::sync::Arc::from(""));
         let token =
             Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
-        headers.push(("Authorization".into(), format!("Basic {}", token.as_str())));
+        let value = format!("Basic {}", token.as_str());
+        secrets.sends(&value);
+        headers.push(("Authorization".into(), value));
     }
     Ok(headers)
 }

@@ -117,7 +117,7 @@ impl Engine {
         let Some(named) = self.inner.project.named_credentials.get(named_name).cloned() else {
             return done(fault(format!("named credential {named_name} is not loaded")));
         };
-        let mut headers = match auth::headers(&named, &secrets, &prepared, cx) {
+        let mut headers = match auth::headers(&named, &mut secrets, &prepared, cx) {
             Ok(headers) => headers,
             Err(message) => return done(fault(secrets.mask(&message))),
         };
@@ -134,7 +134,7 @@ impl Engine {
                     if named.generate_authorization_header {
                         headers.push(("Authorization".into(), format!("Bearer {}", token.as_str())));
                     }
-                    secrets.tokens.push(token.clone());
+                    secrets.sends(&token);
                     Some((key, token))
                 }
                 Err(message) => return done(fault(secrets.mask(&message))),
@@ -199,7 +199,7 @@ impl Engine {
             match self.access_token(external, &key, &secrets).await {
                 Ok(fresh) => {
                     let headers = auth::with_bearer(headers, &fresh);
-                    secrets.tokens.push(fresh);
+                    secrets.sends(&fresh);
                     sent = self.send(&prepared, url, headers, &secrets).await;
                 }
                 Err(message) => sent.result = fault(secrets.mask(&message)),

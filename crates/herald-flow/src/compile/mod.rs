@@ -71,7 +71,13 @@ pub(crate) fn named_credentials(
                 )),
             };
             match Template::compile(text, &resolver) {
-                Ok(template) => headers.push((header.clone(), template)),
+                Ok(template) => headers.push(CredentialHeader {
+                    name: header.clone(),
+                    // A header whose formula reads `$Credential` carries a secret, in whatever form
+                    // the formula gave it; its value is masked wherever an answer could echo it.
+                    carries_secret: text.to_ascii_lowercase().contains("$credential."),
+                    template,
+                }),
                 Err(error) => diagnostics.push(expr_diagnostic(project, named.source, &path, &error)),
             }
         }

@@ -126,6 +126,10 @@ impl Connector for Kixie {
         Some(WebhookAuth::EndpointSecret)
     }
 
+    fn webhook_credential_fields(&self) -> &'static [&'static str] {
+        &["businessid", "apikey"]
+    }
+
     fn parse_webhook(&self, body: &[u8]) -> Result<Vec<WebhookEvent>, WebhookError> {
         let ctx = Ctx::new(&Kixie);
         Ok(vec![parse_event(&ctx, &ctx.json(body)?)?])
