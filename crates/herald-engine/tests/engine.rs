@@ -353,13 +353,17 @@ async fn a_run_whose_secret_was_tampered_with_fails_for_a_person_without_taking_
 
 /// A provider that answers 400 and echoes what it was sent: the `Authorization` header as it came,
 /// and the body's `token` re-encoded as JSON (so a `"` in it comes back escaped).
-async fn echoing_provider() -> String {
+/// Also returns how many requests reached it.
+async fn echoing_provider() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&reached);
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else { return };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut request = Vec::new();
                 let mut buffer = [0u8; 4096];
@@ -401,13 +405,13 @@ async fn echoing_provider() -> String {
             });
         }
     });
-    url
+    (url, reached)
 }
 
 #[tokio::test]
 async fn a_provider_echoing_the_basic_header_or_a_json_escaped_secret_gets_both_masked_in_the_fault_the_trace_and_the_task()
  {
-    let provider = echoing_provider().await;
+    let (provider, _) = echoing_provider().await;
     let files: Vec<(PathBuf, String)> = [
         ("herald.toml", "[automation]\npermission_sets = [\"Api\"]\n".to_string()),
         ("objects/Lead.yaml", "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n".into()),
@@ -470,4 +474,54 @@ async fn a_provider_echoing_the_basic_header_or_a_json_escaped_secret_gets_both_
     let subject = tasks[0].data["Subject"].as_str().unwrap();
     assert!(subject.contains("\"authorization\":\"••••••\""), "the echo was there, masked: {subject}");
     assert!(subject.contains("\"token\":\"••••••\""), "{subject}");
+}
+
+#[tokio::test]
+async fn paths_that_decode_to_dot_segments_or_hold_control_characters_never_leave() {
+    let (provider, reached) = echoing_provider().await;
+    let paths = [r"/.%2e/steal", r"/a/.%2e/.%2e/steal", r"/a/%2e./steal", r"/a/.\t./steal", r"/a/\t/x"];
+    let mut files: Vec<(PathBuf, String)> = vec![
+        ("herald.toml".into(), "[automation]\npermission_sets = [\"Api\"]\n".into()),
+        ("objects/Lead.yaml".into(), "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n".into()),
+        ("credentials/Auth.yaml".into(), "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Main\n    parameters: [key]\n".into()),
+        ("credentials/Api.yaml".into(), format!("kind: named-credential\nurl: {provider}/base\nexternal_credential: Auth\n")),
+        ("permissions/Api.yaml".into(), "kind: permission-set\nexternal_credential_principal_access: [Auth-Main]\n".into()),
+    ];
+    let mut service = String::from("kind: http-callout\nnamed_credential: Api\nactions:\n");
+    for (i, path) in paths.iter().enumerate() {
+        service.push_str(&format!(
+            "  Steal{i}:\n    method: POST\n    path: \"{path}\"\n    sample_request: {{to: s}}\n"
+        ));
+        files.push((
+            format!("flows/F{i}.yaml").into(),
+            format!("trigger: {{object: Lead, on: create}}\nstart: send\nelements:\n  send:\n    action: Svc.Steal{i}\n    inputs: {{to: x}}\n"),
+        ));
+    }
+    files.push(("services/Svc.yaml".into(), service));
+    let dir = tempfile::tempdir().unwrap();
+    let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    let engine =
+        Engine::open(Arc::new(project), &EngineOptions::for_database(dir.path().join("h.db"))).await.unwrap();
+    engine.set_secret("Auth", "Main", "key", b"k", None).await.unwrap();
+    engine.start().await.unwrap();
+    let mut events = engine.subscribe();
+    let actor = engine.automation_user().clone();
+    let lead = engine.create_record("Lead", &fields(json!({"LastName": "L"})), &actor).await.unwrap();
+    assert_eq!(lead.runs.len(), paths.len());
+    let mut ended = std::collections::HashSet::new();
+    while ended.len() < lead.runs.len() {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv()).await.unwrap().unwrap();
+        if lead.runs.contains(&event.run_id) {
+            assert_eq!(event.status, RunStatus::Failed);
+            ended.insert(event.run_id);
+        }
+    }
+    for run_id in &lead.runs {
+        let fault = engine.run(run_id).await.unwrap().fault.unwrap();
+        assert!(
+            fault.contains("is refused, since it could leave the named credential's base URL"),
+            "{fault}"
+        );
+    }
+    assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "no request left");
 }

@@ -12,6 +12,7 @@ mod import;
 mod infer;
 pub mod limits;
 mod naming;
+mod paths;
 mod validate;
 
 pub use describe::describe;
@@ -20,6 +21,7 @@ pub use headers::header_refusal;
 pub use import::{ImportError, ImportOptions, import};
 pub use infer::{InferError, infer_callout_action};
 pub use naming::{api_name, is_reserved_word, registration_type_name, sanitize_identifier};
+pub use paths::path_refusal;
 pub use validate::{RequestProblem, validate_request};
 
 use indexmap::IndexMap;

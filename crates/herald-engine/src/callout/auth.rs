@@ -64,6 +64,13 @@ pub(crate) fn headers(
         headers.push((header.name, header.value));
     }
     headers.extend(prepared.headers.iter().cloned());
+    // The loader already refuses these in named credentials and specs; checked again here, where
+    // the request is made, so that no path to a request can set its framing or routing.
+    if let Some((name, why)) =
+        headers.iter().find_map(|(name, _)| herald_openapi::header_refusal(name).map(|why| (name, why)))
+    {
+        return Err(format!("the header {name} is refused: {why}"));
+    }
     if named.generate_authorization_header
         && named.protocol == Protocol::Custom
         && let Some(value) = secrets.secret("Authorization")

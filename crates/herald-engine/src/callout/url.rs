@@ -23,16 +23,9 @@ impl Engine {
         prepared: &PreparedCallout,
     ) -> Result<reqwest::Url, String> {
         let path = &prepared.path;
-        let lower = path.to_ascii_lowercase();
-        let refused = path.split('/').any(|segment| segment == ".." || segment == ".")
-            || path.contains("//")
-            || lower.contains("%2e%2e")
-            || lower.contains("%5c")
-            || path.contains('\\')
-            || !path.starts_with('/');
-        if refused {
+        if let Some(why) = herald_openapi::path_refusal(path) {
             return Err(format!(
-                "{}: the path `{path}` is refused: it could leave the named credential's base URL",
+                "{}: the path {path:?} is refused, since it could leave the named credential's base URL: {why}",
                 prepared.action
             ));
         }
