@@ -1,6 +1,7 @@
 //! A provider's receipts and inbound messages, `POST /webhooks/{name}`. Outside the route table:
 //! providers cannot hold an API token, so the engine authenticates each delivery by the endpoint's
-//! own secret (header or `?secret=`) or by Twilio's signature over the URL and body.
+//! own secret (header or `?secret=`) or by the signature a provider makes with its own credential
+//! (Twilio's over the URL and body); which one is the connector's to say.
 
 use crate::error::{ApiError, Query};
 use axum::Json;
