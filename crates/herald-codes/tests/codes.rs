@@ -1,5 +1,6 @@
-//! The codes declared in `src/lib.rs`, the rows of `docs/errors.md` and the source that reports them
-//! must agree. Each failure says what to add, and where.
+//! The codes declared in `src/lib.rs`, the rows of `docs/errors.md`, the source that reports them and
+//! the tests that raise them must agree. Each failure says what to add, and where. The source is read
+//! as text: a code counts as reported when shipped code (not a test) names it as `codes::ID`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -241,8 +242,16 @@ fn codes_are_well_formed_and_a_retired_number_is_never_reused() {
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }
 
-/// The `.rs` files under `crates/*/src`, except this crate's, with the text that is not test code.
-fn non_test_sources() -> Vec<(String, String)> {
+/// The workspace's Rust source, split into what ships and what tests it.
+struct Sources {
+    /// Each file under `crates/*/src` (not this crate's, not a `tests.rs`/`tests_*.rs`) with its text
+    /// outside comments and `#[cfg(test)]` modules.
+    shipped: Vec<(String, String)>,
+    /// Everything else: `crates/*/tests`, test files in `src` and `#[cfg(test)]` modules, as one text.
+    tests: String,
+}
+
+fn sources() -> Sources {
     fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
         let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
@@ -255,33 +264,37 @@ fn non_test_sources() -> Vec<(String, String)> {
         }
     }
     let root = repo();
-    let mut files = Vec::new();
+    let mut sources = Sources { shipped: Vec::new(), tests: String::new() };
     let mut crates: Vec<_> = fs::read_dir(root.join("crates")).unwrap().map(|e| e.unwrap().path()).collect();
     crates.sort();
-    for krate in crates {
-        if krate.ends_with("herald-codes") || !krate.join("src").is_dir() {
-            continue;
+    for krate in crates.iter().filter(|krate| !krate.ends_with("herald-codes")) {
+        let mut files = Vec::new();
+        for folder in ["src", "tests"] {
+            if krate.join(folder).is_dir() {
+                walk(&krate.join(folder), &mut files);
+            }
         }
-        walk(&krate.join("src"), &mut files);
-    }
-    files
-        .into_iter()
-        .filter(|path| {
-            let name = path.file_stem().unwrap().to_string_lossy();
-            name != "tests" && !name.starts_with("tests_")
-        })
-        .map(|path| {
+        for path in files {
             let text = fs::read_to_string(&path).unwrap();
-            let shown = path.strip_prefix(&root).unwrap().display().to_string();
-            (shown, without_tests(&text))
-        })
-        .collect()
+            let relative = path.strip_prefix(krate).unwrap();
+            let name = path.file_stem().unwrap().to_string_lossy();
+            if relative.starts_with("tests") || name == "tests" || name.starts_with("tests_") {
+                sources.tests.push_str(&text);
+            } else {
+                let (shipped, tests) = split_tests(&text);
+                sources.tests.push_str(&tests);
+                sources.shipped.push((path.strip_prefix(&root).unwrap().display().to_string(), shipped));
+            }
+        }
+    }
+    sources
 }
 
-/// `text` without comment lines and without inline `#[cfg(test)] mod … { … }` blocks. rustfmt closes a
-/// module with `}` at the indentation of its `mod` line, which is how the block's end is found.
-fn without_tests(text: &str) -> String {
-    let mut kept = String::new();
+/// `text` split into the part outside comment lines and inline `#[cfg(test)] mod … { … }` blocks, and
+/// those blocks. rustfmt closes a module with `}` at the indentation of its `mod` line, which is how a
+/// block's end is found.
+fn split_tests(text: &str) -> (String, String) {
+    let (mut kept, mut tests) = (String::new(), String::new());
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         if line.trim() == "#[cfg(test)]" {
@@ -290,6 +303,8 @@ fn without_tests(text: &str) -> String {
                 let indent = &next[..next.len() - next.trim_start().len()];
                 let close = format!("{indent}}}");
                 for inner in lines.by_ref() {
+                    tests.push_str(inner);
+                    tests.push('\n');
                     if inner == close {
                         break;
                     }
@@ -303,7 +318,7 @@ fn without_tests(text: &str) -> String {
         kept.push_str(line);
         kept.push('\n');
     }
-    kept
+    (kept, tests)
 }
 
 /// Whether `text` uses `path` (e.g. `codes::HF006`) as a whole token.
@@ -316,7 +331,7 @@ fn uses(text: &str, path: &str) -> bool {
 
 #[test]
 fn every_code_in_force_is_reported_by_the_source() {
-    let sources = non_test_sources();
+    let sources = sources().shipped;
     let mut problems = Vec::new();
     for code in ALL {
         let path = format!("codes::{}", code.id());
@@ -345,7 +360,7 @@ fn every_code_in_force_is_reported_by_the_source() {
 fn no_string_literal_stands_in_for_a_code() {
     let api_literals: Vec<String> = api::ALL.iter().map(|code| format!("\"{}\"", code.id())).collect();
     let mut problems = Vec::new();
-    for (file, text) in non_test_sources() {
+    for (file, text) in sources().shipped {
         for line in text.lines() {
             let literal = line
                 .match_indices("\"H")
@@ -363,6 +378,51 @@ fn no_string_literal_stands_in_for_a_code() {
                 let id = found.trim_matches('"');
                 problems.push(format!("{file}: `{found}` in `{}`: write `codes::api::{id}`", line.trim()));
             }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
+}
+
+/// Codes no test asserts yet. A test of each would show its message and position once; until one is
+/// written the code stays here, and this list only shrinks: a new code comes with its test.
+const UNTESTED: &[&str] = &[
+    "HP001", "HP005", "HP006", "HP007", "HP010", "HP011", "HP012", "HP013", "HP014", "HP015", "HP017",
+    "HP018", "HP019", "HP020", "HP021", "HP022", "HP024", "HP025", "HP026", "HP027", "HF001", "HF002",
+    "HF003", "HF004", "HF005", "HF007", "HF008", "HF009", "HF011", "HF013", "HF015", "HF016", "HF017",
+    "HF018", "HF019", "HF021", "HF022", "HF023", "HF024", "HF025", "HF027", "HF028", "HF030",
+];
+
+/// Whether `text` has `id` as a whole word (`"HF006"`, `codes::HF006`, `error[HF006]`).
+fn mentions(text: &str, id: &str) -> bool {
+    text.match_indices(id).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + id.len()..].chars().next();
+        ![before, after].into_iter().flatten().any(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn every_code_in_force_is_asserted_by_a_test() {
+    let tests = sources().tests;
+    let mut problems = Vec::new();
+    for code in ALL {
+        let tested = mentions(&tests, code.id());
+        let listed = UNTESTED.contains(&code.id());
+        if !tested && !listed {
+            problems.push(format!(
+                "{} is asserted by no test: add one in the crate that reports it that raises the problem and \
+                 checks the code (`assert_eq!(error.code, \"{}\")`)",
+                code.id(),
+                code.id()
+            ));
+        }
+        if tested && listed {
+            problems.push(format!("{} is tested now: remove it from UNTESTED in {}", code.id(), file!()));
+        }
+    }
+    for id in UNTESTED {
+        if !ALL.iter().any(|code| code.id() == *id) {
+            problems.push(format!("UNTESTED lists {id}, which is not a code in force: remove it"));
         }
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
