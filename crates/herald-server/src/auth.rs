@@ -5,7 +5,6 @@
 
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use herald_codes as codes;
 use herald_engine::Engine;

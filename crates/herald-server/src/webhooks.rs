@@ -6,7 +6,7 @@ use crate::error::{ApiError, Query};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use herald_codes as codes;
 use herald_engine::{Engine, WebhookError, WebhookReport, WebhookRequest};
 
