@@ -1,5 +1,6 @@
 //! Type checker: untyped syntax tree -> typed expression tree, references resolved to slots.
 
+use herald_codes::{self as codes, Code};
 use std::sync::Arc;
 
 use crate::error::CompileError;
@@ -109,7 +110,7 @@ fn list(types: &[Type]) -> String {
     }
 }
 
-fn span_err(code: &'static str, msg: String, n: &Node) -> CompileError {
+fn span_err(code: Code, msg: String, n: &Node) -> CompileError {
     CompileError::new(code, msg, n.start, (n.end - n.start).max(1))
 }
 
@@ -165,7 +166,7 @@ impl Checker<'_> {
                         return Ok((Expr::Const(Value::text("")), Type::Text));
                     }
                 }
-                let mut e = span_err("HX004", msg, n);
+                let mut e = span_err(codes::HX004, msg, n);
                 if parts.len() == 1 && functions::lookup(&parts[0].to_ascii_uppercase()).is_some() {
                     e = e.with_hint(format!("to call the function write {}(...)", parts[0]));
                 }
@@ -178,7 +179,7 @@ impl Checker<'_> {
         if got == Type::Null || want.contains(&got) {
             return Ok(());
         }
-        let mut e = span_err("HX003", format!("'{op}' expects {}, got {got}", list(want)), n);
+        let mut e = span_err(codes::HX003, format!("'{op}' expects {}, got {got}", list(want)), n);
         if want.len() == 1
             && let Some(h) = conversion_hint(want[0], got)
         {
@@ -199,7 +200,7 @@ impl Checker<'_> {
             return Ok(());
         }
         let mut e = span_err(
-            "HX003",
+            codes::HX003,
             format!("{fname} expects {} for argument {}, got {got}", list(want), idx + 1),
             n,
         );
@@ -239,14 +240,18 @@ impl Checker<'_> {
                 };
                 let Some(t) = unify(lt, rt) else {
                     let mut e =
-                        span_err("HX003", format!("'{}' cannot compare {lt} with {rt}", op.symbol()), n);
+                        span_err(codes::HX003, format!("'{}' cannot compare {lt} with {rt}", op.symbol()), n);
                     if let Some(h) = conversion_hint(lt, rt) {
                         e = e.with_hint(format!("{h} on the right"));
                     }
                     return Err(e);
                 };
                 if matches!(t, T::Boolean | T::Blob) && !matches!(cmp, Cmp::Eq | Cmp::Ne) {
-                    return Err(span_err("HX003", format!("'{}' cannot order {t} values", op.symbol()), n));
+                    return Err(span_err(
+                        codes::HX003,
+                        format!("'{}' cannot order {t} values", op.symbol()),
+                        n,
+                    ));
                 }
                 let text = t == T::Text || t == T::Null;
                 Ok((Expr::Cmp(cmp, text, b(le), b(re)), T::Boolean))
@@ -254,7 +259,7 @@ impl Checker<'_> {
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow => {
                 let (a, ty) = self.arith(op, lt, rt).ok_or_else(|| {
                     let msg = format!("'{}' cannot be applied to {lt} and {rt}", op.symbol());
-                    let mut e = span_err("HX003", msg, n);
+                    let mut e = span_err(codes::HX003, msg, n);
                     if op == BinOp::Add && (lt == T::Text || rt == T::Text) {
                         e = e.with_hint("use '&' and TEXT() to join text");
                     } else if lt == T::Text || rt == T::Text {
@@ -316,7 +321,7 @@ impl Checker<'_> {
     ) -> Result<Checked, CompileError> {
         let Some(info) = functions::lookup(name) else {
             let mut e =
-                CompileError::new("HX001", format!("Unknown function {name}"), span.0, span.1 - span.0);
+                CompileError::new(codes::HX001, format!("Unknown function {name}"), span.0, span.1 - span.0);
             if let Some(s) = functions::suggest(name) {
                 e = e.with_hint(format!("did you mean {s}?"));
             }
@@ -333,7 +338,7 @@ impl Checker<'_> {
             };
             let plural = if info.min_args == 1 && info.max_args == 1 { "argument" } else { "arguments" };
             return Err(CompileError::new(
-                "HX002",
+                codes::HX002,
                 format!("{name} expects {expected} {plural}, got {argc}"),
                 n.start,
                 n.end - n.start,
@@ -349,7 +354,7 @@ impl Checker<'_> {
                     let (te, tt) = self.check(&args[0])?;
                     self.want_arg(name, 0, &args[0], tt, &[Type::Text])?;
                     let re = build_regex(pat).map_err(|msg| {
-                        span_err("HX010", format!("Invalid regular expression: {msg}"), &args[1])
+                        span_err(codes::HX010, format!("Invalid regular expression: {msg}"), &args[1])
                     })?;
                     return Ok((Expr::RegexConst(Box::new(te), Arc::new(re)), Type::Boolean));
                 }
@@ -377,7 +382,7 @@ impl Checker<'_> {
                 want(self, 0, &[T::Boolean])?;
                 let t = unify(ts[1], ts[2]).ok_or_else(|| {
                     span_err(
-                        "HX003",
+                        codes::HX003,
                         format!("IF branches must have the same type: then is {}, else is {}", ts[1], ts[2]),
                         &args[2],
                     )
@@ -394,7 +399,7 @@ impl Checker<'_> {
             Func::Case => {
                 if !argc.is_multiple_of(2) {
                     return Err(CompileError::new(
-                        "HX002",
+                        codes::HX002,
                         format!(
                             "CASE expects an expression, value/result pairs and an else result (an even number of arguments), got {argc}"
                         ),
@@ -409,7 +414,7 @@ impl Checker<'_> {
                 while i + 1 < argc {
                     if unify(subject, ts[i]).is_none() {
                         return Err(span_err(
-                            "HX003",
+                            codes::HX003,
                             format!(
                                 "CASE value {} is {}, but the expression is {subject}",
                                 i.div_ceil(2),
@@ -420,7 +425,7 @@ impl Checker<'_> {
                     }
                     rt = unify(rt, ts[i + 1]).ok_or_else(|| {
                         span_err(
-                            "HX003",
+                            codes::HX003,
                             format!("CASE results must have the same type: {rt} and {}", ts[i + 1]),
                             &args[i + 1],
                         )
@@ -429,7 +434,7 @@ impl Checker<'_> {
                 }
                 rt = unify(rt, ts[argc - 1]).ok_or_else(|| {
                     span_err(
-                        "HX003",
+                        codes::HX003,
                         format!("CASE else result is {}, but the other results are {rt}", ts[argc - 1]),
                         &args[argc - 1],
                     )
@@ -453,7 +458,7 @@ impl Checker<'_> {
             Func::IsBlank | Func::IsNull => T::Boolean,
             Func::BlankValue | Func::NullValue => unify(ts[0], ts[1]).ok_or_else(|| {
                 span_err(
-                    "HX003",
+                    codes::HX003,
                     format!("{name} substitute must have the type of the value ({}), got {}", ts[0], ts[1]),
                     &args[1],
                 )
@@ -472,7 +477,7 @@ impl Checker<'_> {
             }
             Func::Text => {
                 if ts[0] == T::Blob {
-                    return Err(span_err("HX003", "TEXT cannot convert a Blob".to_string(), &args[0])
+                    return Err(span_err(codes::HX003, "TEXT cannot convert a Blob".to_string(), &args[0])
                         .with_hint(BLOB_HINT));
                 }
                 want(self, 0, &all)?;
@@ -549,7 +554,7 @@ impl Checker<'_> {
                     want(self, i, &[T::Number, T::Date, T::DateTime, T::Time])?;
                     t = unify(t, ts[i]).ok_or_else(|| {
                         span_err(
-                            "HX003",
+                            codes::HX003,
                             format!("{name} arguments must have one type: {t} and {}", ts[i]),
                             &args[i],
                         )
@@ -626,7 +631,7 @@ impl Checker<'_> {
                 {
                     let shown: String = alg.chars().take(40).collect();
                     return Err(span_err(
-                        "HX016",
+                        codes::HX016,
                         format!("{name}: unknown algorithm {}", serde_json::Value::String(shown)),
                         &args[0],
                     )
@@ -642,21 +647,21 @@ impl Checker<'_> {
     fn prior(&mut self, f: Func, name: &str, arg: &Node) -> Result<Checked, CompileError> {
         let Ast::Ref(path) = &arg.ast else {
             return Err(span_err(
-                "HX003",
+                codes::HX003,
                 format!("{name} expects a field reference such as $Record.Status"),
                 arg,
             ));
         };
         if path.len() < 2 || !path[0].eq_ignore_ascii_case("$Record") {
             return Err(span_err(
-                "HX003",
+                codes::HX003,
                 format!("{name} expects a field of $Record, got {}", path.join(".")),
                 arg,
             ));
         }
         let (cur, t) = self.reference(path, arg)?;
         let Expr::Ref(cur) = cur else {
-            return Err(span_err("HX003", format!("{name} expects a field reference"), arg));
+            return Err(span_err(codes::HX003, format!("{name} expects a field reference"), arg));
         };
         let mut prior_path: Vec<String> = path.to_vec();
         prior_path[0] = "$Record__Prior".to_string();
@@ -666,7 +671,7 @@ impl Checker<'_> {
             ))
         })?;
         let Expr::Ref(p) = p else {
-            return Err(span_err("HX003", format!("{name} expects a field reference"), arg));
+            return Err(span_err(codes::HX003, format!("{name} expects a field reference"), arg));
         };
         let text = matches!(t, Type::Text | Type::Null);
         if f == Func::IsChanged {

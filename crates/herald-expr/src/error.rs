@@ -1,5 +1,6 @@
 //! Compile and evaluation errors.
 
+use herald_codes::Code;
 use std::fmt;
 
 /// A formula or template that cannot be compiled. `offset`/`len` are byte positions in `source`.
@@ -9,7 +10,7 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileError {
     /// Stable error code (`HX001`...), documented in docs/formulas.md.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub hint: Option<String>,
     pub offset: usize,
@@ -30,7 +31,7 @@ impl fmt::Display for CompileError {
 impl std::error::Error for CompileError {}
 
 impl CompileError {
-    pub(crate) fn new(code: &'static str, message: impl Into<String>, offset: usize, len: usize) -> Self {
+    pub(crate) fn new(code: Code, message: impl Into<String>, offset: usize, len: usize) -> Self {
         CompileError { code, message: message.into(), hint: None, offset, len, source: String::new() }
     }
 

@@ -14,6 +14,7 @@ mod functions;
 mod parse;
 mod value;
 
+use herald_codes as codes;
 use std::sync::Arc;
 
 pub use chrono_tz::Tz;
@@ -139,7 +140,7 @@ impl Formula {
             let trimmed = src.trim_start();
             let offset = src.len() - trimmed.len();
             let mut e = CompileError::new(
-                "HX015",
+                codes::HX015,
                 format!("The formula must be {expected}, but it is {}", f.result_type()),
                 offset,
                 trimmed.trim_end().len(),
@@ -254,7 +255,7 @@ impl Template {
             let (expr, ty) = ck.check(&node).map_err(|e| e.with_source(src))?;
             if ty == Type::Blob {
                 return Err(CompileError::new(
-                    "HX017",
+                    codes::HX017,
                     "A Blob cannot be written into text",
                     node.start,
                     (node.end - node.start).max(1),

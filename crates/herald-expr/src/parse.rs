@@ -1,5 +1,6 @@
 //! Lexer and parser: source text -> untyped syntax tree with byte spans.
 
+use herald_codes as codes;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -106,7 +107,7 @@ impl<'a> Lexer<'a> {
                         continue;
                     }
                     None => {
-                        return Err(CompileError::new("HX006", "Comment is not closed", self.pos, 2)
+                        return Err(CompileError::new(codes::HX006, "Comment is not closed", self.pos, 2)
                             .with_hint("close it with */"));
                     }
                 }
@@ -158,7 +159,7 @@ impl<'a> Lexer<'a> {
                 c if c.is_alphabetic() || c == '$' || c == '_' => return Ok(self.ident()),
                 _ => {
                     return Err(CompileError::new(
-                        "HX008",
+                        codes::HX008,
                         format!("Unexpected character '{c}'"),
                         start,
                         c.len_utf8(),
@@ -206,10 +207,15 @@ impl<'a> Lexer<'a> {
         let text = &self.src[start..end];
         self.pos = end;
         if dots > 1 || text == "." {
-            return Err(CompileError::new("HX009", format!("Invalid number {text}"), start, end - start));
+            return Err(CompileError::new(
+                codes::HX009,
+                format!("Invalid number {text}"),
+                start,
+                end - start,
+            ));
         }
         let n = Decimal::from_str_exact(text).map_err(|_| {
-            CompileError::new("HX009", format!("Number {text} is out of range"), start, end - start)
+            CompileError::new(codes::HX009, format!("Number {text} is out of range"), start, end - start)
                 .with_hint("numbers have at most 28 significant digits")
         })?;
         Ok(Token { tok: Tok::Num(n), start, end })
@@ -246,7 +252,7 @@ impl<'a> Lexer<'a> {
                             }
                             _ => {
                                 return Err(CompileError::new(
-                                    "HX014",
+                                    codes::HX014,
                                     "Invalid \\u escape",
                                     start + 1 + i,
                                     2,
@@ -257,7 +263,7 @@ impl<'a> Lexer<'a> {
                     }
                     other => {
                         return Err(CompileError::new(
-                            "HX014",
+                            codes::HX014,
                             format!("Invalid escape \\{other}"),
                             start + 1 + i,
                             1 + other.len_utf8(),
@@ -270,7 +276,7 @@ impl<'a> Lexer<'a> {
             }
             out.push(c);
         }
-        Err(CompileError::new("HX006", "Text literal is not closed", start, 1)
+        Err(CompileError::new(codes::HX006, "Text literal is not closed", start, 1)
             .with_hint(format!("add the closing {quote}")))
     }
 }
@@ -389,7 +395,7 @@ impl<'a> Parser<'a> {
             other => other.describe().to_string(),
         };
         CompileError::new(
-            "HX005",
+            codes::HX005,
             format!("Expected {expected}, found {what}"),
             t.start,
             (t.end - t.start).max(1),
@@ -400,7 +406,7 @@ impl<'a> Parser<'a> {
     pub fn parse_formula(mut self) -> Result<Node, CompileError> {
         if self.peek()?.tok == Tok::Eof {
             let p = self.peek()?.start;
-            return Err(CompileError::new("HX011", "The formula is empty", p, 0)
+            return Err(CompileError::new(codes::HX011, "The formula is empty", p, 0)
                 .with_hint("write an expression such as ISBLANK({!$Record.Phone})"));
         }
         let n = self.expr()?;
@@ -426,12 +432,12 @@ impl<'a> Parser<'a> {
         }
         if self.peek()?.tok == Tok::RBrace {
             let t = self.bump()?;
-            return Err(CompileError::new("HX011", "Empty merge field {!}", open, t.end - open)
+            return Err(CompileError::new(codes::HX011, "Empty merge field {!}", open, t.end - open)
                 .with_hint("write a reference such as {!$Record.FirstName}"));
         }
-        let n = self
-            .expr()
-            .map_err(|e| if e.code == "HX005" && e.offset >= self.src.len() { unclosed(open) } else { e })?;
+        let n = self.expr().map_err(|e| {
+            if e.code == codes::HX005 && e.offset >= self.src.len() { unclosed(open) } else { e }
+        })?;
         if n.depth > MAX_TREE_DEPTH {
             return Err(too_deep(n.start, n.end));
         }
@@ -490,7 +496,7 @@ impl<'a> Parser<'a> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(CompileError::new(
-                "HX013",
+                codes::HX013,
                 format!("The formula is nested too deeply (more than {MAX_DEPTH} levels)"),
                 at,
                 1,
@@ -579,7 +585,7 @@ impl<'a> Parser<'a> {
                 if self.peek()?.tok == Tok::LParen {
                     if text.contains('.') {
                         return Err(CompileError::new(
-                            "HX005",
+                            codes::HX005,
                             format!("'{text}' is not a function name"),
                             t.start,
                             t.end - t.start,
@@ -643,7 +649,7 @@ impl Lexer<'_> {
 
 fn too_deep(start: usize, end: usize) -> CompileError {
     CompileError::new(
-        "HX013",
+        codes::HX013,
         format!("The formula is nested too deeply (more than {MAX_TREE_DEPTH} levels)"),
         start,
         end - start,
@@ -652,5 +658,5 @@ fn too_deep(start: usize, end: usize) -> CompileError {
 }
 
 pub(crate) fn unclosed(open: usize) -> CompileError {
-    CompileError::new("HX007", "Merge field '{!' is not closed", open, 2).with_hint("close it with '}'")
+    CompileError::new(codes::HX007, "Merge field '{!' is not closed", open, 2).with_hint("close it with '}'")
 }

@@ -741,7 +741,7 @@ fn blob_and_base64() {
     assert_eq!(err("BASE64ENCODE(1)").code, "HX003");
     assert_eq!(err("BASE64DECODE(BLOB(\"a\"))").code, "HX003");
     let e = err("BLOB(BLOB(\"a\"))");
-    assert_eq!((e.code, e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
+    assert_eq!((e.code.id(), e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
     assert_eq!(err("BLOB(1)").code, "HX003");
 }
 
@@ -888,11 +888,11 @@ fn blob_is_never_written_as_text_implicitly() {
         assert_eq!(e.hint.as_deref(), Some("encode it with BASE64ENCODE() or HEX()"), "{src}");
     }
     let e = Formula::compile_as("BLOB('x')", &env, Type::Text).unwrap_err();
-    assert_eq!((e.code, e.hint.as_deref()), ("HX015", Some("encode it with BASE64ENCODE() or HEX()")));
+    assert_eq!((e.code.id(), e.hint.as_deref()), ("HX015", Some("encode it with BASE64ENCODE() or HEX()")));
     let e = err("\"Basic \" & BLOB(\"a:b\")");
-    assert_eq!((e.code, e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
+    assert_eq!((e.code.id(), e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
     let e = err("TEXT(BLOB(\"a\"))");
-    assert_eq!((e.code, e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
+    assert_eq!((e.code.id(), e.hint.as_deref()), ("HX003", Some("encode it with BASE64ENCODE() or HEX()")));
     assert_eq!(err("\"a\" + BLOB(\"a\")").code, "HX003");
     assert_eq!(err("BLOB(\"a\") < BLOB(\"b\")").code, "HX003");
     assert_eq!(err("BLOB(\"a\") = \"a\"").code, "HX003");

@@ -16,6 +16,7 @@ pub use runtime::{
     RunState, RunUser, SecretSource, Step, TRACE_KEPT, TraceEntry,
 };
 
+use herald_codes as codes;
 use herald_project::{Diagnostics, Project, TriggerEvent};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
@@ -79,7 +80,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         Some(name) => herald_expr::EvalContext::parse_zone(name).unwrap_or_else(|error| {
             diagnostics.push(
                 herald_project::Diagnostic::new(
-                    "HP023",
+                    codes::HP023,
                     "herald.toml",
                     format!("[runtime] timezone: {error}"),
                 )
@@ -93,7 +94,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
     {
         diagnostics.push(
             herald_project::Diagnostic::new(
-                "HP028",
+                codes::HP028,
                 "herald.toml",
                 format!("[runtime] default_country: {error}"),
             )

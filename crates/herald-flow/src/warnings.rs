@@ -3,6 +3,7 @@
 //! HW001: the fixed text of an SMS already forces UCS-2, so every message costs more parts whatever
 //! the merge fields hold.
 
+use herald_codes as codes;
 use herald_project::{Diagnostic, Project, YamlPath};
 use herald_providers::Provider;
 use herald_sms::PartLimit;
@@ -89,7 +90,7 @@ fn check(
     let position = project.source(source).locator.value(path, offset);
     warnings.push(
         Diagnostic::warning(
-            "HW001",
+            codes::HW001,
             file,
             format!(
                 "the fixed text of this SMS forces UCS-2 before any merge field is filled: {explained} (positions count the fixed text only)"

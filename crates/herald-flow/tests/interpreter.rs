@@ -756,3 +756,47 @@ elements:
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
     assert_eq!(state.variables()[1], json!("cbacba"));
 }
+
+/// One mistake at a time in the FULL flow, each reported under its code (docs/errors.md, HF table).
+#[test]
+fn each_flow_mistake_is_reported_under_its_code() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("HF001", "{object: Lead, on: create}", "{object: Leed, on: create}"),
+        (
+            "HF002",
+            "{object: Lead, on: create}",
+            "{object: Lead, on: create, only_when_updated_to_meet: true}",
+        ),
+        ("HF003", "variables:\n", "variables:\n  bad__name: {type: Text}\n"),
+        ("HF004", "taskId: {type: Text}", "taskId: {type: Txt}"),
+        ("HF005", "attempts: {type: Number, default: 0}", "attempts: {type: Number, default: \"ten\"}"),
+        ("HF007", "        conditions: [{left", "        when: \"true\"\n        conditions: [{left"),
+        (
+            "HF008",
+            "conditions: [{left: \"{!attempts}\", operator: GreaterThanOrEqualTo, right: 2}]",
+            "when: \"LEN({!greeting})\"",
+        ),
+        ("HF009", "right: 2}]\n", "right: 2}]\n        logic: \"1 AND 2\"\n"),
+        ("HF011", "operator: GreaterThanOrEqualTo, right: 2}", "operator: GreaterThanOrEqualTo}"),
+        ("HF013", "  build:\n    assign:", "  build:\n    create: Task\n    assign:"),
+        ("HF016", "action: Sms.Send", "action: Sms.Sendd"),
+        ("HF017", "      to: ", "      too: "),
+        ("HF018", "    fault: log\n", "    fault: log\n    outputs: {status: attempts}\n"),
+        ("HF019", "store_id_in: taskId", "store_id_in: taskid2"),
+        (
+            "HF021",
+            "create: Task\n    fields:\n      Subject: \"Failed: {!$Flow.FaultMessage}\"\n      WhoId: \"{!$Record.Id}\"",
+            "create: Lead\n    fields:\n      LastName: Failed\n      Score: ten",
+        ),
+        ("HF022", "      Subject: \"Failed: {!$Flow.FaultMessage}\"\n", ""),
+        ("HF023", "- attempts: {add: 2}", "- {attempts: {add: 2}, greeting: x}"),
+        ("HF024", "- attempts: {add: 2}", "- attempts.count: {add: 2}"),
+        ("HF025", "- attempts: {add: 2}", "- attempts: {addd: 2}"),
+        ("HF030", "    action: Sms.Send\n", "    action: Sms.Send\n    retry: {max_attempts: 0}\n"),
+    ];
+    for (code, from, to) in cases {
+        assert!(FULL.contains(from), "{code}: the FULL flow has no `{from}`");
+        let text = errors(&FULL.replacen(from, to, 1));
+        assert!(text.contains(&format!("error[{code}]")), "{code}: {text}");
+    }
+}

@@ -1,12 +1,13 @@
 //! Problems found while loading a project, each with file, line, column, a stable code and a fix.
 
+use herald_codes::Code;
 use std::fmt;
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Stable code, explained in `docs/errors.md` (e.g. `HP003`).
-    pub code: &'static str,
+    pub code: Code,
     /// The file as the user names it, relative to the project folder.
     pub file: PathBuf,
     /// 1-based line and column; 0 when the problem belongs to the whole file.
@@ -23,7 +24,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem of `file`. The message is bounded by [`clip_message`]: it may quote what a file says,
     /// but never more than a short excerpt of it.
-    pub fn new(code: &'static str, file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
+    pub fn new(code: Code, file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
             file: file.into(),
@@ -37,7 +38,7 @@ impl Diagnostic {
     }
 
     /// A problem worth knowing that does not stop the project from loading.
-    pub fn warning(code: &'static str, file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
         Diagnostic { warning: true, ..Diagnostic::new(code, file, message) }
     }
 
@@ -226,7 +227,7 @@ mod tests {
 
     #[test]
     fn renders_file_line_column_code_and_hint() {
-        let d = Diagnostic::new("HF006", "flows/a.yaml", "unknown element `sned`")
+        let d = Diagnostic::new(herald_codes::HF006, "flows/a.yaml", "unknown element `sned`")
             .at(Position { line: 4, column: 7 })
             .hint("did you mean `send`?");
         assert_eq!(

@@ -8,6 +8,7 @@
 //! project's folders and small enough, and nothing that is refused is ever read.
 
 use crate::diagnostics::{Diagnostic, Diagnostics};
+use herald_codes as codes;
 use std::fs::Metadata;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -37,7 +38,7 @@ pub(crate) fn mib(bytes: usize) -> String {
 pub fn read_dir(root: &Path) -> (Option<Vec<(PathBuf, String)>>, Diagnostics) {
     let mut diagnostics = Diagnostics::default();
     let no_project = |message: String| {
-        Diagnostic::new("HP001", root.join("herald.toml"), message)
+        Diagnostic::new(codes::HP001, root.join("herald.toml"), message)
             .hint("run herald in a project folder, or create herald.toml (see docs/project-format.md)")
     };
     let canonical_root = match root.canonicalize() {
@@ -74,7 +75,7 @@ pub fn read_dir(root: &Path) -> (Option<Vec<(PathBuf, String)>>, Diagnostics) {
         if meta.file_type().is_symlink() && !reader.inside(&dir) {
             diagnostics.push(
                 Diagnostic::new(
-                    "HP029",
+                    codes::HP029,
                     folder,
                     format!("the folder {folder}/ is a link that leads outside the project folder; herald does not follow it"),
                 )
@@ -218,16 +219,16 @@ impl Refusal {
         let fix_link = "replace the link with the file itself, or remove it";
         match self {
             Refusal::Missing | Refusal::Dangling => {
-                Diagnostic::new("HP002", relative, "the file is a link to nothing").hint(fix_link)
+                Diagnostic::new(codes::HP002, relative, "the file is a link to nothing").hint(fix_link)
             }
             Refusal::Outside => Diagnostic::new(
-                "HP029",
+                codes::HP029,
                 relative,
                 "the file is a link that leads outside the project folder; herald does not follow it",
             )
             .hint(fix_link),
             Refusal::NotProjectFile(target) => Diagnostic::new(
-                "HP029",
+                codes::HP029,
                 relative,
                 format!(
                     "the file is a link to {}, which is not a project file; herald follows links only to herald.toml and the YAML (and, in services/, JSON) files of the project's folders",
@@ -236,13 +237,13 @@ impl Refusal {
             )
             .hint(fix_link),
             Refusal::Special(kind) => Diagnostic::new(
-                "HP030",
+                codes::HP030,
                 relative,
                 format!("the file is {kind}, not a regular file; herald reads regular files only and did not open it"),
             )
             .hint("remove it, or replace it with a regular file"),
             Refusal::TooLarge(size) => Diagnostic::new(
-                "HP031",
+                codes::HP031,
                 relative,
                 format!(
                     "the file is {size} bytes; herald reads files of at most {} ({limit} bytes) here",
@@ -251,14 +252,14 @@ impl Refusal {
             )
             .hint(size_hint(relative)),
             Refusal::Directory => Diagnostic::new(
-                "HP002",
+                codes::HP002,
                 relative,
                 "cannot read the file: it is a folder",
             )
             .hint("rename the folder so that it does not end in .yaml, .yml or .json, or move it out"),
-            Refusal::NotUtf8 => Diagnostic::new("HP002", relative, "cannot read the file: it is not UTF-8 text")
+            Refusal::NotUtf8 => Diagnostic::new(codes::HP002, relative, "cannot read the file: it is not UTF-8 text")
                 .hint("save the file as UTF-8"),
-            Refusal::Io(error) => Diagnostic::new("HP002", relative, format!("cannot read the file: {error}"))
+            Refusal::Io(error) => Diagnostic::new(codes::HP002, relative, format!("cannot read the file: {error}"))
                 .hint("check the file's permissions"),
         }
     }

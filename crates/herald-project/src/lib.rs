@@ -12,6 +12,7 @@ pub mod model;
 use diagnostics::strip_quoted_values;
 pub use diagnostics::{Diagnostic, Diagnostics, Position, closest, did_you_mean};
 pub use files::{MAX_SPEC_BYTES, MAX_TOML_BYTES, MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, read_dir};
+use herald_codes::{self as codes, Code};
 pub use locator::{Locator, YamlPath};
 pub use model::*;
 
@@ -76,7 +77,7 @@ impl Project {
         &self,
         id: SourceId,
         path: &YamlPath,
-        code: &'static str,
+        code: Code,
         message: impl Into<String>,
     ) -> Diagnostic {
         let source = self.source(id);
@@ -89,7 +90,7 @@ impl Project {
         id: SourceId,
         path: &YamlPath,
         offset: Option<usize>,
-        code: &'static str,
+        code: Code,
         message: impl Into<String>,
     ) -> Diagnostic {
         let source = self.source(id);
@@ -130,7 +131,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
         if text.len() > limit {
             loader.diagnostics.push(
                 Diagnostic::new(
-                    "HP031",
+                    codes::HP031,
                     &path,
                     format!(
                         "the file is {} bytes; herald reads files of at most {} ({limit} bytes) here",
@@ -156,7 +157,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
         None if !loader.diagnostics.is_empty() => Config::default(),
         None => {
             loader.diagnostics.push(
-                Diagnostic::new("HP001", root.join("herald.toml"), "the project has no herald.toml")
+                Diagnostic::new(codes::HP001, root.join("herald.toml"), "the project has no herald.toml")
                     .hint("create herald.toml (see docs/project-format.md)"),
             );
             return (None, loader.diagnostics);
@@ -259,7 +260,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                 loader.at_key(
                     id,
                     &YamlPath::root().key("kind"),
-                    "HP004",
+                    codes::HP004,
                     format!("unknown kind `{other}` here"),
                     Some(hint),
                 );
@@ -270,7 +271,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                 loader.at_key(
                     id,
                     &YamlPath::root(),
-                    "HP004",
+                    codes::HP004,
                     "the file has no `kind`".into(),
                     Some(format!("add `kind: {}`", expected_kinds(&folder).join("` or `kind: "))),
                 );
@@ -357,7 +358,7 @@ fn insert<T>(
         loader.at_key(
             id,
             &YamlPath::root().key("name"),
-            "HP005",
+            codes::HP005,
             format!("a {what} named `{name}` is defined twice"),
             Some("rename one of them".into()),
         );
@@ -390,14 +391,7 @@ impl Loader {
         }
     }
 
-    fn at_key(
-        &mut self,
-        id: SourceId,
-        path: &YamlPath,
-        code: &'static str,
-        message: String,
-        hint: Option<String>,
-    ) {
+    fn at_key(&mut self, id: SourceId, path: &YamlPath, code: Code, message: String, hint: Option<String>) {
         let source = &self.sources[id.0];
         self.diagnostics
             .push(Diagnostic::new(code, &source.path, message).at(source.locator.key(path)).maybe_hint(hint));
@@ -411,7 +405,7 @@ impl Loader {
                     error.span().map(|span| position_of_offset(text, span.start)).unwrap_or_default();
                 let message = strip_quoted_values(error.message());
                 self.diagnostics.push(
-                    Diagnostic::new("HP003", path, format!("herald.toml: {message}"))
+                    Diagnostic::new(codes::HP003, path, format!("herald.toml: {message}"))
                         .at(position)
                         .maybe_hint(
                             serde_hint(&message).or_else(|| Some("see docs/project-format.md".into())),
@@ -442,7 +436,7 @@ impl Loader {
                 let message = strip_quoted_values(&strip_location(&error.to_string()));
                 let hint = serde_hint(&message);
                 self.diagnostics
-                    .push(Diagnostic::new("HP003", &source.path, message).at(position).maybe_hint(hint));
+                    .push(Diagnostic::new(codes::HP003, &source.path, message).at(position).maybe_hint(hint));
                 None
             }
         }
@@ -455,7 +449,7 @@ impl Loader {
             self.at_key(
                 id,
                 &YamlPath::root().key("name"),
-                "HP006",
+                codes::HP006,
                 format!("the name `{name}` differs from the file name `{stem}`"),
                 Some(format!("rename the file to {name}.yaml, or drop the `name` key")),
             );
@@ -464,7 +458,7 @@ impl Loader {
             self.at_key(
                 id,
                 &YamlPath::root().key("name"),
-                "HP007",
+                codes::HP007,
                 format!("`{name}` is not a valid API name"),
                 Some("use letters, digits and single underscores, starting with a letter".into()),
             );
@@ -485,16 +479,16 @@ fn header_fix(reason: &str) -> &'static str {
 fn shape_diagnostic(path: &Path, error: &ShapeError) -> Diagnostic {
     let (line, column) = error.position();
     let diagnostic = match error {
-        ShapeError::Syntax { message, .. } => Diagnostic::new("HP003", path, message.clone())
+        ShapeError::Syntax { message, .. } => Diagnostic::new(codes::HP003, path, message.clone())
             .hint("fix the YAML syntax at this position (indentation, a missing `:`, an unclosed bracket or quote)"),
         ShapeError::TooDeep { max, .. } => Diagnostic::new(
-            "HP032",
+            codes::HP032,
             path,
             format!("the YAML nests deeper than {max} levels here; herald reads project files of at most {max} levels"),
         )
         .hint("flatten the structure: project files need a handful of levels, samples a few more"),
         ShapeError::TooManyNodes { max, .. } => Diagnostic::new(
-            "HP033",
+            codes::HP033,
             path,
             format!(
                 "the file holds more than {max} keys, values and list items (this is the first one past the limit)"
@@ -563,7 +557,7 @@ impl Checks<'_> {
                                 object.source,
                                 &root.key("key_prefix"),
                                 None,
-                                "HP010",
+                                codes::HP010,
                                 format!("key_prefix `{prefix}` must be three letters or digits"),
                             )
                             .hint("Lead uses 00Q, Task 00T; pick three characters no other object uses"),
@@ -573,7 +567,7 @@ impl Checks<'_> {
                         object.source,
                         &root.key("key_prefix"),
                         None,
-                        "HP010",
+                        codes::HP010,
                         format!("key_prefix `{prefix}` is already used by {other}"),
                     ));
                 }
@@ -586,7 +580,7 @@ impl Checks<'_> {
                             .at_key(
                                 object.source,
                                 &path,
-                                "HP011",
+                                codes::HP011,
                                 format!("`{field}` is a standard field and is always present"),
                             )
                             .hint("remove it from fields"),
@@ -596,7 +590,7 @@ impl Checks<'_> {
                     self.diagnostics.push(self.project.at_key(
                         object.source,
                         &path,
-                        "HP007",
+                        codes::HP007,
                         format!("`{field}` is not a valid field name"),
                     ));
                 }
@@ -606,7 +600,7 @@ impl Checks<'_> {
                             .at_key(
                                 object.source,
                                 &path,
-                                "HP012",
+                                codes::HP012,
                                 format!("picklist `{field}` has no values"),
                             )
                             .hint("add `values: [A, B]`"),
@@ -620,7 +614,7 @@ impl Checks<'_> {
                                 .at_key(
                                     object.source,
                                     &path.key("references"),
-                                    "HP013",
+                                    codes::HP013,
                                     format!("`{field}` references unknown object `{target}`"),
                                 )
                                 .maybe_hint(did_you_mean(target, names)),
@@ -640,7 +634,7 @@ impl Checks<'_> {
                     self.diagnostics.push(self.project.at_key(
                         external.source,
                         &path.key("name"),
-                        "HP005",
+                        codes::HP005,
                         format!("principal `{}` is defined twice", principal.name),
                     ));
                 }
@@ -657,7 +651,7 @@ impl Checks<'_> {
                                 .at_key(
                                     external.source,
                                     &path,
-                                    "HP014",
+                                    codes::HP014,
                                     format!(
                                         "protocol {} needs a `{parameter}` parameter",
                                         protocol_name(external.def.protocol)
@@ -674,7 +668,7 @@ impl Checks<'_> {
                         .at_key(
                             external.source,
                             &YamlPath::root().key("principals"),
-                            "HP014",
+                            codes::HP014,
                             "the external credential has no principal",
                         )
                         .hint("add a principal with the parameter names it holds"),
@@ -689,7 +683,7 @@ impl Checks<'_> {
                         .at_key(
                             external.source,
                             &YamlPath::root().key("protocol"),
-                            "HP026",
+                            codes::HP026,
                             "OAuth 2.0 client credentials need a `token_url`",
                         )
                         .hint("add `token_url: https://login.example.com/oauth/token`"),
@@ -700,7 +694,7 @@ impl Checks<'_> {
                             external.source,
                             &YamlPath::root().key("token_url"),
                             None,
-                            "HP026",
+                            codes::HP026,
                             format!("token_url `{url}` {why}"),
                         ));
                     }
@@ -710,7 +704,7 @@ impl Checks<'_> {
                         .at_key(
                             external.source,
                             &YamlPath::root().key("token_url"),
-                            "HP026",
+                            codes::HP026,
                             "`token_url` only applies to protocol oauth2_client_credentials",
                         )
                         .hint("remove it, or set `protocol: oauth2_client_credentials`"),
@@ -728,7 +722,7 @@ impl Checks<'_> {
                             named.source,
                             &root.key("url"),
                             None,
-                            "HP015",
+                            codes::HP015,
                             format!("url `{}` {why}", named.def.url),
                         )
                         .hint("write the base URL with its scheme, e.g. https://apig.kixie.com"),
@@ -741,7 +735,7 @@ impl Checks<'_> {
                             .at_key(
                                 named.source,
                                 &root.key("headers").key(header),
-                                "HP034",
+                                codes::HP034,
                                 format!("a named credential cannot set the header `{header}`: {reason}"),
                             )
                             .hint(header_fix(reason)),
@@ -757,7 +751,7 @@ impl Checks<'_> {
                             named.source,
                             &root.key("external_credential"),
                             None,
-                            "HP016",
+                            codes::HP016,
                             format!("unknown external credential `{external}`"),
                         )
                         .maybe_hint(did_you_mean(external, names)),
@@ -778,7 +772,7 @@ impl Checks<'_> {
                             webhook.source,
                             &YamlPath::root().key("provider"),
                             None,
-                            "HP027",
+                            codes::HP027,
                             format!(
                                 "webhooks come from {}, not `{}`",
                                 providers.join(", "),
@@ -797,7 +791,7 @@ impl Checks<'_> {
                             webhook.source,
                             &YamlPath::root().key("named_credential"),
                             None,
-                            "HP027",
+                            codes::HP027,
                             format!("unknown named credential `{named}`"),
                         )
                         .maybe_hint(did_you_mean(named, names)),
@@ -812,7 +806,7 @@ impl Checks<'_> {
                             webhook.source,
                             &YamlPath::root().key("public_url"),
                             None,
-                            "HP027",
+                            codes::HP027,
                             format!("public_url `{url}` is not an http(s) URL"),
                         )
                         .hint("write the full URL the provider posts to, e.g. https://herald.example.com/webhooks/Name"),
@@ -843,7 +837,7 @@ impl Checks<'_> {
                                 set.source,
                                 &path,
                                 None,
-                                "HP017",
+                                codes::HP017,
                                 format!("`{grant}` names no external credential principal"),
                             )
                             .maybe_hint(hint),
@@ -857,7 +851,7 @@ impl Checks<'_> {
                 let _ = index;
                 self.diagnostics.push(
                     Diagnostic::new(
-                        "HP018",
+                        codes::HP018,
                         "herald.toml",
                         format!("[automation] permission_sets names unknown permission set `{name}`"),
                     )
@@ -891,7 +885,7 @@ impl Checks<'_> {
                 if !is_api_name(action) {
                     self.diagnostics.push(
                         self.project
-                            .at_key(id, &path, "HP007", format!("`{action}` is not a valid action API name"))
+                            .at_key(id, &path, codes::HP007, format!("`{action}` is not a valid action API name"))
                             .hint("use letters, digits and underscores (`Send_SMS`); put the display name in `label`"),
                     );
                     continue;
@@ -903,7 +897,7 @@ impl Checks<'_> {
                                 id,
                                 &path.key("method"),
                                 None,
-                                "HP020",
+                                codes::HP020,
                                 format!("unknown method `{}`", action_def.method),
                             )
                             .hint("use GET, POST, PUT, PATCH or DELETE"),
@@ -929,7 +923,7 @@ impl Checks<'_> {
                         id,
                         &path.key("path"),
                         None,
-                        "HP021",
+                        codes::HP021,
                         error.to_string(),
                     ));
                 }
@@ -955,7 +949,7 @@ impl Checks<'_> {
                         id,
                         &YamlPath::root().key("named_credential"),
                         None,
-                        "HP016",
+                        codes::HP016,
                         format!("unknown named credential `{named_credential}`"),
                     )
                     .maybe_hint(did_you_mean(named_credential, names)),
@@ -978,7 +972,7 @@ impl Checks<'_> {
                             id,
                             &YamlPath::root().key("provider"),
                             None,
-                            "HP019",
+                            codes::HP019,
                             format!("unknown provider `{name}`"),
                         )
                         .hint(did_you_mean(name, Provider::names()).unwrap_or_else(|| {
@@ -1017,7 +1011,7 @@ impl Checks<'_> {
                         id,
                         &root.key("spec"),
                         None,
-                        "HP024",
+                        codes::HP024,
                         format!("spec file `{}` not found", spec_path.display()),
                     )
                     .hint(hint),
@@ -1046,8 +1040,8 @@ impl Checks<'_> {
     ) -> Diagnostic {
         use herald_openapi::ImportError;
         let code = match error {
-            ImportError::ForbiddenHeader { .. } => "HP034",
-            _ => "HP025",
+            ImportError::ForbiddenHeader { .. } => codes::HP034,
+            _ => codes::HP025,
         };
         let service_file = self.project.source(id).path.display().to_string();
         let in_spec = match (error.pointer(), error.position()) {
@@ -1089,7 +1083,7 @@ impl Checks<'_> {
                                 id,
                                 path,
                                 None,
-                                "HP022",
+                                codes::HP022,
                                 format!("the sample is not valid JSON: {error}"),
                             )
                             .hint("paste the JSON exactly, or write the sample as a YAML mapping"),

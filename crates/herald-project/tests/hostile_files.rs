@@ -235,7 +235,8 @@ fn named_credentials_cannot_set_framing_routing_or_hop_by_hop_headers() {
             ("credentials/Endpoint.yaml".into(), endpoint),
         ],
     );
-    let codes: Vec<(&str, usize, usize)> = diagnostics.iter().map(|d| (d.code, d.line, d.column)).collect();
+    let codes: Vec<(&str, usize, usize)> =
+        diagnostics.iter().map(|d| (d.code.id(), d.line, d.column)).collect();
     assert_eq!(codes, [("HP034", 6, 3), ("HP034", 7, 3)], "{diagnostics}");
     let host = &diagnostics.0[0];
     assert!(

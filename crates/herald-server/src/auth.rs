@@ -5,8 +5,8 @@
 
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use herald_codes as codes;
 use herald_engine::Engine;
 use herald_project::ApiScope;
 use herald_store::UserRow;
@@ -55,23 +55,19 @@ async fn authorize(
     scope: ApiScope,
 ) -> Result<UserRow, ApiError> {
     let Some(token) = bearer_token(headers) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_SESSION_ID",
+        return Err(ApiError::new(codes::api::INVALID_SESSION_ID,
             "this route needs `Authorization: Bearer <token>`; create a token with `herald token create USER`".into(),
         ));
     };
     let Some(user) = engine.authenticate(token).await? else {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_SESSION_ID",
+            codes::api::INVALID_SESSION_ID,
             "the bearer token is not valid (unknown, revoked, or its user was removed)".into(),
         ));
     };
     if !engine.scopes(&user).contains(&scope) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "INSUFFICIENT_ACCESS",
+            codes::api::INSUFFICIENT_ACCESS,
             missing_scope(&user.name, scope, &engine.permission_sets_granting(scope)),
         ));
     }

@@ -5,6 +5,7 @@ use crate::error::{ApiError, Query};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use herald_codes as codes;
 use herald_engine::{Engine, EngineError};
 use zeroize::Zeroizing;
 
@@ -24,8 +25,7 @@ pub(crate) async fn set(
     let value = Zeroizing::new(body.to_vec());
     if value.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "REQUIRED_FIELD_MISSING",
+            codes::api::REQUIRED_FIELD_MISSING,
             "the request body must hold the value".into(),
         ));
     }

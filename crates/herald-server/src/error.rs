@@ -7,6 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use herald_codes::{self as codes, api::ApiCode};
 use herald_engine::{EngineError, FieldProblem};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -21,31 +22,37 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: String) -> ApiError {
+    /// An answer of one entry; its HTTP status is the one declared with `code`.
+    pub(crate) fn new(code: ApiCode, message: String) -> ApiError {
         ApiError {
-            status,
-            errors: vec![FieldProblem { error_code: code, message, fields: Vec::new() }],
+            status: status_of(code),
+            errors: vec![FieldProblem { error_code: code.id(), message, fields: Vec::new() }],
             retry_after: None,
         }
     }
 
     pub(crate) fn not_found(message: String) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+        ApiError::new(codes::api::NOT_FOUND, message)
     }
 
     pub(crate) fn invalid_field(message: String) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "INVALID_FIELD", message)
+        ApiError::new(codes::api::INVALID_FIELD, message)
     }
 
     /// A 500 whose details stay in the log: the answer says only where to look.
     pub(crate) fn server_error(detail: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(error = %detail, "request failed");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "SERVER_ERROR",
+            codes::api::SERVER_ERROR,
             "herald could not complete the request; see the server log".into(),
         )
     }
+}
+
+/// The HTTP status declared with `code`; declarations hold only valid error statuses (tested in
+/// herald-codes), so the fallback is never taken.
+fn status_of(code: ApiCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {
@@ -68,14 +75,12 @@ impl From<EngineError> for ApiError {
             }
             EngineError::Busy { waited_seconds, .. } => ApiError {
                 retry_after: Some(waited_seconds),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE", error.to_string())
+                ..ApiError::new(codes::api::SERVER_UNAVAILABLE, error.to_string())
             },
             EngineError::UnknownObject { .. }
             | EngineError::NotFound { .. }
             | EngineError::RunNotFound(_) => ApiError::not_found(error.to_string()),
-            EngineError::NotRetryable { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "INVALID_STATUS", error.to_string())
-            }
+            EngineError::NotRetryable { .. } => ApiError::new(codes::api::INVALID_STATUS, error.to_string()),
             other => ApiError::server_error(&other),
         }
     }
@@ -101,14 +106,11 @@ pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "JSON_PARSER_ERROR",
+            codes::api::JSON_PARSER_ERROR,
             "the body must be a JSON object of field values".into(),
         )),
-        Err(error) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "JSON_PARSER_ERROR",
-            format!("the body is not valid JSON: {error}"),
-        )),
+        Err(error) => {
+            Err(ApiError::new(codes::api::JSON_PARSER_ERROR, format!("the body is not valid JSON: {error}")))
+        }
     }
 }

@@ -7,7 +7,8 @@ use crate::error::{ApiError, Query};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
+use herald_codes as codes;
 use herald_engine::{Engine, WebhookError, WebhookReport, WebhookRequest};
 
 #[derive(serde::Deserialize)]
@@ -50,10 +51,10 @@ pub(crate) async fn receive(
         Err(error @ WebhookError::NotFound { .. }) => Err(ApiError::not_found(error.to_string())),
         Err(error @ WebhookError::Unauthorized(_)) => {
             tracing::warn!(webhook = %name, %error, "webhook refused");
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", error.to_string()))
+            Err(ApiError::new(codes::api::INVALID_SESSION_ID, error.to_string()))
         }
         Err(error @ WebhookError::Invalid(_)) => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", error.to_string()))
+            Err(ApiError::new(codes::api::JSON_PARSER_ERROR, error.to_string()))
         }
         Err(WebhookError::Engine(error)) => Err(error.into()),
     }

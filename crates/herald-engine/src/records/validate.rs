@@ -5,6 +5,7 @@
 //! [`EXCERPT_CHARS`] characters of any name or value the client sent: a 1.3 MB body of 100,000 unknown
 //! fields once drew a 9.3 MB answer. Problems past the limit are counted without being built.
 
+use herald_codes::{self as codes, api::ApiCode};
 use herald_project::{FieldDef, FieldType, ObjectDef, STANDARD_FIELDS, did_you_mean};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -21,21 +22,18 @@ pub struct FieldProblem {
 /// The most characters of a field name or value quoted back in a problem.
 pub const EXCERPT_CHARS: usize = 80;
 
-/// `errorCode` of the entry that counts the problems not listed.
-pub const MORE_ERRORS: &str = "MORE_ERRORS";
-
 impl FieldProblem {
-    /// The most problems an answer lists; one more entry, [`MORE_ERRORS`], counts the rest.
+    /// The most problems an answer lists; one more entry, [`MORE_ERRORS`](codes::api::MORE_ERRORS), counts the rest.
     pub const MAX_LISTED: usize = 25;
 
-    fn new(error_code: &'static str, field: &str, message: String) -> FieldProblem {
-        FieldProblem { error_code, message, fields: vec![excerpt(field)] }
+    fn new(code: ApiCode, field: &str, message: String) -> FieldProblem {
+        FieldProblem { error_code: code.id(), message, fields: vec![excerpt(field)] }
     }
 
     /// The entry that stands for `count` problems not listed.
     fn more(count: usize) -> FieldProblem {
         FieldProblem {
-            error_code: MORE_ERRORS,
+            error_code: codes::api::MORE_ERRORS.id(),
             message: format!(
                 "{count} more problem{} not listed; fix the ones above and send the record again to see them",
                 if count == 1 { " is" } else { "s are" }
@@ -44,7 +42,7 @@ impl FieldProblem {
         }
     }
 
-    /// At most [`Self::MAX_LISTED`] problems and a [`MORE_ERRORS`] entry counting the others; a list
+    /// At most [`Self::MAX_LISTED`] problems and a [`MORE_ERRORS`](codes::api::MORE_ERRORS) entry counting the others; a list
     /// that is already that short is returned as it is.
     pub fn bounded(mut problems: Vec<FieldProblem>) -> Vec<FieldProblem> {
         if problems.len() > Self::MAX_LISTED + 1 {
@@ -129,7 +127,7 @@ pub fn validate(
             if let Some((standard, _)) = STANDARD_FIELDS.iter().find(|(s, _)| s.eq_ignore_ascii_case(name)) {
                 problems.push(|| {
                     FieldProblem::new(
-                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        codes::api::INVALID_FIELD_FOR_INSERT_UPDATE,
                         standard,
                         format!("{standard} is set by herald and cannot be written"),
                     )
@@ -141,7 +139,7 @@ pub fn validate(
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
                 FieldProblem::new(
-                    "INVALID_FIELD",
+                    codes::api::INVALID_FIELD,
                     name,
                     format!("No such field `{}` on {}{hint}", excerpt(name), object.name),
                 )
@@ -183,7 +181,7 @@ pub fn validate(
             let verb = if creating { "is missing" } else { "cannot be blanked" };
             problems.push(|| {
                 FieldProblem::new(
-                    "REQUIRED_FIELD_MISSING",
+                    codes::api::REQUIRED_FIELD_MISSING,
                     name,
                     format!("Required field `{name}` {verb} on {}", object.name),
                 )
@@ -204,7 +202,7 @@ fn is_blank(value: &Value) -> bool {
 fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Result<Value, FieldProblem> {
     let wrong = |expected: &str| {
         FieldProblem::new(
-            "INVALID_TYPE",
+            codes::api::INVALID_TYPE,
             name,
             format!(
                 "{object}.{name} is a {} field and takes {expected}, not {}",
@@ -223,14 +221,14 @@ fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Resul
                 && text.chars().count() > max
             {
                 return Err(FieldProblem::new(
-                    "STRING_TOO_LONG",
+                    codes::api::STRING_TOO_LONG,
                     name,
                     format!("{object}.{name} takes at most {max} characters, got {}", text.chars().count()),
                 ));
             }
             if t == FieldType::Picklist && !text.is_empty() && !def.values.iter().any(|v| v == text) {
                 return Err(FieldProblem::new(
-                    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    codes::api::INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST,
                     name,
                     format!(
                         "`{}` is not a value of {object}.{name}; allowed: {}",
@@ -241,7 +239,7 @@ fn check_value(object: &str, name: &str, def: &FieldDef, value: &Value) -> Resul
             }
             if t == FieldType::Email && !text.is_empty() && !looks_like_email(text) {
                 return Err(FieldProblem::new(
-                    "INVALID_EMAIL_ADDRESS",
+                    codes::api::INVALID_EMAIL_ADDRESS,
                     name,
                     format!("{object}.{name}: `{}` is not an email address", excerpt(text)),
                 ));
@@ -362,7 +360,7 @@ mod tests {
         assert!(problems[..25].iter().all(|p| p.error_code == "INVALID_FIELD"));
         let last = problems.last().unwrap();
         // 100,000 unknown fields and the missing LastName, less the 25 listed.
-        assert_eq!(last.error_code, MORE_ERRORS);
+        assert_eq!(last.error_code, "MORE_ERRORS");
         assert!(last.message.starts_with("99976 more problems are not listed"), "{}", last.message);
         let answer = serde_json::to_string(&problems).unwrap();
         assert!(answer.len() < 16 * 1024, "{} bytes", answer.len());
@@ -371,9 +369,9 @@ mod tests {
 
     #[test]
     fn a_short_list_stays_as_it_is_and_a_long_one_is_cut_to_the_limit() {
-        let one = vec![FieldProblem::new("INVALID_FIELD", "a", "m".into())];
+        let one = vec![FieldProblem::new(codes::api::INVALID_FIELD, "a", "m".into())];
         assert_eq!(FieldProblem::bounded(one.clone()), one);
-        let many = vec![FieldProblem::new("INVALID_FIELD", "a", "m".into()); 1000];
+        let many = vec![FieldProblem::new(codes::api::INVALID_FIELD, "a", "m".into()); 1000];
         let bounded = FieldProblem::bounded(many);
         assert_eq!(bounded.len(), 26);
         assert_eq!(

@@ -3,6 +3,7 @@
 //! current item is `{!Loop_X}` or `{!Loop_X.Field}`, as in Salesforce since API version 57.
 
 use super::*;
+use herald_codes as codes;
 use herald_project::{FieldType, HowMany, LoopDirection, SortOrder};
 
 /// Output names in a run's state.
@@ -235,7 +236,7 @@ impl FlowCompiler<'_> {
         let Some(fields) = object_fields(self.project, object) else {
             let hint = did_you_mean(object, self.project.objects.keys().map(String::as_str))
                 .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
-            self.value_error(&path.key("get"), "HF001", format!("unknown object `{object}`"), hint);
+            self.value_error(&path.key("get"), codes::HF001, format!("unknown object `{object}`"), hint);
             return None;
         };
         let mut ok = true;
@@ -244,7 +245,7 @@ impl FlowCompiler<'_> {
             if found.is_none() {
                 let hint = did_you_mean(name, fields.iter().map(|(n, _)| n.as_str()))
                     .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
-                compiler.value_error(at, "HF031", format!("{object} has no field `{name}`"), hint);
+                compiler.value_error(at, codes::HF031, format!("{object} has no field `{name}`"), hint);
                 *ok = false;
             }
             found
@@ -272,7 +273,7 @@ impl FlowCompiler<'_> {
                 if def.sort_order.is_some() {
                     self.error(
                         &path.key("sort_order"),
-                        "HF031",
+                        codes::HF031,
                         "`sort_order` without `sort_by`",
                         Some("name the field to sort by in `sort_by`".into()),
                     );
@@ -288,7 +289,7 @@ impl FlowCompiler<'_> {
             let Some(name) = &condition.field else {
                 self.error(
                     &item_path,
-                    "HF010",
+                    codes::HF010,
                     format!("a Get Records condition names a field of {object} with `field`"),
                     Some("write e.g. `{field: Phone, operator: IsNull, right: false}`".into()),
                 );
@@ -298,7 +299,7 @@ impl FlowCompiler<'_> {
             if condition.left.is_some() {
                 self.error(
                     &item_path.key("left"),
-                    "HF010",
+                    codes::HF010,
                     "a condition needs exactly one of `field` or `left`",
                     None,
                 );
@@ -313,7 +314,7 @@ impl FlowCompiler<'_> {
             if operator == Operator::IsChanged {
                 self.value_error(
                     &item_path.key("operator"),
-                    "HF012",
+                    codes::HF012,
                     "IsChanged compares the triggering record with its prior values; it does not apply to Get Records",
                     None,
                 );
@@ -328,7 +329,7 @@ impl FlowCompiler<'_> {
             {
                 self.value_error(
                     &item_path.key("right"),
-                    "HF031",
+                    codes::HF031,
                     format!("`right` does not fit {object}.{field} ({ty}): {error}"),
                     None,
                 );
@@ -363,7 +364,7 @@ impl FlowCompiler<'_> {
         let collection = match collection_of(collection, context) {
             Ok((collection, _)) => Some(collection),
             Err(message) => {
-                self.value_error(&path.key("loop"), "HF032", message, None);
+                self.value_error(&path.key("loop"), codes::HF032, message, None);
                 None
             }
         };
@@ -372,7 +373,7 @@ impl FlowCompiler<'_> {
             None => {
                 self.error(
                     path,
-                    "HF032",
+                    codes::HF032,
                     "a loop needs `each`: the element run for each item",
                     Some("add `each: <element>`, and connect the last element of the loop body back to this loop".into()),
                 );

@@ -3,6 +3,7 @@
 
 use crate::flow::*;
 use crate::logic::Logic;
+use herald_codes::{self as codes, Code};
 use herald_expr::{CompileError, Formula, RefId, Resolved, Resolver, Template, Type as ExprType, Value};
 use herald_openapi::{BodyEncoding, Operation, ParamLocation, Shape};
 use herald_project::{
@@ -469,23 +470,11 @@ pub(crate) fn compile_flow(
 }
 
 impl<'a> FlowCompiler<'a> {
-    fn error(
-        &mut self,
-        path: &YamlPath,
-        code: &'static str,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) {
+    fn error(&mut self, path: &YamlPath, code: Code, message: impl Into<String>, hint: Option<String>) {
         self.diagnostics.push(self.project.at_key(self.source, path, code, message).maybe_hint(hint));
     }
 
-    fn value_error(
-        &mut self,
-        path: &YamlPath,
-        code: &'static str,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) {
+    fn value_error(&mut self, path: &YamlPath, code: Code, message: impl Into<String>, hint: Option<String>) {
         self.diagnostics.push(self.project.at_value(self.source, path, None, code, message).maybe_hint(hint));
     }
 
@@ -499,7 +488,7 @@ impl<'a> FlowCompiler<'a> {
                 .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
             self.value_error(
                 &trigger_path.key("object"),
-                "HF001",
+                codes::HF001,
                 format!("unknown object `{object}`"),
                 hint,
             );
@@ -536,7 +525,7 @@ impl<'a> FlowCompiler<'a> {
         if def.trigger.only_when_updated_to_meet && def.trigger.on == TriggerEvent::Create {
             self.error(
                 &trigger_path.key("only_when_updated_to_meet"),
-                "HF002",
+                codes::HF002,
                 "only_when_updated_to_meet needs a flow triggered on update or create_or_update",
                 Some("remove it, or set `on: update`".into()),
             );
@@ -544,7 +533,7 @@ impl<'a> FlowCompiler<'a> {
         if def.trigger.only_when_updated_to_meet && entry.is_none() {
             self.error(
                 &trigger_path.key("only_when_updated_to_meet"),
-                "HF002",
+                codes::HF002,
                 "only_when_updated_to_meet needs an entry condition",
                 Some("add `when:` or `conditions:`".into()),
             );
@@ -558,7 +547,7 @@ impl<'a> FlowCompiler<'a> {
             if !herald_project::is_api_name(name) {
                 self.error(
                     &path,
-                    "HF003",
+                    codes::HF003,
                     format!("`{name}` is not a valid element API name"),
                     Some("use letters, digits and underscores; put the display name in `label`".into()),
                 );
@@ -630,7 +619,7 @@ impl<'a> FlowCompiler<'a> {
                     let variable = &variables[*index].name;
                     self.error(
                         &path,
-                        "HF029",
+                        codes::HF029,
                         format!("`{variable}` is sent as {type_name}, but its required field{} {} {} never assigned", if missing.len() == 1 { "" } else { "s" }, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "), if missing.len() == 1 { "is" } else { "are" }),
                         Some(format!("assign `{variable}.{}` before this action", missing[0])),
                     );
@@ -652,7 +641,7 @@ impl<'a> FlowCompiler<'a> {
         for (name, def) in &self.def.variables {
             let path = YamlPath::root().key("variables").key(name);
             if !herald_project::is_api_name(name) {
-                self.error(&path, "HF003", format!("`{name}` is not a valid variable name"), None);
+                self.error(&path, codes::HF003, format!("`{name}` is not a valid variable name"), None);
                 continue;
             }
             let ty = match scalar_type(&def.data_type) {
@@ -674,7 +663,7 @@ impl<'a> FlowCompiler<'a> {
                         .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time or a generated service type (see `herald service show`)".into()));
                     self.value_error(
                         &path.key("type"),
-                        "HF004",
+                        codes::HF004,
                         format!("unknown type `{}`", def.data_type),
                         hint,
                     );
@@ -690,7 +679,7 @@ impl<'a> FlowCompiler<'a> {
                     Err(error) => {
                         self.value_error(
                             &path.key("default"),
-                            "HF005",
+                            codes::HF005,
                             format!("default does not fit {ty}: {error}"),
                             None,
                         );
@@ -729,7 +718,7 @@ impl<'a> FlowCompiler<'a> {
                 self.def.elements.keys().cloned().collect::<Vec<_>>().join(", ")
             ))
         });
-        self.value_error(path, "HF006", format!("no element named `{name}`"), hint);
+        self.value_error(path, codes::HF006, format!("no element named `{name}`"), hint);
         None
     }
 
@@ -748,7 +737,7 @@ impl<'a> FlowCompiler<'a> {
         if trigger.when.is_some() && !trigger.conditions.is_empty() {
             self.error(
                 &path,
-                "HF007",
+                codes::HF007,
                 "the entry condition has both `when` and `conditions`",
                 Some("keep one of them".into()),
             );
@@ -782,7 +771,7 @@ impl<'a> FlowCompiler<'a> {
                 Ok(formula) => {
                     self.value_error(
                         &path.key("when"),
-                        "HF008",
+                        codes::HF008,
                         format!("the condition formula returns {}, not Boolean", formula.result_type()),
                         Some("compare it, e.g. `NOT(ISBLANK({!$Record.Phone}))`".into()),
                     );
@@ -801,7 +790,7 @@ impl<'a> FlowCompiler<'a> {
         }
         if conditions.is_empty() {
             if logic.is_some() {
-                self.error(&path.key("logic"), "HF007", "`logic` without `conditions`", None);
+                self.error(&path.key("logic"), codes::HF007, "`logic` without `conditions`", None);
             }
             return None;
         }
@@ -823,7 +812,7 @@ impl<'a> FlowCompiler<'a> {
             Err(message) => {
                 self.value_error(
                     &path.key("logic"),
-                    "HF009",
+                    codes::HF009,
                     message,
                     Some("write e.g. `1 AND (2 OR 3)`".into()),
                 );
@@ -847,7 +836,7 @@ impl<'a> FlowCompiler<'a> {
                 Some(ValueExpr::Literal(Json::Bool(true)))
             }
             (None, _) => {
-                self.error(path, "HF011", format!("operator {operator:?} needs a `right` value"), None);
+                self.error(path, codes::HF011, format!("operator {operator:?} needs a `right` value"), None);
                 None
             }
             (Some(value), Operator::IsNull | Operator::IsBlank | Operator::IsChanged) => match value {
@@ -855,7 +844,7 @@ impl<'a> FlowCompiler<'a> {
                 _ => {
                     self.value_error(
                         &right_path,
-                        "HF011",
+                        codes::HF011,
                         format!("operator {operator:?} takes true or false"),
                         None,
                     );
@@ -878,7 +867,7 @@ impl<'a> FlowCompiler<'a> {
             (Some(_), None) => {
                 self.error(
                     &path.key("field"),
-                    "HF010",
+                    codes::HF010,
                     "`field` is only for entry conditions",
                     Some("write `left: \"{!$Record.Field}\"`".into()),
                 );
@@ -886,7 +875,7 @@ impl<'a> FlowCompiler<'a> {
             }
             (None, Some(left)) => left.clone(),
             _ => {
-                self.error(path, "HF010", "a condition needs exactly one of `field` or `left`", None);
+                self.error(path, codes::HF010, "a condition needs exactly one of `field` or `left`", None);
                 return None;
             }
         };
@@ -898,7 +887,7 @@ impl<'a> FlowCompiler<'a> {
                 None => {
                     self.value_error(
                         &left_path,
-                        "HF010",
+                        codes::HF010,
                         "the left side of a condition must be one reference",
                         Some("write e.g. `{!$Record.Phone}`".into()),
                     );
@@ -925,14 +914,14 @@ impl<'a> FlowCompiler<'a> {
                 Slot::Record { .. } => {
                     self.error(
                         path,
-                        "HF012",
+                        codes::HF012,
                         "IsChanged needs a flow triggered on update or create_or_update",
                         None,
                     );
                     return None;
                 }
                 _ => {
-                    self.error(path, "HF012", "IsChanged applies to a field of $Record", None);
+                    self.error(path, codes::HF012, "IsChanged applies to a field of $Record", None);
                     return None;
                 }
             }
@@ -1016,7 +1005,7 @@ impl<'a> FlowCompiler<'a> {
             };
             self.error(
                 path,
-                "HF013",
+                codes::HF013,
                 message,
                 Some(
                     "give it exactly one of `action`, `create`, `get`, `assign`, `decision` or `loop`".into(),
@@ -1030,7 +1019,7 @@ impl<'a> FlowCompiler<'a> {
         {
             self.error(
                 &path.key("fault"),
-                "HF014",
+                codes::HF014,
                 "only actions, Create Records and Get Records can fail and take a fault connector",
                 None,
             );
@@ -1038,7 +1027,7 @@ impl<'a> FlowCompiler<'a> {
         if def.loop_over.is_some() && def.next.is_some() {
             self.error(
                 &path.key("next"),
-                "HF014",
+                codes::HF014,
                 "a loop goes on through `each` (for each item) and `after` (after the last item), not `next`",
                 Some("rename `next` to `after`".into()),
             );
@@ -1046,7 +1035,7 @@ impl<'a> FlowCompiler<'a> {
         if def.decision.is_some() && def.next.is_some() {
             self.error(
                 &path.key("next"),
-                "HF014",
+                codes::HF014,
                 "a decision goes on through its outcomes and `default`, not `next`",
                 None,
             );
@@ -1072,7 +1061,7 @@ impl<'a> FlowCompiler<'a> {
             if is_stray {
                 self.error(
                     &path.key(key),
-                    "HF014",
+                    codes::HF014,
                     format!("`{key}` does not belong to this kind of element"),
                     None,
                 );
@@ -1096,7 +1085,7 @@ impl<'a> FlowCompiler<'a> {
                 if outcome.when.is_some() && !outcome.conditions.is_empty() {
                     self.error(
                         &outcome_path,
-                        "HF007",
+                        codes::HF007,
                         "an outcome has both `when` and `conditions`",
                         Some("keep one".into()),
                     );
@@ -1114,7 +1103,7 @@ impl<'a> FlowCompiler<'a> {
                     if outcome.when.is_none() && outcome.conditions.is_empty() {
                         self.error(
                             &outcome_path,
-                            "HF015",
+                            codes::HF015,
                             format!("outcome `{}` has no condition", outcome.name),
                             Some("add `when:` or `conditions:`".into()),
                         );
@@ -1125,7 +1114,12 @@ impl<'a> FlowCompiler<'a> {
                 outcomes.push(Outcome { name: outcome.name.clone(), condition, next });
             }
             if outcomes_def.is_empty() {
-                self.error(&path.key("decision"), "HF015", "a decision needs at least one outcome", None);
+                self.error(
+                    &path.key("decision"),
+                    codes::HF015,
+                    "a decision needs at least one outcome",
+                    None,
+                );
             }
             let default = self.optional_target(&path.key("default"), def.default.as_ref(), index);
             ElementKind::Decision { outcomes, default }
@@ -1150,7 +1144,7 @@ impl<'a> FlowCompiler<'a> {
         let Some((service_name, operation_name)) = reference.split_once('.') else {
             self.value_error(
                 &action_path,
-                "HF016",
+                codes::HF016,
                 format!("`{reference}` does not name an action"),
                 Some("write `Service.Action`, e.g. KixieService.Send_SMS".into()),
             );
@@ -1159,7 +1153,7 @@ impl<'a> FlowCompiler<'a> {
         let Some(service) = self.project.services.get(service_name) else {
             let hint = did_you_mean(service_name, self.project.services.keys().map(String::as_str))
                 .or_else(|| Some("declare the service in services/".into()));
-            self.value_error(&action_path, "HF016", format!("unknown service `{service_name}`"), hint);
+            self.value_error(&action_path, codes::HF016, format!("unknown service `{service_name}`"), hint);
             return None;
         };
         let model = &service.def.model;
@@ -1169,7 +1163,7 @@ impl<'a> FlowCompiler<'a> {
                 .unwrap_or_else(|| format!("{service_name} has: {}", available.join(", ")));
             self.value_error(
                 &action_path,
-                "HF016",
+                codes::HF016,
                 format!("service `{service_name}` has no action `{operation_name}`"),
                 Some(hint),
             );
@@ -1210,7 +1204,7 @@ impl<'a> FlowCompiler<'a> {
                     .unwrap_or_else(|| format!("its inputs are: {}", candidates.join(", ")));
                 self.error(
                     &input_path,
-                    "HF017",
+                    codes::HF017,
                     format!("action {reference} has no input `{name}`"),
                     Some(hint),
                 );
@@ -1239,7 +1233,7 @@ impl<'a> FlowCompiler<'a> {
             if let Some(problem) =
                 self.input_type_problem(model, operation, name, &target, &shape, &value, context)
             {
-                self.value_error(&input_path, "HF028", problem, None);
+                self.value_error(&input_path, codes::HF028, problem, None);
                 continue;
             }
             inputs.push(ActionInput { name: name.clone(), target, value, credential_parameters, shape });
@@ -1253,7 +1247,7 @@ impl<'a> FlowCompiler<'a> {
                     .unwrap_or_else(|| "outputs are responseCode and responseBody".into());
                 self.error(
                     &output_path,
-                    "HF018",
+                    codes::HF018,
                     format!("action {reference} has no output `{output}`"),
                     Some(hint),
                 );
@@ -1269,7 +1263,7 @@ impl<'a> FlowCompiler<'a> {
                 }
                 Some(_) => self.value_error(
                     &output_path,
-                    "HF019",
+                    codes::HF019,
                     format!(
                         "output {output} is {wanted}, but variable `{variable}` is not a {wanted} variable"
                     ),
@@ -1277,7 +1271,12 @@ impl<'a> FlowCompiler<'a> {
                 ),
                 None => {
                     let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
-                    self.value_error(&output_path, "HF019", format!("unknown variable `{variable}`"), hint);
+                    self.value_error(
+                        &output_path,
+                        codes::HF019,
+                        format!("unknown variable `{variable}`"),
+                        hint,
+                    );
                 }
             }
         }
@@ -1306,7 +1305,7 @@ impl<'a> FlowCompiler<'a> {
             if attempts == 0 {
                 self.value_error(
                     &path.key("max_attempts"),
-                    "HF030",
+                    codes::HF030,
                     "max_attempts counts the first attempt too, so it cannot be 0",
                     Some("write 1 to turn retries off".into()),
                 );
@@ -1325,7 +1324,7 @@ impl<'a> FlowCompiler<'a> {
         if policy.base_delay > policy.max_delay {
             self.value_error(
                 &path,
-                "HF030",
+                codes::HF030,
                 format!(
                     "base_delay_ms ({} ms) is longer than max_delay_ms ({} ms)",
                     policy.base_delay.as_millis(),
@@ -1419,7 +1418,7 @@ impl<'a> FlowCompiler<'a> {
         let Some(object_def) = self.project.objects.get(object) else {
             let hint = did_you_mean(object, self.project.objects.keys().map(String::as_str))
                 .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
-            self.value_error(&path.key("create"), "HF001", format!("unknown object `{object}`"), hint);
+            self.value_error(&path.key("create"), codes::HF001, format!("unknown object `{object}`"), hint);
             return None;
         };
         let mut fields = Vec::new();
@@ -1434,7 +1433,12 @@ impl<'a> FlowCompiler<'a> {
                 } else {
                     did_you_mean(field, object_def.def.fields.keys().map(String::as_str))
                 };
-                self.error(&field_path, "HF020", format!("{object} has no writable field `{field}`"), hint);
+                self.error(
+                    &field_path,
+                    codes::HF020,
+                    format!("{object} has no writable field `{field}`"),
+                    hint,
+                );
                 continue;
             };
             let Some(expr) = self.value_expr(&field_path, value, context, None) else { continue };
@@ -1443,7 +1447,7 @@ impl<'a> FlowCompiler<'a> {
             {
                 self.value_error(
                     &field_path,
-                    "HF021",
+                    codes::HF021,
                     format!("{object}.{name} is a {} field: {error}", declared.field_type.name()),
                     None,
                 );
@@ -1455,7 +1459,7 @@ impl<'a> FlowCompiler<'a> {
             if declared.required && declared.default.is_none() && !fields.iter().any(|(f, _)| f == name) {
                 self.error(
                     &path.key("fields"),
-                    "HF022",
+                    codes::HF022,
                     format!("{object} requires `{name}`"),
                     Some(format!("add `{name}:` under fields")),
                 );
@@ -1471,7 +1475,7 @@ impl<'a> FlowCompiler<'a> {
                     Some(_) => {
                         self.value_error(
                             &path.key("store_id_in"),
-                            "HF019",
+                            codes::HF019,
                             format!("`{variable}` must be a Text variable to hold an id"),
                             None,
                         );
@@ -1481,7 +1485,7 @@ impl<'a> FlowCompiler<'a> {
                         let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
                         self.value_error(
                             &path.key("store_id_in"),
-                            "HF019",
+                            codes::HF019,
                             format!("unknown variable `{variable}`"),
                             hint,
                         );
@@ -1505,7 +1509,7 @@ impl<'a> FlowCompiler<'a> {
             if item.len() != 1 {
                 self.error(
                     &item_path,
-                    "HF023",
+                    codes::HF023,
                     "each assignment item is one `target: value` pair",
                     Some("split it into separate `- target: value` items".into()),
                 );
@@ -1520,14 +1524,14 @@ impl<'a> FlowCompiler<'a> {
             else {
                 let hint = did_you_mean(head, context.variables.iter().map(|v| v.name.as_str()))
                     .or_else(|| Some("declare it under `variables:`".into()));
-                self.error(&target_path, "HF019", format!("unknown variable `{head}`"), hint);
+                self.error(&target_path, codes::HF019, format!("unknown variable `{head}`"), hint);
                 continue;
             };
             let (target_type, canonical, field) =
                 match walk_type(self.project, &context.variables[variable], &rest) {
                     Ok(found) => found,
                     Err(message) => {
-                        self.error(&target_path, "HF024", message, None);
+                        self.error(&target_path, codes::HF024, message, None);
                         continue;
                     }
                 };
@@ -1536,7 +1540,7 @@ impl<'a> FlowCompiler<'a> {
                 Err(message) => {
                     self.value_error(
                         &target_path,
-                        "HF025",
+                        codes::HF025,
                         message,
                         Some(
                             "operators: equals, add, subtract, add_at_start, remove_all, assign_count".into(),
@@ -1549,13 +1553,13 @@ impl<'a> FlowCompiler<'a> {
             if let (Some(field), ValueExpr::Literal(Json::String(literal))) = (&field, &expr)
                 && let Some(problem) = herald_openapi::check_enum(field, literal).problem(target, literal)
             {
-                self.value_error(&target_path, "HF027", problem, None);
+                self.value_error(&target_path, codes::HF027, problem, None);
                 continue;
             }
             let problem =
                 check_assignment(&target_type, operator, &expr, &self.table.slots.borrow(), context);
             if let Some(message) = problem {
-                self.value_error(&target_path, "HF026", format!("`{target}`: {message}"), None);
+                self.value_error(&target_path, codes::HF026, format!("`{target}`: {message}"), None);
                 continue;
             }
             compiled.push(AssignItem { variable, path: canonical, operator, value: expr, target_type });
