@@ -126,3 +126,27 @@ fn twilio_create_message_imports_with_a_form_body() {
     assert!(matches!(operation.responses[0].shape, Some(Shape::Object { .. })));
     assert_eq!(operation.responses[0].status, "201");
 }
+
+#[test]
+fn vonage_sms_imports_with_a_form_body_and_credentials_in_it() {
+    let service = import_all("vonage/sms.json", "VonageSMS");
+    let operation = &service.operations["send-an-sms"];
+    assert_eq!(operation.path, "/{format}");
+    assert_eq!(operation.parameters[0].name, "format");
+    assert_eq!(operation.parameters[0].constraints.enum_values, ["json", "xml"]);
+    let body = operation.body.as_ref().unwrap();
+    assert_eq!(body.encoding, BodyEncoding::Form);
+    assert_eq!(body.content_type, "application/x-www-form-urlencoded");
+    let fields = service.body_properties(operation).unwrap();
+    for field in ["api_key", "api_secret", "from", "to", "text", "client-ref", "callback", "type"] {
+        assert!(fields.properties.contains_key(field), "{field}");
+    }
+    for required in ["api_key", "from", "to"] {
+        assert!(fields.properties[required].required, "{required}");
+    }
+    assert_eq!(fields.properties["api_key"].constraints.max_length, Some(8));
+    assert_eq!(fields.properties["to"].constraints.pattern.as_deref(), Some(r"\d{7,15}"));
+    assert_eq!(service.servers[0].url, "https://rest.nexmo.com/sms");
+    let statuses: Vec<&str> = operation.responses.iter().map(|r| r.status.as_str()).collect();
+    assert_eq!(statuses, ["200"], "one answer, success and refusal alike");
+}

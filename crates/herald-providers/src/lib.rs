@@ -3,7 +3,7 @@
 //! each message, and how failures are retried.
 //!
 //! One trait, [`Connector`], says all of it; each provider is a folder of this crate that implements
-//! it (`kixie/`, `eightbyeight/`, `twilio/`), and `registry.rs` lists them. Everything else in herald
+//! it (`kixie/`, `eightbyeight/`, `twilio/`, `vonage/`), and `registry.rs` lists them. Everything else in herald
 //! reaches a provider through a [`Provider`] handle from the registry and never names one. The crate
 //! does no I/O.
 //!
@@ -23,6 +23,7 @@ pub mod policy;
 mod registry;
 pub mod status;
 pub mod twilio;
+pub mod vonage;
 pub mod webhook;
 
 pub use connector::{

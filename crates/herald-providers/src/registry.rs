@@ -2,12 +2,18 @@
 //! sandbox all find a provider here, by name or by host; none of them names a provider itself.
 
 use crate::connector::Connector;
-use crate::{eightbyeight, generic, kixie, twilio};
+use crate::{eightbyeight, generic, kixie, twilio, vonage};
 
 /// Every connector, in the order their names are listed to users. `generic` is last: it is what a
 /// service is when no other connector serves its host.
-static CONNECTORS: &[&dyn Connector] =
-    &[&kixie::Kixie, &eightbyeight::Sms, &eightbyeight::ChatApps, &twilio::Twilio, &generic::Generic];
+static CONNECTORS: &[&dyn Connector] = &[
+    &kixie::Kixie,
+    &eightbyeight::Sms,
+    &eightbyeight::ChatApps,
+    &twilio::Twilio,
+    &vonage::Vonage,
+    &generic::Generic,
+];
 
 /// A provider: a handle on its connector, cheap to copy and compared by name.
 #[derive(Clone, Copy)]

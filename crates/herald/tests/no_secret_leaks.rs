@@ -12,11 +12,12 @@ struct Example {
     /// sandbox's account, so success paths run too.
     leads: &'static [&'static str],
     /// Parameters that identify rather than authenticate (Twilio's Account SID is the Basic username
-    /// and also the path of every request), so their values may appear.
+    /// and also the path of every request; Vonage's api_key comes back in every receipt as `api-key`),
+    /// so their values may appear.
     identifiers: &'static [&'static str],
 }
 
-const EXAMPLES: [Example; 5] = [
+const EXAMPLES: [Example; 6] = [
     Example {
         name: "kixie-welcome-sms",
         leads: &[
@@ -47,6 +48,14 @@ const EXAMPLES: [Example; 5] = [
             r#"{"FirstName":"Land","LastName":"L","Phone":"+14155550999"}"#,
         ],
         identifiers: &["username"],
+    },
+    Example {
+        name: "vonage-sms",
+        leads: &[
+            r#"{"FirstName":"Ada","LastName":"L","Phone":"+14155550100"}"#,
+            r#"{"FirstName":"Barred","LastName":"L","Phone":"+14155550107"}"#,
+        ],
+        identifiers: &["api_key"],
     },
 ];
 

@@ -4,6 +4,7 @@
 //! line in `sandbox_account` and every such test can start it.
 
 use herald_providers::twilio::emulator::{DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN};
+use herald_providers::vonage::emulator::{DEFAULT_API_KEY, DEFAULT_API_SECRET};
 
 /// (external credential, principal, parameter) and the value to store.
 pub type CredentialValue = ([&'static str; 3], &'static str);
@@ -39,12 +40,21 @@ const TWILIO: SandboxAccount = SandboxAccount {
     permission_sets: &["Herald_API_User", "Twilio_Integration_User"],
 };
 
+const VONAGE: SandboxAccount = SandboxAccount {
+    credentials: &[
+        (["Vonage_Auth", "Vonage_Principal", "api_key"], DEFAULT_API_KEY),
+        (["Vonage_Auth", "Vonage_Principal", "api_secret"], DEFAULT_API_SECRET),
+    ],
+    permission_sets: &["Herald_API_User", "Vonage_Integration_User"],
+};
+
 /// The sandbox's default account for the provider of `examples/NAME`.
 pub fn sandbox_account(example: &str) -> &'static SandboxAccount {
     match example {
         "kixie-welcome-sms" => &KIXIE,
         "8x8-sms" | "8x8-sms-official" | "8x8-whatsapp-otp" | "8x8-bulk" => &EIGHT_BY_EIGHT,
         "twilio-sms" => &TWILIO,
+        "vonage-sms" => &VONAGE,
         _ => panic!("no sandbox account for examples/{example}: add one in tests/common/accounts.rs"),
     }
 }
