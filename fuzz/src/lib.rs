@@ -29,8 +29,14 @@ const EXAMPLE: &[(&str, &str)] = &[
         "permissions/Kixie_Integration_User.yaml",
         include_str!("../../examples/kixie-welcome-sms/permissions/Kixie_Integration_User.yaml"),
     ),
-    ("services/KixieService.yaml", include_str!("../../examples/kixie-welcome-sms/services/KixieService.yaml")),
-    ("flows/Lead_Welcome_SMS.yaml", include_str!("../../examples/kixie-welcome-sms/flows/Lead_Welcome_SMS.yaml")),
+    (
+        "services/KixieService.yaml",
+        include_str!("../../examples/kixie-welcome-sms/services/KixieService.yaml"),
+    ),
+    (
+        "flows/Lead_Welcome_SMS.yaml",
+        include_str!("../../examples/kixie-welcome-sms/flows/Lead_Welcome_SMS.yaml"),
+    ),
 ];
 
 /// An object with a field of every type, so record validation reaches every branch.
