@@ -24,7 +24,8 @@
 //!   another thread), or await a network round trip (PostgreSQL would), behind the same signature,
 //!   without a macro hiding the allocation.
 //!
-//! Every method documents its contract; [`crate::conformance`] (tests) checks them against a backend.
+//! Every method documents its contract; the conformance suite (`conformance.rs`) checks them against a
+//! backend.
 
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
