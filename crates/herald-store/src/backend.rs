@@ -183,7 +183,7 @@ pub trait Backend: Send + Sync + 'static {
 pub trait WriteTx {
     // Records and runs.
 
-    /// Inserts a record; an existing (object, id) is an error.
+    /// Inserts a record; an id already used (by a record of any object) is an error.
     fn insert_record(&mut self, object: &str, id: &str, data: &Map<String, Value>, now: &str) -> Result<()>;
 
     /// The record as it is inside this transaction (for updates: the prior values).
