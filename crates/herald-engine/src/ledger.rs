@@ -93,7 +93,7 @@ pub(crate) enum LedgerUpdate {
 /// Applies `event` to `row` if it moves the status forward; records it in the history either way.
 /// Returns whether the status changed.
 pub(crate) fn apply_event(
-    tx: &mut WriteTx<'_>,
+    tx: &mut dyn WriteTx,
     row: &MessageRow,
     event: &MessageEvent,
     now: &str,
@@ -237,7 +237,7 @@ impl Engine {
     /// database's writer thread).
     pub(crate) fn flush_ledger(
         &self,
-        tx: &mut WriteTx<'_>,
+        tx: &mut dyn WriteTx,
         updates: Vec<LedgerUpdate>,
     ) -> Result<(), EngineError> {
         let now = now_text();
@@ -297,7 +297,7 @@ impl Engine {
     pub(crate) async fn write_with_ledger<R: Send + 'static>(
         &self,
         updates: Vec<LedgerUpdate>,
-        work: impl FnOnce(&mut WriteTx<'_>) -> Result<R, EngineError> + Send + 'static,
+        work: impl FnOnce(&mut dyn WriteTx) -> Result<R, EngineError> + Send + 'static,
     ) -> Result<R, EngineError> {
         let engine = self.clone();
         self.inner
@@ -312,7 +312,7 @@ impl Engine {
     /// Applies, in arrival order, the receipts kept while their message had no provider id yet.
     fn apply_unmatched(
         &self,
-        tx: &mut WriteTx<'_>,
+        tx: &mut dyn WriteTx,
         provider: Provider,
         provider_message_id: &str,
         message_id: &str,

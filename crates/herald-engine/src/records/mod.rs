@@ -30,7 +30,7 @@ impl PreparedInsert {
     /// Writes the record and its runs, which `queue` holds from now on (see [`RunQueue::hold`]).
     pub(crate) fn write(
         &self,
-        tx: &mut herald_store::WriteTx<'_>,
+        tx: &mut dyn herald_store::WriteTx,
         queue: &Arc<RunQueue>,
     ) -> Result<queue::HeldRuns, EngineError> {
         tx.insert_record(&self.object, &self.id, &self.data, &self.now)?;

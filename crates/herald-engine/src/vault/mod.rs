@@ -528,7 +528,7 @@ impl Vault {
     /// again a few times (a rotation runs beside a busy server).
     async fn write_retrying<R, F>(&self, work: F) -> Result<R, VaultError>
     where
-        F: FnOnce(&mut WriteTx<'_>) -> Result<R, VaultError> + Clone + Send + 'static,
+        F: FnOnce(&mut dyn WriteTx) -> Result<R, VaultError> + Clone + Send + 'static,
         R: Send + 'static,
     {
         let mut attempts = 0u64;
@@ -602,7 +602,7 @@ pub(crate) struct Resealed {
 /// only those sealed under the master key itself) in row order, up to [`BATCH`] rows after `after`.
 /// Returns what it did and the last row it looked at, if it saw a full batch.
 fn reseal_batch(
-    tx: &mut WriteTx<'_>,
+    tx: &mut dyn WriteTx,
     keys: &Keys,
     target: (i64, &XChaCha20Poly1305),
     legacy_only: bool,
@@ -636,7 +636,7 @@ fn reseal_batch(
 
 /// [`reseal_batch`] until every row was looked at, all in the current transaction.
 fn reseal_all(
-    tx: &mut WriteTx<'_>,
+    tx: &mut dyn WriteTx,
     keys: &Keys,
     target: (i64, &XChaCha20Poly1305),
     legacy_only: bool,

@@ -10,9 +10,9 @@
 //! The statements run on the thread that owns the connection: with SQLite each statement costs a few
 //! microseconds, less than handing it to another thread and back.
 
-use crate::{Result, StoreError};
+use super::tx::SqliteTx;
+use crate::{Ran, Result, StoreError, Write};
 use rusqlite::{Connection, OpenFlags};
-use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -36,26 +36,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 const WAL_LIMIT_PAGES: i32 = 16 * 1024;
 
 const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_users_tokens.sql"),
-    include_str!("../migrations/0003_ledger.sql"),
-    include_str!("../migrations/0004_vault_keys.sql"),
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_users_tokens.sql"),
+    include_str!("migrations/0003_ledger.sql"),
+    include_str!("migrations/0004_vault_keys.sql"),
 ];
 
-/// Runs inside the group transaction and returns what to tell its caller once the commit is known;
-/// given an error instead of a connection, it does not run and tells its caller why.
-type Job = Box<dyn FnOnce(std::result::Result<&Connection, &BeginFailure>) -> Reply + Send>;
-
-/// Why a group transaction could not begin.
-struct BeginFailure {
-    message: String,
-    /// Another process held the write lock past the busy timeout: the write may be tried again.
-    busy: bool,
-}
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
-
 enum Command {
-    Write(Job),
+    Write(Write),
     /// Finish the queued writes, close the connection, then answer.
     Stop(tokio::sync::oneshot::Sender<()>),
 }
@@ -73,7 +61,10 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection> {
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
-    let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+    let open_error = |source: rusqlite::Error| StoreError::Open {
+        path: path.display().to_string(),
+        source: source.into(),
+    };
     let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
     // With WAL, NORMAL survives a process crash; only a power loss may drop the last commits.
@@ -104,8 +95,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let migrations = rusqlite_migration::Migrations::new(
         MIGRATIONS.iter().map(|sql| rusqlite_migration::M::up(sql)).collect(),
     );
-    migrations.to_latest(conn)?;
-    Ok(())
+    migrations.to_latest(conn).map_err(|error| StoreError::Migrate(error.into()))
 }
 
 impl Database {
@@ -144,36 +134,11 @@ impl Database {
         }))
     }
 
-    /// Runs `work` in its own savepoint of the next group transaction; returns once that commits.
-    pub(crate) async fn write<R, E, F>(&self, work: F) -> std::result::Result<R, E>
-    where
-        F: FnOnce(&Connection) -> std::result::Result<R, E> + Send + 'static,
-        R: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let outcome = match conn {
-                Ok(conn) => in_savepoint(conn, work),
-                Err(BeginFailure { message, busy: true }) => Err(StoreError::Busy(message.clone())),
-                Err(BeginFailure { message, busy: false }) => Err(StoreError::Commit(message.clone())),
-            };
-            Box::new(move |commit_error: Option<&str>| {
-                let outcome = match (outcome, commit_error) {
-                    (Ok(Ok(value)), None) => Ok(value),
-                    (Ok(Err(error)), _) => Err(error),
-                    (Ok(Ok(_)), Some(message)) => Err(E::from(StoreError::Commit(message.to_string()))),
-                    (Err(error), _) => Err(E::from(error)),
-                };
-                let _ = answer.send(outcome);
-            })
-        });
-        if self.commands.send(Command::Write(job)).is_err() {
-            return Err(E::from(StoreError::Stopped("the database writer has stopped".into())));
+    /// Queues a write for the next group transaction (see [`crate::Backend::submit`]).
+    pub(crate) fn submit(&self, write: Write) {
+        if let Err(mpsc::SendError(Command::Write(write))) = self.commands.send(Command::Write(write)) {
+            write.refuse(StoreError::Stopped("the database writer has stopped".into()));
         }
-        answered
-            .await
-            .unwrap_or_else(|_| Err(E::from(StoreError::Stopped("the database writer stopped".into()))))
     }
 
     /// Runs `work` on a reader connection, off the async threads: for reads whose size the caller
@@ -268,27 +233,24 @@ fn restart_long_wal(conn: &Connection, checkpointing: &Mutex<()>) {
     let _ = conn.busy_timeout(BUSY_TIMEOUT);
 }
 
-/// Runs one write inside a savepoint: its failure (or panic) undoes only its own statements.
-fn in_savepoint<R, E>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> std::result::Result<R, E>,
-) -> Result<std::result::Result<R, E>> {
-    control(conn, "SAVEPOINT write")?;
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)));
-    let undo =
-        |conn: &Connection| control(conn, "ROLLBACK TO write").and_then(|()| control(conn, "RELEASE write"));
-    match outcome {
-        Ok(Ok(value)) => {
-            control(conn, "RELEASE write")?;
-            Ok(Ok(value))
-        }
-        Ok(Err(error)) => {
-            undo(conn)?;
-            Ok(Err(error))
-        }
-        Err(_) => {
-            undo(conn)?;
-            Err(StoreError::Stopped("a database write panicked; it was rolled back".into()))
+/// Runs one write inside a savepoint: its failure (or panic) undoes only its own statements. `None`
+/// when the savepoint could not be made or let go; the write's caller has been answered then.
+fn in_savepoint(conn: &Connection, write: Write) -> Option<Ran> {
+    if let Err(error) = control(conn, "SAVEPOINT write") {
+        write.refuse(error.into());
+        return None;
+    }
+    let ran = write.run(&mut SqliteTx::new(conn));
+    let ended = if ran.succeeded() {
+        control(conn, "RELEASE write")
+    } else {
+        control(conn, "ROLLBACK TO write").and_then(|()| control(conn, "RELEASE write"))
+    };
+    match ended {
+        Ok(()) => Some(ran),
+        Err(error) => {
+            ran.failed(error.into());
+            None
         }
     }
 }
@@ -300,7 +262,7 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 }
 
 fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>, checkpointing: Arc<Mutex<()>>) {
-    let mut group: Vec<Job> = Vec::with_capacity(GROUP_LIMIT);
+    let mut group: Vec<Write> = Vec::with_capacity(GROUP_LIMIT);
     let mut stop = None;
     while stop.is_none() {
         match queue.recv() {
@@ -335,30 +297,38 @@ fn write_loop(conn: Connection, queue: mpsc::Receiver<Command>, checkpointing: A
 
 /// Runs `group` and the writes `more` yields (within the group's limits) in one transaction, commits,
 /// then tells each caller how its write went.
-fn commit_group(conn: &Connection, group: &mut Vec<Job>, mut more: impl FnMut() -> Option<Job>) {
+fn commit_group(conn: &Connection, group: &mut Vec<Write>, mut more: impl FnMut() -> Option<Write>) {
     if group.is_empty() {
         return;
     }
     if let Err(error) = control(conn, "BEGIN IMMEDIATE") {
+        // Another process held the write lock past the busy timeout: the write may be tried again.
         let busy = error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy);
-        let failure = BeginFailure { message: error.to_string(), busy };
-        for job in group.drain(..) {
-            job(Err(&failure))(None);
+        let message = error.to_string();
+        for write in group.drain(..) {
+            let error =
+                if busy { StoreError::Busy(message.clone()) } else { StoreError::Commit(message.clone()) };
+            write.refuse(error);
         }
         return;
     }
     let started = Instant::now();
-    let mut replies: Vec<Reply> = group.drain(..).map(|job| job(Ok(conn))).collect();
-    while replies.len() < GROUP_LIMIT && started.elapsed() < GROUP_WINDOW {
-        let Some(job) = more() else { break };
-        replies.push(job(Ok(conn)));
+    let mut ran: Vec<Ran> = group.drain(..).filter_map(|write| in_savepoint(conn, write)).collect();
+    let mut taken = ran.len();
+    while taken < GROUP_LIMIT && started.elapsed() < GROUP_WINDOW {
+        let Some(write) = more() else { break };
+        taken += 1;
+        ran.extend(in_savepoint(conn, write));
     }
-    let commit_error = control(conn, "COMMIT").err().map(|error| {
-        let _ = control(conn, "ROLLBACK");
-        error.to_string()
-    });
-    for reply in replies {
-        reply(commit_error.as_deref());
+    match control(conn, "COMMIT") {
+        Ok(()) => ran.into_iter().for_each(Ran::committed),
+        Err(error) => {
+            let _ = control(conn, "ROLLBACK");
+            let message = error.to_string();
+            for ran in ran {
+                ran.failed(StoreError::Commit(message.clone()));
+            }
+        }
     }
 }
 
@@ -398,24 +368,14 @@ mod tests {
     async fn the_wal_starts_over_under_sustained_writes_instead_of_growing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("busy.db");
-        let database = Database::open(&path).unwrap();
+        let store = crate::Store::open(&path).await.unwrap();
         let filler = "x".repeat(4000);
         // About 160 MB of rows, written by many concurrent writers as the engine's runs do.
         for round in 0..80 {
             let writes: Vec<_> = (0..500)
                 .map(|i| {
-                    let (database, filler) = (Arc::clone(&database), filler.clone());
-                    tokio::spawn(async move {
-                        database
-                            .write(move |conn| {
-                                conn.execute(
-                                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                                    [format!("k{round}-{i}"), filler],
-                                )?;
-                                Ok::<_, StoreError>(())
-                            })
-                            .await
-                    })
+                    let (store, filler) = (store.clone(), filler.clone());
+                    tokio::spawn(async move { store.set_meta(&format!("k{round}-{i}"), &filler).await })
                 })
                 .collect();
             for write in writes {
@@ -426,7 +386,7 @@ mod tests {
         // The limit, plus at most one group's frames written before the writer checked.
         let limit = u64::try_from(WAL_LIMIT_PAGES).unwrap() * 4096;
         assert!(wal < limit + (16 << 20), "the WAL grew to {} MB", wal >> 20);
-        database.close().await;
+        store.close().await;
         let wal = std::fs::metadata(dir.path().join("busy.db-wal")).map(|m| m.len()).unwrap_or(0);
         assert_eq!(wal, 0, "close leaves the WAL empty");
     }

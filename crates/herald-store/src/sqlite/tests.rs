@@ -1,0 +1,60 @@
+//! The SQLite backend against the conformance suite, and what only SQLite does: the schema's own
+//! guards on the vault's keys.
+
+use crate::conformance::Database;
+use crate::{ACTIVE_KEY_META, SealedSecret, Store};
+use rusqlite::Connection;
+
+/// An empty database file in a directory of its own, removed when the test ends.
+async fn fresh() -> Database {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conformance.db");
+    Database::new(
+        move || {
+            let path = path.clone();
+            Box::pin(async move { Store::open(&path).await.unwrap() })
+        },
+        dir,
+    )
+}
+
+/// Every contract of the suite, as `sqlite::tests::conformance::<contract>`.
+mod conformance {
+    crate::conformance_tests!(super::fresh());
+}
+
+#[tokio::test]
+async fn the_schema_itself_refuses_to_retire_a_data_key_in_use_or_to_seal_under_a_retired_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.db");
+    let store = Store::open(&path).await.unwrap();
+    store
+        .write(|tx| {
+            tx.add_master("m1", "t0")?;
+            for _ in 0..2 {
+                let id = tx.insert_data_key("t0")?;
+                tx.insert_wrap(id, "m1", &[id as u8; 56], "t0")?;
+            }
+            tx.set_meta(ACTIVE_KEY_META, "2")
+        })
+        .await
+        .unwrap();
+    let sealed = SealedSecret {
+        parameter: "apikey".into(),
+        key_id: Some(1),
+        nonce: vec![1; 24],
+        ciphertext: vec![2; 40],
+    };
+    store.put_secret("X", "P", "", &sealed, "t").await.unwrap();
+    store.put_secret("X", "Q", "", &SealedSecret { key_id: Some(2), ..sealed }, "t").await.unwrap();
+    store.close().await;
+
+    // Whoever writes to the file, herald or not, meets the triggers.
+    let conn = Connection::open(&path).unwrap();
+    let in_use = conn.execute("UPDATE vault_keys SET retired_at = 't2' WHERE id = 1", []).unwrap_err();
+    assert!(in_use.to_string().contains("cannot be retired"), "{in_use}");
+    conn.execute("UPDATE secrets SET key_id = 2 WHERE key_id = 1", []).unwrap();
+    conn.execute("UPDATE vault_keys SET retired_at = 't2' WHERE id = 1", []).unwrap();
+    let sealed_under_retired = conn.execute("UPDATE secrets SET key_id = 1", []).unwrap_err();
+    assert!(sealed_under_retired.to_string().contains("retired"), "{sealed_under_retired}");
+}
