@@ -40,6 +40,8 @@ pub struct WebhookReport {
     pub inbound: usize,
     pub opt_outs: usize,
     pub opt_ins: usize,
+    /// The same delivery (endpoint and body) was applied before: nothing changed, nothing was kept.
+    pub replayed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,17 @@ impl From<herald_store::StoreError> for WebhookError {
     fn from(error: herald_store::StoreError) -> Self {
         WebhookError::Engine(error.into())
     }
+}
+
+/// What tells one webhook delivery from another: its endpoint and its exact body. A provider's own
+/// event ids are inside the body, so two deliveries of one event have one digest.
+fn delivery_digest(webhook: &str, body: &[u8]) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(webhook.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A webhook body as receipts keep it: the provider's credential `fields` masked, in a JSON body at
@@ -231,6 +244,7 @@ impl Engine {
         let events = provider
             .parse_webhook(request.body)
             .map_err(|error| WebhookError::Invalid(format!("webhook {name}: {error}")))?;
+        let digest = delivery_digest(name, request.body);
         let body = kept_body(request.body, provider.webhook_credential_fields());
         let now = now_text();
         let country = self.inner.project.project.config.runtime.default_country.clone();
@@ -246,6 +260,12 @@ impl Engine {
                         let name = name.as_str();
                         let mut report = WebhookReport { events: events.len(), ..WebhookReport::default() };
                         let mut consents = Vec::new();
+                        // A replay, an attacker's or a provider's retry of a delivery herald took,
+                        // changes nothing: statuses, consent and receipts are as the first left them.
+                        if !tx.first_delivery(&digest, name, &now)? {
+                            report.replayed = true;
+                            return Ok((report, consents));
+                        }
                         for event in &events {
                             match event {
                                 WebhookEvent::Status(update) => {

@@ -264,6 +264,10 @@ pub trait WriteTx {
     /// Inserts or replaces the consent of (phone, sender).
     fn set_consent(&mut self, consent: &ConsentRow) -> Result<()>;
 
+    /// Notes a webhook delivery by the digest of its endpoint and body; returns `false`, and notes
+    /// nothing, when a delivery with that digest was noted before (a replay), even by another process.
+    fn first_delivery(&mut self, digest: &str, webhook: &str, now: &str) -> Result<bool>;
+
     /// Inserts or replaces a webhook's secret hash.
     fn set_webhook_secret(&mut self, name: &str, hash: &str, now: &str) -> Result<()>;
 

@@ -482,6 +482,29 @@ pub async fn a_webhook_secret_hash_is_replaced_by_the_next(database: &Database) 
     assert_eq!(store.webhook_secret_hash("hook").await.unwrap().as_deref(), Some("h2"));
 }
 
+pub async fn a_webhook_delivery_is_first_once_even_from_another_process_and_a_refused_write_notes_nothing(
+    database: &Database,
+) {
+    let (one, other) = (database.open().await, database.open().await);
+    let first = |store: &Store, digest: &'static str| {
+        let store = store.clone();
+        async move { store.write(move |tx| tx.first_delivery(digest, "hook", "t0")).await.unwrap() }
+    };
+    assert!(first(&one, "d1").await);
+    assert!(!first(&one, "d1").await, "a replay is not first");
+    assert!(!first(&other, "d1").await, "nor through another store on the same database");
+    assert!(first(&other, "d2").await);
+    // A delivery whose write fails after noting it was not applied, so it is not noted either.
+    let failed: Result<()> = one
+        .write(|tx| {
+            tx.first_delivery("d3", "hook", "t0")?;
+            Err(StoreError::Missing("the message".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert!(first(&one, "d3").await, "the failed delivery's retry is applied");
+}
+
 pub async fn secrets_are_upserted_per_parameter(database: &Database) {
     let store = database.open().await;
     let sealed = SealedSecret {
@@ -654,6 +677,7 @@ macro_rules! conformance_tests {
             receipts_wait_unmatched_until_their_message_is_known,
             an_opt_in_lifts_the_opt_outs_whose_sender_was_unknown,
             a_webhook_secret_hash_is_replaced_by_the_next,
+            a_webhook_delivery_is_first_once_even_from_another_process_and_a_refused_write_notes_nothing,
             secrets_are_upserted_per_parameter,
             a_data_key_a_secret_uses_is_never_retired_and_nothing_is_sealed_under_a_retired_one,
             a_master_key_is_retired_only_when_no_live_node_uses_it_and_nothing_needs_it,

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_users_tokens.sql"),
     include_str!("migrations/0003_ledger.sql"),
     include_str!("migrations/0004_vault_keys.sql"),
+    include_str!("migrations/0005_webhook_deliveries.sql"),
 ];
 
 enum Command {

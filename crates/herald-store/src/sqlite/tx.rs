@@ -270,6 +270,14 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn first_delivery(&mut self, digest: &str, webhook: &str, now: &str) -> Result<bool> {
+        let noted = self.execute(
+            "INSERT INTO webhook_deliveries (digest, webhook, received_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+            [digest, webhook, now],
+        )?;
+        Ok(noted == 1)
+    }
+
     fn set_webhook_secret(&mut self, name: &str, hash: &str, now: &str) -> Result<()> {
         self.execute(
             "INSERT INTO webhook_secrets (name, hash, created_at) VALUES (?, ?, ?)
