@@ -58,6 +58,9 @@ struct Args {
     markdown: Option<PathBuf>,
     #[arg(long)]
     no_progress: bool,
+    /// How long the emulated provider takes to answer, in milliseconds (0: at once).
+    #[arg(long, default_value_t = 0)]
+    provider_latency_ms: u64,
     /// Run nothing: render a JSON report saved by an earlier run as Markdown.
     #[arg(long, value_name = "JSON")]
     render: Option<PathBuf>,
@@ -106,6 +109,7 @@ async fn main() -> ExitCode {
         max_phase_duration: Duration::from_secs(args.max_seconds),
         startup_runs: args.startup_runs,
         recipients: args.recipients,
+        provider_latency: std::time::Duration::from_millis(args.provider_latency_ms),
         progress: !args.no_progress,
         command: Some(command),
         ..BenchOptions::default()

@@ -99,6 +99,9 @@ pub struct BenchOptions {
     /// Bulk scenarios: the Leads the campaign texts (`None`: `DEFAULT_RECIPIENTS`). The other scenarios
     /// refuse it. The per-lead options (rate, leads, concurrency, warm-up) do not apply to bulk.
     pub recipients: Option<usize>,
+    /// How long the emulated provider takes to answer each request (the sandbox's `latency_ms` on the
+    /// scenario's host), for herald and the peer alike. Zero answers at once.
+    pub provider_latency: Duration,
 }
 
 impl Default for BenchOptions {
@@ -120,6 +123,7 @@ impl Default for BenchOptions {
             progress: true,
             command: None,
             recipients: None,
+            provider_latency: Duration::ZERO,
         }
     }
 }
@@ -342,7 +346,8 @@ fn warmup(options: &BenchOptions) -> Option<Phase> {
     })
 }
 
-async fn start_sandbox(herald: &Path) -> Result<Process, BenchError> {
+/// Starts `herald sandbox`; with a `latency`, the scenario's provider host answers after it.
+async fn start_sandbox(herald: &Path, host: &str, latency: Duration) -> Result<Process, BenchError> {
     let mut command = Command::new(herald);
     command.args([
         "sandbox",
@@ -353,6 +358,18 @@ async fn start_sandbox(herald: &Path) -> Result<Process, BenchError> {
         "--kixie-apikey",
         "sandbox-apikey",
     ]);
+    // The sandbox reads its options file when it starts, so the file need not outlive the start.
+    let options = tempfile::tempdir()?;
+    if !latency.is_zero() {
+        let millis = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        let config = serde_json::json!({
+            "kixie": {"businessid": "sandbox-business", "apikey": "sandbox-apikey"},
+            "faults": {host: {"latency_ms": [millis, millis]}},
+        });
+        let path = options.path().join("sandbox.json");
+        std::fs::write(&path, config.to_string())?;
+        command.arg("--config").arg(path);
+    }
     command.env("HERALD_LOG", "error");
     Process::start("herald sandbox", command, "listening on http://", READY_LIMIT).await
 }
@@ -506,6 +523,7 @@ impl HeraldUnderTest {
         herald: &Path,
         project: &Path,
         scenario: &Scenario,
+        provider_latency: Duration,
         progress: &ProgressBar,
     ) -> Result<HeraldUnderTest, BenchError> {
         let temp = tempfile::tempdir()?;
@@ -529,7 +547,7 @@ impl HeraldUnderTest {
         } else {
             None
         };
-        let sandbox = start_sandbox(herald).await?;
+        let sandbox = start_sandbox(herald, scenario.provider_host, provider_latency).await?;
         let serve = Process::start(
             "herald serve",
             serve_command(herald, project, &db, Some(&sandbox.url)),
@@ -562,7 +580,8 @@ async fn run_herald(
     phases: &[Phase],
     progress: &ProgressBar,
 ) -> Result<(TargetReport, Vec<String>), BenchError> {
-    let under_test = HeraldUnderTest::start(herald, project, scenario, progress).await?;
+    let under_test =
+        HeraldUnderTest::start(herald, project, scenario, options.provider_latency, progress).await?;
     let target = Target {
         name: "herald",
         client,
@@ -588,7 +607,9 @@ async fn run_herald_bulk(
     recipients: usize,
     progress: &ProgressBar,
 ) -> Result<(BulkReport, Vec<String>), BenchError> {
-    let under_test = HeraldUnderTest::start(herald, project, scenario, progress).await?;
+    // A campaign is measured against an instant provider: its batches are few, and the point is
+    // herald's own work per recipient.
+    let under_test = HeraldUnderTest::start(herald, project, scenario, Duration::ZERO, progress).await?;
     let target = bulk::BulkTarget {
         client,
         api_url: &under_test.serve.url,
@@ -613,7 +634,7 @@ async fn run_node_red(
     phases: &[Phase],
     progress: &ProgressBar,
 ) -> Result<(TargetReport, StartupReport, Vec<String>), BenchError> {
-    let sandbox = start_sandbox(herald).await?;
+    let sandbox = start_sandbox(herald, scenario.provider_host, options.provider_latency).await?;
     let user_dir = tempfile::tempdir()?;
     let port = process::free_port()?;
     let mut command = Command::new("node");

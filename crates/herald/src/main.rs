@@ -101,6 +101,10 @@ enum Command {
         /// Fresh starts of `herald serve` to time.
         #[arg(long, default_value_t = 5)]
         startup_runs: usize,
+        /// How long the emulated provider takes to answer, in milliseconds, for herald and the peer
+        /// alike (real providers answer in 100-400 ms); 0 answers at once.
+        #[arg(long, default_value_t = 0)]
+        provider_latency_ms: u64,
         /// Also write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -554,6 +558,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             concurrency,
             max_leads,
             startup_runs,
+            provider_latency_ms,
             json,
             markdown,
             root,
@@ -569,6 +574,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 max_leads,
                 startup_runs,
                 recipients,
+                provider_latency: std::time::Duration::from_millis(provider_latency_ms),
                 command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
                 ..Default::default()
             })
