@@ -160,7 +160,11 @@ impl Engine {
     /// Opens the database and the vault. Workers start with [`Engine::start`].
     pub async fn open(project: Arc<CompiledProject>, options: &EngineOptions) -> Result<Engine, EngineError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let store = Store::open(&options.database).await?;
+        let durability = match project.project.config.database.synchronous {
+            herald_project::Synchronous::Normal => herald_store::Durability::ProcessCrash,
+            herald_project::Synchronous::Full => herald_store::Durability::PowerLoss,
+        };
+        let store = Store::open_with(&options.database, durability).await?;
         let vault = Vault::open(&store, &options.key_file).await?;
         let http = reqwest::Client::builder()
             // A redirect could carry credentials to another host: redirects are answers, not hops.

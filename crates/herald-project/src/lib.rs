@@ -1154,3 +1154,25 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod durability_tests {
+    use super::*;
+
+    fn config(toml: &str) -> (Option<Project>, Diagnostics) {
+        load_files(PathBuf::from("/p"), vec![(PathBuf::from("herald.toml"), toml.to_string())])
+    }
+
+    #[test]
+    fn commits_survive_a_crash_by_default_and_a_power_loss_when_asked() {
+        let (project, _) = config("");
+        assert_eq!(project.unwrap().config.database.synchronous, Synchronous::Normal);
+        let (project, diagnostics) = config("[database]\nsynchronous = \"full\"\n");
+        assert!(diagnostics.is_empty(), "{diagnostics}");
+        assert_eq!(project.unwrap().config.database.synchronous, Synchronous::Full);
+        let (_, diagnostics) = config("[database]\nsynchronous = \"fsync\"\n");
+        assert!(!diagnostics.is_empty(), "an unknown value is refused");
+        let shown = diagnostics.to_string();
+        assert!(shown.contains("normal") && shown.contains("full"), "the allowed values are named: {shown}");
+    }
+}

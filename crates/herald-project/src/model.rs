@@ -43,12 +43,24 @@ pub struct DatabaseConfig {
     /// A SQLite file, relative to the project folder.
     #[serde(default = "default_database")]
     pub path: String,
+    /// What an answered write survives: `normal`, a crash of the process; `full`, a power loss too,
+    /// at a cost in throughput (docs/security.md, "Durability").
+    #[serde(default)]
+    pub synchronous: Synchronous,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { path: default_database() }
+        DatabaseConfig { path: default_database(), synchronous: Synchronous::default() }
     }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    #[default]
+    Normal,
+    Full,
 }
 
 fn default_database() -> String {

@@ -66,6 +66,19 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What a commit survives once `Store::write` has returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// A crash or kill of the process (SQLite: WAL with `synchronous = NORMAL`). A power loss or an
+    /// operating-system crash may take back the last commits, whole (a record with its runs), never
+    /// half. The default.
+    #[default]
+    ProcessCrash,
+    /// A power loss too: each group commit waits until it is on disk (SQLite: `synchronous =
+    /// FULL`); measured in docs/benchmarks.md ("Durability").
+    PowerLoss,
+}
+
 /// The database, whichever backend keeps it; clones share it.
 #[derive(Clone)]
 pub struct Store {
@@ -208,11 +221,16 @@ impl Store {
     /// Today that is a SQLite file; this is where a backend is chosen by the location's form (a
     /// PostgreSQL URL, say), so callers never name one.
     pub async fn open(location: &Path) -> Result<Store> {
+        Store::open_with(location, Durability::default()).await
+    }
+
+    /// [`Store::open`], with commits as durable as `durability` asks.
+    pub async fn open_with(location: &Path, durability: Durability) -> Result<Store> {
         let path = location.to_path_buf();
         let backend =
-            tokio::task::spawn_blocking(move || SqliteBackend::open(&path)).await.map_err(|error| {
-                StoreError::Stopped(format!("opening the database did not finish: {error}"))
-            })??;
+            tokio::task::spawn_blocking(move || SqliteBackend::open(&path, durability)).await.map_err(
+                |error| StoreError::Stopped(format!("opening the database did not finish: {error}")),
+            )??;
         Ok(Store::with_backend(backend))
     }
 

@@ -11,7 +11,7 @@
 //! microseconds, less than handing it to another thread and back.
 
 use super::tx::SqliteTx;
-use crate::{Ran, Result, StoreError, Write};
+use crate::{Durability, Ran, Result, StoreError, Write};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -100,8 +100,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 impl Database {
-    pub(crate) fn open(path: &Path) -> Result<Arc<Database>> {
+    pub(crate) fn open(path: &Path, durability: Durability) -> Result<Arc<Database>> {
         let mut writer = open_connection(path, true)?;
+        if durability == Durability::PowerLoss {
+            // Every commit waits for the WAL to reach the disk (one fsync per group of writes).
+            writer.pragma_update(None, "synchronous", "FULL")?;
+        }
         migrate(&mut writer)?;
         // Checkpoints (copying the WAL into the database file, with two fsyncs) run on a thread of
         // their own, so commits never wait for them. While writes keep coming that thread never
@@ -355,7 +359,7 @@ mod tests {
             )
             .unwrap();
         }
-        let database = Database::open(&path).unwrap();
+        let database = Database::open(&path, Durability::default()).unwrap();
         let kept: String = database
             .lookup(|conn| Ok(conn.query_row("SELECT value FROM meta WHERE key = 'kept'", [], |r| r.get(0))?))
             .unwrap();

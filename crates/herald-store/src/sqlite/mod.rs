@@ -17,9 +17,9 @@ mod tx;
 
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::{
-    Backend, ConsentRow, DataKeyRow, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret, ReceiptRow,
-    Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
-    VaultSummary, Write,
+    Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
+    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError, StoredRecord, UserRow,
+    VaultNode, VaultSummary, Write,
 };
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,
@@ -45,8 +45,8 @@ pub struct SqliteBackend {
 impl SqliteBackend {
     /// Opens (creating if needed) a database file and brings its schema up to date. Blocks: call it
     /// off the async threads.
-    pub fn open(path: &Path) -> Result<SqliteBackend> {
-        Ok(SqliteBackend { db: db::Database::open(path)? })
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteBackend> {
+        Ok(SqliteBackend { db: db::Database::open(path, durability)? })
     }
 
     /// A lookup by key, on the calling thread.
