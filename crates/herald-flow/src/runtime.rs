@@ -1445,9 +1445,15 @@ fn trace_value(value: &Json) -> Json {
 /// Number), a collection item by item, a generated type as a JSON object.
 fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
     let one = |item: &Json| match &variable.ty {
-        VariableType::Scalar(ty) => {
-            Value::from_json(item, *ty).map(|v| v.to_json()).map_err(|e| e.to_string())
-        }
+        VariableType::Scalar(ty) => Value::from_json(item, *ty).map(|v| v.to_json()).map_err(|error| {
+            // `--input code=42` reads 42 as JSON; say how to keep it text.
+            match (ty, item) {
+                (ExprType::Text, Json::Number(_) | Json::Bool(_)) => {
+                    format!("{error}; to give it as text, quote it as JSON: \"{item}\"")
+                }
+                _ => error.to_string(),
+            }
+        }),
         VariableType::Object(name) => match item {
             Json::Object(_) | Json::Null => Ok(item.clone()),
             _ => Err(format!("expected a JSON object of {name}'s fields")),

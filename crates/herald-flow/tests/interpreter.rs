@@ -887,7 +887,7 @@ fn an_input_of_the_wrong_type_is_refused_naming_the_variable_and_its_type() {
     assert!(error.contains("input `count` (Number): expected Number"), "{error}");
     assert!(error.contains("input `tags` (Text collection): expected a JSON array"), "{error}");
     assert!(
-        error.contains("input `phone` (Text): expected Text (a JSON string), found the number 5"),
+        error.contains("input `phone` (Text): expected Text (a JSON string), found the number 5; to give it as text, quote it as JSON: \"5\""),
         "{error}"
     );
     assert_eq!(error.lines().count(), 3, "every problem at once: {error}");

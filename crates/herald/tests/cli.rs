@@ -81,7 +81,7 @@ fn debug_names_the_input_that_does_not_fit_before_anything_is_sent() {
     let (code, stdout, stderr) = h.flow_debug_inputs("Send_SMS_8x8", &["text=5", "recipent=+6598765432"]);
     assert_ne!(code, 0, "{stdout}");
     assert!(
-        stderr.contains("input `text` (Text): expected Text (a JSON string), found the number 5"),
+        stderr.contains("input `text` (Text): expected Text (a JSON string), found the number 5; to give it as text, quote it as JSON: \"5\""),
         "{stderr}"
     );
     assert!(stderr.contains("no variable `recipent`; did you mean `recipient`?"), "{stderr}");
