@@ -242,7 +242,7 @@ enum FlowCommand {
     /// Run one flow once, really performing its effects, and show every element: a record-triggered
     /// flow on --record, an autolaunched flow (no `trigger:`) from --input values.
     #[command(
-        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms-autolaunched Send_SMS \\\n    --input firstName=Ada --input phone=+6591234567 --sandbox http://127.0.0.1:8099"
+        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms-autolaunched Send_SMS_8x8 \\\n    --input recipient=+6591234567 --input text=Hello --sandbox http://127.0.0.1:8099"
     )]
     Debug {
         /// The project folder (holding herald.toml).
@@ -254,7 +254,7 @@ enum FlowCommand {
         record: Option<String>,
         /// A value for an input variable of an autolaunched flow, as NAME=VALUE (repeatable). VALUE is
         /// read as JSON (`3`, `true`, `"42"`, `["a","b"]`); anything that is not valid JSON is taken as
-        /// text as written, so `--input smsBody=Hello` needs no quotes.
+        /// text as written, so `--input text=Hello` needs no quotes.
         #[arg(long = "input", value_name = "NAME=VALUE")]
         inputs: Vec<String>,
         /// Send every callout for https://HOST/PATH to URL/HOST/PATH (a `herald sandbox`) instead of
