@@ -154,6 +154,7 @@ codes! {
     HF030: "An action's `retry` cannot work.";
     HF031: "A Get Records element names an unknown field or a value of the wrong type.";
     HF032: "A Loop without a collection or without `each`.";
+    HF033: "A variable marked `input` or `output` in a record-triggered flow.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";

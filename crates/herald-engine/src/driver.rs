@@ -372,13 +372,18 @@ impl Engine {
                 hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
             });
         };
-        let def = self.object(&flow.object)?;
+        let Some(trigger) = &flow.trigger else {
+            return Err(EngineError::FlowStart(format!(
+                "flow {flow_name} is autolaunched (it has no `trigger:`), so it runs without a record; pass input values instead"
+            )));
+        };
+        let def = self.object(&trigger.object)?;
         let mut input = record.clone();
         let id = input.remove("Id").and_then(|v| v.as_str().map(String::from));
         let fields = records::validate(def, &input, true, records::Truncation::Refuse)
             .map_err(EngineError::InvalidFields)?
             .fields;
-        let prefix = self.inner.project.project.key_prefix(&flow.object).unwrap_or("a00").to_string();
+        let prefix = self.inner.project.project.key_prefix(&trigger.object).unwrap_or("a00").to_string();
         let now = now_text();
         let mut data = Map::new();
         data.insert("Id".into(), Value::String(id.unwrap_or_else(|| record_id(&prefix))));
@@ -394,9 +399,40 @@ impl Engine {
             }
         }
         let user = self.run_user_for(&flow, actor);
-        let mut state = flow.new_run(data, None, user, interview_guid(), cx.now);
+        let state = flow.new_run(data, None, user, interview_guid(), cx.now);
+        self.debug_drive(&flow, state).await
+    }
+
+    /// Runs the autolaunched flow `flow_name` once from `inputs` (values for its input variables) as
+    /// Salesforce's Debug → Run does: effects are real, the run itself is not stored.
+    pub async fn debug_run_autolaunched(
+        &self,
+        flow_name: &str,
+        inputs: &Map<String, Value>,
+        actor: &RunUser,
+    ) -> Result<DebugOutcome, EngineError> {
+        let flows = &self.inner.project.flows;
+        let Some(flow) = flows.get(flow_name).cloned() else {
+            return Err(EngineError::UnknownFlow {
+                name: flow_name.to_string(),
+                hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
+            });
+        };
+        let cx = self.inner.project.eval_context();
+        let user = self.run_user_for(&flow, actor);
+        let state = flow
+            .new_autolaunched_run(inputs, user, interview_guid(), cx.now)
+            .map_err(EngineError::FlowStart)?;
+        self.debug_drive(&flow, state).await
+    }
+
+    async fn debug_drive(
+        &self,
+        flow: &Arc<CompiledFlow>,
+        mut state: RunState,
+    ) -> Result<DebugOutcome, EngineError> {
         let mut ledger = Vec::new();
-        let end = self.drive(&flow, &mut state, None, &mut Holding::unlimited(), &mut ledger).await?;
+        let end = self.drive(flow, &mut state, None, &mut Holding::unlimited(), &mut ledger).await?;
         self.write_ledger(ledger).await?;
         let (status, fault) = match end {
             DriveEnd::Ended(status, fault) => (status, fault),

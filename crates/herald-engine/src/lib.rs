@@ -60,6 +60,10 @@ pub enum EngineError {
     RunNotFound(String),
     #[error("no flow named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownFlow { name: String, hint: Option<String> },
+    /// An autolaunched flow asked to run on a record, a record-triggered one without, or input values
+    /// that do not fit the flow's input variables.
+    #[error("{0}")]
+    FlowStart(String),
     #[error("external credential `{external_credential}` has no principal `{principal}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownPrincipal { external_credential: String, principal: String, hint: Option<String> },
     #[error(

@@ -11,8 +11,9 @@ use std::collections::HashMap;
 pub struct CompiledFlow {
     pub name: String,
     pub label: String,
-    pub object: String,
-    pub event: TriggerEvent,
+    /// The record change that starts the flow; `None` for an autolaunched flow, which starts from
+    /// input values instead ([`CompiledFlow::new_autolaunched_run`]).
+    pub trigger: Option<RecordTrigger>,
     pub active: bool,
     pub run_as: herald_project::RunAs,
     pub only_when_updated_to_meet: bool,
@@ -24,7 +25,24 @@ pub struct CompiledFlow {
     pub(crate) start: usize,
 }
 
+/// What starts a record-triggered flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordTrigger {
+    pub object: String,
+    pub event: TriggerEvent,
+}
+
 impl CompiledFlow {
+    /// Whether the flow has no trigger and starts from input values.
+    pub fn is_autolaunched(&self) -> bool {
+        self.trigger.is_none()
+    }
+
+    /// The variables marked `input: true` (Salesforce's "Available for input"), with their types.
+    pub fn input_variables(&self) -> impl Iterator<Item = (&str, String)> {
+        self.variables.iter().filter(|v| v.input).map(|v| (v.name.as_str(), v.type_name()))
+    }
+
     /// The external credentials this flow's actions use, with their named credentials.
     pub fn credential_uses(&self) -> impl Iterator<Item = CredentialUse<'_>> {
         self.elements.iter().filter_map(|element| match &element.kind {
@@ -152,6 +170,21 @@ pub(crate) struct Variable {
     pub ty: VariableType,
     pub collection: bool,
     pub default: serde_json::Value,
+    /// "Available for input": a run of an autolaunched flow may set it.
+    pub input: bool,
+    /// "Available for output": its value is shown when the run ends.
+    pub output: bool,
+}
+
+impl Variable {
+    /// The type as a flow file writes it, for messages: `Text`, `Number collection`.
+    pub fn type_name(&self) -> String {
+        let base = match &self.ty {
+            VariableType::Scalar(ty) => ty.to_string(),
+            VariableType::Object(name) => name.clone(),
+        };
+        if self.collection { format!("{base} collection") } else { base }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ mod records;
 mod runtime;
 mod warnings;
 
-pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime};
+pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger};
 pub use records::RecordQuery;
 pub use runtime::{
     CalloutEffect, CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RenderedHeader, RetryAt,
@@ -48,12 +48,14 @@ impl CompiledProject {
     ) -> impl Iterator<Item = &'a Arc<CompiledFlow>> + 'a {
         self.flows.values().filter(move |flow| {
             flow.active
-                && flow.object == object
-                && match flow.event {
-                    TriggerEvent::Create => created,
-                    TriggerEvent::Update => !created,
-                    TriggerEvent::CreateOrUpdate => true,
-                }
+                && flow.trigger.as_ref().is_some_and(|trigger| {
+                    trigger.object == object
+                        && match trigger.event {
+                            TriggerEvent::Create => created,
+                            TriggerEvent::Update => !created,
+                            TriggerEvent::CreateOrUpdate => true,
+                        }
+                })
         })
     }
 }

@@ -409,6 +409,66 @@ impl CompiledFlow {
         }
     }
 
+    /// Starts a run of an autolaunched flow from values for its input variables (Salesforce's
+    /// "Available for input"); the others keep their defaults, and there is no `$Record`. Each value is
+    /// checked against its variable's type, so a wrong one is refused before anything is sent. Every
+    /// problem is reported at once, one per line, each naming its variable.
+    pub fn new_autolaunched_run(
+        &self,
+        inputs: &Map<String, Json>,
+        user: RunUser,
+        interview_id: String,
+        now: DateTime<Utc>,
+    ) -> Result<RunState, String> {
+        if let Some(trigger) = &self.trigger {
+            return Err(format!(
+                "flow {} is record-triggered (on {}); it starts from a record, not from input values",
+                self.name, trigger.object
+            ));
+        }
+        let mut state = self.new_run(Map::new(), None, user, interview_id, now);
+        let mut problems = Vec::new();
+        for (name, value) in inputs {
+            let Some(index) = self.variables.iter().position(|v| v.name.eq_ignore_ascii_case(name)) else {
+                let inputs: Vec<&str> = self.input_variables().map(|(n, _)| n).collect();
+                let hint = herald_project::did_you_mean(name, inputs.iter().copied()).unwrap_or_else(|| {
+                    if inputs.is_empty() {
+                        "it has no input variables; declare one with `input: true`".into()
+                    } else {
+                        format!("its input variables are: {}", inputs.join(", "))
+                    }
+                });
+                problems.push(format!("flow {} has no variable `{name}`; {hint}", self.name));
+                continue;
+            };
+            let variable = &self.variables[index];
+            if !variable.input {
+                problems.push(format!(
+                    "variable `{}` is not available for input; mark it `input: true` in the flow",
+                    variable.name
+                ));
+                continue;
+            }
+            match input_value(variable, value) {
+                Ok(value) => state.variables[index] = value,
+                Err(error) => {
+                    problems.push(format!("input `{}` ({}): {error}", variable.name, variable.type_name()))
+                }
+            }
+        }
+        if problems.is_empty() { Ok(state) } else { Err(problems.join("\n")) }
+    }
+
+    /// The variables marked `output: true` (Salesforce's "Available for output") with their values
+    /// in `state`, in declaration order.
+    pub fn output_values<'s>(&'s self, state: &'s RunState) -> impl Iterator<Item = (&'s str, &'s Json)> {
+        self.variables
+            .iter()
+            .zip(&state.variables)
+            .filter(|(variable, _)| variable.output)
+            .map(|(variable, value)| (variable.name.as_str(), value))
+    }
+
     fn element(&self, name: &str) -> Option<&Element> {
         self.element_index.get(name).map(|i| &self.elements[*i])
     }
@@ -1378,5 +1438,38 @@ fn trace_value(value: &Json) -> Json {
             "last": items[items.len() - TRACE_LIST_ITEMS..].to_vec(),
         }),
         other => other.clone(),
+    }
+}
+
+/// An input value converted to its variable's type: a scalar as formulas would read it (`"12"` is a
+/// Number), a collection item by item, a generated type as a JSON object.
+fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
+    let one = |item: &Json| match &variable.ty {
+        VariableType::Scalar(ty) => Value::from_json(item, *ty).map(|v| v.to_json()).map_err(|error| {
+            // `--input code=42` reads 42 as JSON; say how to keep it text.
+            match (ty, item) {
+                (ExprType::Text, Json::Number(_) | Json::Bool(_)) => {
+                    format!("{error}; to give it as text, quote it as JSON: \"{item}\"")
+                }
+                _ => error.to_string(),
+            }
+        }),
+        VariableType::Object(name) => match item {
+            Json::Object(_) | Json::Null => Ok(item.clone()),
+            _ => Err(format!("expected a JSON object of {name}'s fields")),
+        },
+    };
+    if !variable.collection {
+        return one(value);
+    }
+    match value {
+        Json::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| one(item).map_err(|error| format!("item {index}: {error}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Json::Array),
+        Json::Null => Ok(Json::Array(Vec::new())),
+        _ => Err("expected a JSON array (the variable is a collection)".into()),
     }
 }

@@ -800,3 +800,153 @@ fn each_flow_mistake_is_reported_under_its_code() {
         assert!(text.contains(&format!("error[{code}]")), "{code}: {text}");
     }
 }
+
+/// An autolaunched flow (no `trigger:`): typed inputs, an Assignment, a callout, outputs.
+const AUTOLAUNCHED: &str = r#"
+variables:
+  phone: {type: Text, input: true}
+  count: {type: Number, input: true, default: 1}
+  tags: {type: Text, collection: true, input: true}
+  greeting: {type: Text, output: true}
+  code: {type: Number, output: true}
+  internal: {type: Text, default: "kept"}
+start: build
+elements:
+  build:
+    assign:
+      - greeting: "Hello {!phone}, {!count} time(s)"
+    next: send
+  send:
+    action: Sms.Send
+    inputs:
+      account: acme
+      apikey: "{!$Credential.Auth.apikey}"
+      to: "{!phone}"
+      text: "{!greeting}"
+      count: "{!count}"
+    outputs:
+      responseCode: code
+"#;
+
+fn inputs(values: Value) -> Map<String, Value> {
+    values.as_object().unwrap().clone()
+}
+
+#[test]
+fn an_autolaunched_flow_runs_from_typed_inputs_and_shows_its_output_variables() {
+    let project = project(&[("Auto", AUTOLAUNCHED)]).unwrap();
+    let flow = project.flows["Auto"].clone();
+    assert!(flow.is_autolaunched());
+    let given = inputs(json!({"phone": "+14155550100", "count": "3", "tags": ["a", "b"]}));
+    let mut state = flow.new_autolaunched_run(&given, user(), "guid-2".into(), cx().now).unwrap();
+    assert!(state.record().is_empty(), "an autolaunched run has no record");
+
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(Effect::Callout(_))));
+    let prepared = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
+    // "3" was converted to the Number the variable is declared as.
+    assert_eq!(
+        prepared.body,
+        Some(
+            json!({"apikey": "k-123456", "to": "+14155550100", "text": "Hello +14155550100, 3 time(s)", "count": 3})
+        )
+    );
+    let answer = CalloutResult {
+        status: Some(200),
+        body: "{\"ok\":true}".into(),
+        fault: None,
+        micros: 5,
+        left_out: Vec::new(),
+    };
+    flow.complete_callout(&mut state, answer, cx().now);
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
+
+    let outputs: Vec<(&str, Value)> = flow.output_values(&state).map(|(n, v)| (n, v.clone())).collect();
+    assert_eq!(
+        outputs,
+        [("greeting", json!("Hello +14155550100, 3 time(s)")), ("code", json!(200))],
+        "only the variables marked output, in declaration order"
+    );
+    assert_eq!(state.variables()[2], json!(["a", "b"]), "a collection input is kept item by item");
+}
+
+#[test]
+fn an_autolaunched_flow_without_inputs_keeps_the_defaults() {
+    let project = project(&[("Auto", AUTOLAUNCHED)]).unwrap();
+    let flow = &project.flows["Auto"];
+    let state = flow.new_autolaunched_run(&Map::new(), user(), "guid-3".into(), cx().now).unwrap();
+    assert_eq!(state.variables()[1], json!(1));
+    assert_eq!(state.variables()[5], json!("kept"));
+}
+
+#[test]
+fn an_input_of_the_wrong_type_is_refused_naming_the_variable_and_its_type() {
+    let project = project(&[("Auto", AUTOLAUNCHED)]).unwrap();
+    let flow = &project.flows["Auto"];
+    let given = inputs(json!({"count": "three", "tags": "a", "phone": 5}));
+    let error = flow.new_autolaunched_run(&given, user(), "g".into(), cx().now).unwrap_err();
+    assert!(error.contains("input `count` (Number): expected Number"), "{error}");
+    assert!(error.contains("input `tags` (Text collection): expected a JSON array"), "{error}");
+    assert!(
+        error.contains("input `phone` (Text): expected Text (a JSON string), found the number 5; to give it as text, quote it as JSON: \"5\""),
+        "{error}"
+    );
+    assert_eq!(error.lines().count(), 3, "every problem at once: {error}");
+}
+
+#[test]
+fn an_unknown_input_or_a_variable_not_marked_input_is_refused_with_a_hint() {
+    let project = project(&[("Auto", AUTOLAUNCHED)]).unwrap();
+    let flow = &project.flows["Auto"];
+    let error =
+        flow.new_autolaunched_run(&inputs(json!({"phnoe": "x"})), user(), "g".into(), cx().now).unwrap_err();
+    assert!(error.contains("flow Auto has no variable `phnoe`; did you mean `phone`?"), "{error}");
+    let error = flow
+        .new_autolaunched_run(&inputs(json!({"internal": "x"})), user(), "g".into(), cx().now)
+        .unwrap_err();
+    assert!(error.contains("`internal` is not available for input; mark it `input: true`"), "{error}");
+}
+
+#[test]
+fn a_record_triggered_flow_cannot_start_from_inputs_and_an_autolaunched_one_is_never_triggered() {
+    let project = project(&[("Auto", AUTOLAUNCHED), ("Full", FULL)]).unwrap();
+    let error =
+        project.flows["Full"].new_autolaunched_run(&Map::new(), user(), "g".into(), cx().now).unwrap_err();
+    assert!(error.contains("flow Full is record-triggered (on Lead)"), "{error}");
+    for object in ["Lead", "Task", ""] {
+        for created in [true, false] {
+            assert!(
+                project.triggered_flows(object, created).all(|flow| flow.name != "Auto"),
+                "{object} {created}"
+            );
+        }
+    }
+}
+
+#[test]
+fn record_in_an_autolaunched_flow_is_refused_at_its_position_with_a_hint() {
+    let flow = AUTOLAUNCHED.replace("to: \"{!phone}\"", "to: \"{!$Record.Phone}\"");
+    let text = errors(&flow);
+    let line = flow.lines().position(|l| l.contains("$Record.Phone")).unwrap() + 1;
+    assert!(text.contains(&format!("flows/Bad.yaml:{line}:")), "{text}");
+    assert!(text.contains("error[HX004]"), "{text}");
+    assert!(text.contains("`$Record` only exists in a record-triggered flow"), "{text}");
+    assert!(text.contains("declare a variable with `input: true`"), "{text}");
+
+    let prior = AUTOLAUNCHED.replace("to: \"{!phone}\"", "to: \"{!$Record__Prior.Phone}\"");
+    assert!(errors(&prior).contains("`$Record__Prior` only exists in a record-triggered flow"));
+}
+
+#[test]
+fn input_and_output_flags_in_a_record_triggered_flow_are_refused() {
+    let flow = FULL.replacen("variables:\n", "variables:\n  extra: {type: Text, input: true}\n", 1);
+    let text = errors(&flow);
+    let (line, column) =
+        flow.lines().enumerate().find_map(|(n, l)| l.find("input: true").map(|c| (n + 1, c + 1))).unwrap();
+    assert!(
+        text.contains(&format!(
+            "flows/Bad.yaml:{line}:{column}: error[HF033]: `extra` is marked `input: true`, but this flow is record-triggered"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("remove `input: true`"), "{text}");
+}

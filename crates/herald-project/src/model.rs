@@ -400,7 +400,9 @@ pub struct FlowDef {
     /// the automation user of herald.toml.
     #[serde(default)]
     pub run_as: RunAs,
-    pub trigger: TriggerDef,
+    /// The record change that starts the flow. A flow without one is autolaunched (Salesforce's
+    /// "Autolaunched Flow (No Trigger)"): it starts from the values of its input variables.
+    pub trigger: Option<TriggerDef>,
     #[serde(default)]
     pub variables: IndexMap<String, VariableDef>,
     pub start: String,
@@ -486,6 +488,13 @@ pub struct VariableDef {
     #[serde(default)]
     pub collection: bool,
     pub default: Option<Value>,
+    /// Salesforce's "Available for input": an autolaunched flow's run may be started with a value for
+    /// it.
+    #[serde(default)]
+    pub input: bool,
+    /// Salesforce's "Available for output": an autolaunched flow's run shows its value at the end.
+    #[serde(default)]
+    pub output: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -32,10 +32,9 @@ pub fn validate(dir: &Path) -> ExitCode {
             );
             for flow in project.flows.values() {
                 println!(
-                    "  flow {} on {} {:?}{}: {}",
+                    "  flow {} {}{}: {}",
                     flow.name,
-                    flow.object,
-                    flow.event,
+                    started_by(flow),
                     if flow.active { "" } else { " (draft)" },
                     flow.element_names().collect::<Vec<_>>().join(" → ")
                 );
@@ -49,6 +48,14 @@ pub fn validate(dir: &Path) -> ExitCode {
     }
 }
 
+/// What starts a flow, for listings: `on Lead Create`, or `autolaunched`.
+fn started_by(flow: &herald_flow::CompiledFlow) -> String {
+    match &flow.trigger {
+        Some(trigger) => format!("on {} {:?}", trigger.object, trigger.event),
+        None => "autolaunched".into(),
+    }
+}
+
 fn plural(count: usize) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
@@ -58,12 +65,54 @@ pub struct DebugOptions {
     pub db: Option<PathBuf>,
     pub ignore_entry_condition: bool,
     pub as_user: Option<String>,
+    /// `--input NAME=VALUE`, as given, for an autolaunched flow.
+    pub inputs: Vec<String>,
 }
 
-pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) -> Result<ExitCode> {
-    let DebugOptions { sandbox, db, ignore_entry_condition, as_user } = options;
-    let record: Value = serde_json::from_str(record).context("--record is not valid JSON")?;
-    let Value::Object(record) = record else { bail!("--record must be a JSON object of field values") };
+/// How the flow starts: from a record (record-triggered) or from input values (autolaunched).
+enum Start {
+    Record(serde_json::Map<String, Value>),
+    Inputs(serde_json::Map<String, Value>),
+}
+
+/// `--input NAME=VALUE`: the value is JSON (`3`, `true`, `"text"`, `["a","b"]`); anything that does
+/// not parse as JSON is taken as text as written, so `--input smsBody=Hello` needs no quotes. Text that
+/// happens to be valid JSON (`42`, `true`, `null`) must be quoted to stay text: `--input code='"42"'`.
+fn parse_inputs(given: &[String]) -> Result<serde_json::Map<String, Value>> {
+    let mut inputs = serde_json::Map::new();
+    for item in given {
+        let Some((name, text)) = item.split_once('=') else {
+            bail!("--input {item}: write NAME=VALUE, e.g. --input smsBody=Hello");
+        };
+        let name = name.trim();
+        if name.is_empty() {
+            bail!("--input {item}: the variable name before `=` is missing");
+        }
+        let value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+        if inputs.insert(name.to_string(), value).is_some() {
+            bail!("--input {name} is given twice; keep one");
+        }
+    }
+    Ok(inputs)
+}
+
+pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugOptions) -> Result<ExitCode> {
+    let DebugOptions { sandbox, db, ignore_entry_condition, as_user, inputs } = options;
+    let start = match record {
+        Some(record) => {
+            if !inputs.is_empty() {
+                bail!(
+                    "--input is for autolaunched flows; a record-triggered flow takes its values from --record"
+                );
+            }
+            let record: Value = serde_json::from_str(record).context("--record is not valid JSON")?;
+            let Value::Object(record) = record else {
+                bail!("--record must be a JSON object of field values")
+            };
+            Start::Record(record)
+        }
+        None => Start::Inputs(parse_inputs(&inputs)?),
+    };
     let project = match load_project(dir) {
         Ok(project) => project,
         Err(code) => return Ok(code),
@@ -73,16 +122,27 @@ pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) 
             herald_project::did_you_mean(flow, project.flows.keys().map(String::as_str)).unwrap_or_default();
         bail!("no flow named `{flow}` in {} {hint}", dir.display());
     };
+    match (&start, &compiled.trigger) {
+        (Start::Record(_), None) => bail!(
+            "flow {flow} is autolaunched (it has no `trigger:`): drop --record, and pass its input variables with --input NAME=VALUE"
+        ),
+        (Start::Inputs(_), Some(trigger)) => bail!(
+            "flow {flow} is triggered by a {} record: give the record with --record '{{\"Field\": \"value\"}}'",
+            trigger.object
+        ),
+        _ => {}
+    }
     let engine = open_engine(dir, Arc::clone(&project), db, sandbox).await?;
-    println!(
-        "Debugging flow {} ({}) on {} {:?}",
-        compiled.label, compiled.name, compiled.object, compiled.event
-    );
+    println!("Debugging flow {} ({}) {}", compiled.label, compiled.name, started_by(&compiled));
     let actor = match &as_user {
         None => engine.automation_user().clone(),
         Some(name) => herald_engine::run_user(&engine.user_named(name).await?),
     };
-    match engine.debug_run(flow, &record, !ignore_entry_condition, &actor).await? {
+    let outcome = match &start {
+        Start::Record(record) => engine.debug_run(flow, record, !ignore_entry_condition, &actor).await?,
+        Start::Inputs(inputs) => engine.debug_run_autolaunched(flow, inputs, &actor).await?,
+    };
+    match outcome {
         DebugOutcome::NotTriggered { .. } => {
             println!("The record does not meet the entry condition: the flow would not start.");
             println!("(Use --ignore-entry-condition to run it anyway.)");
@@ -96,6 +156,7 @@ pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) 
             print_trace(&state);
             match status {
                 RunStatus::Finished => {
+                    print_outputs(&compiled, &state);
                     println!("All done.");
                     Ok(ExitCode::SUCCESS)
                 }
@@ -105,6 +166,26 @@ pub async fn debug(dir: &Path, flow: &str, record: &str, options: DebugOptions) 
                 }
             }
         }
+    }
+}
+
+/// The values of the variables marked `output: true`, in declaration order, as Salesforce's debug
+/// panel lists them at the end.
+fn print_outputs(flow: &herald_flow::CompiledFlow, state: &RunState) {
+    let mut outputs = flow.output_values(state).peekable();
+    if outputs.peek().is_none() {
+        return;
+    }
+    println!("Output variables:");
+    for (name, value) in outputs {
+        println!("  {name} = {}", shown(value));
+    }
+}
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -148,11 +229,7 @@ fn print_values(title: &str, values: &Value) {
     }
     println!("   {title}:");
     for (name, value) in map {
-        let shown = match value {
-            Value::String(text) => text.clone(),
-            other => other.to_string(),
-        };
-        println!("     {name} = {shown}");
+        println!("     {name} = {}", shown(value));
     }
 }
 

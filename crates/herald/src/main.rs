@@ -243,18 +243,24 @@ enum FlowCommand {
         /// The project folder (holding herald.toml).
         project: PathBuf,
     },
-    /// Run one flow once on a record, really performing its effects, and show every element.
+    /// Run one flow once, really performing its effects, and show every element: a record-triggered
+    /// flow on --record, an autolaunched flow (no `trigger:`) from --input values.
     #[command(
-        after_help = "Example:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099"
+        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms-autolaunched Send_SMS_8x8 \\\n    --input recipient=+6591234567 --input text=Hello --sandbox http://127.0.0.1:8099"
     )]
     Debug {
         /// The project folder (holding herald.toml).
         project: PathBuf,
         /// The flow's API name (flows/NAME.yaml).
         flow: String,
-        /// The triggering record's fields, as JSON.
+        /// The triggering record's fields, as JSON (record-triggered flows only).
         #[arg(long)]
-        record: String,
+        record: Option<String>,
+        /// A value for an input variable of an autolaunched flow, as NAME=VALUE (repeatable). VALUE is
+        /// read as JSON (`3`, `true`, `"42"`, `["a","b"]`); anything that is not valid JSON is taken as
+        /// text as written, so `--input text=Hello` needs no quotes.
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
         /// Send every callout for https://HOST/PATH to URL/HOST/PATH (a `herald sandbox`) instead of
         /// the real provider.
         #[arg(long)]
@@ -526,13 +532,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             project,
             flow,
             record,
+            inputs,
             sandbox,
             db,
             ignore_entry_condition,
             as_user,
         }) => {
-            let options = flow_cmd::DebugOptions { sandbox, db, ignore_entry_condition, as_user };
-            runtime()?.block_on(flow_cmd::debug(&project, &flow, &record, options))
+            let options = flow_cmd::DebugOptions { sandbox, db, ignore_entry_condition, as_user, inputs };
+            runtime()?.block_on(flow_cmd::debug(&project, &flow, record.as_deref(), options))
         }
         Command::Credential(CredentialCommand::Set {
             external_credential,

@@ -25,6 +25,70 @@ fn validate_accepts_the_example() {
 }
 
 #[test]
+fn validate_accepts_the_autolaunched_example() {
+    let (code, stdout, stderr) =
+        herald(&["flow", "validate", example("8x8-sms-autolaunched").to_str().unwrap()], "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("flow Send_SMS_8x8 autolaunched: Set_SMS_Body → Send_SMS"), "{stdout}");
+}
+
+#[test]
+fn debug_refuses_a_record_for_an_autolaunched_flow_and_inputs_for_a_record_triggered_one() {
+    let autolaunched = example("8x8-sms-autolaunched");
+    let args = ["flow", "debug", autolaunched.to_str().unwrap(), "Send_SMS_8x8", "--record", "{}"];
+    let (code, stdout, stderr) = herald(&args, "");
+    assert_ne!(code, 0, "{stdout}");
+    assert!(
+        stderr.contains("flow Send_SMS_8x8 is autolaunched (it has no `trigger:`): drop --record"),
+        "{stderr}"
+    );
+
+    let triggered = example("8x8-sms");
+    let args = ["flow", "debug", triggered.to_str().unwrap(), "Lead_Welcome_SMS_8x8"];
+    let (code, _, stderr) = herald(&args, "");
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(
+            "flow Lead_Welcome_SMS_8x8 is triggered by a Lead record: give the record with --record"
+        ),
+        "{stderr}"
+    );
+
+    let args = [
+        "flow",
+        "debug",
+        triggered.to_str().unwrap(),
+        "Lead_Welcome_SMS_8x8",
+        "--record",
+        "{}",
+        "--input",
+        "a=1",
+    ];
+    let (code, _, stderr) = herald(&args, "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--input is for autolaunched flows"), "{stderr}");
+
+    let args = ["flow", "debug", autolaunched.to_str().unwrap(), "Send_SMS_8x8", "--input", "text"];
+    let (code, _, stderr) = herald(&args, "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--input text: write NAME=VALUE"), "{stderr}");
+}
+
+#[test]
+fn debug_names_the_input_that_does_not_fit_before_anything_is_sent() {
+    let h = Harness::example("8x8-sms-autolaunched").no_server().start();
+    // `5` is valid JSON, so it is a number, not text.
+    let (code, stdout, stderr) = h.flow_debug_inputs("Send_SMS_8x8", &["text=5", "recipent=+6598765432"]);
+    assert_ne!(code, 0, "{stdout}");
+    assert!(
+        stderr.contains("input `text` (Text): expected Text (a JSON string), found the number 5; to give it as text, quote it as JSON: \"5\""),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no variable `recipent`; did you mean `recipient`?"), "{stderr}");
+    assert!(!stdout.contains("All done."), "{stdout}");
+}
+
+#[test]
 fn validate_reports_every_problem_of_a_broken_project_with_file_line_and_column() {
     let project = ProjectCopy::of("kixie-welcome-sms");
     let (flow, endpoint) = ("flows/Lead_Welcome_SMS.yaml", "credentials/Kixie_Endpoint.yaml");

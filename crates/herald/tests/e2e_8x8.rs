@@ -43,6 +43,45 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
     assert!(!run.to_string().contains(KEY), "the key leaked into the run");
 }
 
+/// Seed 001 as the guide builds it: an autolaunched flow, Debug → Run with no record, "All done.".
+#[tokio::test]
+async fn seed_001_as_an_autolaunched_flow_debug_runs_without_a_record_and_sends_the_sms() {
+    let h = Harness::example("8x8-sms-autolaunched")
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            &format!("Bearer {KEY}"),
+        )
+        .no_server()
+        .start();
+    // A plain text value needs no JSON quotes; a quoted one is JSON text.
+    let (code, stdout, stderr) =
+        h.flow_debug_inputs("Send_SMS_8x8", &["text=Hello from herald", "recipient=\"+6598765432\""]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("Debugging flow Send SMS (8x8) (Send_SMS_8x8) autolaunched"), "{stdout}");
+    assert!(stdout.contains("2. Send SMS (Action: Send_SMS)"), "{stdout}");
+    assert!(stdout.contains("Output variables:\n  smsBody = {\"destination\":\"+6598765432\""), "{stdout}");
+    assert!(stdout.contains("  responseCode = 200\n"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "the key leaked");
+
+    let received = h.sandbox_requests().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    let request = &received[0];
+    assert_eq!(request["host"], "sms.8x8.com");
+    assert_eq!(request["path"], "/api/v1/subaccounts/herald-demo-subaccount/messages");
+    assert_eq!(request["headers"]["authorization"], format!("Bearer {KEY}"));
+    assert_eq!(request["body"]["destination"], "+6598765432");
+    assert_eq!(request["body"]["text"], "Hello from herald");
+
+    // Without inputs the defaults hold: the guide's SMS.
+    let (code, stdout, stderr) = h.flow_debug_inputs("Send_SMS_8x8", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+    let received = h.sandbox_requests().await;
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1]["body"]["text"], "This is an SMS message.");
+}
+
 #[tokio::test]
 async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
     let h = eight_by_eight("8x8-sms", KEY);

@@ -135,6 +135,8 @@ struct CredentialSite<'a> {
 struct FlowContext<'a> {
     object: &'a str,
     fields: Vec<(String, FieldType)>,
+    /// False for an autolaunched flow: there is no `$Record`.
+    record_triggered: bool,
     prior_allowed: bool,
     variables: &'a [Variable],
     project: &'a Project,
@@ -233,6 +235,9 @@ impl SiteResolver<'_> {
         match (global, rest) {
             (Some("$Record" | "$Record__Prior"), [field]) => {
                 let context = self.context.ok_or_else(|| format!("`{head}` cannot be used here"))?;
+                if !context.record_triggered {
+                    return Err(no_record_message(head));
+                }
                 let prior = global == Some("$Record__Prior");
                 if prior && !context.prior_allowed {
                     return Err(
@@ -247,6 +252,9 @@ impl SiteResolver<'_> {
                 };
                 let ty = expr_type(field_type);
                 Ok((if prior { Slot::Prior { field, ty } } else { Slot::Record { field, ty } }, ty))
+            }
+            (Some("$Record" | "$Record__Prior"), _) if self.context.is_some_and(|c| !c.record_triggered) => {
+                Err(no_record_message(head))
             }
             (Some("$Record" | "$Record__Prior"), []) => {
                 Err(format!("name a field: `{head}.Phone`; a whole record cannot be used as a value"))
@@ -313,6 +321,14 @@ impl SiteResolver<'_> {
             }
         }
     }
+}
+
+/// Why an autolaunched flow cannot read `$Record`, and what it does instead.
+fn no_record_message(head: &str) -> String {
+    format!(
+        "`{head}` only exists in a record-triggered flow, and this flow has no `trigger:` (it is autolaunched); \
+         declare a variable with `input: true` and pass the value when the flow starts, or add a `trigger:`"
+    )
 }
 
 fn example(global: &str) -> &'static str {
@@ -482,17 +498,23 @@ impl<'a> FlowCompiler<'a> {
         let def = self.def;
         let root = YamlPath::root();
         let trigger_path = root.key("trigger");
-        let object = def.trigger.object.clone();
-        let Some(fields) = object_fields(self.project, &object) else {
-            let hint = did_you_mean(&object, self.project.objects.keys().map(String::as_str))
-                .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
-            self.value_error(
-                &trigger_path.key("object"),
-                codes::HF001,
-                format!("unknown object `{object}`"),
-                hint,
-            );
-            return None;
+        let (object, fields) = match &def.trigger {
+            Some(trigger) => {
+                let object = trigger.object.clone();
+                let Some(fields) = object_fields(self.project, &object) else {
+                    let hint = did_you_mean(&object, self.project.objects.keys().map(String::as_str))
+                        .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
+                    self.value_error(
+                        &trigger_path.key("object"),
+                        codes::HF001,
+                        format!("unknown object `{object}`"),
+                        hint,
+                    );
+                    return None;
+                };
+                (object, fields)
+            }
+            None => (String::new(), Vec::new()),
         };
         let variables = self.variables();
         let element_index: HashMap<String, usize> =
@@ -501,7 +523,8 @@ impl<'a> FlowCompiler<'a> {
         let context = FlowContext {
             object: &object,
             fields,
-            prior_allowed: def.trigger.on != TriggerEvent::Create,
+            record_triggered: def.trigger.is_some(),
+            prior_allowed: def.trigger.as_ref().is_some_and(|t| t.on != TriggerEvent::Create),
             variables: &variables,
             project: self.project,
             outputs,
@@ -522,7 +545,8 @@ impl<'a> FlowCompiler<'a> {
         let context = FlowContext { loops, ..context };
 
         let entry = self.entry_condition(&context);
-        if def.trigger.only_when_updated_to_meet && def.trigger.on == TriggerEvent::Create {
+        let only_when_updated_to_meet = def.trigger.as_ref().is_some_and(|t| t.only_when_updated_to_meet);
+        if only_when_updated_to_meet && def.trigger.as_ref().is_some_and(|t| t.on == TriggerEvent::Create) {
             self.error(
                 &trigger_path.key("only_when_updated_to_meet"),
                 codes::HF002,
@@ -530,7 +554,7 @@ impl<'a> FlowCompiler<'a> {
                 Some("remove it, or set `on: update`".into()),
             );
         }
-        if def.trigger.only_when_updated_to_meet && entry.is_none() {
+        if only_when_updated_to_meet && entry.is_none() {
             self.error(
                 &trigger_path.key("only_when_updated_to_meet"),
                 codes::HF002,
@@ -566,11 +590,10 @@ impl<'a> FlowCompiler<'a> {
         Some(CompiledFlow {
             name: def.name.clone(),
             label: def.label.clone().unwrap_or_else(|| def.name.replace('_', " ")),
-            object: object.clone(),
-            event: def.trigger.on,
+            trigger: def.trigger.as_ref().map(|t| RecordTrigger { object: object.clone(), event: t.on }),
             active: def.status == FlowStatus::Active,
             run_as: def.run_as,
-            only_when_updated_to_meet: def.trigger.only_when_updated_to_meet,
+            only_when_updated_to_meet,
             entry,
             slots: self.table.slots.take(),
             variables,
@@ -688,7 +711,26 @@ impl<'a> FlowCompiler<'a> {
                 },
                 (Some(value), _, _) => value.clone(),
             };
-            variables.push(Variable { name: name.clone(), ty, collection: def.collection, default });
+            if self.def.trigger.is_some() && (def.input || def.output) {
+                let flag = if def.input { "input" } else { "output" };
+                self.error(
+                    &path.key(flag),
+                    codes::HF033,
+                    format!("`{name}` is marked `{flag}: true`, but this flow is record-triggered"),
+                    Some(format!(
+                        "only an autolaunched flow (one without `trigger:`) takes inputs and gives outputs; remove `{flag}: true`, or read the record through $Record"
+                    )),
+                );
+                continue;
+            }
+            variables.push(Variable {
+                name: name.clone(),
+                ty,
+                collection: def.collection,
+                default,
+                input: def.input,
+                output: def.output,
+            });
         }
         variables
     }
@@ -732,7 +774,7 @@ impl<'a> FlowCompiler<'a> {
     }
 
     fn entry_condition(&mut self, context: &FlowContext<'_>) -> Option<Condition> {
-        let trigger = &self.def.trigger;
+        let trigger = self.def.trigger.as_ref()?;
         let path = YamlPath::root().key("trigger");
         if trigger.when.is_some() && !trigger.conditions.is_empty() {
             self.error(

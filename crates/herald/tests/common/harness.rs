@@ -300,6 +300,19 @@ impl Harness {
         (code, stdout, stderr)
     }
 
+    /// `herald flow debug PROJECT FLOW --input NAME=VALUE ... --sandbox URL --db D`, for an autolaunched
+    /// flow.
+    pub fn flow_debug_inputs(&self, flow: &str, inputs: &[&str]) -> (i32, String, String) {
+        let (project, db) = (self.project.to_str().unwrap(), self.db.to_str().unwrap());
+        let mut args = vec!["flow", "debug", project, flow, "--sandbox", &self.sandbox.url, "--db", db];
+        for input in inputs {
+            args.extend(["--input", input]);
+        }
+        let (code, stdout, stderr) = herald(&args, "");
+        self.keep("flow debug", &format!("{stdout}{stderr}"));
+        (code, stdout, stderr)
+    }
+
     fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
         let location = ["--project", self.project.to_str().unwrap(), "--db", self.db.to_str().unwrap()];
         herald(&[args, &location[..]].concat(), stdin)
