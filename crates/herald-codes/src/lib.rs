@@ -238,6 +238,7 @@ pub mod api {
         INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST = 400: "A picklist value is not one of the field's values.";
         INVALID_EMAIL_ADDRESS = 400: "An email value does not look like an address.";
         JSON_PARSER_ERROR = 400: "The body is not a JSON object.";
+        INVALID_INPUT = 400: "An invoked flow is not an active autolaunched flow, or an input does not fit its variables.";
         MORE_ERRORS = 400: "Counts the problems past the ones listed.";
         INVALID_SESSION_ID = 401: "No valid token (or webhook secret).";
         INSUFFICIENT_ACCESS = 403: "The user's permission sets do not grant the route's scope.";

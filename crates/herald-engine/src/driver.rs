@@ -7,7 +7,7 @@ use crate::ids::{interview_guid, record_id};
 use crate::ledger;
 use crate::queue::{Disposition, Job, Parked};
 use crate::records;
-use crate::{Engine, EngineError, journal, now_text};
+use crate::{Engine, EngineError, FieldProblem, journal, now_text};
 use chrono::{SecondsFormat, Utc};
 use herald_flow::{CompiledFlow, Effect, RetryAt, RunState, RunUser, Step};
 use herald_project::did_you_mean;
@@ -113,6 +113,15 @@ pub enum DebugOutcome {
     },
 }
 
+/// One interview of an invoked autolaunched flow ([`Engine::invoke_autolaunched`]).
+#[derive(Debug)]
+pub struct Interview {
+    pub status: RunStatus,
+    pub fault: Option<String>,
+    /// The output variables with their values at the end, in declaration order.
+    pub outputs: Map<String, Value>,
+}
+
 impl Engine {
     pub(crate) async fn finish(
         &self,
@@ -185,7 +194,7 @@ impl Engine {
         let Parked { run, flow, mut state, permit } = parked;
         let mut holding = holding.with_slot(permit);
         let mut ledger = Vec::new();
-        let end = self.drive(&flow, &mut state, Some(&run.id), &mut holding, &mut ledger).await?;
+        let end = self.drive(&flow, &mut state, Some(&run.id), true, &mut holding, &mut ledger).await?;
         match end {
             DriveEnd::Ended(status, fault) => {
                 self.finish(&run, status, journal(&state), fault.as_deref(), &mut ledger).await?;
@@ -225,12 +234,14 @@ impl Engine {
 
     /// Runs the interpreter until the run ends or must wait, performing each effect; journals after
     /// every effect when the run is stored (`run_id`). Ledger writes gathered on the way are left in
-    /// `ledger` for the caller's journal transaction.
+    /// `ledger` for the caller's journal transaction. A run that is not stored waits for a scheduled
+    /// retry in place when `retry_in_place`, and otherwise ends `failed` there, saying so.
     async fn drive(
         &self,
         flow: &Arc<CompiledFlow>,
         state: &mut RunState,
         run_id: Option<&str>,
+        retry_in_place: bool,
         holding: &mut Holding,
         ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<DriveEnd, EngineError> {
@@ -316,6 +327,14 @@ impl Engine {
                                 "attempt {attempts} failed; retrying at {}: {error}",
                                 at.to_rfc3339()
                             );
+                            if run_id.is_none() && !retry_in_place {
+                                return Ok(DriveEnd::Ended(
+                                    RunStatus::Failed,
+                                    Some(format!(
+                                        "{reason}; this interview is not stored, so nothing retries it: invoke the flow again later"
+                                    )),
+                                ));
+                            }
                             if run_id.is_none() {
                                 // A debug run has no journal to park in: it waits in place.
                                 tokio::time::sleep((at - Utc::now()).to_std().unwrap_or_default()).await;
@@ -400,7 +419,8 @@ impl Engine {
         }
         let user = self.run_user_for(&flow, actor);
         let state = flow.new_run(data, None, user, interview_guid(), cx.now);
-        self.debug_drive(&flow, state).await
+        let (state, status, fault) = self.drive_unstored(&flow, state, true).await?;
+        Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
     }
 
     /// Runs the autolaunched flow `flow_name` once from `inputs` (values for its input variables) as
@@ -423,22 +443,83 @@ impl Engine {
         let state = flow
             .new_autolaunched_run(inputs, user, interview_guid(), cx.now)
             .map_err(EngineError::FlowStart)?;
-        self.debug_drive(&flow, state).await
+        let (state, status, fault) = self.drive_unstored(&flow, state, true).await?;
+        Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
     }
 
-    async fn debug_drive(
+    /// Runs the active autolaunched flow `flow_name` once per element of `inputs`, one after the
+    /// other, as the API's invocable action does. Every element is checked before the first
+    /// interview starts, so bad input runs nothing: [`EngineError::InvalidFields`] lists each problem
+    /// (`INVALID_INPUT`, `fields` naming `inputs[i]`). Interviews are not stored (not in the runs
+    /// list); their callouts take the normal path (principal access, rate limits, the message
+    /// ledger, masking). One whose callout schedules a retry ends `failed` instead of holding the
+    /// request open until then.
+    pub async fn invoke_autolaunched(
+        &self,
+        flow_name: &str,
+        inputs: &[Map<String, Value>],
+        actor: &RunUser,
+    ) -> Result<Vec<Interview>, EngineError> {
+        let flows = &self.inner.project.flows;
+        let Some(flow) = flows.get(flow_name).cloned() else {
+            return Err(EngineError::UnknownFlow {
+                name: flow_name.to_string(),
+                hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
+            });
+        };
+        if let Some(trigger) = &flow.trigger {
+            return Err(EngineError::FlowStart(format!(
+                "flow {flow_name} is record-triggered (on {}); only autolaunched flows (no `trigger:`) can be invoked, a record change starts this one",
+                trigger.object
+            )));
+        }
+        if !flow.active {
+            return Err(EngineError::FlowStart(format!(
+                "flow {flow_name} is a draft; set `status: active` in its file to invoke it"
+            )));
+        }
+        let cx = self.inner.project.eval_context();
+        let user = self.run_user_for(&flow, actor);
+        let mut states = Vec::with_capacity(inputs.len());
+        let mut problems = Vec::new();
+        for (index, input) in inputs.iter().enumerate() {
+            match flow.new_autolaunched_run(input, user.clone(), interview_guid(), cx.now) {
+                Ok(state) => states.push(state),
+                Err(message) => problems.extend(message.lines().map(|line| FieldProblem {
+                    error_code: herald_codes::api::INVALID_INPUT.id(),
+                    message: format!("inputs[{index}]: {line}"),
+                    fields: vec![format!("inputs[{index}]")],
+                })),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(EngineError::InvalidFields(problems));
+        }
+        let mut interviews = Vec::with_capacity(states.len());
+        for state in states {
+            let (state, status, fault) = self.drive_unstored(&flow, state, false).await?;
+            let outputs = flow.output_values(&state).map(|(name, value)| (name.to_string(), value.clone()));
+            interviews.push(Interview { status, fault, outputs: outputs.collect() });
+        }
+        Ok(interviews)
+    }
+
+    /// Drives a run that is not stored to its end; a wait it cannot take in place ends it `failed`.
+    async fn drive_unstored(
         &self,
         flow: &Arc<CompiledFlow>,
         mut state: RunState,
-    ) -> Result<DebugOutcome, EngineError> {
+        retry_in_place: bool,
+    ) -> Result<(RunState, RunStatus, Option<String>), EngineError> {
         let mut ledger = Vec::new();
-        let end = self.drive(flow, &mut state, None, &mut Holding::unlimited(), &mut ledger).await?;
+        let end =
+            self.drive(flow, &mut state, None, retry_in_place, &mut Holding::unlimited(), &mut ledger).await?;
         self.write_ledger(ledger).await?;
         let (status, fault) = match end {
             DriveEnd::Ended(status, fault) => (status, fault),
             DriveEnd::Waiting { reason, .. } => (RunStatus::Failed, Some(reason)),
             DriveEnd::Parked { .. } => (RunStatus::Failed, Some("the run could not go on".into())),
         };
-        Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
+        Ok((state, status, fault))
     }
 }

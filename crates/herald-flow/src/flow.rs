@@ -43,6 +43,11 @@ impl CompiledFlow {
         self.variables.iter().filter(|v| v.input).map(|v| (v.name.as_str(), v.type_name()))
     }
 
+    /// The variables marked `output: true` (Salesforce's "Available for output"), with their types.
+    pub fn output_variables(&self) -> impl Iterator<Item = (&str, String)> {
+        self.variables.iter().filter(|v| v.output).map(|v| (v.name.as_str(), v.type_name()))
+    }
+
     /// The external credentials this flow's actions use, with their named credentials.
     pub fn credential_uses(&self) -> impl Iterator<Item = CredentialUse<'_>> {
         self.elements.iter().filter_map(|element| match &element.kind {

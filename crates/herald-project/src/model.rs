@@ -326,6 +326,8 @@ pub enum ApiScope {
     ReadRuns,
     ManageFlows,
     ManageCredentials,
+    /// Salesforce's "Run Flows": invoke an autolaunched flow over the API.
+    RunFlows,
 }
 
 impl ApiScope {
@@ -336,6 +338,7 @@ impl ApiScope {
             ApiScope::ReadRuns => "read_runs",
             ApiScope::ManageFlows => "manage_flows",
             ApiScope::ManageCredentials => "manage_credentials",
+            ApiScope::RunFlows => "run_flows",
         }
     }
 }

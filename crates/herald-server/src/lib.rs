@@ -10,6 +10,7 @@
 //! error answer lists at most [`herald_engine::FieldProblem::MAX_LISTED`] problems and counts the
 //! rest, so no request draws an answer much larger than itself.
 
+mod actions;
 mod auth;
 mod credentials;
 mod error;
@@ -29,7 +30,7 @@ use axum::{Extension, Json, Router};
 use herald_engine::Engine;
 use herald_project::ApiScope;
 
-/// One route of `/api/v1`: its method, its path, and the API scope a caller must hold.
+/// One route of the API (`/api/v1`, and the Salesforce-shaped `/services/data/v{version}`): its method, its path, and the API scope a caller must hold.
 pub struct ApiRoute {
     pub method: Method,
     pub path: &'static str,
@@ -67,6 +68,10 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::new(M::GET,   "/api/v1/consent",                    ReadRuns,     messages::consent),
         ApiRoute::new(M::PUT,   "/api/v1/credentials/{external}/{principal}/{parameter}",
                                                                       ManageCredentials, credentials::set),
+        ApiRoute::new(M::GET,   "/services/data/{version}/actions/custom/flow",
+                                                                      RunFlows,     actions::list),
+        ApiRoute::new(M::POST,  "/services/data/{version}/actions/custom/flow/{flow}",
+                                                                      RunFlows,     actions::invoke),
     ];
     routes
 }

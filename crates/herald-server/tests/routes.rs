@@ -28,12 +28,13 @@ const WRONG_APIKEY: &str = "key-route-test-wrong-41b2";
 const PHONE: &str = "+14155550100";
 
 /// The permission set that grants each scope alone (besides `Admin`, which grants them all).
-const SCOPE_SETS: [(ApiScope, &str); 5] = [
+const SCOPE_SETS: [(ApiScope, &str); 6] = [
     (ApiScope::ReadRecords, "Records_Reader"),
     (ApiScope::WriteRecords, "Records_Writer"),
     (ApiScope::ReadRuns, "Runs_Reader"),
     (ApiScope::ManageFlows, "Flow_Manager"),
     (ApiScope::ManageCredentials, "Credential_Manager"),
+    (ApiScope::RunFlows, "Flow_Runner"),
 ];
 
 /// A project like `examples/kixie-welcome-sms` (a Lead welcome SMS through Kixie, a Task on a fault,
@@ -85,6 +86,28 @@ elements:
     fields: {Subject: "SMS failed: {!$Flow.FaultMessage}", WhoId: "{!$Record.Id}"}
 "#,
         ),
+        (
+            "flows/Kixie_Send.yaml",
+            r#"kind: flow
+label: Send a Kixie SMS
+variables:
+  phone: {type: Text, input: true}
+  text: {type: Text, input: true, default: "Hello"}
+  code: {type: Number, output: true}
+  internal: {type: Text}
+start: Send_SMS
+elements:
+  Send_SMS:
+    action: KixieService.Send_SMS
+    inputs:
+      businessid: "{!$Credential.Kixie_API_Auth.businessid}"
+      apikey: "{!$Credential.Kixie_API_Auth.apikey}"
+      target: "{!phone}"
+      eventname: sms
+      message: "{!text}"
+    outputs: {responseCode: code}
+"#,
+        ),
         ("webhooks/Kixie_Events.yaml", "kind: webhook\nprovider: kixie\nnamed_credential: Kixie_Endpoint\n"),
         (
             "permissions/Kixie_Integration_User.yaml",
@@ -92,7 +115,7 @@ elements:
         ),
         (
             "permissions/Admin.yaml",
-            "kind: permission-set\napi_scopes: [read_records, write_records, read_runs, manage_flows, manage_credentials]\n",
+            "kind: permission-set\napi_scopes: [read_records, write_records, read_runs, manage_flows, manage_credentials, run_flows]\n",
         ),
     ]
     .into_iter()
@@ -278,6 +301,8 @@ fn concrete(path: &str) -> String {
         .replace("{external}", "Kixie_API_Auth")
         .replace("{principal}", "Kixie_Principal")
         .replace("{parameter}", "apikey")
+        .replace("{version}", "v60.0")
+        .replace("{flow}", "Kixie_Send")
 }
 
 fn set_granting(scope: ApiScope) -> &'static str {
@@ -304,6 +329,8 @@ async fn the_route_table_gives_each_route_the_scope_the_docs_promise() {
         ("GET", "/api/v1/receipts", ReadRuns),
         ("GET", "/api/v1/consent", ReadRuns),
         ("PUT", "/api/v1/credentials/{external}/{principal}/{parameter}", ManageCredentials),
+        ("GET", "/services/data/{version}/actions/custom/flow", RunFlows),
+        ("POST", "/services/data/{version}/actions/custom/flow/{flow}", RunFlows),
     ];
     let promised: Vec<(String, &str, ApiScope)> =
         promised.into_iter().map(|(m, p, s)| (m.to_string(), p, s)).collect();
@@ -885,4 +912,106 @@ async fn no_answer_of_any_route_contains_a_secret_set_through_the_credentials_ro
             assert!(!answer.contains(secret.as_str()), "an answer shows a secret: {answer}");
         }
     }
+}
+
+// Invocable actions: autolaunched flows over `/services/data/v{version}/actions/custom/flow`.
+
+const ACTIONS: &str = "/services/data/v60.0/actions/custom/flow";
+
+#[tokio::test]
+async fn the_action_list_shows_autolaunched_flows_with_their_inputs_and_outputs() {
+    let api = Api::new().await;
+    let answer = api.get(ACTIONS).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(
+        answer.json(),
+        json!({"actions": [{
+            "name": "Kixie_Send", "label": "Send a Kixie SMS", "type": "FLOW",
+            "inputs": [{"name": "phone", "type": "Text", "required": false},
+                       {"name": "text", "type": "Text", "required": false}],
+            "outputs": [{"name": "code", "type": "Number", "required": false}],
+        }]})
+    );
+}
+
+#[tokio::test]
+async fn invoking_a_flow_runs_one_interview_per_input_and_answers_their_outputs() {
+    let api = Api::new().await;
+    let body = json!({"inputs": [{"phone": PHONE, "text": "first"}, {"phone": PHONE}]});
+    let answer = api.post_json(&format!("{ACTIONS}/Kixie_Send"), body).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let finished = json!({"actionName": "Kixie_Send", "errors": null, "isSuccess": true,
+        "outputValues": {"code": 200, "Flow__InterviewStatus": "Finished"}});
+    assert_eq!(answer.json(), json!([finished, finished]));
+    let messages = api.get("/api/v1/messages").await.json();
+    assert_eq!(messages["messages"].as_array().unwrap().len(), 2, "both sends are in the ledger: {messages}");
+    let runs = api.get("/api/v1/runs").await.json();
+    assert_eq!(runs["runs"], json!([]), "invoked interviews are not stored as runs");
+}
+
+#[tokio::test]
+async fn an_interview_whose_callout_fails_answers_is_success_false_with_the_fault() {
+    let api = Api::new().await;
+    api.set_secret("apikey", WRONG_APIKEY).await;
+    let answer = api.post_json(&format!("{ACTIONS}/Kixie_Send"), json!({"inputs": [{"phone": PHONE}]})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let result = &answer.json()[0];
+    assert_eq!(result["isSuccess"], json!(false), "{result}");
+    assert_eq!(result["outputValues"]["Flow__InterviewStatus"], json!("Error"));
+    assert_eq!(result["errors"][0]["statusCode"], json!("FLOW_FAILED"));
+    assert!(!answer.text.contains(WRONG_APIKEY), "the fault masks the key: {}", answer.text);
+}
+
+#[tokio::test]
+async fn bad_inputs_are_all_400_invalid_input_and_nothing_runs() {
+    let api = Api::new().await;
+    let body = json!({"inputs": [{"phone": PHONE}, {"phnoe": PHONE, "internal": "x", "text": 5}]});
+    let answer = api.post_json(&format!("{ACTIONS}/Kixie_Send"), body).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+    let errors = answer.json();
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for error in errors {
+        assert_eq!(error["errorCode"], json!("INVALID_INPUT"));
+        assert_eq!(error["fields"], json!(["inputs[1]"]));
+    }
+    let text = answer.text.clone();
+    assert!(text.contains("did you mean `phone`") && text.contains("`internal` is not available for input"), "{text}");
+    let messages = api.get("/api/v1/messages").await.json();
+    assert_eq!(messages["messages"], json!([]), "the good first input did not run either");
+}
+
+#[tokio::test]
+async fn a_body_without_an_inputs_array_is_json_parser_error() {
+    let api = Api::new().await;
+    for body in ["", "[]", r#"{"inputs": {}}"#, r#"{"inputs": [1]}"#] {
+        let answer =
+            api.send(Method::POST, &format!("{ACTIONS}/Kixie_Send"), Who::User("admin"), body.to_string()).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(answer.error_code(), "JSON_PARSER_ERROR", "{body}");
+    }
+    let empty = api.post_json(&format!("{ACTIONS}/Kixie_Send"), json!({"inputs": []})).await;
+    assert_eq!(empty.error_code(), "INVALID_INPUT");
+}
+
+#[tokio::test]
+async fn an_unknown_flow_or_version_is_404_and_a_record_triggered_flow_is_400() {
+    let api = Api::new().await;
+    let one = json!({"inputs": [{}]});
+    let unknown = api.post_json(&format!("{ACTIONS}/Kixie_Sned"), one.clone()).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let (code, message, _) = unknown.error();
+    assert_eq!(code, "NOT_FOUND");
+    assert!(message.contains("Kixie_Send"), "did you mean: {message}");
+    for version in ["60.0", "v60", "vX.0"] {
+        let path = format!("/services/data/{version}/actions/custom/flow");
+        assert_eq!(api.get(&path).await.status, StatusCode::NOT_FOUND, "{version}");
+        let answer = api.post_json(&format!("{path}/Kixie_Send"), one.clone()).await;
+        assert_eq!(answer.error_code(), "NOT_FOUND", "{version}");
+    }
+    let triggered = api.post_json(&format!("{ACTIONS}/Lead_Welcome_SMS"), one).await;
+    assert_eq!(triggered.status, StatusCode::BAD_REQUEST);
+    let (code, message, _) = triggered.error();
+    assert_eq!(code, "INVALID_INPUT");
+    assert!(message.contains("only autolaunched flows"), "{message}");
 }
