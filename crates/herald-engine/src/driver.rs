@@ -512,8 +512,9 @@ impl Engine {
         retry_in_place: bool,
     ) -> Result<(RunState, RunStatus, Option<String>), EngineError> {
         let mut ledger = Vec::new();
-        let end =
-            self.drive(flow, &mut state, None, retry_in_place, &mut Holding::unlimited(), &mut ledger).await?;
+        let end = self
+            .drive(flow, &mut state, None, retry_in_place, &mut Holding::unlimited(), &mut ledger)
+            .await?;
         self.write_ledger(ledger).await?;
         let (status, fault) = match end {
             DriveEnd::Ended(status, fault) => (status, fault),

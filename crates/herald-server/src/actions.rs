@@ -29,7 +29,9 @@ pub(crate) async fn list(
         .filter(|flow| flow.is_autolaunched() && flow.active)
         .map(|flow| {
             let params = |vars: Vec<(&str, String)>| -> Vec<Value> {
-                vars.into_iter().map(|(name, ty)| json!({"name": name, "type": ty, "required": false})).collect()
+                vars.into_iter()
+                    .map(|(name, ty)| json!({"name": name, "type": ty, "required": false}))
+                    .collect()
             };
             json!({
                 "name": flow.name,
@@ -62,7 +64,9 @@ pub(crate) async fn invoke(
             let status = if finished { "Finished" } else { "Error" };
             outputs.insert("Flow__InterviewStatus".into(), json!(status));
             let errors = (!finished).then(|| {
-                let message = interview.fault.unwrap_or_else(|| format!("the interview ended {}", interview.status));
+                let message = interview
+                    .fault
+                    .unwrap_or_else(|| format!("the interview ended {}", interview.status.as_str()));
                 json!([{"statusCode": FLOW_FAILED, "message": message, "fields": []}])
             });
             json!({"actionName": flow, "errors": errors, "isSuccess": finished, "outputValues": outputs})
@@ -90,8 +94,8 @@ fn check_version(version: &str) -> Result<(), ApiError> {
 fn parse_inputs(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
     let shape = "the body must be {\"inputs\": [{...}, ...]}, one object of input values per interview";
     let parser_error = |message: String| ApiError::new(codes::api::JSON_PARSER_ERROR, message);
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| parser_error(format!("the body is not valid JSON: {e}; {shape}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| parser_error(format!("the body is not valid JSON: {e}; {shape}")))?;
     let Some(Value::Array(items)) = value.get("inputs") else {
         return Err(parser_error(shape.into()));
     };

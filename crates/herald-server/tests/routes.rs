@@ -976,7 +976,10 @@ async fn bad_inputs_are_all_400_invalid_input_and_nothing_runs() {
         assert_eq!(error["fields"], json!(["inputs[1]"]));
     }
     let text = answer.text.clone();
-    assert!(text.contains("did you mean `phone`") && text.contains("`internal` is not available for input"), "{text}");
+    assert!(
+        text.contains("did you mean `phone`") && text.contains("`internal` is not available for input"),
+        "{text}"
+    );
     let messages = api.get("/api/v1/messages").await.json();
     assert_eq!(messages["messages"], json!([]), "the good first input did not run either");
 }
@@ -985,8 +988,9 @@ async fn bad_inputs_are_all_400_invalid_input_and_nothing_runs() {
 async fn a_body_without_an_inputs_array_is_json_parser_error() {
     let api = Api::new().await;
     for body in ["", "[]", r#"{"inputs": {}}"#, r#"{"inputs": [1]}"#] {
-        let answer =
-            api.send(Method::POST, &format!("{ACTIONS}/Kixie_Send"), Who::User("admin"), body.to_string()).await;
+        let answer = api
+            .send(Method::POST, &format!("{ACTIONS}/Kixie_Send"), Who::User("admin"), body.to_string())
+            .await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(answer.error_code(), "JSON_PARSER_ERROR", "{body}");
     }

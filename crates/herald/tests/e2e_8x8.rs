@@ -413,3 +413,37 @@ async fn a_launched_campaign_texts_every_member_in_batches() {
     let listed = run["trace"].as_array().unwrap().iter().filter(|t| t["element"] == "Add_Message").count();
     assert_eq!(omitted + listed as u64, MEMBERS as u64 + 1);
 }
+
+/// Seed 001's autolaunched flow invoked over HTTP as Salesforce's REST API invokes a flow: listed
+/// with its inputs and outputs, run once per input, its outputs in the answer.
+#[tokio::test]
+async fn seed_001_invoked_over_http_sends_one_sms_per_input_and_answers_its_outputs() {
+    let h = Harness::example("8x8-sms-autolaunched")
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            &format!("Bearer {KEY}"),
+        )
+        .user("flowclient", &["Flow_Runner", "CPaaS_API_Access"])
+        .start();
+    let list = h.api().get(h.url("/services/data/v60.0/actions/custom/flow")).send().await.unwrap();
+    assert_eq!(list.status(), 200);
+    let list: Value = list.json().await.unwrap();
+    assert_eq!(list["actions"][0]["name"], "Send_SMS_8x8", "{list}");
+    assert_eq!(list["actions"][0]["inputs"][0]["name"], "recipient", "{list}");
+
+    let body = json!({"inputs": [{"recipient": "+6598765432", "text": "Hello from herald"}, {}]});
+    let url = h.url("/services/data/v60.0/actions/custom/flow/Send_SMS_8x8");
+    let answer = h.api().post(url).json(&body).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer[0]["isSuccess"], true, "{answer}");
+    assert_eq!(answer[0]["outputValues"]["responseCode"], 200, "{answer}");
+    assert_eq!(answer[0]["outputValues"]["smsBody"]["destination"], "+6598765432", "{answer}");
+    assert_eq!(answer[1]["outputValues"]["Flow__InterviewStatus"], "Finished", "{answer}");
+    assert!(!answer.to_string().contains(KEY), "the key leaked");
+
+    let received = h.sandbox_requests().await;
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(received[0]["body"]["text"], "Hello from herald");
+    assert_eq!(received[1]["body"]["text"], "This is an SMS message.");
+}
