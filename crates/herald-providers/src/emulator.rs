@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 pub use http::{HeaderMap, Method, StatusCode};
@@ -461,5 +461,27 @@ mod tests {
                 assert_eq!(Provider::detect(host), provider, "{host}");
             }
         }
+    }
+}
+
+/// Requests counted per key (an account, a subaccount, an API key) in fixed one-second windows: the
+/// way the emulated providers rate-limit.
+#[derive(Debug, Default)]
+pub struct RateWindows(HashMap<String, (i64, u32)>);
+
+impl RateWindows {
+    /// Counts a request of `key` at `now`; `false`, counting nothing, when `limit` requests of `key`
+    /// were already counted in that second.
+    pub fn admit(&mut self, key: &str, now: DateTime<Utc>, limit: u32) -> bool {
+        let second = now.timestamp();
+        let window = self.0.entry(key.to_string()).or_insert((second, 0));
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        if window.1 >= limit {
+            return false;
+        }
+        window.1 += 1;
+        true
     }
 }

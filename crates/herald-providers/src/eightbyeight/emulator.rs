@@ -12,11 +12,10 @@
 
 use crate::emulator::{
     AcceptedMessage, AccountWebhook, Answer, Dedup, Emulation, Emulator, Env, Fault, Inbound, Method,
-    Request, StatusCode, Webhook, World, option_section, read_option,
+    RateWindows, Request, StatusCode, Webhook, World, option_section, read_option,
 };
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// A valid number the emulated operator rejects (`REJECTED` inside a 200).
@@ -90,7 +89,7 @@ impl Emulator for EightByEightEmulator {
         Box::new(EightByEightAccount {
             product: self.0,
             options: read_option(options, "eight_by_eight"),
-            windows: HashMap::new(),
+            windows: RateWindows::default(),
         })
     }
 }
@@ -99,24 +98,8 @@ impl Emulator for EightByEightEmulator {
 struct EightByEightAccount {
     product: Product,
     options: EightByEightOptions,
-    /// Requests counted per subaccount in fixed one-second windows: subaccount -> (second, count).
-    windows: HashMap<String, (u64, u32)>,
-}
-
-impl EightByEightAccount {
-    /// `Err(seconds to wait)` when this request is over `limit` in the current second.
-    fn admit(&mut self, subaccount: &str, now_millis: u64, limit: u32) -> Result<(), u64> {
-        let second = now_millis / 1000;
-        let window = self.windows.entry(subaccount.to_string()).or_insert((second, 0));
-        if window.0 != second {
-            *window = (second, 0);
-        }
-        if window.1 >= limit {
-            return Err(1);
-        }
-        window.1 += 1;
-        Ok(())
-    }
+    /// Requests counted per subaccount.
+    windows: RateWindows,
 }
 
 const SUBACCOUNT_MAX: usize = 50;
@@ -254,11 +237,11 @@ impl Emulation for EightByEightAccount {
                 &format!("Forbidden: subaccount {subaccount} is not accessible with this API key"),
             );
         }
-        let now_millis = u64::try_from(world.now().timestamp_millis()).unwrap_or(0);
         if let Some(limit) = self.options.rate_per_second
-            && let Err(wait) = self.admit(subaccount, now_millis, limit)
+            && !self.windows.admit(subaccount, world.now(), limit)
         {
-            return too_many(wait).with_header("retry-after", wait.to_string());
+            // The window is one second long.
+            return too_many(1).with_header("retry-after", "1");
         }
         // Parsed once by the sandbox, which also logs it.
         let Some(Value::Object(body)) = request.json else {

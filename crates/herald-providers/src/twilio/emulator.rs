@@ -9,14 +9,14 @@
 
 use super::signature;
 use crate::emulator::{
-    AcceptedMessage, AccountWebhook, Answer, Emulation, Emulator, Env, Fault, Inbound, Method, Request,
-    StatusCode, Webhook, World, form_as_json, form_fields, option_section, read_option,
+    AcceptedMessage, AccountWebhook, Answer, Emulation, Emulator, Env, Fault, Inbound, Method, RateWindows,
+    Request, StatusCode, Webhook, World, form_as_json, form_fields, option_section, read_option,
 };
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub const API_VERSION: &str = "2010-04-01";
 pub const DEFAULT_ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
@@ -73,7 +73,7 @@ impl Emulator for TwilioEmulator {
     fn start(&self, options: &Map<String, Value>) -> Box<dyn Emulation> {
         Box::new(TwilioAccount {
             options: read_option(options, "twilio"),
-            windows: HashMap::new(),
+            windows: RateWindows::default(),
             opt_outs: HashSet::new(),
         })
     }
@@ -81,8 +81,8 @@ impl Emulator for TwilioEmulator {
 
 struct TwilioAccount {
     options: TwilioOptions,
-    /// Requests counted per account in fixed one-second windows: account -> (second, count).
-    windows: HashMap<String, (u64, u32)>,
+    /// Requests counted per account.
+    windows: RateWindows,
     /// Recipients who texted a STOP word to a sender, as `(sender, recipient)`: Twilio refuses further
     /// messages between them (21610) until START.
     opt_outs: HashSet<(String, String)>,
@@ -93,21 +93,6 @@ struct Details {
     account_sid: String,
     from: Option<String>,
     messaging_service_sid: Option<String>,
-}
-
-impl TwilioAccount {
-    fn admit(&mut self, account: &str, now_millis: u64, limit: u32) -> bool {
-        let second = now_millis / 1000;
-        let window = self.windows.entry(account.to_string()).or_insert((second, 0));
-        if window.0 != second {
-            *window = (second, 0);
-        }
-        if window.1 >= limit {
-            return false;
-        }
-        window.1 += 1;
-        true
-    }
 }
 
 impl Emulation for TwilioAccount {
@@ -135,7 +120,7 @@ impl Emulation for TwilioAccount {
         }
         let now = world.now();
         if let Some(limit) = self.options.rate_per_second
-            && !self.admit(&account_sid, u64::try_from(now.timestamp_millis()).unwrap_or(0), limit)
+            && !self.windows.admit(&account_sid, now, limit)
         {
             return error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests".into())
                 .with_header("retry-after", "1");

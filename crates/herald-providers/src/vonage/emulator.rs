@@ -12,13 +12,12 @@
 
 use super::codes::submit_code;
 use crate::emulator::{
-    AcceptedMessage, AccountWebhook, Answer, Emulation, Emulator, Env, Fault, Inbound, Method, Request,
-    StatusCode, Webhook, World, form_as_json, form_fields, option_section, read_option,
+    AcceptedMessage, AccountWebhook, Answer, Emulation, Emulator, Env, Fault, Inbound, Method, RateWindows,
+    Request, StatusCode, Webhook, World, form_as_json, form_fields, option_section, read_option,
 };
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// The emulated account's key: 8 characters, as the spec requires.
 pub const DEFAULT_API_KEY: &str = "sandbox0";
@@ -108,7 +107,7 @@ impl Emulator for VonageEmulator {
         Box::new(VonageAccount {
             balance_nanos: nanos(&options.balance).unwrap_or_default(),
             options,
-            windows: HashMap::new(),
+            windows: RateWindows::default(),
             opt_outs: HashSet::new(),
         })
     }
@@ -118,8 +117,8 @@ struct VonageAccount {
     options: VonageOptions,
     /// The remaining balance, in billionths.
     balance_nanos: i64,
-    /// Requests counted per api_key in fixed one-second windows: key -> (second, count).
-    windows: HashMap<String, (u64, u32)>,
+    /// Requests counted per api_key.
+    windows: RateWindows,
     /// Phones that texted a STOP word to a sender, as `(sender, phone)`, digits only.
     opt_outs: HashSet<(String, String)>,
 }
@@ -132,19 +131,6 @@ struct Details {
 }
 
 impl VonageAccount {
-    fn admit(&mut self, key: &str, now: DateTime<Utc>, limit: u32) -> bool {
-        let second = u64::try_from(now.timestamp()).unwrap_or(0);
-        let window = self.windows.entry(key.to_string()).or_insert((second, 0));
-        if window.0 != second {
-            *window = (second, 0);
-        }
-        if window.1 >= limit {
-            return false;
-        }
-        window.1 += 1;
-        true
-    }
-
     fn listed(list: &[String], number: &str) -> bool {
         list.iter().any(|listed| digits(listed) == number)
     }
@@ -191,7 +177,7 @@ impl Emulation for VonageAccount {
         }
         let api_key = api_key.to_string();
         if let Some(limit) = self.options.rate_per_second
-            && !self.admit(&api_key, world.now(), limit)
+            && !self.windows.admit(&api_key, world.now(), limit)
         {
             return refusal(1, "Throughput Rate Exceeded - please wait [ 1000 ] and retry");
         }
