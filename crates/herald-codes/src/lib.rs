@@ -155,6 +155,11 @@ codes! {
     HF031: "A Get Records element names an unknown field or a value of the wrong type.";
     HF032: "A Loop without a collection or without `each`.";
     HF033: "A variable marked `input` or `output` in a record-triggered flow.";
+    HF034: "An Update Records or Delete Records element cannot work.";
+    HF035: "A record variable or record collection variable is used wrongly.";
+    HF036: "A merge field traverses an unknown relationship or goes too deep.";
+    HF037: "A lookup field cannot work.";
+    HF038: "An Update or Delete Records element's row limit is out of range.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";

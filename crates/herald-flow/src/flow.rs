@@ -75,6 +75,8 @@ impl CompiledFlow {
             ElementKind::Decision { .. } => ElementKindName::Decision,
             ElementKind::Get(_) => ElementKindName::GetRecords,
             ElementKind::Loop(_) => ElementKindName::Loop,
+            ElementKind::Update(_) => ElementKindName::UpdateRecords,
+            ElementKind::Delete(_) => ElementKindName::DeleteRecords,
         })
     }
 }
@@ -89,6 +91,10 @@ pub enum ElementKindName {
     #[serde(rename = "Get Records")]
     GetRecords,
     Loop,
+    #[serde(rename = "Update Records")]
+    UpdateRecords,
+    #[serde(rename = "Delete Records")]
+    DeleteRecords,
 }
 
 impl ElementKindName {
@@ -100,6 +106,8 @@ impl ElementKindName {
             ElementKindName::Decision => "Decision",
             ElementKindName::GetRecords => "Get Records",
             ElementKindName::Loop => "Loop",
+            ElementKindName::UpdateRecords => "Update Records",
+            ElementKindName::DeleteRecords => "Delete Records",
         }
     }
 }
@@ -167,6 +175,29 @@ pub(crate) enum Slot {
         path: Vec<String>,
         ty: ExprType,
     },
+    /// A field of a record reached through lookup fields (`$Record.Owner.Name`): read from the
+    /// related records the driver loaded for the element ([`crate::Effect::LoadRelated`]).
+    Related {
+        base: RelatedBase,
+        hops: Vec<Hop>,
+        field: String,
+        ty: ExprType,
+    },
+}
+
+/// The record a traversal starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RelatedBase {
+    Record,
+    Variable(usize),
+    Output { element: String, name: String },
+}
+
+/// One step of a traversal: the lookup field read, and the object its id belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Hop {
+    pub field: String,
+    pub object: String,
 }
 
 #[derive(Clone, Debug)]
@@ -186,7 +217,7 @@ impl Variable {
     pub fn type_name(&self) -> String {
         let base = match &self.ty {
             VariableType::Scalar(ty) => ty.to_string(),
-            VariableType::Object(name) => name.clone(),
+            VariableType::Object(name) | VariableType::Record(name) => name.clone(),
         };
         if self.collection { format!("{base} collection") } else { base }
     }
@@ -197,6 +228,8 @@ pub(crate) enum VariableType {
     Scalar(ExprType),
     /// A generated type from a service (`ExternalService__...`).
     Object(String),
+    /// A record of an object of the project (`type: Lead`).
+    Record(String),
 }
 
 #[derive(Debug)]
@@ -206,6 +239,8 @@ pub(crate) struct Element {
     pub kind: ElementKind,
     pub next: Option<usize>,
     pub fault: Option<usize>,
+    /// The traversals (`Slot::Related`) the element reads: their records are loaded before it runs.
+    pub related: Vec<RefId>,
 }
 
 #[derive(Debug)]
@@ -216,6 +251,28 @@ pub(crate) enum ElementKind {
     Decision { outcomes: Vec<Outcome>, default: Option<usize> },
     Get(GetElement),
     Loop(LoopElement),
+    Update(ChangeElement),
+    Delete(ChangeElement),
+}
+
+/// An Update Records or Delete Records element.
+#[derive(Debug)]
+pub(crate) struct ChangeElement {
+    pub object: String,
+    pub target: ChangeSource,
+    /// Update Records: the values set (empty with a record source: the record's own values are written).
+    pub fields: Vec<(String, ValueExpr)>,
+    pub max_rows: u64,
+}
+
+/// Which records an Update or Delete Records element changes.
+#[derive(Debug)]
+pub(crate) enum ChangeSource {
+    /// `{!$Record}`: the triggering record.
+    Triggering,
+    /// A record or a collection of records: a variable or a Get Records / Loop output.
+    Records(CollectionRef),
+    Conditions { filters: Vec<FilterItem>, logic: Logic },
 }
 
 #[derive(Debug)]
@@ -228,6 +285,8 @@ pub(crate) struct GetElement {
     pub first_only: bool,
     /// The fields kept of each record, `Id` first; `None` keeps every field.
     pub fields: Option<Vec<String>>,
+    /// The record (collection) variable that also receives the records.
+    pub store_in: Option<usize>,
 }
 
 /// One condition of a Get Records element: a field of the object read, compared with a value.

@@ -12,8 +12,9 @@ mod warnings;
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger};
 pub use records::RecordQuery;
 pub use runtime::{
-    CalloutEffect, CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RenderedHeader, RetryAt,
-    RunState, RunUser, SecretSource, Step, TRACE_KEPT, TraceEntry,
+    CalloutEffect, CalloutResult, ChangeTarget, Effect, MASK, MAX_TRIGGER_DEPTH, PendingCallout,
+    PreparedCallout, RecordChange, RenderedHeader, RetryAt, RunState, RunUser, SecretSource, Step, TRACE_KEPT,
+    TraceEntry,
 };
 
 use herald_codes as codes;
@@ -103,6 +104,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
             .hint("use an ISO 3166 alpha-2 code such as US, GB or SG, or remove the key"),
         );
     }
+    compile::lookup_fields(&project, &mut diagnostics);
     let named_credentials = compile::named_credentials(&project, &mut diagnostics);
     let mut flows = IndexMap::new();
     for (name, flow) in &project.flows {

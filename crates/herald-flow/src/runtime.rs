@@ -64,7 +64,27 @@ pub struct RunState {
     /// key, so that a deliberate resend is a new message to the provider.
     #[serde(default)]
     pub(crate) generation: u32,
+    /// Records reached through lookup fields, by id, as the driver loaded them for the element that
+    /// reads them (`null`: no such record). Forgotten after every record write the run makes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) related: BTreeMap<String, Json>,
+    /// How many record writes of flows led to this run: 0 for a run a client's write started, one
+    /// more for each Update Records in between (see [`MAX_TRIGGER_DEPTH`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) depth: u32,
 }
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+/// A chain of flows whose Update Records start each other (a flow on update that updates its own
+/// record) stops here: the update that would start a run deeper than this fails instead.
+pub const MAX_TRIGGER_DEPTH: u32 = 5;
+
+/// The related records a run keeps at most; past it the cache starts over (a loop over many records
+/// would otherwise journal every owner it met).
+const RELATED_KEPT: usize = 1_000;
 
 /// Read access to a run's state; only the interpreter changes it, through [`CompiledFlow`]'s methods.
 impl RunState {
@@ -124,6 +144,16 @@ impl RunState {
     /// Each loop in progress and how many of its items it has taken.
     pub fn loops(&self) -> &BTreeMap<String, usize> {
         &self.loops
+    }
+
+    /// How many Update Records of flows led to this run (0: a client's write started it).
+    pub fn trigger_depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Marks a run started by a flow's record write, `depth` writes down the chain.
+    pub fn set_trigger_depth(&mut self, depth: u32) {
+        self.depth = depth;
     }
 
     /// Ends a run before its first element: its entry condition could not be evaluated.
@@ -219,6 +249,41 @@ pub enum Effect {
         element: String,
         query: RecordQuery,
     },
+    /// Update Records: write the change as one transaction (validated like every write, starting
+    /// the flows it triggers) and report it with [`CompiledFlow::complete_change`].
+    UpdateRecords {
+        element: String,
+        change: RecordChange,
+    },
+    /// Delete Records: delete the records in one transaction and report with
+    /// [`CompiledFlow::complete_change`].
+    DeleteRecords {
+        element: String,
+        change: RecordChange,
+    },
+    /// Read these records (object, id), which the element reaches through lookup fields, and hand
+    /// them over with [`CompiledFlow::complete_related`] before the element runs.
+    LoadRelated {
+        element: String,
+        records: Vec<(String, String)>,
+    },
+}
+
+/// The records an Update or Delete Records element changes, and how.
+#[derive(Clone, Debug)]
+pub struct RecordChange {
+    pub object: String,
+    pub target: ChangeTarget,
+    /// The most records the change may touch; more is a fault of the element, and nothing changes.
+    pub max_rows: u64,
+}
+
+#[derive(Clone, Debug)]
+pub enum ChangeTarget {
+    /// Records by id, each with the fields to set (empty for a delete).
+    Records(Vec<(String, Map<String, Json>)>),
+    /// Every record the query matches (its conditions evaluated), with the fields to set on each.
+    Matching { query: RecordQuery, fields: Map<String, Json> },
 }
 
 /// What a callout needs from the driver: the credentials to send with and the action's retry policy.
@@ -328,6 +393,30 @@ impl Scope for RunScope<'_> {
                 let output = self.state.and_then(|s| s.outputs.get(element)).and_then(|o| o.get(name));
                 json_value(output.and_then(|o| walk(o, path)), *ty)
             }
+            Slot::Related { base, hops, field, ty } => {
+                let Some(state) = self.state else { return Value::Null };
+                let mut record = base_record(state, self.record, base);
+                for hop in hops {
+                    let id = record.and_then(|r| r.get(&hop.field)).and_then(Json::as_str);
+                    record = id.and_then(|id| state.related.get(id)).and_then(Json::as_object);
+                }
+                json_value(record.and_then(|r| r.get(field)), *ty)
+            }
+        }
+    }
+}
+
+/// The record a traversal starts from.
+fn base_record<'a>(
+    state: &'a RunState,
+    record: &'a Map<String, Json>,
+    base: &RelatedBase,
+) -> Option<&'a Map<String, Json>> {
+    match base {
+        RelatedBase::Record => Some(record),
+        RelatedBase::Variable(index) => state.variables.get(*index).and_then(Json::as_object),
+        RelatedBase::Output { element, name } => {
+            state.outputs.get(element).and_then(|o| o.get(name)).and_then(Json::as_object)
         }
     }
 }
@@ -406,6 +495,8 @@ impl CompiledFlow {
             loops: BTreeMap::new(),
             started_at: now,
             generation: 0,
+            related: BTreeMap::new(),
+            depth: 0,
         }
     }
 
@@ -493,6 +584,14 @@ impl CompiledFlow {
                 };
             }
             let Some(cursor) = state.cursor.clone() else { return Step::Finished };
+            if let Some(element) = self.element(&cursor)
+                && !element.related.is_empty()
+            {
+                let records = self.missing_related(element, state);
+                if !records.is_empty() {
+                    return Step::Effect(Effect::LoadRelated { element: element.name.clone(), records });
+                }
+            }
             state.steps += 1;
             if state.steps > MAX_STEPS {
                 return self.fail(
@@ -575,7 +674,11 @@ impl CompiledFlow {
                     }
                 }
                 ElementKind::Loop(looping) => self.take_next_item(state, element, looping, started),
-                ElementKind::Action(_) | ElementKind::Create(_) | ElementKind::Get(_) => {
+                ElementKind::Action(_)
+                | ElementKind::Create(_)
+                | ElementKind::Get(_)
+                | ElementKind::Update(_)
+                | ElementKind::Delete(_) => {
                     let key = idempotency_key(
                         &state.interview_id,
                         &element.name,
@@ -639,6 +742,19 @@ impl CompiledFlow {
                     pending.inputs = query.describe();
                 }
                 Ok(Effect::GetRecords { element: name.to_string(), query })
+            }
+            ElementKind::Update(change) | ElementKind::Delete(change) => {
+                let deleting = matches!(element.kind, ElementKind::Delete(_));
+                let change = self.record_change(change, state, cx)?;
+                if let Some(pending) = &mut state.pending {
+                    pending.inputs = change.describe();
+                }
+                let element = name.to_string();
+                Ok(if deleting {
+                    Effect::DeleteRecords { element, change }
+                } else {
+                    Effect::UpdateRecords { element, change }
+                })
             }
             _ => Err(format!("element `{name}` performs no effect")),
         }
@@ -876,6 +992,7 @@ impl CompiledFlow {
                 outputs.insert("truncatedFields".into(), Json::from(truncated.to_vec()));
             }
             state.outputs.insert(name.clone(), outputs.clone());
+            state.related.clear();
             if let Some(element) = self.element(&name)
                 && let ElementKind::Create(create) = &element.kind
                 && let Some(variable) = create.store_id_in
@@ -905,6 +1022,8 @@ impl CompiledFlow {
         let kind = match element.kind {
             ElementKind::Create(_) => "Create Records",
             ElementKind::Get(_) => "Get Records",
+            ElementKind::Update(_) => "Update Records",
+            ElementKind::Delete(_) => "Delete Records",
             _ => "Action",
         };
         match outcome {
@@ -1321,9 +1440,34 @@ impl CompiledFlow {
         state: &RunState,
         cx: &EvalContext,
     ) -> Result<RecordQuery, String> {
+        self.query_of(
+            &get.object,
+            &get.filters,
+            &get.logic,
+            get.sort.clone(),
+            get.first_only,
+            get.fields.clone(),
+            state,
+            cx,
+        )
+    }
+
+    /// A query on `object`'s records, its conditions' values taken from the run.
+    #[allow(clippy::too_many_arguments)]
+    fn query_of(
+        &self,
+        object: &str,
+        filters: &[FilterItem],
+        logic: &crate::logic::Logic,
+        sort: Option<(String, ExprType, bool)>,
+        first_only: bool,
+        fields: Option<Vec<String>>,
+        state: &RunState,
+        cx: &EvalContext,
+    ) -> Result<RecordQuery, String> {
         let scope = self.scope(state, None, cx);
-        let mut filters = Vec::with_capacity(get.filters.len());
-        for filter in &get.filters {
+        let mut evaluated = Vec::with_capacity(filters.len());
+        for filter in filters {
             let right = self.eval_value(&filter.right, &scope, state, cx)?;
             let flag = right.as_bool().unwrap_or(true);
             let value = match &right {
@@ -1331,9 +1475,9 @@ impl CompiledFlow {
                     Value::Null
                 }
                 _ => Value::from_json(&right, filter.ty)
-                    .map_err(|error| format!("the condition on {}.{}: {error}", get.object, filter.field))?,
+                    .map_err(|error| format!("the condition on {object}.{}: {error}", filter.field))?,
             };
-            filters.push(RecordFilter {
+            evaluated.push(RecordFilter {
                 field: filter.field.clone(),
                 ty: filter.ty,
                 operator: filter.operator,
@@ -1342,12 +1486,12 @@ impl CompiledFlow {
             });
         }
         Ok(RecordQuery {
-            object: get.object.clone(),
-            filters,
-            logic: get.logic.clone(),
-            sort: get.sort.clone(),
-            first_only: get.first_only,
-            fields: get.fields.clone(),
+            object: object.to_string(),
+            filters: evaluated,
+            logic: logic.clone(),
+            sort,
+            first_only,
+            fields,
         })
     }
 
@@ -1362,22 +1506,188 @@ impl CompiledFlow {
     ) {
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
-        let first_only =
-            matches!(self.element(&name).map(|e| &e.kind), Some(ElementKind::Get(g)) if g.first_only);
+        let (first_only, store_in) = match self.element(&name).map(|e| &e.kind) {
+            Some(ElementKind::Get(get)) => (get.first_only, get.store_in),
+            _ => (false, None),
+        };
         let outcome = result.map(|records| {
             let count = records.len();
             let shown: Vec<Json> = records.iter().take(TRACE_RECORDS).cloned().map(Json::Object).collect();
             let mut output = Map::new();
-            if first_only {
+            let stored = if first_only {
                 let first = records.into_iter().next().map_or(Json::Null, Json::Object);
-                output.insert(RECORD.into(), first);
+                output.insert(RECORD.into(), first.clone());
+                first
             } else {
-                output.insert(RECORDS.into(), Json::Array(records.into_iter().map(Json::Object).collect()));
+                let all = Json::Array(records.into_iter().map(Json::Object).collect());
+                output.insert(RECORDS.into(), all.clone());
+                all
+            };
+            if let Some(variable) = store_in.and_then(|index| state.variables.get_mut(index)) {
+                *variable = match stored {
+                    // An empty record variable is an empty record, as a new one is.
+                    Json::Null => Json::Object(Map::new()),
+                    stored => stored,
+                };
             }
             state.outputs.insert(name.clone(), output);
             serde_json::json!({ "count": count, "records": shown })
         });
         self.complete(state, inputs, outcome, now, micros);
+    }
+}
+
+impl CompiledFlow {
+    /// The related records `element` reads that the run does not hold yet: for each of its
+    /// traversals, the first record on the way that was not loaded.
+    fn missing_related(&self, element: &Element, state: &RunState) -> Vec<(String, String)> {
+        let mut missing: Vec<(String, String)> = Vec::new();
+        for id in &element.related {
+            let Some(Slot::Related { base, hops, .. }) = self.slots.get(id.0 as usize) else { continue };
+            let mut record = base_record(state, &state.record, base);
+            for hop in hops {
+                let Some(id) = record.and_then(|r| r.get(&hop.field)).and_then(Json::as_str) else { break };
+                if id.is_empty() {
+                    break;
+                }
+                match state.related.get(id) {
+                    Some(found) => record = found.as_object(),
+                    None => {
+                        if !missing.iter().any(|(_, m)| m == id) {
+                            missing.push((hop.object.clone(), id.to_string()));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        missing
+    }
+
+    /// Hands over the records a [`Effect::LoadRelated`] asked for: each id with its record, or `None`
+    /// when there is no such record (the traversal then reads empty values, as a lookup left blank).
+    pub fn complete_related(&self, state: &mut RunState, records: Vec<(String, Option<Map<String, Json>>)>) {
+        if state.related.len() + records.len() > RELATED_KEPT {
+            state.related.clear();
+        }
+        for (id, record) in records {
+            state.related.insert(id, record.map_or(Json::Null, Json::Object));
+        }
+    }
+
+    /// The change an Update or Delete Records element asks for, its values taken from the run. More
+    /// records than the element's `max_rows` is refused here, before anything is written.
+    fn record_change(
+        &self,
+        change: &ChangeElement,
+        state: &RunState,
+        cx: &EvalContext,
+    ) -> Result<RecordChange, String> {
+        let mut fields = Map::new();
+        {
+            let scope = self.scope(state, None, cx);
+            for (field, expr) in &change.fields {
+                fields.insert(field.clone(), self.eval_value(expr, &scope, state, cx)?);
+            }
+        }
+        let records = match &change.target {
+            ChangeSource::Conditions { filters, logic } => {
+                let query = self.query_of(&change.object, filters, logic, None, false, None, state, cx)?;
+                let target = ChangeTarget::Matching { query, fields };
+                return Ok(RecordChange { object: change.object.clone(), target, max_rows: change.max_rows });
+            }
+            ChangeSource::Triggering => vec![Json::Object(state.record.clone())],
+            ChangeSource::Records(source) => {
+                let value = match source {
+                    CollectionRef::Variable(index) => state.variables.get(*index),
+                    CollectionRef::Output { element, name } => {
+                        state.outputs.get(element).and_then(|o| o.get(name))
+                    }
+                };
+                match value {
+                    Some(Json::Array(items)) => items.clone(),
+                    Some(Json::Object(record)) if record.is_empty() => Vec::new(),
+                    Some(record @ Json::Object(_)) => vec![record.clone()],
+                    _ => Vec::new(),
+                }
+            }
+        };
+        if records.len() as u64 > change.max_rows {
+            return Err(format!(
+                "{} {} records given, more than the element's max_rows ({}); nothing was changed",
+                records.len(),
+                change.object,
+                change.max_rows
+            ));
+        }
+        let mut target = Vec::with_capacity(records.len());
+        for record in records {
+            let Some(record) = record.as_object() else {
+                return Err(format!("an item that is not a {} record was given", change.object));
+            };
+            let Some(id) = record.get("Id").and_then(Json::as_str).filter(|id| !id.is_empty()) else {
+                return Err(format!(
+                    "a {} record without an Id was given; store it with Get Records (or its Id from Create Records) first",
+                    change.object
+                ));
+            };
+            // Without `fields:`, the record's own values are written, as Salesforce's "use the IDs and
+            // all field values from a record".
+            let values = if change.fields.is_empty() {
+                record
+                    .iter()
+                    .filter(|(name, _)| {
+                        !herald_project::STANDARD_FIELDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(name))
+                    })
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect()
+            } else {
+                fields.clone()
+            };
+            target.push((id.to_string(), values));
+        }
+        Ok(RecordChange {
+            object: change.object.clone(),
+            target: ChangeTarget::Records(target),
+            max_rows: change.max_rows,
+        })
+    }
+
+    /// Completes an Update or Delete Records effect with how many records it changed, or why it
+    /// failed (nothing was changed then).
+    pub fn complete_change(
+        &self,
+        state: &mut RunState,
+        result: Result<usize, String>,
+        now: DateTime<Utc>,
+        micros: u64,
+    ) {
+        let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
+        state.related.clear();
+        let outcome = result.map(|count| serde_json::json!({ "count": count }));
+        self.complete(state, inputs, outcome, now, micros);
+    }
+}
+
+impl RecordChange {
+    /// The change as a trace shows it.
+    pub fn describe(&self) -> Json {
+        match &self.target {
+            ChangeTarget::Records(records) => serde_json::json!({
+                "object": self.object,
+                "ids": records.iter().take(TRACE_RECORDS).map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+                "count": records.len(),
+                "fields": records.first().map_or(Json::Null, |(_, fields)| Json::Object(fields.clone())),
+            }),
+            ChangeTarget::Matching { query, fields } => {
+                let mut described = query.describe();
+                if let Some(map) = described.as_object_mut() {
+                    map.remove("howMany");
+                    map.insert("fields".into(), Json::Object(fields.clone()));
+                }
+                described
+            }
+        }
     }
 }
 
@@ -1454,7 +1764,7 @@ fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
                 _ => error.to_string(),
             }
         }),
-        VariableType::Object(name) => match item {
+        VariableType::Object(name) | VariableType::Record(name) => match item {
             Json::Object(_) | Json::Null => Ok(item.clone()),
             _ => Err(format!("expected a JSON object of {name}'s fields")),
         },

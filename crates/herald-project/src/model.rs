@@ -140,7 +140,29 @@ pub struct FieldDef {
     /// Objects a reference field may point to (Task.WhoId: Lead, Contact).
     #[serde(default)]
     pub references: Vec<String>,
+    /// Lookup fields: the object the field points to (`OwnerId: {type: lookup, to: User}`).
+    pub to: Option<String>,
+    /// Lookup fields: the name merge fields traverse it by (`{!$Record.Owner.Name}`); Salesforce's
+    /// default when absent: `OwnerId` -> `Owner`, `Account__c` -> `Account__r`.
+    pub relationship: Option<String>,
     pub default: Option<Value>,
+}
+
+impl FieldDef {
+    /// The relationship name of a lookup field called `field`: the declared one, else Salesforce's
+    /// default (`XxxId` -> `Xxx`, `Foo__c` -> `Foo__r`); `None` when neither applies.
+    pub fn relationship_name(&self, field: &str) -> Option<String> {
+        if self.field_type != FieldType::Lookup {
+            return None;
+        }
+        if let Some(name) = &self.relationship {
+            return Some(name.clone());
+        }
+        if let Some(stem) = field.strip_suffix("__c") {
+            return Some(format!("{stem}__r"));
+        }
+        field.strip_suffix("Id").filter(|stem| !stem.is_empty()).map(String::from)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -160,6 +182,10 @@ pub enum FieldType {
     Datetime,
     Time,
     Reference,
+    /// A relationship to one record of another object (Salesforce's Lookup Relationship), traversed by
+    /// merge fields (`{!$Record.Owner.Name}`).
+    #[serde(alias = "Lookup")]
+    Lookup,
     Id,
 }
 
@@ -174,6 +200,7 @@ impl FieldType {
                 | FieldType::Url
                 | FieldType::Picklist
                 | FieldType::Reference
+                | FieldType::Lookup
                 | FieldType::Id
         )
     }
@@ -194,6 +221,7 @@ impl FieldType {
             FieldType::Datetime => "datetime",
             FieldType::Time => "time",
             FieldType::Reference => "reference",
+            FieldType::Lookup => "lookup",
             FieldType::Id => "id",
         }
     }
@@ -513,6 +541,20 @@ pub struct ElementDef {
     pub outputs: IndexMap<String, String>,
     /// Create Records: the object.
     pub create: Option<String>,
+    /// Update Records: the object whose records are changed.
+    pub update: Option<String>,
+    /// Delete Records: the object whose records are deleted.
+    pub delete: Option<String>,
+    /// Update/Delete Records: the record or records, as one reference (`"{!$Record}"`, `"{!lead}"`,
+    /// `"{!leads}"`, `"{!Get_Lead}"`); the other way is `conditions`.
+    pub record: Option<String>,
+    /// Update/Delete Records by conditions: the most records one element may change (at most and by
+    /// default 10,000, Salesforce's DML row limit); more matches fail the element and change nothing.
+    pub max_rows: Option<u64>,
+    /// Get Records: a record variable (`how_many: first`) or record collection variable
+    /// (`how_many: all`) of the same object that receives the records (Salesforce's "store in variable").
+    pub store_in: Option<String>,
+    /// Create and Update Records: field values (`Status: Working`).
     #[serde(default)]
     pub fields: IndexMap<String, Value>,
     /// Create Records: a Text variable that receives the new record's id.

@@ -81,6 +81,11 @@ fn collection_of(text: &str, context: &FlowContext<'_>) -> Result<(CollectionRef
         let item = match &variable.ty {
             VariableType::Scalar(ty) => ItemShape::Scalar(*ty),
             VariableType::Object(type_name) => ItemShape::Object(type_name.clone()),
+            VariableType::Record(object) => ItemShape::Record(StoredRecords {
+                object: object.clone(),
+                first_only: false,
+                fields: object_fields(context.project, object).unwrap_or_default(),
+            }),
         };
         return Ok((CollectionRef::Variable(index), item));
     }
@@ -134,6 +139,7 @@ pub(super) fn whole_output(text: &str, context: &FlowContext<'_>) -> Option<Coll
 }
 
 fn record_field_slot(
+    project: &Project,
     element: &str,
     output: &str,
     stored: &StoredRecords,
@@ -160,15 +166,17 @@ fn record_field_slot(
             ))
         }
         [] => Err(format!("`{element}` is a {} record; name a field, e.g. `{element}.Id`", stored.object)),
-        _ => Err(format!(
-            "`{element}.{}`: relationship fields are not supported; use a field of the record",
-            rest.join(".")
-        )),
+        _ => {
+            let (hops, field, ty) = super::records::traverse(project, &stored.object, &stored.fields, element, rest)?;
+            let base = RelatedBase::Output { element: element.to_string(), name: output.into() };
+            Ok((Slot::Related { base, hops, field, ty }, ty))
+        }
     }
 }
 
 /// A reference that starts with a Get Records element.
 pub(super) fn get_slot(
+    project: &Project,
     element: &str,
     stored: &StoredRecords,
     rest: &[&str],
@@ -179,7 +187,7 @@ pub(super) fn get_slot(
             stored.object
         ));
     }
-    record_field_slot(element, RECORD, stored, rest)
+    record_field_slot(project, element, RECORD, stored, rest)
 }
 
 /// A reference that starts with a Loop element: its current item.
@@ -190,7 +198,7 @@ pub(super) fn loop_slot(
     rest: &[&str],
 ) -> Result<(Slot, ExprType), String> {
     match item {
-        ItemShape::Record(stored) => record_field_slot(element, ITEM, stored, rest),
+        ItemShape::Record(stored) => record_field_slot(context.project, element, ITEM, stored, rest),
         ItemShape::Scalar(ty) if rest.is_empty() => Ok((
             Slot::Output { element: element.to_string(), name: ITEM.into(), path: Vec::new(), ty: *ty },
             *ty,
@@ -282,6 +290,45 @@ impl FlowCompiler<'_> {
                 None
             }
         };
+        let (filters, logic) = match self.record_filters(object, def, path, context) {
+            Some(found) => found,
+            None => {
+                ok = false;
+                (Vec::new(), Logic::parse(None, 0).ok()?)
+            }
+        };
+        let store_in = self.store_in(object, def, path, context, &mut ok);
+        ok.then(|| GetElement {
+            object: object.to_string(),
+            filters,
+            logic,
+            sort,
+            first_only: def.how_many.unwrap_or_default() == HowMany::First,
+            fields: stored,
+            store_in,
+        })
+    }
+
+    /// The conditions of a Get, Update or Delete Records element on the fields of `object`.
+    pub(super) fn record_filters(
+        &mut self,
+        object: &str,
+        def: &ElementDef,
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+    ) -> Option<(Vec<FilterItem>, Logic)> {
+        let fields = object_fields(self.project, object)?;
+        let mut ok = true;
+        let field_named = |compiler: &mut Self, ok: &mut bool, at: &YamlPath, name: &str| {
+            let found = find_field(&fields, name);
+            if found.is_none() {
+                let hint = did_you_mean(name, fields.iter().map(|(n, _)| n.as_str()))
+                    .or_else(|| Some(format!("declare it in objects/{object}.yaml")));
+                compiler.value_error(at, codes::HF031, format!("{object} has no field `{name}`"), hint);
+                *ok = false;
+            }
+            found
+        };
         let logic = self.logic(path, def.logic.as_deref(), def.conditions.len())?;
         let mut filters = Vec::new();
         for (position, condition) in def.conditions.iter().enumerate() {
@@ -343,14 +390,44 @@ impl FlowCompiler<'_> {
             };
             filters.push(FilterItem { field, ty, operator, right });
         }
-        ok.then(|| GetElement {
-            object: object.to_string(),
-            filters,
-            logic,
-            sort,
-            first_only: def.how_many.unwrap_or_default() == HowMany::First,
-            fields: stored,
-        })
+        ok.then_some((filters, logic))
+    }
+
+    /// Get Records' `store_in`: a record variable of the same object, a collection when every record
+    /// is kept.
+    fn store_in(
+        &mut self,
+        object: &str,
+        def: &ElementDef,
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+        ok: &mut bool,
+    ) -> Option<usize> {
+        let name = def.store_in.as_ref()?;
+        let at = path.key("store_in");
+        let all = def.how_many.unwrap_or_default() == HowMany::All;
+        let wanted = if all { format!("`type: {object}, collection: true`") } else { format!("`type: {object}`") };
+        let Some(index) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(name)) else {
+            let hint = did_you_mean(name, context.variables.iter().map(|v| v.name.as_str()))
+                .unwrap_or_else(|| format!("declare it under `variables:` with {wanted}"));
+            self.value_error(&at, codes::HF035, format!("unknown variable `{name}`"), Some(hint));
+            *ok = false;
+            return None;
+        };
+        let variable = &context.variables[index];
+        let fits = matches!(&variable.ty, VariableType::Record(held) if held == object) && variable.collection == all;
+        if !fits {
+            let how = if all { "all the records (`how_many: all`)" } else { "the first record" };
+            self.value_error(
+                &at,
+                codes::HF035,
+                format!("`{}` is a {} variable; it cannot hold {how} of {object}", variable.name, variable.type_name()),
+                Some(format!("declare `{}` with {wanted}", variable.name)),
+            );
+            *ok = false;
+            return None;
+        }
+        Some(index)
     }
 
     pub(super) fn loop_element(

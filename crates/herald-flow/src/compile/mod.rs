@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod collections;
+mod records;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
+pub(crate) use records::lookup_fields;
 
 /// Maps an object field type to the formula type its values have.
 pub(crate) fn expr_type(field_type: FieldType) -> ExprType {
@@ -110,6 +112,10 @@ fn expr_diagnostic(project: &Project, source: SourceId, path: &YamlPath, error: 
 struct SlotTable {
     slots: RefCell<Vec<Slot>>,
     index: RefCell<HashMap<String, RefId>>,
+    /// The code the last refused reference asks for (HF035, HF036) instead of the formula's HX004.
+    coded: std::cell::Cell<Option<Code>>,
+    /// The traversals resolved since the element being compiled began.
+    touched: RefCell<Vec<RefId>>,
 }
 
 impl SlotTable {
@@ -161,8 +167,20 @@ struct SiteResolver<'a> {
 impl Resolver for SiteResolver<'_> {
     fn resolve(&self, path: &[&str]) -> Result<Resolved, String> {
         let key = path.join(".").to_ascii_lowercase();
-        let (slot, ty) = self.slot_for(path)?;
-        Ok(Resolved { id: self.table.intern(key, slot), ty })
+        self.table.coded.set(None);
+        let (slot, ty) = self.slot_for(path).map_err(|message| match records::coded_message(&message) {
+            Some((code, message)) => {
+                self.table.coded.set(Some(code));
+                message
+            }
+            None => message,
+        })?;
+        let related = matches!(slot, Slot::Related { .. });
+        let id = self.table.intern(key, slot);
+        if related && !self.table.touched.borrow().contains(&id) {
+            self.table.touched.borrow_mut().push(id);
+        }
+        Ok(Resolved { id, ty })
     }
 }
 
@@ -181,10 +199,15 @@ impl SiteResolver<'_> {
             ));
         };
         if let Some(index) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head)) {
+            if let VariableType::Record(object) = &context.variables[index].ty
+                && !context.variables[index].collection
+            {
+                return records::record_variable_slot(context, index, object, rest);
+            }
             return variable_slot(context, index, rest);
         }
         if let Some((element, stored)) = context.gets.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
-            return collections::get_slot(element, stored, rest);
+            return collections::get_slot(context.project, element, stored, rest);
         }
         if let Some((element, item)) = context.loops.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
             return collections::loop_slot(context, element, item, rest);
@@ -259,10 +282,16 @@ impl SiteResolver<'_> {
             (Some("$Record" | "$Record__Prior"), []) => {
                 Err(format!("name a field: `{head}.Phone`; a whole record cannot be used as a value"))
             }
-            (Some("$Record" | "$Record__Prior"), _) => Err(format!(
-                "`{head}.{}`: relationship fields are not supported; use a field of the record",
+            (Some("$Record"), _) => {
+                let context = self.context.ok_or_else(|| format!("`{head}` cannot be used here"))?;
+                let (hops, field, ty) =
+                    records::traverse(context.project, context.object, &context.fields, "$Record", rest)?;
+                Ok((Slot::Related { base: RelatedBase::Record, hops, field, ty }, ty))
+            }
+            (Some("$Record__Prior"), _) => Err(records::traversal_error(format!(
+                "`{head}.{}`: the prior values hold the record's own fields only; traverse from `$Record`",
                 rest.join(".")
-            )),
+            ))),
             (Some("$Flow"), [name]) => match name.to_ascii_lowercase().as_str() {
                 "faultmessage" => Ok((Slot::FaultMessage, ExprType::Text)),
                 "currentdatetime" => Ok((Slot::CurrentDateTime, ExprType::DateTime)),
@@ -428,6 +457,10 @@ fn walk_type(
             };
         }
         VariableType::Object(name) => name,
+        VariableType::Record(object) => {
+            let (target, canonical) = records::record_target(project, variable, object, path)?;
+            return Ok((target, canonical, None));
+        }
     };
     if path.is_empty() {
         return Ok((TargetType::Object, Vec::new(), None));
@@ -490,6 +523,17 @@ impl<'a> FlowCompiler<'a> {
         self.diagnostics.push(self.project.at_key(self.source, path, code, message).maybe_hint(hint));
     }
 
+    /// A formula's problem, under the code its reference asked for when it asked for one.
+    fn expr_error(&self, path: &YamlPath, error: &CompileError) -> Diagnostic {
+        let mut diagnostic = expr_diagnostic(self.project, self.source, path, error);
+        if error.code == codes::HX004
+            && let Some(code) = self.table.coded.take()
+        {
+            diagnostic.code = code;
+        }
+        diagnostic
+    }
+
     fn value_error(&mut self, path: &YamlPath, code: Code, message: impl Into<String>, hint: Option<String>) {
         self.diagnostics.push(self.project.at_value(self.source, path, None, code, message).maybe_hint(hint));
     }
@@ -545,6 +589,14 @@ impl<'a> FlowCompiler<'a> {
         let context = FlowContext { loops, ..context };
 
         let entry = self.entry_condition(&context);
+        if !self.table.touched.take().is_empty() {
+            self.error(
+                &trigger_path,
+                codes::HF036,
+                "the entry condition reads a field through a relationship; it is judged from the record alone",
+                Some("start the flow on the record's own fields, and test the related field in a Decision as the first element".into()),
+            );
+        }
         let only_when_updated_to_meet = def.trigger.as_ref().is_some_and(|t| t.only_when_updated_to_meet);
         if only_when_updated_to_meet && def.trigger.as_ref().is_some_and(|t| t.on == TriggerEvent::Create) {
             self.error(
@@ -672,6 +724,9 @@ impl<'a> FlowCompiler<'a> {
                 None if find_type(self.project, &def.data_type).is_some() => {
                     VariableType::Object(def.data_type.clone())
                 }
+                None if records::record_object(self.project, &def.data_type).is_some() => {
+                    VariableType::Record(records::record_object(self.project, &def.data_type).unwrap_or_default())
+                }
                 None => {
                     let candidates: Vec<&str> = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"]
                         .into_iter()
@@ -681,9 +736,10 @@ impl<'a> FlowCompiler<'a> {
                                 .values()
                                 .flat_map(|s| s.def.model.types.keys().map(String::as_str)),
                         )
+                        .chain(self.project.objects.keys().map(String::as_str))
                         .collect();
                     let hint = did_you_mean(&def.data_type, candidates.iter().copied())
-                        .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time or a generated service type (see `herald service show`)".into()));
+                        .or_else(|| Some("use Text, Number, Boolean, Date, DateTime, Time an object of objects/ (a record variable), or a generated service type (see `herald service show`)".into()));
                     self.value_error(
                         &path.key("type"),
                         codes::HF004,
@@ -695,7 +751,9 @@ impl<'a> FlowCompiler<'a> {
             };
             let default = match (&def.default, &ty, def.collection) {
                 (None, _, true) => Json::Array(Vec::new()),
-                (None, VariableType::Object(_), false) => Json::Object(Default::default()),
+                (None, VariableType::Object(_) | VariableType::Record(_), false) => {
+                    Json::Object(Default::default())
+                }
                 (None, VariableType::Scalar(_), false) => Json::Null,
                 (Some(value), VariableType::Scalar(ty), false) => match Value::from_json(value, *ty) {
                     Ok(v) => v.to_json(),
@@ -820,12 +878,8 @@ impl<'a> FlowCompiler<'a> {
                     None
                 }
                 Err(error) => {
-                    self.diagnostics.push(expr_diagnostic(
-                        self.project,
-                        self.source,
-                        &path.key("when"),
-                        &error,
-                    ));
+                    let diagnostic = self.expr_error(&path.key("when"), &error);
+                    self.diagnostics.push(diagnostic);
                     None
                 }
             };
@@ -939,7 +993,8 @@ impl<'a> FlowCompiler<'a> {
             Err(error) => {
                 let error =
                     if condition.field.is_some() { CompileError { offset: 0, ..error } } else { error };
-                self.diagnostics.push(expr_diagnostic(self.project, self.source, &left_path, &error));
+                let diagnostic = self.expr_error(&left_path, &error);
+                self.diagnostics.push(diagnostic);
                 return None;
             }
         };
@@ -999,7 +1054,8 @@ impl<'a> FlowCompiler<'a> {
                         None => ValueExpr::Template(template),
                     }),
                     Err(error) => {
-                        self.diagnostics.push(expr_diagnostic(self.project, self.source, path, &error));
+                        let diagnostic = self.expr_error(path, &error);
+                        self.diagnostics.push(diagnostic);
                         None
                     }
                 }
@@ -1037,7 +1093,10 @@ impl<'a> FlowCompiler<'a> {
             def.decision.is_some(),
             def.get.is_some(),
             def.loop_over.is_some(),
+            def.update.is_some(),
+            def.delete.is_some(),
         ];
+        self.table.touched.take();
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
             let message = if count == 0 {
@@ -1050,7 +1109,7 @@ impl<'a> FlowCompiler<'a> {
                 codes::HF013,
                 message,
                 Some(
-                    "give it exactly one of `action`, `create`, `get`, `assign`, `decision` or `loop`".into(),
+                    "give it exactly one of `action`, `create`, `get`, `update`, `delete`, `assign`, `decision` or `loop`".into(),
                 ),
             );
             return None;
@@ -1062,7 +1121,7 @@ impl<'a> FlowCompiler<'a> {
             self.error(
                 &path.key("fault"),
                 codes::HF014,
-                "only actions, Create Records and Get Records can fail and take a fault connector",
+                "only actions and Create, Get, Update and Delete Records can fail and take a fault connector",
                 None,
             );
         }
@@ -1082,15 +1141,19 @@ impl<'a> FlowCompiler<'a> {
                 None,
             );
         }
+        let changes = def.update.is_some() || def.delete.is_some();
         let stray = [
             (!def.inputs.is_empty() && def.action.is_none(), "inputs"),
             (!def.outputs.is_empty() && def.action.is_none(), "outputs"),
-            (!def.fields.is_empty() && def.create.is_none(), "fields"),
+            (!def.fields.is_empty() && def.create.is_none() && def.update.is_none(), "fields"),
             (def.store_id_in.is_some() && def.create.is_none(), "store_id_in"),
             (def.default.is_some() && def.decision.is_none(), "default"),
             (def.retry.is_some() && def.action.is_none(), "retry"),
-            (!def.conditions.is_empty() && def.get.is_none(), "conditions"),
-            (def.logic.is_some() && def.get.is_none(), "logic"),
+            (!def.conditions.is_empty() && def.get.is_none() && !changes, "conditions"),
+            (def.logic.is_some() && def.get.is_none() && !changes, "logic"),
+            (def.record.is_some() && !changes, "record"),
+            (def.max_rows.is_some() && !changes, "max_rows"),
+            (def.store_in.is_some() && def.get.is_none(), "store_in"),
             (def.sort_by.is_some() && def.get.is_none(), "sort_by"),
             (def.sort_order.is_some() && def.get.is_none(), "sort_order"),
             (def.how_many.is_some() && def.get.is_none(), "how_many"),
@@ -1115,6 +1178,10 @@ impl<'a> FlowCompiler<'a> {
             ElementKind::Create(self.create(object, def, path, context)?)
         } else if let Some(object) = &def.get {
             ElementKind::Get(self.get_records(object, def, path, context)?)
+        } else if let Some(object) = &def.update {
+            ElementKind::Update(self.change_records(false, object, def, path, context)?)
+        } else if let Some(object) = &def.delete {
+            ElementKind::Delete(self.change_records(true, object, def, path, context)?)
         } else if let Some(collection) = &def.loop_over {
             ElementKind::Loop(self.loop_element(collection, def, path, context, index)?)
         } else if let Some(items) = &def.assign {
@@ -1172,6 +1239,7 @@ impl<'a> FlowCompiler<'a> {
             kind,
             next,
             fault,
+            related: self.table.touched.take(),
         })
     }
 
@@ -1402,7 +1470,8 @@ impl<'a> FlowCompiler<'a> {
                             None => ValueExpr::Template(template),
                         },
                         Err(error) => {
-                            self.diagnostics.push(expr_diagnostic(self.project, self.source, path, &error));
+                            let diagnostic = self.expr_error(path, &error);
+                        self.diagnostics.push(diagnostic);
                             return None;
                         }
                     }
@@ -1573,7 +1642,8 @@ impl<'a> FlowCompiler<'a> {
                 match walk_type(self.project, &context.variables[variable], &rest) {
                     Ok(found) => found,
                     Err(message) => {
-                        self.error(&target_path, codes::HF024, message, None);
+                        let (code, message) = records::split_code(message, codes::HF024);
+                        self.error(&target_path, code, message, None);
                         continue;
                     }
                 };
@@ -1627,7 +1697,8 @@ pub(crate) fn slot_type(slot: &Slot) -> ExprType {
         Slot::Record { ty, .. }
         | Slot::Prior { ty, .. }
         | Slot::Variable { ty, .. }
-        | Slot::Output { ty, .. } => *ty,
+        | Slot::Output { ty, .. }
+        | Slot::Related { ty, .. } => *ty,
         Slot::FaultMessage
         | Slot::InterviewGuid
         | Slot::UserId
@@ -1644,7 +1715,8 @@ fn whole_variable(text: &str, context: &FlowContext<'_>) -> Option<usize> {
     let inner = text.trim().strip_prefix("{!")?.strip_suffix('}')?.trim();
     let index = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(inner))?;
     let variable = &context.variables[index];
-    (variable.collection || matches!(variable.ty, VariableType::Object(_))).then_some(index)
+    (variable.collection || matches!(variable.ty, VariableType::Object(_) | VariableType::Record(_)))
+        .then_some(index)
 }
 
 /// The credential parameters a value reads, so a missing one is caught before the request is built.
