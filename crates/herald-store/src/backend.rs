@@ -192,6 +192,9 @@ pub trait WriteTx {
     /// Replaces a record's data.
     fn update_record(&mut self, id: &str, data: &Map<String, Value>, now: &str) -> Result<()>;
 
+    /// Deletes a record of `object`; whether there was one. Its runs stay, listed under its id.
+    fn delete_record(&mut self, object: &str, id: &str) -> Result<bool>;
+
     /// Enqueues a run as `ready`.
     fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()>;
 

@@ -93,6 +93,36 @@ pub async fn an_update_reads_the_prior_values_and_replaces_them_in_one_write(dat
     assert_eq!(store.record("Lead", "00Q1").await.unwrap().unwrap().data["LastName"], "Tan");
 }
 
+pub async fn a_deleted_record_is_gone_its_runs_stay_and_another_objects_record_is_spared(
+    database: &Database,
+) {
+    let store = database.open().await;
+    lead_with_run(&store, "00Q1", "r1").await;
+    lead_with_run(&store, "00Q2", "r2").await;
+    let deleted = store
+        .write(|tx| {
+            let other_object = tx.delete_record("Contact", "00Q1")?;
+            let deleted = tx.delete_record("Lead", "00Q1")?;
+            assert!(tx.record("Lead", "00Q1")?.is_none(), "a write sees its own delete");
+            let again = tx.delete_record("Lead", "00Q1")?;
+            Ok::<_, StoreError>((other_object, deleted, again))
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, (false, true, false), "only a record of the object named is deleted, once");
+    assert!(store.record("Lead", "00Q1").await.unwrap().is_none());
+    assert!(store.record("Lead", "00Q2").await.unwrap().is_some(), "the other record is spared");
+    assert_eq!(store.runs_for_record("00Q1").await.unwrap().len(), 1, "the deleted record's runs stay");
+    let rolled_back: Result<()> = store
+        .write(|tx| {
+            tx.delete_record("Lead", "00Q2")?;
+            Err(StoreError::Missing("on purpose".into()))
+        })
+        .await;
+    assert!(rolled_back.is_err());
+    assert!(store.record("Lead", "00Q2").await.unwrap().is_some(), "a failed write deletes nothing");
+}
+
 pub async fn records_are_listed_and_selected_in_creation_order_with_only_the_fields_asked(
     database: &Database,
 ) {
@@ -661,6 +691,7 @@ macro_rules! conformance_tests {
             a_record_written_twice_under_one_id_is_refused,
             an_update_reads_the_prior_values_and_replaces_them_in_one_write,
             records_are_listed_and_selected_in_creation_order_with_only_the_fields_asked,
+            a_deleted_record_is_gone_its_runs_stay_and_another_objects_record_is_spared,
             a_waiting_run_is_claimed_only_once_due,
             of_many_concurrent_claims_of_a_run_exactly_one_takes_it,
             a_saved_run_keeps_its_state_and_status_and_listings_order_runs,

@@ -54,6 +54,10 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn delete_record(&mut self, object: &str, id: &str) -> Result<bool> {
+        Ok(self.execute("DELETE FROM records WHERE id = ? AND object = ?", params![id, object])? == 1)
+    }
+
     fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()> {
         self.execute(
             "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at)
