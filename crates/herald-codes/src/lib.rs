@@ -242,6 +242,7 @@ pub mod api {
         STRING_TOO_LONG = 400: "A text value is longer than the field's `length`.";
         INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST = 400: "A picklist value is not one of the field's values.";
         INVALID_EMAIL_ADDRESS = 400: "An email value does not look like an address.";
+        INVALID_CROSS_REFERENCE_KEY = 400: "A lookup field's id is not an id of the object it points to.";
         JSON_PARSER_ERROR = 400: "The body is not a JSON object.";
         INVALID_INPUT = 400: "An invoked flow is not an active autolaunched flow, or an input does not fit its variables.";
         MORE_ERRORS = 400: "Counts the problems past the ones listed.";

@@ -255,7 +255,8 @@ impl Engine {
                     // crash can neither lose the record nor create it twice.
                     let started = Instant::now();
                     let actor = state.user().clone();
-                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate) {
+                    let depth = state.trigger_depth() + 1;
+                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate, depth) {
                         Ok(insert) => {
                             let micros = started.elapsed().as_micros() as u64;
                             flow.complete_create(
@@ -287,6 +288,16 @@ impl Engine {
                             flow.complete_create(state, Err(message), &[], Utc::now(), micros);
                         }
                     }
+                }
+                Step::Effect(Effect::UpdateRecords { change, .. }) => {
+                    self.change_records(flow, state, run_id, change, false, ledger).await?;
+                }
+                Step::Effect(Effect::DeleteRecords { change, .. }) => {
+                    self.change_records(flow, state, run_id, change, true, ledger).await?;
+                }
+                Step::Effect(Effect::LoadRelated { records, .. }) => {
+                    // A read: after a crash it is simply read again.
+                    self.load_related(flow, state, records).await?;
                 }
                 Step::Effect(Effect::GetRecords { query, .. }) => {
                     // A read: nothing to journal before it, and after a crash it is simply read again.

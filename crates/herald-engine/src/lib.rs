@@ -64,6 +64,9 @@ pub enum EngineError {
     /// that do not fit the flow's input variables.
     #[error("{0}")]
     FlowStart(String),
+    /// An Update or Delete Records element's change could not be written (nothing was).
+    #[error("{0}")]
+    RecordChange(String),
     #[error("external credential `{external_credential}` has no principal `{principal}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownPrincipal { external_credential: String, principal: String, hint: Option<String> },
     #[error(

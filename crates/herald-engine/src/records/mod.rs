@@ -1,6 +1,7 @@
 //! Records: validation against the object's fields, the flows a change triggers, and the one write
 //! that commits a record with the runs it starts.
 
+mod change;
 mod validate;
 
 pub use validate::*;
@@ -75,7 +76,7 @@ impl Engine {
         input: &Map<String, Value>,
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
-        let insert = self.prepare_insert(object, input, actor, Truncation::Refuse)?;
+        let insert = self.prepare_insert(object, input, actor, Truncation::Refuse, 0)?;
         // Waiting for room may be given up (the client left): nothing is written yet.
         let admitted = self.admit(insert.runs.len()).await?;
         let engine = self.clone();
@@ -95,16 +96,22 @@ impl Engine {
         .await
     }
 
-    /// Validates a new record and decides the runs it triggers, without writing anything.
+    /// Validates a new record and decides the runs it triggers, without writing anything. `depth`:
+    /// how many record writes of flows led here (0 for a client's write).
     pub(crate) fn prepare_insert(
         &self,
         object: &str,
         input: &Map<String, Value>,
         actor: &RunUser,
         truncation: Truncation,
+        depth: u32,
     ) -> Result<PreparedInsert, EngineError> {
         let def = self.object(object)?;
         let validated = validate(def, input, true, truncation).map_err(EngineError::InvalidFields)?;
+        let problems = self.check_lookups(def, &validated.fields);
+        if !problems.is_empty() {
+            return Err(EngineError::InvalidFields(problems));
+        }
         let prefix = self.inner.project.project.key_prefix(object).unwrap_or("a00").to_string();
         let id = record_id(&prefix);
         let now = now_text();
@@ -113,7 +120,15 @@ impl Engine {
         data.extend(validated.fields);
         data.insert("CreatedDate".into(), Value::String(now.clone()));
         data.insert("LastModifiedDate".into(), Value::String(now.clone()));
-        let runs = self.triggered_runs(object, &data, None, true, actor);
+        let runs = self.triggered_runs(object, &data, None, true, actor, depth);
+        if depth > herald_flow::MAX_TRIGGER_DEPTH
+            && let Some((_, flow, _)) = runs.first()
+        {
+            return Err(EngineError::RecordChange(format!(
+                "creating this {object} would start flow {flow} {depth} record writes of flows deep; a chain of flows that write records stops after {}",
+                herald_flow::MAX_TRIGGER_DEPTH
+            )));
+        }
         Ok(PreparedInsert { object: object.to_string(), id, data, runs, now, truncated: validated.truncated })
     }
 
@@ -128,6 +143,10 @@ impl Engine {
         let def = self.object(object)?;
         let fields =
             validate(def, input, false, Truncation::Refuse).map_err(EngineError::InvalidFields)?.fields;
+        let problems = self.check_lookups(def, &fields);
+        if !problems.is_empty() {
+            return Err(EngineError::InvalidFields(problems));
+        }
         let now = now_text();
         // Room for every flow that could start; the places of those that do not are given back.
         let admitted = self.admit(self.inner.project.triggered_flows(object, false).count()).await?;
@@ -147,7 +166,7 @@ impl Engine {
                     let mut data = prior.data.clone();
                     data.extend(fields);
                     data.insert("LastModifiedDate".into(), Value::String(when.clone()));
-                    let runs = writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor);
+                    let runs = writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor, 0);
                     tx.update_record(&record_id, &data, &when)?;
                     for (run_id, flow, state) in &runs {
                         let run =
@@ -206,6 +225,7 @@ impl Engine {
         prior: Option<&Map<String, Value>>,
         created: bool,
         actor: &RunUser,
+        depth: u32,
     ) -> Vec<(String, String, Value)> {
         let cx = self.inner.project.eval_context();
         let mut runs = Vec::new();
@@ -219,6 +239,7 @@ impl Engine {
             if let Err(message) = holds {
                 state.fail_before_start(format!("the entry condition could not be evaluated: {message}"));
             }
+            state.set_trigger_depth(depth);
             let state = serde_json::to_value(&state).unwrap_or(Value::Null);
             runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));
         }
