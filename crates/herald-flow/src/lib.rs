@@ -117,6 +117,8 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         diagnostics.sort();
         return Err(diagnostics);
     }
-    let warnings = warnings::template_warnings(&project);
+    let mut warnings = project.warnings.clone();
+    warnings.extend(warnings::template_warnings(&project));
+    warnings.extend(warnings::text_template_html_warnings(&project));
     Ok(CompiledProject { project, timezone, flows, named_credentials, warnings })
 }

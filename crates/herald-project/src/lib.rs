@@ -64,6 +64,10 @@ pub struct Project {
     pub services: IndexMap<String, Located<ServiceEntry>>,
     pub flows: IndexMap<String, Located<FlowDef>>,
     pub webhooks: IndexMap<String, Located<WebhookDef>>,
+    /// Custom labels from `labels/`, by name (`$Label.Name`), each with the file it came from.
+    pub labels: IndexMap<String, Located<LabelDef>>,
+    /// Problems that do not stop the project from loading (`HWxxx`), found while reading its files.
+    pub warnings: Vec<Diagnostic>,
     sources: Vec<SourceFile>,
 }
 
@@ -174,6 +178,8 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
         services: IndexMap::new(),
         flows: IndexMap::new(),
         webhooks: IndexMap::new(),
+        labels: IndexMap::new(),
+        warnings: Vec::new(),
         sources: Vec::new(),
     };
     let mut raw_services = Vec::new();
@@ -251,6 +257,14 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                 if let Some(mut def) = loader.parse::<WebhookDef>(id) {
                     loader.check_name(id, &mut def.name, &stem);
                     insert(&mut loader, &mut project.webhooks, id, def.name.clone(), def, "webhook");
+                }
+            }
+            // A labels file is a mapping of label names; it has no `kind`.
+            ("labels", None) => {
+                if let Some(labels) = loader.parse::<IndexMap<String, LabelDef>>(id) {
+                    for (name, def) in labels {
+                        loader.label(&mut project.labels, id, name, def);
+                    }
                 }
             }
             (_, Some(other)) => {
@@ -342,6 +356,7 @@ fn expected_kinds(folder: &str) -> Vec<&'static str> {
         "services" => vec!["http-callout", "external-service"],
         "permissions" => vec!["permission-set"],
         "webhooks" => vec!["webhook"],
+        "labels" => vec!["(none: a labels file maps label names to labels)"],
         _ => vec!["flow"],
     }
 }
@@ -440,6 +455,33 @@ impl Loader {
                 None
             }
         }
+    }
+
+    /// One custom label: an API name, defined once across every file of `labels/`.
+    fn label(&mut self, labels: &mut IndexMap<String, Located<LabelDef>>, id: SourceId, name: String, def: LabelDef) {
+        let path = YamlPath::root().key(&name);
+        if !is_api_name(&name) {
+            self.at_key(
+                id,
+                &path,
+                codes::HF044,
+                format!("`{name}` is not a valid custom label name"),
+                Some("use letters, digits and single underscores, starting with a letter (`Welcome_Text`)".into()),
+            );
+            return;
+        }
+        if let Some((_, existing)) = labels.iter().find(|(other, _)| other.eq_ignore_ascii_case(&name)) {
+            let first = self.sources[existing.source.0].path.display().to_string();
+            self.at_key(
+                id,
+                &path,
+                codes::HF044,
+                format!("the custom label `{name}` is already defined in {first}"),
+                Some("rename one of them, or keep one definition".into()),
+            );
+            return;
+        }
+        labels.insert(name, Located { def, source: id });
     }
 
     fn check_name(&mut self, id: SourceId, name: &mut String, stem: &str) {
