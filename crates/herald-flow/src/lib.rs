@@ -120,5 +120,6 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
     let mut warnings = project.warnings.clone();
     warnings.extend(warnings::template_warnings(&project));
     warnings.extend(warnings::text_template_html_warnings(&project));
+    warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     Ok(CompiledProject { project, timezone, flows, named_credentials, warnings })
 }

@@ -51,3 +51,43 @@ fn an_unknown_default_country_is_an_error_at_load() {
     let problem = problems.iter().find(|d| d.code == "HP028").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("default_country"), "{problem}");
 }
+
+fn example(name: &str) -> herald_flow::CompiledProject {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
+    herald_flow::load(&dir).unwrap_or_else(|d| panic!("examples/{name} must load: {d}"))
+}
+
+#[test]
+fn the_seed_chat_apps_spec_is_warned_where_it_spells_8x8_s_enum_otherwise() {
+    let loaded = example("8x8-whatsapp-otp");
+    let spec = PathBuf::from("services/CPaaSMessagingApps.openapi.json");
+    let warning = loaded
+        .warnings
+        .iter()
+        .find(|w| w.code == "HW003" && w.message.contains("`Template`"))
+        .unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert!(warning.warning);
+    assert_eq!(warning.file, spec);
+    // The first value of `content-type`'s enum, `"Text"`, in the pasted spec.
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/8x8-whatsapp-otp").join(&spec),
+    )
+    .unwrap();
+    let line = text.lines().position(|l| l.trim() == "\"Text\",").unwrap() + 1;
+    assert_eq!(warning.line, line, "{warning}");
+    assert!(warning.message.contains("are spelled `text`"), "{warning}");
+    assert!(warning.message.contains("`template`"), "{warning}");
+    assert!(warning.message.contains("business_messaging_api.json"), "{warning}");
+    assert!(warning.to_string().contains("8x8 Chat Apps documents `text`"), "{warning}");
+    // 8x8 requires `channel` in each channel override; the pasted spec makes it optional.
+    assert!(loaded.warnings.iter().any(|w| w.code == "HW004" && w.message.contains("`channels[].channel`")));
+}
+
+#[test]
+fn examples_on_the_providers_own_specs_load_without_warnings() {
+    // Their specs are the published ones, or (seed 001) a faithful subset of them.
+    for name in ["8x8-sms", "8x8-sms-official", "8x8-bulk", "8x8-sms-autolaunched", "twilio-sms", "vonage-sms", "kixie-welcome-sms"] {
+        let loaded = example(name);
+        assert!(loaded.warnings.is_empty(), "examples/{name}: {:#?}", loaded.warnings);
+    }
+}

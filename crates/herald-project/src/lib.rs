@@ -294,7 +294,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     }
     project.sources = std::mem::take(&mut loader.sources);
 
-    let mut checks = Checks { project: &project, diagnostics: Diagnostics::default() };
+    let mut checks = Checks { project: &project, diagnostics: Diagnostics::default(), warnings: Vec::new() };
     checks.objects();
     checks.credentials();
     checks.permission_sets();
@@ -302,7 +302,9 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     let services = checks.services(raw_services, &spec_files);
     let mut diagnostics = loader.diagnostics;
     diagnostics.0.extend(checks.diagnostics.0);
+    let warnings = checks.warnings;
     project.services = services;
+    project.warnings = warnings;
     (Some(project), diagnostics)
 }
 
@@ -584,6 +586,7 @@ fn serde_hint(message: &str) -> Option<String> {
 struct Checks<'a> {
     project: &'a Project,
     diagnostics: Diagnostics,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checks<'_> {
@@ -1063,10 +1066,52 @@ impl Checks<'_> {
         let options =
             herald_openapi::ImportOptions { operations: def.operations.clone(), server: def.server.clone() };
         match herald_openapi::import(text, &def.name, &def.named_credential, &options) {
-            Ok(model) => Some(ServiceEntry { model, provider }),
+            Ok(model) => {
+                self.compare_with_published(&spec_path, text, provider, def.operations.as_deref());
+                Some(ServiceEntry { model, provider })
+            }
             Err(error) => {
                 self.diagnostics.push(self.import_diagnostic(id, &spec_path, text, &error));
                 None
+            }
+        }
+    }
+
+    /// Warns where an imported spec contradicts the one its provider publishes (HW003-HW005), at the
+    /// place in the imported file, naming what the provider documents.
+    fn compare_with_published(
+        &mut self,
+        spec_path: &Path,
+        text: &str,
+        provider: Provider,
+        operations: Option<&[String]>,
+    ) {
+        let mut locator = None;
+        for published in provider.published_specs() {
+            for found in herald_openapi::compare(text, published.text, operations) {
+                let locator = locator.get_or_insert_with(|| Locator::index(text, Limits::SPEC).ok());
+                let position = locator.as_ref().map(|l| l.pointer(&found.pointer)).unwrap_or_default();
+                let code = match found.kind {
+                    herald_openapi::ContradictionKind::Enum => codes::HW003,
+                    herald_openapi::ContradictionKind::Required => codes::HW004,
+                    herald_openapi::ContradictionKind::Type => codes::HW005,
+                };
+                let label = provider.label();
+                self.warnings.push(
+                    Diagnostic::warning(
+                        code,
+                        spec_path,
+                        format!(
+                            "{} (operation {}; {label}'s published spec {})",
+                            found.message, found.operation, published.file
+                        ),
+                    )
+                    .at(position)
+                    .hint(format!(
+                        "{label} documents {}; correct this spec: herald validates requests against it, {label} against its own",
+                        found.documented
+                    )),
+                );
             }
         }
     }
