@@ -91,3 +91,33 @@ fn examples_on_the_providers_own_specs_load_without_warnings() {
         assert!(loaded.warnings.is_empty(), "examples/{name}: {:#?}", loaded.warnings);
     }
 }
+
+#[test]
+fn a_type_changed_or_a_required_field_dropped_from_vonage_s_spec_is_warned_at_its_place() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/vonage-sms");
+    let (files, problems) = herald_project::read_dir(&dir);
+    assert!(problems.is_empty(), "{problems}");
+    let spec_path = PathBuf::from("services/VonageSMS.openapi.json");
+    let mut files = files.unwrap();
+    let spec = &mut files.iter_mut().find(|(path, _)| *path == spec_path).unwrap().1;
+    let ttl = "\"minimum\":20000,\"type\":\"integer\"";
+    assert!(spec.contains(ttl) && spec.contains("\"required\":[\"api_key\",\"from\",\"to\"]"));
+    *spec = spec.replace(ttl, "\"minimum\":20000,\"type\":\"string\"").replace(
+        "\"required\":[\"api_key\",\"from\",\"to\"]",
+        "\"required\":[\"api_key\",\"to\"]",
+    );
+    let text = spec.clone();
+    let loaded = herald_flow::load_files(dir, files).unwrap_or_else(|d| panic!("warnings do not stop loading: {d}"));
+    let at = |warning: &herald_project::Diagnostic| {
+        let line = text.lines().nth(warning.line - 1).unwrap();
+        line.chars().skip(warning.column - 1).take(40).collect::<String>()
+    };
+    let changed = loaded.warnings.iter().find(|w| w.code == "HW005").unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert_eq!(changed.file, spec_path);
+    assert!(changed.message.contains("`ttl` is of type `string` here; the provider's published spec documents `integer`"), "{changed}");
+    assert!(at(changed).starts_with("\"type\":\"string\""), "points at the type: {}", at(changed));
+    let dropped = loaded.warnings.iter().find(|w| w.code == "HW004").unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert!(dropped.message.contains("`from` is optional here, but the provider's published spec requires it"), "{dropped}");
+    assert!(dropped.to_string().contains("Vonage SMS documents `from` as required"), "{dropped}");
+    assert_eq!(loaded.warnings.len(), 2, "nothing else differs: {:#?}", loaded.warnings);
+}

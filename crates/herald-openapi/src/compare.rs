@@ -243,7 +243,10 @@ impl<'v> Walker<'v> {
                     ContradictionKind::Required,
                     at,
                     id,
-                    format!("`{field}.{name}` is optional here, but the provider's published spec requires it"),
+                    format!(
+                        "`{}` is optional here, but the provider's published spec requires it",
+                        if field == "body" { name.clone() } else { format!("{field}.{name}") }
+                    ),
                     format!("`{name}` as required; list it in `required`"),
                 );
             }
@@ -445,7 +448,7 @@ mod tests {
         assert_eq!(enums[1].pointer, "#/components/schemas/Message/properties/type/enum/2");
         assert!(enums[1].message.contains("does not list `Video`"), "{}", enums[1].message);
         let required = kinds(ContradictionKind::Required);
-        assert!(required.iter().any(|c| c.message.contains("`body.to` is optional here")), "{required:#?}");
+        assert!(required.iter().any(|c| c.message.contains("`to` is optional here")), "{required:#?}");
         assert!(required.iter().any(|c| c.message.contains("query parameter `mode` is required")), "{required:#?}");
         let types = kinds(ContradictionKind::Type);
         assert_eq!(types.len(), 1, "{found:#?}");
