@@ -160,9 +160,18 @@ codes! {
     HF036: "A merge field traverses an unknown relationship or goes too deep.";
     HF037: "A lookup field cannot work.";
     HF038: "An Update or Delete Records element's row limit is out of range.";
+    HF040: "A formula resource or constant of an unknown type, or whose expression or value is not of its type.";
+    HF041: "Formula resources or text templates that refer to each other in a cycle.";
+    HF042: "A resource name that is not an API name or is taken by a variable, element or other resource.";
+    HF043: "An Assignment or an output that writes to a constant, formula or text template.";
+    HF044: "A custom label that is not an API name or is defined twice.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";
+    HW002: "A text template holds HTML tags.";
+    HW003: "An imported spec spells an enum value differently from the provider's published spec.";
+    HW004: "An imported spec leaves out, or makes optional, a field the provider's published spec requires.";
+    HW005: "An imported spec gives a field another type than the provider's published spec.";
 
     // HX: formulas and merge fields (herald-expr).
     HX001: "Unknown function.";

@@ -20,6 +20,10 @@ pub struct CompiledFlow {
     pub(crate) entry: Option<Condition>,
     pub(crate) slots: Vec<Slot>,
     pub(crate) variables: Vec<Variable>,
+    /// Formula resources, indexed by [`Slot::Formula`]; each is evaluated when it is read.
+    pub(crate) formulas: Vec<FormulaResource>,
+    /// Text templates, indexed by [`Slot::TextTemplate`]; each is rendered when it is read.
+    pub(crate) text_templates: Vec<TextTemplateResource>,
     pub(crate) elements: Vec<Element>,
     pub(crate) element_index: HashMap<String, usize>,
     pub(crate) start: usize,
@@ -183,6 +187,27 @@ pub(crate) enum Slot {
         field: String,
         ty: ExprType,
     },
+    /// A formula resource, by its index in [`CompiledFlow::formulas`], of its declared type.
+    Formula {
+        index: usize,
+        ty: ExprType,
+    },
+    /// A text template, by its index in [`CompiledFlow::text_templates`].
+    TextTemplate(usize),
+}
+
+/// A formula resource: recomputed from the run's state each time it is read, as Salesforce does.
+#[derive(Debug)]
+pub(crate) struct FormulaResource {
+    pub name: String,
+    pub formula: Formula,
+}
+
+/// A text template resource: rendered from the run's state each time it is read.
+#[derive(Debug)]
+pub(crate) struct TextTemplateResource {
+    pub name: String,
+    pub template: Template,
 }
 
 /// The record a traversal starts from.

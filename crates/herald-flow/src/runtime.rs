@@ -351,6 +351,19 @@ struct RunScope<'a> {
     secrets: Option<&'a dyn SecretSource>,
     now: DateTime<Utc>,
     tz: herald_expr::Tz,
+    /// The first formula resource that failed while being read: [`Scope::value`] cannot fail, so the
+    /// reader checks this after each value ([`RunScope::check`]) and the run fails as in Salesforce.
+    formula_error: std::cell::RefCell<Option<String>>,
+}
+
+impl RunScope<'_> {
+    /// Fails when a formula resource read since the last check could not be evaluated.
+    fn check(&self) -> Result<(), String> {
+        match self.formula_error.borrow_mut().take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
 }
 
 fn json_value(value: Option<&Json>, ty: ExprType) -> Value {
@@ -402,6 +415,29 @@ impl Scope for RunScope<'_> {
                 }
                 json_value(record.and_then(|r| r.get(field)), *ty)
             }
+            Slot::Formula { index, .. } => {
+                let Some(resource) = self.flow.formulas.get(*index) else { return Value::Null };
+                let cx = EvalContext::new(self.now).with_zone(self.tz);
+                resource.formula.eval(self, &cx).unwrap_or_else(|error| {
+                    self.formula_error.borrow_mut().get_or_insert_with(|| {
+                        format!("the formula `{}` could not be evaluated: {error}", resource.name)
+                    });
+                    Value::Null
+                })
+            }
+            Slot::TextTemplate(index) => {
+                let Some(resource) = self.flow.text_templates.get(*index) else { return Value::Null };
+                let cx = EvalContext::new(self.now).with_zone(self.tz);
+                match resource.template.render(self, &cx) {
+                    Ok(text) => Value::text(text.as_str()),
+                    Err(error) => {
+                        self.formula_error.borrow_mut().get_or_insert_with(|| {
+                            format!("the text template `{}` could not be rendered: {error}", resource.name)
+                        });
+                        Value::Null
+                    }
+                }
+            }
         }
     }
 }
@@ -436,6 +472,7 @@ impl CompiledFlow {
             secrets,
             now: cx.now,
             tz: cx.tz,
+            formula_error: Default::default(),
         }
     }
 
@@ -448,7 +485,16 @@ impl CompiledFlow {
         cx: &EvalContext,
     ) -> Result<bool, String> {
         let Some(condition) = &self.entry else { return Ok(true) };
-        let now = RunScope { flow: self, record, prior, state: None, secrets: None, now: cx.now, tz: cx.tz };
+        let now = RunScope {
+            flow: self,
+            record,
+            prior,
+            state: None,
+            secrets: None,
+            now: cx.now,
+            tz: cx.tz,
+            formula_error: Default::default(),
+        };
         if !self.condition_holds(condition, &now, cx)? {
             return Ok(false);
         }
@@ -462,6 +508,7 @@ impl CompiledFlow {
                     secrets: None,
                     now: cx.now,
                     tz: cx.tz,
+                    formula_error: Default::default(),
                 };
                 Ok(!self.condition_holds(condition, &before, cx)?)
             }
@@ -1062,6 +1109,18 @@ impl CompiledFlow {
         state: &RunState,
         cx: &EvalContext,
     ) -> Result<Json, String> {
+        let value = self.eval_value_unchecked(expr, scope, state, cx)?;
+        scope.check()?;
+        Ok(value)
+    }
+
+    fn eval_value_unchecked(
+        &self,
+        expr: &ValueExpr,
+        scope: &RunScope<'_>,
+        state: &RunState,
+        cx: &EvalContext,
+    ) -> Result<Json, String> {
         Ok(match expr {
             ValueExpr::Literal(value) => value.clone(),
             ValueExpr::Template(template) => {
@@ -1091,19 +1150,21 @@ impl CompiledFlow {
         scope: &RunScope<'_>,
         cx: &EvalContext,
     ) -> Result<bool, String> {
-        match condition {
+        let holds = match condition {
             Condition::Formula(formula) => match formula.eval(scope, cx).map_err(|e| e.to_string())? {
-                Value::Boolean(b) => Ok(b),
-                _ => Ok(false),
+                Value::Boolean(b) => b,
+                _ => false,
             },
             Condition::List { items, logic } => {
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
                     results.push(self.item_holds(item, scope, cx)?);
                 }
-                Ok(logic.evaluate(&results))
+                logic.evaluate(&results)
             }
-        }
+        };
+        scope.check()?;
+        Ok(holds)
     }
 
     fn item_holds(

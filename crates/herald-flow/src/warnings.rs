@@ -100,3 +100,78 @@ fn check(
         .hint("every message from this template pays for UCS-2 parts (70 characters, 67 when split); keep it if the character matters"),
     );
 }
+
+/// The tags Flow Builder's rich text editor writes; a text template holding one was written as Rich
+/// Text (or pasted from it), and an SMS body would carry the markup as text.
+const HTML_TAGS: [&str; 22] = [
+    "a", "b", "br", "div", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "i", "img", "li", "ol", "p",
+    "s", "span", "strong", "u", "ul",
+];
+
+/// Where the first HTML tag of `text` starts, and the tag as written.
+fn first_html_tag(text: &str) -> Option<(usize, &str)> {
+    let bytes = text.as_bytes();
+    for (start, _) in text.match_indices('<') {
+        let mut name_start = start + 1;
+        if bytes.get(name_start) == Some(&b'/') {
+            name_start += 1;
+        }
+        let name_end = text[name_start..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(text.len(), |n| name_start + n);
+        let name = &text[name_start..name_end];
+        let closes = matches!(bytes.get(name_end), Some(b'>' | b' ' | b'/'))
+            && text[name_end..].contains('>');
+        if closes && HTML_TAGS.iter().any(|tag| tag.eq_ignore_ascii_case(name)) {
+            let end = text[start..].find('>').map_or(text.len(), |n| start + n + 1);
+            return Some((start, &text[start..end]));
+        }
+    }
+    None
+}
+
+/// HW002: a text template that holds HTML tags. Seed 000 warns that Rich Text breaks an SMS body:
+/// the provider sends the tags as they are.
+pub fn text_template_html_warnings(project: &Project) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for flow in project.flows.values() {
+        for (name, template) in &flow.def.text_templates {
+            // Judge only the fixed text: a merge field may hold anything.
+            let Some((offset, tag)) = herald_expr::template_literals(&template.text)
+                .into_iter()
+                .find_map(|(start, piece)| first_html_tag(piece).map(|(at, tag)| (start + at, tag)))
+            else {
+                continue;
+            };
+            let path = YamlPath::root().key("text_templates").key(name).key("text");
+            let source = project.source(flow.source);
+            warnings.push(
+                Diagnostic::warning(
+                    codes::HW002,
+                    &source.path,
+                    format!(
+                        "the text template `{name}` holds the HTML tag `{tag}`; a text template is plain text, and an SMS would carry the tag as written"
+                    ),
+                )
+                .at(source.locator.value(&path, Some(offset)))
+                .hint("remove the markup (a text template is sent as written: Rich Text breaks an SMS body)"),
+            );
+        }
+    }
+    warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_html_tag;
+
+    #[test]
+    fn html_tags_are_found_and_angle_brackets_in_prose_are_not() {
+        assert_eq!(first_html_tag("Hi <p>there</p>"), Some((3, "<p>")));
+        assert_eq!(first_html_tag("a<br/>b"), Some((1, "<br/>")));
+        assert_eq!(first_html_tag("x <span style=\"c\">y"), Some((2, "<span style=\"c\">")));
+        assert_eq!(first_html_tag("Reply <STOP> to opt out"), None);
+        assert_eq!(first_html_tag("1 < 2 and 3 > 2"), None);
+        assert_eq!(first_html_tag("a <b"), None);
+    }
+}

@@ -51,3 +51,73 @@ fn an_unknown_default_country_is_an_error_at_load() {
     let problem = problems.iter().find(|d| d.code == "HP028").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("default_country"), "{problem}");
 }
+
+fn example(name: &str) -> herald_flow::CompiledProject {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
+    herald_flow::load(&dir).unwrap_or_else(|d| panic!("examples/{name} must load: {d}"))
+}
+
+#[test]
+fn the_seed_chat_apps_spec_is_warned_where_it_spells_8x8_s_enum_otherwise() {
+    let loaded = example("8x8-whatsapp-otp");
+    let spec = PathBuf::from("services/CPaaSMessagingApps.openapi.json");
+    let warning = loaded
+        .warnings
+        .iter()
+        .find(|w| w.code == "HW003" && w.message.contains("`Template`"))
+        .unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert!(warning.warning);
+    assert_eq!(warning.file, spec);
+    // The first value of `content-type`'s enum, `"Text"`, in the pasted spec.
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/8x8-whatsapp-otp").join(&spec),
+    )
+    .unwrap();
+    let line = text.lines().position(|l| l.trim() == "\"Text\",").unwrap() + 1;
+    assert_eq!(warning.line, line, "{warning}");
+    assert!(warning.message.contains("are spelled `text`"), "{warning}");
+    assert!(warning.message.contains("`template`"), "{warning}");
+    assert!(warning.message.contains("business_messaging_api.json"), "{warning}");
+    assert!(warning.to_string().contains("8x8 Chat Apps documents `text`"), "{warning}");
+    // 8x8 requires `channel` in each channel override; the pasted spec makes it optional.
+    assert!(loaded.warnings.iter().any(|w| w.code == "HW004" && w.message.contains("`channels[].channel`")));
+}
+
+#[test]
+fn examples_on_the_providers_own_specs_load_without_warnings() {
+    // Their specs are the published ones, or (seed 001) a faithful subset of them.
+    for name in ["8x8-sms", "8x8-sms-official", "8x8-bulk", "8x8-sms-autolaunched", "twilio-sms", "vonage-sms", "kixie-welcome-sms"] {
+        let loaded = example(name);
+        assert!(loaded.warnings.is_empty(), "examples/{name}: {:#?}", loaded.warnings);
+    }
+}
+
+#[test]
+fn a_type_changed_or_a_required_field_dropped_from_vonage_s_spec_is_warned_at_its_place() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/vonage-sms");
+    let (files, problems) = herald_project::read_dir(&dir);
+    assert!(problems.is_empty(), "{problems}");
+    let spec_path = PathBuf::from("services/VonageSMS.openapi.json");
+    let mut files = files.unwrap();
+    let spec = &mut files.iter_mut().find(|(path, _)| *path == spec_path).unwrap().1;
+    let ttl = "\"minimum\":20000,\"type\":\"integer\"";
+    assert!(spec.contains(ttl) && spec.contains("\"required\":[\"api_key\",\"from\",\"to\"]"));
+    *spec = spec.replace(ttl, "\"minimum\":20000,\"type\":\"string\"").replace(
+        "\"required\":[\"api_key\",\"from\",\"to\"]",
+        "\"required\":[\"api_key\",\"to\"]",
+    );
+    let text = spec.clone();
+    let loaded = herald_flow::load_files(dir, files).unwrap_or_else(|d| panic!("warnings do not stop loading: {d}"));
+    let at = |warning: &herald_project::Diagnostic| {
+        let line = text.lines().nth(warning.line - 1).unwrap();
+        line.chars().skip(warning.column - 1).take(40).collect::<String>()
+    };
+    let changed = loaded.warnings.iter().find(|w| w.code == "HW005").unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert_eq!(changed.file, spec_path);
+    assert!(changed.message.contains("`ttl` is of type `string` here; the provider's published spec documents `integer`"), "{changed}");
+    assert!(at(changed).starts_with("\"type\":\"string\""), "points at the type: {}", at(changed));
+    let dropped = loaded.warnings.iter().find(|w| w.code == "HW004").unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert!(dropped.message.contains("`from` is optional here, but the provider's published spec requires it"), "{dropped}");
+    assert!(dropped.to_string().contains("Vonage SMS documents `from` as required"), "{dropped}");
+    assert_eq!(loaded.warnings.len(), 2, "nothing else differs: {:#?}", loaded.warnings);
+}

@@ -1,13 +1,13 @@
 //! Import time of the providers' official OpenAPI files (the work `herald flow validate` and
-//! `herald serve` do once per external service at load). The files are the test fixtures in
-//! `tests/fixtures/specs` (their sources are named in the README there).
+//! `herald serve` do once per external service at load). The files are the copies herald ships in
+//! `crates/herald-providers/specs` (their sources are named in the README there).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::path::PathBuf;
 
 fn spec(relative: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs").join(relative);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../herald-providers/specs").join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -217,7 +217,7 @@ fn check_registration(name: &str) -> Result<(), ImportError> {
 
 /// Parses JSON or YAML, after checking its size and shape so that neither parser is handed a document
 /// that would take minutes or gigabytes (see [`crate::limits`]).
-fn parse(text: &str) -> Result<Value, ImportError> {
+pub(crate) fn parse(text: &str) -> Result<Value, ImportError> {
     if text.len() > MAX_SPEC_BYTES {
         return Err(ImportError::TooLarge { size: text.len(), max: MAX_SPEC_BYTES });
     }
@@ -369,7 +369,7 @@ fn unescape_token(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
 
-fn child(pointer: &str, token: &str) -> String {
+pub(crate) fn child(pointer: &str, token: &str) -> String {
     format!("{pointer}/{}", escape_token(token))
 }
 
@@ -404,7 +404,7 @@ fn hex(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|d| d as u8)
 }
 
-fn lookup<'v>(doc: &'v Value, pointer: &str) -> Option<&'v Value> {
+pub(crate) fn lookup<'v>(doc: &'v Value, pointer: &str) -> Option<&'v Value> {
     let mut node = doc;
     for token in tokens(pointer) {
         node = match node {
@@ -417,7 +417,7 @@ fn lookup<'v>(doc: &'v Value, pointer: &str) -> Option<&'v Value> {
 }
 
 /// The canonical pointer (`#/a/b`, tokens escaped, no percent-encoding) that a local `$ref` names.
-fn ref_target(reference: &str, at: &str) -> Result<String, ImportError> {
+pub(crate) fn ref_target(reference: &str, at: &str) -> Result<String, ImportError> {
     let Some(fragment) = reference.strip_prefix('#') else {
         return Err(ImportError::ExternalRef { at: at.into(), reference: reference.into() });
     };

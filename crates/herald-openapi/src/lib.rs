@@ -5,6 +5,7 @@
 //! end in the same [`Service`] model, which the flow compiler checks assignments against
 //! ([`field_path`], [`check_enum`]) and the engine validates requests with ([`validate_request`]).
 
+mod compare;
 mod describe;
 mod fields;
 mod headers;
@@ -15,6 +16,7 @@ mod naming;
 mod paths;
 mod validate;
 
+pub use compare::{Contradiction, ContradictionKind, compare};
 pub use describe::describe;
 pub use fields::{EnumCheck, FieldInfo, PathError, check_enum, field_path};
 pub use headers::header_refusal;

@@ -7,8 +7,12 @@ use herald_openapi::{
 };
 use serde_json::json;
 
+/// A spec pasted from a guide (`tests/fixtures/specs`), or a provider's published one, shipped in
+/// `herald-providers/specs` (one copy serves the product and the tests).
 fn spec(path: &str) -> String {
-    let full = format!("{}/tests/fixtures/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let seed = format!("{}/tests/fixtures/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let published = format!("{}/../herald-providers/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = if std::path::Path::new(&seed).exists() { seed } else { published };
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
 }
 

@@ -1,11 +1,15 @@
-//! The provider specs in `tests/fixtures/specs` (copies of the providers' files, see the README there)
+//! The provider specs in `herald-providers/specs` and the guides' specs in `tests/fixtures/specs` (see the READMEs there)
 //! import with every operation; `describe` output is pinned.
 
 use herald_openapi::{BodyEncoding, ImportError, ImportOptions, Service, Shape, describe, import};
 use serde_json::Value;
 
+/// A spec pasted from a guide (`tests/fixtures/specs`), or a provider's published one, shipped in
+/// `herald-providers/specs` (one copy serves the product and the tests).
 fn spec(path: &str) -> String {
-    let full = format!("{}/tests/fixtures/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let seed = format!("{}/tests/fixtures/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let published = format!("{}/../herald-providers/specs/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = if std::path::Path::new(&seed).exists() { seed } else { published };
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {full}: {e}"))
 }
 

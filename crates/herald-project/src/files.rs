@@ -25,8 +25,8 @@ pub const MAX_YAML_DEPTH: usize = 64;
 pub const MAX_YAML_NODES: usize = 100_000;
 
 /// The folders of a project, in the order they are read.
-pub(crate) const FOLDERS: [&str; 6] =
-    ["objects", "credentials", "services", "permissions", "flows", "webhooks"];
+pub(crate) const FOLDERS: [&str; 7] =
+    ["objects", "credentials", "services", "permissions", "flows", "webhooks", "labels"];
 
 /// "2 MiB", for messages.
 pub(crate) fn mib(bytes: usize) -> String {

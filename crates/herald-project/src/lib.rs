@@ -64,6 +64,10 @@ pub struct Project {
     pub services: IndexMap<String, Located<ServiceEntry>>,
     pub flows: IndexMap<String, Located<FlowDef>>,
     pub webhooks: IndexMap<String, Located<WebhookDef>>,
+    /// Custom labels from `labels/`, by name (`$Label.Name`), each with the file it came from.
+    pub labels: IndexMap<String, Located<LabelDef>>,
+    /// Problems that do not stop the project from loading (`HWxxx`), found while reading its files.
+    pub warnings: Vec<Diagnostic>,
     sources: Vec<SourceFile>,
 }
 
@@ -174,6 +178,8 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
         services: IndexMap::new(),
         flows: IndexMap::new(),
         webhooks: IndexMap::new(),
+        labels: IndexMap::new(),
+        warnings: Vec::new(),
         sources: Vec::new(),
     };
     let mut raw_services = Vec::new();
@@ -253,6 +259,14 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
                     insert(&mut loader, &mut project.webhooks, id, def.name.clone(), def, "webhook");
                 }
             }
+            // A labels file is a mapping of label names; it has no `kind`.
+            ("labels", None) => {
+                if let Some(labels) = loader.parse::<IndexMap<String, LabelDef>>(id) {
+                    for (name, def) in labels {
+                        loader.label(&mut project.labels, id, name, def);
+                    }
+                }
+            }
             (_, Some(other)) => {
                 let expected = expected_kinds(&folder);
                 let hint = did_you_mean(other, expected.iter().copied())
@@ -280,7 +294,7 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     }
     project.sources = std::mem::take(&mut loader.sources);
 
-    let mut checks = Checks { project: &project, diagnostics: Diagnostics::default() };
+    let mut checks = Checks { project: &project, diagnostics: Diagnostics::default(), warnings: Vec::new() };
     checks.objects();
     checks.credentials();
     checks.permission_sets();
@@ -288,7 +302,9 @@ pub fn load_files(root: PathBuf, files: Vec<(PathBuf, String)>) -> (Option<Proje
     let services = checks.services(raw_services, &spec_files);
     let mut diagnostics = loader.diagnostics;
     diagnostics.0.extend(checks.diagnostics.0);
+    let warnings = checks.warnings;
     project.services = services;
+    project.warnings = warnings;
     (Some(project), diagnostics)
 }
 
@@ -342,6 +358,7 @@ fn expected_kinds(folder: &str) -> Vec<&'static str> {
         "services" => vec!["http-callout", "external-service"],
         "permissions" => vec!["permission-set"],
         "webhooks" => vec!["webhook"],
+        "labels" => vec!["(none: a labels file maps label names to labels)"],
         _ => vec!["flow"],
     }
 }
@@ -440,6 +457,33 @@ impl Loader {
                 None
             }
         }
+    }
+
+    /// One custom label: an API name, defined once across every file of `labels/`.
+    fn label(&mut self, labels: &mut IndexMap<String, Located<LabelDef>>, id: SourceId, name: String, def: LabelDef) {
+        let path = YamlPath::root().key(&name);
+        if !is_api_name(&name) {
+            self.at_key(
+                id,
+                &path,
+                codes::HF044,
+                format!("`{name}` is not a valid custom label name"),
+                Some("use letters, digits and single underscores, starting with a letter (`Welcome_Text`)".into()),
+            );
+            return;
+        }
+        if let Some((_, existing)) = labels.iter().find(|(other, _)| other.eq_ignore_ascii_case(&name)) {
+            let first = self.sources[existing.source.0].path.display().to_string();
+            self.at_key(
+                id,
+                &path,
+                codes::HF044,
+                format!("the custom label `{name}` is already defined in {first}"),
+                Some("rename one of them, or keep one definition".into()),
+            );
+            return;
+        }
+        labels.insert(name, Located { def, source: id });
     }
 
     fn check_name(&mut self, id: SourceId, name: &mut String, stem: &str) {
@@ -542,6 +586,7 @@ fn serde_hint(message: &str) -> Option<String> {
 struct Checks<'a> {
     project: &'a Project,
     diagnostics: Diagnostics,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Checks<'_> {
@@ -1021,10 +1066,52 @@ impl Checks<'_> {
         let options =
             herald_openapi::ImportOptions { operations: def.operations.clone(), server: def.server.clone() };
         match herald_openapi::import(text, &def.name, &def.named_credential, &options) {
-            Ok(model) => Some(ServiceEntry { model, provider }),
+            Ok(model) => {
+                self.compare_with_published(&spec_path, text, provider, def.operations.as_deref());
+                Some(ServiceEntry { model, provider })
+            }
             Err(error) => {
                 self.diagnostics.push(self.import_diagnostic(id, &spec_path, text, &error));
                 None
+            }
+        }
+    }
+
+    /// Warns where an imported spec contradicts the one its provider publishes (HW003-HW005), at the
+    /// place in the imported file, naming what the provider documents.
+    fn compare_with_published(
+        &mut self,
+        spec_path: &Path,
+        text: &str,
+        provider: Provider,
+        operations: Option<&[String]>,
+    ) {
+        let mut locator = None;
+        for published in provider.published_specs() {
+            for found in herald_openapi::compare(text, published.text, operations) {
+                let locator = locator.get_or_insert_with(|| Locator::index(text, Limits::SPEC).ok());
+                let position = locator.as_ref().map(|l| l.pointer(&found.pointer)).unwrap_or_default();
+                let code = match found.kind {
+                    herald_openapi::ContradictionKind::Enum => codes::HW003,
+                    herald_openapi::ContradictionKind::Required => codes::HW004,
+                    herald_openapi::ContradictionKind::Type => codes::HW005,
+                };
+                let label = provider.label();
+                self.warnings.push(
+                    Diagnostic::warning(
+                        code,
+                        spec_path,
+                        format!(
+                            "{} (operation {}; {label}'s published spec {})",
+                            found.message, found.operation, published.file
+                        ),
+                    )
+                    .at(position)
+                    .hint(format!(
+                        "{label} documents {}; correct this spec: herald validates requests against it, {label} against its own",
+                        found.documented
+                    )),
+                );
             }
         }
     }

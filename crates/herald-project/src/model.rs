@@ -436,8 +436,61 @@ pub struct FlowDef {
     pub trigger: Option<TriggerDef>,
     #[serde(default)]
     pub variables: IndexMap<String, VariableDef>,
+    /// Formula resources: typed values computed from a formula each time they are read.
+    #[serde(default)]
+    pub formulas: IndexMap<String, FormulaDef>,
+    /// Text templates: plain text with merge fields, rendered each time they are read.
+    #[serde(default)]
+    pub text_templates: IndexMap<String, TextTemplateDef>,
+    /// Constants: typed values that never change during a run.
+    #[serde(default)]
+    pub constants: IndexMap<String, ConstantDef>,
     pub start: String,
     pub elements: IndexMap<String, ElementDef>,
+}
+
+/// A formula resource (Salesforce's Formula resource): `{!name}` reads the formula's value at that
+/// moment, so it follows the variables and outputs it reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormulaDef {
+    /// The data type the formula must return: Text, Number, Boolean, Date, DateTime or Time.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub expression: String,
+    pub description: Option<String>,
+}
+
+/// A text template (Salesforce's Text Template resource, "View as Plain Text").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextTemplateDef {
+    pub text: String,
+    pub description: Option<String>,
+}
+
+/// A constant (Salesforce's Constant resource): a typed literal that cannot be assigned.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConstantDef {
+    /// Text, Number, Boolean or Date.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub value: Value,
+    pub description: Option<String>,
+}
+
+/// A custom label (Salesforce's Custom Label), read in flows as `{!$Label.Name}`. A file in
+/// `labels/` holds any number of them, by name.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelDef {
+    pub value: String,
+    pub description: Option<String>,
+    /// Salesforce's "Short Description"; for people.
+    pub short_description: Option<String>,
+    /// The language of `value` (`en_US`); for people, herald has no translations.
+    pub language: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -21,6 +21,7 @@ pub mod kixie;
 pub mod message;
 pub mod policy;
 mod registry;
+pub mod specs;
 pub mod status;
 pub mod twilio;
 pub mod vonage;
@@ -33,5 +34,6 @@ pub use connector::{
 pub use message::{Accepted, OutboundMessage};
 pub use policy::{FailureClass, RateLimit, RetryPolicy, parse_retry_after};
 pub use registry::Provider;
+pub use specs::PublishedSpec;
 pub use status::MessageStatus;
 pub use webhook::{InboundMessage, Price, StatusUpdate, WebhookError, WebhookEvent};

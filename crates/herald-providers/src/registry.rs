@@ -64,6 +64,11 @@ impl Provider {
     pub fn connector(self) -> &'static dyn Connector {
         self.0
     }
+
+    /// The OpenAPI files this provider publishes, as herald ships them (see [`crate::specs`]).
+    pub fn published_specs(self) -> impl Iterator<Item = &'static crate::PublishedSpec> {
+        crate::specs::published(self.0.name())
+    }
 }
 
 impl std::ops::Deref for Provider {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 mod collections;
 mod records;
+mod resources;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
 pub(crate) use records::lookup_fields;
 
@@ -145,6 +146,8 @@ struct FlowContext<'a> {
     record_triggered: bool,
     prior_allowed: bool,
     variables: &'a [Variable],
+    /// Formulas, text templates and constants.
+    resources: &'a resources::Resources,
     project: &'a Project,
     /// Elements and the outputs they provide.
     outputs: HashMap<String, Vec<(&'static str, ExprType)>>,
@@ -184,7 +187,8 @@ impl Resolver for SiteResolver<'_> {
     }
 }
 
-const GLOBALS: [&str; 6] = ["$Record", "$Record__Prior", "$Flow", "$User", "$GlobalConstant", "$Credential"];
+const GLOBALS: [&str; 7] =
+    ["$Record", "$Record__Prior", "$Flow", "$User", "$GlobalConstant", "$Credential", "$Label"];
 
 impl SiteResolver<'_> {
     fn slot_for(&self, path: &[&str]) -> Result<(Slot, ExprType), String> {
@@ -205,6 +209,13 @@ impl SiteResolver<'_> {
                 return records::record_variable_slot(context, index, object, rest);
             }
             return variable_slot(context, index, rest);
+        }
+        if let Some(found) = context.resources.slot(head) {
+            if let Some(field) = rest.first() {
+                let kind = context.resources.kind_of(head).unwrap_or("resource");
+                return Err(format!("`{head}` is a {kind}, a single value; it has no field `{field}`"));
+            }
+            return Ok(found);
         }
         if let Some((element, stored)) = context.gets.iter().find(|(e, _)| e.eq_ignore_ascii_case(head)) {
             return collections::get_slot(context.project, element, stored, rest);
@@ -243,6 +254,7 @@ impl SiteResolver<'_> {
             .variables
             .iter()
             .map(|v| v.name.as_str())
+            .chain(context.resources.names())
             .chain(context.outputs.keys().map(String::as_str))
             .chain(context.gets.keys().map(String::as_str))
             .chain(context.loops.keys().map(String::as_str))
@@ -340,6 +352,21 @@ impl SiteResolver<'_> {
                 Ok((Slot::Credential { parameter: parameter.clone() }, ExprType::Text))
             }
             (Some("$Credential"), _) => Err("write `$Credential.ExternalCredential.parameter`".into()),
+            (Some("$Label"), [name]) => {
+                let context = self.context.ok_or("`$Label` cannot be used here")?;
+                let labels = &context.project.labels;
+                match labels.iter().find(|(label, _)| label.eq_ignore_ascii_case(name)) {
+                    Some((_, label)) => {
+                        Ok((Slot::Constant(Value::text(label.def.value.as_str())), ExprType::Text))
+                    }
+                    None => {
+                        let hint = did_you_mean(name, labels.keys().map(String::as_str)).unwrap_or_else(|| {
+                            format!("declare it in a file of labels/, e.g. labels/Labels.yaml: `{name}: {{value: ...}}`")
+                        });
+                        Err(format!("unknown custom label `$Label.{name}`; {hint}"))
+                    }
+                }
+            }
             (Some(global), _) => {
                 Err(format!("`{global}` needs one name after it, e.g. `{global}.{}`", example(global)))
             }
@@ -364,6 +391,7 @@ fn example(global: &str) -> &'static str {
     match global {
         "$Flow" => "FaultMessage",
         "$User" => "Id",
+        "$Label" => "Welcome_Text",
         _ => "True",
     }
 }
@@ -561,6 +589,7 @@ impl<'a> FlowCompiler<'a> {
             None => (String::new(), Vec::new()),
         };
         let variables = self.variables();
+        let resources = self.declare_resources(&variables);
         let element_index: HashMap<String, usize> =
             def.elements.keys().enumerate().map(|(i, name)| (name.clone(), i)).collect();
         let outputs = self.element_outputs();
@@ -570,6 +599,7 @@ impl<'a> FlowCompiler<'a> {
             record_triggered: def.trigger.is_some(),
             prior_allowed: def.trigger.as_ref().is_some_and(|t| t.on != TriggerEvent::Create),
             variables: &variables,
+            resources: &resources,
             project: self.project,
             outputs,
             actions: def
@@ -587,6 +617,7 @@ impl<'a> FlowCompiler<'a> {
         let context = FlowContext { gets, ..context };
         let loops = collections::loop_items(&context, def);
         let context = FlowContext { loops, ..context };
+        let compiled_resources = self.compile_resources(&context);
 
         let entry = self.entry_condition(&context);
         if !self.table.touched.take().is_empty() {
@@ -639,6 +670,7 @@ impl<'a> FlowCompiler<'a> {
         if !self.diagnostics.is_empty() || elements.len() != def.elements.len() {
             return None;
         }
+        let (formulas, text_templates) = compiled_resources?;
         Some(CompiledFlow {
             name: def.name.clone(),
             label: def.label.clone().unwrap_or_else(|| def.name.replace('_', " ")),
@@ -649,6 +681,8 @@ impl<'a> FlowCompiler<'a> {
             entry,
             slots: self.table.slots.take(),
             variables,
+            formulas,
+            text_templates,
             elements,
             element_index,
             start,
@@ -1379,6 +1413,10 @@ impl<'a> FlowCompiler<'a> {
                     ),
                     Some(format!("declare `{variable}` with `type: {wanted}`")),
                 ),
+                None if context.resources.kind_of(variable).is_some() => {
+                    let (message, hint) = resources::read_only(context.resources, variable).unwrap_or_default();
+                    self.value_error(&output_path, codes::HF043, message, Some(hint));
+                }
                 None => {
                     let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
                     self.value_error(
@@ -1592,6 +1630,12 @@ impl<'a> FlowCompiler<'a> {
                         );
                         None
                     }
+                    None if context.resources.kind_of(variable).is_some() => {
+                        let (message, hint) =
+                            resources::read_only(context.resources, variable).unwrap_or_default();
+                        self.value_error(&path.key("store_id_in"), codes::HF043, message, Some(hint));
+                        None
+                    }
                     None => {
                         let hint = did_you_mean(variable, context.variables.iter().map(|v| v.name.as_str()));
                         self.value_error(
@@ -1633,6 +1677,10 @@ impl<'a> FlowCompiler<'a> {
             let rest: Vec<&str> = segments.collect();
             let Some(variable) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(head))
             else {
+                if let Some((message, hint)) = resources::read_only(context.resources, head) {
+                    self.error(&target_path, codes::HF043, message, Some(hint));
+                    continue;
+                }
                 let hint = did_you_mean(head, context.variables.iter().map(|v| v.name.as_str()))
                     .or_else(|| Some("declare it under `variables:`".into()));
                 self.error(&target_path, codes::HF019, format!("unknown variable `{head}`"), hint);
@@ -1707,6 +1755,8 @@ pub(crate) fn slot_type(slot: &Slot) -> ExprType {
         Slot::CurrentDateTime => ExprType::DateTime,
         Slot::CurrentDate => ExprType::Date,
         Slot::Constant(value) => value.type_of(),
+        Slot::Formula { ty, .. } => *ty,
+        Slot::TextTemplate(_) => ExprType::Text,
     }
 }
 

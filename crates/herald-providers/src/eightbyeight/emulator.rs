@@ -1,5 +1,5 @@
 //! 8x8 in the sandbox: SMS and Chat Apps (WhatsApp, Viber, RCS, ...) as 8x8's documentation and its official
-//! specs (copies in `crates/herald-openapi/tests/fixtures/specs/8x8/`) describe them, on all four regions' hosts:
+//! specs (shipped in `crates/herald-providers/specs/8x8/`) describe them, on all four regions' hosts:
 //! `POST /api/v1/subaccounts/{subAccountId}/messages` (single) and `.../messages/batch`; their
 //! `outbound_message_status_changed` receipts and `inbound_message_received` webhooks.
 //!
