@@ -155,6 +155,11 @@ codes! {
     HF031: "A Get Records element names an unknown field or a value of the wrong type.";
     HF032: "A Loop without a collection or without `each`.";
     HF033: "A variable marked `input` or `output` in a record-triggered flow.";
+    HF045: "A Subflow names an unknown flow, or one that is not autolaunched.";
+    HF046: "A Subflow input is not an input variable of the subflow, or its value has the wrong type.";
+    HF047: "A Subflow output is not an output variable of the subflow, or its target variable cannot take it.";
+    HF048: "Subflows call each other in a cycle.";
+    HF049: "Subflows are nested deeper than the limit.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";

@@ -75,6 +75,7 @@ impl CompiledFlow {
             ElementKind::Decision { .. } => ElementKindName::Decision,
             ElementKind::Get(_) => ElementKindName::GetRecords,
             ElementKind::Loop(_) => ElementKindName::Loop,
+            ElementKind::Subflow(_) => ElementKindName::Subflow,
         })
     }
 }
@@ -89,6 +90,7 @@ pub enum ElementKindName {
     #[serde(rename = "Get Records")]
     GetRecords,
     Loop,
+    Subflow,
 }
 
 impl ElementKindName {
@@ -100,6 +102,7 @@ impl ElementKindName {
             ElementKindName::Decision => "Decision",
             ElementKindName::GetRecords => "Get Records",
             ElementKindName::Loop => "Loop",
+            ElementKindName::Subflow => "Subflow",
         }
     }
 }
@@ -216,6 +219,21 @@ pub(crate) enum ElementKind {
     Decision { outcomes: Vec<Outcome>, default: Option<usize> },
     Get(GetElement),
     Loop(LoopElement),
+    Subflow(SubflowElement),
+}
+
+/// A Subflow element: the autolaunched flow it calls, the values of its input variables, and which of
+/// its output variables go into this flow's variables.
+#[derive(Debug)]
+pub(crate) struct SubflowElement {
+    pub flow: String,
+    /// The subflow's input variable, and its value computed in the calling flow.
+    pub inputs: Vec<(String, ValueExpr)>,
+    /// The subflow's output variable, and the calling flow's variable that receives it.
+    pub outputs: Vec<(String, usize)>,
+    /// The compiled subflow, set once every flow of the project has compiled (a flow can be called
+    /// before it is compiled, in file order); recursion is refused at load, so these links never cycle.
+    pub child: std::sync::OnceLock<std::sync::Arc<CompiledFlow>>,
 }
 
 #[derive(Debug)]

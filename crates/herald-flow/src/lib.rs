@@ -7,6 +7,7 @@ mod flow;
 pub mod logic;
 mod records;
 mod runtime;
+mod subflow;
 mod warnings;
 
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger};
@@ -104,6 +105,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         );
     }
     let named_credentials = compile::named_credentials(&project, &mut diagnostics);
+    compile::subflows::check_graph(&project, &mut diagnostics);
     let mut flows = IndexMap::new();
     for (name, flow) in &project.flows {
         match compile::compile_flow(&project, flow) {
@@ -117,6 +119,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         diagnostics.sort();
         return Err(diagnostics);
     }
+    compile::subflows::link(&flows);
     let warnings = warnings::template_warnings(&project);
     Ok(CompiledProject { project, timezone, flows, named_credentials, warnings })
 }

@@ -64,6 +64,10 @@ pub struct RunState {
     /// key, so that a deliberate resend is a new message to the provider.
     #[serde(default)]
     pub(crate) generation: u32,
+    /// The run of the subflow the current Subflow element called, while it runs: a frame with its own
+    /// variables, cursor and pending effect, journaled with this one (see `subflow.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) subflow: Option<Box<RunState>>,
 }
 
 /// Read access to a run's state; only the interpreter changes it, through [`CompiledFlow`]'s methods.
@@ -87,9 +91,12 @@ impl RunState {
         &self.record
     }
 
-    /// The callout or effect in progress.
+    /// The callout or effect in progress, in the innermost subflow running.
     pub fn pending(&self) -> Option<&PendingCallout> {
-        self.pending.as_ref()
+        match &self.subflow {
+            Some(child) => child.pending(),
+            None => self.pending.as_ref(),
+        }
     }
 
     /// Why the run failed, when no fault connector caught it.
@@ -195,6 +202,9 @@ pub struct TraceEntry {
     pub at: DateTime<Utc>,
     /// How long the element took, in microseconds (the callout's round trip for actions).
     pub micros: u64,
+    /// The subflow the element belongs to; `None` for the flow the run started in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
 }
 
 pub enum Step {
@@ -278,7 +288,7 @@ pub struct CalloutResult {
     pub left_out: Vec<(String, String)>,
 }
 
-struct RunScope<'a> {
+pub(crate) struct RunScope<'a> {
     flow: &'a CompiledFlow,
     record: &'a Map<String, Json>,
     prior: Option<&'a Map<String, Json>>,
@@ -333,7 +343,7 @@ impl Scope for RunScope<'_> {
 }
 
 impl CompiledFlow {
-    fn scope<'a>(
+    pub(crate) fn scope<'a>(
         &'a self,
         state: &'a RunState,
         secrets: Option<&'a dyn SecretSource>,
@@ -406,6 +416,7 @@ impl CompiledFlow {
             loops: BTreeMap::new(),
             started_at: now,
             generation: 0,
+            subflow: None,
         }
     }
 
@@ -469,11 +480,11 @@ impl CompiledFlow {
             .map(|(variable, value)| (variable.name.as_str(), value))
     }
 
-    fn element(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn element(&self, name: &str) -> Option<&Element> {
         self.element_index.get(name).map(|i| &self.elements[*i])
     }
 
-    fn fail(&self, state: &mut RunState, message: String) -> Step {
+    pub(crate) fn fail(&self, state: &mut RunState, message: String) -> Step {
         state.cursor = None;
         state.pending = None;
         state.failure = Some(message.clone());
@@ -483,6 +494,11 @@ impl CompiledFlow {
     /// Runs elements until the run needs an effect or ends.
     pub fn advance(&self, state: &mut RunState, cx: &EvalContext) -> Step {
         loop {
+            if state.subflow.is_some()
+                && let Some(step) = self.advance_subflow(state, cx)
+            {
+                return step;
+            }
             if let Some(failure) = &state.failure {
                 return Step::Failed { message: failure.clone() };
             }
@@ -575,6 +591,7 @@ impl CompiledFlow {
                     }
                 }
                 ElementKind::Loop(looping) => self.take_next_item(state, element, looping, started),
+                ElementKind::Subflow(call) => self.enter_subflow(state, element, call, cx),
                 ElementKind::Action(_) | ElementKind::Create(_) | ElementKind::Get(_) => {
                     let key = idempotency_key(
                         &state.interview_id,
@@ -646,6 +663,9 @@ impl CompiledFlow {
 
     /// The action element a pending callout belongs to: its named and external credential.
     pub fn pending_credential(&self, state: &RunState) -> Option<CredentialUse<'_>> {
+        if let (Some(flow), Some(child)) = (self.running_subflow(state), state.subflow.as_deref()) {
+            return flow.pending_credential(child);
+        }
         let element = self.element(&state.pending.as_ref()?.element)?;
         match &element.kind {
             ElementKind::Action(action) => Some(CredentialUse {
@@ -666,6 +686,10 @@ impl CompiledFlow {
         secrets: &dyn SecretSource,
         cx: &EvalContext,
     ) -> Result<PreparedCallout, String> {
+        if let Some(prepared) = self.in_subflow(state, |flow, child| flow.prepare_callout(child, secrets, cx))
+        {
+            return prepared;
+        }
         let name = state.pending.as_ref().map(|p| p.element.clone()).ok_or("no callout is pending")?;
         let element = self.element(&name).ok_or_else(|| format!("element `{name}` no longer exists"))?;
         let ElementKind::Action(action) = &element.kind else {
@@ -751,6 +775,9 @@ impl CompiledFlow {
 
     /// Marks the pending callout as sent: journal this before the request leaves.
     pub fn mark_sent(&self, state: &mut RunState, now: DateTime<Utc>) {
+        if self.in_subflow(state, |flow, child| flow.mark_sent(child, now)).is_some() {
+            return;
+        }
         if let Some(pending) = &mut state.pending {
             pending.sent = true;
             pending.attempts += 1;
@@ -762,6 +789,12 @@ impl CompiledFlow {
     /// The pending callout failed in a way worth retrying: it stays pending, not sent, until `at`. The
     /// trace keeps the failed attempt.
     pub fn schedule_retry(&self, state: &mut RunState, retry: RetryAt, now: DateTime<Utc>) {
+        let retry = match self
+            .in_subflow_with(state, retry, |flow, child, retry| flow.schedule_retry(child, retry, now))
+        {
+            Ok(()) => return,
+            Err(retry) => retry,
+        };
         let RetryAt { at, error, micros, maybe_arrived } = retry;
         let Some(pending) = state.pending.as_mut() else { return };
         pending.sent = false;
@@ -780,6 +813,9 @@ impl CompiledFlow {
     /// Makes a waiting callout due at once: the same attempt, with the same idempotency key, sooner.
     /// Returns the element it belongs to.
     pub fn retry_now(&self, state: &mut RunState) -> Option<String> {
+        if let Some(element) = self.in_subflow(state, |flow, child| flow.retry_now(child)) {
+            return element;
+        }
         let pending = state.pending.as_mut()?;
         pending.next_attempt_at = None;
         Some(pending.element.clone())
@@ -788,6 +824,10 @@ impl CompiledFlow {
     /// The element a failed or interrupted run stopped at: the pending one, or the one whose fault
     /// ended the run.
     pub fn stopped_at(&self, state: &RunState) -> Option<String> {
+        // Stopped inside a subflow: the Subflow element calls it again from its start.
+        if state.subflow.is_some() {
+            return state.cursor.clone();
+        }
         if let Some(pending) = &state.pending {
             return Some(pending.element.clone());
         }
@@ -810,6 +850,7 @@ impl CompiledFlow {
             return Err(format!("flow {} has no element `{from}` ({hint})", self.name));
         }
         state.pending = None;
+        state.subflow = None;
         state.failure = None;
         state.fault_message = None;
         state.cursor = Some(from.clone());
@@ -819,6 +860,12 @@ impl CompiledFlow {
     }
 
     pub fn complete_callout(&self, state: &mut RunState, result: CalloutResult, now: DateTime<Utc>) {
+        let result = match self
+            .in_subflow_with(state, result, |flow, child, result| flow.complete_callout(child, result, now))
+        {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let mut outputs = Map::new();
@@ -867,6 +914,12 @@ impl CompiledFlow {
         now: DateTime<Utc>,
         micros: u64,
     ) {
+        let result = match self.in_subflow_with(state, result, |flow, child, result| {
+            flow.complete_create(child, result, truncated, now, micros)
+        }) {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let outputs = result.map(|id| {
@@ -936,7 +989,7 @@ impl CompiledFlow {
         }
     }
 
-    fn eval_value(
+    pub(crate) fn eval_value(
         &self,
         expr: &ValueExpr,
         scope: &RunScope<'_>,
@@ -1080,7 +1133,7 @@ impl Scope for HeaderScope<'_> {
     }
 }
 
-fn push_trace(
+pub(crate) fn push_trace(
     state: &mut RunState,
     element: &Element,
     kind: &str,
@@ -1099,7 +1152,7 @@ fn push_trace(
     });
 }
 
-fn trace_entry(
+pub(crate) fn trace_entry(
     element: &Element,
     kind: &str,
     inputs: Json,
@@ -1117,6 +1170,7 @@ fn trace_entry(
         fault: None,
         at,
         micros,
+        flow: None,
     }
 }
 
@@ -1360,6 +1414,12 @@ impl CompiledFlow {
         now: DateTime<Utc>,
         micros: u64,
     ) {
+        let result = match self.in_subflow_with(state, result, |flow, child, result| {
+            flow.complete_get(child, result, now, micros)
+        }) {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let first_only =
@@ -1385,7 +1445,7 @@ impl CompiledFlow {
 const TRACE_RECORDS: usize = 10;
 
 /// Whether this element's entry goes into the trace, counting it in `trace_omitted` when not.
-fn keeps_trace(state: &mut RunState, element: &Element) -> bool {
+pub(crate) fn keeps_trace(state: &mut RunState, element: &Element) -> bool {
     if state.trace.len() < TRACE_KEPT {
         return true;
     }
@@ -1431,7 +1491,7 @@ const TRACE_LIST_ITEMS: usize = 5;
 
 /// A value as a trace shows it: a long list as its size and its last items, so that adding to a
 /// collection in a loop does not copy the whole collection into each entry.
-fn trace_value(value: &Json) -> Json {
+pub(crate) fn trace_value(value: &Json) -> Json {
     match value {
         Json::Array(items) if items.len() > 2 * TRACE_LIST_ITEMS => serde_json::json!({
             "count": items.len(),
@@ -1443,7 +1503,7 @@ fn trace_value(value: &Json) -> Json {
 
 /// An input value converted to its variable's type: a scalar as formulas would read it (`"12"` is a
 /// Number), a collection item by item, a generated type as a JSON object.
-fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
+pub(crate) fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
     let one = |item: &Json| match &variable.ty {
         VariableType::Scalar(ty) => Value::from_json(item, *ty).map(|v| v.to_json()).map_err(|error| {
             // `--input code=42` reads 42 as JSON; say how to keep it text.

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod collections;
+pub(crate) mod subflows;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
 
 /// Maps an object field type to the formula type its values have.
@@ -1037,6 +1038,7 @@ impl<'a> FlowCompiler<'a> {
             def.decision.is_some(),
             def.get.is_some(),
             def.loop_over.is_some(),
+            def.subflow.is_some(),
         ];
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
@@ -1050,7 +1052,8 @@ impl<'a> FlowCompiler<'a> {
                 codes::HF013,
                 message,
                 Some(
-                    "give it exactly one of `action`, `create`, `get`, `assign`, `decision` or `loop`".into(),
+                    "give it exactly one of `action`, `create`, `get`, `assign`, `decision`, `loop` or `subflow`"
+                        .into(),
                 ),
             );
             return None;
@@ -1062,7 +1065,7 @@ impl<'a> FlowCompiler<'a> {
             self.error(
                 &path.key("fault"),
                 codes::HF014,
-                "only actions, Create Records and Get Records can fail and take a fault connector",
+                "only actions, Create Records, Get Records and Subflows can fail and take a fault connector",
                 None,
             );
         }
@@ -1083,8 +1086,8 @@ impl<'a> FlowCompiler<'a> {
             );
         }
         let stray = [
-            (!def.inputs.is_empty() && def.action.is_none(), "inputs"),
-            (!def.outputs.is_empty() && def.action.is_none(), "outputs"),
+            (!def.inputs.is_empty() && def.action.is_none() && def.subflow.is_none(), "inputs"),
+            (!def.outputs.is_empty() && def.action.is_none() && def.subflow.is_none(), "outputs"),
             (!def.fields.is_empty() && def.create.is_none(), "fields"),
             (def.store_id_in.is_some() && def.create.is_none(), "store_id_in"),
             (def.default.is_some() && def.decision.is_none(), "default"),
@@ -1117,6 +1120,8 @@ impl<'a> FlowCompiler<'a> {
             ElementKind::Get(self.get_records(object, def, path, context)?)
         } else if let Some(collection) = &def.loop_over {
             ElementKind::Loop(self.loop_element(collection, def, path, context, index)?)
+        } else if let Some(called) = &def.subflow {
+            ElementKind::Subflow(self.subflow(called, def, path, context)?)
         } else if let Some(items) = &def.assign {
             ElementKind::Assign(self.assign(items, &path.key("assign"), context)?)
         } else {
