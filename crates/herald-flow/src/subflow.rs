@@ -101,11 +101,10 @@ impl CompiledFlow {
         match child_flow.new_autolaunched_run(&inputs, state.user.clone(), id, cx.now) {
             Ok(mut child) => {
                 child.generation = state.generation;
-                if keeps_entry(state) {
-                    let mut entry = trace_entry(element, "Subflow", shown(&inputs), Json::Null, cx.now, 0);
-                    entry.result = format!("subflow: {}", call.flow);
-                    state.trace.push(entry);
-                }
+                // Always listed, as effects are: it tells whose elements follow.
+                let mut entry = trace_entry(element, "Subflow", shown(&inputs), Json::Null, cx.now, 0);
+                entry.result = format!("subflow: {}", call.flow);
+                state.trace.push(entry);
                 state.subflow = Some(Box::new(child));
             }
             Err(message) => {
@@ -216,9 +215,4 @@ fn frame_interview_id(parent: &str, element: &str, step: u32, generation: u32) -
 
 fn shown(inputs: &Map<String, Json>) -> Json {
     Json::Object(inputs.iter().map(|(k, v)| (k.clone(), trace_value(v))).collect())
-}
-
-/// Whether the opening entry of a Subflow element is listed (a long trace counts it instead).
-fn keeps_entry(state: &RunState) -> bool {
-    state.trace.len() < crate::TRACE_KEPT
 }
