@@ -215,7 +215,9 @@ fn print_entry(number: usize, entry: &TraceEntry) {
         if entry.micros > 0 { format!(" — {:.1} ms", entry.micros as f64 / 1000.0) } else { String::new() };
     match &entry.flow {
         // An element of a subflow: indented under the Subflow element that called it.
-        Some(flow) => println!("{number}.   {} ({}: {} in {flow}){timing}", entry.label, entry.kind, entry.element),
+        Some(flow) => {
+            println!("{number}.   {} ({}: {} in {flow}){timing}", entry.label, entry.kind, entry.element)
+        }
         None => println!("{number}. {} ({}: {}){timing}", entry.label, entry.kind, entry.element),
     }
     print_values("Inputs", &entry.inputs);

@@ -26,8 +26,7 @@ fn validate_accepts_the_example() {
 
 #[test]
 fn validate_accepts_the_autolaunched_example() {
-    let (code, stdout, stderr) =
-        herald(&["flow", "validate", example("8x8-sms").to_str().unwrap()], "");
+    let (code, stdout, stderr) = herald(&["flow", "validate", example("8x8-sms").to_str().unwrap()], "");
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("flow Send_SMS_8x8 autolaunched: Set_SMS_Body → Send_SMS"), "{stdout}");
 }

@@ -31,7 +31,9 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["flow"].as_str().unwrap_or("-"), t["element"].as_str().unwrap(), t["result"].as_str().unwrap()))
+        .map(|t| {
+            (t["flow"].as_str().unwrap_or("-"), t["element"].as_str().unwrap(), t["result"].as_str().unwrap())
+        })
         .collect();
     assert_eq!(
         path,
@@ -44,7 +46,10 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
         "{run}"
     );
     assert_eq!(run["trace"][2]["outputs"]["responseCode"], 200, "{run}");
-    assert_eq!(run["trace"][3]["outputs"]["responseCode"], 200, "the subflow's output, back in the Lead's flow");
+    assert_eq!(
+        run["trace"][3]["outputs"]["responseCode"], 200,
+        "the subflow's output, back in the Lead's flow"
+    );
     let received = h.sandbox_requests().await;
     assert_eq!(received.len(), 1);
     let request = &received[0];
@@ -499,7 +504,10 @@ async fn seed_003_as_an_autolaunched_flow_debug_runs_without_a_record_and_sends_
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(received[0]["host"], "chatapps.8x8.com");
     assert_eq!(received[0]["body"]["user"]["msisdn"], "+6591234567");
-    assert_eq!(received[0]["body"]["content"]["template"]["components"][1]["parameters"][0]["text"], "123456");
+    assert_eq!(
+        received[0]["body"]["content"]["template"]["components"][1]["parameters"][0]["text"],
+        "123456"
+    );
 }
 
 /// Seed 003's autolaunched flow invoked over HTTP: one message per input, `isSuccess` true.
@@ -523,7 +531,10 @@ async fn seed_003_invoked_over_http_answers_is_success_and_sends_each_code() {
     assert_eq!(answer[0]["outputValues"]["messageBody"]["user"]["msisdn"], "+6598765432", "{answer}");
     let received = h.sandbox_requests().await;
     assert_eq!(received.len(), 1, "{received:?}");
-    assert_eq!(received[0]["body"]["content"]["template"]["components"][0]["parameters"][0]["text"], "987654");
+    assert_eq!(
+        received[0]["body"]["content"]["template"]["components"][0]["parameters"][0]["text"],
+        "987654"
+    );
 }
 
 /// `herald flow debug` of the Lead-triggered flow prints the whole run, the subflow's elements
