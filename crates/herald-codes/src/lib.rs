@@ -165,6 +165,11 @@ codes! {
     HF042: "A resource name that is not an API name or is taken by a variable, element or other resource.";
     HF043: "An Assignment or an output that writes to a constant, formula or text template.";
     HF044: "A custom label that is not an API name or is defined twice.";
+    HF045: "A Subflow names an unknown flow, or one that is not autolaunched.";
+    HF046: "A Subflow input is not an input variable of the subflow, or its value has the wrong type.";
+    HF047: "A Subflow output is not an output variable of the subflow, or its target variable cannot take it.";
+    HF048: "Subflows call each other in a cycle.";
+    HF049: "Subflows are nested deeper than the limit.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";

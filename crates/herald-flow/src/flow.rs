@@ -81,6 +81,7 @@ impl CompiledFlow {
             ElementKind::Loop(_) => ElementKindName::Loop,
             ElementKind::Update(_) => ElementKindName::UpdateRecords,
             ElementKind::Delete(_) => ElementKindName::DeleteRecords,
+            ElementKind::Subflow(_) => ElementKindName::Subflow,
         })
     }
 }
@@ -99,6 +100,7 @@ pub enum ElementKindName {
     UpdateRecords,
     #[serde(rename = "Delete Records")]
     DeleteRecords,
+    Subflow,
 }
 
 impl ElementKindName {
@@ -112,6 +114,7 @@ impl ElementKindName {
             ElementKindName::Loop => "Loop",
             ElementKindName::UpdateRecords => "Update Records",
             ElementKindName::DeleteRecords => "Delete Records",
+            ElementKindName::Subflow => "Subflow",
         }
     }
 }
@@ -278,6 +281,7 @@ pub(crate) enum ElementKind {
     Loop(LoopElement),
     Update(ChangeElement),
     Delete(ChangeElement),
+    Subflow(SubflowElement),
 }
 
 /// An Update Records or Delete Records element.
@@ -298,6 +302,20 @@ pub(crate) enum ChangeSource {
     /// A record or a collection of records: a variable or a Get Records / Loop output.
     Records(CollectionRef),
     Conditions { filters: Vec<FilterItem>, logic: Logic },
+}
+
+/// A Subflow element: the autolaunched flow it calls, the values of its input variables, and which of
+/// its output variables go into this flow's variables.
+#[derive(Debug)]
+pub(crate) struct SubflowElement {
+    pub flow: String,
+    /// The subflow's input variable, and its value computed in the calling flow.
+    pub inputs: Vec<(String, ValueExpr)>,
+    /// The subflow's output variable, and the calling flow's variable that receives it.
+    pub outputs: Vec<(String, usize)>,
+    /// The compiled subflow, set once every flow of the project has compiled (a flow can be called
+    /// before it is compiled, in file order); recursion is refused at load, so these links never cycle.
+    pub child: std::sync::OnceLock<std::sync::Arc<CompiledFlow>>,
 }
 
 #[derive(Debug)]

@@ -7,6 +7,7 @@ mod flow;
 pub mod logic;
 mod records;
 mod runtime;
+mod subflow;
 mod warnings;
 
 pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger};
@@ -106,6 +107,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
     }
     compile::lookup_fields(&project, &mut diagnostics);
     let named_credentials = compile::named_credentials(&project, &mut diagnostics);
+    compile::subflows::check_graph(&project, &mut diagnostics);
     let mut flows = IndexMap::new();
     for (name, flow) in &project.flows {
         match compile::compile_flow(&project, flow) {
@@ -119,6 +121,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
         diagnostics.sort();
         return Err(diagnostics);
     }
+    compile::subflows::link(&flows);
     let mut warnings = project.warnings.clone();
     warnings.extend(warnings::template_warnings(&project));
     warnings.extend(warnings::text_template_html_warnings(&project));

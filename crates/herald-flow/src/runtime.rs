@@ -72,6 +72,10 @@ pub struct RunState {
     /// more for each Update Records in between (see [`MAX_TRIGGER_DEPTH`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) depth: u32,
+    /// The run of the subflow the current Subflow element called, while it runs: a frame with its own
+    /// variables, cursor and pending effect, journaled with this one (see `subflow.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) subflow: Option<Box<RunState>>,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -107,9 +111,12 @@ impl RunState {
         &self.record
     }
 
-    /// The callout or effect in progress.
+    /// The callout or effect in progress, in the innermost subflow running.
     pub fn pending(&self) -> Option<&PendingCallout> {
-        self.pending.as_ref()
+        match &self.subflow {
+            Some(child) => child.pending(),
+            None => self.pending.as_ref(),
+        }
     }
 
     /// Why the run failed, when no fault connector caught it.
@@ -225,6 +232,9 @@ pub struct TraceEntry {
     pub at: DateTime<Utc>,
     /// How long the element took, in microseconds (the callout's round trip for actions).
     pub micros: u64,
+    /// The subflow the element belongs to; `None` for the flow the run started in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
 }
 
 pub enum Step {
@@ -343,7 +353,7 @@ pub struct CalloutResult {
     pub left_out: Vec<(String, String)>,
 }
 
-struct RunScope<'a> {
+pub(crate) struct RunScope<'a> {
     flow: &'a CompiledFlow,
     record: &'a Map<String, Json>,
     prior: Option<&'a Map<String, Json>>,
@@ -458,7 +468,7 @@ fn base_record<'a>(
 }
 
 impl CompiledFlow {
-    fn scope<'a>(
+    pub(crate) fn scope<'a>(
         &'a self,
         state: &'a RunState,
         secrets: Option<&'a dyn SecretSource>,
@@ -544,6 +554,7 @@ impl CompiledFlow {
             generation: 0,
             related: BTreeMap::new(),
             depth: 0,
+            subflow: None,
         }
     }
 
@@ -607,11 +618,11 @@ impl CompiledFlow {
             .map(|(variable, value)| (variable.name.as_str(), value))
     }
 
-    fn element(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn element(&self, name: &str) -> Option<&Element> {
         self.element_index.get(name).map(|i| &self.elements[*i])
     }
 
-    fn fail(&self, state: &mut RunState, message: String) -> Step {
+    pub(crate) fn fail(&self, state: &mut RunState, message: String) -> Step {
         state.cursor = None;
         state.pending = None;
         state.failure = Some(message.clone());
@@ -621,6 +632,11 @@ impl CompiledFlow {
     /// Runs elements until the run needs an effect or ends.
     pub fn advance(&self, state: &mut RunState, cx: &EvalContext) -> Step {
         loop {
+            if state.subflow.is_some()
+                && let Some(step) = self.advance_subflow(state, cx)
+            {
+                return step;
+            }
             if let Some(failure) = &state.failure {
                 return Step::Failed { message: failure.clone() };
             }
@@ -721,6 +737,7 @@ impl CompiledFlow {
                     }
                 }
                 ElementKind::Loop(looping) => self.take_next_item(state, element, looping, started),
+                ElementKind::Subflow(call) => self.enter_subflow(state, element, call, cx),
                 ElementKind::Action(_)
                 | ElementKind::Create(_)
                 | ElementKind::Get(_)
@@ -809,6 +826,9 @@ impl CompiledFlow {
 
     /// The action element a pending callout belongs to: its named and external credential.
     pub fn pending_credential(&self, state: &RunState) -> Option<CredentialUse<'_>> {
+        if let (Some(flow), Some(child)) = (self.running_subflow(state), state.subflow.as_deref()) {
+            return flow.pending_credential(child);
+        }
         let element = self.element(&state.pending.as_ref()?.element)?;
         match &element.kind {
             ElementKind::Action(action) => Some(CredentialUse {
@@ -829,6 +849,10 @@ impl CompiledFlow {
         secrets: &dyn SecretSource,
         cx: &EvalContext,
     ) -> Result<PreparedCallout, String> {
+        if let Some(prepared) = self.in_subflow(state, |flow, child| flow.prepare_callout(child, secrets, cx))
+        {
+            return prepared;
+        }
         let name = state.pending.as_ref().map(|p| p.element.clone()).ok_or("no callout is pending")?;
         let element = self.element(&name).ok_or_else(|| format!("element `{name}` no longer exists"))?;
         let ElementKind::Action(action) = &element.kind else {
@@ -914,6 +938,9 @@ impl CompiledFlow {
 
     /// Marks the pending callout as sent: journal this before the request leaves.
     pub fn mark_sent(&self, state: &mut RunState, now: DateTime<Utc>) {
+        if self.in_subflow(state, |flow, child| flow.mark_sent(child, now)).is_some() {
+            return;
+        }
         if let Some(pending) = &mut state.pending {
             pending.sent = true;
             pending.attempts += 1;
@@ -925,6 +952,12 @@ impl CompiledFlow {
     /// The pending callout failed in a way worth retrying: it stays pending, not sent, until `at`. The
     /// trace keeps the failed attempt.
     pub fn schedule_retry(&self, state: &mut RunState, retry: RetryAt, now: DateTime<Utc>) {
+        let retry = match self
+            .in_subflow_with(state, retry, |flow, child, retry| flow.schedule_retry(child, retry, now))
+        {
+            Ok(()) => return,
+            Err(retry) => retry,
+        };
         let RetryAt { at, error, micros, maybe_arrived } = retry;
         let Some(pending) = state.pending.as_mut() else { return };
         pending.sent = false;
@@ -943,6 +976,9 @@ impl CompiledFlow {
     /// Makes a waiting callout due at once: the same attempt, with the same idempotency key, sooner.
     /// Returns the element it belongs to.
     pub fn retry_now(&self, state: &mut RunState) -> Option<String> {
+        if let Some(element) = self.in_subflow(state, |flow, child| flow.retry_now(child)) {
+            return element;
+        }
         let pending = state.pending.as_mut()?;
         pending.next_attempt_at = None;
         Some(pending.element.clone())
@@ -951,6 +987,10 @@ impl CompiledFlow {
     /// The element a failed or interrupted run stopped at: the pending one, or the one whose fault
     /// ended the run.
     pub fn stopped_at(&self, state: &RunState) -> Option<String> {
+        // Stopped inside a subflow: the Subflow element calls it again from its start.
+        if state.subflow.is_some() {
+            return state.cursor.clone();
+        }
         if let Some(pending) = &state.pending {
             return Some(pending.element.clone());
         }
@@ -973,6 +1013,7 @@ impl CompiledFlow {
             return Err(format!("flow {} has no element `{from}` ({hint})", self.name));
         }
         state.pending = None;
+        state.subflow = None;
         state.failure = None;
         state.fault_message = None;
         state.cursor = Some(from.clone());
@@ -982,6 +1023,12 @@ impl CompiledFlow {
     }
 
     pub fn complete_callout(&self, state: &mut RunState, result: CalloutResult, now: DateTime<Utc>) {
+        let result = match self
+            .in_subflow_with(state, result, |flow, child, result| flow.complete_callout(child, result, now))
+        {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let mut outputs = Map::new();
@@ -1030,6 +1077,12 @@ impl CompiledFlow {
         now: DateTime<Utc>,
         micros: u64,
     ) {
+        let result = match self.in_subflow_with(state, result, |flow, child, result| {
+            flow.complete_create(child, result, truncated, now, micros)
+        }) {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let outputs = result.map(|id| {
@@ -1102,7 +1155,7 @@ impl CompiledFlow {
         }
     }
 
-    fn eval_value(
+    pub(crate) fn eval_value(
         &self,
         expr: &ValueExpr,
         scope: &RunScope<'_>,
@@ -1260,7 +1313,7 @@ impl Scope for HeaderScope<'_> {
     }
 }
 
-fn push_trace(
+pub(crate) fn push_trace(
     state: &mut RunState,
     element: &Element,
     kind: &str,
@@ -1279,7 +1332,7 @@ fn push_trace(
     });
 }
 
-fn trace_entry(
+pub(crate) fn trace_entry(
     element: &Element,
     kind: &str,
     inputs: Json,
@@ -1297,6 +1350,7 @@ fn trace_entry(
         fault: None,
         at,
         micros,
+        flow: None,
     }
 }
 
@@ -1565,6 +1619,12 @@ impl CompiledFlow {
         now: DateTime<Utc>,
         micros: u64,
     ) {
+        let result = match self.in_subflow_with(state, result, |flow, child, result| {
+            flow.complete_get(child, result, now, micros)
+        }) {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         let name = state.pending.as_ref().map(|p| p.element.clone()).unwrap_or_default();
         let (first_only, store_in) = match self.element(&name).map(|e| &e.kind) {
@@ -1628,6 +1688,12 @@ impl CompiledFlow {
     /// Hands over the records a [`Effect::LoadRelated`] asked for: each id with its record, or `None`
     /// when there is no such record (the traversal then reads empty values, as a lookup left blank).
     pub fn complete_related(&self, state: &mut RunState, records: Vec<(String, Option<Map<String, Json>>)>) {
+        let records = match self.in_subflow_with(state, records, |flow, child, records| {
+            flow.complete_related(child, records)
+        }) {
+            Ok(()) => return,
+            Err(records) => records,
+        };
         if state.related.len() + records.len() > RELATED_KEPT {
             state.related.clear();
         }
@@ -1723,6 +1789,12 @@ impl CompiledFlow {
         now: DateTime<Utc>,
         micros: u64,
     ) {
+        let result = match self.in_subflow_with(state, result, |flow, child, result| {
+            flow.complete_change(child, result, now, micros)
+        }) {
+            Ok(()) => return,
+            Err(result) => result,
+        };
         let inputs = state.pending.as_ref().map(|p| p.inputs.clone()).unwrap_or(Json::Null);
         state.related.clear();
         let outcome = result.map(|count| serde_json::json!({ "count": count }));
@@ -1756,7 +1828,7 @@ impl RecordChange {
 const TRACE_RECORDS: usize = 10;
 
 /// Whether this element's entry goes into the trace, counting it in `trace_omitted` when not.
-fn keeps_trace(state: &mut RunState, element: &Element) -> bool {
+pub(crate) fn keeps_trace(state: &mut RunState, element: &Element) -> bool {
     if state.trace.len() < TRACE_KEPT {
         return true;
     }
@@ -1802,7 +1874,7 @@ const TRACE_LIST_ITEMS: usize = 5;
 
 /// A value as a trace shows it: a long list as its size and its last items, so that adding to a
 /// collection in a loop does not copy the whole collection into each entry.
-fn trace_value(value: &Json) -> Json {
+pub(crate) fn trace_value(value: &Json) -> Json {
     match value {
         Json::Array(items) if items.len() > 2 * TRACE_LIST_ITEMS => serde_json::json!({
             "count": items.len(),
@@ -1814,7 +1886,7 @@ fn trace_value(value: &Json) -> Json {
 
 /// An input value converted to its variable's type: a scalar as formulas would read it (`"12"` is a
 /// Number), a collection item by item, a generated type as a JSON object.
-fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
+pub(crate) fn input_value(variable: &Variable, value: &Json) -> Result<Json, String> {
     let one = |item: &Json| match &variable.ty {
         VariableType::Scalar(ty) => Value::from_json(item, *ty).map(|v| v.to_json()).map_err(|error| {
             // `--input code=42` reads 42 as JSON; say how to keep it text.

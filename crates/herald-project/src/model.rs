@@ -644,6 +644,9 @@ pub struct ElementDef {
     /// Loop: where the run goes after the last item ("After Last Item").
     pub after: Option<String>,
     pub direction: Option<LoopDirection>,
+    /// Subflow: the autolaunched flow called, with `inputs` (its input variables) and `outputs` (its
+    /// output variables into this flow's variables).
+    pub subflow: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -213,7 +213,13 @@ pub fn print_omitted<'a>(omitted: impl Iterator<Item = (&'a str, u64)>) {
 fn print_entry(number: usize, entry: &TraceEntry) {
     let timing =
         if entry.micros > 0 { format!(" — {:.1} ms", entry.micros as f64 / 1000.0) } else { String::new() };
-    println!("{number}. {} ({}: {}){timing}", entry.label, entry.kind, entry.element);
+    match &entry.flow {
+        // An element of a subflow: indented under the Subflow element that called it.
+        Some(flow) => {
+            println!("{number}.   {} ({}: {} in {flow}){timing}", entry.label, entry.kind, entry.element)
+        }
+        None => println!("{number}. {} ({}: {}){timing}", entry.label, entry.kind, entry.element),
+    }
     print_values("Inputs", &entry.inputs);
     print_values("Outputs", &entry.outputs);
     if let Some(fault) = &entry.fault {

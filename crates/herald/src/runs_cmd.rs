@@ -85,7 +85,12 @@ pub async fn show(dir: &Path, db: Option<PathBuf>, id: &str, json: bool) -> Resu
         println!();
         for entry in trace {
             let text = |key: &str| entry.get(key).and_then(|v| v.as_str()).unwrap_or("").to_string();
-            println!("  {} ({}) -> {}", text("element"), text("kind"), text("result"));
+            match entry.get("flow").and_then(|v| v.as_str()) {
+                Some(flow) => {
+                    println!("    {} in {flow} ({}) -> {}", text("element"), text("kind"), text("result"))
+                }
+                None => println!("  {} ({}) -> {}", text("element"), text("kind"), text("result")),
+            }
             if let Some(fault) = entry.get("fault").and_then(|v| v.as_str()) {
                 println!("      fault: {}", one_line(fault, 200));
             }

@@ -26,15 +26,14 @@ fn validate_accepts_the_example() {
 
 #[test]
 fn validate_accepts_the_autolaunched_example() {
-    let (code, stdout, stderr) =
-        herald(&["flow", "validate", example("8x8-sms-autolaunched").to_str().unwrap()], "");
+    let (code, stdout, stderr) = herald(&["flow", "validate", example("8x8-sms").to_str().unwrap()], "");
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("flow Send_SMS_8x8 autolaunched: Set_SMS_Body → Send_SMS"), "{stdout}");
 }
 
 #[test]
 fn debug_refuses_a_record_for_an_autolaunched_flow_and_inputs_for_a_record_triggered_one() {
-    let autolaunched = example("8x8-sms-autolaunched");
+    let autolaunched = example("8x8-sms");
     let args = ["flow", "debug", autolaunched.to_str().unwrap(), "Send_SMS_8x8", "--record", "{}"];
     let (code, stdout, stderr) = herald(&args, "");
     assert_ne!(code, 0, "{stdout}");
@@ -76,7 +75,7 @@ fn debug_refuses_a_record_for_an_autolaunched_flow_and_inputs_for_a_record_trigg
 
 #[test]
 fn debug_names_the_input_that_does_not_fit_before_anything_is_sent() {
-    let h = Harness::example("8x8-sms-autolaunched").no_server().start();
+    let h = Harness::example("8x8-sms").no_server().start();
     // `5` is valid JSON, so it is a number, not text.
     let (code, stdout, stderr) = h.flow_debug_inputs("Send_SMS_8x8", &["text=5", "recipent=+6598765432"]);
     assert_ne!(code, 0, "{stdout}");

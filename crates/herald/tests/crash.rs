@@ -56,7 +56,8 @@ impl Provider {
 
     fn flow_file(self) -> &'static str {
         match self {
-            Provider::EightByEight => "flows/Lead_Welcome_SMS_8x8.yaml",
+            // The Lead's flow calls this autolaunched flow as a subflow, which holds the action.
+            Provider::EightByEight => "flows/Send_SMS_8x8.yaml",
             Provider::Kixie => "flows/Lead_Welcome_SMS.yaml",
         }
     }

@@ -26,7 +26,30 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
     let h = eight_by_eight("8x8-sms", KEY);
     let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": "+6591234567"})).await;
     assert_eq!(run["status"], "finished", "{run}");
-    assert_eq!(run["trace"][1]["outputs"]["responseCode"], 200, "{run}");
+    // The Lead's flow calls the guide's autolaunched flow as a subflow; its elements are in the trace.
+    let path: Vec<(&str, &str, &str)> = run["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (t["flow"].as_str().unwrap_or("-"), t["element"].as_str().unwrap(), t["result"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        path,
+        [
+            ("-", "Send_SMS", "subflow: Send_SMS_8x8"),
+            ("Send_SMS_8x8", "Set_SMS_Body", "next: Send_SMS"),
+            ("Send_SMS_8x8", "Send_SMS", "end"),
+            ("-", "Send_SMS", "end"),
+        ],
+        "{run}"
+    );
+    assert_eq!(run["trace"][2]["outputs"]["responseCode"], 200, "{run}");
+    assert_eq!(
+        run["trace"][3]["outputs"]["responseCode"], 200,
+        "the subflow's output, back in the Lead's flow"
+    );
     let received = h.sandbox_requests().await;
     assert_eq!(received.len(), 1);
     let request = &received[0];
@@ -46,7 +69,7 @@ async fn seed_001_sends_the_sms_request_with_the_corrected_field_names() {
 /// Seed 001 as the guide builds it: an autolaunched flow, Debug → Run with no record, "All done.".
 #[tokio::test]
 async fn seed_001_as_an_autolaunched_flow_debug_runs_without_a_record_and_sends_the_sms() {
-    let h = Harness::example("8x8-sms-autolaunched")
+    let h = Harness::example("8x8-sms")
         .credential(
             ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
             &format!("Bearer {KEY}"),
@@ -90,16 +113,19 @@ async fn an_8x8_rejection_inside_a_200_takes_the_fault_path() {
             json!({"LastName": "L", "Phone": herald_providers::eightbyeight::emulator::BLOCKED_DESTINATION}),
         )
         .await;
-    let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    // The subflow has no fault path: its failure takes the Subflow element's, which logs the Task.
+    let fault = run["trace"][2]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("HTTP 200 but 8x8 rejected the message"), "{fault}");
-    assert_eq!(run["trace"][2]["kind"], "Create Records");
+    assert_eq!(run["trace"][2]["result"], "failed", "{run}");
+    assert_eq!(run["trace"][3]["result"], "fault: Log_SMS_Failure", "{run}");
+    assert_eq!(run["trace"][4]["kind"], "Create Records");
 }
 
 #[tokio::test]
 async fn a_number_that_cannot_exist_is_refused_before_any_callout() {
     let h = eight_by_eight("8x8-sms", KEY);
     let run = h.lead_run(json!({"LastName": "L", "Phone": "+99912345678"})).await;
-    let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    let fault = run["trace"][2]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("was not sent: the destination `+99912345678`"), "{fault}");
     assert!(fault.contains("country code that does not exist"), "{fault}");
     assert!(h.sandbox_requests().await.is_empty(), "nothing may reach 8x8");
@@ -109,7 +135,7 @@ async fn a_number_that_cannot_exist_is_refused_before_any_callout() {
 async fn a_wrong_8x8_key_is_a_401_with_8x8s_error_code() {
     let h = eight_by_eight("8x8-sms", "not-the-key-12345");
     let run = h.lead_run(json!({"LastName": "L", "Phone": "+6591234567"})).await;
-    let fault = run["trace"][1]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
+    let fault = run["trace"][2]["fault"].as_str().unwrap_or_else(|| panic!("{run}"));
     assert!(fault.contains("HTTP 401"), "{fault}");
     assert!(fault.contains("1200"), "{fault}");
     assert!(!run.to_string().contains("not-the-key-12345"));
@@ -141,13 +167,16 @@ async fn seed_003_builds_the_otp_template_with_one_helper_variable_added_twice()
             }}
         })
     );
-    assert_eq!(run["trace"][3]["outputs"]["responseCode"], 200, "{run}");
+    // The call, the subflow's three Assignments, its action, the return.
+    assert_eq!(run["trace"][4]["element"], "Send_Message", "{run}");
+    assert_eq!(run["trace"][4]["flow"], "Send_WhatsApp_OTP", "{run}");
+    assert_eq!(run["trace"][5]["outputs"]["responseCode"], 200, "{run}");
 }
 
 #[test]
 fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
     let sms = ProjectCopy::of("8x8-sms");
-    let flow = "flows/Lead_Welcome_SMS_8x8.yaml";
+    let flow = "flows/Send_SMS_8x8.yaml";
     sms.replace(flow, "smsBody.destination:", "smsBody.to:");
     sms.replace(flow, "smsBody.source:", "smsBody.from:");
     let (code, _, stderr) = herald(&["flow", "validate", sms.path().to_str().unwrap()], "");
@@ -156,7 +185,7 @@ fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
     assert!(stderr.contains("has no field `from`; did you mean `source`"), "{stderr}");
 
     let otp = ProjectCopy::of("8x8-whatsapp-otp");
-    let flow = "flows/Lead_WhatsApp_OTP.yaml";
+    let flow = "flows/Send_WhatsApp_OTP.yaml";
     otp.replace(flow, "messageBody.type: Template", "messageBody.type: template");
     otp.replace(flow, "componentVariable.type: button", "componentVariable.type: Button");
     otp.replace(flow, "componentVariable.subType: Url", "componentVariable.subType: url");
@@ -171,7 +200,7 @@ fn the_seeds_as_written_fail_validation_naming_the_field_or_value() {
 #[test]
 fn a_body_without_its_required_fields_does_not_load() {
     let sms = ProjectCopy::of("8x8-sms");
-    sms.edit("flows/Lead_Welcome_SMS_8x8.yaml", |text| {
+    sms.edit("flows/Send_SMS_8x8.yaml", |text| {
         text.lines().filter(|l| !l.contains("smsBody.text:")).map(|l| format!("{l}\n")).collect()
     });
     let (code, _, stderr) = herald(&["flow", "validate", sms.path().to_str().unwrap()], "");
@@ -418,7 +447,7 @@ async fn a_launched_campaign_texts_every_member_in_batches() {
 /// with its inputs and outputs, run once per input, its outputs in the answer.
 #[tokio::test]
 async fn seed_001_invoked_over_http_sends_one_sms_per_input_and_answers_its_outputs() {
-    let h = Harness::example("8x8-sms-autolaunched")
+    let h = Harness::example("8x8-sms")
         .credential(
             ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
             &format!("Bearer {KEY}"),
@@ -446,4 +475,88 @@ async fn seed_001_invoked_over_http_sends_one_sms_per_input_and_answers_its_outp
     assert_eq!(received.len(), 2, "{received:?}");
     assert_eq!(received[0]["body"]["text"], "Hello from herald");
     assert_eq!(received[1]["body"]["text"], "This is an SMS message.");
+}
+
+/// An 8x8 example with `Bearer KEY` stored, and no server (for `herald flow debug`).
+fn debug_only(example: &str) -> Harness {
+    Harness::example(example)
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            &format!("Bearer {KEY}"),
+        )
+        .no_server()
+        .start()
+}
+
+/// Seed 003 as the guide builds it: the autolaunched flow, Debug → Run with no record, "All done.",
+/// the guide's template in the sandbox.
+#[tokio::test]
+async fn seed_003_as_an_autolaunched_flow_debug_runs_without_a_record_and_sends_the_template() {
+    let h = debug_only("8x8-whatsapp-otp");
+    let (code, stdout, stderr) = h.flow_debug_inputs("Send_WhatsApp_OTP", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("autolaunched"), "{stdout}");
+    assert!(stdout.contains("4. Send Message (Action: Send_Message)"), "{stdout}");
+    assert!(stdout.contains("  responseCode = 200\n"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "the key leaked");
+    let received = h.sandbox_requests().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["host"], "chatapps.8x8.com");
+    assert_eq!(received[0]["body"]["user"]["msisdn"], "+6591234567");
+    assert_eq!(
+        received[0]["body"]["content"]["template"]["components"][1]["parameters"][0]["text"],
+        "123456"
+    );
+}
+
+/// Seed 003's autolaunched flow invoked over HTTP: one message per input, `isSuccess` true.
+#[tokio::test]
+async fn seed_003_invoked_over_http_answers_is_success_and_sends_each_code() {
+    let h = Harness::example("8x8-whatsapp-otp")
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            &format!("Bearer {KEY}"),
+        )
+        .user("flowclient", &["Flow_Runner", "CPaaS_API_Access"])
+        .start();
+    let body = json!({"inputs": [{"recipient": "+6598765432", "otp": "987654"}]});
+    let url = h.url("/services/data/v60.0/actions/custom/flow/Send_WhatsApp_OTP");
+    let answer = h.api().post(url).json(&body).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer[0]["actionName"], "Send_WhatsApp_OTP", "{answer}");
+    assert_eq!(answer[0]["isSuccess"], true, "{answer}");
+    assert_eq!(answer[0]["outputValues"]["responseCode"], 200, "{answer}");
+    assert_eq!(answer[0]["outputValues"]["messageBody"]["user"]["msisdn"], "+6598765432", "{answer}");
+    let received = h.sandbox_requests().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        received[0]["body"]["content"]["template"]["components"][0]["parameters"][0]["text"],
+        "987654"
+    );
+}
+
+/// `herald flow debug` of the Lead-triggered flow prints the whole run, the subflow's elements
+/// included under the Subflow element, and ends "All done." with the SMS in the sandbox.
+#[tokio::test]
+async fn debugging_the_lead_flow_prints_the_subflows_elements_and_ends_all_done() {
+    let h = debug_only("8x8-sms");
+    let record = r#"{"FirstName":"Mei","LastName":"Tan","Phone":"9123 4567"}"#;
+    let (code, stdout, stderr) = h.flow_debug("Lead_Welcome_SMS_8x8", record);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for line in [
+        "1. Send SMS (Subflow: Send_SMS)",
+        "   → subflow: Send_SMS_8x8",
+        "2.   Set SMS Body (Assignment: Set_SMS_Body in Send_SMS_8x8)",
+        "3.   Send SMS (Action: Send_SMS in Send_SMS_8x8)",
+        "4. Send SMS (Subflow: Send_SMS)",
+    ] {
+        assert!(stdout.contains(line), "{line} missing in {stdout}");
+    }
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+    let received = h.sandbox_requests().await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["body"]["destination"], "+6591234567");
+    assert_eq!(received[0]["body"]["text"], "Hi Mei, this is an SMS message.");
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 mod collections;
 mod records;
 mod resources;
+pub(crate) mod subflows;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
 pub(crate) use records::lookup_fields;
 
@@ -1129,6 +1130,7 @@ impl<'a> FlowCompiler<'a> {
             def.loop_over.is_some(),
             def.update.is_some(),
             def.delete.is_some(),
+            def.subflow.is_some(),
         ];
         self.table.touched.take();
         let count = kinds.iter().filter(|k| **k).count();
@@ -1143,7 +1145,7 @@ impl<'a> FlowCompiler<'a> {
                 codes::HF013,
                 message,
                 Some(
-                    "give it exactly one of `action`, `create`, `get`, `update`, `delete`, `assign`, `decision` or `loop`".into(),
+                    "give it exactly one of `action`, `create`, `get`, `update`, `delete`, `assign`, `decision`, `loop` or `subflow`".into(),
                 ),
             );
             return None;
@@ -1155,7 +1157,7 @@ impl<'a> FlowCompiler<'a> {
             self.error(
                 &path.key("fault"),
                 codes::HF014,
-                "only actions and Create, Get, Update and Delete Records can fail and take a fault connector",
+                "only actions, Create, Get, Update and Delete Records, and Subflows can fail and take a fault connector",
                 None,
             );
         }
@@ -1177,8 +1179,8 @@ impl<'a> FlowCompiler<'a> {
         }
         let changes = def.update.is_some() || def.delete.is_some();
         let stray = [
-            (!def.inputs.is_empty() && def.action.is_none(), "inputs"),
-            (!def.outputs.is_empty() && def.action.is_none(), "outputs"),
+            (!def.inputs.is_empty() && def.action.is_none() && def.subflow.is_none(), "inputs"),
+            (!def.outputs.is_empty() && def.action.is_none() && def.subflow.is_none(), "outputs"),
             (!def.fields.is_empty() && def.create.is_none() && def.update.is_none(), "fields"),
             (def.store_id_in.is_some() && def.create.is_none(), "store_id_in"),
             (def.default.is_some() && def.decision.is_none(), "default"),
@@ -1218,6 +1220,8 @@ impl<'a> FlowCompiler<'a> {
             ElementKind::Delete(self.change_records(true, object, def, path, context)?)
         } else if let Some(collection) = &def.loop_over {
             ElementKind::Loop(self.loop_element(collection, def, path, context, index)?)
+        } else if let Some(called) = &def.subflow {
+            ElementKind::Subflow(self.subflow(called, def, path, context)?)
         } else if let Some(items) = &def.assign {
             ElementKind::Assign(self.assign(items, &path.key("assign"), context)?)
         } else {
