@@ -11,6 +11,7 @@ mod access;
 mod admission;
 mod callout;
 mod credentials;
+mod debug;
 mod driver;
 mod health;
 mod ids;
@@ -26,6 +27,7 @@ mod webhooks;
 
 pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
+pub use debug::DebugRecord;
 pub use driver::{DebugOutcome, Interview, RunEvent};
 pub use health::Health;
 pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};

@@ -234,6 +234,17 @@ impl Store {
         Ok(Store::with_backend(backend))
     }
 
+    /// Copies the database at `location` as it is committed now (also while a server writes to it)
+    /// into the new database `copy`, which must not exist yet; a `location` that does not exist gives
+    /// nothing to copy, and `copy` is left absent. Debug's rollback mode runs on such a copy and
+    /// deletes it after, so that nothing it writes reaches the database.
+    pub async fn copy_database(location: &Path, copy: &Path) -> Result<()> {
+        let (from, to) = (location.to_path_buf(), copy.to_path_buf());
+        tokio::task::spawn_blocking(move || SqliteBackend::copy(&from, &to))
+            .await
+            .map_err(|error| StoreError::Stopped(format!("copying the database did not finish: {error}")))?
+    }
+
     /// A store over a backend already open.
     pub fn with_backend(backend: impl Backend) -> Store {
         Store { backend: Arc::new(backend) }

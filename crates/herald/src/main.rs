@@ -246,7 +246,7 @@ enum FlowCommand {
     /// Run one flow once, really performing its effects, and show every element: a record-triggered
     /// flow on --record, an autolaunched flow (no `trigger:`) from --input values.
     #[command(
-        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms-autolaunched Send_SMS_8x8 \\\n    --input recipient=+6591234567 --input text=Hello --sandbox http://127.0.0.1:8099"
+        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms-autolaunched Send_SMS_8x8 \\\n    --input recipient=+6591234567 --input text=Hello --sandbox http://127.0.0.1:8099\n  herald flow debug my-project Lead_Status_Changed --record-id 00Q1a2B3c4D5e6F \\\n    --prior '{\"Status\":\"Open\"}' --rollback --sandbox http://127.0.0.1:8099"
     )]
     Debug {
         /// The project folder (holding herald.toml).
@@ -275,6 +275,21 @@ enum FlowCommand {
         /// Run as this user (default: the automation user of herald.toml).
         #[arg(long = "as")]
         as_user: Option<String>,
+        /// Run on this existing record of the flow's object, from the database (record-triggered
+        /// flows); with --record, those fields are changed for this run on top of the stored values.
+        #[arg(long)]
+        record_id: Option<String>,
+        /// The values fields had before the update being debugged, as JSON (`{"Status":"Open"}`); the
+        /// other fields had their current values. For "only when a record is updated to meet the
+        /// condition", ISCHANGED and PRIORVALUE. With --record-id and --record but no --prior, the
+        /// stored record is the prior.
+        #[arg(long)]
+        prior: Option<String>,
+        /// Salesforce's "Run flow in rollback mode": the run uses a copy of the database that is
+        /// deleted after, so no record, run or message it writes is kept; callouts are still made (to
+        /// --sandbox when given).
+        #[arg(long)]
+        rollback: bool,
     },
 }
 
@@ -537,8 +552,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db,
             ignore_entry_condition,
             as_user,
+            record_id,
+            prior,
+            rollback,
         }) => {
-            let options = flow_cmd::DebugOptions { sandbox, db, ignore_entry_condition, as_user, inputs };
+            let options = flow_cmd::DebugOptions {
+                sandbox,
+                db,
+                ignore_entry_condition,
+                as_user,
+                inputs,
+                record_id,
+                prior,
+                rollback,
+            };
             runtime()?.block_on(flow_cmd::debug(&project, &flow, record.as_deref(), options))
         }
         Command::Credential(CredentialCommand::Set {

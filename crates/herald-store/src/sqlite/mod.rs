@@ -49,6 +49,25 @@ impl SqliteBackend {
         Ok(SqliteBackend { db: db::Database::open(path, durability)? })
     }
 
+    /// Writes a consistent copy of the database file `from` to `to` with `VACUUM INTO`, which reads
+    /// one snapshot (a writer elsewhere is not blocked and its later commits are not in the copy).
+    pub(crate) fn copy(from: &Path, to: &Path) -> Result<()> {
+        if !from.exists() {
+            return Ok(());
+        }
+        let conn = Connection::open_with_flags(
+            from,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open { path: from.display().to_string(), source: source.into() })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let target = to.to_str().ok_or_else(|| {
+            StoreError::Stopped(format!("{} is not a path SQLite can write to", to.display()))
+        })?;
+        conn.execute("VACUUM INTO ?1", params![target])?;
+        Ok(())
+    }
+
     /// A lookup by key, on the calling thread.
     fn lookup<'a, R: Send + 'a>(
         &self,
