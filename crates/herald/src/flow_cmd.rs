@@ -84,7 +84,7 @@ enum Start {
 /// `--input NAME=VALUE`: the value is JSON (`3`, `true`, `"text"`, `["a","b"]`); anything that does
 /// not parse as JSON is taken as text as written, so `--input smsBody=Hello` needs no quotes. Text that
 /// happens to be valid JSON (`42`, `true`, `null`) must be quoted to stay text: `--input code='"42"'`.
-fn parse_inputs(given: &[String]) -> Result<serde_json::Map<String, Value>> {
+pub(crate) fn parse_inputs(given: &[String]) -> Result<serde_json::Map<String, Value>> {
     let mut inputs = serde_json::Map::new();
     for item in given {
         let Some((name, text)) = item.split_once('=') else {

@@ -1,6 +1,7 @@
 //! herald: a record change becomes an SMS or WhatsApp message in milliseconds.
 
 mod admin;
+mod client_cmd;
 mod demo;
 mod flow_cmd;
 mod formula_cmd;
@@ -243,6 +244,23 @@ enum FlowCommand {
         /// The project folder (holding herald.toml).
         project: PathBuf,
     },
+    /// Run an autolaunched flow on a running server, as a client of Salesforce's REST API would
+    /// (POST /services/data/v60.0/actions/custom/flow/FLOW): prints the output variables, then "All
+    /// done.", or the errors and exit code 1 when the interview did not succeed. The token
+    /// ($HERALD_TOKEN) must belong to a user whose permission sets grant the `run_flows` scope.
+    #[command(after_help = "Example:
+  export HERALD_URL=http://127.0.0.1:8080 HERALD_TOKEN=$(herald token create flowclient --project examples/8x8-sms-autolaunched)
+  herald flow run Send_SMS_8x8 --input recipient=+6591234567 --input text=Hello")]
+    Run {
+        /// The autolaunched flow's API name (flows/NAME.yaml on the server).
+        flow: String,
+        /// A value for an input variable, as NAME=VALUE (repeatable), read as for `flow debug`: JSON
+        /// when it parses, else text as written.
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
     /// Run one flow once, really performing its effects, and show every element: a record-triggered
     /// flow on --record, an autolaunched flow (no `trigger:`) from --input values.
     #[command(
@@ -291,6 +309,15 @@ enum FlowCommand {
         #[arg(long)]
         rollback: bool,
     },
+}
+
+/// Where a command that talks to a running server finds it.
+#[derive(clap::Args)]
+struct ServerUrl {
+    /// The running `herald serve` (default: $HERALD_URL, else http://127.0.0.1:8080). The API token
+    /// is read from $HERALD_TOKEN, never from the command line.
+    #[arg(long)]
+    url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -543,6 +570,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(runs_cmd::webhook_secret(&location.project, location.db, &name))
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
+        Command::Flow(FlowCommand::Run { flow, inputs, server }) => {
+            runtime()?.block_on(client_cmd::flow_run(server.url, &flow, &inputs))
+        }
         Command::Flow(FlowCommand::Debug {
             project,
             flow,
