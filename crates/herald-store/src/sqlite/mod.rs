@@ -18,7 +18,7 @@ mod tx;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
-    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError, StoredRecord, UserRow,
+    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError, StoredRecord, UserRow,
     VaultNode, VaultSummary, Write,
 };
 use rows::{
@@ -368,6 +368,24 @@ impl Backend for SqliteBackend {
                 users.extend(user(conn, &id)?);
             }
             Ok(users)
+        })
+    }
+
+    fn project_version(&self, seq: i64) -> BoxFuture<'_, Result<Option<ProjectVersionRow>>> {
+        self.lookup(move |conn| {
+            query_optional(
+                conn,
+                "SELECT seq, hash, files, created_at FROM project_versions WHERE seq = ?",
+                [seq],
+                |row| {
+                    Ok(ProjectVersionRow {
+                        seq: row.get(0)?,
+                        hash: row.get(1)?,
+                        files: row.get(2)?,
+                        created_at: row.get(3)?,
+                    })
+                },
+            )
         })
     }
 
