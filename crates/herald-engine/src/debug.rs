@@ -56,9 +56,12 @@ impl Engine {
             )));
         }
         let object = trigger.object.clone();
-        let def = project.project.objects.get(&object).map(|o| &o.def).ok_or_else(|| {
-            EngineError::UnknownObject { object: object.clone(), hint: None }
-        })?;
+        let def = project
+            .project
+            .objects
+            .get(&object)
+            .map(|o| &o.def)
+            .ok_or_else(|| EngineError::UnknownObject { object: object.clone(), hint: None })?;
         let now = now_text();
         let (data, stored) = match &start.id {
             Some(id) => {

@@ -167,7 +167,16 @@ impl Engine {
         run: RunRow,
         holding: Holding,
     ) -> Result<Disposition, EngineError> {
-        let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
+        // A run goes on with the version of the project it started on, never a newer one's flows.
+        let project = match self.project_for(run.version).await {
+            Ok(project) => project,
+            Err(message) => {
+                self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                    .await?;
+                return Ok(Disposition::Released);
+            }
+        };
+        let Some(flow) = project.flows.get(&run.flow).cloned() else {
             let message = format!("flow {} is not in the loaded project", run.flow);
             self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
                 .await?;
@@ -246,7 +255,7 @@ impl Engine {
         ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<DriveEnd, EngineError> {
         loop {
-            let cx = self.inner.project.eval_context();
+            let cx = self.project().eval_context();
             match flow.advance(state, &cx) {
                 Step::Finished => return Ok(DriveEnd::Ended(RunStatus::Finished, None)),
                 Step::Failed { message } => return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message))),
@@ -278,7 +287,16 @@ impl Engine {
                                 .await?;
                             // Runs started from inside a run never wait for admission: the worker
                             // that would wait holds a place itself.
-                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, None);
+                            let version = insert.version;
+                            self.enqueue(
+                                &insert.object,
+                                &insert.id,
+                                &insert.now,
+                                insert.runs,
+                                version,
+                                held,
+                                None,
+                            );
                             continue;
                         }
                         Err(error) => {
@@ -397,14 +415,15 @@ impl Engine {
         inputs: &Map<String, Value>,
         actor: &RunUser,
     ) -> Result<DebugOutcome, EngineError> {
-        let flows = &self.inner.project.flows;
+        let project = self.project();
+        let flows = &project.flows;
         let Some(flow) = flows.get(flow_name).cloned() else {
             return Err(EngineError::UnknownFlow {
                 name: flow_name.to_string(),
                 hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
             });
         };
-        let cx = self.inner.project.eval_context();
+        let cx = self.project().eval_context();
         let user = self.run_user_for(&flow, actor);
         let state = flow
             .new_autolaunched_run(inputs, user, interview_guid(), cx.now)
@@ -426,7 +445,8 @@ impl Engine {
         inputs: &[Map<String, Value>],
         actor: &RunUser,
     ) -> Result<Vec<Interview>, EngineError> {
-        let flows = &self.inner.project.flows;
+        let project = self.project();
+        let flows = &project.flows;
         let Some(flow) = flows.get(flow_name).cloned() else {
             return Err(EngineError::UnknownFlow {
                 name: flow_name.to_string(),
@@ -444,7 +464,7 @@ impl Engine {
                 "flow {flow_name} is a draft; set `status: active` in its file to invoke it"
             )));
         }
-        let cx = self.inner.project.eval_context();
+        let cx = self.project().eval_context();
         let user = self.run_user_for(&flow, actor);
         let mut states = Vec::with_capacity(inputs.len());
         let mut problems = Vec::new();

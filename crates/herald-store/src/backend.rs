@@ -29,8 +29,8 @@
 
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
-    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
-    SecretRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary,
+    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus,
+    SealedSecret, SecretRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary,
 };
 use serde_json::{Map, Value};
 use std::future::Future;

@@ -673,13 +673,24 @@ pub async fn project_versions_are_numbered_in_order_found_by_hash_and_runs_keep_
         .write(move |tx| {
             tx.insert_record("Lead", "00Qv", &record(), "t0")?;
             let state = json!({});
-            let run = NewRun { id: "rv", flow: "F", object: "Lead", record_id: "00Qv", state: &state, version: Some(second) };
+            let run = NewRun {
+                id: "rv",
+                flow: "F",
+                object: "Lead",
+                record_id: "00Qv",
+                state: &state,
+                version: Some(second),
+            };
             tx.insert_run(run, "t0")
         })
         .await
         .unwrap();
     assert_eq!(store.run("rv").await.unwrap().unwrap().version, Some(second));
-    assert_eq!(store.claim_run("rv", "t1").await.unwrap().unwrap().version, Some(second), "a claim returns it");
+    assert_eq!(
+        store.claim_run("rv", "t1").await.unwrap().unwrap().version,
+        Some(second),
+        "a claim returns it"
+    );
     lead_with_run(&store, "00Qw", "rw").await;
     assert_eq!(store.runs_for_record("00Qw").await.unwrap()[0].version, None);
 }

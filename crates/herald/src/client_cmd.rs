@@ -76,8 +76,12 @@ pub fn print_api_errors(status: u16, answer: &Value) {
         eprintln!("error: {code}: {message}");
     }
     match status {
-        401 => eprintln!("hint: {TOKEN_ENV} is not a valid token of an active user; create one with `herald token create USER`"),
-        403 => eprintln!("hint: give the token's user a permission set whose api_scopes grant this route's scope"),
+        401 => eprintln!(
+            "hint: {TOKEN_ENV} is not a valid token of an active user; create one with `herald token create USER`"
+        ),
+        403 => eprintln!(
+            "hint: give the token's user a permission set whose api_scopes grant this route's scope"
+        ),
         _ => {}
     }
 }
@@ -122,4 +126,37 @@ pub async fn flow_run(url: Option<String>, flow: &str, inputs: &[String]) -> Res
         println!("The flow failed.");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// `herald reload`: the server loads its project folder again (POST /api/v1/project/reload).
+pub async fn reload(url: Option<String>) -> Result<ExitCode> {
+    let server = Server::from_env(url)?;
+    let (status, answer) = server.post("/api/v1/project/reload", &json!({})).await?;
+    if status != 200 {
+        if status == 400
+            && let Some(entry) = answer.as_array().and_then(|entries| entries.first())
+            && entry["errorCode"] == "INVALID_PROJECT"
+        {
+            eprintln!("{}", entry["message"].as_str().unwrap_or(""));
+            eprintln!("Reload refused: the server keeps running the version it had.");
+            return Ok(ExitCode::FAILURE);
+        }
+        print_api_errors(status, &answer);
+        return Ok(ExitCode::FAILURE);
+    }
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        eprintln!("{}", warning.as_str().unwrap_or(""));
+    }
+    let version = answer["version"].as_i64().map_or_else(|| "?".to_string(), |v| v.to_string());
+    let hash: String = answer["hash"].as_str().unwrap_or("").chars().take(12).collect();
+    if answer["changed"] == true {
+        let flows = answer["flows"].as_array().map_or(0, Vec::len);
+        println!(
+            "Reloaded: new runs start on project version {version} ({hash}), {flows} flow{}; runs already started stay on theirs.",
+            if flows == 1 { "" } else { "s" }
+        );
+    } else {
+        println!("Unchanged: the folder holds project version {version} ({hash}), which is running.");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -149,15 +149,16 @@ pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugO
     }
     // Rollback mode runs on a copy of the database taken now, deleted when this returns: whatever the
     // run writes (records, the runs they start, ledger rows, consent) goes with it.
-    let copy = if rollback { Some(tempfile::tempdir().context("cannot make a folder for the copy")?) } else { None };
+    let copy =
+        if rollback { Some(tempfile::tempdir().context("cannot make a folder for the copy")?) } else { None };
     let engine = match &copy {
         None => open_engine(dir, Arc::clone(&project), db, sandbox).await?,
         Some(folder) => {
             let database = crate::serve::database_path(dir, &project, db);
             let copied = folder.path().join("rollback.db");
-            herald_store::Store::copy_database(&database, &copied)
-                .await
-                .with_context(|| format!("cannot copy the database {} for rollback mode", database.display()))?;
+            herald_store::Store::copy_database(&database, &copied).await.with_context(|| {
+                format!("cannot copy the database {} for rollback mode", database.display())
+            })?;
             let mut options = herald_engine::EngineOptions::for_database(copied);
             // The secrets in the copy are sealed under the real master key.
             let key_file = database.with_extension("key");
@@ -166,12 +167,16 @@ pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugO
             }
             options.sandbox = sandbox;
             options.workers = project.project.config.runtime.workers;
-            herald_engine::Engine::open(Arc::clone(&project), &options).await.context("cannot open the copy")?
+            herald_engine::Engine::open(Arc::clone(&project), &options)
+                .await
+                .context("cannot open the copy")?
         }
     };
     println!("Debugging flow {} ({}) {}", compiled.label, compiled.name, started_by(&compiled));
     if rollback {
-        println!("Rollback mode: nothing this run writes is kept (records, runs, messages); callouts are made.");
+        println!(
+            "Rollback mode: nothing this run writes is kept (records, runs, messages); callouts are made."
+        );
     }
     let actor = match &as_user {
         None => engine.automation_user().clone(),

@@ -47,6 +47,20 @@ enum Command {
     /// Check and debug flows.
     #[command(subcommand)]
     Flow(FlowCommand),
+    /// Make a running `herald serve` load its project folder again, without a restart: the new version
+    /// is loaded and checked first, then new runs start on it while runs already started (waiting,
+    /// retried, recovered) stay on the version they started on. A folder that does not load is
+    /// refused with its diagnostics, exit code 1, and the server keeps its version. Sending the server
+    /// SIGHUP does the same (the outcome goes to its output). Needs a token ($HERALD_TOKEN) whose
+    /// user has the `manage_flows` scope.
+    #[command(after_help = "Example:
+  export HERALD_URL=http://127.0.0.1:8080 HERALD_TOKEN=hrld_...
+  herald reload
+  kill -HUP $(pgrep -f 'herald serve')   # the same, by signal")]
+    Reload {
+        #[command(flatten)]
+        server: ServerUrl,
+    },
     /// Serve the emulated providers (every provider herald has an emulator for) for tests and demos.
     #[command(after_help = "Example:\n  herald sandbox --listen 127.0.0.1:8099")]
     Sandbox {
@@ -570,6 +584,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(runs_cmd::webhook_secret(&location.project, location.db, &name))
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
+        Command::Reload { server } => runtime()?.block_on(client_cmd::reload(server.url)),
         Command::Flow(FlowCommand::Run { flow, inputs, server }) => {
             runtime()?.block_on(client_cmd::flow_run(server.url, &flow, &inputs))
         }

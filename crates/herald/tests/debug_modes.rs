@@ -46,7 +46,9 @@ async fn debug_by_record_id_reads_the_stored_lead_and_prior_values_decide_only_w
     let h = tokio::task::spawn_blocking(|| {
         Harness::example("kixie-welcome-sms")
             .sandbox_account()
-            .project_edit(|copy| std::fs::write(copy.file("flows/Lead_Working_SMS.yaml"), WORKING_FLOW).unwrap())
+            .project_edit(|copy| {
+                std::fs::write(copy.file("flows/Lead_Working_SMS.yaml"), WORKING_FLOW).unwrap()
+            })
             .start()
     })
     .await
@@ -58,24 +60,27 @@ async fn debug_by_record_id_reads_the_stored_lead_and_prior_values_decide_only_w
     let id = created["id"].as_str().unwrap().to_string();
 
     // The Lead was already Working before: an update to Working does not meet the condition anew.
-    let (code, stdout, stderr) =
-        debug(&h, "Lead_Working_SMS", &["--record-id", &id, "--prior", r#"{"Status":"Working - Contacted"}"#]);
+    let (code, stdout, stderr) = debug(
+        &h,
+        "Lead_Working_SMS",
+        &["--record-id", &id, "--prior", r#"{"Status":"Working - Contacted"}"#],
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("does not meet the entry condition"), "{stdout}");
 
     // From Open to Working it does, and the message reads the stored Lead's own name.
-    let (code, stdout, stderr) =
-        debug(&h, "Lead_Working_SMS", &["--record-id", &id, "--prior", r#"{"Status":"Open - Not Contacted"}"#]);
+    let (code, stdout, stderr) = debug(
+        &h,
+        "Lead_Working_SMS",
+        &["--record-id", &id, "--prior", r#"{"Status":"Open - Not Contacted"}"#],
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("message = Hi Grace, we are on it."), "{stdout}");
     assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
 
     // Changing a field on top of the stored record makes the stored values the prior ones.
-    let (code, stdout, _) = debug(
-        &h,
-        "Lead_Working_SMS",
-        &["--record-id", &id, "--record", r#"{"FirstName":"Amazing Grace"}"#],
-    );
+    let (code, stdout, _) =
+        debug(&h, "Lead_Working_SMS", &["--record-id", &id, "--record", r#"{"FirstName":"Amazing Grace"}"#]);
     assert_eq!(code, 0);
     assert!(stdout.contains("does not meet the entry condition"), "Status did not change: {stdout}");
 

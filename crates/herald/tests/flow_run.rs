@@ -38,8 +38,11 @@ async fn flow_run_invokes_the_served_autolaunched_flow_and_fails_loudly_when_it_
     let token = h.add_user("flowclient", &["Flow_Runner", "CPaaS_API_Access"]);
     let url = h.server_url();
 
-    let (code, stdout, stderr) =
-        flow_run(&url, Some(&token), &["Send_SMS_8x8", "--input", "recipient=+6598765432", "--input", "text=Hi"]);
+    let (code, stdout, stderr) = flow_run(
+        &url,
+        Some(&token),
+        &["Send_SMS_8x8", "--input", "recipient=+6598765432", "--input", "text=Hi"],
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("Output variables:"), "{stdout}");
     assert!(stdout.contains("responseCode = 200"), "{stdout}");

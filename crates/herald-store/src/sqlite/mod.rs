@@ -18,8 +18,8 @@ mod tx;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
-    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError, StoredRecord, UserRow,
-    VaultNode, VaultSummary, Write,
+    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError,
+    StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,

@@ -58,7 +58,16 @@ impl WriteTx for SqliteTx<'_> {
         self.execute(
             "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at, version)
              VALUES (?, ?, ?, ?, 'ready', ?, ?, ?, ?)",
-            params![run.id, run.flow, run.object, run.record_id, run.state.to_string(), now, now, run.version],
+            params![
+                run.id,
+                run.flow,
+                run.object,
+                run.record_id,
+                run.state.to_string(),
+                now,
+                now,
+                run.version
+            ],
         )?;
         Ok(())
     }
@@ -493,7 +502,9 @@ impl WriteTx for SqliteTx<'_> {
             "INSERT INTO project_versions (hash, files, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
             params![hash, files, now],
         )?;
-        Ok(self.conn.query_row("SELECT seq FROM project_versions WHERE hash = ?", [hash], |row| row.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT seq FROM project_versions WHERE hash = ?", [hash], |row| row.get(0))?)
     }
 
     fn meta(&mut self, key: &str) -> Result<Option<String>> {
