@@ -287,16 +287,8 @@ impl Engine {
                                 .await?;
                             // Runs started from inside a run never wait for admission: the worker
                             // that would wait holds a place itself.
-                            let version = insert.version;
-                            self.enqueue(
-                                &insert.object,
-                                &insert.id,
-                                &insert.now,
-                                insert.runs,
-                                version,
-                                held,
-                                None,
-                            );
+                            let runs = (insert.version, insert.runs);
+                            self.enqueue(&insert.object, &insert.id, &insert.now, runs, held, None);
                             continue;
                         }
                         Err(error) => {

@@ -241,3 +241,30 @@ impl Engine {
         Ok(Reloaded { version, changed: true, warnings })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> ProjectFiles {
+        pairs.iter().map(|(path, text)| (PathBuf::from(path), text.to_string())).collect()
+    }
+
+    #[test]
+    fn the_hash_of_a_project_ignores_reading_order_and_follows_every_byte_and_name() {
+        let a = files(&[("herald.toml", "x"), ("flows/F.yaml", "y")]);
+        let b = files(&[("flows/F.yaml", "y"), ("herald.toml", "x")]);
+        assert_eq!(files_hash(&a), files_hash(&b));
+        assert_ne!(files_hash(&a), files_hash(&files(&[("herald.toml", "x"), ("flows/F.yaml", "y ")])));
+        assert_ne!(files_hash(&a), files_hash(&files(&[("herald.toml", "x"), ("flows/G.yaml", "y")])));
+        // The boundary between a name and its text cannot be moved without changing the hash.
+        assert_ne!(files_hash(&files(&[("ab", "c")])), files_hash(&files(&[("a", "bc")])),);
+    }
+
+    #[test]
+    fn stored_files_decode_to_what_was_encoded() {
+        let project = files(&[("herald.toml", "name = \"x\"\n"), ("flows/Ü.yaml", "a: \"b\"\n")]);
+        assert_eq!(decode(&encode(&project)).unwrap(), project);
+        assert!(decode("not json").unwrap_err().contains("cannot be read"));
+    }
+}

@@ -102,15 +102,8 @@ impl Engine {
                     Ok::<_, EngineError>((insert, held))
                 })
                 .await?;
-            let runs = engine.enqueue(
-                &insert.object,
-                &insert.id,
-                &insert.now,
-                insert.runs,
-                insert.version,
-                held,
-                admitted,
-            );
+            let runs = (insert.version, insert.runs);
+            let runs = engine.enqueue(&insert.object, &insert.id, &insert.now, runs, held, admitted);
             Ok(RecordWrite { id: insert.id, runs })
         })
         .await
@@ -196,7 +189,7 @@ impl Engine {
                     Ok((runs, version, held))
                 })
                 .await?;
-            let runs = engine.enqueue(&object, &id, &now, runs, version, held, admitted);
+            let runs = engine.enqueue(&object, &id, &now, (version, runs), held, admitted);
             Ok(RecordWrite { id, runs })
         })
         .await
@@ -209,8 +202,7 @@ impl Engine {
         object: &str,
         record_id: &str,
         now: &str,
-        runs: Vec<(String, String, Value)>,
-        version: Option<i64>,
+        (version, runs): (Option<i64>, Vec<(String, String, Value)>),
         mut held: queue::HeldRuns,
         mut admitted: Option<OwnedSemaphorePermit>,
     ) -> Vec<String> {
