@@ -260,6 +260,7 @@ pub mod api {
         JSON_PARSER_ERROR = 400: "The body is not a JSON object.";
         INVALID_INPUT = 400: "An invoked flow is not an active autolaunched flow, or an input does not fit its variables.";
         MORE_ERRORS = 400: "Counts the problems past the ones listed.";
+        INVALID_PROJECT = 400: "A reload found a project folder that does not load; the running version stays.";
         INVALID_SESSION_ID = 401: "No valid token (or webhook secret).";
         INSUFFICIENT_ACCESS = 403: "The user's permission sets do not grant the route's scope.";
         NOT_FOUND = 404: "No such object, record, run, message or webhook.";

@@ -56,7 +56,7 @@ impl Engine {
 
     /// Creates an API user holding `permission_sets`, which must exist in the project.
     pub async fn create_user(&self, name: &str, permission_sets: &[String]) -> Result<UserRow, EngineError> {
-        let known = &self.inner.project.project.permission_sets;
+        let known = &self.project().project.permission_sets;
         for set in permission_sets {
             if !known.contains_key(set) {
                 return Err(EngineError::UnknownPermissionSet {
@@ -105,7 +105,7 @@ impl Engine {
 
     /// The API scopes `user`'s permission sets grant.
     pub fn scopes(&self, user: &UserRow) -> BTreeSet<ApiScope> {
-        let sets = &self.inner.project.project.permission_sets;
+        let sets = &self.project().project.permission_sets;
         user.permission_sets
             .iter()
             .filter_map(|name| sets.get(name))
@@ -115,8 +115,7 @@ impl Engine {
 
     /// The permission sets that grant `scope`, for messages that say what to assign.
     pub fn permission_sets_granting(&self, scope: ApiScope) -> Vec<String> {
-        self.inner
-            .project
+        self.project()
             .project
             .permission_sets
             .values()
@@ -128,7 +127,7 @@ impl Engine {
     /// The permission sets of the user a run acts as.
     pub(crate) async fn permission_sets_of(&self, user: &RunUser) -> Result<Vec<String>, EngineError> {
         if user.id == AUTOMATION_USER_ID {
-            return Ok(self.inner.project.project.config.automation.permission_sets.clone());
+            return Ok(self.project().project.config.automation.permission_sets.clone());
         }
         Ok(self.inner.store.user(&user.id).await?.map(|u| u.permission_sets).unwrap_or_default())
     }

@@ -15,7 +15,7 @@ impl Engine {
         value: &[u8],
         user: Option<&str>,
     ) -> Result<(), EngineError> {
-        let externals = &self.inner.project.project.external_credentials;
+        let externals = &self.project().project.external_credentials;
         let Some(definition) = externals.get(external) else {
             return Err(EngineError::UnknownPrincipal {
                 external_credential: external.to_string(),

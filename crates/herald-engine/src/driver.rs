@@ -3,7 +3,7 @@
 //! short wait, or leaves it waiting durably.
 
 use crate::callout;
-use crate::ids::{interview_guid, record_id};
+use crate::ids::interview_guid;
 use crate::ledger;
 use crate::queue::{Disposition, Job, Parked};
 use crate::records;
@@ -167,7 +167,16 @@ impl Engine {
         run: RunRow,
         holding: Holding,
     ) -> Result<Disposition, EngineError> {
-        let Some(flow) = self.inner.project.flows.get(&run.flow).cloned() else {
+        // A run goes on with the version of the project it started on, never a newer one's flows.
+        let project = match self.project_for(run.version).await {
+            Ok(project) => project,
+            Err(message) => {
+                self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                    .await?;
+                return Ok(Disposition::Released);
+            }
+        };
+        let Some(flow) = project.flows.get(&run.flow).cloned() else {
             let message = format!("flow {} is not in the loaded project", run.flow);
             self.finish(&run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
                 .await?;
@@ -246,7 +255,7 @@ impl Engine {
         ledger: &mut Vec<ledger::LedgerUpdate>,
     ) -> Result<DriveEnd, EngineError> {
         loop {
-            let cx = self.inner.project.eval_context();
+            let cx = self.project().eval_context();
             match flow.advance(state, &cx) {
                 Step::Finished => return Ok(DriveEnd::Ended(RunStatus::Finished, None)),
                 Step::Failed { message } => return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message))),
@@ -279,7 +288,8 @@ impl Engine {
                                 .await?;
                             // Runs started from inside a run never wait for admission: the worker
                             // that would wait holds a place itself.
-                            self.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, None);
+                            let runs = (insert.version, insert.runs);
+                            self.enqueue(&insert.object, &insert.id, &insert.now, runs, held, None);
                             continue;
                         }
                         Err(error) => {
@@ -387,7 +397,8 @@ impl Engine {
     }
 
     /// Runs `flow` once on `record` as Debug does: effects are real (callouts, Create Records), the run
-    /// itself is not stored. The record's `Id` is kept if given.
+    /// itself is not stored. The record's `Id` is kept if given. See [`Engine::debug_run_on`] for an
+    /// existing record and prior values.
     pub async fn debug_run(
         &self,
         flow_name: &str,
@@ -395,43 +406,8 @@ impl Engine {
         check_entry: bool,
         actor: &RunUser,
     ) -> Result<DebugOutcome, EngineError> {
-        let flows = &self.inner.project.flows;
-        let Some(flow) = flows.get(flow_name).cloned() else {
-            return Err(EngineError::UnknownFlow {
-                name: flow_name.to_string(),
-                hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
-            });
-        };
-        let Some(trigger) = &flow.trigger else {
-            return Err(EngineError::FlowStart(format!(
-                "flow {flow_name} is autolaunched (it has no `trigger:`), so it runs without a record; pass input values instead"
-            )));
-        };
-        let def = self.object(&trigger.object)?;
-        let mut input = record.clone();
-        let id = input.remove("Id").and_then(|v| v.as_str().map(String::from));
-        let fields = records::validate(def, &input, true, records::Truncation::Refuse)
-            .map_err(EngineError::InvalidFields)?
-            .fields;
-        let prefix = self.inner.project.project.key_prefix(&trigger.object).unwrap_or("a00").to_string();
-        let now = now_text();
-        let mut data = Map::new();
-        data.insert("Id".into(), Value::String(id.unwrap_or_else(|| record_id(&prefix))));
-        data.extend(fields);
-        data.insert("CreatedDate".into(), Value::String(now.clone()));
-        data.insert("LastModifiedDate".into(), Value::String(now));
-        let cx = self.inner.project.eval_context();
-        if check_entry {
-            match flow.entry_holds(&data, None, &cx) {
-                Ok(true) => {}
-                Ok(false) => return Ok(DebugOutcome::NotTriggered { record: data }),
-                Err(message) => return Ok(DebugOutcome::EntryError { message }),
-            }
-        }
-        let user = self.run_user_for(&flow, actor);
-        let state = flow.new_run(data, None, user, interview_guid(), cx.now);
-        let (state, status, fault) = self.drive_unstored(&flow, state, true).await?;
-        Ok(DebugOutcome::Ran { state: Box::new(state), status, fault })
+        let start = crate::DebugRecord { id: None, fields: record.clone(), prior: None };
+        self.debug_run_on(flow_name, &start, check_entry, actor).await
     }
 
     /// Runs the autolaunched flow `flow_name` once from `inputs` (values for its input variables) as
@@ -442,14 +418,15 @@ impl Engine {
         inputs: &Map<String, Value>,
         actor: &RunUser,
     ) -> Result<DebugOutcome, EngineError> {
-        let flows = &self.inner.project.flows;
+        let project = self.project();
+        let flows = &project.flows;
         let Some(flow) = flows.get(flow_name).cloned() else {
             return Err(EngineError::UnknownFlow {
                 name: flow_name.to_string(),
                 hint: did_you_mean(flow_name, flows.keys().map(String::as_str)),
             });
         };
-        let cx = self.inner.project.eval_context();
+        let cx = self.project().eval_context();
         let user = self.run_user_for(&flow, actor);
         let state = flow
             .new_autolaunched_run(inputs, user, interview_guid(), cx.now)
@@ -471,7 +448,8 @@ impl Engine {
         inputs: &[Map<String, Value>],
         actor: &RunUser,
     ) -> Result<Vec<Interview>, EngineError> {
-        let flows = &self.inner.project.flows;
+        let project = self.project();
+        let flows = &project.flows;
         let Some(flow) = flows.get(flow_name).cloned() else {
             return Err(EngineError::UnknownFlow {
                 name: flow_name.to_string(),
@@ -489,7 +467,7 @@ impl Engine {
                 "flow {flow_name} is a draft; set `status: active` in its file to invoke it"
             )));
         }
-        let cx = self.inner.project.eval_context();
+        let cx = self.project().eval_context();
         let user = self.run_user_for(&flow, actor);
         let mut states = Vec::with_capacity(inputs.len());
         let mut problems = Vec::new();
@@ -516,7 +494,7 @@ impl Engine {
     }
 
     /// Drives a run that is not stored to its end; a wait it cannot take in place ends it `failed`.
-    async fn drive_unstored(
+    pub(crate) async fn drive_unstored(
         &self,
         flow: &Arc<CompiledFlow>,
         mut state: RunState,

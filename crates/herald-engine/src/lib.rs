@@ -11,6 +11,7 @@ mod access;
 mod admission;
 mod callout;
 mod credentials;
+mod debug;
 mod driver;
 mod health;
 mod ids;
@@ -22,10 +23,12 @@ pub mod records;
 mod recovery;
 mod runs;
 pub mod vault;
+mod versions;
 mod webhooks;
 
 pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
+pub use debug::DebugRecord;
 pub use driver::{DebugOutcome, Interview, RunEvent};
 pub use health::Health;
 pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
@@ -36,6 +39,7 @@ pub use vault::{
     KeySource, MASTER_KEY_ENV, MasterInUse, NEW_MASTER_KEY_ENV, Rotation, RotationProgress, SecretPlace,
     UnreadableSecret, Vault, VaultError, VaultHealth, VaultMasterStatus, VaultNodeStatus, VaultStatus,
 };
+pub use versions::{LiveVersion, ProjectFiles, ReloadError, Reloaded, files_hash, load_folder};
 pub use webhooks::{WebhookError, WebhookReport, WebhookRequest};
 
 use admission::admission_places;
@@ -112,13 +116,24 @@ pub struct EngineOptions {
     pub workers: usize,
     /// How often the sweep looks for `ready` runs that no job holds ([`SWEEP_EVERY`]).
     pub sweep_every: std::time::Duration,
+    /// The folder the project was read from, and its files as read: given, the engine records them as
+    /// a project version, pins every run it starts to it, and can reload the folder
+    /// ([`Engine::reload`]). `herald serve` gives them; one-off commands need not.
+    pub project_folder: Option<(PathBuf, ProjectFiles)>,
 }
 
 impl EngineOptions {
     /// The defaults for a database path: the key file sits beside it.
     pub fn for_database(database: PathBuf) -> EngineOptions {
         let key_file = database.with_extension("key");
-        EngineOptions { database, key_file, sandbox: None, workers: 4, sweep_every: SWEEP_EVERY }
+        EngineOptions {
+            database,
+            key_file,
+            sandbox: None,
+            workers: 4,
+            sweep_every: SWEEP_EVERY,
+            project_folder: None,
+        }
     }
 }
 
@@ -128,7 +143,8 @@ pub struct Engine {
 }
 
 struct Inner {
-    project: Arc<CompiledProject>,
+    /// The project version new runs start on, and the older ones runs are still on.
+    versions: versions::Versions,
     store: Store,
     vault: Vault,
     http: reqwest::Client,
@@ -195,9 +211,19 @@ impl Engine {
         let limits = credential_limits(&project, &store).await?;
         let consent = ledger::ConsentCache::load(&store.consents().await?);
         let unmatched = store.unmatched_status_receipts().await?;
+        let (live, folder) = match &options.project_folder {
+            None => (LiveVersion { seq: None, hash: String::new(), project }, None),
+            Some((folder, files)) => {
+                let hash = files_hash(files);
+                let encoded = versions::encode(files);
+                let key = hash.clone();
+                let seq = store.write(move |tx| tx.add_project_version(&key, &encoded, &now_text())).await?;
+                (LiveVersion { seq: Some(seq), hash, project }, Some(folder.clone()))
+            }
+        };
         Ok(Engine {
             inner: Arc::new(Inner {
-                project,
+                versions: versions::Versions::new(live, folder),
                 store,
                 vault,
                 oauth: oauth::OAuthClient::new(http.clone()),
@@ -216,10 +242,6 @@ impl Engine {
                 sweep_every: options.sweep_every,
             }),
         })
-    }
-
-    pub fn project(&self) -> &CompiledProject {
-        &self.inner.project
     }
 
     pub fn store(&self) -> &Store {

@@ -223,7 +223,7 @@ impl Engine {
     /// phone metadata that destinations are normalised with (about 100 ms of CPU, see
     /// `herald_sms::warm_up`). The HTTP client and its TLS roots are ready since [`Engine::open`].
     async fn warm_up(&self) {
-        let country = self.inner.project.project.config.runtime.default_country.clone();
+        let country = self.project().project.config.runtime.default_country.clone();
         let _ = tokio::task::spawn_blocking(move || herald_sms::warm_up(country.as_deref())).await;
     }
 

@@ -35,7 +35,15 @@ impl Engine {
     /// A run that was running when the process stopped: resume it, unless a callout may have reached a
     /// provider that cannot recognise a resend. Returns whether it was put back in the queue.
     async fn resume_interrupted(&self, run: &RunRow) -> Result<bool, EngineError> {
-        let Some(flow) = self.inner.project.flows.get(&run.flow) else {
+        let project = match self.project_for(run.version).await {
+            Ok(project) => project,
+            Err(message) => {
+                self.finish(run, RunStatus::Failed, run.state.to_string(), Some(&message), &mut Vec::new())
+                    .await?;
+                return Ok(false);
+            }
+        };
+        let Some(flow) = project.flows.get(&run.flow) else {
             self.finish(
                 run,
                 RunStatus::Failed,

@@ -40,9 +40,9 @@ impl Engine {
         if matches!(run.status, RunStatus::Ready | RunStatus::Running) {
             return Err(refuse(format!("it is {}; wait for it to end", run.status.as_str())));
         }
-        let flow = self
-            .inner
-            .project
+        // Retried on the version it started on, as it will run.
+        let project = self.project_for(run.version).await.map_err(refuse)?;
+        let flow = project
             .flows
             .get(&run.flow)
             .cloned()

@@ -146,9 +146,10 @@ impl Engine {
         Ok(secret)
     }
 
-    fn webhook(&self, name: &str) -> Result<&herald_project::WebhookDef, WebhookError> {
-        let webhooks = &self.inner.project.project.webhooks;
-        webhooks.get(name).map(|w| &w.def).ok_or_else(|| WebhookError::NotFound {
+    fn webhook(&self, name: &str) -> Result<herald_project::WebhookDef, WebhookError> {
+        let project = self.project();
+        let webhooks = &project.project.webhooks;
+        webhooks.get(name).map(|w| w.def.clone()).ok_or_else(|| WebhookError::NotFound {
             name: name.to_string(),
             hint: herald_project::did_you_mean(name, webhooks.keys().map(String::as_str)),
         })
@@ -208,7 +209,8 @@ impl Engine {
         parameter: &str,
         provider: Provider,
     ) -> Result<Zeroizing<String>, WebhookError> {
-        let project = &self.inner.project.project;
+        let compiled = self.project();
+        let project = &compiled.project;
         let missing = || {
             WebhookError::Unauthorized(format!(
                 "the `{parameter}` of named credential {named_credential} is not set, so {} signatures cannot be checked; set it with `herald credential set`",
@@ -237,7 +239,7 @@ impl Engine {
         name: &str,
         request: &WebhookRequest<'_>,
     ) -> Result<WebhookReport, WebhookError> {
-        let def = self.webhook(name)?.clone();
+        let def = self.webhook(name)?;
         let provider = Provider::from_name(&def.provider)
             .ok_or_else(|| WebhookError::Invalid(format!("webhook {name} names an unknown provider")))?;
         self.authenticate_webhook(name, &def, provider, request).await?;
@@ -247,7 +249,7 @@ impl Engine {
         let digest = delivery_digest(name, request.body);
         let body = kept_body(request.body, provider.webhook_credential_fields());
         let now = now_text();
-        let country = self.inner.project.project.config.runtime.default_country.clone();
+        let country = self.project().project.config.runtime.default_country.clone();
         let (engine, name) = (self.clone(), name.to_string());
         let writer = engine.clone();
         // An opt-out is remembered even if the provider stops waiting for this answer.

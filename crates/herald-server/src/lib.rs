@@ -15,6 +15,7 @@ mod auth;
 mod credentials;
 mod error;
 mod messages;
+mod project;
 mod records;
 mod runs;
 mod webhooks;
@@ -72,6 +73,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
                                                                       RunFlows,     actions::list),
         ApiRoute::new(M::POST,  "/services/data/{version}/actions/custom/flow/{flow}",
                                                                       RunFlows,     actions::invoke),
+        ApiRoute::new(M::POST,  "/api/v1/project/reload",             ManageFlows,  project::reload),
     ];
     routes
 }

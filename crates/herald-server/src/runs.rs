@@ -66,6 +66,7 @@ pub fn run_json(run: &RunRow) -> Value {
         "createdAt": run.created_at,
         "updatedAt": run.updated_at,
         "nextAttemptAt": run.next_attempt_at,
+        "version": run.version,
         "interviewId": run.state.get("interview_id"),
         "trace": run.state.get("trace").cloned().unwrap_or(Value::Array(Vec::new())),
         "traceOmitted": run.state.get("trace_omitted").cloned().unwrap_or(Value::Object(Default::default())),

@@ -331,6 +331,7 @@ async fn the_route_table_gives_each_route_the_scope_the_docs_promise() {
         ("PUT", "/api/v1/credentials/{external}/{principal}/{parameter}", ManageCredentials),
         ("GET", "/services/data/{version}/actions/custom/flow", RunFlows),
         ("POST", "/services/data/{version}/actions/custom/flow/{flow}", RunFlows),
+        ("POST", "/api/v1/project/reload", ManageFlows),
     ];
     let promised: Vec<(String, &str, ApiScope)> =
         promised.into_iter().map(|(m, p, s)| (m.to_string(), p, s)).collect();

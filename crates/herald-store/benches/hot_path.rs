@@ -36,7 +36,14 @@ async fn write_lead(store: &Store, i: usize, state: &Arc<Value>) -> Duration {
         .write(move |tx| {
             let (id, run_id) = (format!("00Q{i:012}"), format!("r{i}"));
             tx.insert_record("Lead", &id, &data, "2026-11-21T10:00:00.000000Z")?;
-            let run = NewRun { id: &run_id, flow: "Welcome", object: "Lead", record_id: &id, state: &state };
+            let run = NewRun {
+                id: &run_id,
+                flow: "Welcome",
+                object: "Lead",
+                record_id: &id,
+                state: &state,
+                version: None,
+            };
             tx.insert_run(run, "2026-11-21T10:00:00.000000Z")
         })
         .await

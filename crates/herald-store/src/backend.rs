@@ -29,8 +29,8 @@
 
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
-    NewMessage, NewReceipt, NewRun, PlacedSecret, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
-    SecretRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary,
+    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus,
+    SealedSecret, SecretRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary,
 };
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -154,6 +154,9 @@ pub trait Backend: Send + Sync + 'static {
     fn users(&self) -> BoxFuture<'_, Result<Vec<UserRow>>>;
 
     fn meta<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// A project version by its sequence number, with its files as stored.
+    fn project_version(&self, seq: i64) -> BoxFuture<'_, Result<Option<ProjectVersionRow>>>;
 
     fn webhook_secret_hash<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
 
@@ -351,6 +354,13 @@ pub trait WriteTx {
     fn see_vault_node(&mut self, node: &VaultNode, forget_before: &str) -> Result<()>;
 
     fn remove_vault_node(&mut self, id: &str) -> Result<()>;
+
+    // Project versions.
+
+    /// Records a version of the project (its files, as the caller encoded them) under its content
+    /// hash and returns its sequence number: a new one, greater than every one before, or the one
+    /// already recorded for that hash (the same files loaded again are the same version).
+    fn add_project_version(&mut self, hash: &str, files: &str, now: &str) -> Result<i64>;
 
     // The meta table.
 

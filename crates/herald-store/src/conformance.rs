@@ -50,7 +50,10 @@ async fn lead_with_run(store: &Store, id: &str, run: &str) {
         .write(move |tx| {
             tx.insert_record("Lead", &id, &record(), "t0")?;
             let state = json!({"k": 1});
-            tx.insert_run(NewRun { id: &run, flow: "F", object: "Lead", record_id: &id, state: &state }, "t0")
+            tx.insert_run(
+                NewRun { id: &run, flow: "F", object: "Lead", record_id: &id, state: &state, version: None },
+                "t0",
+            )
         })
         .await
         .unwrap();
@@ -683,6 +686,45 @@ pub async fn a_reencryption_pages_through_the_secrets_not_under_the_active_key(d
 
 /// One test per contract above, against the backend `$database` (an expression giving a future of a
 /// fresh [`Database`](crate::conformance::Database)) opens.
+pub async fn project_versions_are_numbered_in_order_found_by_hash_and_runs_keep_theirs(database: &Database) {
+    let store = database.open().await;
+    let add = |hash: &'static str, files: &'static str| {
+        let store = store.clone();
+        async move { store.write(move |tx| tx.add_project_version(hash, files, "t0")).await.unwrap() }
+    };
+    let first = add("aaa", r#"[["herald.toml","a"]]"#).await;
+    let second = add("bbb", r#"[["herald.toml","b"]]"#).await;
+    assert!(second > first, "a new version gets a greater number");
+    assert_eq!(add("aaa", "ignored").await, first, "the same files are the same version");
+    let stored = store.project_version(first).await.unwrap().unwrap();
+    assert_eq!((stored.hash.as_str(), stored.files.as_str()), ("aaa", r#"[["herald.toml","a"]]"#));
+    assert!(store.project_version(second + 1).await.unwrap().is_none());
+    store
+        .write(move |tx| {
+            tx.insert_record("Lead", "00Qv", &record(), "t0")?;
+            let state = json!({});
+            let run = NewRun {
+                id: "rv",
+                flow: "F",
+                object: "Lead",
+                record_id: "00Qv",
+                state: &state,
+                version: Some(second),
+            };
+            tx.insert_run(run, "t0")
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.run("rv").await.unwrap().unwrap().version, Some(second));
+    assert_eq!(
+        store.claim_run("rv", "t1").await.unwrap().unwrap().version,
+        Some(second),
+        "a claim returns it"
+    );
+    lead_with_run(&store, "00Qw", "rw").await;
+    assert_eq!(store.runs_for_record("00Qw").await.unwrap()[0].version, None);
+}
+
 #[macro_export]
 macro_rules! conformance_tests {
     ($database:expr) => {
@@ -713,6 +755,7 @@ macro_rules! conformance_tests {
             a_data_key_a_secret_uses_is_never_retired_and_nothing_is_sealed_under_a_retired_one,
             a_master_key_is_retired_only_when_no_live_node_uses_it_and_nothing_needs_it,
             a_reencryption_pages_through_the_secrets_not_under_the_active_key,
+            project_versions_are_numbered_in_order_found_by_hash_and_runs_keep_theirs,
         );
     };
     (@each $database:expr; $($contract:ident),* $(,)?) => {

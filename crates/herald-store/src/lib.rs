@@ -169,6 +169,18 @@ pub struct RunRow {
     pub created_at: String,
     pub updated_at: String,
     pub next_attempt_at: Option<String>,
+    /// The project version the run started on and stays on (`None`: recorded before versions were).
+    pub version: Option<i64>,
+}
+
+/// One recorded version of the project: its files as the engine encoded them.
+#[derive(Clone, Debug)]
+pub struct ProjectVersionRow {
+    pub seq: i64,
+    /// SHA-256 of the files, hex.
+    pub hash: String,
+    pub files: String,
+    pub created_at: String,
 }
 
 /// A `ready` run as the sweep sees it.
@@ -214,6 +226,8 @@ pub struct NewRun<'a> {
     pub object: &'a str,
     pub record_id: &'a str,
     pub state: &'a serde_json::Value,
+    /// The project version it starts on.
+    pub version: Option<i64>,
 }
 
 impl Store {
@@ -232,6 +246,17 @@ impl Store {
                 |error| StoreError::Stopped(format!("opening the database did not finish: {error}")),
             )??;
         Ok(Store::with_backend(backend))
+    }
+
+    /// Copies the database at `location` as it is committed now (also while a server writes to it)
+    /// into the new database `copy`, which must not exist yet; a `location` that does not exist gives
+    /// nothing to copy, and `copy` is left absent. Debug's rollback mode runs on such a copy and
+    /// deletes it after, so that nothing it writes reaches the database.
+    pub async fn copy_database(location: &Path, copy: &Path) -> Result<()> {
+        let (from, to) = (location.to_path_buf(), copy.to_path_buf());
+        tokio::task::spawn_blocking(move || SqliteBackend::copy(&from, &to))
+            .await
+            .map_err(|error| StoreError::Stopped(format!("copying the database did not finish: {error}")))?
     }
 
     /// A store over a backend already open.
@@ -410,6 +435,10 @@ impl Store {
     /// The active user a token hash belongs to, if the token is not revoked.
     pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<UserRow>> {
         self.backend.user_by_token_hash(hash).await
+    }
+
+    pub async fn project_version(&self, seq: i64) -> Result<Option<ProjectVersionRow>> {
+        self.backend.project_version(seq).await
     }
 
     pub async fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -67,18 +67,24 @@ pub struct DebugOptions {
     pub as_user: Option<String>,
     /// `--input NAME=VALUE`, as given, for an autolaunched flow.
     pub inputs: Vec<String>,
+    /// `--record-id`: run on this existing record of the flow's object.
+    pub record_id: Option<String>,
+    /// `--prior`: the values fields had before the update being debugged, as JSON.
+    pub prior: Option<String>,
+    /// `--rollback`: run on a copy of the database, deleted after, so that nothing is kept.
+    pub rollback: bool,
 }
 
 /// How the flow starts: from a record (record-triggered) or from input values (autolaunched).
 enum Start {
-    Record(serde_json::Map<String, Value>),
+    Record(herald_engine::DebugRecord),
     Inputs(serde_json::Map<String, Value>),
 }
 
 /// `--input NAME=VALUE`: the value is JSON (`3`, `true`, `"text"`, `["a","b"]`); anything that does
 /// not parse as JSON is taken as text as written, so `--input smsBody=Hello` needs no quotes. Text that
 /// happens to be valid JSON (`42`, `true`, `null`) must be quoted to stay text: `--input code='"42"'`.
-fn parse_inputs(given: &[String]) -> Result<serde_json::Map<String, Value>> {
+pub(crate) fn parse_inputs(given: &[String]) -> Result<serde_json::Map<String, Value>> {
     let mut inputs = serde_json::Map::new();
     for item in given {
         let Some((name, text)) = item.split_once('=') else {
@@ -97,21 +103,30 @@ fn parse_inputs(given: &[String]) -> Result<serde_json::Map<String, Value>> {
 }
 
 pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugOptions) -> Result<ExitCode> {
-    let DebugOptions { sandbox, db, ignore_entry_condition, as_user, inputs } = options;
-    let start = match record {
-        Some(record) => {
-            if !inputs.is_empty() {
-                bail!(
-                    "--input is for autolaunched flows; a record-triggered flow takes its values from --record"
-                );
-            }
-            let record: Value = serde_json::from_str(record).context("--record is not valid JSON")?;
-            let Value::Object(record) = record else {
-                bail!("--record must be a JSON object of field values")
-            };
-            Start::Record(record)
+    let DebugOptions { sandbox, db, ignore_entry_condition, as_user, inputs, record_id, prior, rollback } =
+        options;
+    let json_object = |flag: &str, text: &str| -> Result<serde_json::Map<String, Value>> {
+        let value: Value = serde_json::from_str(text).with_context(|| format!("{flag} is not valid JSON"))?;
+        let Value::Object(map) = value else { bail!("{flag} must be a JSON object of field values") };
+        Ok(map)
+    };
+    let start = if record.is_some() || record_id.is_some() || prior.is_some() {
+        if !inputs.is_empty() {
+            bail!(
+                "--input is for autolaunched flows; a record-triggered flow takes its values from --record or --record-id"
+            );
         }
-        None => Start::Inputs(parse_inputs(&inputs)?),
+        let fields = match record {
+            Some(record) => json_object("--record", record)?,
+            None if record_id.is_none() => {
+                bail!("--prior needs the record it was the prior of: add --record or --record-id")
+            }
+            None => serde_json::Map::new(),
+        };
+        let prior = prior.as_deref().map(|text| json_object("--prior", text)).transpose()?;
+        Start::Record(herald_engine::DebugRecord { id: record_id.clone(), fields, prior })
+    } else {
+        Start::Inputs(parse_inputs(&inputs)?)
     };
     let project = match load_project(dir) {
         Ok(project) => project,
@@ -127,19 +142,48 @@ pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugO
             "flow {flow} is autolaunched (it has no `trigger:`): drop --record, and pass its input variables with --input NAME=VALUE"
         ),
         (Start::Inputs(_), Some(trigger)) => bail!(
-            "flow {flow} is triggered by a {} record: give the record with --record '{{\"Field\": \"value\"}}'",
+            "flow {flow} is triggered by a {} record: give the record with --record '{{\"Field\": \"value\"}}', or an existing one with --record-id ID",
             trigger.object
         ),
         _ => {}
     }
-    let engine = open_engine(dir, Arc::clone(&project), db, sandbox).await?;
+    // Rollback mode runs on a copy of the database taken now, deleted when this returns: whatever the
+    // run writes (records, the runs they start, ledger rows, consent) goes with it.
+    let copy =
+        if rollback { Some(tempfile::tempdir().context("cannot make a folder for the copy")?) } else { None };
+    let engine = match &copy {
+        None => open_engine(dir, Arc::clone(&project), db, sandbox).await?,
+        Some(folder) => {
+            let database = crate::serve::database_path(dir, &project, db);
+            let copied = folder.path().join("rollback.db");
+            herald_store::Store::copy_database(&database, &copied).await.with_context(|| {
+                format!("cannot copy the database {} for rollback mode", database.display())
+            })?;
+            let mut options = herald_engine::EngineOptions::for_database(copied);
+            // The secrets in the copy are sealed under the real master key.
+            let key_file = database.with_extension("key");
+            if key_file.exists() {
+                options.key_file = key_file;
+            }
+            options.sandbox = sandbox;
+            options.workers = project.project.config.runtime.workers;
+            herald_engine::Engine::open(Arc::clone(&project), &options)
+                .await
+                .context("cannot open the copy")?
+        }
+    };
     println!("Debugging flow {} ({}) {}", compiled.label, compiled.name, started_by(&compiled));
+    if rollback {
+        println!(
+            "Rollback mode: nothing this run writes is kept (records, runs, messages); callouts are made."
+        );
+    }
     let actor = match &as_user {
         None => engine.automation_user().clone(),
         Some(name) => herald_engine::run_user(&engine.user_named(name).await?),
     };
     let outcome = match &start {
-        Start::Record(record) => engine.debug_run(flow, record, !ignore_entry_condition, &actor).await?,
+        Start::Record(record) => engine.debug_run_on(flow, record, !ignore_entry_condition, &actor).await?,
         Start::Inputs(inputs) => engine.debug_run_autolaunched(flow, inputs, &actor).await?,
     };
     match outcome {

@@ -1,6 +1,7 @@
 //! herald: a record change becomes an SMS or WhatsApp message in milliseconds.
 
 mod admin;
+mod client_cmd;
 mod demo;
 mod flow_cmd;
 mod formula_cmd;
@@ -46,6 +47,20 @@ enum Command {
     /// Check and debug flows.
     #[command(subcommand)]
     Flow(FlowCommand),
+    /// Make a running `herald serve` load its project folder again, without a restart: the new version
+    /// is loaded and checked first, then new runs start on it while runs already started (waiting,
+    /// retried, recovered) stay on the version they started on. A folder that does not load is
+    /// refused with its diagnostics, exit code 1, and the server keeps its version. Sending the server
+    /// SIGHUP does the same (the outcome goes to its output). Needs a token ($HERALD_TOKEN) whose
+    /// user has the `manage_flows` scope.
+    #[command(after_help = "Example:
+  export HERALD_URL=http://127.0.0.1:8080 HERALD_TOKEN=hrld_...
+  herald reload
+  kill -HUP $(pgrep -f 'herald serve')   # the same, by signal")]
+    Reload {
+        #[command(flatten)]
+        server: ServerUrl,
+    },
     /// Serve the emulated providers (every provider herald has an emulator for) for tests and demos.
     #[command(after_help = "Example:\n  herald sandbox --listen 127.0.0.1:8099")]
     Sandbox {
@@ -243,10 +258,27 @@ enum FlowCommand {
         /// The project folder (holding herald.toml).
         project: PathBuf,
     },
+    /// Run an autolaunched flow on a running server, as a client of Salesforce's REST API would
+    /// (POST /services/data/v60.0/actions/custom/flow/FLOW): prints the output variables, then "All
+    /// done.", or the errors and exit code 1 when the interview did not succeed. The token
+    /// ($HERALD_TOKEN) must belong to a user whose permission sets grant the `run_flows` scope.
+    #[command(after_help = "Example:
+  export HERALD_URL=http://127.0.0.1:8080 HERALD_TOKEN=$(herald token create flowclient --project examples/8x8-sms)
+  herald flow run Send_SMS_8x8 --input recipient=+6591234567 --input text=Hello")]
+    Run {
+        /// The autolaunched flow's API name (flows/NAME.yaml on the server).
+        flow: String,
+        /// A value for an input variable, as NAME=VALUE (repeatable), read as for `flow debug`: JSON
+        /// when it parses, else text as written.
+        #[arg(long = "input", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        #[command(flatten)]
+        server: ServerUrl,
+    },
     /// Run one flow once, really performing its effects, and show every element: a record-triggered
     /// flow on --record, an autolaunched flow (no `trigger:`) from --input values.
     #[command(
-        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms Send_SMS_8x8 \\\n    --input recipient=+6591234567 --input text=Hello --sandbox http://127.0.0.1:8099"
+        after_help = "Examples:\n  herald flow debug examples/kixie-welcome-sms Lead_Welcome_SMS \\\n    --record '{\"LastName\":\"Ng\",\"FirstName\":\"Ada\",\"Phone\":\"+14155550100\"}' --sandbox http://127.0.0.1:8099\n  herald flow debug examples/8x8-sms Send_SMS_8x8 \\\n    --input recipient=+6591234567 --input text=Hello --sandbox http://127.0.0.1:8099\n  herald flow debug my-project Lead_Status_Changed --record-id 00Q1a2B3c4D5e6F \\\n    --prior '{\"Status\":\"Open\"}' --rollback --sandbox http://127.0.0.1:8099"
     )]
     Debug {
         /// The project folder (holding herald.toml).
@@ -275,7 +307,31 @@ enum FlowCommand {
         /// Run as this user (default: the automation user of herald.toml).
         #[arg(long = "as")]
         as_user: Option<String>,
+        /// Run on this existing record of the flow's object, from the database (record-triggered
+        /// flows); with --record, those fields are changed for this run on top of the stored values.
+        #[arg(long)]
+        record_id: Option<String>,
+        /// The values fields had before the update being debugged, as JSON (`{"Status":"Open"}`); the
+        /// other fields had their current values. For "only when a record is updated to meet the
+        /// condition", ISCHANGED and PRIORVALUE. With --record-id and --record but no --prior, the
+        /// stored record is the prior.
+        #[arg(long)]
+        prior: Option<String>,
+        /// Salesforce's "Run flow in rollback mode": the run uses a copy of the database that is
+        /// deleted after, so no record, run or message it writes is kept; callouts are still made (to
+        /// --sandbox when given).
+        #[arg(long)]
+        rollback: bool,
     },
+}
+
+/// Where a command that talks to a running server finds it.
+#[derive(clap::Args)]
+struct ServerUrl {
+    /// The running `herald serve` (default: $HERALD_URL, else http://127.0.0.1:8080). The API token
+    /// is read from $HERALD_TOKEN, never from the command line.
+    #[arg(long)]
+    url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -528,6 +584,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(runs_cmd::webhook_secret(&location.project, location.db, &name))
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
+        Command::Reload { server } => runtime()?.block_on(client_cmd::reload(server.url)),
+        Command::Flow(FlowCommand::Run { flow, inputs, server }) => {
+            runtime()?.block_on(client_cmd::flow_run(server.url, &flow, &inputs))
+        }
         Command::Flow(FlowCommand::Debug {
             project,
             flow,
@@ -537,8 +597,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             db,
             ignore_entry_condition,
             as_user,
+            record_id,
+            prior,
+            rollback,
         }) => {
-            let options = flow_cmd::DebugOptions { sandbox, db, ignore_entry_condition, as_user, inputs };
+            let options = flow_cmd::DebugOptions {
+                sandbox,
+                db,
+                ignore_entry_condition,
+                as_user,
+                inputs,
+                record_id,
+                prior,
+                rollback,
+            };
             runtime()?.block_on(flow_cmd::debug(&project, &flow, record.as_deref(), options))
         }
         Command::Credential(CredentialCommand::Set {

@@ -43,12 +43,15 @@ pub async fn list(
                 (None, Some(fault)) => one_line(fault, 100),
                 (None, None) => String::new(),
             };
+            // The project version the run is pinned to (`v-` for a run older than versions).
+            let version = run.version.map_or_else(|| "v-".to_string(), |v| format!("v{v}"));
             println!(
-                "{}  {:<8}  {}  {}  {}  {}",
+                "{}  {:<8}  {}  {}  {}  {}  {}",
                 run.id,
                 run.status.as_str(),
                 run.created_at,
                 run.flow,
+                version,
                 run.record_id,
                 detail
             );
@@ -74,6 +77,9 @@ pub async fn show(dir: &Path, db: Option<PathBuf>, id: &str, json: bool) -> Resu
     }
     println!("Run {} of flow {} on {} {}", run.id, run.flow, run.object, run.record_id);
     println!("Status: {}", run.status.as_str());
+    if let Some(version) = run.version {
+        println!("Project version: {version}");
+    }
     if let Some(at) = &run.next_attempt_at {
         println!("Next attempt: {at}");
     }

@@ -71,23 +71,36 @@ pub async fn serve(
     sandbox: Option<String>,
 ) -> Result<ExitCode> {
     let started = Instant::now();
-    let project = match load_project(&dir) {
-        Ok(project) => project,
-        Err(code) => return Ok(code),
+    // The files read are the files compiled and recorded as this version: a change in between cannot
+    // make the recorded version differ from the one running.
+    let (project, files) = match herald_engine::load_folder(&dir) {
+        Ok((project, files)) => (Arc::new(project), files),
+        Err(diagnostics) => {
+            eprintln!("{}", with_root(&dir, &diagnostics.to_string()));
+            return Ok(ExitCode::FAILURE);
+        }
     };
     for warning in &project.warnings {
         eprintln!("{warning}");
     }
     let listen = listen.unwrap_or_else(|| project.project.config.server.listen.clone());
     let flows = project.flows.len();
-    let engine = open_engine(&dir, project, db, sandbox.clone()).await?;
+    let database = database_path(&dir, &project, db);
+    let mut options = EngineOptions::for_database(database.clone());
+    options.sandbox = sandbox.clone();
+    options.workers = project.project.config.runtime.workers;
+    options.project_folder = Some((dir.clone(), files));
+    let engine = Engine::open(project, &options)
+        .await
+        .with_context(|| format!("cannot open the database {}", database.display()))?;
     engine.start().await?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     println!(
-        "herald listening on http://{address} ({flows} flow{}, ready in {} ms{})",
+        "herald listening on http://{address} ({flows} flow{}, project version {}, ready in {} ms{})",
         if flows == 1 { "" } else { "s" },
+        engine.version().describe(),
         started.elapsed().as_millis(),
         sandbox.map(|s| format!(", callouts go to the sandbox at {s}")).unwrap_or_default()
     );
@@ -97,6 +110,7 @@ pub async fn serve(
             webhook.def.public_url.clone().unwrap_or_else(|| format!("http://{address}/webhooks/{name}"));
         println!("  webhook {name} ({}): {url}", webhook.def.provider);
     }
+    reload_on_hangup(engine.clone(), dir.clone());
     axum::serve(listener, herald_server::router(engine.clone())).with_graceful_shutdown(shutdown()).await?;
     // A stopped server no longer keeps its master key from being retired by a rotation.
     engine.leave_vault().await;
@@ -139,6 +153,40 @@ pub async fn sandbox(
         () = shutdown() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP reloads the project folder, as `herald reload` does over the API: the outcome goes to the
+/// server's output, since a signal has nobody to answer.
+fn reload_on_hangup(engine: Engine, dir: PathBuf) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match engine.reload().await {
+                Ok(reloaded) if reloaded.changed => {
+                    println!(
+                        "SIGHUP: project reloaded; new runs start on version {}",
+                        reloaded.version.describe()
+                    );
+                    for warning in &reloaded.warnings {
+                        eprintln!("{warning}");
+                    }
+                }
+                Ok(reloaded) => {
+                    println!("SIGHUP: the project is unchanged (version {})", reloaded.version.describe())
+                }
+                Err(error) => eprintln!(
+                    "SIGHUP: reload refused, still running version {}:\n{}",
+                    engine.version().describe(),
+                    with_root(&dir, &error.to_string())
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (engine, dir);
 }
 
 async fn shutdown() {

@@ -15,9 +15,8 @@ impl Engine {
         key: &str,
         secrets: &Secrets,
     ) -> Result<Zeroizing<String>, String> {
-        let definition = self
-            .inner
-            .project
+        let project = self.project();
+        let definition = project
             .project
             .external_credentials
             .get(external)

@@ -79,8 +79,7 @@ impl Engine {
                 .as_ref()
                 .is_some_and(|body| batching.coalescible(prepared.method.as_str(), &prepared.path, body))
             && self
-                .inner
-                .project
+                .project()
                 .project
                 .named_credentials
                 .get(&prepared.named_credential)

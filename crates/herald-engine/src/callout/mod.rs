@@ -114,7 +114,7 @@ impl Engine {
             Ok(prepared) => prepared,
             Err(message) => return done(fault(secrets.mask(&message))),
         };
-        let Some(named) = self.inner.project.named_credentials.get(named_name).cloned() else {
+        let Some(named) = self.project().named_credentials.get(named_name).cloned() else {
             return done(fault(format!("named credential {named_name} is not loaded")));
         };
         let mut headers = match auth::headers(&named, &mut secrets, &prepared, cx) {

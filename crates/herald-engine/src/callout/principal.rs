@@ -13,7 +13,8 @@ impl Engine {
         external: &str,
         user: &RunUser,
     ) -> Result<(String, PrincipalType), String> {
-        let project = &self.inner.project.project;
+        let compiled = self.project();
+        let project = &compiled.project;
         let granted = self.permission_sets_of(user).await.map_err(|e| e.to_string())?;
         let Some(definition) = project.external_credentials.get(external) else {
             return Err(format!("external credential {external} is not defined"));

@@ -61,7 +61,8 @@ impl Engine {
 
     /// Normalizes one message's destination to E.164 and says why it cannot be sent, if it cannot.
     fn screen(&self, prepared: &PreparedCallout, message: &mut OutboundMessage) -> Result<(), String> {
-        let country = self.inner.project.project.config.runtime.default_country.as_deref();
+        let project = self.project();
+        let country = project.project.config.runtime.default_country.as_deref();
         let provider = prepared.provider;
         if provider.destination_is_phone(message) {
             match herald_sms::normalize_e164(&message.destination, country) {
@@ -94,7 +95,8 @@ impl Engine {
     /// Checks the body against the operation's schema (external services); nothing invalid is sent.
     pub(crate) fn schema_problems(&self, prepared: &PreparedCallout) -> Option<String> {
         let body = prepared.body.as_ref()?;
-        let service = self.inner.project.project.services.get(&prepared.service)?;
+        let project = self.project();
+        let service = project.project.services.get(&prepared.service)?;
         let problems = herald_openapi::validate_request(&service.def.model, &prepared.operation, body);
         if problems.is_empty() {
             return None;

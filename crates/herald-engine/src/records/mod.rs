@@ -23,6 +23,8 @@ pub(crate) struct PreparedInsert {
     pub(crate) id: String,
     data: Map<String, Value>,
     pub(crate) runs: Vec<(String, String, Value)>,
+    /// The project version the runs start on.
+    pub(crate) version: Option<i64>,
     pub(crate) now: String,
     pub(crate) truncated: Vec<String>,
 }
@@ -36,7 +38,14 @@ impl PreparedInsert {
     ) -> Result<queue::HeldRuns, EngineError> {
         tx.insert_record(&self.object, &self.id, &self.data, &self.now)?;
         for (run_id, flow, state) in &self.runs {
-            let run = NewRun { id: run_id, flow, object: &self.object, record_id: &self.id, state };
+            let run = NewRun {
+                id: run_id,
+                flow,
+                object: &self.object,
+                record_id: &self.id,
+                state,
+                version: self.version,
+            };
             tx.insert_run(run, &self.now)?;
         }
         Ok(queue.hold(self.runs.iter().map(|(id, _, _)| id.as_str())))
@@ -51,8 +60,12 @@ pub struct RecordWrite {
 }
 
 impl Engine {
-    pub(crate) fn object(&self, object: &str) -> Result<&herald_project::ObjectDef, EngineError> {
-        let objects = &self.inner.project.project.objects;
+    /// The object's definition in `project` (a version of the project: the caller holds it).
+    pub(crate) fn object<'a>(
+        project: &'a herald_flow::CompiledProject,
+        object: &str,
+    ) -> Result<&'a herald_project::ObjectDef, EngineError> {
+        let objects = &project.project.objects;
         objects.get(object).map(|o| &o.def).ok_or_else(|| EngineError::UnknownObject {
             object: object.to_string(),
             hint: did_you_mean(object, objects.keys().map(String::as_str)),
@@ -60,7 +73,7 @@ impl Engine {
     }
 
     pub async fn get_record(&self, object: &str, id: &str) -> Result<StoredRecord, EngineError> {
-        self.object(object)?;
+        Engine::object(&self.project(), object)?;
         self.inner
             .store
             .record(object, id)
@@ -90,7 +103,8 @@ impl Engine {
                     Ok::<_, EngineError>((insert, held))
                 })
                 .await?;
-            let runs = engine.enqueue(&insert.object, &insert.id, &insert.now, insert.runs, held, admitted);
+            let runs = (insert.version, insert.runs);
+            let runs = engine.enqueue(&insert.object, &insert.id, &insert.now, runs, held, admitted);
             Ok(RecordWrite { id: insert.id, runs })
         })
         .await
@@ -106,13 +120,14 @@ impl Engine {
         truncation: Truncation,
         depth: u32,
     ) -> Result<PreparedInsert, EngineError> {
-        let def = self.object(object)?;
+        let project = self.project();
+        let def = Engine::object(&project, object)?;
         let validated = validate(def, input, true, truncation).map_err(EngineError::InvalidFields)?;
         let problems = self.check_lookups(def, &validated.fields);
         if !problems.is_empty() {
             return Err(EngineError::InvalidFields(problems));
         }
-        let prefix = self.inner.project.project.key_prefix(object).unwrap_or("a00").to_string();
+        let prefix = project.project.key_prefix(object).unwrap_or("a00").to_string();
         let id = record_id(&prefix);
         let now = now_text();
         let mut data = Map::new();
@@ -120,7 +135,7 @@ impl Engine {
         data.extend(validated.fields);
         data.insert("CreatedDate".into(), Value::String(now.clone()));
         data.insert("LastModifiedDate".into(), Value::String(now.clone()));
-        let runs = self.triggered_runs(object, &data, None, true, actor, depth);
+        let (version, runs) = self.triggered_runs(object, &data, None, true, actor, depth);
         if depth > herald_flow::MAX_TRIGGER_DEPTH
             && let Some((_, flow, _)) = runs.first()
         {
@@ -129,7 +144,15 @@ impl Engine {
                 herald_flow::MAX_TRIGGER_DEPTH
             )));
         }
-        Ok(PreparedInsert { object: object.to_string(), id, data, runs, now, truncated: validated.truncated })
+        Ok(PreparedInsert {
+            object: object.to_string(),
+            id,
+            data,
+            runs,
+            version,
+            now,
+            truncated: validated.truncated,
+        })
     }
 
     /// Updates a record; flows on update see the prior values as `$Record__Prior`.
@@ -140,7 +163,8 @@ impl Engine {
         input: &Map<String, Value>,
         actor: &RunUser,
     ) -> Result<RecordWrite, EngineError> {
-        let def = self.object(object)?;
+        let project = self.project();
+        let def = Engine::object(&project, object)?;
         let fields =
             validate(def, input, false, Truncation::Refuse).map_err(EngineError::InvalidFields)?.fields;
         let problems = self.check_lookups(def, &fields);
@@ -149,14 +173,14 @@ impl Engine {
         }
         let now = now_text();
         // Room for every flow that could start; the places of those that do not are given back.
-        let admitted = self.admit(self.inner.project.triggered_flows(object, false).count()).await?;
+        let admitted = self.admit(self.project().triggered_flows(object, false).count()).await?;
         // The prior values are read in the write itself, so no other write slips in between.
         let (engine, object_name, record_id, actor, when) =
             (self.clone(), object.to_string(), id.to_string(), actor.clone(), now.clone());
         let (object, id) = (object.to_string(), id.to_string());
         self.to_completion(async move {
             let writer = engine.clone();
-            let (runs, held) = engine
+            let (runs, version, held) = engine
                 .inner
                 .store
                 .write(move |tx| {
@@ -166,18 +190,25 @@ impl Engine {
                     let mut data = prior.data.clone();
                     data.extend(fields);
                     data.insert("LastModifiedDate".into(), Value::String(when.clone()));
-                    let runs = writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor, 0);
+                    let (version, runs) =
+                        writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor, 0);
                     tx.update_record(&record_id, &data, &when)?;
                     for (run_id, flow, state) in &runs {
-                        let run =
-                            NewRun { id: run_id, flow, object: &object_name, record_id: &record_id, state };
+                        let run = NewRun {
+                            id: run_id,
+                            flow,
+                            object: &object_name,
+                            record_id: &record_id,
+                            state,
+                            version,
+                        };
                         tx.insert_run(run, &when)?;
                     }
                     let held = writer.inner.queue.hold(runs.iter().map(|(id, _, _)| id.as_str()));
-                    Ok((runs, held))
+                    Ok((runs, version, held))
                 })
                 .await?;
-            let runs = engine.enqueue(&object, &id, &now, runs, held, admitted);
+            let runs = engine.enqueue(&object, &id, &now, (version, runs), held, admitted);
             Ok(RecordWrite { id, runs })
         })
         .await
@@ -190,7 +221,7 @@ impl Engine {
         object: &str,
         record_id: &str,
         now: &str,
-        runs: Vec<(String, String, Value)>,
+        (version, runs): (Option<i64>, Vec<(String, String, Value)>),
         mut held: queue::HeldRuns,
         mut admitted: Option<OwnedSemaphorePermit>,
     ) -> Vec<String> {
@@ -208,6 +239,7 @@ impl Engine {
                     created_at: now.to_string(),
                     updated_at: now.to_string(),
                     next_attempt_at: None,
+                    version,
                 };
                 self.inner.queue.push_committed(&mut held, run, place);
                 run_id
@@ -215,7 +247,8 @@ impl Engine {
             .collect()
     }
 
-    /// The runs a change starts: (run id, flow, initial state). An entry condition that cannot be
+    /// The runs a change starts: (run id, flow, initial state), all on the version of the project
+    /// returned with them (the current one, read once). An entry condition that cannot be
     /// evaluated still starts its run, which fails at once with the reason, so that no change is
     /// silently ignored.
     pub(crate) fn triggered_runs(
@@ -226,10 +259,11 @@ impl Engine {
         created: bool,
         actor: &RunUser,
         depth: u32,
-    ) -> Vec<(String, String, Value)> {
-        let cx = self.inner.project.eval_context();
+    ) -> (Option<i64>, Vec<(String, String, Value)>) {
+        let version = self.version();
+        let cx = version.project.eval_context();
         let mut runs = Vec::new();
-        for flow in self.inner.project.triggered_flows(object, created) {
+        for flow in version.project.triggered_flows(object, created) {
             let holds = flow.entry_holds(data, prior, &cx);
             if holds == Ok(false) {
                 continue;
@@ -243,6 +277,6 @@ impl Engine {
             let state = serde_json::to_value(&state).unwrap_or(Value::Null);
             runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));
         }
-        runs
+        (version.seq, runs)
     }
 }

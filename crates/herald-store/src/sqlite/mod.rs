@@ -18,8 +18,8 @@ mod tx;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
-    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError, StoredRecord, UserRow,
-    VaultNode, VaultSummary, Write,
+    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError,
+    StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,
@@ -47,6 +47,25 @@ impl SqliteBackend {
     /// off the async threads.
     pub fn open(path: &Path, durability: Durability) -> Result<SqliteBackend> {
         Ok(SqliteBackend { db: db::Database::open(path, durability)? })
+    }
+
+    /// Writes a consistent copy of the database file `from` to `to` with `VACUUM INTO`, which reads
+    /// one snapshot (a writer elsewhere is not blocked and its later commits are not in the copy).
+    pub(crate) fn copy(from: &Path, to: &Path) -> Result<()> {
+        if !from.exists() {
+            return Ok(());
+        }
+        let conn = Connection::open_with_flags(
+            from,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open { path: from.display().to_string(), source: source.into() })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let target = to.to_str().ok_or_else(|| {
+            StoreError::Stopped(format!("{} is not a path SQLite can write to", to.display()))
+        })?;
+        conn.execute("VACUUM INTO ?1", params![target])?;
+        Ok(())
     }
 
     /// A lookup by key, on the calling thread.
@@ -349,6 +368,24 @@ impl Backend for SqliteBackend {
                 users.extend(user(conn, &id)?);
             }
             Ok(users)
+        })
+    }
+
+    fn project_version(&self, seq: i64) -> BoxFuture<'_, Result<Option<ProjectVersionRow>>> {
+        self.lookup(move |conn| {
+            query_optional(
+                conn,
+                "SELECT seq, hash, files, created_at FROM project_versions WHERE seq = ?",
+                [seq],
+                |row| {
+                    Ok(ProjectVersionRow {
+                        seq: row.get(0)?,
+                        hash: row.get(1)?,
+                        files: row.get(2)?,
+                        created_at: row.get(3)?,
+                    })
+                },
+            )
         })
     }
 

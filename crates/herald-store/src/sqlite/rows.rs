@@ -7,10 +7,10 @@ use crate::{
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
-pub(super) const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs";
-pub(super) const RUN_BY_ID: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE id = ?";
-pub(super) const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE record_id = ? ORDER BY created_at, id";
-pub(super) const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND (status = 'ready' OR (status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?1)) RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at";
+pub(super) const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version FROM runs";
+pub(super) const RUN_BY_ID: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version FROM runs WHERE id = ?";
+pub(super) const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version FROM runs WHERE record_id = ? ORDER BY created_at, id";
+pub(super) const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND (status = 'ready' OR (status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?1)) RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version";
 pub(super) const SAVE_RUN: &str =
     "UPDATE runs SET status = ?, state = ?, fault = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?";
 
@@ -160,6 +160,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> Result<RunRow> {
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
         next_attempt_at: row.get(9)?,
+        version: row.get(10)?,
         id,
     })
 }

@@ -58,3 +58,22 @@ async fn the_schema_itself_refuses_to_retire_a_data_key_in_use_or_to_seal_under_
     let sealed_under_retired = conn.execute("UPDATE secrets SET key_id = 1", []).unwrap_err();
     assert!(sealed_under_retired.to_string().contains("retired"), "{sealed_under_retired}");
 }
+
+#[tokio::test]
+async fn a_copy_holds_what_was_committed_and_writes_to_it_never_reach_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, copy) = (dir.path().join("h.db"), dir.path().join("copy.db"));
+    let store = Store::open(&path).await.unwrap();
+    store.set_meta("k", "before").await.unwrap();
+    Store::copy_database(&path, &copy).await.unwrap();
+    let copied = Store::open(&copy).await.unwrap();
+    assert_eq!(copied.meta("k").await.unwrap().as_deref(), Some("before"));
+    copied.set_meta("k", "in the copy").await.unwrap();
+    assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("before"));
+    store.close().await;
+    copied.close().await;
+
+    let absent = dir.path().join("absent.db");
+    Store::copy_database(&absent, &dir.path().join("none.db")).await.unwrap();
+    assert!(!dir.path().join("none.db").exists(), "nothing to copy, nothing made");
+}

@@ -60,9 +60,18 @@ impl WriteTx for SqliteTx<'_> {
 
     fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()> {
         self.execute(
-            "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'ready', ?, ?, ?)",
-            params![run.id, run.flow, run.object, run.record_id, run.state.to_string(), now, now],
+            "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at, version)
+             VALUES (?, ?, ?, ?, 'ready', ?, ?, ?, ?)",
+            params![
+                run.id,
+                run.flow,
+                run.object,
+                run.record_id,
+                run.state.to_string(),
+                now,
+                now,
+                run.version
+            ],
         )?;
         Ok(())
     }
@@ -490,6 +499,16 @@ impl WriteTx for SqliteTx<'_> {
     fn remove_vault_node(&mut self, id: &str) -> Result<()> {
         self.execute("DELETE FROM vault_nodes WHERE id = ?", [id])?;
         Ok(())
+    }
+
+    fn add_project_version(&mut self, hash: &str, files: &str, now: &str) -> Result<i64> {
+        self.execute(
+            "INSERT INTO project_versions (hash, files, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+            params![hash, files, now],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT seq FROM project_versions WHERE hash = ?", [hash], |row| row.get(0))?)
     }
 
     fn meta(&mut self, key: &str) -> Result<Option<String>> {

@@ -244,6 +244,11 @@ impl Harness {
         url
     }
 
+    /// The running server's process id.
+    pub fn server_pid(&self) -> u32 {
+        self.server.lock().unwrap().as_ref().expect("no server runs").id()
+    }
+
     /// What the running server printed so far (empty when none runs).
     pub fn server_output(&self) -> String {
         self.server.lock().unwrap().as_ref().map(Process::output).unwrap_or_default()

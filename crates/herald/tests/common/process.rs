@@ -71,6 +71,11 @@ impl Process {
         self.output.lock().unwrap().clone()
     }
 
+    /// The process id, for a test that signals it (SIGHUP).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL, then wait until the process is gone and its output is read to the end.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
