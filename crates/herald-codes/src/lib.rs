@@ -155,6 +155,11 @@ codes! {
     HF031: "A Get Records element names an unknown field or a value of the wrong type.";
     HF032: "A Loop without a collection or without `each`.";
     HF033: "A variable marked `input` or `output` in a record-triggered flow.";
+    HF050: "A scheduled or asynchronous path in an autolaunched flow, or a Wait element in a record-triggered one.";
+    HF051: "A scheduled path's offset or a Wait's length that is not one whole unit of time.";
+    HF052: "A scheduled path's time source is not a Date or DateTime field of the object.";
+    HF053: "A Wait with both `until` and a length, or an `until` that is not a DateTime.";
+    HF054: "A scheduled path name that is not an API name.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";

@@ -23,6 +23,23 @@ pub struct CompiledFlow {
     pub(crate) elements: Vec<Element>,
     pub(crate) element_index: HashMap<String, usize>,
     pub(crate) start: usize,
+    /// Scheduled paths, in file order (record-triggered flows only).
+    pub scheduled_paths: Vec<ScheduledPath>,
+    /// The "Run Asynchronously" path's first element (record-triggered flows only).
+    pub(crate) async_start: Option<usize>,
+}
+
+/// A scheduled path: a run of its own that waits, durably, until its time, then re-checks the
+/// entry condition against the record as it is then.
+#[derive(Clone, Debug)]
+pub struct ScheduledPath {
+    pub name: String,
+    pub label: String,
+    /// The Date or DateTime field the time counts from; `None`: the moment of the trigger.
+    pub field: Option<String>,
+    /// Signed: negative is "before" the time source.
+    pub offset_minutes: i64,
+    pub(crate) start: usize,
 }
 
 /// What starts a record-triggered flow.
@@ -75,6 +92,7 @@ impl CompiledFlow {
             ElementKind::Decision { .. } => ElementKindName::Decision,
             ElementKind::Get(_) => ElementKindName::GetRecords,
             ElementKind::Loop(_) => ElementKindName::Loop,
+            ElementKind::Wait(_) => ElementKindName::Wait,
         })
     }
 }
@@ -89,6 +107,7 @@ pub enum ElementKindName {
     #[serde(rename = "Get Records")]
     GetRecords,
     Loop,
+    Wait,
 }
 
 impl ElementKindName {
@@ -100,6 +119,7 @@ impl ElementKindName {
             ElementKindName::Decision => "Decision",
             ElementKindName::GetRecords => "Get Records",
             ElementKindName::Loop => "Loop",
+            ElementKindName::Wait => "Wait",
         }
     }
 }
@@ -216,6 +236,14 @@ pub(crate) enum ElementKind {
     Decision { outcomes: Vec<Outcome>, default: Option<usize> },
     Get(GetElement),
     Loop(LoopElement),
+    Wait(WaitElement),
+}
+
+/// A Wait element: a fixed length of time, or until a DateTime formula's value.
+#[derive(Debug)]
+pub(crate) enum WaitElement {
+    Minutes(i64),
+    Until(Formula),
 }
 
 #[derive(Debug)]

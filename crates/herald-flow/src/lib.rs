@@ -5,11 +5,15 @@
 mod compile;
 mod flow;
 pub mod logic;
+mod paths;
 mod records;
 mod runtime;
 mod warnings;
 
-pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger};
+pub use flow::{
+    CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger, ScheduledPath,
+};
+pub use paths::{PathRecheck, ScheduledStart};
 pub use records::RecordQuery;
 pub use runtime::{
     CalloutEffect, CalloutResult, Effect, MASK, PendingCallout, PreparedCallout, RenderedHeader, RetryAt,

@@ -64,6 +64,13 @@ pub struct RunState {
     /// key, so that a deliberate resend is a new message to the provider.
     #[serde(default)]
     pub(crate) generation: u32,
+    /// A scheduled path's run: which path, when it is due, and whether the entry condition was
+    /// checked again against the record as it was when the path came due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scheduled: Option<crate::paths::ScheduledStart>,
+    /// The Wait element the run parked at: the next `advance` goes past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) waited: Option<crate::paths::WaitMark>,
 }
 
 /// Read access to a run's state; only the interpreter changes it, through [`CompiledFlow`]'s methods.
@@ -201,6 +208,9 @@ pub enum Step {
     Effect(Effect),
     Finished,
     Failed { message: String },
+    /// A Wait element: park the run until `until` (durably, for a stored run), then call `advance`
+    /// again, which goes past the Wait.
+    Wait { element: String, until: DateTime<Utc> },
 }
 
 #[derive(Clone, Debug)]
@@ -278,7 +288,7 @@ pub struct CalloutResult {
     pub left_out: Vec<(String, String)>,
 }
 
-struct RunScope<'a> {
+pub(crate) struct RunScope<'a> {
     flow: &'a CompiledFlow,
     record: &'a Map<String, Json>,
     prior: Option<&'a Map<String, Json>>,
@@ -333,7 +343,7 @@ impl Scope for RunScope<'_> {
 }
 
 impl CompiledFlow {
-    fn scope<'a>(
+    pub(crate) fn scope<'a>(
         &'a self,
         state: &'a RunState,
         secrets: Option<&'a dyn SecretSource>,
@@ -406,6 +416,8 @@ impl CompiledFlow {
             loops: BTreeMap::new(),
             started_at: now,
             generation: 0,
+            scheduled: None,
+            waited: None,
         }
     }
 
@@ -469,11 +481,11 @@ impl CompiledFlow {
             .map(|(variable, value)| (variable.name.as_str(), value))
     }
 
-    fn element(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn element(&self, name: &str) -> Option<&Element> {
         self.element_index.get(name).map(|i| &self.elements[*i])
     }
 
-    fn fail(&self, state: &mut RunState, message: String) -> Step {
+    pub(crate) fn fail(&self, state: &mut RunState, message: String) -> Step {
         state.cursor = None;
         state.pending = None;
         state.failure = Some(message.clone());
@@ -575,6 +587,11 @@ impl CompiledFlow {
                     }
                 }
                 ElementKind::Loop(looping) => self.take_next_item(state, element, looping, started),
+                ElementKind::Wait(wait) => {
+                    if let Some(until) = self.wait_step(state, element, wait, cx) {
+                        return until;
+                    }
+                }
                 ElementKind::Action(_) | ElementKind::Create(_) | ElementKind::Get(_) => {
                     let key = idempotency_key(
                         &state.interview_id,
@@ -1080,7 +1097,7 @@ impl Scope for HeaderScope<'_> {
     }
 }
 
-fn push_trace(
+pub(crate) fn push_trace(
     state: &mut RunState,
     element: &Element,
     kind: &str,
@@ -1099,7 +1116,7 @@ fn push_trace(
     });
 }
 
-fn trace_entry(
+pub(crate) fn trace_entry(
     element: &Element,
     kind: &str,
     inputs: Json,

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 mod collections;
+mod scheduled;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
 
 /// Maps an object field type to the formula type its values have.
@@ -580,6 +581,7 @@ impl<'a> FlowCompiler<'a> {
                 elements.push(compiled);
             }
         }
+        let (scheduled_paths, async_start) = self.paths(&context, &element_index);
         // Only on an otherwise clean flow: a refused assignment would look like a missing field.
         if self.diagnostics.is_empty() {
             self.check_required_body_fields(&elements, &variables);
@@ -600,6 +602,8 @@ impl<'a> FlowCompiler<'a> {
             elements,
             element_index,
             start,
+            scheduled_paths,
+            async_start,
         })
     }
 
@@ -1037,6 +1041,7 @@ impl<'a> FlowCompiler<'a> {
             def.decision.is_some(),
             def.get.is_some(),
             def.loop_over.is_some(),
+            def.wait.is_some(),
         ];
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
@@ -1050,14 +1055,15 @@ impl<'a> FlowCompiler<'a> {
                 codes::HF013,
                 message,
                 Some(
-                    "give it exactly one of `action`, `create`, `get`, `assign`, `decision` or `loop`".into(),
+                    "give it exactly one of `action`, `create`, `get`, `assign`, `decision`, `loop` or `wait`".into(),
                 ),
             );
             return None;
         }
         let next = self.optional_target(&path.key("next"), def.next.as_ref(), index);
         let fault = self.optional_target(&path.key("fault"), def.fault.as_ref(), index);
-        if def.fault.is_some() && (def.assign.is_some() || def.decision.is_some() || def.loop_over.is_some())
+        if def.fault.is_some()
+            && (def.assign.is_some() || def.decision.is_some() || def.loop_over.is_some() || def.wait.is_some())
         {
             self.error(
                 &path.key("fault"),
@@ -1119,6 +1125,8 @@ impl<'a> FlowCompiler<'a> {
             ElementKind::Loop(self.loop_element(collection, def, path, context, index)?)
         } else if let Some(items) = &def.assign {
             ElementKind::Assign(self.assign(items, &path.key("assign"), context)?)
+        } else if def.wait.is_some() {
+            ElementKind::Wait(self.wait_element(def, path, context)?)
         } else {
             let outcomes_def = def.decision.as_deref().unwrap_or_default();
             let mut outcomes = Vec::new();
