@@ -75,6 +75,24 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO runs (id, flow, object, record_id, status, state, fault, next_attempt_at, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
+            params![run.id, run.flow, run.object, run.record_id, run.state.to_string(), reason, at, now, now],
+        )?;
+        Ok(())
+    }
+
+    fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
+        query_all(
+            self.conn,
+            "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at FROM runs WHERE record_id = ? AND status = 'waiting' ORDER BY created_at, id",
+            [record_id],
+            run_from_row,
+        )
+    }
+
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {
         self.execute(
             "UPDATE runs SET status = 'waiting', state = ?, fault = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
