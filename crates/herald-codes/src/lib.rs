@@ -170,6 +170,11 @@ codes! {
     HF047: "A Subflow output is not an output variable of the subflow, or its target variable cannot take it.";
     HF048: "Subflows call each other in a cycle.";
     HF049: "Subflows are nested deeper than the limit.";
+    HF050: "A scheduled or asynchronous path in an autolaunched flow, or a Wait element in a record-triggered one.";
+    HF051: "A scheduled path's offset or a Wait's length that is not one whole unit of time.";
+    HF052: "A scheduled path's time source is not a Date or DateTime field of the object.";
+    HF053: "A Wait with both `until` and a length, or an `until` that is not a DateTime.";
+    HF054: "A scheduled path name that is not an API name.";
 
     // HW: warnings (herald-flow); they do not stop a project from loading.
     HW001: "The fixed text of an SMS holds a character outside GSM-7.";

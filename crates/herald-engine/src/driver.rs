@@ -80,6 +80,11 @@ pub(crate) enum DriveEnd {
     Parked {
         wait: ParkOn,
     },
+    /// An interview that is not stored reached a Wait: the caller stores it as a waiting run.
+    Suspended {
+        at: chrono::DateTime<Utc>,
+        reason: String,
+    },
 }
 
 pub(crate) enum ParkOn {
@@ -120,6 +125,8 @@ pub struct Interview {
     pub fault: Option<String>,
     /// The output variables with their values at the end, in declaration order.
     pub outputs: Map<String, Value>,
+    /// The stored run an interview became when it reached a Wait (`status` is then `waiting`).
+    pub run_id: Option<String>,
 }
 
 impl Engine {
@@ -191,6 +198,9 @@ impl Engine {
                 return Ok(Disposition::Released);
             }
         };
+        let Some(state) = self.recheck_due_path(&run, &flow, state).await? else {
+            return Ok(Disposition::Released);
+        };
         self.continue_run(Parked { run, flow, state, permit: None }, holding).await
     }
 
@@ -220,6 +230,7 @@ impl Engine {
                 self.wake_at(run.id.clone(), at);
                 Ok(Disposition::Released)
             }
+            DriveEnd::Suspended { .. } => unreachable_for_stored_runs(),
             DriveEnd::Parked { wait } => {
                 self.write_ledger(ledger).await?;
                 // The store keeps the run as it was (`ready`, or `running` with nothing in flight) and
@@ -259,6 +270,18 @@ impl Engine {
             match flow.advance(state, &cx) {
                 Step::Finished => return Ok(DriveEnd::Ended(RunStatus::Finished, None)),
                 Step::Failed { message } => return Ok(DriveEnd::Ended(RunStatus::Failed, Some(message))),
+                Step::Wait { element, until } => {
+                    let reason = format!(
+                        "Wait element {element}: waiting until {}",
+                        until.to_rfc3339_opts(SecondsFormat::Micros, true)
+                    );
+                    match (run_id, retry_in_place) {
+                        (Some(_), _) => return Ok(DriveEnd::Waiting { at: until, reason }),
+                        // A debug run does not sleep: it goes past the Wait, and the trace says so.
+                        (None, true) => flow.skip_wait(state),
+                        (None, false) => return Ok(DriveEnd::Suspended { at: until, reason }),
+                    }
+                }
                 Step::Effect(Effect::CreateRecord { object, fields, .. }) => {
                     // The record, the runs it triggers and this run's next state commit together, so a
                     // crash can neither lose the record nor create it twice.
@@ -286,6 +309,7 @@ impl Engine {
                                     Ok((insert, held))
                                 })
                                 .await?;
+                            self.wake_all(insert.scheduled_due());
                             // Runs started from inside a run never wait for admission: the worker
                             // that would wait holds a place itself.
                             let runs = (insert.version, insert.runs);
@@ -486,30 +510,54 @@ impl Engine {
         }
         let mut interviews = Vec::with_capacity(states.len());
         for state in states {
-            let (state, status, fault) = self.drive_unstored(&flow, state, false).await?;
+            let (state, status, fault, until) = self.drive_unstored_until(&flow, state, false).await?;
             let outputs = flow.output_values(&state).map(|(name, value)| (name.to_string(), value.clone()));
-            interviews.push(Interview { status, fault, outputs: outputs.collect() });
+            // An interview that reached a Wait goes on later as a stored run: the caller gets its id.
+            let run_id = match (until, &fault) {
+                (Some(until), Some(reason)) => {
+                    Some(self.store_waiting_interview(&flow, &state, until, reason).await?)
+                }
+                _ => None,
+            };
+            interviews.push(Interview { status, fault, outputs: outputs.collect(), run_id });
         }
         Ok(interviews)
     }
 
-    /// Drives a run that is not stored to its end; a wait it cannot take in place ends it `failed`.
+    /// Drives a run that is not stored to its end; a wait it cannot take in place ends it `failed`,
+    /// except a Wait element, which leaves it `waiting` with the time (for the caller to store).
     pub(crate) async fn drive_unstored(
+        &self,
+        flow: &Arc<CompiledFlow>,
+        state: RunState,
+        retry_in_place: bool,
+    ) -> Result<(RunState, RunStatus, Option<String>), EngineError> {
+        let (state, status, fault, _) = self.drive_unstored_until(flow, state, retry_in_place).await?;
+        Ok((state, status, fault))
+    }
+
+    async fn drive_unstored_until(
         &self,
         flow: &Arc<CompiledFlow>,
         mut state: RunState,
         retry_in_place: bool,
-    ) -> Result<(RunState, RunStatus, Option<String>), EngineError> {
+    ) -> Result<(RunState, RunStatus, Option<String>, Option<chrono::DateTime<Utc>>), EngineError> {
         let mut ledger = Vec::new();
         let end = self
             .drive(flow, &mut state, None, retry_in_place, &mut Holding::unlimited(), &mut ledger)
             .await?;
         self.write_ledger(ledger).await?;
-        let (status, fault) = match end {
-            DriveEnd::Ended(status, fault) => (status, fault),
-            DriveEnd::Waiting { reason, .. } => (RunStatus::Failed, Some(reason)),
-            DriveEnd::Parked { .. } => (RunStatus::Failed, Some("the run could not go on".into())),
+        let (status, fault, until) = match end {
+            DriveEnd::Ended(status, fault) => (status, fault, None),
+            DriveEnd::Waiting { reason, .. } => (RunStatus::Failed, Some(reason), None),
+            DriveEnd::Parked { .. } => (RunStatus::Failed, Some("the run could not go on".into()), None),
+            DriveEnd::Suspended { at, reason } => (RunStatus::Waiting, Some(reason), Some(at)),
         };
-        Ok((state, status, fault))
+        Ok((state, status, fault, until))
     }
+}
+
+/// A stored run parks durably at a Wait (`DriveEnd::Waiting`); only unstored interviews suspend.
+fn unreachable_for_stored_runs() -> Result<Disposition, EngineError> {
+    Err(EngineError::FlowStart("a stored run cannot be suspended in memory".into()))
 }

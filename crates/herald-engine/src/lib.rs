@@ -22,6 +22,7 @@ mod queue;
 pub mod records;
 mod recovery;
 mod runs;
+mod scheduled;
 pub mod vault;
 mod versions;
 mod webhooks;
@@ -35,6 +36,7 @@ pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use records::RecordWrite;
 pub use runs::RetryOutcome;
+pub use scheduled::WakeOutcome;
 pub use vault::{
     KeySource, MASTER_KEY_ENV, MasterInUse, NEW_MASTER_KEY_ENV, Rotation, RotationProgress, SecretPlace,
     UnreadableSecret, Vault, VaultError, VaultHealth, VaultMasterStatus, VaultNodeStatus, VaultStatus,
@@ -96,6 +98,8 @@ pub enum EngineError {
     Vault(#[from] VaultError),
     #[error("cannot build the HTTP client: {0}")]
     Http(String),
+    #[error("run {id} is {status}, not waiting: only a waiting run can be woken")]
+    NotWaiting { id: String, status: &'static str },
     #[error("run {id} cannot be retried: {reason}")]
     NotRetryable { id: String, reason: String },
     /// Admission control: the runs already waiting would make this record's runs wait too long.

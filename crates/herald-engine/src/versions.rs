@@ -171,6 +171,17 @@ impl Engine {
         Ok((seq, hash))
     }
 
+    /// The project of version `seq` when this process has it compiled (the current one, or an older
+    /// one compiled for a run), without reading the database: for work inside a write.
+    pub(crate) fn project_if_compiled(&self, seq: Option<i64>) -> Option<Arc<CompiledProject>> {
+        let current = self.inner.versions.current();
+        if seq.is_none() || current.seq == seq {
+            return Some(Arc::clone(&current.project));
+        }
+        let seq = seq?;
+        self.inner.versions.compiled.lock().unwrap_or_else(|e| e.into_inner()).get(&seq).cloned()
+    }
+
     /// The compiled project of version `seq` (the current one for `None`): for a run to go on with
     /// the flows it started on. An old version is compiled again from its stored files once, then
     /// kept. The error says why the run cannot go on.

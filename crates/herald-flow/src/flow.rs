@@ -27,6 +27,23 @@ pub struct CompiledFlow {
     pub(crate) elements: Vec<Element>,
     pub(crate) element_index: HashMap<String, usize>,
     pub(crate) start: usize,
+    /// Scheduled paths, in file order (record-triggered flows only).
+    pub scheduled_paths: Vec<ScheduledPath>,
+    /// The "Run Asynchronously" path's first element (record-triggered flows only).
+    pub(crate) async_start: Option<usize>,
+}
+
+/// A scheduled path: a run of its own that waits, durably, until its time, then re-checks the
+/// entry condition against the record as it is then.
+#[derive(Clone, Debug)]
+pub struct ScheduledPath {
+    pub name: String,
+    pub label: String,
+    /// The Date or DateTime field the time counts from; `None`: the moment of the trigger.
+    pub field: Option<String>,
+    /// Signed: negative is "before" the time source.
+    pub offset_minutes: i64,
+    pub(crate) start: usize,
 }
 
 /// What starts a record-triggered flow.
@@ -82,6 +99,7 @@ impl CompiledFlow {
             ElementKind::Update(_) => ElementKindName::UpdateRecords,
             ElementKind::Delete(_) => ElementKindName::DeleteRecords,
             ElementKind::Subflow(_) => ElementKindName::Subflow,
+            ElementKind::Wait(_) => ElementKindName::Wait,
         })
     }
 }
@@ -101,6 +119,7 @@ pub enum ElementKindName {
     #[serde(rename = "Delete Records")]
     DeleteRecords,
     Subflow,
+    Wait,
 }
 
 impl ElementKindName {
@@ -115,6 +134,7 @@ impl ElementKindName {
             ElementKindName::UpdateRecords => "Update Records",
             ElementKindName::DeleteRecords => "Delete Records",
             ElementKindName::Subflow => "Subflow",
+            ElementKindName::Wait => "Wait",
         }
     }
 }
@@ -282,6 +302,7 @@ pub(crate) enum ElementKind {
     Update(ChangeElement),
     Delete(ChangeElement),
     Subflow(SubflowElement),
+    Wait(WaitElement),
 }
 
 /// An Update Records or Delete Records element.
@@ -316,6 +337,13 @@ pub(crate) struct SubflowElement {
     /// The compiled subflow, set once every flow of the project has compiled (a flow can be called
     /// before it is compiled, in file order); recursion is refused at load, so these links never cycle.
     pub child: std::sync::OnceLock<std::sync::Arc<CompiledFlow>>,
+}
+
+/// A Wait element: a fixed length of time, or until a DateTime formula's value.
+#[derive(Debug)]
+pub(crate) enum WaitElement {
+    Minutes(i64),
+    Until(Formula),
 }
 
 #[derive(Debug)]

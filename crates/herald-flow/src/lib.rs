@@ -5,12 +5,16 @@
 mod compile;
 mod flow;
 pub mod logic;
+mod paths;
 mod records;
 mod runtime;
 mod subflow;
 mod warnings;
 
-pub use flow::{CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger};
+pub use flow::{
+    CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger, ScheduledPath,
+};
+pub use paths::{PathRecheck, ScheduledStart};
 pub use records::RecordQuery;
 pub use runtime::{
     CalloutEffect, CalloutResult, ChangeTarget, Effect, MASK, MAX_TRIGGER_DEPTH, PendingCallout,

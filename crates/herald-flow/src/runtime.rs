@@ -76,6 +76,13 @@ pub struct RunState {
     /// variables, cursor and pending effect, journaled with this one (see `subflow.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) subflow: Option<Box<RunState>>,
+    /// A scheduled path's run: which path, when it is due, and whether the entry condition was
+    /// checked again against the record as it was when the path came due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scheduled: Option<crate::paths::ScheduledStart>,
+    /// The Wait element the run parked at: the next `advance` goes past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) waited: Option<crate::paths::WaitMark>,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -241,6 +248,9 @@ pub enum Step {
     Effect(Effect),
     Finished,
     Failed { message: String },
+    /// A Wait element: park the run until `until` (durably, for a stored run), then call `advance`
+    /// again, which goes past the Wait.
+    Wait { element: String, until: DateTime<Utc> },
 }
 
 #[derive(Clone, Debug)]
@@ -555,6 +565,8 @@ impl CompiledFlow {
             related: BTreeMap::new(),
             depth: 0,
             subflow: None,
+            scheduled: None,
+            waited: None,
         }
     }
 
@@ -737,6 +749,11 @@ impl CompiledFlow {
                     }
                 }
                 ElementKind::Loop(looping) => self.take_next_item(state, element, looping, started),
+                ElementKind::Wait(wait) => {
+                    if let Some(until) = self.wait_step(state, element, wait, cx) {
+                        return until;
+                    }
+                }
                 ElementKind::Subflow(call) => self.enter_subflow(state, element, call, cx),
                 ElementKind::Action(_)
                 | ElementKind::Create(_)

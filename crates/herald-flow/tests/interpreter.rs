@@ -574,6 +574,7 @@ fn drive(flow: &herald_flow::CompiledFlow, state: &mut RunState, leads: &[Map<St
                 flow.complete_callout(state, answer, cx().now);
             }
             Step::Effect(other) => panic!("unexpected effect {other:?}"),
+            Step::Wait { element, .. } => panic!("unexpected Wait at {element}"),
         }
     }
 }

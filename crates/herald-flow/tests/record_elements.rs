@@ -104,6 +104,7 @@ fn drive(
                 changes.push(("delete".to_string(), change.target));
             }
             Step::Effect(other) => panic!("unexpected effect {other:?}"),
+            Step::Wait { .. } => panic!("no Wait in these flows"),
         }
     }
 }

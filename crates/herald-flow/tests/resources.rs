@@ -44,7 +44,7 @@ fn run_autolaunched(project: &CompiledProject, flow: &str, inputs: Value) -> Res
     match flow.advance(&mut state, &cx()) {
         Step::Finished => {}
         Step::Failed { message } => return Err(message),
-        Step::Effect(_) => panic!("no effect expected"),
+        Step::Effect(_) | Step::Wait { .. } => panic!("no effect or wait expected"),
     }
     Ok(flow.output_values(&state).map(|(name, value)| (name.to_string(), value.clone())).collect())
 }

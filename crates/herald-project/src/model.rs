@@ -447,6 +447,64 @@ pub struct FlowDef {
     pub constants: IndexMap<String, ConstantDef>,
     pub start: String,
     pub elements: IndexMap<String, ElementDef>,
+    /// Salesforce's scheduled paths of a record-triggered flow: each runs later, as a run of its own
+    /// that waits durably, from its own start element, by name.
+    #[serde(default)]
+    pub scheduled_paths: IndexMap<String, ScheduledPathDef>,
+    /// Salesforce's "Run Asynchronously" path: a run of its own from its own start element, started
+    /// after the record's commit like the immediate path.
+    pub async_path: Option<AsyncPathDef>,
+}
+
+/// One scheduled path: when it runs (a time source and an offset) and where it starts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledPathDef {
+    pub label: Option<String>,
+    /// A Date or DateTime field of the triggering object; the moment of the trigger when absent.
+    pub field: Option<String>,
+    /// How far from the time source: one of `minutes`, `hours`, `days`.
+    pub offset: DurationDef,
+    /// `after` (default) or `before` the time source; `before` needs a `field`.
+    #[serde(default)]
+    pub direction: OffsetDirection,
+    /// The path's first element.
+    pub start: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsyncPathDef {
+    pub label: Option<String>,
+    pub start: String,
+}
+
+/// A length of time written as one of `minutes`, `hours` or `days` (a whole number, 0 or more).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationDef {
+    pub minutes: Option<i64>,
+    pub hours: Option<i64>,
+    pub days: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetDirection {
+    #[default]
+    After,
+    Before,
+}
+
+/// A Wait element: how long (`minutes`/`hours`/`days`) or until when (`until`, a DateTime formula).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitDef {
+    pub minutes: Option<i64>,
+    pub hours: Option<i64>,
+    pub days: Option<i64>,
+    /// A formula giving the DateTime to wait for; a time already past goes on at once.
+    pub until: Option<String>,
 }
 
 /// A formula resource (Salesforce's Formula resource): `{!name}` reads the formula's value at that
@@ -647,6 +705,8 @@ pub struct ElementDef {
     /// Subflow: the autolaunched flow called, with `inputs` (its input variables) and `outputs` (its
     /// output variables into this flow's variables).
     pub subflow: Option<String>,
+    /// Wait (autolaunched flows): the run parks, durably, until the time comes.
+    pub wait: Option<WaitDef>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

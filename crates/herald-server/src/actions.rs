@@ -1,7 +1,8 @@
 //! Autolaunched flows as invocable actions, in the shape of Salesforce's REST route
 //! `/services/data/vXX.X/actions/custom/flow/...`, so a client written for Salesforce's "Run Flows"
 //! calls herald unchanged (docs/project-format.md, "Invoking an autolaunched flow over HTTP").
-//! Interviews run in memory while the request waits; they are not stored as runs.
+//! Interviews run in memory while the request waits; they are not stored as runs, except one that
+//! reaches a Wait element: it is stored as a `waiting` run and answered as paused, with its run id.
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -59,6 +60,13 @@ pub(crate) async fn invoke(
     let results: Vec<Value> = interviews
         .into_iter()
         .map(|interview| {
+            if let (RunStatus::Waiting, Some(run_id)) = (interview.status, &interview.run_id) {
+                // Salesforce answers a paused interview as a success with status Paused; herald adds
+                // the stored run's id, to follow it on /api/v1/runs/{id}.
+                let mut outputs = interview.outputs;
+                outputs.insert("Flow__InterviewStatus".into(), json!("Paused"));
+                return json!({"actionName": flow, "errors": null, "isSuccess": true, "outputValues": outputs, "runId": run_id});
+            }
             let finished = interview.status == RunStatus::Finished;
             let mut outputs = interview.outputs;
             let status = if finished { "Finished" } else { "Error" };

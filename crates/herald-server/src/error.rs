@@ -82,7 +82,9 @@ impl From<EngineError> for ApiError {
             | EngineError::RunNotFound(_)
             | EngineError::UnknownFlow { .. } => ApiError::not_found(error.to_string()),
             EngineError::FlowStart(_) => ApiError::new(codes::api::INVALID_INPUT, error.to_string()),
-            EngineError::NotRetryable { .. } => ApiError::new(codes::api::INVALID_STATUS, error.to_string()),
+            EngineError::NotRetryable { .. } | EngineError::NotWaiting { .. } => {
+                ApiError::new(codes::api::INVALID_STATUS, error.to_string())
+            }
             other => ApiError::server_error(&other),
         }
     }

@@ -63,6 +63,7 @@ pub fn api_routes() -> Vec<ApiRoute> {
         ApiRoute::new(M::GET,   "/api/v1/runs",                       ReadRuns,     runs::list),
         ApiRoute::new(M::GET,   "/api/v1/runs/{id}",                  ReadRuns,     runs::get),
         ApiRoute::new(M::POST,  "/api/v1/runs/{id}/retry",            ManageFlows,  runs::retry),
+        ApiRoute::new(M::POST,  "/api/v1/runs/{id}/wake",             ManageFlows,  runs::wake),
         ApiRoute::new(M::GET,   "/api/v1/messages",                   ReadRuns,     messages::list),
         ApiRoute::new(M::GET,   "/api/v1/messages/{id}",              ReadRuns,     messages::get),
         ApiRoute::new(M::GET,   "/api/v1/receipts",                   ReadRuns,     messages::receipts),

@@ -23,7 +23,7 @@ pub(crate) async fn create(
     let write = engine.create_record(&object, &input, &run_user(&caller.user)).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs})),
+        Json(write_answer(write)),
     )
         .into_response())
 }
@@ -37,7 +37,7 @@ pub(crate) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let input = json_object(&body)?;
     let write = engine.update_record(&object, &id, &input, &run_user(&caller.user)).await?;
-    Ok(Json(json!({"id": write.id, "success": true, "errors": [], "runs": write.runs})))
+    Ok(Json(write_answer(write)))
 }
 
 /// `GET /api/v1/records/{object}/{id}`: the fields, after Salesforce's `attributes`.
@@ -63,4 +63,14 @@ pub(crate) async fn runs(
     engine.get_record(&object, &id).await?;
     let runs: Vec<Value> = engine.runs_for_record(&id).await?.iter().map(run_json).collect();
     Ok(Json(json!({"runs": runs})))
+}
+
+/// `{"id", "success", "errors", "runs"}`, and `scheduledRuns` (the scheduled paths started, `waiting`)
+/// when there are any.
+fn write_answer(write: herald_engine::RecordWrite) -> Value {
+    let mut answer = json!({"id": write.id, "success": true, "errors": [], "runs": write.runs});
+    if !write.scheduled.is_empty() {
+        answer["scheduledRuns"] = json!(write.scheduled);
+    }
+    answer
 }

@@ -54,6 +54,16 @@ pub(crate) async fn retry(
     Ok((StatusCode::ACCEPTED, Json(json!({"id": outcome.run_id, "fromElement": outcome.from_element}))))
 }
 
+/// `POST /api/v1/runs/{id}/wake`: a `waiting` run (a scheduled path, a Wait, a retry) is made due now:
+/// 202 `{"id", "queued"}`; 400 `INVALID_STATUS` for a run that is not waiting.
+pub(crate) async fn wake(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let outcome = engine.wake_run(&id).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": outcome.run_id, "queued": outcome.queued}))))
+}
+
 /// A run as the API shows it: status, fault and the per-element trace (secrets already masked).
 pub fn run_json(run: &RunRow) -> Value {
     json!({

@@ -211,6 +211,14 @@ pub trait WriteTx {
         now: &str,
     ) -> Result<()>;
 
+    /// Enqueues a run as `waiting` until `at` (a scheduled path, a stored Wait): claimed only once
+    /// due, like a run parked by [`WriteTx::wait_run`]; `reason` is its fault meanwhile.
+    fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()>;
+
+    /// The `waiting` runs of a record, oldest first, as this transaction sees them (to move a
+    /// scheduled path when the record changes, in the write that changes it).
+    fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>>;
+
     /// Parks a run as `waiting` until `at` (a retry or a rate limit); `reason` is its fault meanwhile.
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()>;
 

@@ -13,7 +13,7 @@
 
 use crate::{
     ACTIVE_KEY_META, BoxFuture, ConsentRow, MasterRetirement, MessageChange, MessageFilter, NewMessage,
-    NewReceipt, NewRun, Result, RunStatus, SealedSecret, Store, StoreError, VaultNode,
+    NewReceipt, NewRun, Result, RunRow, RunStatus, SealedSecret, Store, StoreError, VaultNode,
 };
 use serde_json::{Map, Value, json};
 use std::any::Any;
@@ -165,6 +165,77 @@ pub async fn a_waiting_run_is_claimed_only_once_due(database: &Database) {
     assert_eq!((claimed.status, claimed.next_attempt_at), (RunStatus::Running, None));
     assert_eq!(claimed.state, json!({"k": 2}));
     assert!(store.claim_run("r3", "2026-11-21T10:00:01.000000Z").await.unwrap().is_none(), "claimed once");
+}
+
+pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due(database: &Database) {
+    let store = database.open().await;
+    let due = "2026-11-21T10:00:00.000000Z";
+    let failed: Result<()> = store
+        .write(|tx| {
+            tx.insert_record("Lead", "00Q5", &record(), "t0")?;
+            let state = json!({"path": "Later"});
+            let run = NewRun { id: "w1", flow: "F", object: "Lead", record_id: "00Q5", state: &state, version: None };
+            tx.insert_waiting_run(run, due, "due later", "t0")?;
+            Err(StoreError::Stopped("the write is given up".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert!(store.run("w1").await.unwrap().is_none(), "a waiting run commits with its write or not at all");
+    store
+        .write(|tx| {
+            tx.insert_record("Lead", "00Q5", &record(), "t0")?;
+            let state = json!({"path": "Later"});
+            let run = NewRun { id: "w1", flow: "F", object: "Lead", record_id: "00Q5", state: &state, version: None };
+            tx.insert_waiting_run(run, due, "due later", "t0")
+        })
+        .await
+        .unwrap();
+    let run = store.run("w1").await.unwrap().unwrap();
+    assert_eq!((run.status, run.fault.as_deref()), (RunStatus::Waiting, Some("due later")));
+    assert_eq!(run.next_attempt_at.as_deref(), Some(due));
+    assert!(store.waiting_runs().await.unwrap().contains(&("w1".to_string(), due.to_string())));
+    assert!(store.claim_run("w1", "2026-11-21T09:59:59.000000Z").await.unwrap().is_none(), "not due yet");
+    assert!(store.claim_run("w1", "2026-11-21T10:00:00.000001Z").await.unwrap().is_some());
+}
+
+pub async fn the_waiting_runs_of_a_record_are_read_inside_a_write(database: &Database) {
+    let store = database.open().await;
+    lead_with_run(&store, "00Q6", "ready").await;
+    let waiting = store
+        .write(|tx| {
+            let state = json!({});
+            for (id, at) in [("w2", "2026-11-21T11:00:00.000000Z"), ("w3", "2026-11-21T12:00:00.000000Z")] {
+                let run = NewRun { id, flow: "F", object: "Lead", record_id: "00Q6", state: &state, version: None };
+                tx.insert_waiting_run(run, at, "due later", "t1")?;
+            }
+            tx.wait_run("w3", "{}", "2026-11-21T13:00:00.000000Z", "moved", "t2")?;
+            tx.waiting_runs_of_record("00Q6")
+        })
+        .await
+        .unwrap();
+    let seen: Vec<(&str, Option<&str>)> =
+        waiting.iter().map(|r| (r.id.as_str(), r.next_attempt_at.as_deref())).collect();
+    assert_eq!(
+        seen,
+        [("w2", Some("2026-11-21T11:00:00.000000Z")), ("w3", Some("2026-11-21T13:00:00.000000Z"))],
+        "only waiting runs, with the change made earlier in the same write"
+    );
+    let other: Vec<RunRow> = store.write(|tx| tx.waiting_runs_of_record("00Q1")).await.unwrap();
+    assert!(other.is_empty());
+}
+
+pub async fn a_skipped_run_is_an_end_state_listed_by_its_status(database: &Database) {
+    let store = database.open().await;
+    lead_with_run(&store, "00Q7", "s1").await;
+    store
+        .write(|tx| tx.save_run("s1", RunStatus::Skipped, "{}", Some("no longer meets"), "t1"))
+        .await
+        .unwrap();
+    assert!(RunStatus::Skipped.is_terminal());
+    assert_eq!(RunStatus::parse_list("skipped").unwrap(), [RunStatus::Skipped]);
+    let listed = store.recent_runs(&[RunStatus::Skipped], 10).await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["s1"]);
+    assert!(store.claim_run("s1", "t2").await.unwrap().is_none(), "an ended run is never claimed");
 }
 
 pub async fn of_many_concurrent_claims_of_a_run_exactly_one_takes_it(database: &Database) {
@@ -756,6 +827,9 @@ macro_rules! conformance_tests {
             a_master_key_is_retired_only_when_no_live_node_uses_it_and_nothing_needs_it,
             a_reencryption_pages_through_the_secrets_not_under_the_active_key,
             project_versions_are_numbered_in_order_found_by_hash_and_runs_keep_theirs,
+            a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due,
+            the_waiting_runs_of_a_record_are_read_inside_a_write,
+            a_skipped_run_is_an_end_state_listed_by_its_status,
         );
     };
     (@each $database:expr; $($contract:ident),* $(,)?) => {

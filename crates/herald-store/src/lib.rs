@@ -111,6 +111,9 @@ pub enum RunStatus {
     Failed,
     /// A callout was in flight when the process stopped and the provider cannot deduplicate a resend.
     Unknown,
+    /// A scheduled path that came due for a record that no longer met the flow's entry condition:
+    /// it ended without running an element (the reason is its `fault`).
+    Skipped,
 }
 
 impl RunStatus {
@@ -122,6 +125,7 @@ impl RunStatus {
             RunStatus::Finished => "finished",
             RunStatus::Failed => "failed",
             RunStatus::Unknown => "unknown",
+            RunStatus::Skipped => "skipped",
         }
     }
 
@@ -133,6 +137,7 @@ impl RunStatus {
             "finished" => RunStatus::Finished,
             "failed" => RunStatus::Failed,
             "unknown" => RunStatus::Unknown,
+            "skipped" => RunStatus::Skipped,
             _ => return None,
         })
     }
@@ -144,7 +149,7 @@ impl RunStatus {
             .map(|name| {
                 RunStatus::parse(name.trim()).ok_or_else(|| {
                     format!(
-                        "unknown run status `{name}`; use ready, running, waiting, finished, failed or unknown"
+                        "unknown run status `{name}`; use ready, running, waiting, finished, failed, unknown or skipped"
                     )
                 })
             })
@@ -152,7 +157,7 @@ impl RunStatus {
     }
 
     pub fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Unknown)
+        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Unknown | RunStatus::Skipped)
     }
 }
 

@@ -168,7 +168,7 @@ enum RunsCommand {
     #[command(after_help = "Example:
   herald runs list --status failed --status unknown --project examples/kixie-welcome-sms")]
     List {
-        /// ready, running, waiting, finished, failed or unknown; repeatable; all when absent.
+        /// ready, running, waiting, finished, failed, unknown or skipped; repeatable; all when absent.
         #[arg(long)]
         status: Vec<String>,
         /// At most this many runs.
@@ -203,6 +203,18 @@ enum RunsCommand {
         /// Start again at this element of the flow instead of where the run stopped.
         #[arg(long)]
         from_element: Option<String>,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+    /// Make a waiting run due now: a scheduled path (still checked against its record first), a Wait
+    /// element, a retry or a daily limit. A running `herald serve` on the same database takes it
+    /// within seconds; `POST /api/v1/runs/ID/wake` wakes it on a running server at once.
+    #[command(after_help = "Example:
+  herald runs list --status waiting --project examples/kixie-welcome-sms
+  herald runs wake run_Xy12 --project examples/kixie-welcome-sms")]
+    Wake {
+        /// The run's id (run_...).
+        id: String,
         #[command(flatten)]
         location: ProjectDb,
     },
@@ -575,6 +587,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Runs(RunsCommand::Retry { id, from_element, location }) => {
             runtime()?.block_on(runs_cmd::retry(&location.project, location.db, &id, from_element.as_deref()))
+        }
+        Command::Runs(RunsCommand::Wake { id, location }) => {
+            runtime()?.block_on(runs_cmd::wake(&location.project, location.db, &id))
         }
         Command::Messages(MessagesCommand::List { run, destination, status, limit, json, location }) => {
             let filter = herald_store::MessageFilter { run_id: run, destination, status, limit };

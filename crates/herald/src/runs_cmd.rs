@@ -139,6 +139,17 @@ pub async fn retry(
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn wake(dir: &Path, db: Option<PathBuf>, id: &str) -> Result<ExitCode> {
+    let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
+    let engine = open_engine(dir, project, db, None).await?;
+    let outcome = engine.wake_run(id).await?;
+    println!(
+        "Run {} is due now; a `herald serve` running on this database takes it within seconds, or the next one at start (POST /api/v1/runs/{}/wake runs it at once).",
+        outcome.run_id, outcome.run_id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn messages(
     dir: &Path,
     db: Option<PathBuf>,

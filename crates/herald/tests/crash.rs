@@ -257,6 +257,7 @@ async fn prepare(provider: Provider) -> Server {
             .project_edit(move |p| {
                 let action = provider.action_line();
                 p.replace(provider.flow_file(), action, &format!("{action}{RETRY}"));
+                p.edit(provider.flow_file(), without_scheduled_paths);
             })
             .start()
     })

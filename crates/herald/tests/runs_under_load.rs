@@ -15,7 +15,10 @@ async fn every_committed_run_ends_while_the_server_runs_even_when_clients_give_u
         .sandbox_account()
         .user("webform", &["Herald_API_User", "Kixie_Integration_User", "Herald_Admin"])
         // The load is larger than Kixie's default daily budget.
-        .project_edit(|p| p.append("credentials/Kixie_Endpoint.yaml", "rate_limit: {per_day: 100000000}\n"))
+        .project_edit(|p| {
+            p.append("credentials/Kixie_Endpoint.yaml", "rate_limit: {per_day: 100000000}\n");
+            p.edit("flows/Lead_Welcome_SMS.yaml", without_scheduled_paths);
+        })
         .start();
     let client = h.api();
     let url = h.url("/api/v1/records/Lead");

@@ -32,7 +32,10 @@ async fn leads_posted_during_a_key_rotation_are_all_texted_and_the_old_key_is_re
         .sandbox_env("HERALD_SANDBOX_KIXIE_BUSINESSID", BUSINESSID)
         .sandbox_env("HERALD_SANDBOX_KIXIE_APIKEY", APIKEY)
         // The load is larger than Kixie's default daily budget.
-        .project_edit(|p| p.append("credentials/Kixie_Endpoint.yaml", "rate_limit: {per_day: 100000000}\n"))
+        .project_edit(|p| {
+            p.append("credentials/Kixie_Endpoint.yaml", "rate_limit: {per_day: 100000000}\n");
+            p.edit("flows/Lead_Welcome_SMS.yaml", without_scheduled_paths);
+        })
         .start();
     let client = h.api().clone();
     let old_master = vault_status(&h)["masterKey"].as_str().unwrap().to_string();

@@ -13,14 +13,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The runs one record's change started, to queue once committed.
-type StartedRuns = Vec<(String, Vec<(String, String, Value)>, queue::HeldRuns)>;
+/// Per record: its id, the version its runs start on, the runs, their hold, and the scheduled paths
+/// to wake.
+type StartedRuns = Vec<(
+    String,
+    Option<i64>,
+    Vec<(String, String, Value)>,
+    queue::HeldRuns,
+    Vec<(String, chrono::DateTime<chrono::Utc>)>,
+)>;
 
 impl Engine {
     /// Lookup fields must hold ids of the object they point to: an id is told by its object's
     /// `key_prefix` (every lookup's target declares one, HF037). Existence is not checked: a lookup
     /// to a deleted record traverses to empty values, as a blank lookup does.
     pub(crate) fn check_lookups(&self, def: &ObjectDef, fields: &Map<String, Value>) -> Vec<FieldProblem> {
-        let project = &self.inner.project.project;
+        let project = self.project();
+        let project = &project.project;
         let mut problems = Vec::new();
         for (name, field) in &def.fields {
             if field.field_type != FieldType::Lookup {
@@ -118,8 +127,9 @@ impl Engine {
                     let mut data = prior.data.clone();
                     data.extend(fields.clone());
                     data.insert("LastModifiedDate".into(), Value::String(now.clone()));
-                    let runs =
+                    let (version, runs) =
                         engine.triggered_runs(&write_object, &data, Some(&prior.data), false, &actor, depth);
+                    let paths = engine.scheduled_runs(&write_object, &data, Some(&prior.data), false, &actor);
                     if depth > MAX_TRIGGER_DEPTH
                         && let Some((_, flow, _)) = runs.first()
                     {
@@ -127,21 +137,28 @@ impl Engine {
                             "updating {write_object} {id} would start flow {flow} once more, {depth} record writes of flows deep; a chain of flows that update records stops after {MAX_TRIGGER_DEPTH} (a flow on update that updates its own record: add an entry condition the update makes false, or `only_when_updated_to_meet: true`)"
                         )));
                     }
-                    planned.push((id.clone(), Some((data, runs))));
+                    planned.push((id.clone(), Some((data, version, runs, paths))));
                 }
                 let mut started_runs: StartedRuns = Vec::new();
                 for (id, plan) in planned {
-                    let Some((data, runs)) = plan else {
+                    let Some((data, version, runs, paths)) = plan else {
                         tx.delete_record(&write_object, &id)?;
                         continue;
                     };
                     tx.update_record(&id, &data, &now)?;
                     for (run_id, flow, state) in &runs {
-                        let run = NewRun { id: run_id, flow, object: &write_object, record_id: &id, state };
+                        let run = NewRun { id: run_id, flow, object: &write_object, record_id: &id, state, version };
                         tx.insert_run(run, &now)?;
                     }
+                    // As a client's update: waiting paths move with their time source field, new
+                    // ones are written waiting.
+                    let mut wake = engine.reschedule_paths(tx, &id, &data, &now)?;
+                    for path in &paths {
+                        path.insert(tx, &write_object, &id, &now)?;
+                        wake.push((path.id.clone(), path.due));
+                    }
                     let held = engine.inner.queue.hold(runs.iter().map(|(id, _, _)| id.as_str()));
-                    started_runs.push((id, runs, held));
+                    started_runs.push((id, version, runs, held, wake));
                 }
                 if let Some((run_id, snapshot)) = &snapshot {
                     tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
@@ -153,9 +170,10 @@ impl Engine {
         match written {
             Ok((started_runs, now)) => {
                 *state = after;
-                for (record_id, runs, held) in started_runs {
+                for (record_id, version, runs, held, wake) in started_runs {
+                    self.wake_all(wake);
                     // Runs started from inside a run never wait for admission (see Create Records).
-                    self.enqueue(&object, &record_id, &now, runs, held, None);
+                    self.enqueue(&object, &record_id, &now, (version, runs), held, None);
                 }
             }
             Err(message) => {
@@ -173,7 +191,8 @@ impl Engine {
         change: RecordChange,
         deleting: bool,
     ) -> Result<(Vec<(String, Map<String, Value>)>, Option<herald_flow::RecordQuery>), String> {
-        let def = self.object(&change.object).map_err(|e| e.to_string())?;
+        let project = self.project();
+        let def = Engine::object(&project, &change.object).map_err(|e| e.to_string())?;
         let check = |fields: &Map<String, Value>| -> Result<Map<String, Value>, String> {
             if deleting {
                 return Ok(Map::new());

@@ -25,6 +25,8 @@ pub(crate) struct PreparedInsert {
     pub(crate) runs: Vec<(String, String, Value)>,
     /// The project version the runs start on.
     pub(crate) version: Option<i64>,
+    /// Scheduled paths, inserted `waiting` in the same write.
+    pub(crate) scheduled: Vec<crate::scheduled::ScheduledRun>,
     pub(crate) now: String,
     pub(crate) truncated: Vec<String>,
 }
@@ -48,7 +50,15 @@ impl PreparedInsert {
             };
             tx.insert_run(run, &self.now)?;
         }
+        for path in &self.scheduled {
+            path.insert(tx, &self.object, &self.id, &self.now)?;
+        }
         Ok(queue.hold(self.runs.iter().map(|(id, _, _)| id.as_str())))
+    }
+
+    /// The scheduled paths written, with when each is due (to wake them after the commit).
+    pub(crate) fn scheduled_due(&self) -> Vec<(String, chrono::DateTime<chrono::Utc>)> {
+        self.scheduled.iter().map(|run| (run.id.clone(), run.due)).collect()
     }
 }
 
@@ -57,6 +67,8 @@ impl PreparedInsert {
 pub struct RecordWrite {
     pub id: String,
     pub runs: Vec<String>,
+    /// Scheduled paths it started, `waiting` until they are due.
+    pub scheduled: Vec<String>,
 }
 
 impl Engine {
@@ -103,9 +115,12 @@ impl Engine {
                     Ok::<_, EngineError>((insert, held))
                 })
                 .await?;
+            let scheduled = insert.scheduled_due();
+            engine.wake_all(scheduled.iter().cloned());
+            let scheduled = scheduled.into_iter().map(|(id, _)| id).collect();
             let runs = (insert.version, insert.runs);
             let runs = engine.enqueue(&insert.object, &insert.id, &insert.now, runs, held, admitted);
-            Ok(RecordWrite { id: insert.id, runs })
+            Ok(RecordWrite { id: insert.id, runs, scheduled })
         })
         .await
     }
@@ -144,12 +159,14 @@ impl Engine {
                 herald_flow::MAX_TRIGGER_DEPTH
             )));
         }
+        let scheduled = self.scheduled_runs(object, &data, None, true, actor);
         Ok(PreparedInsert {
             object: object.to_string(),
             id,
             data,
             runs,
             version,
+            scheduled,
             now,
             truncated: validated.truncated,
         })
@@ -180,7 +197,7 @@ impl Engine {
         let (object, id) = (object.to_string(), id.to_string());
         self.to_completion(async move {
             let writer = engine.clone();
-            let (runs, version, held) = engine
+            let (runs, version, held, scheduled) = engine
                 .inner
                 .store
                 .write(move |tx| {
@@ -192,6 +209,7 @@ impl Engine {
                     data.insert("LastModifiedDate".into(), Value::String(when.clone()));
                     let (version, runs) =
                         writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor, 0);
+                    let paths = writer.scheduled_runs(&object_name, &data, Some(&prior.data), false, &actor);
                     tx.update_record(&record_id, &data, &when)?;
                     for (run_id, flow, state) in &runs {
                         let run = NewRun {
@@ -204,12 +222,21 @@ impl Engine {
                         };
                         tx.insert_run(run, &when)?;
                     }
+                    // Paths already waiting move when their time source field changed (before the
+                    // new ones are written, which are due where they are).
+                    let mut scheduled = writer.reschedule_paths(tx, &record_id, &data, &when)?;
+                    for path in &paths {
+                        path.insert(tx, &object_name, &record_id, &when)?;
+                        scheduled.push((path.id.clone(), path.due));
+                    }
                     let held = writer.inner.queue.hold(runs.iter().map(|(id, _, _)| id.as_str()));
-                    Ok((runs, version, held))
+                    Ok((runs, version, held, (scheduled, paths.into_iter().map(|p| p.id).collect::<Vec<_>>())))
                 })
                 .await?;
+            let (wake, scheduled) = scheduled;
+            engine.wake_all(wake);
             let runs = engine.enqueue(&object, &id, &now, (version, runs), held, admitted);
-            Ok(RecordWrite { id, runs })
+            Ok(RecordWrite { id, runs, scheduled })
         })
         .await
     }
@@ -269,13 +296,20 @@ impl Engine {
                 continue;
             }
             let user = self.run_user_for(flow, actor);
-            let mut state = flow.new_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now);
-            if let Err(message) = holds {
+            let mut state = flow.new_run(data.clone(), prior.cloned(), user.clone(), interview_guid(), cx.now);
+            if let Err(message) = &holds {
                 state.fail_before_start(format!("the entry condition could not be evaluated: {message}"));
             }
             state.set_trigger_depth(depth);
             let state = serde_json::to_value(&state).unwrap_or(Value::Null);
             runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));
+            // "Run Asynchronously": a run of its own from its own element, queued like the first.
+            if holds == Ok(true)
+                && let Some(state) = flow.new_async_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now)
+            {
+                let state = serde_json::to_value(&state).unwrap_or(Value::Null);
+                runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));
+            }
         }
         (version.seq, runs)
     }

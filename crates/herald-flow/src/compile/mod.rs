@@ -21,6 +21,7 @@ mod collections;
 mod records;
 mod resources;
 pub(crate) mod subflows;
+mod scheduled;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
 pub(crate) use records::lookup_fields;
 
@@ -664,6 +665,7 @@ impl<'a> FlowCompiler<'a> {
                 elements.push(compiled);
             }
         }
+        let (scheduled_paths, async_start) = self.paths(&context, &element_index);
         // Only on an otherwise clean flow: a refused assignment would look like a missing field.
         if self.diagnostics.is_empty() {
             self.check_required_body_fields(&elements, &variables);
@@ -687,6 +689,8 @@ impl<'a> FlowCompiler<'a> {
             elements,
             element_index,
             start,
+            scheduled_paths,
+            async_start,
         })
     }
 
@@ -1131,6 +1135,7 @@ impl<'a> FlowCompiler<'a> {
             def.update.is_some(),
             def.delete.is_some(),
             def.subflow.is_some(),
+            def.wait.is_some(),
         ];
         self.table.touched.take();
         let count = kinds.iter().filter(|k| **k).count();
@@ -1145,14 +1150,15 @@ impl<'a> FlowCompiler<'a> {
                 codes::HF013,
                 message,
                 Some(
-                    "give it exactly one of `action`, `create`, `get`, `update`, `delete`, `assign`, `decision`, `loop` or `subflow`".into(),
+                    "give it exactly one of `action`, `create`, `get`, `update`, `delete`, `assign`, `decision`, `loop`, `subflow` or `wait`".into(),
                 ),
             );
             return None;
         }
         let next = self.optional_target(&path.key("next"), def.next.as_ref(), index);
         let fault = self.optional_target(&path.key("fault"), def.fault.as_ref(), index);
-        if def.fault.is_some() && (def.assign.is_some() || def.decision.is_some() || def.loop_over.is_some())
+        if def.fault.is_some()
+            && (def.assign.is_some() || def.decision.is_some() || def.loop_over.is_some() || def.wait.is_some())
         {
             self.error(
                 &path.key("fault"),
@@ -1224,6 +1230,8 @@ impl<'a> FlowCompiler<'a> {
             ElementKind::Subflow(self.subflow(called, def, path, context)?)
         } else if let Some(items) = &def.assign {
             ElementKind::Assign(self.assign(items, &path.key("assign"), context)?)
+        } else if def.wait.is_some() {
+            ElementKind::Wait(self.wait_element(def, path, context)?)
         } else {
             let outcomes_def = def.decision.as_deref().unwrap_or_default();
             let mut outcomes = Vec::new();

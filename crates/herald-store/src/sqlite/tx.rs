@@ -4,7 +4,7 @@
 //! cached on the connection, so each is parsed once.
 
 use super::rows::{
-    CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, SAVE_RUN, WRAPS_UNDER, live_nodes_using, masters,
+    CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, RUN_SELECT, SAVE_RUN, WRAPS_UNDER, live_nodes_using, masters,
     message_from_row, query_all, query_optional, receipt_from_row, run_from_row, secret_row, select_messages,
     select_receipts, wrap_from_row,
 };
@@ -86,6 +86,24 @@ impl WriteTx for SqliteTx<'_> {
     ) -> Result<()> {
         self.execute(SAVE_RUN, params![status.as_str(), state, fault, now, id])?;
         Ok(())
+    }
+
+    fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO runs (id, flow, object, record_id, status, state, fault, next_attempt_at, created_at, updated_at, version)
+             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)",
+            params![run.id, run.flow, run.object, run.record_id, run.state.to_string(), reason, at, now, now, run.version],
+        )?;
+        Ok(())
+    }
+
+    fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
+        query_all(
+            self.conn,
+            &format!("{RUN_SELECT} WHERE record_id = ? AND status = 'waiting' ORDER BY created_at, id"),
+            [record_id],
+            run_from_row,
+        )
     }
 
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {

@@ -23,6 +23,29 @@ pub fn example(name: &str) -> PathBuf {
     repo_root().join("examples").join(name)
 }
 
+/// A flow file without its `scheduled_paths:` block (and the comment lines just before it). For the
+/// tests that count one run per lead and wait until no run is waiting: a follow-up an hour later
+/// would keep them waiting. The follow-up itself is tested in `scheduled_paths.rs`.
+pub fn without_scheduled_paths(flow: &str) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut inside = false;
+    for line in flow.lines() {
+        if line.starts_with("scheduled_paths:") {
+            inside = true;
+            while kept.last().is_some_and(|l| l.starts_with('#')) {
+                kept.pop();
+            }
+            continue;
+        }
+        if inside && (line.starts_with(' ') || line.is_empty()) {
+            continue;
+        }
+        inside = false;
+        kept.push(line);
+    }
+    kept.join("\n") + "\n"
+}
+
 /// An HTTP client for talking to herald and the sandbox over loopback.
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
