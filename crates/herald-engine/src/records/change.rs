@@ -87,11 +87,17 @@ impl Engine {
             }
         };
         // The run's state as it will be once the change commits, journaled in the same write.
+        let rows_asked = rows.len();
         let mut after = state.clone();
         flow.complete_change(&mut after, Ok(rows.len()), chrono::Utc::now(), started.elapsed().as_micros() as u64);
         let snapshot = run_id.map(|id| (id.to_string(), journal(&after)));
         let actor = after.user().clone();
         let depth = state.trigger_depth() + 1;
+        // A debug run's record (`flow debug --record`) was never stored: changing it changes nothing.
+        let unstored = match run_id {
+            None => state.record().get("Id").and_then(Value::as_str).map(String::from),
+            Some(_) => None,
+        };
         let engine = self.clone();
         let (write_object, now) = (object.clone(), now_text());
         let written = self
@@ -101,7 +107,7 @@ impl Engine {
                 let mut planned = Vec::new();
                 for (id, fields) in &rows {
                     let Some(prior) = tx.record(&write_object, id)? else {
-                        if matching.is_some() {
+                        if matching.is_some() || unstored.as_deref() == Some(id.as_str()) {
                             continue; // deleted since it was read: nothing left to change
                         }
                         return Ok(Err(format!("no {write_object} record with id {id}; it may have been deleted")));
@@ -130,6 +136,7 @@ impl Engine {
                     planned.push((id.clone(), Some((data, runs))));
                 }
                 let mut started_runs: StartedRuns = Vec::new();
+                let count = planned.len();
                 for (id, plan) in planned {
                     let Some((data, runs)) = plan else {
                         tx.delete_record(&write_object, &id)?;
@@ -146,13 +153,19 @@ impl Engine {
                 if let Some((run_id, snapshot)) = &snapshot {
                     tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
                 }
-                Ok(Ok((started_runs, now)))
+                Ok(Ok((started_runs, now, count)))
             })
             .await?;
         let micros = started.elapsed().as_micros() as u64;
         match written {
-            Ok((started_runs, now)) => {
-                *state = after;
+            Ok((started_runs, now, count)) => {
+                if count == rows_asked {
+                    *state = after;
+                } else {
+                    // Records deleted or changed since they were read: the trace counts what was
+                    // written (the journal catches up at the run's next write).
+                    flow.complete_change(state, Ok(count), chrono::Utc::now(), micros);
+                }
                 for (record_id, runs, held) in started_runs {
                     // Runs started from inside a run never wait for admission (see Create Records).
                     self.enqueue(&object, &record_id, &now, runs, held, None);
