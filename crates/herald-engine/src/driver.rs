@@ -256,7 +256,8 @@ impl Engine {
                     let started = Instant::now();
                     let actor = state.user().clone();
                     let depth = state.trigger_depth() + 1;
-                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate, depth) {
+                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate, depth)
+                    {
                         Ok(insert) => {
                             let micros = started.elapsed().as_micros() as u64;
                             flow.complete_create(

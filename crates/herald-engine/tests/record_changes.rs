@@ -177,7 +177,11 @@ elements:
     let event = finished(&mut events, &task.runs[0]).await;
     assert_eq!(event.status, RunStatus::Failed);
     let run = engine.run(&task.runs[0]).await.unwrap();
-    assert!(run.fault.as_deref().unwrap().contains("more than the element's max_rows (2)"), "{:?}", run.fault);
+    assert!(
+        run.fault.as_deref().unwrap().contains("more than the element's max_rows (2)"),
+        "{:?}",
+        run.fault
+    );
     for id in open {
         assert_eq!(engine.get_record("Lead", &id).await.unwrap().data["Status"], "Open");
     }
@@ -189,7 +193,11 @@ async fn a_lookup_takes_only_an_id_of_the_object_it_points_to() {
     let engine = engine(&dir, &[]).await;
     let task = create(&engine, "Task", json!({"Subject": "not a user"})).await;
     let refused = engine
-        .create_record("Lead", &fields(json!({"LastName": "Ng", "OwnerId": task.id})), &engine.automation_user().clone())
+        .create_record(
+            "Lead",
+            &fields(json!({"LastName": "Ng", "OwnerId": task.id})),
+            &engine.automation_user().clone(),
+        )
         .await
         .unwrap_err();
     let EngineError::InvalidFields(problems) = refused else { panic!("{refused:?}") };

@@ -272,7 +272,10 @@ pub(crate) enum ChangeSource {
     Triggering,
     /// A record or a collection of records: a variable or a Get Records / Loop output.
     Records(CollectionRef),
-    Conditions { filters: Vec<FilterItem>, logic: Logic },
+    Conditions {
+        filters: Vec<FilterItem>,
+        logic: Logic,
+    },
 }
 
 #[derive(Debug)]

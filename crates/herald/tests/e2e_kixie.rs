@@ -56,7 +56,10 @@ async fn a_new_lead_sends_exactly_the_seed_body_with_the_vault_secrets() {
     assert_eq!(trace[0]["inputs"]["target"], "+14155550100");
     assert_eq!(trace[0]["outputs"]["responseCode"], 200);
     assert_eq!(trace[1]["element"], "Mark_Lead_Texted");
-    assert_eq!((trace[1]["kind"].as_str(), trace[1]["outputs"]["count"].as_u64()), (Some("Update Records"), Some(1)));
+    assert_eq!(
+        (trace[1]["kind"].as_str(), trace[1]["outputs"]["count"].as_u64()),
+        (Some("Update Records"), Some(1))
+    );
 
     // After the send, the Lead is marked as texted (Update Records on the triggering record).
     let lead_id = created["id"].as_str().unwrap();

@@ -82,14 +82,24 @@ impl Engine {
             Ok(prepared) => prepared,
             Err(message) => {
                 let micros = started.elapsed().as_micros() as u64;
-                flow.complete_change(state, Err(format!("{verb} on {object} failed: {message}")), chrono::Utc::now(), micros);
+                flow.complete_change(
+                    state,
+                    Err(format!("{verb} on {object} failed: {message}")),
+                    chrono::Utc::now(),
+                    micros,
+                );
                 return Ok(());
             }
         };
         // The run's state as it will be once the change commits, journaled in the same write.
         let rows_asked = rows.len();
         let mut after = state.clone();
-        flow.complete_change(&mut after, Ok(rows.len()), chrono::Utc::now(), started.elapsed().as_micros() as u64);
+        flow.complete_change(
+            &mut after,
+            Ok(rows.len()),
+            chrono::Utc::now(),
+            started.elapsed().as_micros() as u64,
+        );
         let snapshot = run_id.map(|id| (id.to_string(), journal(&after)));
         let actor = after.user().clone();
         let depth = state.trigger_depth() + 1;
@@ -191,7 +201,8 @@ impl Engine {
             if deleting {
                 return Ok(Map::new());
             }
-            let validated = validate(def, fields, false, Truncation::Truncate).map_err(|problems| describe(&problems))?;
+            let validated =
+                validate(def, fields, false, Truncation::Truncate).map_err(|problems| describe(&problems))?;
             let problems = self.check_lookups(def, &validated.fields);
             if problems.is_empty() { Ok(validated.fields) } else { Err(describe(&problems)) }
         };

@@ -166,7 +166,8 @@ impl Engine {
                     let mut data = prior.data.clone();
                     data.extend(fields);
                     data.insert("LastModifiedDate".into(), Value::String(when.clone()));
-                    let runs = writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor, 0);
+                    let runs =
+                        writer.triggered_runs(&object_name, &data, Some(&prior.data), false, &actor, 0);
                     tx.update_record(&record_id, &data, &when)?;
                     for (run_id, flow, state) in &runs {
                         let run =

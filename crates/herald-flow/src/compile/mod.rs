@@ -725,7 +725,9 @@ impl<'a> FlowCompiler<'a> {
                     VariableType::Object(def.data_type.clone())
                 }
                 None if records::record_object(self.project, &def.data_type).is_some() => {
-                    VariableType::Record(records::record_object(self.project, &def.data_type).unwrap_or_default())
+                    VariableType::Record(
+                        records::record_object(self.project, &def.data_type).unwrap_or_default(),
+                    )
                 }
                 None => {
                     let candidates: Vec<&str> = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"]
@@ -1471,7 +1473,7 @@ impl<'a> FlowCompiler<'a> {
                         },
                         Err(error) => {
                             let diagnostic = self.expr_error(path, &error);
-                        self.diagnostics.push(diagnostic);
+                            self.diagnostics.push(diagnostic);
                             return None;
                         }
                     }
