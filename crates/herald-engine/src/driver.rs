@@ -291,10 +291,10 @@ impl Engine {
                     }
                 }
                 Step::Effect(Effect::UpdateRecords { change, .. }) => {
-                    self.change_records(flow, state, run_id, change, false, ledger).await?;
+                    self.change_records(flow, state, run_id, *change, false, ledger).await?;
                 }
                 Step::Effect(Effect::DeleteRecords { change, .. }) => {
-                    self.change_records(flow, state, run_id, change, true, ledger).await?;
+                    self.change_records(flow, state, run_id, *change, true, ledger).await?;
                 }
                 Step::Effect(Effect::LoadRelated { records, .. }) => {
                     // A read: after a crash it is simply read again.

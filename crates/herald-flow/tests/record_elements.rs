@@ -347,6 +347,11 @@ fn record_mistakes_are_reported_at_their_place_with_a_fix() {
             "between 1 and 10000",
         ),
         ("    get: Lead\n    how_many: all\n    store_in: lead", "HF035", "cannot hold all the records"),
+        (
+            "    get: Account\n    next: b\n  b:\n    assign: [{lead: \"{!a}\"}]",
+            "HF035",
+            "the value holds Account records",
+        ),
     ];
     for (element, code, message) in cases {
         let error = error(&format!("{head}{element}\n"));

@@ -1670,6 +1670,16 @@ impl<'a> FlowCompiler<'a> {
                 self.value_error(&target_path, codes::HF027, problem, None);
                 continue;
             }
+            if let Some(message) = records::record_assignment_problem(
+                &context.variables[variable],
+                &rest,
+                operator,
+                &expr,
+                context,
+            ) {
+                self.value_error(&target_path, codes::HF035, format!("`{target}`: {message}"), None);
+                continue;
+            }
             let problem =
                 check_assignment(&target_type, operator, &expr, &self.table.slots.borrow(), context);
             if let Some(message) = problem {

@@ -184,6 +184,44 @@ pub(super) fn record_target(
     }
 }
 
+/// The object of the records a whole value holds, when it is known: a record variable, a Get
+/// Records element, a Loop over records.
+fn records_object(expr: &ValueExpr, context: &FlowContext<'_>) -> Option<String> {
+    match expr {
+        ValueExpr::WholeVariable(index) => match &context.variables[*index].ty {
+            VariableType::Record(object) => Some(object.clone()),
+            _ => None,
+        },
+        ValueExpr::WholeOutput { element, .. } => {
+            if let Some(stored) = context.gets.get(element) {
+                return Some(stored.object.clone());
+            }
+            match context.loops.get(element) {
+                Some(collections::ItemShape::Record(stored)) => Some(stored.object.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Why a whole record (or records) cannot go into a record variable: they are of another object.
+pub(super) fn record_assignment_problem(
+    variable: &Variable,
+    path: &[&str],
+    operator: AssignOperator,
+    value: &ValueExpr,
+    context: &FlowContext<'_>,
+) -> Option<String> {
+    let VariableType::Record(object) = &variable.ty else { return None };
+    if !path.is_empty() || operator == AssignOperator::AssignCount {
+        return None;
+    }
+    let held = records_object(value, context)?;
+    (held != *object)
+        .then(|| format!("`{}` holds {object} records, and the value holds {held} records", variable.name))
+}
+
 impl FlowCompiler<'_> {
     /// An Update Records (`deleting` false) or Delete Records element.
     pub(super) fn change_records(
