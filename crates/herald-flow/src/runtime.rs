@@ -931,6 +931,8 @@ impl CompiledFlow {
         state.cursor = Some(from.clone());
         state.steps = 0;
         state.generation += 1;
+        // Related records may have changed since: a retried run reads them again.
+        state.related.clear();
         Ok(from)
     }
 
