@@ -400,3 +400,40 @@ fn lookup_fields_are_checked_when_the_project_loads() {
         );
     }
 }
+
+#[test]
+fn an_autolaunched_flow_takes_a_record_as_input_and_an_empty_record_updates_nothing() {
+    let flow = r#"
+variables:
+  lead: {type: Lead, input: true}
+  found: {type: Lead}
+start: mark
+elements:
+  mark:
+    update: Lead
+    record: "{!lead}"
+    fields: {Texted__c: true}
+    next: find
+  find:
+    get: Lead
+    conditions: [{field: LastName, operator: EqualTo, right: Nobody}]
+    store_in: found
+    next: again
+  again:
+    update: Lead
+    record: "{!found}"
+    fields: {Texted__c: true}
+"#;
+    let project = project(flow).unwrap();
+    let flow = &project.flows["F"];
+    let inputs = object(json!({"lead": {"Id": "00Q000000000000002", "LastName": "Tan"}}));
+    let mut state = flow.new_autolaunched_run(&inputs, user(), "guid".into(), cx().now).unwrap();
+    let mut records = people();
+    let changes = drive(flow, &mut state, &mut records).unwrap();
+    assert_eq!(records.get("00Q000000000000002").unwrap()["Texted__c"], true);
+    let ChangeTarget::Records(none) = &changes[1].1 else { panic!("by record") };
+    assert!(none.is_empty(), "Get Records found nothing: the empty record changes nothing");
+    assert_eq!(state.trace()[2].outputs["count"], 0);
+    let refused = flow.new_autolaunched_run(&object(json!({"lead": "00Q1"})), user(), "g".into(), cx().now);
+    assert!(refused.unwrap_err().contains("expected a JSON object of Lead's fields"));
+}
