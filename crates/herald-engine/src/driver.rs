@@ -288,7 +288,8 @@ impl Engine {
                     let started = Instant::now();
                     let actor = state.user().clone();
                     let depth = state.trigger_depth() + 1;
-                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate, depth) {
+                    match self.prepare_insert(&object, &fields, &actor, records::Truncation::Truncate, depth)
+                    {
                         Ok(insert) => {
                             let micros = started.elapsed().as_micros() as u64;
                             flow.complete_create(
@@ -324,10 +325,10 @@ impl Engine {
                     }
                 }
                 Step::Effect(Effect::UpdateRecords { change, .. }) => {
-                    self.change_records(flow, state, run_id, change, false, ledger).await?;
+                    self.change_records(flow, state, run_id, *change, false, ledger).await?;
                 }
                 Step::Effect(Effect::DeleteRecords { change, .. }) => {
-                    self.change_records(flow, state, run_id, change, true, ledger).await?;
+                    self.change_records(flow, state, run_id, *change, true, ledger).await?;
                 }
                 Step::Effect(Effect::LoadRelated { records, .. }) => {
                     // A read: after a crash it is simply read again.

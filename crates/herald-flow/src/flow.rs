@@ -322,7 +322,10 @@ pub(crate) enum ChangeSource {
     Triggering,
     /// A record or a collection of records: a variable or a Get Records / Loop output.
     Records(CollectionRef),
-    Conditions { filters: Vec<FilterItem>, logic: Logic },
+    Conditions {
+        filters: Vec<FilterItem>,
+        logic: Logic,
+    },
 }
 
 /// A Subflow element: the autolaunched flow it calls, the values of its input variables, and which of

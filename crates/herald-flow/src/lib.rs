@@ -18,8 +18,8 @@ pub use paths::{PathRecheck, ScheduledStart};
 pub use records::RecordQuery;
 pub use runtime::{
     CalloutEffect, CalloutResult, ChangeTarget, Effect, MASK, MAX_TRIGGER_DEPTH, PendingCallout,
-    PreparedCallout, RecordChange, RenderedHeader, RetryAt, RunState, RunUser, SecretSource, Step, TRACE_KEPT,
-    TraceEntry,
+    PreparedCallout, RecordChange, RenderedHeader, RetryAt, RunState, RunUser, SecretSource, Step,
+    TRACE_KEPT, TraceEntry,
 };
 
 use herald_codes as codes;

@@ -273,13 +273,13 @@ pub enum Effect {
     /// the flows it triggers) and report it with [`CompiledFlow::complete_change`].
     UpdateRecords {
         element: String,
-        change: RecordChange,
+        change: Box<RecordChange>,
     },
     /// Delete Records: delete the records in one transaction and report with
     /// [`CompiledFlow::complete_change`].
     DeleteRecords {
         element: String,
-        change: RecordChange,
+        change: Box<RecordChange>,
     },
     /// Read these records (object, id), which the element reaches through lookup fields, and hand
     /// them over with [`CompiledFlow::complete_related`] before the element runs.
@@ -826,7 +826,7 @@ impl CompiledFlow {
             }
             ElementKind::Update(change) | ElementKind::Delete(change) => {
                 let deleting = matches!(element.kind, ElementKind::Delete(_));
-                let change = self.record_change(change, state, cx)?;
+                let change = Box::new(self.record_change(change, state, cx)?);
                 if let Some(pending) = &mut state.pending {
                     pending.inputs = change.describe();
                 }
@@ -1036,6 +1036,8 @@ impl CompiledFlow {
         state.cursor = Some(from.clone());
         state.steps = 0;
         state.generation += 1;
+        // Related records may have changed since: a retried run reads them again.
+        state.related.clear();
         Ok(from)
     }
 

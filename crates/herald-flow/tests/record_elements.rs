@@ -13,8 +13,14 @@ const OBJECTS: [(&str, &str); 4] = [
         "objects/Lead.yaml",
         "kind: object\nkey_prefix: 00Q\nfields:\n  LastName: {type: text, required: true}\n  Phone: {type: phone}\n  Status: {type: picklist, values: [Open, Working], default: Open}\n  Texted__c: {type: checkbox}\n  OwnerId: {type: lookup, to: User}\n  Account__c: {type: lookup, to: Account}\n",
     ),
-    ("objects/User.yaml", "kind: object\nkey_prefix: '005'\nfields:\n  Name: {type: text}\n  ManagerId: {type: lookup, to: User}\n"),
-    ("objects/Account.yaml", "kind: object\nkey_prefix: '001'\nfields:\n  Name: {type: text}\n  OwnerId: {type: lookup, to: User}\n  ParentId: {type: lookup, to: Account}\n"),
+    (
+        "objects/User.yaml",
+        "kind: object\nkey_prefix: '005'\nfields:\n  Name: {type: text}\n  ManagerId: {type: lookup, to: User}\n",
+    ),
+    (
+        "objects/Account.yaml",
+        "kind: object\nkey_prefix: '001'\nfields:\n  Name: {type: text}\n  OwnerId: {type: lookup, to: User}\n  ParentId: {type: lookup, to: Account}\n",
+    ),
 ];
 
 fn project(flow: &str) -> Result<CompiledProject, String> {
@@ -97,7 +103,9 @@ fn drive(
             Step::Effect(Effect::DeleteRecords { change, .. }) => {
                 let before = records.0.len();
                 match &change.target {
-                    ChangeTarget::Records(rows) => records.0.retain(|r| !rows.iter().any(|(id, _)| r["Id"] == id.as_str())),
+                    ChangeTarget::Records(rows) => {
+                        records.0.retain(|r| !rows.iter().any(|(id, _)| r["Id"] == id.as_str()))
+                    }
                     ChangeTarget::Matching { query, .. } => records.0.retain(|r| !query.matches(r)),
                 }
                 flow.complete_change(state, Ok(before - records.0.len()), cx().now, 1);
@@ -113,9 +121,13 @@ fn people() -> Records {
     Records(vec![
         object(json!({"Id": "005000000000000001", "Name": "Grace", "ManagerId": "005000000000000002"})),
         object(json!({"Id": "005000000000000002", "Name": "Ada"})),
-        object(json!({"Id": "001000000000000001", "Name": "Acme", "OwnerId": "005000000000000002", "ParentId": "001000000000000002"})),
+        object(
+            json!({"Id": "001000000000000001", "Name": "Acme", "OwnerId": "005000000000000002", "ParentId": "001000000000000002"}),
+        ),
         object(json!({"Id": "001000000000000002", "Name": "Acme Holdings", "OwnerId": "005000000000000001"})),
-        object(json!({"Id": "00Q000000000000001", "LastName": "Ng", "Status": "Open", "Phone": "+1 415", "OwnerId": "005000000000000001", "Account__c": "001000000000000001"})),
+        object(
+            json!({"Id": "00Q000000000000001", "LastName": "Ng", "Status": "Open", "Phone": "+1 415", "OwnerId": "005000000000000001", "Account__c": "001000000000000001"}),
+        ),
         object(json!({"Id": "00Q000000000000002", "LastName": "Tan", "Status": "Open"})),
         object(json!({"Id": "00Q000000000000003", "LastName": "Lee", "Status": "Working"})),
     ])
@@ -184,7 +196,10 @@ elements:
     let mut state = start(&project, &records);
     let changes = drive(&project.flows["F"], &mut state, &mut records).unwrap();
     let ChangeTarget::Records(rows) = &changes[0].1 else { panic!("by record") };
-    assert_eq!(rows, &[("00Q000000000000001".to_string(), object(json!({"Texted__c": true, "Status": "Working"})))]);
+    assert_eq!(
+        rows,
+        &[("00Q000000000000001".to_string(), object(json!({"Texted__c": true, "Status": "Working"})))]
+    );
     assert_eq!(records.get("00Q000000000000001").unwrap()["Texted__c"], true);
     let trace = &state.trace()[0];
     assert_eq!((trace.kind.as_str(), trace.outputs["count"].as_u64()), ("Update Records", Some(1)));
@@ -319,12 +334,25 @@ fn record_mistakes_are_reported_at_their_place_with_a_fix() {
         ),
         ("    update: Lead\n    fields: {Status: Working}", "HF034", "neither `record` nor `conditions`"),
         ("    update: Lead\n    record: \"{!$Record}\"", "HF034", "sets no field"),
-        ("    update: Lead\n    record: \"{!$Record}\"\n    fields: {Stat: Open}", "HF034", "no writable field `Stat`"),
+        (
+            "    update: Lead\n    record: \"{!$Record}\"\n    fields: {Stat: Open}",
+            "HF034",
+            "no writable field `Stat`",
+        ),
         ("    update: Lead\n    record: \"{!$Record}\"\n    fields: {Texted__c: maybe}", "HF034", "checkbox"),
         ("    delete: Account\n    record: \"{!$Record}\"", "HF034", "holds Lead records"),
         ("    delete: Lead\n    record: \"{!t}\"", "HF035", "not a record variable"),
-        ("    delete: Lead\n    conditions: [{field: Status, operator: EqualTo, right: Open}]\n    max_rows: 20000", "HF038", "between 1 and 10000"),
+        (
+            "    delete: Lead\n    conditions: [{field: Status, operator: EqualTo, right: Open}]\n    max_rows: 20000",
+            "HF038",
+            "between 1 and 10000",
+        ),
         ("    get: Lead\n    how_many: all\n    store_in: lead", "HF035", "cannot hold all the records"),
+        (
+            "    get: Account\n    next: b\n  b:\n    assign: [{lead: \"{!a}\"}]",
+            "HF035",
+            "the value holds Account records",
+        ),
     ];
     for (element, code, message) in cases {
         let error = error(&format!("{head}{element}\n"));
@@ -340,15 +368,73 @@ fn record_mistakes_are_reported_at_their_place_with_a_fix() {
 fn lookup_fields_are_checked_when_the_project_loads() {
     let flow = "trigger: {object: Lead, on: create}\nstart: a\nelements:\n  a:\n    assign: []\n";
     let cases = [
-        ("kind: object\nkey_prefix: a01\nfields:\n  OwnerId: {type: lookup, to: Usr}\n", "points to unknown object `Usr`"),
-        ("kind: object\nkey_prefix: a01\nfields:\n  Owner: {type: lookup, to: User}\n", "has no relationship name"),
-        ("kind: object\nkey_prefix: a01\nfields:\n  Name: {type: text, to: User}\n", "only belongs to a lookup field"),
-        ("kind: object\nkey_prefix: a01\nfields:\n  Parent: {type: text}\n  ParentId: {type: lookup, to: User}\n", "also `Parent`"),
-        ("kind: object\nkey_prefix: a01\nfields:\n  HostId: {type: lookup, to: Note}\n", "declares no `key_prefix`"),
+        (
+            "kind: object\nkey_prefix: a01\nfields:\n  OwnerId: {type: lookup, to: Usr}\n",
+            "points to unknown object `Usr`",
+        ),
+        (
+            "kind: object\nkey_prefix: a01\nfields:\n  Owner: {type: lookup, to: User}\n",
+            "has no relationship name",
+        ),
+        (
+            "kind: object\nkey_prefix: a01\nfields:\n  Name: {type: text, to: User}\n",
+            "only belongs to a lookup field",
+        ),
+        (
+            "kind: object\nkey_prefix: a01\nfields:\n  Parent: {type: text}\n  ParentId: {type: lookup, to: User}\n",
+            "also `Parent`",
+        ),
+        (
+            "kind: object\nkey_prefix: a01\nfields:\n  HostId: {type: lookup, to: Note}\n",
+            "declares no `key_prefix`",
+        ),
     ];
     for (object, message) in cases {
-        let error = project_with(&[("objects/Visit.yaml", object), ("objects/Note.yaml", "kind: object\nfields: {}\n")], flow)
-            .unwrap_err();
-        assert!(error.contains("HF037") && error.contains(message) && error.contains("objects/Visit.yaml:"), "{object}: {error}");
+        let error = project_with(
+            &[("objects/Visit.yaml", object), ("objects/Note.yaml", "kind: object\nfields: {}\n")],
+            flow,
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("HF037") && error.contains(message) && error.contains("objects/Visit.yaml:"),
+            "{object}: {error}"
+        );
     }
+}
+
+#[test]
+fn an_autolaunched_flow_takes_a_record_as_input_and_an_empty_record_updates_nothing() {
+    let flow = r#"
+variables:
+  lead: {type: Lead, input: true}
+  found: {type: Lead}
+start: mark
+elements:
+  mark:
+    update: Lead
+    record: "{!lead}"
+    fields: {Texted__c: true}
+    next: find
+  find:
+    get: Lead
+    conditions: [{field: LastName, operator: EqualTo, right: Nobody}]
+    store_in: found
+    next: again
+  again:
+    update: Lead
+    record: "{!found}"
+    fields: {Texted__c: true}
+"#;
+    let project = project(flow).unwrap();
+    let flow = &project.flows["F"];
+    let inputs = object(json!({"lead": {"Id": "00Q000000000000002", "LastName": "Tan"}}));
+    let mut state = flow.new_autolaunched_run(&inputs, user(), "guid".into(), cx().now).unwrap();
+    let mut records = people();
+    let changes = drive(flow, &mut state, &mut records).unwrap();
+    assert_eq!(records.get("00Q000000000000002").unwrap()["Texted__c"], true);
+    let ChangeTarget::Records(none) = &changes[1].1 else { panic!("by record") };
+    assert!(none.is_empty(), "Get Records found nothing: the empty record changes nothing");
+    assert_eq!(state.trace()[2].outputs["count"], 0);
+    let refused = flow.new_autolaunched_run(&object(json!({"lead": "00Q1"})), user(), "g".into(), cx().now);
+    assert!(refused.unwrap_err().contains("expected a JSON object of Lead's fields"));
 }

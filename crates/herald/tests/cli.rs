@@ -21,7 +21,11 @@ fn validate_accepts_the_example() {
     let (code, stdout, stderr) =
         herald(&["flow", "validate", example("kixie-welcome-sms").to_str().unwrap()], "");
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("flow Lead_Welcome_SMS on Lead Create: Send_SMS → Log_SMS_Failure"), "{stdout}");
+    assert!(
+        stdout
+            .contains("flow Lead_Welcome_SMS on Lead Create: Send_SMS → Mark_Lead_Texted → Log_SMS_Failure"),
+        "{stdout}"
+    );
 }
 
 #[test]

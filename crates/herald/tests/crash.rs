@@ -325,12 +325,16 @@ struct Report {
     hung_at_kill: usize,
 }
 
+/// The run finished with its last send accepted; only the Kixie example's Update Records
+/// (`Mark_Lead_Texted`, which marks the Lead texted) may follow it.
 fn trace_delivered(run: &Value) -> bool {
-    let last = run["trace"].as_array().and_then(|t| t.last());
+    let trace = run["trace"].as_array().map_or(&[][..], Vec::as_slice);
+    let Some(send) = trace.iter().rposition(|e| e["element"] == "Send_SMS") else { return false };
+    let sent = &trace[send];
     run["status"] == "finished"
-        && last.is_some_and(|e| {
-            e["element"] == "Send_SMS" && e["fault"].is_null() && e["outputs"]["responseCode"] == 200
-        })
+        && sent["fault"].is_null()
+        && sent["outputs"]["responseCode"] == 200
+        && trace[send + 1..].iter().all(|e| e["element"] == "Mark_Lead_Texted" && e["fault"].is_null())
 }
 
 /// Everything herald and the sandbox hold, checked against each other.
@@ -432,6 +436,17 @@ async fn check(server: &Server, api: &reqwest::Client, leads: &[Lead]) -> Report
         }
         if trace_delivered(run) {
             report.delivered += 1;
+            // The Kixie example marks the Lead texted in the run's own transaction: a kill never
+            // leaves a finished run whose Lead is unmarked.
+            if run["trace"].as_array().is_some_and(|t| t.iter().any(|e| e["element"] == "Mark_Lead_Texted")) {
+                let record_id = run["recordId"].as_str().unwrap_or_default();
+                let lead = get_json(api, &format!("{url}/api/v1/records/Lead/{record_id}")).await;
+                if lead["Welcome_SMS_Sent__c"] != true {
+                    problems.push(format!(
+                        "run {id}: finished, but Lead {record_id} is not marked texted: {lead}"
+                    ));
+                }
+            }
             match at_provider {
                 [message] => {
                     if row["provider_message_id"] != message["id"] {

@@ -48,13 +48,23 @@ async fn a_new_lead_sends_exactly_the_seed_body_with_the_vault_secrets() {
         })
     );
 
-    // The trace shows the action with secrets masked and Kixie's answer.
+    // The trace shows the action with secrets masked and Kixie's answer, then the Lead marked.
     let trace = run["trace"].as_array().unwrap();
-    assert_eq!(trace.len(), 1);
+    assert_eq!(trace.len(), 2, "{run}");
     assert_eq!(trace[0]["element"], "Send_SMS");
     assert_eq!(trace[0]["inputs"]["apikey"], "••••••");
     assert_eq!(trace[0]["inputs"]["target"], "+14155550100");
     assert_eq!(trace[0]["outputs"]["responseCode"], 200);
+    assert_eq!(trace[1]["element"], "Mark_Lead_Texted");
+    assert_eq!(
+        (trace[1]["kind"].as_str(), trace[1]["outputs"]["count"].as_u64()),
+        (Some("Update Records"), Some(1))
+    );
+
+    // After the send, the Lead is marked as texted (Update Records on the triggering record).
+    let lead_id = created["id"].as_str().unwrap();
+    let lead = h.get(&format!("/api/v1/records/Lead/{lead_id}")).await;
+    assert_eq!(lead["Welcome_SMS_Sent__c"], true, "{lead}");
 
     // No secret in the API's answers or the server's output.
     let everything = format!("{created}{run}{}", h.server_output());
@@ -103,6 +113,8 @@ async fn a_refused_send_takes_the_fault_path_and_logs_a_task() {
     );
     assert_eq!(task["WhoId"], lead_id);
     assert_eq!(task["Priority"], "High");
+    let lead = h.get(&format!("/api/v1/records/Lead/{lead_id}")).await;
+    assert_eq!(lead["Welcome_SMS_Sent__c"], false, "a Lead whose text failed is not marked: {lead}");
 }
 
 #[tokio::test]

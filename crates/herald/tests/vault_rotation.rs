@@ -110,7 +110,9 @@ async fn leads_posted_during_a_key_rotation_are_all_texted_and_the_old_key_is_re
         .filter(|run| {
             run["status"] != "finished"
                 || !run["fault"].is_null()
-                || run["trace"].as_array().unwrap().len() != 1
+                // The text, then the Update Records that marks the Lead texted.
+                || run["trace"].as_array().unwrap().len() != 2
+                || run["trace"][1]["element"] != "Mark_Lead_Texted"
         })
         .collect();
     assert!(

@@ -91,16 +91,32 @@ impl Engine {
             Ok(prepared) => prepared,
             Err(message) => {
                 let micros = started.elapsed().as_micros() as u64;
-                flow.complete_change(state, Err(format!("{verb} on {object} failed: {message}")), chrono::Utc::now(), micros);
+                flow.complete_change(
+                    state,
+                    Err(format!("{verb} on {object} failed: {message}")),
+                    chrono::Utc::now(),
+                    micros,
+                );
                 return Ok(());
             }
         };
         // The run's state as it will be once the change commits, journaled in the same write.
+        let rows_asked = rows.len();
         let mut after = state.clone();
-        flow.complete_change(&mut after, Ok(rows.len()), chrono::Utc::now(), started.elapsed().as_micros() as u64);
+        flow.complete_change(
+            &mut after,
+            Ok(rows.len()),
+            chrono::Utc::now(),
+            started.elapsed().as_micros() as u64,
+        );
         let snapshot = run_id.map(|id| (id.to_string(), journal(&after)));
         let actor = after.user().clone();
         let depth = state.trigger_depth() + 1;
+        // A debug run's record (`flow debug --record`) was never stored: changing it changes nothing.
+        let unstored = match run_id {
+            None => state.record().get("Id").and_then(Value::as_str).map(String::from),
+            Some(_) => None,
+        };
         let engine = self.clone();
         let (write_object, now) = (object.clone(), now_text());
         let written = self
@@ -110,7 +126,7 @@ impl Engine {
                 let mut planned = Vec::new();
                 for (id, fields) in &rows {
                     let Some(prior) = tx.record(&write_object, id)? else {
-                        if matching.is_some() {
+                        if matching.is_some() || unstored.as_deref() == Some(id.as_str()) {
                             continue; // deleted since it was read: nothing left to change
                         }
                         return Ok(Err(format!("no {write_object} record with id {id}; it may have been deleted")));
@@ -140,6 +156,7 @@ impl Engine {
                     planned.push((id.clone(), Some((data, version, runs, paths))));
                 }
                 let mut started_runs: StartedRuns = Vec::new();
+                let count = planned.len();
                 for (id, plan) in planned {
                     let Some((data, version, runs, paths)) = plan else {
                         tx.delete_record(&write_object, &id)?;
@@ -163,13 +180,19 @@ impl Engine {
                 if let Some((run_id, snapshot)) = &snapshot {
                     tx.save_run(run_id, RunStatus::Running, snapshot, None, &now_text())?;
                 }
-                Ok(Ok((started_runs, now)))
+                Ok(Ok((started_runs, now, count)))
             })
             .await?;
         let micros = started.elapsed().as_micros() as u64;
         match written {
-            Ok((started_runs, now)) => {
-                *state = after;
+            Ok((started_runs, now, count)) => {
+                if count == rows_asked {
+                    *state = after;
+                } else {
+                    // Records deleted or changed since they were read: the trace counts what was
+                    // written (the journal catches up at the run's next write).
+                    flow.complete_change(state, Ok(count), chrono::Utc::now(), micros);
+                }
                 for (record_id, version, runs, held, wake) in started_runs {
                     self.wake_all(wake);
                     // Runs started from inside a run never wait for admission (see Create Records).
@@ -197,7 +220,8 @@ impl Engine {
             if deleting {
                 return Ok(Map::new());
             }
-            let validated = validate(def, fields, false, Truncation::Truncate).map_err(|problems| describe(&problems))?;
+            let validated =
+                validate(def, fields, false, Truncation::Truncate).map_err(|problems| describe(&problems))?;
             let problems = self.check_lookups(def, &validated.fields);
             if problems.is_empty() { Ok(validated.fields) } else { Err(describe(&problems)) }
         };

@@ -167,7 +167,8 @@ fn record_field_slot(
         }
         [] => Err(format!("`{element}` is a {} record; name a field, e.g. `{element}.Id`", stored.object)),
         _ => {
-            let (hops, field, ty) = super::records::traverse(project, &stored.object, &stored.fields, element, rest)?;
+            let (hops, field, ty) =
+                super::records::traverse(project, &stored.object, &stored.fields, element, rest)?;
             let base = RelatedBase::Output { element: element.to_string(), name: output.into() };
             Ok((Slot::Related { base, hops, field, ty }, ty))
         }
@@ -406,7 +407,8 @@ impl FlowCompiler<'_> {
         let name = def.store_in.as_ref()?;
         let at = path.key("store_in");
         let all = def.how_many.unwrap_or_default() == HowMany::All;
-        let wanted = if all { format!("`type: {object}, collection: true`") } else { format!("`type: {object}`") };
+        let wanted =
+            if all { format!("`type: {object}, collection: true`") } else { format!("`type: {object}`") };
         let Some(index) = context.variables.iter().position(|v| v.name.eq_ignore_ascii_case(name)) else {
             let hint = did_you_mean(name, context.variables.iter().map(|v| v.name.as_str()))
                 .unwrap_or_else(|| format!("declare it under `variables:` with {wanted}"));
@@ -415,13 +417,18 @@ impl FlowCompiler<'_> {
             return None;
         };
         let variable = &context.variables[index];
-        let fits = matches!(&variable.ty, VariableType::Record(held) if held == object) && variable.collection == all;
+        let fits = matches!(&variable.ty, VariableType::Record(held) if held == object)
+            && variable.collection == all;
         if !fits {
             let how = if all { "all the records (`how_many: all`)" } else { "the first record" };
             self.value_error(
                 &at,
                 codes::HF035,
-                format!("`{}` is a {} variable; it cannot hold {how} of {object}", variable.name, variable.type_name()),
+                format!(
+                    "`{}` is a {} variable; it cannot hold {how} of {object}",
+                    variable.name,
+                    variable.type_name()
+                ),
                 Some(format!("declare `{}` with {wanted}", variable.name)),
             );
             *ok = false;

@@ -764,7 +764,9 @@ impl<'a> FlowCompiler<'a> {
                     VariableType::Object(def.data_type.clone())
                 }
                 None if records::record_object(self.project, &def.data_type).is_some() => {
-                    VariableType::Record(records::record_object(self.project, &def.data_type).unwrap_or_default())
+                    VariableType::Record(
+                        records::record_object(self.project, &def.data_type).unwrap_or_default(),
+                    )
                 }
                 None => {
                     let candidates: Vec<&str> = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"]
@@ -1521,7 +1523,7 @@ impl<'a> FlowCompiler<'a> {
                         },
                         Err(error) => {
                             let diagnostic = self.expr_error(path, &error);
-                        self.diagnostics.push(diagnostic);
+                            self.diagnostics.push(diagnostic);
                             return None;
                         }
                     }
@@ -1726,6 +1728,16 @@ impl<'a> FlowCompiler<'a> {
                 && let Some(problem) = herald_openapi::check_enum(field, literal).problem(target, literal)
             {
                 self.value_error(&target_path, codes::HF027, problem, None);
+                continue;
+            }
+            if let Some(message) = records::record_assignment_problem(
+                &context.variables[variable],
+                &rest,
+                operator,
+                &expr,
+                context,
+            ) {
+                self.value_error(&target_path, codes::HF035, format!("`{target}`: {message}"), None);
                 continue;
             }
             let problem =

@@ -184,6 +184,44 @@ pub(super) fn record_target(
     }
 }
 
+/// The object of the records a whole value holds, when it is known: a record variable, a Get
+/// Records element, a Loop over records.
+fn records_object(expr: &ValueExpr, context: &FlowContext<'_>) -> Option<String> {
+    match expr {
+        ValueExpr::WholeVariable(index) => match &context.variables[*index].ty {
+            VariableType::Record(object) => Some(object.clone()),
+            _ => None,
+        },
+        ValueExpr::WholeOutput { element, .. } => {
+            if let Some(stored) = context.gets.get(element) {
+                return Some(stored.object.clone());
+            }
+            match context.loops.get(element) {
+                Some(collections::ItemShape::Record(stored)) => Some(stored.object.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Why a whole record (or records) cannot go into a record variable: they are of another object.
+pub(super) fn record_assignment_problem(
+    variable: &Variable,
+    path: &[&str],
+    operator: AssignOperator,
+    value: &ValueExpr,
+    context: &FlowContext<'_>,
+) -> Option<String> {
+    let VariableType::Record(object) = &variable.ty else { return None };
+    if !path.is_empty() || operator == AssignOperator::AssignCount {
+        return None;
+    }
+    let held = records_object(value, context)?;
+    (held != *object)
+        .then(|| format!("`{}` holds {object} records, and the value holds {held} records", variable.name))
+}
+
 impl FlowCompiler<'_> {
     /// An Update Records (`deleting` false) or Delete Records element.
     pub(super) fn change_records(
@@ -220,7 +258,9 @@ impl FlowCompiler<'_> {
                     path,
                     codes::HF034,
                     "the element has both `record` and `conditions`",
-                    Some("keep one: `record:` for a record you hold, `conditions:` to find the records".into()),
+                    Some(
+                        "keep one: `record:` for a record you hold, `conditions:` to find the records".into(),
+                    ),
                 );
                 return None;
             }
@@ -259,7 +299,12 @@ impl FlowCompiler<'_> {
                     did_you_mean(field, object_def.def.fields.keys().map(String::as_str))
                         .or_else(|| Some(format!("declare it in objects/{object}.yaml")))
                 };
-                self.error(&field_path, codes::HF034, format!("{object} has no writable field `{field}`"), hint);
+                self.error(
+                    &field_path,
+                    codes::HF034,
+                    format!("{object} has no writable field `{field}`"),
+                    hint,
+                );
                 ok = false;
                 continue;
             };
@@ -346,8 +391,14 @@ impl FlowCompiler<'_> {
                     self.value_error(
                         path,
                         codes::HF035,
-                        format!("`{}` is a {} variable, not a record variable", variable.name, variable.type_name()),
-                        Some(format!("declare it with `type: {object}` (and `collection: true` for several records)")),
+                        format!(
+                            "`{}` is a {} variable, not a record variable",
+                            variable.name,
+                            variable.type_name()
+                        ),
+                        Some(format!(
+                            "declare it with `type: {object}` (and `collection: true` for several records)"
+                        )),
                     );
                     None
                 }
@@ -401,12 +452,24 @@ pub(crate) fn lookup_fields(project: &Project, diagnostics: &mut herald_project:
         for (name, field) in &located.def.fields {
             let path = YamlPath::root().key("fields").key(name);
             if field.field_type != FieldType::Lookup {
-                for (key, given) in [("to", field.to.is_some()), ("relationship", field.relationship.is_some())] {
+                for (key, given) in
+                    [("to", field.to.is_some()), ("relationship", field.relationship.is_some())]
+                {
                     if given {
                         diagnostics.push(
                             project
-                                .at_key(located.source, &path.key(key), codes::HF037, format!("`{key}` only belongs to a lookup field, and `{name}` is a {} field", field.field_type.name()))
-                                .hint(format!("write `type: lookup` to make `{name}` a lookup, or remove `{key}`")),
+                                .at_key(
+                                    located.source,
+                                    &path.key(key),
+                                    codes::HF037,
+                                    format!(
+                                        "`{key}` only belongs to a lookup field, and `{name}` is a {} field",
+                                        field.field_type.name()
+                                    ),
+                                )
+                                .hint(format!(
+                                    "write `type: lookup` to make `{name}` a lookup, or remove `{key}`"
+                                )),
                         );
                     }
                 }
@@ -415,7 +478,12 @@ pub(crate) fn lookup_fields(project: &Project, diagnostics: &mut herald_project:
             let Some(to) = &field.to else {
                 diagnostics.push(
                     project
-                        .at_key(located.source, &path, codes::HF037, format!("lookup `{name}` does not say which object it points to"))
+                        .at_key(
+                            located.source,
+                            &path,
+                            codes::HF037,
+                            format!("lookup `{name}` does not say which object it points to"),
+                        )
                         .hint("add `to: <Object>`, e.g. `to: Account`"),
                 );
                 continue;
@@ -426,7 +494,13 @@ pub(crate) fn lookup_fields(project: &Project, diagnostics: &mut herald_project:
                         .unwrap_or_else(|| format!("declare it in objects/{to}.yaml"));
                     diagnostics.push(
                         project
-                            .at_value(located.source, &path.key("to"), None, codes::HF037, format!("lookup `{name}` points to unknown object `{to}`"))
+                            .at_value(
+                                located.source,
+                                &path.key("to"),
+                                None,
+                                codes::HF037,
+                                format!("lookup `{name}` points to unknown object `{to}`"),
+                            )
                             .hint(hint),
                     );
                 }
@@ -455,7 +529,12 @@ pub(crate) fn lookup_fields(project: &Project, diagnostics: &mut herald_project:
                     format!("`{relationship}` is not a valid relationship name"),
                 ));
             }
-            let clash = located.def.fields.keys().map(String::as_str).find(|other| other.eq_ignore_ascii_case(&relationship));
+            let clash = located
+                .def
+                .fields
+                .keys()
+                .map(String::as_str)
+                .find(|other| other.eq_ignore_ascii_case(&relationship));
             let twice = seen.iter().find(|(r, _)| r.eq_ignore_ascii_case(&relationship)).map(|(_, f)| *f);
             if let Some(other) = clash.or(twice) {
                 diagnostics.push(
