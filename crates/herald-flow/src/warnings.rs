@@ -120,8 +120,8 @@ fn first_html_tag(text: &str) -> Option<(usize, &str)> {
             .find(|c: char| !c.is_ascii_alphanumeric())
             .map_or(text.len(), |n| name_start + n);
         let name = &text[name_start..name_end];
-        let closes = matches!(bytes.get(name_end), Some(b'>' | b' ' | b'/'))
-            && text[name_end..].contains('>');
+        let closes =
+            matches!(bytes.get(name_end), Some(b'>' | b' ' | b'/')) && text[name_end..].contains('>');
         if closes && HTML_TAGS.iter().any(|tag| tag.eq_ignore_ascii_case(name)) {
             let end = text[start..].find('>').map_or(text.len(), |n| start + n + 1);
             return Some((start, &text[start..end]));

@@ -13,7 +13,10 @@ const BASE: [(&str, &str); 3] = [
         "objects/Lead.yaml",
         "kind: object\nkey_prefix: 00Q\nfields:\n  FirstName: {type: text}\n  LastName: {type: text, required: true}\n  Score: {type: number}\n",
     ),
-    ("objects/Task.yaml", "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n"),
+    (
+        "objects/Task.yaml",
+        "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n",
+    ),
 ];
 
 fn load(extra: &[(&str, &str)]) -> Result<CompiledProject, herald_project::Diagnostics> {
@@ -37,7 +40,11 @@ fn user() -> RunUser {
 }
 
 /// Runs an autolaunched flow made only of Assignments and Decisions; its output variables.
-fn run_autolaunched(project: &CompiledProject, flow: &str, inputs: Value) -> Result<Map<String, Value>, String> {
+fn run_autolaunched(
+    project: &CompiledProject,
+    flow: &str,
+    inputs: Value,
+) -> Result<Map<String, Value>, String> {
     let flow = &project.flows[flow];
     let mut state =
         flow.new_autolaunched_run(inputs.as_object().unwrap(), user(), "guid".into(), cx().now)?;
@@ -116,8 +123,8 @@ elements:
       Subject: "{!welcome}"
 "#;
     let labels = "Opt_Out:\n  value: Reply STOP to opt out.\n  description: Seed 000's opt-out line\n";
-    let project = load(&[("flows/Welcome.yaml", flow), ("labels/Sms.yaml", labels)])
-        .unwrap_or_else(|d| panic!("{d}"));
+    let project =
+        load(&[("flows/Welcome.yaml", flow), ("labels/Sms.yaml", labels)]).unwrap_or_else(|d| panic!("{d}"));
     let flow = &project.flows["Welcome"];
     let mut record = Map::new();
     record.insert("Id".into(), json!("00Q000000000000001"));
@@ -158,7 +165,8 @@ fn a_formula_whose_expression_is_not_of_its_type_is_refused_at_its_line() {
     assert_eq!(problem.file, PathBuf::from("flows/F.yaml"));
     assert_eq!(problem.line, 6, "{problem}");
     assert!(problem.message.contains("declared Number, but its expression returns Text"), "{problem}");
-    let unknown = "formulas:\n  total: {type: Numbr, expression: \"1\"}\nstart: s\nelements:\n  s: {assign: []}\n";
+    let unknown =
+        "formulas:\n  total: {type: Numbr, expression: \"1\"}\nstart: s\nelements:\n  s: {assign: []}\n";
     let problems = refused(&[("flows/F.yaml", unknown)]);
     let problem = problems.iter().find(|d| d.code == "HF040").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.to_string().contains("did you mean `Number`?"), "{problem}");
@@ -202,7 +210,8 @@ elements:
     let problem = problems.iter().find(|d| d.code == "HF043").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("`sender` is a constant"), "{problem}");
     assert_eq!(problem.line, 8, "{problem}");
-    let mistyped = "constants:\n  limit: {type: Number, value: many}\nstart: s\nelements:\n  s: {assign: []}\n";
+    let mistyped =
+        "constants:\n  limit: {type: Number, value: many}\nstart: s\nelements:\n  s: {assign: []}\n";
     let problems = refused(&[("flows/F.yaml", mistyped)]);
     let problem = problems.iter().find(|d| d.code == "HF040").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("the constant `limit` is declared Number"), "{problem}");
@@ -269,8 +278,13 @@ fn problems_of_label(text: &str) -> herald_project::Diagnostics {
 #[test]
 fn a_text_template_with_html_tags_loads_with_a_warning_at_the_tag() {
     let flow = "variables:\n  x: {type: Text}\ntext_templates:\n  body:\n    text: \"Hi {!x},<br>welcome\"\nstart: s\nelements:\n  s: {assign: [{x: \"{!body}\"}]}\n";
-    let project = load(&[("flows/F.yaml", flow)]).unwrap_or_else(|d| panic!("a warning must not stop loading: {d}"));
-    let warning = project.warnings.iter().find(|w| w.code == "HW002").unwrap_or_else(|| panic!("{:?}", project.warnings));
+    let project =
+        load(&[("flows/F.yaml", flow)]).unwrap_or_else(|d| panic!("a warning must not stop loading: {d}"));
+    let warning = project
+        .warnings
+        .iter()
+        .find(|w| w.code == "HW002")
+        .unwrap_or_else(|| panic!("{:?}", project.warnings));
     assert!(warning.warning);
     assert_eq!(warning.file, PathBuf::from("flows/F.yaml"));
     // `    text: "` is 11 columns; the tag follows `Hi {!x},`.

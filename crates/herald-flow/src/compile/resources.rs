@@ -105,7 +105,9 @@ impl FlowCompiler<'_> {
                 self.error(
                     &path,
                     codes::HF042,
-                    format!("`{name}` is already {what} of this flow; a reference `{{!{name}}}` could mean either"),
+                    format!(
+                        "`{name}` is already {what} of this flow; a reference `{{!{name}}}` could mean either"
+                    ),
                     Some("give the resource a name of its own".into()),
                 );
                 continue;
@@ -124,7 +126,9 @@ impl FlowCompiler<'_> {
                         Err(error) => self.value_error(
                             &path.key("value"),
                             codes::HF040,
-                            format!("the constant `{name}` is declared {ty}, but its value does not fit: {error}"),
+                            format!(
+                                "the constant `{name}` is declared {ty}, but its value does not fit: {error}"
+                            ),
                             Some(format!("write a {ty} value, or change `type`")),
                         ),
                     }
@@ -175,7 +179,10 @@ impl FlowCompiler<'_> {
                 Ok(formula) => {
                     let found = formula.result_type();
                     let hint = match ty {
-                        ExprType::Text => "wrap the expression in TEXT(), or declare `type` as the expression's type".to_string(),
+                        ExprType::Text => {
+                            "wrap the expression in TEXT(), or declare `type` as the expression's type"
+                                .to_string()
+                        }
                         _ => format!("declare `type: {found}`, or change the expression to return {ty}"),
                     };
                     self.value_error(
@@ -199,9 +206,12 @@ impl FlowCompiler<'_> {
             let resolver = self.resolver(context, None);
             match Template::compile(&def.text_templates[name].text, &resolver) {
                 Ok(template) => templates.push(TextTemplateResource { name: name.clone(), template }),
-                Err(error) => {
-                    self.diagnostics.push(expr_diagnostic(self.project, self.source, &path.key("text"), &error))
-                }
+                Err(error) => self.diagnostics.push(expr_diagnostic(
+                    self.project,
+                    self.source,
+                    &path.key("text"),
+                    &error,
+                )),
             }
         }
         if self.diagnostics.len() != before {
@@ -213,7 +223,11 @@ impl FlowCompiler<'_> {
 
     /// Finds a formula or text template that reads itself through others, and reports it at the
     /// first resource of the cycle with the whole chain.
-    fn refuse_cycles(&mut self, formulas: &[FormulaResource], templates: &[TextTemplateResource]) -> Option<()> {
+    fn refuse_cycles(
+        &mut self,
+        formulas: &[FormulaResource],
+        templates: &[TextTemplateResource],
+    ) -> Option<()> {
         let count = formulas.len() + templates.len();
         let slots = self.table.slots.borrow().clone();
         let node_of = |id: &RefId| match slots.get(id.0 as usize) {
@@ -256,7 +270,12 @@ impl FlowCompiler<'_> {
 }
 
 /// Depth-first search from `node`; the nodes of the first cycle found, in order.
-fn find_cycle(node: usize, edges: &[Vec<usize>], state: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+fn find_cycle(
+    node: usize,
+    edges: &[Vec<usize>],
+    state: &mut [u8],
+    path: &mut Vec<usize>,
+) -> Option<Vec<usize>> {
     state[node] = 1;
     path.push(node);
     for &next in &edges[node] {
