@@ -145,3 +145,15 @@ fn a_type_changed_or_a_required_field_dropped_from_vonage_s_spec_is_warned_at_it
     assert!(dropped.to_string().contains("Vonage SMS documents `from` as required"), "{dropped}");
     assert_eq!(loaded.warnings.len(), 2, "nothing else differs: {:#?}", loaded.warnings);
 }
+
+#[test]
+fn a_text_template_sent_as_an_sms_is_judged_by_its_own_text_at_its_line() {
+    let mut files = project("{!Welcome}");
+    files[5].1.push_str("text_templates:\n  Welcome:\n    text: \"Hi {!$Record.LastName}, ça va?\"\n");
+    let loaded = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    let warning = &loaded.warnings[0];
+    assert_eq!(warning.code, "HW001");
+    // `    text: "` is 11 columns; `ç` follows `Hi {!$Record.LastName}, `.
+    assert_eq!((warning.line, warning.column), (14, 12 + "Hi {!$Record.LastName}, ".len()), "{warning}");
+}
