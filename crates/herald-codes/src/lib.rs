@@ -156,7 +156,7 @@ codes! {
     HF032: "A Loop without a collection or without `each`.";
     HF033: "A variable marked `input` or `output` in a record-triggered flow.";
     HF040: "A formula resource or constant of an unknown type, or whose expression or value is not of its type.";
-    HF041: "Formula resources or text templates that refer to each other in a cycle.";
+    HF041: "Formula resources or text templates that read each other in a cycle, or through too long a chain.";
     HF042: "A resource name that is not an API name or is taken by a variable, element or other resource.";
     HF043: "An Assignment or an output that writes to a constant, formula or text template.";
     HF044: "A custom label that is not an API name or is defined twice.";

@@ -302,3 +302,25 @@ fn a_resource_is_a_single_value_without_fields() {
     let problem = problems.iter().find(|d| d.code == "HX004").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("`k` is a constant, a single value"), "{problem}");
 }
+
+#[test]
+fn a_chain_of_formulas_longer_than_64_is_refused_and_one_of_64_runs() {
+    let chain = |length: usize| {
+        let mut flow = String::from(
+            "variables:\n  x: {type: Number, output: true}\nformulas:\n  f0: {type: Number, expression: \"1\"}\n",
+        );
+        for i in 1..length {
+            flow.push_str(&format!("  f{i}: {{type: Number, expression: \"{{!f{}}} + 1\"}}\n", i - 1));
+        }
+        flow.push_str(&format!("start: s\nelements:\n  s: {{assign: [{{x: \"{{!f{}}}\"}}]}}\n", length - 1));
+        flow
+    };
+    let (ok, long, huge) = (chain(64), chain(65), chain(5000));
+    let project = load(&[("flows/F.yaml", ok.as_str())]).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(run_autolaunched(&project, "F", json!({})).unwrap()["x"], json!(64));
+    let problems = refused(&[("flows/F.yaml", long.as_str())]);
+    let problem = problems.iter().find(|d| d.code == "HF041").unwrap_or_else(|| panic!("{problems}"));
+    assert!(problem.message.contains("`f64` reads 65 resources deep"), "{problem}");
+    // Thousands of formulas in a chain are refused without exhausting the stack.
+    assert!(refused(&[("flows/F.yaml", huge.as_str())]).iter().any(|d| d.code == "HF041"));
+}

@@ -72,6 +72,10 @@ pub(crate) fn read_only(resources: &Resources, target: &str) -> Option<(String, 
     Some((message, hint))
 }
 
+/// How many formulas and templates a read may go through, one inside another: each is a nested
+/// evaluation on the run's stack.
+const MAX_CHAIN: usize = 64;
+
 const SCALARS: [&str; 6] = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"];
 
 impl FlowCompiler<'_> {
@@ -265,31 +269,84 @@ impl FlowCompiler<'_> {
                 return None;
             }
         }
+        let (deepest, depth) = longest_chain(&edges);
+        if depth > MAX_CHAIN {
+            let section = if deepest < formulas.len() { "formulas" } else { "text_templates" };
+            let key = if deepest < formulas.len() { "expression" } else { "text" };
+            let at = YamlPath::root().key(section).key(name(deepest)).key(key);
+            self.value_error(
+                &at,
+                codes::HF041,
+                format!(
+                    "`{}` reads {depth} resources deep, one through another; herald allows {MAX_CHAIN}",
+                    name(deepest)
+                ),
+                Some("compute it from fewer formulas in a row, e.g. by writing the inner ones out".into()),
+            );
+            return None;
+        }
         Some(())
     }
 }
 
-/// Depth-first search from `node`; the nodes of the first cycle found, in order.
+/// Depth-first search from `node`, with its own stack (a flow may declare thousands of resources);
+/// the nodes of the first cycle found, in order.
 fn find_cycle(
     node: usize,
     edges: &[Vec<usize>],
     state: &mut [u8],
     path: &mut Vec<usize>,
 ) -> Option<Vec<usize>> {
+    // Each frame: a node on the current path and the next of its edges to follow.
+    let mut frames: Vec<(usize, usize)> = vec![(node, 0)];
     state[node] = 1;
     path.push(node);
-    for &next in &edges[node] {
-        if state[next] == 1 {
-            let from = path.iter().position(|n| *n == next).unwrap_or(0);
-            return Some(path[from..].to_vec());
-        }
-        if state[next] == 0
-            && let Some(cycle) = find_cycle(next, edges, state, path)
-        {
-            return Some(cycle);
+    while let Some((current, edge)) = frames.last_mut() {
+        let Some(&next) = edges[*current].get(*edge) else {
+            state[*current] = 2;
+            path.pop();
+            frames.pop();
+            continue;
+        };
+        *edge += 1;
+        match state[next] {
+            1 => {
+                let from = path.iter().position(|n| *n == next).unwrap_or(0);
+                return Some(path[from..].to_vec());
+            }
+            0 => {
+                state[next] = 1;
+                path.push(next);
+                frames.push((next, 0));
+            }
+            _ => {}
         }
     }
-    path.pop();
-    state[node] = 2;
     None
+}
+
+/// The longest chain of resources read through one another, from any resource (the graph has no
+/// cycle). Each link is a nested evaluation when the run reads the first one.
+fn longest_chain(edges: &[Vec<usize>]) -> (usize, usize) {
+    // Kahn's order over "reads" edges: a node's depth is one more than its deepest dependency's.
+    let count = edges.len();
+    let mut readers = vec![Vec::new(); count];
+    let mut pending: Vec<usize> = edges.iter().map(Vec::len).collect();
+    for (node, targets) in edges.iter().enumerate() {
+        for &target in targets {
+            readers[target].push(node);
+        }
+    }
+    let mut depth = vec![1usize; count];
+    let mut ready: Vec<usize> = (0..count).filter(|n| pending[*n] == 0).collect();
+    while let Some(node) = ready.pop() {
+        for &reader in &readers[node] {
+            depth[reader] = depth[reader].max(depth[node] + 1);
+            pending[reader] -= 1;
+            if pending[reader] == 0 {
+                ready.push(reader);
+            }
+        }
+    }
+    depth.iter().copied().enumerate().max_by_key(|(_, d)| *d).map_or((0, 0), |(n, d)| (n, d))
 }
