@@ -161,7 +161,7 @@ codes! {
     HF037: "A lookup field cannot work.";
     HF038: "An Update or Delete Records element's row limit is out of range.";
     HF040: "A formula resource or constant of an unknown type, or whose expression or value is not of its type.";
-    HF041: "Formula resources or text templates that refer to each other in a cycle.";
+    HF041: "Formula resources or text templates that read each other in a cycle, or through too long a chain.";
     HF042: "A resource name that is not an API name or is taken by a variable, element or other resource.";
     HF043: "An Assignment or an output that writes to a constant, formula or text template.";
     HF044: "A custom label that is not an API name or is defined twice.";

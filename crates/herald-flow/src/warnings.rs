@@ -32,14 +32,9 @@ pub fn template_warnings(project: &Project) -> Vec<Diagnostic> {
             let path = elements.key(name);
             for (input, value) in &def.inputs {
                 if let Some(provider) = provider_of(input) {
-                    check(
-                        project,
-                        flow.source,
-                        &path.key("inputs").key(input),
-                        value,
-                        provider,
-                        &mut warnings,
-                    );
+                    let at = path.key("inputs").key(input);
+                    let (at, value) = through_template(&flow.def, at, value);
+                    check(project, flow.source, &at, value, provider, &mut warnings);
                 }
             }
             // Bodies built by Assignment (`smsBody.text: "..."`, seed 001's way).
@@ -50,24 +45,46 @@ pub fn template_warnings(project: &Project) -> Vec<Diagnostic> {
                         && let Some(provider) = provider_of(field)
                     {
                         let at = path.key("assign").index(index).key(target);
+                        let (at, value) = through_template(&flow.def, at, value);
                         check(project, flow.source, &at, value, provider, &mut warnings);
                     }
                 }
             }
         }
     }
+    // A text template read by several inputs is one problem, at the template.
+    warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    warnings.dedup_by(|a, b| (&a.file, a.line, a.column) == (&b.file, b.line, b.column));
     warnings
+}
+
+/// A value that is one text template read whole (`"{!Welcome_Text}"`) is judged by the template's
+/// text, at the template's place in the file.
+fn through_template<'f>(
+    flow: &'f herald_project::FlowDef,
+    at: YamlPath,
+    value: &'f Value,
+) -> (YamlPath, Option<&'f str>) {
+    let Some(text) = value.as_str() else { return (at, None) };
+    let name = text.trim().strip_prefix("{!").and_then(|v| v.strip_suffix('}')).map(str::trim);
+    let found = name.and_then(|name| flow.text_templates.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)));
+    match found {
+        Some((name, template)) => {
+            (YamlPath::root().key("text_templates").key(name).key("text"), Some(template.text.as_str()))
+        }
+        None => (at, Some(text)),
+    }
 }
 
 fn check(
     project: &Project,
     source: herald_project::SourceId,
     path: &YamlPath,
-    value: &Value,
+    template: Option<&str>,
     provider: Provider,
     warnings: &mut Vec<Diagnostic>,
 ) {
-    let Value::String(template) = value else { return };
+    let Some(template) = template else { return };
     let pieces = herald_expr::template_literals(template);
     let fixed: String = pieces.iter().map(|(_, text)| *text).collect();
     let info = herald_sms::inspect(&fixed);
@@ -120,8 +137,8 @@ fn first_html_tag(text: &str) -> Option<(usize, &str)> {
             .find(|c: char| !c.is_ascii_alphanumeric())
             .map_or(text.len(), |n| name_start + n);
         let name = &text[name_start..name_end];
-        let closes = matches!(bytes.get(name_end), Some(b'>' | b' ' | b'/'))
-            && text[name_end..].contains('>');
+        let closes =
+            matches!(bytes.get(name_end), Some(b'>' | b' ' | b'/')) && text[name_end..].contains('>');
         if closes && HTML_TAGS.iter().any(|tag| tag.eq_ignore_ascii_case(name)) {
             let end = text[start..].find('>').map_or(text.len(), |n| start + n + 1);
             return Some((start, &text[start..end]));

@@ -13,7 +13,10 @@ const BASE: [(&str, &str); 3] = [
         "objects/Lead.yaml",
         "kind: object\nkey_prefix: 00Q\nfields:\n  FirstName: {type: text}\n  LastName: {type: text, required: true}\n  Score: {type: number}\n",
     ),
-    ("objects/Task.yaml", "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n"),
+    (
+        "objects/Task.yaml",
+        "kind: object\nkey_prefix: 00T\nfields:\n  Subject: {type: text, required: true}\n",
+    ),
 ];
 
 fn load(extra: &[(&str, &str)]) -> Result<CompiledProject, herald_project::Diagnostics> {
@@ -37,7 +40,11 @@ fn user() -> RunUser {
 }
 
 /// Runs an autolaunched flow made only of Assignments and Decisions; its output variables.
-fn run_autolaunched(project: &CompiledProject, flow: &str, inputs: Value) -> Result<Map<String, Value>, String> {
+fn run_autolaunched(
+    project: &CompiledProject,
+    flow: &str,
+    inputs: Value,
+) -> Result<Map<String, Value>, String> {
     let flow = &project.flows[flow];
     let mut state =
         flow.new_autolaunched_run(inputs.as_object().unwrap(), user(), "guid".into(), cx().now)?;
@@ -116,8 +123,8 @@ elements:
       Subject: "{!welcome}"
 "#;
     let labels = "Opt_Out:\n  value: Reply STOP to opt out.\n  description: Seed 000's opt-out line\n";
-    let project = load(&[("flows/Welcome.yaml", flow), ("labels/Sms.yaml", labels)])
-        .unwrap_or_else(|d| panic!("{d}"));
+    let project =
+        load(&[("flows/Welcome.yaml", flow), ("labels/Sms.yaml", labels)]).unwrap_or_else(|d| panic!("{d}"));
     let flow = &project.flows["Welcome"];
     let mut record = Map::new();
     record.insert("Id".into(), json!("00Q000000000000001"));
@@ -158,7 +165,8 @@ fn a_formula_whose_expression_is_not_of_its_type_is_refused_at_its_line() {
     assert_eq!(problem.file, PathBuf::from("flows/F.yaml"));
     assert_eq!(problem.line, 6, "{problem}");
     assert!(problem.message.contains("declared Number, but its expression returns Text"), "{problem}");
-    let unknown = "formulas:\n  total: {type: Numbr, expression: \"1\"}\nstart: s\nelements:\n  s: {assign: []}\n";
+    let unknown =
+        "formulas:\n  total: {type: Numbr, expression: \"1\"}\nstart: s\nelements:\n  s: {assign: []}\n";
     let problems = refused(&[("flows/F.yaml", unknown)]);
     let problem = problems.iter().find(|d| d.code == "HF040").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.to_string().contains("did you mean `Number`?"), "{problem}");
@@ -202,7 +210,8 @@ elements:
     let problem = problems.iter().find(|d| d.code == "HF043").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("`sender` is a constant"), "{problem}");
     assert_eq!(problem.line, 8, "{problem}");
-    let mistyped = "constants:\n  limit: {type: Number, value: many}\nstart: s\nelements:\n  s: {assign: []}\n";
+    let mistyped =
+        "constants:\n  limit: {type: Number, value: many}\nstart: s\nelements:\n  s: {assign: []}\n";
     let problems = refused(&[("flows/F.yaml", mistyped)]);
     let problem = problems.iter().find(|d| d.code == "HF040").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("the constant `limit` is declared Number"), "{problem}");
@@ -269,8 +278,13 @@ fn problems_of_label(text: &str) -> herald_project::Diagnostics {
 #[test]
 fn a_text_template_with_html_tags_loads_with_a_warning_at_the_tag() {
     let flow = "variables:\n  x: {type: Text}\ntext_templates:\n  body:\n    text: \"Hi {!x},<br>welcome\"\nstart: s\nelements:\n  s: {assign: [{x: \"{!body}\"}]}\n";
-    let project = load(&[("flows/F.yaml", flow)]).unwrap_or_else(|d| panic!("a warning must not stop loading: {d}"));
-    let warning = project.warnings.iter().find(|w| w.code == "HW002").unwrap_or_else(|| panic!("{:?}", project.warnings));
+    let project =
+        load(&[("flows/F.yaml", flow)]).unwrap_or_else(|d| panic!("a warning must not stop loading: {d}"));
+    let warning = project
+        .warnings
+        .iter()
+        .find(|w| w.code == "HW002")
+        .unwrap_or_else(|| panic!("{:?}", project.warnings));
     assert!(warning.warning);
     assert_eq!(warning.file, PathBuf::from("flows/F.yaml"));
     // `    text: "` is 11 columns; the tag follows `Hi {!x},`.
@@ -287,4 +301,26 @@ fn a_resource_is_a_single_value_without_fields() {
     let problems = refused(&[("flows/F.yaml", flow)]);
     let problem = problems.iter().find(|d| d.code == "HX004").unwrap_or_else(|| panic!("{problems}"));
     assert!(problem.message.contains("`k` is a constant, a single value"), "{problem}");
+}
+
+#[test]
+fn a_chain_of_formulas_longer_than_64_is_refused_and_one_of_64_runs() {
+    let chain = |length: usize| {
+        let mut flow = String::from(
+            "variables:\n  x: {type: Number, output: true}\nformulas:\n  f0: {type: Number, expression: \"1\"}\n",
+        );
+        for i in 1..length {
+            flow.push_str(&format!("  f{i}: {{type: Number, expression: \"{{!f{}}} + 1\"}}\n", i - 1));
+        }
+        flow.push_str(&format!("start: s\nelements:\n  s: {{assign: [{{x: \"{{!f{}}}\"}}]}}\n", length - 1));
+        flow
+    };
+    let (ok, long, huge) = (chain(64), chain(65), chain(5000));
+    let project = load(&[("flows/F.yaml", ok.as_str())]).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(run_autolaunched(&project, "F", json!({})).unwrap()["x"], json!(64));
+    let problems = refused(&[("flows/F.yaml", long.as_str())]);
+    let problem = problems.iter().find(|d| d.code == "HF041").unwrap_or_else(|| panic!("{problems}"));
+    assert!(problem.message.contains("`f64` reads 65 resources deep"), "{problem}");
+    // Thousands of formulas in a chain are refused without exhausting the stack.
+    assert!(refused(&[("flows/F.yaml", huge.as_str())]).iter().any(|d| d.code == "HF041"));
 }

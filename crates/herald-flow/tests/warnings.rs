@@ -86,7 +86,14 @@ fn the_seed_chat_apps_spec_is_warned_where_it_spells_8x8_s_enum_otherwise() {
 #[test]
 fn examples_on_the_providers_own_specs_load_without_warnings() {
     // Their specs are the published ones, or (seed 001) a faithful subset of them.
-    for name in ["8x8-sms", "8x8-sms-official", "8x8-bulk", "twilio-sms", "vonage-sms", "kixie-welcome-sms"] {
+    for name in [
+        "8x8-sms",
+        "8x8-sms-official",
+        "8x8-bulk",
+        "twilio-sms",
+        "vonage-sms",
+        "kixie-welcome-sms",
+    ] {
         let loaded = example(name);
         assert!(loaded.warnings.is_empty(), "examples/{name}: {:#?}", loaded.warnings);
     }
@@ -102,22 +109,50 @@ fn a_type_changed_or_a_required_field_dropped_from_vonage_s_spec_is_warned_at_it
     let spec = &mut files.iter_mut().find(|(path, _)| *path == spec_path).unwrap().1;
     let ttl = "\"minimum\":20000,\"type\":\"integer\"";
     assert!(spec.contains(ttl) && spec.contains("\"required\":[\"api_key\",\"from\",\"to\"]"));
-    *spec = spec.replace(ttl, "\"minimum\":20000,\"type\":\"string\"").replace(
-        "\"required\":[\"api_key\",\"from\",\"to\"]",
-        "\"required\":[\"api_key\",\"to\"]",
-    );
+    *spec = spec
+        .replace(ttl, "\"minimum\":20000,\"type\":\"string\"")
+        .replace("\"required\":[\"api_key\",\"from\",\"to\"]", "\"required\":[\"api_key\",\"to\"]");
     let text = spec.clone();
-    let loaded = herald_flow::load_files(dir, files).unwrap_or_else(|d| panic!("warnings do not stop loading: {d}"));
+    let loaded =
+        herald_flow::load_files(dir, files).unwrap_or_else(|d| panic!("warnings do not stop loading: {d}"));
     let at = |warning: &herald_project::Diagnostic| {
         let line = text.lines().nth(warning.line - 1).unwrap();
         line.chars().skip(warning.column - 1).take(40).collect::<String>()
     };
-    let changed = loaded.warnings.iter().find(|w| w.code == "HW005").unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    let changed = loaded
+        .warnings
+        .iter()
+        .find(|w| w.code == "HW005")
+        .unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
     assert_eq!(changed.file, spec_path);
-    assert!(changed.message.contains("`ttl` is of type `string` here; the provider's published spec documents `integer`"), "{changed}");
+    assert!(
+        changed
+            .message
+            .contains("`ttl` is of type `string` here; the provider's published spec documents `integer`"),
+        "{changed}"
+    );
     assert!(at(changed).starts_with("\"type\":\"string\""), "points at the type: {}", at(changed));
-    let dropped = loaded.warnings.iter().find(|w| w.code == "HW004").unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
-    assert!(dropped.message.contains("`from` is optional here, but the provider's published spec requires it"), "{dropped}");
+    let dropped = loaded
+        .warnings
+        .iter()
+        .find(|w| w.code == "HW004")
+        .unwrap_or_else(|| panic!("{:#?}", loaded.warnings));
+    assert!(
+        dropped.message.contains("`from` is optional here, but the provider's published spec requires it"),
+        "{dropped}"
+    );
     assert!(dropped.to_string().contains("Vonage SMS documents `from` as required"), "{dropped}");
     assert_eq!(loaded.warnings.len(), 2, "nothing else differs: {:#?}", loaded.warnings);
+}
+
+#[test]
+fn a_text_template_sent_as_an_sms_is_judged_by_its_own_text_at_its_line() {
+    let mut files = project("{!Welcome}");
+    files[5].1.push_str("text_templates:\n  Welcome:\n    text: \"Hi {!$Record.LastName}, ça va?\"\n");
+    let loaded = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    let warning = &loaded.warnings[0];
+    assert_eq!(warning.code, "HW001");
+    // `    text: "` is 11 columns; `ç` follows `Hi {!$Record.LastName}, `.
+    assert_eq!((warning.line, warning.column), (14, 12 + "Hi {!$Record.LastName}, ".len()), "{warning}");
 }

@@ -51,8 +51,10 @@ const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// the import reports the imported one, and the published ones are tested.
 pub fn compare(imported: &str, published: &str, operations: Option<&[String]>) -> Vec<Contradiction> {
     let (Ok(imported), Ok(published)) = (parse(imported), parse(published)) else { return Vec::new() };
-    let mut walker = Walker { imported: &imported, published: &published, found: Vec::new(), seen: HashSet::new() };
-    let (Some(Value::Object(ipaths)), Some(Value::Object(ppaths))) = (imported.get("paths"), published.get("paths"))
+    let mut walker =
+        Walker { imported: &imported, published: &published, found: Vec::new(), seen: HashSet::new() };
+    let (Some(Value::Object(ipaths)), Some(Value::Object(ppaths))) =
+        (imported.get("paths"), published.get("paths"))
     else {
         return Vec::new();
     };
@@ -138,25 +140,24 @@ impl<'v> Walker<'v> {
                 );
             }
             if let (Some(ischema), Some(pschema)) = (iparam.get("schema"), pparam.get("schema")) {
-                self.schema(
-                    id,
-                    name,
-                    (child(ip, "schema"), ischema),
-                    (child(pp, "schema"), pschema),
-                    0,
-                );
+                self.schema(id, name, (child(ip, "schema"), ischema), (child(pp, "schema"), pschema), 0);
             }
         }
-        let ibody = operation.get("requestBody").map(|b| self.resolve(true, child(ipointer, "requestBody"), b));
-        let pbody = poperation.get("requestBody").map(|b| self.resolve(false, child(ppointer, "requestBody"), b));
+        let ibody =
+            operation.get("requestBody").map(|b| self.resolve(true, child(ipointer, "requestBody"), b));
+        let pbody =
+            poperation.get("requestBody").map(|b| self.resolve(false, child(ppointer, "requestBody"), b));
         let (Some((ib, ibody)), Some((pb, pbody))) = (ibody, pbody) else { return };
-        let (Some(Value::Object(icontent)), Some(Value::Object(pcontent))) = (ibody.get("content"), pbody.get("content"))
+        let (Some(Value::Object(icontent)), Some(Value::Object(pcontent))) =
+            (ibody.get("content"), pbody.get("content"))
         else {
             return;
         };
         for (media, imedia) in icontent {
             let Some(pmedia) = pcontent.get(media) else { continue };
-            let (Some(ischema), Some(pschema)) = (imedia.get("schema"), pmedia.get("schema")) else { continue };
+            let (Some(ischema), Some(pschema)) = (imedia.get("schema"), pmedia.get("schema")) else {
+                continue;
+            };
             let ip = child(&child(&child(&ib, "content"), media), "schema");
             let pp = child(&child(&child(&pb, "content"), media), "schema");
             self.schema(id, "body", (ip, ischema), (pp, pschema), 0);
@@ -173,7 +174,10 @@ impl<'v> Walker<'v> {
         operation: &'v Value,
     ) -> Vec<Side<'v>> {
         let mut out = Vec::new();
-        let lists = [(operation_pointer.to_string(), operation.get("parameters")), (item_pointer.to_string(), item.get("parameters"))];
+        let lists = [
+            (operation_pointer.to_string(), operation.get("parameters")),
+            (item_pointer.to_string(), item.get("parameters")),
+        ];
         for (pointer, list) in lists {
             let Some(Value::Array(list)) = list else { continue };
             for (index, parameter) in list.iter().enumerate() {
@@ -218,7 +222,9 @@ impl<'v> Walker<'v> {
                 ContradictionKind::Type,
                 at.clone(),
                 id,
-                format!("`{field}` is of type `{itype}` here; the provider's published spec documents `{ptype}`"),
+                format!(
+                    "`{field}` is of type `{itype}` here; the provider's published spec documents `{ptype}`"
+                ),
                 format!("the type `{ptype}`"),
             );
             return;
@@ -238,7 +244,12 @@ impl<'v> Walker<'v> {
                     format!("a required field `{name}`; declare it and list it in `required`"),
                 );
             } else if declared && !ifl.required.contains(name) {
-                let at = ifl.properties.iter().find(|(n, _, _)| n == name).map(|(_, p, _)| p.clone()).unwrap_or_default();
+                let at = ifl
+                    .properties
+                    .iter()
+                    .find(|(n, _, _)| n == name)
+                    .map(|(_, p, _)| p.clone())
+                    .unwrap_or_default();
                 self.report(
                     ContradictionKind::Required,
                     at,
@@ -281,7 +292,9 @@ impl<'v> Walker<'v> {
                 None => unlisted.push((index, value)),
             }
         }
-        let quoted = |values: &mut dyn Iterator<Item = &str>| values.map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        let quoted = |values: &mut dyn Iterator<Item = &str>| {
+            values.map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        };
         if let Some((first, _, _)) = respelled.first() {
             let values = quoted(&mut respelled.iter().map(|(_, v, _)| *v));
             let spelled = quoted(&mut respelled.iter().map(|(_, _, s)| *s));
@@ -314,7 +327,14 @@ impl<'v> Walker<'v> {
         flat
     }
 
-    fn flatten_into(&self, imported: bool, pointer: String, node: &'v Value, flat: &mut Flat<'v>, depth: usize) {
+    fn flatten_into(
+        &self,
+        imported: bool,
+        pointer: String,
+        node: &'v Value,
+        flat: &mut Flat<'v>,
+        depth: usize,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -346,18 +366,32 @@ impl<'v> Walker<'v> {
         }
         if let Some(Value::Array(all)) = map.get("allOf") {
             for (index, member) in all.iter().enumerate() {
-                let (at, member) = self.resolve(imported, child(&child(&pointer, "allOf"), &index.to_string()), member);
+                let (at, member) =
+                    self.resolve(imported, child(&child(&pointer, "allOf"), &index.to_string()), member);
                 self.flatten_into(imported, at, member, flat, depth + 1);
             }
         }
     }
 
-    fn report(&mut self, kind: ContradictionKind, pointer: String, operation: &str, message: String, documented: String) {
+    fn report(
+        &mut self,
+        kind: ContradictionKind,
+        pointer: String,
+        operation: &str,
+        message: String,
+        documented: String,
+    ) {
         // A schema shared by several operations is reported once, at its one place.
         if self.found.iter().any(|c| c.pointer == pointer && c.kind == kind && c.message == message) {
             return;
         }
-        self.found.push(Contradiction { kind, pointer, operation: operation.to_string(), message, documented });
+        self.found.push(Contradiction {
+            kind,
+            pointer,
+            operation: operation.to_string(),
+            message,
+            documented,
+        });
     }
 }
 
@@ -376,7 +410,9 @@ struct Flat<'v> {
 fn type_of(value: Option<&Value>) -> Option<String> {
     match value? {
         Value::String(ty) => Some(ty.clone()),
-        Value::Array(types) => types.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_string),
+        Value::Array(types) => {
+            types.iter().filter_map(Value::as_str).find(|t| *t != "null").map(str::to_string)
+        }
         _ => None,
     }
 }
@@ -443,17 +479,32 @@ mod tests {
         let enums = kinds(ContradictionKind::Enum);
         assert_eq!(enums.len(), 2, "one for the values spelled otherwise, one for the others: {found:#?}");
         assert_eq!(enums[0].pointer, "#/components/schemas/Message/properties/type/enum/0");
-        assert!(enums[0].message.contains("`Text`, `Template` are spelled `text`, `template`"), "{}", enums[0].message);
+        assert!(
+            enums[0].message.contains("`Text`, `Template` are spelled `text`, `template`"),
+            "{}",
+            enums[0].message
+        );
         assert!(enums[0].documented.starts_with("`text`, `template`"), "{}", enums[0].documented);
         assert_eq!(enums[1].pointer, "#/components/schemas/Message/properties/type/enum/2");
         assert!(enums[1].message.contains("does not list `Video`"), "{}", enums[1].message);
         let required = kinds(ContradictionKind::Required);
         assert!(required.iter().any(|c| c.message.contains("`to` is optional here")), "{required:#?}");
-        assert!(required.iter().any(|c| c.message.contains("query parameter `mode` is required")), "{required:#?}");
+        assert!(
+            required.iter().any(|c| c.message.contains("query parameter `mode` is required")),
+            "{required:#?}"
+        );
         let types = kinds(ContradictionKind::Type);
         assert_eq!(types.len(), 1, "{found:#?}");
         assert_eq!(types[0].pointer, "#/components/schemas/Message/properties/count/type");
-        assert!(types[0].message.contains("`count` is of type `string` here; the provider's published spec documents `integer`"));
-        assert_eq!(compare(&drifted, &published(), Some(&["Other".to_string()])), Vec::new(), "only the operations imported");
+        assert!(
+            types[0].message.contains(
+                "`count` is of type `string` here; the provider's published spec documents `integer`"
+            )
+        );
+        assert_eq!(
+            compare(&drifted, &published(), Some(&["Other".to_string()])),
+            Vec::new(),
+            "only the operations imported"
+        );
     }
 }

@@ -460,7 +460,13 @@ impl Loader {
     }
 
     /// One custom label: an API name, defined once across every file of `labels/`.
-    fn label(&mut self, labels: &mut IndexMap<String, Located<LabelDef>>, id: SourceId, name: String, def: LabelDef) {
+    fn label(
+        &mut self,
+        labels: &mut IndexMap<String, Located<LabelDef>>,
+        id: SourceId,
+        name: String,
+        def: LabelDef,
+    ) {
         let path = YamlPath::root().key(&name);
         if !is_api_name(&name) {
             self.at_key(
@@ -468,7 +474,10 @@ impl Loader {
                 &path,
                 codes::HF044,
                 format!("`{name}` is not a valid custom label name"),
-                Some("use letters, digits and single underscores, starting with a letter (`Welcome_Text`)".into()),
+                Some(
+                    "use letters, digits and single underscores, starting with a letter (`Welcome_Text`)"
+                        .into(),
+                ),
             );
             return;
         }

@@ -36,6 +36,7 @@ pub(crate) fn with_root(dir: &Path, text: &str) -> String {
                 "permissions/",
                 "flows/",
                 "webhooks/",
+                "labels/",
             ]
             .iter()
             .any(|p| line.starts_with(p));

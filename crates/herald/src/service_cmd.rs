@@ -75,6 +75,12 @@ pub fn import(
     if let Some(service) = compiled.project.services.get(name) {
         print!("{}", herald_openapi::describe(&service.def.model));
     }
+    // Where the spec contradicts its provider's published one (HW003-HW005): it loads, but the
+    // provider may refuse what herald accepts.
+    let written = Path::new("services").join(&spec_name);
+    for warning in compiled.warnings.iter().filter(|w| w.file == written) {
+        eprintln!("{}", with_root(project, &warning.to_string()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

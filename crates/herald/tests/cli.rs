@@ -474,3 +474,33 @@ fn a_link_to_the_master_key_is_refused_by_every_command_and_never_printed() {
         assert!(!stdout.contains(key) && !stderr.contains(key), "{args:?} printed the master key");
     }
 }
+
+#[test]
+fn service_import_of_a_spec_that_contradicts_the_provider_s_writes_it_and_shows_the_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    copy_project(&example("8x8-whatsapp-otp"), &project);
+    let spec = dir.path().join("seed.json");
+    std::fs::copy(project.join("services/CPaaSMessagingApps.openapi.json"), &spec).unwrap();
+    let (code, stdout, stderr) = herald(
+        &[
+            "service",
+            "import",
+            spec.to_str().unwrap(),
+            "--name",
+            "Chat2",
+            "--credential",
+            "X8x8_Messaging_API",
+            "--operation",
+            "Send-Message",
+            "--project",
+            project.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "a warning does not refuse the import: {stdout}{stderr}");
+    assert!(stdout.starts_with("Wrote services/Chat2.yaml and services/Chat2.openapi.json:"), "{stdout}");
+    let warning = format!("{}/services/Chat2.openapi.json:295:11: warning[HW003]", project.display());
+    assert!(stderr.contains(&warning), "expected {warning} in:\n{stderr}");
+    assert!(stderr.contains("8x8 Chat Apps documents `text`"), "{stderr}");
+}

@@ -1428,7 +1428,8 @@ impl<'a> FlowCompiler<'a> {
                     Some(format!("declare `{variable}` with `type: {wanted}`")),
                 ),
                 None if context.resources.kind_of(variable).is_some() => {
-                    let (message, hint) = resources::read_only(context.resources, variable).unwrap_or_default();
+                    let (message, hint) =
+                        resources::read_only(context.resources, variable).unwrap_or_default();
                     self.value_error(&output_path, codes::HF043, message, Some(hint));
                 }
                 None => {

@@ -72,6 +72,10 @@ pub(crate) fn read_only(resources: &Resources, target: &str) -> Option<(String, 
     Some((message, hint))
 }
 
+/// How many formulas and templates a read may go through, one inside another: each is a nested
+/// evaluation on the run's stack.
+const MAX_CHAIN: usize = 64;
+
 const SCALARS: [&str; 6] = ["Text", "Number", "Boolean", "Date", "DateTime", "Time"];
 
 impl FlowCompiler<'_> {
@@ -105,7 +109,9 @@ impl FlowCompiler<'_> {
                 self.error(
                     &path,
                     codes::HF042,
-                    format!("`{name}` is already {what} of this flow; a reference `{{!{name}}}` could mean either"),
+                    format!(
+                        "`{name}` is already {what} of this flow; a reference `{{!{name}}}` could mean either"
+                    ),
                     Some("give the resource a name of its own".into()),
                 );
                 continue;
@@ -124,7 +130,9 @@ impl FlowCompiler<'_> {
                         Err(error) => self.value_error(
                             &path.key("value"),
                             codes::HF040,
-                            format!("the constant `{name}` is declared {ty}, but its value does not fit: {error}"),
+                            format!(
+                                "the constant `{name}` is declared {ty}, but its value does not fit: {error}"
+                            ),
                             Some(format!("write a {ty} value, or change `type`")),
                         ),
                     }
@@ -175,7 +183,10 @@ impl FlowCompiler<'_> {
                 Ok(formula) => {
                     let found = formula.result_type();
                     let hint = match ty {
-                        ExprType::Text => "wrap the expression in TEXT(), or declare `type` as the expression's type".to_string(),
+                        ExprType::Text => {
+                            "wrap the expression in TEXT(), or declare `type` as the expression's type"
+                                .to_string()
+                        }
                         _ => format!("declare `type: {found}`, or change the expression to return {ty}"),
                     };
                     self.value_error(
@@ -199,9 +210,12 @@ impl FlowCompiler<'_> {
             let resolver = self.resolver(context, None);
             match Template::compile(&def.text_templates[name].text, &resolver) {
                 Ok(template) => templates.push(TextTemplateResource { name: name.clone(), template }),
-                Err(error) => {
-                    self.diagnostics.push(expr_diagnostic(self.project, self.source, &path.key("text"), &error))
-                }
+                Err(error) => self.diagnostics.push(expr_diagnostic(
+                    self.project,
+                    self.source,
+                    &path.key("text"),
+                    &error,
+                )),
             }
         }
         if self.diagnostics.len() != before {
@@ -213,7 +227,11 @@ impl FlowCompiler<'_> {
 
     /// Finds a formula or text template that reads itself through others, and reports it at the
     /// first resource of the cycle with the whole chain.
-    fn refuse_cycles(&mut self, formulas: &[FormulaResource], templates: &[TextTemplateResource]) -> Option<()> {
+    fn refuse_cycles(
+        &mut self,
+        formulas: &[FormulaResource],
+        templates: &[TextTemplateResource],
+    ) -> Option<()> {
         let count = formulas.len() + templates.len();
         let slots = self.table.slots.borrow().clone();
         let node_of = |id: &RefId| match slots.get(id.0 as usize) {
@@ -251,26 +269,84 @@ impl FlowCompiler<'_> {
                 return None;
             }
         }
+        let (deepest, depth) = longest_chain(&edges);
+        if depth > MAX_CHAIN {
+            let section = if deepest < formulas.len() { "formulas" } else { "text_templates" };
+            let key = if deepest < formulas.len() { "expression" } else { "text" };
+            let at = YamlPath::root().key(section).key(name(deepest)).key(key);
+            self.value_error(
+                &at,
+                codes::HF041,
+                format!(
+                    "`{}` reads {depth} resources deep, one through another; herald allows {MAX_CHAIN}",
+                    name(deepest)
+                ),
+                Some("compute it from fewer formulas in a row, e.g. by writing the inner ones out".into()),
+            );
+            return None;
+        }
         Some(())
     }
 }
 
-/// Depth-first search from `node`; the nodes of the first cycle found, in order.
-fn find_cycle(node: usize, edges: &[Vec<usize>], state: &mut [u8], path: &mut Vec<usize>) -> Option<Vec<usize>> {
+/// Depth-first search from `node`, with its own stack (a flow may declare thousands of resources);
+/// the nodes of the first cycle found, in order.
+fn find_cycle(
+    node: usize,
+    edges: &[Vec<usize>],
+    state: &mut [u8],
+    path: &mut Vec<usize>,
+) -> Option<Vec<usize>> {
+    // Each frame: a node on the current path and the next of its edges to follow.
+    let mut frames: Vec<(usize, usize)> = vec![(node, 0)];
     state[node] = 1;
     path.push(node);
-    for &next in &edges[node] {
-        if state[next] == 1 {
-            let from = path.iter().position(|n| *n == next).unwrap_or(0);
-            return Some(path[from..].to_vec());
-        }
-        if state[next] == 0
-            && let Some(cycle) = find_cycle(next, edges, state, path)
-        {
-            return Some(cycle);
+    while let Some((current, edge)) = frames.last_mut() {
+        let Some(&next) = edges[*current].get(*edge) else {
+            state[*current] = 2;
+            path.pop();
+            frames.pop();
+            continue;
+        };
+        *edge += 1;
+        match state[next] {
+            1 => {
+                let from = path.iter().position(|n| *n == next).unwrap_or(0);
+                return Some(path[from..].to_vec());
+            }
+            0 => {
+                state[next] = 1;
+                path.push(next);
+                frames.push((next, 0));
+            }
+            _ => {}
         }
     }
-    path.pop();
-    state[node] = 2;
     None
+}
+
+/// The longest chain of resources read through one another, from any resource (the graph has no
+/// cycle). Each link is a nested evaluation when the run reads the first one.
+fn longest_chain(edges: &[Vec<usize>]) -> (usize, usize) {
+    // Kahn's order over "reads" edges: a node's depth is one more than its deepest dependency's.
+    let count = edges.len();
+    let mut readers = vec![Vec::new(); count];
+    let mut pending: Vec<usize> = edges.iter().map(Vec::len).collect();
+    for (node, targets) in edges.iter().enumerate() {
+        for &target in targets {
+            readers[target].push(node);
+        }
+    }
+    let mut depth = vec![1usize; count];
+    let mut ready: Vec<usize> = (0..count).filter(|n| pending[*n] == 0).collect();
+    while let Some(node) = ready.pop() {
+        for &reader in &readers[node] {
+            depth[reader] = depth[reader].max(depth[node] + 1);
+            pending[reader] -= 1;
+            if pending[reader] == 0 {
+                ready.push(reader);
+            }
+        }
+    }
+    depth.iter().copied().enumerate().max_by_key(|(_, d)| *d).map_or((0, 0), |(n, d)| (n, d))
 }

@@ -66,9 +66,10 @@ fn each_documented_status_has_its_class() {
 
 #[test]
 fn the_codes_table_is_the_spec_s_x_errors() {
-    let spec: Value =
-        serde_json::from_str(crate::specs::published("vonage-sms").next().expect("Vonage's spec is shipped").text)
-            .unwrap();
+    let spec: Value = serde_json::from_str(
+        crate::specs::published("vonage-sms").next().expect("Vonage's spec is shipped").text,
+    )
+    .unwrap();
     let documented: Vec<u32> =
         spec["x-errors"].as_object().unwrap().keys().map(|k| k.parse().unwrap()).collect::<Vec<_>>();
     let mut ours: Vec<u32> = SUBMIT_CODES.iter().map(|c| c.code).collect();
