@@ -217,7 +217,10 @@ fn print_entry(number: usize, entry: &TraceEntry) {
     let indent = if entry.flow.is_some() { "  " } else { "" };
     match &entry.flow {
         Some(flow) => {
-            println!("{number}. {indent}{} ({}: {} in {flow}){timing}", entry.label, entry.kind, entry.element)
+            println!(
+                "{number}. {indent}{} ({}: {} in {flow}){timing}",
+                entry.label, entry.kind, entry.element
+            )
         }
         None => println!("{number}. {} ({}: {}){timing}", entry.label, entry.kind, entry.element),
     }
