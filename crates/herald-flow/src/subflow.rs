@@ -88,7 +88,8 @@ impl CompiledFlow {
             };
             match value {
                 Ok(value) => {
-                    inputs.insert(name.clone(), value);
+                    let variable = child_flow.variables.iter().find(|v| v.name == *name);
+                    inputs.insert(name.clone(), text_if_text(variable, value));
                 }
                 Err(message) => {
                     let message = format!("{}: input `{name}`: {message}", element.name);
@@ -158,7 +159,7 @@ impl CompiledFlow {
                 .cloned()
                 .unwrap_or(Json::Null);
             let variable = &self.variables[*target];
-            let value = input_value(variable, &value)
+            let value = input_value(variable, &text_if_text(Some(variable), value))
                 .map_err(|error| format!("output `{name}` into `{}`: {error}", variable.name))?;
             shown.insert(name.clone(), trace_value(&value));
             state.variables[*target] = value;
@@ -211,6 +212,20 @@ fn frame_interview_id(parent: &str, element: &str, step: u32, generation: u32) -
     let digest = sha2::Sha256::digest(format!("{parent}/{element}/{step}/{generation}").as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// A Number or Boolean going into a single Text variable, as text: an Assignment would turn it into
+/// text, and the load-time check allows it on the same terms.
+fn text_if_text(variable: Option<&Variable>, value: Json) -> Json {
+    match (variable, value) {
+        (Some(v), Json::Number(n)) if is_single_text(v) => Json::String(n.to_string()),
+        (Some(v), Json::Bool(b)) if is_single_text(v) => Json::String(b.to_string()),
+        (_, value) => value,
+    }
+}
+
+fn is_single_text(variable: &Variable) -> bool {
+    !variable.collection && variable.ty == VariableType::Scalar(herald_expr::Type::Text)
 }
 
 fn shown(inputs: &Map<String, Json>) -> Json {

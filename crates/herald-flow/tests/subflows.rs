@@ -370,3 +370,27 @@ fn subflows_nested_deeper_than_the_limit_are_refused_and_the_limit_itself_loads(
     assert!(text.contains("flows/F0.yaml:4:14: error[HF049]: subflows are nested 9 levels deep here (F0 → F1 → F2 → F3 → F4 → F5 → F6 → F7 → F8 → F9); at most 8 are allowed"), "{text}");
     assert_eq!(text.matches("HF049").count(), 1, "{text}");
 }
+
+#[test]
+fn a_number_given_to_a_text_input_or_output_arrives_as_text() {
+    let caller = r#"
+trigger: {object: Lead, on: create}
+variables:
+  shown: {type: Text}
+start: call_send
+elements:
+  call_send:
+    subflow: Send_Text
+    inputs: {recipient: "{!$Record.Phone}", text: 42}
+    outputs: {code: shown}
+"#;
+    let project = project(&[("Send_Text", SEND_TEXT), ("Numbers", caller)]).unwrap();
+    let flow = project.flows["Numbers"].clone();
+    let mut state = flow.new_run(lead(), None, user(), "guid-6".into(), cx().now);
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Effect(Effect::Callout(_))));
+    let prepared = flow.prepare_callout(&mut state, &Secrets, &cx()).unwrap();
+    assert_eq!(prepared.body.unwrap()["text"], "42 (1)");
+    flow.complete_callout(&mut state, answer(200, None), cx().now);
+    assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished), "{:?}", state.failure());
+    assert_eq!(state.variables()[0], json!("200"), "the Number output is text in a Text variable");
+}

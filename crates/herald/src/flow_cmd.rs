@@ -257,29 +257,33 @@ pub fn print_omitted<'a>(omitted: impl Iterator<Item = (&'a str, u64)>) {
 fn print_entry(number: usize, entry: &TraceEntry) {
     let timing =
         if entry.micros > 0 { format!(" — {:.1} ms", entry.micros as f64 / 1000.0) } else { String::new() };
+    // An element of a subflow is indented under the Subflow element that called it.
+    let indent = if entry.flow.is_some() { "  " } else { "" };
     match &entry.flow {
-        // An element of a subflow: indented under the Subflow element that called it.
         Some(flow) => {
-            println!("{number}.   {} ({}: {} in {flow}){timing}", entry.label, entry.kind, entry.element)
+            println!(
+                "{number}. {indent}{} ({}: {} in {flow}){timing}",
+                entry.label, entry.kind, entry.element
+            )
         }
         None => println!("{number}. {} ({}: {}){timing}", entry.label, entry.kind, entry.element),
     }
-    print_values("Inputs", &entry.inputs);
-    print_values("Outputs", &entry.outputs);
+    print_values(indent, "Inputs", &entry.inputs);
+    print_values(indent, "Outputs", &entry.outputs);
     if let Some(fault) = &entry.fault {
-        println!("   Fault: {fault}");
+        println!("   {indent}Fault: {fault}");
     }
-    println!("   → {}", entry.result);
+    println!("   {indent}→ {}", entry.result);
 }
 
-fn print_values(title: &str, values: &Value) {
+fn print_values(indent: &str, title: &str, values: &Value) {
     let Value::Object(map) = values else { return };
     if map.is_empty() {
         return;
     }
-    println!("   {title}:");
+    println!("   {indent}{title}:");
     for (name, value) in map {
-        println!("     {name} = {}", shown(value));
+        println!("     {indent}{name} = {}", shown(value));
     }
 }
 
