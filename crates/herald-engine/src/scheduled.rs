@@ -73,8 +73,14 @@ impl Engine {
             }
             let user = self.run_user_for(flow, actor);
             for path in &flow.scheduled_paths {
-                let started =
-                    flow.new_path_run(path, data.clone(), prior.cloned(), user.clone(), interview_guid(), &cx);
+                let started = flow.new_path_run(
+                    path,
+                    data.clone(),
+                    prior.cloned(),
+                    user.clone(),
+                    interview_guid(),
+                    &cx,
+                );
                 let Some((state, due)) = started else { continue };
                 runs.push(ScheduledRun {
                     id: format!("run_{}", ordered_text(20)),
@@ -150,12 +156,17 @@ impl Engine {
         reason: &str,
     ) -> Result<String, EngineError> {
         let id = format!("run_{}", ordered_text(20));
-        let (run_id, flow_name, snapshot, reason) =
-            (id.clone(), flow.name.clone(), serde_json::to_value(state).unwrap_or(Value::Null), reason.to_string());
+        let (run_id, flow_name, snapshot, reason) = (
+            id.clone(),
+            flow.name.clone(),
+            serde_json::to_value(state).unwrap_or(Value::Null),
+            reason.to_string(),
+        );
         self.inner
             .store
             .write(move |tx| {
-                let run = NewRun { id: &run_id, flow: &flow_name, object: "", record_id: "", state: &snapshot };
+                let run =
+                    NewRun { id: &run_id, flow: &flow_name, object: "", record_id: "", state: &snapshot };
                 tx.insert_waiting_run(run, &due_text(until), &reason, &now_text())
             })
             .await?;
@@ -193,7 +204,8 @@ impl Engine {
                 .write({
                     let run_id = run_id.clone();
                     move |tx| {
-                        let still_waiting = tx.waiting_runs_of_record(&record_id)?.iter().any(|r| r.id == run_id);
+                        let still_waiting =
+                            tx.waiting_runs_of_record(&record_id)?.iter().any(|r| r.id == run_id);
                         if still_waiting {
                             tx.save_run(&run_id, RunStatus::Ready, &snapshot, None, &now_text())?;
                         }

@@ -980,7 +980,8 @@ async fn invoking_a_flow_runs_one_interview_per_input_and_answers_their_outputs(
 #[tokio::test]
 async fn an_interview_that_reaches_a_wait_is_stored_waiting_answered_paused_and_goes_on_when_woken() {
     let api = Api::new().await;
-    let answer = api.post_json(&format!("{ACTIONS}/Kixie_Later"), json!({"inputs": [{"phone": PHONE}]})).await;
+    let answer =
+        api.post_json(&format!("{ACTIONS}/Kixie_Later"), json!({"inputs": [{"phone": PHONE}]})).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     let result = answer.json()[0].clone();
     let run_id = result["runId"].as_str().unwrap_or_else(|| panic!("no run id: {result}")).to_string();
@@ -993,13 +994,18 @@ async fn an_interview_that_reaches_a_wait_is_stored_waiting_answered_paused_and_
     assert_eq!(run["status"], "waiting", "{run}");
     assert!(run["nextAttemptAt"].is_string(), "{run}");
     assert!(run["fault"].as_str().unwrap().starts_with("Wait element Pause: waiting until"), "{run}");
-    assert_eq!(api.get("/api/v1/messages").await.json()["messages"], json!([]), "nothing sent before the wait");
+    assert_eq!(
+        api.get("/api/v1/messages").await.json()["messages"],
+        json!([]),
+        "nothing sent before the wait"
+    );
 
     let woken = api.post_json(&format!("/api/v1/runs/{run_id}/wake"), json!({})).await;
     assert_eq!(woken.status, StatusCode::ACCEPTED, "{}", woken.text);
     assert_eq!(api.ended(&run_id).await, RunStatus::Finished);
     let run = api.get(&format!("/api/v1/runs/{run_id}")).await.json();
-    let kinds: Vec<&str> = run["trace"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        run["trace"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["Wait", "Action"], "{run}");
     assert_eq!(run["trace"][0]["outputs"]["waited"], json!(true));
     assert_eq!(api.get("/api/v1/messages").await.json()["messages"].as_array().unwrap().len(), 1);
