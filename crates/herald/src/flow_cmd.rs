@@ -271,9 +271,9 @@ pub async fn set_credential(
 /// When a scheduled path runs, as a person says it: `1 hour after the trigger`, `15 minutes before Callback`.
 fn path_time(path: &herald_flow::ScheduledPath) -> String {
     let minutes = path.offset_minutes.unsigned_abs();
-    let (count, unit) = if minutes % 1440 == 0 && minutes > 0 {
+    let (count, unit) = if minutes.is_multiple_of(1440) && minutes > 0 {
         (minutes / 1440, "day")
-    } else if minutes % 60 == 0 && minutes > 0 {
+    } else if minutes.is_multiple_of(60) && minutes > 0 {
         (minutes / 60, "hour")
     } else {
         (minutes, "minute")

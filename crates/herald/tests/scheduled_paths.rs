@@ -161,5 +161,55 @@ fn validate_lists_the_kixie_examples_scheduled_path_with_its_time() {
     let project = example("kixie-welcome-sms");
     let (code, stdout, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("    scheduled path Follow_Up_After_1_Hour: 1 hour after the trigger"), "{stdout}");
+    assert!(
+        stdout.contains("    scheduled path Follow_Up_After_1_Hour: 1 hour after the trigger"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_path_counted_from_a_field_moves_when_the_field_changes_and_is_skipped_when_it_is_emptied() {
+    let h = kixie()
+        .project_edit(|p| {
+            p.append("objects/Lead.yaml", "  Callback: {type: datetime}\n");
+            p.replace(
+                "flows/Lead_Welcome_SMS.yaml",
+                "scheduled_paths:\n",
+                "scheduled_paths:\n  Before_Callback:\n    field: Callback\n    offset: {minutes: 15}\n    direction: before\n    start: Send_Follow_Up_SMS\n",
+            );
+        })
+        .start();
+    let created = h
+        .post_lead(json!({"FirstName": "Alan", "LastName": "Turing", "Phone": "+14155550144",
+            "Callback": "2030-01-01T10:00:00Z"}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let scheduled = created["scheduledRuns"].as_array().unwrap();
+    assert_eq!(scheduled.len(), 2, "{created}");
+    let before_callback = h.get(&format!("/api/v1/records/Lead/{id}/runs")).await["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["fault"].as_str().is_some_and(|f| f.contains("Before_Callback")))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run_path = format!("/api/v1/runs/{before_callback}");
+    assert_eq!(h.get(&run_path).await["nextAttemptAt"], "2030-01-01T09:45:00.000000Z");
+
+    let lead = h.url(&format!("/api/v1/records/Lead/{id}"));
+    let moved = h.api().patch(&lead).json(&json!({"Callback": "2030-01-02T10:00:00Z"})).send().await.unwrap();
+    assert_eq!(moved.status(), 200);
+    assert_eq!(
+        h.get(&run_path).await["nextAttemptAt"],
+        "2030-01-02T09:45:00.000000Z",
+        "moved with its field, in the update's write"
+    );
+
+    let emptied = h.api().patch(&lead).json(&json!({"Callback": null})).send().await.unwrap();
+    assert_eq!(emptied.status(), 200);
+    let run = ended(&h, &before_callback).await;
+    assert_eq!(run["status"], "skipped", "{run}");
+    assert_eq!(run["fault"], "skipped: its time source Callback is now empty", "{run}");
 }
