@@ -136,7 +136,10 @@ async fn a_lead_whose_phone_was_removed_before_the_follow_up_is_skipped_and_not_
 #[tokio::test]
 async fn flow_debug_prints_a_wait_and_goes_on_at_once_instead_of_sleeping() {
     let h = Harness::example("8x8-sms-autolaunched")
-        .sandbox_account()
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            "Bearer sandbox-8x8-key",
+        )
         .project_edit(|p| {
             p.replace(
                 "flows/Send_SMS_8x8.yaml",
