@@ -76,8 +76,14 @@ impl Engine {
             }
             let user = self.run_user_for(flow, actor);
             for path in &flow.scheduled_paths {
-                let started =
-                    flow.new_path_run(path, data.clone(), prior.cloned(), user.clone(), interview_guid(), &cx);
+                let started = flow.new_path_run(
+                    path,
+                    data.clone(),
+                    prior.cloned(),
+                    user.clone(),
+                    interview_guid(),
+                    &cx,
+                );
                 let Some((state, due)) = started else { continue };
                 runs.push(ScheduledRun {
                     id: format!("run_{}", ordered_text(20)),
@@ -207,7 +213,8 @@ impl Engine {
                 .write({
                     let run_id = run_id.clone();
                     move |tx| {
-                        let still_waiting = tx.waiting_runs_of_record(&record_id)?.iter().any(|r| r.id == run_id);
+                        let still_waiting =
+                            tx.waiting_runs_of_record(&record_id)?.iter().any(|r| r.id == run_id);
                         if still_waiting {
                             tx.save_run(&run_id, RunStatus::Ready, &snapshot, None, &now_text())?;
                         }

@@ -525,3 +525,55 @@ async fn paths_that_decode_to_dot_segments_or_hold_control_characters_never_leav
     }
     assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0, "no request left");
 }
+
+#[tokio::test]
+async fn the_async_path_is_its_own_run_and_a_scheduled_path_already_due_runs_at_once() {
+    // Two Create Records paths, so nothing calls out: the async path logs one Task, and a path due
+    // 0 minutes after the trigger (already due when written) logs another after its re-check.
+    let flow = r#"
+trigger: {object: Lead, on: create}
+start: now
+async_path: {start: apart}
+scheduled_paths:
+  At_Once: {offset: {minutes: 0}, start: later}
+elements:
+  now:
+    create: Task
+    fields: {Subject: "immediate", WhoId: "{!$Record.Id}"}
+  apart:
+    create: Task
+    fields: {Subject: "asynchronous", WhoId: "{!$Record.Id}"}
+  later:
+    create: Task
+    fields: {Subject: "scheduled {!$Record.Status}", WhoId: "{!$Record.Id}"}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(&dir, "", flow, None).await;
+    engine.start().await.unwrap();
+    let user = engine.automation_user().clone();
+    let lead = engine.create_record("Lead", &fields(json!({"LastName": "Ng"})), &user).await.unwrap();
+    assert_eq!(lead.runs.len(), 2, "the immediate and the asynchronous path");
+    assert_eq!(lead.scheduled.len(), 1);
+    let mut subjects = Vec::new();
+    for run_id in lead.runs.iter().chain(&lead.scheduled) {
+        // Polled, not awaited as events: the three runs end in any order.
+        let run = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let run = engine.run(run_id).await.unwrap();
+                if run.status.is_terminal() {
+                    return run;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the run ends");
+        assert_eq!(run.status, RunStatus::Finished, "{run_id}: {:?}", run.fault);
+        let entry = run.state["trace"].as_array().unwrap().last().unwrap().clone();
+        let task = engine.get_record("Task", entry["outputs"]["Id"].as_str().unwrap()).await.unwrap();
+        subjects.push(task.data["Subject"].as_str().unwrap().to_string());
+    }
+    assert_eq!(subjects, ["immediate", "asynchronous", "scheduled Open"]);
+    let scheduled = engine.run(&lead.scheduled[0]).await.unwrap();
+    assert_eq!(scheduled.state["trace"][0]["kind"], "Scheduled Path");
+}

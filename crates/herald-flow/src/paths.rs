@@ -129,7 +129,9 @@ impl CompiledFlow {
         let name = scheduled.path.clone();
         let path = self.scheduled_paths.iter().find(|p| p.name == name);
         let verdict = match (record, path) {
-            (_, None) => PathRecheck::Skipped(format!("flow {} no longer has the scheduled path {name}", self.name)),
+            (_, None) => {
+                PathRecheck::Skipped(format!("flow {} no longer has the scheduled path {name}", self.name))
+            }
             (None, _) => PathRecheck::Skipped("the record no longer exists".into()),
             (Some(record), Some(path)) => {
                 let emptied = path.field.as_ref().filter(|f| record.get(*f).is_none_or(Json::is_null));
@@ -229,9 +231,10 @@ impl CompiledFlow {
                 match value {
                     Ok(Value::DateTime(at)) => at,
                     Ok(_) => {
-                        return Some(
-                            self.fail(state, format!("{}: the Wait's `until` formula gave no DateTime", element.name)),
-                        );
+                        return Some(self.fail(
+                            state,
+                            format!("{}: the Wait's `until` formula gave no DateTime", element.name),
+                        ));
                     }
                     Err(error) => return Some(self.fail(state, format!("{}: {error}", element.name))),
                 }

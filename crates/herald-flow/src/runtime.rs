@@ -247,10 +247,15 @@ pub struct TraceEntry {
 pub enum Step {
     Effect(Effect),
     Finished,
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     /// A Wait element: park the run until `until` (durably, for a stored run), then call `advance`
     /// again, which goes past the Wait.
-    Wait { element: String, until: DateTime<Utc> },
+    Wait {
+        element: String,
+        until: DateTime<Utc>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -70,12 +70,13 @@ fn a_path_after_the_trigger_is_due_an_hour_later_and_starts_at_its_own_element()
     let project = project(&[("Paths", FLOW)]).unwrap();
     let flow = &project.flows["Paths"];
     let path = flow.scheduled_paths.iter().find(|p| p.name == "One_Hour_Later").unwrap();
-    let (mut state, due) =
-        flow.new_path_run(path, lead(json!({"LastName": "A", "Status": "Open"})), None, user(), "g".into(), &cx())
-            .unwrap();
+    let (mut state, due) = flow
+        .new_path_run(path, lead(json!({"LastName": "A", "Status": "Open"})), None, user(), "g".into(), &cx())
+        .unwrap();
     assert_eq!(due, cx().now + Duration::hours(1));
     assert_eq!(flow.path_to_recheck(&state).unwrap().path, "One_Hour_Later");
-    let verdict = flow.recheck_path(&mut state, Some(lead(json!({"LastName": "A", "Status": "Open"}))), &cx());
+    let verdict =
+        flow.recheck_path(&mut state, Some(lead(json!({"LastName": "A", "Status": "Open"}))), &cx());
     assert_eq!(verdict, PathRecheck::Runs);
     assert!(flow.path_to_recheck(&state).is_none(), "checked once");
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
@@ -88,19 +89,23 @@ fn a_due_path_whose_record_no_longer_meets_the_condition_is_skipped_without_runn
     let project = project(&[("Paths", FLOW)]).unwrap();
     let flow = &project.flows["Paths"];
     let path = &flow.scheduled_paths[0];
-    let (mut state, _) =
-        flow.new_path_run(path, lead(json!({"LastName": "A", "Status": "Open"})), None, user(), "g".into(), &cx())
-            .unwrap();
-    let verdict = flow.recheck_path(&mut state, Some(lead(json!({"LastName": "A", "Status": "Working"}))), &cx());
+    let (mut state, _) = flow
+        .new_path_run(path, lead(json!({"LastName": "A", "Status": "Open"})), None, user(), "g".into(), &cx())
+        .unwrap();
+    let verdict =
+        flow.recheck_path(&mut state, Some(lead(json!({"LastName": "A", "Status": "Working"}))), &cx());
     assert_eq!(verdict, PathRecheck::Skipped("the record no longer meets the flow's entry condition".into()));
     assert!(state.ended());
     assert_eq!(state.variables()[0], json!(0), "no element ran");
     assert!(state.trace()[0].result.starts_with("skipped: "), "{:?}", state.trace());
 
-    let (mut gone, _) =
-        flow.new_path_run(path, lead(json!({"LastName": "A", "Status": "Open"})), None, user(), "g".into(), &cx())
-            .unwrap();
-    assert_eq!(flow.recheck_path(&mut gone, None, &cx()), PathRecheck::Skipped("the record no longer exists".into()));
+    let (mut gone, _) = flow
+        .new_path_run(path, lead(json!({"LastName": "A", "Status": "Open"})), None, user(), "g".into(), &cx())
+        .unwrap();
+    assert_eq!(
+        flow.recheck_path(&mut gone, None, &cx()),
+        PathRecheck::Skipped("the record no longer exists".into())
+    );
 }
 
 #[test]
@@ -144,15 +149,21 @@ fn changing_the_time_source_field_moves_a_waiting_path_and_emptying_it_skips_the
     );
 
     let after_trigger = &flow.scheduled_paths[0];
-    let (mut state, _) = flow.new_path_run(after_trigger, record.clone(), None, user(), "g".into(), &cx()).unwrap();
-    assert_eq!(flow.rescheduled_due(&mut state, &moved, &cx()), None, "a path after the trigger keeps its time");
+    let (mut state, _) =
+        flow.new_path_run(after_trigger, record.clone(), None, user(), "g".into(), &cx()).unwrap();
+    assert_eq!(
+        flow.rescheduled_due(&mut state, &moved, &cx()),
+        None,
+        "a path after the trigger keeps its time"
+    );
 }
 
 #[test]
 fn the_asynchronous_path_is_a_run_from_its_own_element() {
     let project = project(&[("Paths", FLOW)]).unwrap();
     let flow = &project.flows["Paths"];
-    let mut state = flow.new_async_run(lead(json!({"LastName": "A"})), None, user(), "g".into(), cx().now).unwrap();
+    let mut state =
+        flow.new_async_run(lead(json!({"LastName": "A"})), None, user(), "g".into(), cx().now).unwrap();
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished));
     assert_eq!(state.variables()[0], json!(3));
 }
@@ -183,7 +194,8 @@ fn a_wait_parks_the_run_once_and_the_next_advance_goes_past_it() {
     }
     assert_eq!(state.variables()[0], json!(1));
     // The state survives a journal round trip, as a stored run's does.
-    let mut state: herald_flow::RunState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    let mut state: herald_flow::RunState =
+        serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
     assert!(matches!(flow.advance(&mut state, &cx()), Step::Finished), "a Wait already past does not park");
     assert_eq!(state.variables()[0], json!(3));
     let waits: Vec<_> = state.trace().iter().filter(|t| t.kind == "Wait").collect();
@@ -218,7 +230,10 @@ fn position(flow: &str, needle: &str) -> String {
 fn path_and_wait_mistakes_are_reported_at_their_keys_under_their_codes() {
     let autolaunched_path = "start: a\nscheduled_paths:\n  Later: {offset: {hours: 1}, start: a}\nelements:\n  a: {assign: [{n: 1}]}\nvariables:\n  n: {type: Number}\n";
     let text = errors(autolaunched_path);
-    assert!(text.contains(&format!("{}: error[HF050]", position(autolaunched_path, "scheduled_paths"))), "{text}");
+    assert!(
+        text.contains(&format!("{}: error[HF050]", position(autolaunched_path, "scheduled_paths"))),
+        "{text}"
+    );
 
     let wait_in_trigger = FLOW.replace("  Later: {assign: [{n: 2}]}", "  Later: {wait: {minutes: 5}}");
     let text = errors(&wait_in_trigger);
@@ -226,7 +241,10 @@ fn path_and_wait_mistakes_are_reported_at_their_keys_under_their_codes() {
 
     let two_units = FLOW.replace("offset: {hours: 1}", "offset: {hours: 1, days: 2}");
     let text = errors(&two_units);
-    assert!(text.contains(&format!("{}: error[HF051]", position(&two_units, "offset: {hours: 1, days"))), "{text}");
+    assert!(
+        text.contains(&format!("{}: error[HF051]", position(&two_units, "offset: {hours: 1, days"))),
+        "{text}"
+    );
     assert!(text.contains("more than one unit"), "{text}");
 
     let before_trigger = FLOW.replace("offset: {hours: 1}\n", "offset: {hours: 1}\n    direction: before\n");
@@ -239,12 +257,17 @@ fn path_and_wait_mistakes_are_reported_at_their_keys_under_their_codes() {
     let typo = FLOW.replace("field: Callback", "field: Calback");
     assert!(errors(&typo).contains("did you mean `Callback`?"), "{}", errors(&typo));
 
-    let both = WAITING.replace("{wait: {minutes: 60}", "{wait: {minutes: 60, until: \"{!$Flow.CurrentDateTime}\"}");
+    let both =
+        WAITING.replace("{wait: {minutes: 60}", "{wait: {minutes: 60, until: \"{!$Flow.CurrentDateTime}\"}");
     assert!(errors(&both).contains("error[HF053]: a Wait has both"), "{}", errors(&both));
     let number = WAITING.replace("\"{!$Flow.CurrentDateTime} - 1\"", "\"1 + 1\"");
     assert!(errors(&number).contains("returns Number, not DateTime"), "{}", errors(&number));
     let no_length = WAITING.replace("{wait: {minutes: 60}", "{wait: {}");
-    assert!(errors(&no_length).contains("error[HF051]: the Wait has no length of time"), "{}", errors(&no_length));
+    assert!(
+        errors(&no_length).contains("error[HF051]: the Wait has no length of time"),
+        "{}",
+        errors(&no_length)
+    );
 
     let bad_name = FLOW.replace("One_Hour_Later:", "One-Hour:");
     assert!(errors(&bad_name).contains("error[HF054]: `One-Hour` is not a valid scheduled path API name"));

@@ -21,11 +21,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let input = json_object(&body)?;
     let write = engine.create_record(&object, &input, &run_user(&caller.user)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(write_answer(write)),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(write_answer(write))).into_response())
 }
 
 /// `PATCH /api/v1/records/{object}/{id}`: 200 `{"id", "success", "errors", "runs"}`.

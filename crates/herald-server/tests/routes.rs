@@ -108,6 +108,29 @@ elements:
     outputs: {responseCode: code}
 "#,
         ),
+        (
+            "flows/Kixie_Later.yaml",
+            r#"kind: flow
+label: Send a Kixie SMS later
+variables:
+  phone: {type: Text, input: true}
+  code: {type: Number, output: true}
+start: Pause
+elements:
+  Pause:
+    wait: {minutes: 60}
+    next: Send_SMS
+  Send_SMS:
+    action: KixieService.Send_SMS
+    inputs:
+      businessid: "{!$Credential.Kixie_API_Auth.businessid}"
+      apikey: "{!$Credential.Kixie_API_Auth.apikey}"
+      target: "{!phone}"
+      eventname: sms
+      message: "Later"
+    outputs: {responseCode: code}
+"#,
+        ),
         ("webhooks/Kixie_Events.yaml", "kind: webhook\nprovider: kixie\nnamed_credential: Kixie_Endpoint\n"),
         (
             "permissions/Kixie_Integration_User.yaml",
@@ -324,6 +347,7 @@ async fn the_route_table_gives_each_route_the_scope_the_docs_promise() {
         ("GET", "/api/v1/runs", ReadRuns),
         ("GET", "/api/v1/runs/{id}", ReadRuns),
         ("POST", "/api/v1/runs/{id}/retry", ManageFlows),
+        ("POST", "/api/v1/runs/{id}/wake", ManageFlows),
         ("GET", "/api/v1/messages", ReadRuns),
         ("GET", "/api/v1/messages/{id}", ReadRuns),
         ("GET", "/api/v1/receipts", ReadRuns),
@@ -927,6 +951,10 @@ async fn the_action_list_shows_autolaunched_flows_with_their_inputs_and_outputs(
     assert_eq!(
         answer.json(),
         json!({"actions": [{
+            "name": "Kixie_Later", "label": "Send a Kixie SMS later", "type": "FLOW",
+            "inputs": [{"name": "phone", "type": "Text", "required": false}],
+            "outputs": [{"name": "code", "type": "Number", "required": false}],
+        }, {
             "name": "Kixie_Send", "label": "Send a Kixie SMS", "type": "FLOW",
             "inputs": [{"name": "phone", "type": "Text", "required": false},
                        {"name": "text", "type": "Text", "required": false}],
@@ -948,6 +976,51 @@ async fn invoking_a_flow_runs_one_interview_per_input_and_answers_their_outputs(
     assert_eq!(messages["messages"].as_array().unwrap().len(), 2, "both sends are in the ledger: {messages}");
     let runs = api.get("/api/v1/runs").await.json();
     assert_eq!(runs["runs"], json!([]), "invoked interviews are not stored as runs");
+}
+
+#[tokio::test]
+async fn an_interview_that_reaches_a_wait_is_stored_waiting_answered_paused_and_goes_on_when_woken() {
+    let api = Api::new().await;
+    let answer =
+        api.post_json(&format!("{ACTIONS}/Kixie_Later"), json!({"inputs": [{"phone": PHONE}]})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let result = answer.json()[0].clone();
+    let run_id = result["runId"].as_str().unwrap_or_else(|| panic!("no run id: {result}")).to_string();
+    assert_eq!(
+        result,
+        json!({"actionName": "Kixie_Later", "errors": null, "isSuccess": true,
+            "outputValues": {"code": null, "Flow__InterviewStatus": "Paused"}, "runId": run_id})
+    );
+    let run = api.get(&format!("/api/v1/runs/{run_id}")).await.json();
+    assert_eq!(run["status"], "waiting", "{run}");
+    assert!(run["nextAttemptAt"].is_string(), "{run}");
+    assert!(run["fault"].as_str().unwrap().starts_with("Wait element Pause: waiting until"), "{run}");
+    assert_eq!(
+        api.get("/api/v1/messages").await.json()["messages"],
+        json!([]),
+        "nothing sent before the wait"
+    );
+
+    let woken = api.post_json(&format!("/api/v1/runs/{run_id}/wake"), json!({})).await;
+    assert_eq!(woken.status, StatusCode::ACCEPTED, "{}", woken.text);
+    assert_eq!(api.ended(&run_id).await, RunStatus::Finished);
+    let run = api.get(&format!("/api/v1/runs/{run_id}")).await.json();
+    let kinds: Vec<&str> =
+        run["trace"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["Wait", "Action"], "{run}");
+    assert_eq!(run["trace"][0]["outputs"]["waited"], json!(true));
+    assert_eq!(api.get("/api/v1/messages").await.json()["messages"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn only_a_waiting_run_can_be_woken() {
+    let api = Api::new().await;
+    let (_, runs) = api.lead(json!({"LastName": "Ng", "Phone": PHONE})).await;
+    let answer = api.post_json(&format!("/api/v1/runs/{}/wake", runs[0]), json!({})).await;
+    assert_eq!(answer.status, StatusCode::CONFLICT, "{}", answer.text);
+    assert_eq!(answer.error_code(), "INVALID_STATUS");
+    let missing = api.post_json("/api/v1/runs/run_nothere/wake", json!({})).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
 }
 
 #[tokio::test]

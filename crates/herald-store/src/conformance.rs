@@ -167,7 +167,9 @@ pub async fn a_waiting_run_is_claimed_only_once_due(database: &Database) {
     assert!(store.claim_run("r3", "2026-11-21T10:00:01.000000Z").await.unwrap().is_none(), "claimed once");
 }
 
-pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due(database: &Database) {
+pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due(
+    database: &Database,
+) {
     let store = database.open().await;
     let due = "2026-11-21T10:00:00.000000Z";
     let failed: Result<()> = store

@@ -38,6 +38,9 @@ pub fn validate(dir: &Path) -> ExitCode {
                     if flow.active { "" } else { " (draft)" },
                     flow.element_names().collect::<Vec<_>>().join(" → ")
                 );
+                for path in &flow.scheduled_paths {
+                    println!("    scheduled path {}: {}", path.name, path_time(path));
+                }
             }
             for warning in &project.warnings {
                 eprintln!("{warning}");
@@ -317,4 +320,19 @@ pub async fn set_credential(
     let owner = user.map(|u| format!(" for user {u}")).unwrap_or_default();
     println!("Stored {external} / {principal} / {parameter}{owner} (encrypted, {} bytes).", value.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// When a scheduled path runs, as a person says it: `1 hour after the trigger`, `15 minutes before Callback`.
+fn path_time(path: &herald_flow::ScheduledPath) -> String {
+    let minutes = path.offset_minutes.unsigned_abs();
+    let (count, unit) = if minutes.is_multiple_of(1440) && minutes > 0 {
+        (minutes / 1440, "day")
+    } else if minutes.is_multiple_of(60) && minutes > 0 {
+        (minutes / 60, "hour")
+    } else {
+        (minutes, "minute")
+    };
+    let side = if path.offset_minutes < 0 { "before" } else { "after" };
+    let source = path.field.as_deref().unwrap_or("the trigger");
+    format!("{count} {unit}{} {side} {source}", if count == 1 { "" } else { "s" })
 }

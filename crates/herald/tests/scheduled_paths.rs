@@ -53,7 +53,8 @@ async fn the_follow_up_survives_a_kill_as_a_waiting_run_and_is_sent_exactly_once
     let h = kixie().start();
     let phone = "+14155550142";
     let created = h.post_lead(json!({"FirstName": "Ada", "LastName": "Lovelace", "Phone": phone})).await;
-    let scheduled = created["scheduledRuns"].as_array().unwrap_or_else(|| panic!("no scheduled path: {created}"));
+    let scheduled =
+        created["scheduledRuns"].as_array().unwrap_or_else(|| panic!("no scheduled path: {created}"));
     assert_eq!(scheduled.len(), 1, "{created}");
     let follow_up = scheduled[0].as_str().unwrap().to_string();
     let welcome = h.finished_run(created["runs"][0].as_str().unwrap()).await;
@@ -76,7 +77,10 @@ async fn the_follow_up_survives_a_kill_as_a_waiting_run_and_is_sent_exactly_once
     assert_eq!(run["recordId"], created["id"]);
     let due = run["nextAttemptAt"].as_str().unwrap();
     assert!(due > run["createdAt"].as_str().unwrap(), "due after it was written: {run}");
-    assert!(run["fault"].as_str().unwrap().starts_with("scheduled path Follow_Up_After_1_Hour is due at"), "{run}");
+    assert!(
+        run["fault"].as_str().unwrap().starts_with("scheduled path Follow_Up_After_1_Hour is due at"),
+        "{run}"
+    );
     // `herald runs list` shows it too, with when it is due.
     let listed = h.cli_ok(&["runs", "list", "--status", "waiting"]);
     assert!(listed.contains(&follow_up), "{listed}");
@@ -92,7 +96,9 @@ async fn the_follow_up_survives_a_kill_as_a_waiting_run_and_is_sent_exactly_once
     let trace = run["trace"].as_array().unwrap();
     assert_eq!(trace[0]["kind"], "Scheduled Path");
     assert_eq!(trace[0]["outputs"]["entryConditionHolds"], true);
-    assert!(trace.iter().any(|t| t["element"] == "Send_Follow_Up_SMS" && t["outputs"]["responseCode"] == 200));
+    assert!(
+        trace.iter().any(|t| t["element"] == "Send_Follow_Up_SMS" && t["outputs"]["responseCode"] == 200)
+    );
 
     let texts = texts_to(&h, phone).await;
     assert_eq!(texts.len(), 2, "one welcome and one follow-up: {texts:?}");
@@ -113,7 +119,8 @@ async fn a_lead_whose_phone_was_removed_before_the_follow_up_is_skipped_and_not_
     let id = created["id"].as_str().unwrap();
     let follow_up = created["scheduledRuns"][0].as_str().unwrap().to_string();
     h.finished_run(created["runs"][0].as_str().unwrap()).await;
-    let patched = h.api().patch(h.url(&format!("/api/v1/records/Lead/{id}"))).json(&json!({"Phone": ""})).send();
+    let patched =
+        h.api().patch(h.url(&format!("/api/v1/records/Lead/{id}"))).json(&json!({"Phone": ""})).send();
     assert_eq!(patched.await.unwrap().status(), 200);
 
     // `herald runs wake` works on the database; the running server's sweep takes the run up.
@@ -124,4 +131,88 @@ async fn a_lead_whose_phone_was_removed_before_the_follow_up_is_skipped_and_not_
     assert_eq!(run["fault"], "skipped: the record no longer meets the flow's entry condition", "{run}");
     assert_eq!(run["trace"].as_array().unwrap().len(), 1, "no element ran: {run}");
     assert_eq!(texts_to(&h, phone).await.len(), 1, "only the welcome");
+}
+
+#[tokio::test]
+async fn flow_debug_prints_a_wait_and_goes_on_at_once_instead_of_sleeping() {
+    let h = Harness::example("8x8-sms-autolaunched")
+        .credential(
+            ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
+            "Bearer sandbox-8x8-key",
+        )
+        .project_edit(|p| {
+            p.replace(
+                "flows/Send_SMS_8x8.yaml",
+                "    next: Send_SMS\n",
+                "    next: Pause\n  Pause:\n    wait: {minutes: 60}\n    next: Send_SMS\n",
+            )
+        })
+        .no_server()
+        .start();
+    let (code, stdout, stderr) = h.flow_debug_inputs("Send_SMS_8x8", &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2. Pause (Wait: Pause)"), "{stdout}");
+    assert!(stdout.contains("waited = false"), "{stdout}");
+    assert!(stdout.contains("herald flow debug does not wait: it went on at once"), "{stdout}");
+    assert!(stdout.contains("3. Send SMS (Action: Send_SMS)"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("All done."), "{stdout}");
+    assert_eq!(h.sandbox_requests().await.len(), 1, "the send after the Wait went out");
+}
+
+#[test]
+fn validate_lists_the_kixie_examples_scheduled_path_with_its_time() {
+    let project = example("kixie-welcome-sms");
+    let (code, stdout, stderr) = herald(&["flow", "validate", project.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("    scheduled path Follow_Up_After_1_Hour: 1 hour after the trigger"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_path_counted_from_a_field_moves_when_the_field_changes_and_is_skipped_when_it_is_emptied() {
+    let h = kixie()
+        .project_edit(|p| {
+            p.append("objects/Lead.yaml", "  Callback: {type: datetime}\n");
+            p.replace(
+                "flows/Lead_Welcome_SMS.yaml",
+                "scheduled_paths:\n",
+                "scheduled_paths:\n  Before_Callback:\n    field: Callback\n    offset: {minutes: 15}\n    direction: before\n    start: Send_Follow_Up_SMS\n",
+            );
+        })
+        .start();
+    let created = h
+        .post_lead(json!({"FirstName": "Alan", "LastName": "Turing", "Phone": "+14155550144",
+            "Callback": "2030-01-01T10:00:00Z"}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let scheduled = created["scheduledRuns"].as_array().unwrap();
+    assert_eq!(scheduled.len(), 2, "{created}");
+    let before_callback = h.get(&format!("/api/v1/records/Lead/{id}/runs")).await["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["fault"].as_str().is_some_and(|f| f.contains("Before_Callback")))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let run_path = format!("/api/v1/runs/{before_callback}");
+    assert_eq!(h.get(&run_path).await["nextAttemptAt"], "2030-01-01T09:45:00.000000Z");
+
+    let lead = h.url(&format!("/api/v1/records/Lead/{id}"));
+    let moved = h.api().patch(&lead).json(&json!({"Callback": "2030-01-02T10:00:00Z"})).send().await.unwrap();
+    assert_eq!(moved.status(), 200);
+    assert_eq!(
+        h.get(&run_path).await["nextAttemptAt"],
+        "2030-01-02T09:45:00.000000Z",
+        "moved with its field, in the update's write"
+    );
+
+    let emptied = h.api().patch(&lead).json(&json!({"Callback": null})).send().await.unwrap();
+    assert_eq!(emptied.status(), 200);
+    let run = ended(&h, &before_callback).await;
+    assert_eq!(run["status"], "skipped", "{run}");
+    assert_eq!(run["fault"], "skipped: its time source Callback is now empty", "{run}");
 }

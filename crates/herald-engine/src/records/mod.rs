@@ -296,7 +296,8 @@ impl Engine {
                 continue;
             }
             let user = self.run_user_for(flow, actor);
-            let mut state = flow.new_run(data.clone(), prior.cloned(), user.clone(), interview_guid(), cx.now);
+            let mut state =
+                flow.new_run(data.clone(), prior.cloned(), user.clone(), interview_guid(), cx.now);
             if let Err(message) = &holds {
                 state.fail_before_start(format!("the entry condition could not be evaluated: {message}"));
             }
@@ -305,7 +306,8 @@ impl Engine {
             runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));
             // "Run Asynchronously": a run of its own from its own element, queued like the first.
             if holds == Ok(true)
-                && let Some(state) = flow.new_async_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now)
+                && let Some(state) =
+                    flow.new_async_run(data.clone(), prior.cloned(), user, interview_guid(), cx.now)
             {
                 let state = serde_json::to_value(&state).unwrap_or(Value::Null);
                 runs.push((format!("run_{}", ordered_text(20)), flow.name.clone(), state));

@@ -1160,7 +1160,10 @@ impl<'a> FlowCompiler<'a> {
         let next = self.optional_target(&path.key("next"), def.next.as_ref(), index);
         let fault = self.optional_target(&path.key("fault"), def.fault.as_ref(), index);
         if def.fault.is_some()
-            && (def.assign.is_some() || def.decision.is_some() || def.loop_over.is_some() || def.wait.is_some())
+            && (def.assign.is_some()
+                || def.decision.is_some()
+                || def.loop_over.is_some()
+                || def.wait.is_some())
         {
             self.error(
                 &path.key("fault"),

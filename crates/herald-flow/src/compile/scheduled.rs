@@ -18,9 +18,9 @@ fn minutes_of(minutes: Option<i64>, hours: Option<i64>, days: Option<i64>) -> Re
         [(minutes, 1), (hours, 60), (days, 24 * 60)].into_iter().filter_map(|(v, f)| Some((v?, f))).collect();
     match given.as_slice() {
         [] => Err("no length of time: give one of `minutes`, `hours` or `days`".into()),
-        [(value, _)] if *value < 0 => {
-            Err(format!("{value} is negative; write the length as 0 or more (use `direction: before` on a scheduled path)"))
-        }
+        [(value, _)] if *value < 0 => Err(format!(
+            "{value} is negative; write the length as 0 or more (use `direction: before` on a scheduled path)"
+        )),
         [(value, factor)] => match value.checked_mul(*factor) {
             Some(total) if total <= MAX_MINUTES => Ok(total),
             _ => Err(format!("{value} is too long; at most ten years")),
@@ -43,9 +43,10 @@ impl FlowCompiler<'_> {
         let def = self.def;
         let root = YamlPath::root();
         if def.trigger.is_none() {
-            for (key, present) in
-                [("scheduled_paths", !def.scheduled_paths.is_empty()), ("async_path", def.async_path.is_some())]
-            {
+            for (key, present) in [
+                ("scheduled_paths", !def.scheduled_paths.is_empty()),
+                ("async_path", def.async_path.is_some()),
+            ] {
                 if present {
                     self.error(
                         &root.key(key),
@@ -100,7 +101,8 @@ impl FlowCompiler<'_> {
             if let (Some(start), Some(minutes)) = (start, minutes)
                 && (path_def.field.is_none() || field.is_some())
             {
-                let offset_minutes = if path_def.direction == OffsetDirection::Before { -minutes } else { minutes };
+                let offset_minutes =
+                    if path_def.direction == OffsetDirection::Before { -minutes } else { minutes };
                 paths.push(ScheduledPath {
                     name: name.clone(),
                     label: path_def.label.clone().unwrap_or_else(|| name.replace('_', " ")),
@@ -110,13 +112,21 @@ impl FlowCompiler<'_> {
                 });
             }
         }
-        let async_start =
-            def.async_path.as_ref().and_then(|a| self.target(&root.key("async_path").key("start"), &a.start, index));
+        let async_start = def
+            .async_path
+            .as_ref()
+            .and_then(|a| self.target(&root.key("async_path").key("start"), &a.start, index));
         (paths, async_start)
     }
 
     /// The time source of a scheduled path: a Date or DateTime field of the triggering object.
-    fn time_field(&mut self, path_name: &str, field: &str, at: &YamlPath, context: &FlowContext<'_>) -> Option<String> {
+    fn time_field(
+        &mut self,
+        path_name: &str,
+        field: &str,
+        at: &YamlPath,
+        context: &FlowContext<'_>,
+    ) -> Option<String> {
         match context.fields.iter().find(|(name, _)| name.eq_ignore_ascii_case(field)) {
             Some((name, FieldType::Date | FieldType::Datetime)) => Some(name.clone()),
             Some((name, other)) => {
@@ -132,8 +142,9 @@ impl FlowCompiler<'_> {
                 None
             }
             None => {
-                let hint = herald_project::did_you_mean(field, context.fields.iter().map(|(n, _)| n.as_str()))
-                    .or_else(|| Some("remove `field` to count from the trigger".into()));
+                let hint =
+                    herald_project::did_you_mean(field, context.fields.iter().map(|(n, _)| n.as_str()))
+                        .or_else(|| Some("remove `field` to count from the trigger".into()));
                 self.value_error(
                     at,
                     codes::HF052,
@@ -175,18 +186,28 @@ impl FlowCompiler<'_> {
                 None
             }
             (Some(formula), false) => match Formula::compile(formula, &self.resolver(context, None)) {
-                Ok(compiled) if compiled.result_type() == ExprType::DateTime => Some(WaitElement::Until(compiled)),
+                Ok(compiled) if compiled.result_type() == ExprType::DateTime => {
+                    Some(WaitElement::Until(compiled))
+                }
                 Ok(compiled) => {
                     self.value_error(
                         &path.key("until"),
                         codes::HF053,
-                        format!("the Wait's `until` formula returns {}, not DateTime", compiled.result_type()),
+                        format!(
+                            "the Wait's `until` formula returns {}, not DateTime",
+                            compiled.result_type()
+                        ),
                         Some("e.g. `{!$Flow.CurrentDateTime} + 1/24` for one hour from now".into()),
                     );
                     None
                 }
                 Err(error) => {
-                    self.diagnostics.push(expr_diagnostic(self.project, self.source, &path.key("until"), &error));
+                    self.diagnostics.push(expr_diagnostic(
+                        self.project,
+                        self.source,
+                        &path.key("until"),
+                        &error,
+                    ));
                     None
                 }
             },
