@@ -682,6 +682,7 @@ async fn runs_are_listed_by_status_and_read_one_by_one_with_their_trace() {
             "createdAt",
             "updatedAt",
             "nextAttemptAt",
+            "version",
             "interviewId",
             "trace",
             "traceOmitted"

@@ -135,7 +135,7 @@ pub async fn reload(url: Option<String>) -> Result<ExitCode> {
     if status != 200 {
         if status == 400
             && let Some(entry) = answer.as_array().and_then(|entries| entries.first())
-            && entry["errorCode"] == "INVALID_PROJECT"
+            && entry["errorCode"] == herald_codes::api::INVALID_PROJECT.id()
         {
             eprintln!("{}", entry["message"].as_str().unwrap_or(""));
             eprintln!("Reload refused: the server keeps running the version it had.");
