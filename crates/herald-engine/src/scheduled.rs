@@ -34,7 +34,14 @@ impl ScheduledRun {
         record_id: &str,
         now: &str,
     ) -> Result<(), herald_store::StoreError> {
-        let run = NewRun { id: &self.id, flow: &self.flow, object, record_id, state: &self.state, version: self.version };
+        let run = NewRun {
+            id: &self.id,
+            flow: &self.flow,
+            object,
+            record_id,
+            state: &self.state,
+            version: self.version,
+        };
         tx.insert_waiting_run(run, &due_text(self.due), &self.reason, now)
     }
 }
@@ -163,8 +170,12 @@ impl Engine {
     ) -> Result<String, EngineError> {
         let id = format!("run_{}", ordered_text(20));
         let version = self.version().seq;
-        let (run_id, flow_name, snapshot, reason) =
-            (id.clone(), flow.name.clone(), serde_json::to_value(state).unwrap_or(Value::Null), reason.to_string());
+        let (run_id, flow_name, snapshot, reason) = (
+            id.clone(),
+            flow.name.clone(),
+            serde_json::to_value(state).unwrap_or(Value::Null),
+            reason.to_string(),
+        );
         self.inner
             .store
             .write(move |tx| {
@@ -193,7 +204,9 @@ impl Engine {
         }
         let snapshot = match RunState::deserialize(&run.state) {
             Ok(mut state) => {
-                if let Some(flow) = self.project_if_compiled(run.version).as_ref().and_then(|p| p.flows.get(&run.flow)) {
+                if let Some(flow) =
+                    self.project_if_compiled(run.version).as_ref().and_then(|p| p.flows.get(&run.flow))
+                {
                     // A retry keeps its attempt and idempotency key: the same send, only sooner.
                     flow.retry_now(&mut state);
                 }

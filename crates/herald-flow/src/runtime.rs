@@ -1712,9 +1712,9 @@ impl CompiledFlow {
     /// Hands over the records a [`Effect::LoadRelated`] asked for: each id with its record, or `None`
     /// when there is no such record (the traversal then reads empty values, as a lookup left blank).
     pub fn complete_related(&self, state: &mut RunState, records: Vec<(String, Option<Map<String, Json>>)>) {
-        let records = match self.in_subflow_with(state, records, |flow, child, records| {
-            flow.complete_related(child, records)
-        }) {
+        let records = match self
+            .in_subflow_with(state, records, |flow, child, records| flow.complete_related(child, records))
+        {
             Ok(()) => return,
             Err(records) => records,
         };

@@ -86,14 +86,7 @@ fn the_seed_chat_apps_spec_is_warned_where_it_spells_8x8_s_enum_otherwise() {
 #[test]
 fn examples_on_the_providers_own_specs_load_without_warnings() {
     // Their specs are the published ones, or (seed 001) a faithful subset of them.
-    for name in [
-        "8x8-sms",
-        "8x8-sms-official",
-        "8x8-bulk",
-        "twilio-sms",
-        "vonage-sms",
-        "kixie-welcome-sms",
-    ] {
+    for name in ["8x8-sms", "8x8-sms-official", "8x8-bulk", "twilio-sms", "vonage-sms", "kixie-welcome-sms"] {
         let loaded = example(name);
         assert!(loaded.warnings.is_empty(), "examples/{name}: {:#?}", loaded.warnings);
     }

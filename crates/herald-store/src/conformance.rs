@@ -176,7 +176,14 @@ pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_
         .write(|tx| {
             tx.insert_record("Lead", "00Q5", &record(), "t0")?;
             let state = json!({"path": "Later"});
-            let run = NewRun { id: "w1", flow: "F", object: "Lead", record_id: "00Q5", state: &state, version: None };
+            let run = NewRun {
+                id: "w1",
+                flow: "F",
+                object: "Lead",
+                record_id: "00Q5",
+                state: &state,
+                version: None,
+            };
             tx.insert_waiting_run(run, due, "due later", "t0")?;
             Err(StoreError::Stopped("the write is given up".into()))
         })
@@ -187,7 +194,14 @@ pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_
         .write(|tx| {
             tx.insert_record("Lead", "00Q5", &record(), "t0")?;
             let state = json!({"path": "Later"});
-            let run = NewRun { id: "w1", flow: "F", object: "Lead", record_id: "00Q5", state: &state, version: None };
+            let run = NewRun {
+                id: "w1",
+                flow: "F",
+                object: "Lead",
+                record_id: "00Q5",
+                state: &state,
+                version: None,
+            };
             tx.insert_waiting_run(run, due, "due later", "t0")
         })
         .await
@@ -207,7 +221,8 @@ pub async fn the_waiting_runs_of_a_record_are_read_inside_a_write(database: &Dat
         .write(|tx| {
             let state = json!({});
             for (id, at) in [("w2", "2026-11-21T11:00:00.000000Z"), ("w3", "2026-11-21T12:00:00.000000Z")] {
-                let run = NewRun { id, flow: "F", object: "Lead", record_id: "00Q6", state: &state, version: None };
+                let run =
+                    NewRun { id, flow: "F", object: "Lead", record_id: "00Q6", state: &state, version: None };
                 tx.insert_waiting_run(run, at, "due later", "t1")?;
             }
             tx.wait_run("w3", "{}", "2026-11-21T13:00:00.000000Z", "moved", "t2")?;

@@ -1,6 +1,6 @@
 //! The Kixie example's scheduled follow-up end to end, with `herald sandbox` and `herald serve` as
 //! processes: the follow-up is written with the Lead, survives a kill -9 of the server as a `waiting`
-//! run, and, woken (nobody waits an hour in a test), sends exactly one follow-up SMS; a Lead that no
+//! run (as does the Lead's mark, set by Update Records after the welcome), and, woken (nobody waits an hour in a test), sends exactly one follow-up SMS; a Lead that no
 //! longer meets the entry condition when its path comes due gets none.
 
 mod common;
@@ -61,10 +61,13 @@ async fn the_follow_up_survives_a_kill_as_a_waiting_run_and_is_sent_exactly_once
     assert_eq!(welcome["status"], "finished", "{welcome}");
     let welcome_text = "Hi Ada, thanks for reaching out! Reply STOP to opt out.";
     assert_eq!(texts_to(&h, phone).await, [welcome_text]);
+    let lead_path = format!("/api/v1/records/Lead/{}", created["id"].as_str().unwrap());
+    assert_eq!(h.get(&lead_path).await["Welcome_SMS_Sent__c"], true, "Mark_Lead_Texted ran after the send");
 
     // kill -9 after the commit: the follow-up was written with the Lead, so the restart finds it.
     assert!(h.kill_server());
     h.start_server();
+    assert_eq!(h.get(&lead_path).await["Welcome_SMS_Sent__c"], true, "the mark survived the kill");
     let waiting = h.get("/api/v1/runs?status=waiting").await;
     let run = waiting["runs"]
         .as_array()
@@ -135,7 +138,7 @@ async fn a_lead_whose_phone_was_removed_before_the_follow_up_is_skipped_and_not_
 
 #[tokio::test]
 async fn flow_debug_prints_a_wait_and_goes_on_at_once_instead_of_sleeping() {
-    let h = Harness::example("8x8-sms-autolaunched")
+    let h = Harness::example("8x8-sms")
         .credential(
             ["X8x8_CPaaS_Authentication", "X8x8_API_Key_Principal", "Authorization"],
             "Bearer sandbox-8x8-key",

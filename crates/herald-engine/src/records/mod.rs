@@ -230,7 +230,12 @@ impl Engine {
                         scheduled.push((path.id.clone(), path.due));
                     }
                     let held = writer.inner.queue.hold(runs.iter().map(|(id, _, _)| id.as_str()));
-                    Ok((runs, version, held, (scheduled, paths.into_iter().map(|p| p.id).collect::<Vec<_>>())))
+                    Ok((
+                        runs,
+                        version,
+                        held,
+                        (scheduled, paths.into_iter().map(|p| p.id).collect::<Vec<_>>()),
+                    ))
                 })
                 .await?;
             let (wake, scheduled) = scheduled;

@@ -20,8 +20,8 @@ use std::sync::Arc;
 mod collections;
 mod records;
 mod resources;
-pub(crate) mod subflows;
 mod scheduled;
+pub(crate) mod subflows;
 pub(crate) use collections::{ITEM, RECORD, RECORDS};
 pub(crate) use records::lookup_fields;
 

@@ -14,7 +14,9 @@ fn def_type(project: &Project, def: &VariableDef) -> VariableType {
     match scalar_type(&def.data_type) {
         Some(ty) => VariableType::Scalar(ty),
         None => match super::records::record_object(project, &def.data_type) {
-            Some(object) if super::find_type(project, &def.data_type).is_none() => VariableType::Record(object),
+            Some(object) if super::find_type(project, &def.data_type).is_none() => {
+                VariableType::Record(object)
+            }
             _ => VariableType::Object(def.data_type.clone()),
         },
     }
@@ -111,7 +113,10 @@ impl FlowCompiler<'_> {
                 self.value_error(
                     &input_path,
                     codes::HF046,
-                    format!("input `{name}` of `{called}` ({}): {problem}", def_type_name(self.project, variable)),
+                    format!(
+                        "input `{name}` of `{called}` ({}): {problem}",
+                        def_type_name(self.project, variable)
+                    ),
                     None,
                 );
                 ok = false;
@@ -170,7 +175,9 @@ impl FlowCompiler<'_> {
                         *to == from || (*to == ExprType::Text && !receiver.collection)
                     }
                     (VariableType::Object(to), VariableType::Object(from))
-                    | (VariableType::Record(to), VariableType::Record(from)) => to.eq_ignore_ascii_case(&from),
+                    | (VariableType::Record(to), VariableType::Record(from)) => {
+                        to.eq_ignore_ascii_case(&from)
+                    }
                     _ => false,
                 };
             if !fits {
