@@ -1575,6 +1575,63 @@ impl<'a> FlowCompiler<'a> {
         }
     }
 
+    /// The `fields:` of a Create or Update Records element, each checked against `object`'s fields and
+    /// compiled; also whether every one was accepted. A field the object does not have, or a literal
+    /// that does not fit its field, is reported with the element kind's codes.
+    fn record_fields(
+        &mut self,
+        object: &str,
+        object_def: &herald_project::ObjectDef,
+        def: &ElementDef,
+        path: &YamlPath,
+        context: &FlowContext<'_>,
+        reporting: RecordFieldCodes,
+    ) -> (Vec<(String, ValueExpr)>, bool) {
+        let mut fields = Vec::new();
+        let mut ok = true;
+        for (field, value) in &def.fields {
+            let field_path = path.key("fields").key(field);
+            let Some((name, declared)) =
+                object_def.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(field))
+            else {
+                let is_standard = STANDARD_FIELDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(field));
+                let hint = if is_standard {
+                    Some(format!("`{field}` is set by herald"))
+                } else {
+                    did_you_mean(field, object_def.fields.keys().map(String::as_str)).or_else(|| {
+                        reporting.hint_declaring.then(|| format!("declare it in objects/{object}.yaml"))
+                    })
+                };
+                self.error(
+                    &field_path,
+                    reporting.unknown,
+                    format!("{object} has no writable field `{field}`"),
+                    hint,
+                );
+                ok = false;
+                continue;
+            };
+            let Some(expr) = self.value_expr(&field_path, value, context, None) else {
+                ok = false;
+                continue;
+            };
+            if let ValueExpr::Literal(literal) = &expr
+                && let Err(error) = Value::from_json(literal, expr_type(declared.field_type))
+            {
+                self.value_error(
+                    &field_path,
+                    reporting.mistyped,
+                    format!("{object}.{name} is a {} field: {error}", declared.field_type.name()),
+                    None,
+                );
+                ok = false;
+                continue;
+            }
+            fields.push((name.clone(), expr));
+        }
+        (fields, ok)
+    }
+
     fn create(
         &mut self,
         object: &str,
@@ -1588,40 +1645,9 @@ impl<'a> FlowCompiler<'a> {
             self.value_error(&path.key("create"), codes::HF001, format!("unknown object `{object}`"), hint);
             return None;
         };
-        let mut fields = Vec::new();
-        for (field, value) in &def.fields {
-            let field_path = path.key("fields").key(field);
-            let Some((name, declared)) =
-                object_def.def.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(field))
-            else {
-                let is_standard = STANDARD_FIELDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(field));
-                let hint = if is_standard {
-                    Some(format!("`{field}` is set by herald"))
-                } else {
-                    did_you_mean(field, object_def.def.fields.keys().map(String::as_str))
-                };
-                self.error(
-                    &field_path,
-                    codes::HF020,
-                    format!("{object} has no writable field `{field}`"),
-                    hint,
-                );
-                continue;
-            };
-            let Some(expr) = self.value_expr(&field_path, value, context, None) else { continue };
-            if let ValueExpr::Literal(literal) = &expr
-                && let Err(error) = Value::from_json(literal, expr_type(declared.field_type))
-            {
-                self.value_error(
-                    &field_path,
-                    codes::HF021,
-                    format!("{object}.{name} is a {} field: {error}", declared.field_type.name()),
-                    None,
-                );
-                continue;
-            }
-            fields.push((name.clone(), expr));
-        }
+        let reporting =
+            RecordFieldCodes { unknown: codes::HF020, mistyped: codes::HF021, hint_declaring: false };
+        let (fields, _) = self.record_fields(object, &object_def.def, def, path, context, reporting);
         for (name, declared) in &object_def.def.fields {
             if declared.required && declared.default.is_none() && !fields.iter().any(|(f, _)| f == name) {
                 self.error(
@@ -1922,4 +1948,14 @@ enum ValueKind {
     Null,
     List,
     Object,
+}
+
+/// How [`FlowCompiler::record_fields`] reports for one element kind: the code of a field the object
+/// does not have, the code of a literal of the wrong type, and whether a field with no near name gets
+/// the hint to declare it.
+#[derive(Clone, Copy)]
+struct RecordFieldCodes {
+    unknown: Code,
+    mistyped: Code,
+    hint_declaring: bool,
 }

@@ -285,47 +285,9 @@ impl FlowCompiler<'_> {
                 ChangeSource::Conditions { filters, logic }
             }
         };
-        let mut fields = Vec::new();
-        let mut ok = true;
-        for (field, value) in &def.fields {
-            let field_path = path.key("fields").key(field);
-            let Some((name, declared)) =
-                object_def.def.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(field))
-            else {
-                let is_standard = STANDARD_FIELDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(field));
-                let hint = if is_standard {
-                    Some(format!("`{field}` is set by herald"))
-                } else {
-                    did_you_mean(field, object_def.def.fields.keys().map(String::as_str))
-                        .or_else(|| Some(format!("declare it in objects/{object}.yaml")))
-                };
-                self.error(
-                    &field_path,
-                    codes::HF034,
-                    format!("{object} has no writable field `{field}`"),
-                    hint,
-                );
-                ok = false;
-                continue;
-            };
-            let Some(expr) = self.value_expr(&field_path, value, context, None) else {
-                ok = false;
-                continue;
-            };
-            if let ValueExpr::Literal(literal) = &expr
-                && let Err(error) = Value::from_json(literal, expr_type(declared.field_type))
-            {
-                self.value_error(
-                    &field_path,
-                    codes::HF034,
-                    format!("{object}.{name} is a {} field: {error}", declared.field_type.name()),
-                    None,
-                );
-                ok = false;
-                continue;
-            }
-            fields.push((name.clone(), expr));
-        }
+        let reporting =
+            RecordFieldCodes { unknown: codes::HF034, mistyped: codes::HF034, hint_declaring: true };
+        let (fields, ok) = self.record_fields(object, &object_def.def, def, path, context, reporting);
         if !deleting && def.fields.is_empty() && !matches!(target, ChangeSource::Records(_)) {
             self.error(
                 path,
