@@ -153,7 +153,7 @@ impl Engine {
     }
 
     pub(crate) async fn execute(&self, run_id: &str, holding: Holding) -> Result<Disposition, EngineError> {
-        let Some(run) = self.inner.store.claim_run(run_id, &now_text()).await? else {
+        let Some(run) = self.inner.store.claim_run(run_id, self.node_id(), &now_text()).await? else {
             // A timer may fire a little early, or an older timer may fire after the run went back to
             // waiting: wake it again when it is due.
             if let Some(run) = self.inner.store.run(run_id).await?

@@ -193,6 +193,7 @@ impl Engine {
         };
         let store = Store::open_with(&options.database, durability).await?;
         let vault = Vault::open(&store, &options.key_file).await?;
+        let queue = Arc::new(RunQueue::new(vault.node_id()));
         let http = reqwest::Client::builder()
             // A redirect could carry credentials to another host: redirects are answers, not hops.
             .redirect(reqwest::redirect::Policy::none())
@@ -234,7 +235,7 @@ impl Engine {
                 coalescer: callout::coalesce::Coalescer::default(),
                 http,
                 sandbox,
-                queue: Arc::new(RunQueue::new()),
+                queue,
                 events,
                 automation,
                 limits,
@@ -246,6 +247,11 @@ impl Engine {
                 sweep_every: options.sweep_every,
             }),
         })
+    }
+
+    /// This process's id among the herald nodes on the database (see `vault_nodes`).
+    pub fn node_id(&self) -> &str {
+        self.inner.queue.owner()
     }
 
     pub fn store(&self) -> &Store {

@@ -27,6 +27,8 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 pub const SWEEP_AFTER: Duration = Duration::from_secs(5);
 /// How many stale runs one sweep takes at most; the next sweep takes more.
 const SWEEP_BATCH: i64 = 1000;
+/// How often nodes sharing a database look for waiting runs that came due.
+const DUE_POLL_EVERY: Duration = Duration::from_secs(1);
 /// How many fresh runs may wait in the queue with their state; more wait as ids.
 pub(crate) const STATES_IN_QUEUE: usize = 1024;
 
@@ -85,6 +87,8 @@ pub struct SweepCounts {
 }
 
 pub(crate) struct RunQueue {
+    /// This process's node id: the owner, in the store, of the runs this queue holds.
+    owner: String,
     sender: mpsc::UnboundedSender<Job>,
     receiver: tokio::sync::Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     /// The runs with a job in this process: queued, being driven, or parked.
@@ -96,9 +100,10 @@ pub(crate) struct RunQueue {
 }
 
 impl RunQueue {
-    pub(crate) fn new() -> RunQueue {
+    pub(crate) fn new(owner: &str) -> RunQueue {
         let (sender, receiver) = mpsc::unbounded_channel();
         RunQueue {
+            owner: owner.to_string(),
             sender,
             receiver: tokio::sync::Mutex::new(Some(receiver)),
             held: Mutex::new(HashSet::new()),
@@ -106,6 +111,11 @@ impl RunQueue {
             defects: AtomicU64::new(0),
             handed_over: AtomicU64::new(0),
         }
+    }
+
+    /// The node id runs are written and claimed under (see [`herald_store::RunRow::owner`]).
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Queues a job; its run is held until [`RunQueue::release`].
@@ -215,6 +225,7 @@ impl Engine {
         });
         self.recover().await?;
         self.start_sweep(self.inner.sweep_every);
+        self.start_due_poll();
         self.start_vault_upkeep();
         Ok(())
     }
@@ -281,6 +292,36 @@ impl Engine {
         });
     }
 
+    /// On a database shared by several nodes, every [`DUE_POLL_EVERY`] claims the waiting runs that
+    /// came due (parked by any node; the node that parked one also wakes it on time, the poll takes
+    /// those whose node is busy or gone).
+    pub(crate) fn start_due_poll(&self) {
+        if !self.inner.store.shared() {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(DUE_POLL_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = engine.claim_due().await {
+                    tracing::warn!(%error, "could not claim the waiting runs that came due");
+                }
+            }
+        });
+    }
+
+    /// Claims the waiting runs due now, up to a batch, and queues them.
+    pub(crate) async fn claim_due(&self) -> Result<usize, crate::EngineError> {
+        let runs = self.inner.store.claim_due_runs(self.node_id(), &crate::now_text(), SWEEP_BATCH).await?;
+        let claimed = runs.len();
+        for run in runs {
+            self.inner.queue.push(Job::Claimed(Box::new(run)));
+        }
+        Ok(claimed)
+    }
+
     /// Every `every`, queues the `ready` runs untouched for [`SWEEP_AFTER`] that no job holds.
     pub(crate) fn start_sweep(&self, every: Duration) {
         let engine = self.clone();
@@ -303,13 +344,22 @@ impl Engine {
         let before = (chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or_default())
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let queue = &self.inner.queue;
+        let shared = self.inner.store.shared();
+        if shared {
+            self.adopt_orphans(&crate::vault::live_since()).await?;
+        }
         for stale in self.inner.store.ready_runs_untouched_since(&before, SWEEP_BATCH).await? {
             if queue.holds(&stale.id) {
                 continue;
             }
+            // Another node's run is that node's to start; if it stops, the adoption above takes it.
+            if shared && stale.owner.as_deref().is_some_and(|owner| owner != self.node_id()) {
+                continue;
+            }
             // Claimed here, so a run that ended since the read is not counted, and a run that is
             // claimed elsewhere at the same moment executes once.
-            let Some(run) = self.inner.store.claim_run(&stale.id, &crate::now_text()).await? else {
+            let Some(run) = self.inner.store.claim_run(&stale.id, self.node_id(), &crate::now_text()).await?
+            else {
                 continue;
             };
             // Committed by this process and never touched again: its job was lost.

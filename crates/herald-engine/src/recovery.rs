@@ -1,6 +1,12 @@
 //! Restart recovery: the runs a stopped process left `ready` are queued again; a run left `running`
 //! resumes from its journal, unless a callout was in flight to a provider that cannot recognise a
 //! resend: then it ends `unknown`, never sent twice. Waiting runs are woken when due.
+//!
+//! A stopped process is found the same way whether it was this server's previous life or another
+//! node on a shared database: its runs are owned by a node id no longer seen. On a database of one
+//! server (SQLite) a starting server takes every such run at once; nodes sharing a database
+//! (PostgreSQL) take a node's runs once it has not been seen for [`crate::vault::LIVE_FOR`], each
+//! run by one node ([`herald_store::WriteTx::adopt_orphaned_runs`]), at start and on every sweep.
 
 use crate::ledger;
 use crate::queue::Job;
@@ -10,19 +16,20 @@ use herald_flow::RunState;
 use herald_store::{RunRow, RunStatus};
 use serde::Deserialize;
 
+/// A time no node was seen at or after: with it, every other node counts as stopped.
+const NO_NODE_IS_SEEN_SINCE: &str = "9999-12-31T23:59:59.999999Z";
+/// Runs taken over per write.
+const ADOPT_BATCH: i64 = 500;
+
 impl Engine {
     pub(crate) async fn recover(&self) -> Result<(), EngineError> {
-        let runs =
-            self.inner.store.runs_with_status(&[RunStatus::Ready, RunStatus::Running], i64::MAX).await?;
-        for run in runs {
-            if run.status == RunStatus::Running {
-                let resumable = self.resume_interrupted(&run).await?;
-                if !resumable {
-                    continue;
-                }
-            }
-            self.inner.queue.push(Job::Claim(run.id));
-        }
+        let live_since = if self.inner.store.shared() {
+            crate::vault::live_since()
+        } else {
+            // Only this server uses the database: whatever node left a run unfinished is gone.
+            NO_NODE_IS_SEEN_SINCE.to_string()
+        };
+        self.adopt_orphans(&live_since).await?;
         for (run_id, at) in self.inner.store.waiting_runs().await? {
             let at = chrono::DateTime::parse_from_rfc3339(&at)
                 .map(|t| t.with_timezone(&Utc))
@@ -30,6 +37,26 @@ impl Engine {
             self.wake_at(run_id, at);
         }
         Ok(())
+    }
+
+    /// Takes over the `ready` and `running` runs of the nodes not seen since `live_since` and queues
+    /// them (an interrupted one resumes, or ends `unknown`); returns how many it took.
+    pub(crate) async fn adopt_orphans(&self, live_since: &str) -> Result<usize, EngineError> {
+        let mut adopted = 0;
+        loop {
+            let runs = self.inner.store.adopt_orphaned_runs(self.node_id(), live_since, ADOPT_BATCH).await?;
+            let page = runs.len();
+            for run in runs {
+                if run.status == RunStatus::Running && !self.resume_interrupted(&run).await? {
+                    continue;
+                }
+                self.inner.queue.push(Job::Claim(run.id));
+            }
+            adopted += page;
+            if page < ADOPT_BATCH as usize {
+                return Ok(adopted);
+            }
+        }
     }
 
     /// A run that was running when the process stopped: resume it, unless a callout may have reached a

@@ -41,6 +41,7 @@ impl ScheduledRun {
             record_id,
             state: &self.state,
             version: self.version,
+            owner: None,
         };
         tx.insert_waiting_run(run, &due_text(self.due), &self.reason, now)
     }
@@ -186,6 +187,7 @@ impl Engine {
                     record_id: "",
                     state: &snapshot,
                     version,
+                    owner: None,
                 };
                 tx.insert_waiting_run(run, &due_text(until), &reason, &now_text())
             })

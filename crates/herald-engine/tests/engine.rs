@@ -173,7 +173,7 @@ async fn a_callout_in_flight_at_a_crash_is_marked_unknown_and_never_resent() {
             .await
             .unwrap();
         let run_id = lead.runs[0].clone();
-        let claimed = engine.store().claim_run(&run_id, "t").await.unwrap().unwrap();
+        let claimed = engine.store().claim_run(&run_id, "another-process", "t").await.unwrap().unwrap();
         let mut state: RunState = serde_json::from_value(claimed.state).unwrap();
         let flow = engine.project().flows["F"].clone();
         assert!(matches!(flow.advance(&mut state, &EvalContext::new(Utc::now())), Step::Effect(_)));
@@ -222,7 +222,7 @@ async fn a_run_interrupted_before_sending_resumes_and_sends_once() {
             .await
             .unwrap();
         // Claimed by a worker that died before the callout left.
-        engine.store().claim_run(&lead.runs[0], "t").await.unwrap().unwrap();
+        engine.store().claim_run(&lead.runs[0], "another-process", "t").await.unwrap().unwrap();
         engine.store().close().await;
         lead.runs[0].clone()
     };

@@ -43,6 +43,7 @@ async fn write_lead(store: &Store, i: usize, state: &Arc<Value>) -> Duration {
                 record_id: &id,
                 state: &state,
                 version: None,
+                owner: Some("node_bench"),
             };
             tx.insert_run(run, "2026-11-21T10:00:00.000000Z")
         })

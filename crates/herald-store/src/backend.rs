@@ -60,6 +60,12 @@ pub trait Backend: Send + Sync + 'static {
     /// after [`Backend::close`]. Writes taken before `close` are run, not dropped.
     fn submit(&self, write: Write);
 
+    /// Whether several herald servers may use this database at once, each a node taking its share of
+    /// the work: then a node must not take a run another live node holds, and takes over those of a
+    /// node no longer seen ([`WriteTx::adopt_orphaned_runs`]). When false (one server per database,
+    /// SQLite's case), a starting server takes every run left unfinished at once.
+    fn shared(&self) -> bool;
+
     /// Runs or refuses every write already submitted, then releases the database; later writes are
     /// refused with [`StoreError::Stopped`].
     fn close(&self) -> BoxFuture<'_, ()>;
@@ -222,13 +228,26 @@ pub trait WriteTx {
     /// Parks a run as `waiting` until `at` (a retry or a rate limit); `reason` is its fault meanwhile.
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()>;
 
-    /// Takes a run for a worker: a `ready` run, or a `waiting` one whose `next_attempt_at` is not
-    /// after `now`, becomes `running` (with no due time) and is returned; any other run gives `None`.
+    /// Takes a run for a worker of node `owner`: a `ready` run, or a `waiting` one whose
+    /// `next_attempt_at` is not after `now`, becomes `running` (with no due time) under that owner and
+    /// is returned; any other run gives `None`.
     ///
     /// The contract several herald processes on one database rely on: of any number of concurrent
     /// claims of one run, from any process, at most one returns it, and a waiting run is never
     /// returned before it is due.
-    fn claim_run(&mut self, id: &str, now: &str) -> Result<Option<RunRow>>;
+    fn claim_run(&mut self, id: &str, owner: &str, now: &str) -> Result<Option<RunRow>>;
+
+    /// Takes over, for node `owner`, up to `limit` runs left `ready` or `running` by another node not
+    /// seen (in `vault_nodes`) since `live_since`, or by no node: their owner becomes `owner`, their
+    /// status stays, and they are returned oldest first (by `created_at`, then id). The caller then
+    /// treats them as a restart treats its own: a `running` one was interrupted. Of concurrent
+    /// takeovers by several nodes, each run goes to one; runs `owner` already holds are not returned.
+    fn adopt_orphaned_runs(&mut self, owner: &str, live_since: &str, limit: i64) -> Result<Vec<RunRow>>;
+
+    /// Claims for node `owner`, as [`WriteTx::claim_run`] does one by one, up to `limit` `waiting`
+    /// runs due at `now`, the earliest due first: the runs any node parked (retries, scheduled
+    /// paths, Waits), taken by whichever node asks first. Concurrent calls never return a run twice.
+    fn claim_due_runs(&mut self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>>;
 
     // The message ledger, receipts and consent (see `ledger`).
 

@@ -51,7 +51,15 @@ async fn lead_with_run(store: &Store, id: &str, run: &str) {
             tx.insert_record("Lead", &id, &record(), "t0")?;
             let state = json!({"k": 1});
             tx.insert_run(
-                NewRun { id: &run, flow: "F", object: "Lead", record_id: &id, state: &state, version: None },
+                NewRun {
+                    id: &run,
+                    flow: "F",
+                    object: "Lead",
+                    record_id: &id,
+                    state: &state,
+                    version: None,
+                    owner: None,
+                },
                 "t0",
             )
         })
@@ -67,8 +75,8 @@ pub async fn a_record_and_its_runs_commit_together(database: &Database) {
     let runs = store.runs_for_record("00Q1").await.unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!((runs[0].status, runs[0].state.clone()), (RunStatus::Ready, json!({"k": 1})));
-    assert!(store.claim_run("r1", "t1").await.unwrap().is_some());
-    assert!(store.claim_run("r1", "t1").await.unwrap().is_none(), "a run is claimed once");
+    assert!(store.claim_run("r1", "node-a", "t1").await.unwrap().is_some());
+    assert!(store.claim_run("r1", "node-a", "t1").await.unwrap().is_none(), "a run is claimed once");
 }
 
 pub async fn a_record_written_twice_under_one_id_is_refused(database: &Database) {
@@ -160,11 +168,17 @@ pub async fn a_waiting_run_is_claimed_only_once_due(database: &Database) {
     assert_eq!(waiting, [("r3".to_string(), "2026-11-21T10:00:00.000000Z".to_string())]);
     let parked = store.run("r3").await.unwrap().unwrap();
     assert_eq!((parked.status, parked.fault.as_deref()), (RunStatus::Waiting, Some("retrying")));
-    assert!(store.claim_run("r3", "2026-11-21T09:59:59.999999Z").await.unwrap().is_none(), "not due yet");
-    let claimed = store.claim_run("r3", "2026-11-21T10:00:00.000001Z").await.unwrap().unwrap();
+    assert!(
+        store.claim_run("r3", "node-a", "2026-11-21T09:59:59.999999Z").await.unwrap().is_none(),
+        "not due yet"
+    );
+    let claimed = store.claim_run("r3", "node-a", "2026-11-21T10:00:00.000001Z").await.unwrap().unwrap();
     assert_eq!((claimed.status, claimed.next_attempt_at), (RunStatus::Running, None));
     assert_eq!(claimed.state, json!({"k": 2}));
-    assert!(store.claim_run("r3", "2026-11-21T10:00:01.000000Z").await.unwrap().is_none(), "claimed once");
+    assert!(
+        store.claim_run("r3", "node-a", "2026-11-21T10:00:01.000000Z").await.unwrap().is_none(),
+        "claimed once"
+    );
 }
 
 pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due(
@@ -183,6 +197,7 @@ pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_
                 record_id: "00Q5",
                 state: &state,
                 version: None,
+                owner: None,
             };
             tx.insert_waiting_run(run, due, "due later", "t0")?;
             Err(StoreError::Stopped("the write is given up".into()))
@@ -201,6 +216,7 @@ pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_
                 record_id: "00Q5",
                 state: &state,
                 version: None,
+                owner: None,
             };
             tx.insert_waiting_run(run, due, "due later", "t0")
         })
@@ -210,8 +226,11 @@ pub async fn a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_
     assert_eq!((run.status, run.fault.as_deref()), (RunStatus::Waiting, Some("due later")));
     assert_eq!(run.next_attempt_at.as_deref(), Some(due));
     assert!(store.waiting_runs().await.unwrap().contains(&("w1".to_string(), due.to_string())));
-    assert!(store.claim_run("w1", "2026-11-21T09:59:59.000000Z").await.unwrap().is_none(), "not due yet");
-    assert!(store.claim_run("w1", "2026-11-21T10:00:00.000001Z").await.unwrap().is_some());
+    assert!(
+        store.claim_run("w1", "node-a", "2026-11-21T09:59:59.000000Z").await.unwrap().is_none(),
+        "not due yet"
+    );
+    assert!(store.claim_run("w1", "node-a", "2026-11-21T10:00:00.000001Z").await.unwrap().is_some());
 }
 
 pub async fn the_waiting_runs_of_a_record_are_read_inside_a_write(database: &Database) {
@@ -221,8 +240,15 @@ pub async fn the_waiting_runs_of_a_record_are_read_inside_a_write(database: &Dat
         .write(|tx| {
             let state = json!({});
             for (id, at) in [("w2", "2026-11-21T11:00:00.000000Z"), ("w3", "2026-11-21T12:00:00.000000Z")] {
-                let run =
-                    NewRun { id, flow: "F", object: "Lead", record_id: "00Q6", state: &state, version: None };
+                let run = NewRun {
+                    id,
+                    flow: "F",
+                    object: "Lead",
+                    record_id: "00Q6",
+                    state: &state,
+                    version: None,
+                    owner: None,
+                };
                 tx.insert_waiting_run(run, at, "due later", "t1")?;
             }
             tx.wait_run("w3", "{}", "2026-11-21T13:00:00.000000Z", "moved", "t2")?;
@@ -252,7 +278,7 @@ pub async fn a_skipped_run_is_an_end_state_listed_by_its_status(database: &Datab
     assert_eq!(RunStatus::parse_list("skipped").unwrap(), [RunStatus::Skipped]);
     let listed = store.recent_runs(&[RunStatus::Skipped], 10).await.unwrap();
     assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["s1"]);
-    assert!(store.claim_run("s1", "t2").await.unwrap().is_none(), "an ended run is never claimed");
+    assert!(store.claim_run("s1", "node-a", "t2").await.unwrap().is_none(), "an ended run is never claimed");
 }
 
 pub async fn of_many_concurrent_claims_of_a_run_exactly_one_takes_it(database: &Database) {
@@ -263,7 +289,7 @@ pub async fn of_many_concurrent_claims_of_a_run_exactly_one_takes_it(database: &
     let claims: Vec<_> = (0..16)
         .map(|i| {
             let store = if i % 2 == 0 { store.clone() } else { other.clone() };
-            tokio::spawn(async move { store.claim_run("r1", "t1").await })
+            tokio::spawn(async move { store.claim_run("r1", "node-a", "t1").await })
         })
         .collect();
     let mut taken = 0;
@@ -798,6 +824,7 @@ pub async fn project_versions_are_numbered_in_order_found_by_hash_and_runs_keep_
                 record_id: "00Qv",
                 state: &state,
                 version: Some(second),
+                owner: None,
             };
             tx.insert_run(run, "t0")
         })
@@ -805,12 +832,118 @@ pub async fn project_versions_are_numbered_in_order_found_by_hash_and_runs_keep_
         .unwrap();
     assert_eq!(store.run("rv").await.unwrap().unwrap().version, Some(second));
     assert_eq!(
-        store.claim_run("rv", "t1").await.unwrap().unwrap().version,
+        store.claim_run("rv", "node-a", "t1").await.unwrap().unwrap().version,
         Some(second),
         "a claim returns it"
     );
     lead_with_run(&store, "00Qw", "rw").await;
     assert_eq!(store.runs_for_record("00Qw").await.unwrap()[0].version, None);
+}
+
+/// A run of `owner` (None: of no node), ready, under a record of its own.
+async fn owned_run(store: &Store, id: &str, owner: Option<&str>, at: &str) {
+    let (id, owner, at) = (id.to_string(), owner.map(String::from), at.to_string());
+    store
+        .write(move |tx| {
+            let record_id = format!("00Q{id}");
+            tx.insert_record("Lead", &record_id, &record(), &at)?;
+            let state = json!({});
+            let run = NewRun {
+                id: &id,
+                flow: "F",
+                object: "Lead",
+                record_id: &record_id,
+                state: &state,
+                version: None,
+                owner: owner.as_deref(),
+            };
+            tx.insert_run(run, &at)
+        })
+        .await
+        .unwrap();
+}
+
+async fn seen(store: &Store, node: &str, at: &str) {
+    let node = VaultNode {
+        id: node.into(),
+        pid: 1,
+        host: "h".into(),
+        master_id: "m".into(),
+        started_at: "t0".into(),
+        seen_at: at.into(),
+    };
+    store.see_vault_node(&node, "t0").await.unwrap();
+}
+
+pub async fn a_node_takes_over_the_runs_of_a_node_no_longer_seen_and_each_goes_to_one_node(
+    database: &Database,
+) {
+    let store = database.open().await;
+    seen(&store, "alive", "t5").await;
+    seen(&store, "gone", "t1").await;
+    seen(&store, "n3", "t5").await;
+    owned_run(&store, "r1", Some("alive"), "t1").await;
+    owned_run(&store, "r2", Some("gone"), "t2").await;
+    owned_run(&store, "r3", Some("gone"), "t3").await;
+    owned_run(&store, "r4", None, "t4").await;
+    owned_run(&store, "r5", Some("gone"), "t4").await;
+    owned_run(&store, "r6", Some("n3"), "t4").await;
+    // r3 was running on the node that went; r5 had ended.
+    assert!(store.claim_run("r3", "gone", "t3").await.unwrap().is_some());
+    store.save_run("r5", RunStatus::Finished, "{}", None, "t4").await.unwrap();
+
+    let adopted = store.adopt_orphaned_runs("n3", "t3", 100).await.unwrap();
+    let summary: Vec<_> = adopted.iter().map(|r| (r.id.as_str(), r.status, r.owner.as_deref())).collect();
+    assert_eq!(
+        summary,
+        [
+            ("r2", RunStatus::Ready, Some("n3")),
+            ("r3", RunStatus::Running, Some("n3")),
+            ("r4", RunStatus::Ready, Some("n3")),
+        ],
+        "the live node's runs, the ended run and n3's own run stay where they are"
+    );
+    assert_eq!(store.run("r1").await.unwrap().unwrap().owner.as_deref(), Some("alive"));
+    assert!(store.adopt_orphaned_runs("n4", "t3", 100).await.unwrap().is_empty(), "n3 is alive");
+
+    // Two nodes adopting at once split the orphans between them.
+    for n in 0..20 {
+        owned_run(&store, &format!("o{n}"), Some("gone"), "t6").await;
+    }
+    seen(&store, "n4", "t5").await;
+    let (first, second) =
+        tokio::join!(store.adopt_orphaned_runs("n3", "t3", 7), store.adopt_orphaned_runs("n4", "t3", 100));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut all: Vec<String> = first.iter().chain(&second).map(|r| r.id.clone()).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!((all.len(), first.len() + second.len()), (20, 20), "each orphan goes to one node");
+}
+
+pub async fn due_waiting_runs_are_claimed_once_by_whichever_node_asks_first(database: &Database) {
+    let store = database.open().await;
+    for (id, due) in [("w3", "t30"), ("w1", "t10"), ("w2", "t20")] {
+        owned_run(&store, id, Some("parker"), "t0").await;
+        store.write(move |tx| tx.wait_run(id, "{}", due, "retrying", "t1")).await.unwrap();
+    }
+    let due: Vec<_> = store
+        .claim_due_runs("a", "t25", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.status, r.owner, r.next_attempt_at))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            ("w1".to_string(), RunStatus::Running, Some("a".to_string()), None),
+            ("w2".to_string(), RunStatus::Running, Some("a".to_string()), None),
+        ]
+    );
+    assert!(store.claim_due_runs("b", "t25", 10).await.unwrap().is_empty(), "claimed once");
+    let later = store.claim_due_runs("b", "t35", 10).await.unwrap();
+    assert_eq!(later.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["w3"]);
+    assert_eq!(store.run("w3").await.unwrap().unwrap().owner.as_deref(), Some("b"));
 }
 
 #[macro_export]
@@ -847,6 +980,8 @@ macro_rules! conformance_tests {
             a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due,
             the_waiting_runs_of_a_record_are_read_inside_a_write,
             a_skipped_run_is_an_end_state_listed_by_its_status,
+            a_node_takes_over_the_runs_of_a_node_no_longer_seen_and_each_goes_to_one_node,
+            due_waiting_runs_are_claimed_once_by_whichever_node_asks_first,
         );
     };
     (@each $database:expr; $($contract:ident),* $(,)?) => {

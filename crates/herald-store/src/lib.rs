@@ -176,6 +176,9 @@ pub struct RunRow {
     pub next_attempt_at: Option<String>,
     /// The project version the run started on and stays on (`None`: recorded before versions were).
     pub version: Option<i64>,
+    /// The node that runs it while it is `ready` or `running` (see [`WriteTx::claim_run`]); after
+    /// that, the last one that did.
+    pub owner: Option<String>,
 }
 
 /// One recorded version of the project: its files as the engine encoded them.
@@ -192,6 +195,7 @@ pub struct ProjectVersionRow {
 #[derive(Clone, Debug)]
 pub struct StaleRun {
     pub id: String,
+    pub owner: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -233,6 +237,8 @@ pub struct NewRun<'a> {
     pub state: &'a serde_json::Value,
     /// The project version it starts on.
     pub version: Option<i64>,
+    /// The node that will run it (`None`: whichever node claims it, as for a run that waits).
+    pub owner: Option<&'a str>,
 }
 
 impl Store {
@@ -342,9 +348,31 @@ impl Store {
 
     /// Takes a ready run, or a waiting one that is due, for a worker; `None` if another worker (of
     /// this process or another) took it first, or it is not ready. See [`WriteTx::claim_run`].
-    pub async fn claim_run(&self, id: &str, now: &str) -> Result<Option<RunRow>> {
-        let (id, now) = (id.to_string(), now.to_string());
-        self.write(move |tx| tx.claim_run(&id, &now)).await
+    pub async fn claim_run(&self, id: &str, owner: &str, now: &str) -> Result<Option<RunRow>> {
+        let (id, owner, now) = (id.to_string(), owner.to_string(), now.to_string());
+        self.write(move |tx| tx.claim_run(&id, &owner, &now)).await
+    }
+
+    /// See [`WriteTx::adopt_orphaned_runs`].
+    pub async fn adopt_orphaned_runs(
+        &self,
+        owner: &str,
+        live_since: &str,
+        limit: i64,
+    ) -> Result<Vec<RunRow>> {
+        let (owner, live_since) = (owner.to_string(), live_since.to_string());
+        self.write(move |tx| tx.adopt_orphaned_runs(&owner, &live_since, limit)).await
+    }
+
+    /// See [`WriteTx::claim_due_runs`].
+    pub async fn claim_due_runs(&self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>> {
+        let (owner, now) = (owner.to_string(), now.to_string());
+        self.write(move |tx| tx.claim_due_runs(&owner, &now, limit)).await
+    }
+
+    /// Whether several herald servers may share this database at once (see [`Backend::shared`]).
+    pub fn shared(&self) -> bool {
+        self.backend.shared()
     }
 
     /// Journals a run's state (the interpreter's state as JSON text).

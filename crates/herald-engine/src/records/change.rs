@@ -164,7 +164,15 @@ impl Engine {
                     };
                     tx.update_record(&id, &data, &now)?;
                     for (run_id, flow, state) in &runs {
-                        let run = NewRun { id: run_id, flow, object: &write_object, record_id: &id, state, version };
+                        let run = NewRun {
+                            id: run_id,
+                            flow,
+                            object: &write_object,
+                            record_id: &id,
+                            state,
+                            version,
+                            owner: Some(engine.node_id()),
+                        };
                         tx.insert_run(run, &now)?;
                     }
                     // As a client's update: waiting paths move with their time source field, new

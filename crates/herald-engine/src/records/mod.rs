@@ -47,6 +47,7 @@ impl PreparedInsert {
                 record_id: &self.id,
                 state,
                 version: self.version,
+                owner: Some(queue.owner()),
             };
             tx.insert_run(run, &self.now)?;
         }
@@ -219,6 +220,7 @@ impl Engine {
                             record_id: &record_id,
                             state,
                             version,
+                            owner: Some(writer.node_id()),
                         };
                         tx.insert_run(run, &when)?;
                     }
@@ -272,6 +274,7 @@ impl Engine {
                     updated_at: now.to_string(),
                     next_attempt_at: None,
                     version,
+                    owner: Some(self.node_id().to_string()),
                 };
                 self.inner.queue.push_committed(&mut held, run, place);
                 run_id

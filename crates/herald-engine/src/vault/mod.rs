@@ -19,6 +19,7 @@ mod upkeep;
 
 pub use rotation::{MasterInUse, Rotation, RotationProgress};
 pub use status::{UnreadableSecret, VaultHealth, VaultMasterStatus, VaultNodeStatus, VaultStatus};
+pub(crate) use upkeep::live_since;
 pub use upkeep::{LIVE_FOR, UPKEEP_EVERY};
 
 use base64::Engine as _;
@@ -248,6 +249,11 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// This process's id among the nodes on the database: the owner of the runs it takes.
+    pub(crate) fn node_id(&self) -> &str {
+        &self.node.id
+    }
+
     /// The key from `HERALD_MASTER_KEY`, or from `key_file`, created with mode 0600 on first use.
     /// A database without data keys (new, or from before them) gets data key 1, and every value
     /// sealed under the master key itself moves under it, in one transaction.

@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_vault_keys.sql"),
     include_str!("migrations/0005_webhook_deliveries.sql"),
     include_str!("migrations/0007_project_versions.sql"),
+    include_str!("migrations/0008_run_owners.sql"),
 ];
 
 enum Command {

@@ -109,6 +109,12 @@ impl Backend for SqliteBackend {
         self.db.submit(write);
     }
 
+    /// One server per file: SQLite's writer lock serialises processes, but herald's queue, rate
+    /// limits and consent live in the server's memory.
+    fn shared(&self) -> bool {
+        false
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.db.close())
     }
@@ -206,9 +212,16 @@ impl Backend for SqliteBackend {
         self.read(move |conn| {
             query_all(
                 conn,
-                "SELECT id, created_at, updated_at FROM runs WHERE status = 'ready' AND updated_at < ? ORDER BY created_at LIMIT ?",
+                "SELECT id, created_at, updated_at, owner FROM runs WHERE status = 'ready' AND updated_at < ? ORDER BY created_at LIMIT ?",
                 params![before, limit],
-                |row| Ok(StaleRun { id: row.get(0)?, created_at: row.get(1)?, updated_at: row.get(2)? }),
+                |row| {
+                    Ok(StaleRun {
+                        id: row.get(0)?,
+                        created_at: row.get(1)?,
+                        updated_at: row.get(2)?,
+                        owner: row.get(3)?,
+                    })
+                },
             )
         })
     }

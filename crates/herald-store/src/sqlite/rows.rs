@@ -7,10 +7,21 @@ use crate::{
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
-pub(super) const RUN_SELECT: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version FROM runs";
-pub(super) const RUN_BY_ID: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version FROM runs WHERE id = ?";
-pub(super) const RUNS_BY_RECORD: &str = "SELECT id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version FROM runs WHERE record_id = ? ORDER BY created_at, id";
-pub(super) const CLAIM_RUN: &str = "UPDATE runs SET status = 'running', next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND (status = 'ready' OR (status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?1)) RETURNING id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version";
+/// Every column of a run, in the order `run_from_row` reads them.
+macro_rules! run_columns {
+    () => {
+        "id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version, owner"
+    };
+}
+pub(super) const RUN_COLUMNS: &str = run_columns!();
+pub(super) const RUN_SELECT: &str = concat!("SELECT ", run_columns!(), " FROM runs");
+pub(super) const RUN_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
+pub(super) const RUNS_BY_RECORD: &str =
+    concat!("SELECT ", run_columns!(), " FROM runs WHERE record_id = ? ORDER BY created_at, id");
+pub(super) const CLAIM_RUN: &str = concat!(
+    "UPDATE runs SET status = 'running', owner = ?3, next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND (status = 'ready' OR (status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?1)) RETURNING ",
+    run_columns!()
+);
 pub(super) const SAVE_RUN: &str =
     "UPDATE runs SET status = ?, state = ?, fault = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?";
 
@@ -161,8 +172,15 @@ pub(super) fn run_from_row(row: &Row<'_>) -> Result<RunRow> {
         updated_at: row.get(8)?,
         next_attempt_at: row.get(9)?,
         version: row.get(10)?,
+        owner: row.get(11)?,
         id,
     })
+}
+
+/// Runs in creation order (an `UPDATE ... RETURNING` returns its rows in no promised order).
+pub(super) fn by_creation(mut runs: Vec<RunRow>) -> Vec<RunRow> {
+    runs.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    runs
 }
 
 pub(super) fn message_from_row(row: &Row<'_>) -> Result<MessageRow> {

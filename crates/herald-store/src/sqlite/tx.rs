@@ -4,9 +4,9 @@
 //! cached on the connection, so each is parsed once.
 
 use super::rows::{
-    CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, RUN_SELECT, SAVE_RUN, WRAPS_UNDER, live_nodes_using, masters,
-    message_from_row, query_all, query_optional, receipt_from_row, run_from_row, secret_row, select_messages,
-    select_receipts, wrap_from_row,
+    CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, RUN_COLUMNS, RUN_SELECT, SAVE_RUN, WRAPS_UNDER, by_creation,
+    live_nodes_using, masters, message_from_row, query_all, query_optional, receipt_from_row, run_from_row,
+    secret_row, select_messages, select_receipts, wrap_from_row,
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
@@ -60,8 +60,8 @@ impl WriteTx for SqliteTx<'_> {
 
     fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()> {
         self.execute(
-            "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at, version)
-             VALUES (?, ?, ?, ?, 'ready', ?, ?, ?, ?)",
+            "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at, version, owner)
+             VALUES (?, ?, ?, ?, 'ready', ?, ?, ?, ?, ?)",
             params![
                 run.id,
                 run.flow,
@@ -70,7 +70,8 @@ impl WriteTx for SqliteTx<'_> {
                 run.state.to_string(),
                 now,
                 now,
-                run.version
+                run.version,
+                run.owner
             ],
         )?;
         Ok(())
@@ -90,9 +91,21 @@ impl WriteTx for SqliteTx<'_> {
 
     fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()> {
         self.execute(
-            "INSERT INTO runs (id, flow, object, record_id, status, state, fault, next_attempt_at, created_at, updated_at, version)
-             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?)",
-            params![run.id, run.flow, run.object, run.record_id, run.state.to_string(), reason, at, now, now, run.version],
+            "INSERT INTO runs (id, flow, object, record_id, status, state, fault, next_attempt_at, created_at, updated_at, version, owner)
+             VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                run.id,
+                run.flow,
+                run.object,
+                run.record_id,
+                run.state.to_string(),
+                reason,
+                at,
+                now,
+                now,
+                run.version,
+                run.owner
+            ],
         )?;
         Ok(())
     }
@@ -116,8 +129,38 @@ impl WriteTx for SqliteTx<'_> {
 
     /// One conditional `UPDATE ... RETURNING`: SQLite has one writer, and the condition is checked by
     /// the statement that changes the row, so a second claim finds the run `running`.
-    fn claim_run(&mut self, id: &str, now: &str) -> Result<Option<RunRow>> {
-        query_optional(self.conn, CLAIM_RUN, [now, id], run_from_row)
+    fn claim_run(&mut self, id: &str, owner: &str, now: &str) -> Result<Option<RunRow>> {
+        query_optional(self.conn, CLAIM_RUN, [now, id, owner], run_from_row)
+    }
+
+    fn adopt_orphaned_runs(&mut self, owner: &str, live_since: &str, limit: i64) -> Result<Vec<RunRow>> {
+        query_all(
+            self.conn,
+            &format!(
+                "UPDATE runs SET owner = ?1 WHERE id IN (
+                     SELECT id FROM runs WHERE status IN ('ready', 'running')
+                     AND (owner IS NULL OR (owner <> ?1 AND owner NOT IN (SELECT id FROM vault_nodes WHERE seen_at >= ?2)))
+                     ORDER BY created_at, id LIMIT ?3)
+                 RETURNING {RUN_COLUMNS}"
+            ),
+            params![owner, live_since, limit],
+            run_from_row,
+        )
+        .map(by_creation)
+    }
+
+    fn claim_due_runs(&mut self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>> {
+        query_all(
+            self.conn,
+            &format!(
+                "UPDATE runs SET status = 'running', owner = ?1, next_attempt_at = NULL, updated_at = ?2 WHERE id IN (
+                     SELECT id FROM runs WHERE status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?2
+                     ORDER BY next_attempt_at, id LIMIT ?3)
+                 RETURNING {RUN_COLUMNS}"
+            ),
+            params![owner, now, limit],
+            run_from_row,
+        )
     }
 
     fn upsert_message(&mut self, message: &NewMessage, now: &str) -> Result<()> {
