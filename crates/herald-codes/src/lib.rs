@@ -120,6 +120,7 @@ codes! {
     HP032: "A YAML project file nests too deeply.";
     HP033: "A YAML project file holds too many nodes.";
     HP034: "A header that herald sets itself is set by a project file.";
+    HP035: "`[database] url` is not a PostgreSQL URL.";
 
     // HF: flows (herald-flow).
     HF001: "An unknown object.";

@@ -31,7 +31,7 @@ pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use debug::DebugRecord;
 pub use driver::{DebugOutcome, Interview, RunEvent};
-pub use health::Health;
+pub use health::{Health, NodeHealth};
 pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use records::RecordWrite;

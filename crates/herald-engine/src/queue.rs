@@ -181,6 +181,11 @@ impl RunQueue {
         self.receiver.lock().await.is_none()
     }
 
+    /// How many runs this process holds: queued, being driven, or parked.
+    pub(crate) fn held_count(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     pub(crate) fn sweep_counts(&self) -> SweepCounts {
         SweepCounts {
             defects: self.defects.load(Ordering::Relaxed),

@@ -52,6 +52,23 @@ fn an_unknown_default_country_is_an_error_at_load() {
     assert!(problem.message.contains("default_country"), "{problem}");
 }
 
+#[test]
+fn a_database_url_that_is_not_postgresql_is_an_error_at_load_that_does_not_repeat_it() {
+    let mut files = project("Hi");
+    files[0].1 = "[database]\nurl = \"mysql://admin:hunter2@db/herald\"\n".into();
+    let problems = herald_flow::load_files("/t".into(), files.clone()).expect_err("only PostgreSQL URLs");
+    let problem = problems.iter().find(|d| d.code == "HP035").unwrap_or_else(|| panic!("{problems}"));
+    assert_eq!(problem.line, 2, "{problem}");
+    assert!(!problems.to_string().contains("hunter2"), "the URL may hold a password: {problems}");
+
+    files[0].1 = "[database]\nurl = \"postgres://herald@db.internal:5432/herald\"\n".into();
+    let loaded = herald_flow::load_files("/t".into(), files).unwrap();
+    assert_eq!(
+        loaded.project.config.database.url.as_deref(),
+        Some("postgres://herald@db.internal:5432/herald")
+    );
+}
+
 fn example(name: &str) -> herald_flow::CompiledProject {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
     herald_flow::load(&dir).unwrap_or_else(|d| panic!("examples/{name} must load: {d}"))

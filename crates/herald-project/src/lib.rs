@@ -416,7 +416,26 @@ impl Loader {
 
     fn config(&mut self, path: &Path, text: &str) -> Option<Config> {
         match toml::from_str::<Config>(text) {
-            Ok(config) => Some(config),
+            Ok(config) => {
+                if let Some(url) = &config.database.url
+                    && !is_postgres_url(url)
+                {
+                    // The URL itself is not repeated: it may hold a password.
+                    let at =
+                        text.find("url").map(|offset| position_of_offset(text, offset)).unwrap_or_default();
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            codes::HP035,
+                            path,
+                            "herald.toml: [database] url is not a PostgreSQL URL".to_string(),
+                        )
+                        .at(at)
+                        .hint("write postgres://USER@HOST:PORT/DATABASE, or remove `url` and set `path` for a SQLite file"),
+                    );
+                    return None;
+                }
+                Some(config)
+            }
             Err(error) => {
                 let position =
                     error.span().map(|span| position_of_offset(text, span.start)).unwrap_or_default();
@@ -1271,4 +1290,9 @@ mod durability_tests {
         let shown = diagnostics.to_string();
         assert!(shown.contains("normal") && shown.contains("full"), "the allowed values are named: {shown}");
     }
+}
+
+/// Whether a database location is a PostgreSQL URL (else it is a SQLite file).
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
 }

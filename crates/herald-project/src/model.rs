@@ -43,6 +43,10 @@ pub struct DatabaseConfig {
     /// A SQLite file, relative to the project folder.
     #[serde(default = "default_database")]
     pub path: String,
+    /// A PostgreSQL database (`postgres://user@host/db`) instead of the SQLite file: several herald
+    /// servers can share it. `HERALD_DATABASE_URL` and `--db` override it.
+    #[serde(default)]
+    pub url: Option<String>,
     /// What an answered write survives: `normal`, a crash of the process; `full`, a power loss too,
     /// at a cost in throughput (docs/security.md, "Durability").
     #[serde(default)]
@@ -51,7 +55,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { path: default_database(), synchronous: Synchronous::default() }
+        DatabaseConfig { path: default_database(), url: None, synchronous: Synchronous::default() }
     }
 }
 

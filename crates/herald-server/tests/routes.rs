@@ -468,10 +468,13 @@ async fn health_answers_ok_without_a_token() {
         master_key.as_str().is_some_and(|key| key.len() == 16),
         "a fingerprint, never the key: {master_key}"
     );
+    let node_id = health["node"]["id"].take();
+    assert!(node_id.as_str().is_some_and(|id| id.starts_with("node_")), "{node_id}");
     assert_eq!(
         health,
         json!({
             "status": "ok",
+            "node": {"id": null, "database": "sqlite", "shared": false, "liveNodes": 1, "runsHeld": 0},
             "sweep": {"defects": 0, "handedOver": 0},
             "vault": {"masterKey": null, "dataKeys": 1, "rotationPending": false, "unreadableSecrets": 0, "failedRuns": 0}
         })

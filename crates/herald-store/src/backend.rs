@@ -66,6 +66,9 @@ pub trait Backend: Send + Sync + 'static {
     /// SQLite's case), a starting server takes every run left unfinished at once.
     fn shared(&self) -> bool;
 
+    /// The database's kind as herald names it (`sqlite`, `postgresql`), for `/health` and messages.
+    fn kind(&self) -> &'static str;
+
     /// Runs or refuses every write already submitted, then releases the database; later writes are
     /// refused with [`StoreError::Stopped`].
     fn close(&self) -> BoxFuture<'_, ()>;

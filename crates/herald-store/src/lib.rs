@@ -375,6 +375,11 @@ impl Store {
         self.backend.shared()
     }
 
+    /// The database's kind (see [`Backend::kind`]).
+    pub fn kind(&self) -> &'static str {
+        self.backend.kind()
+    }
+
     /// Journals a run's state (the interpreter's state as JSON text).
     pub async fn save_run(
         &self,

@@ -157,19 +157,18 @@ pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugO
     let engine = match &copy {
         None => open_engine(dir, Arc::clone(&project), db, sandbox).await?,
         Some(folder) => {
-            let database = crate::serve::database_path(dir, &project, db);
+            let real = crate::serve::engine_options(dir, &project, db);
             let copied = folder.path().join("rollback.db");
-            herald_store::Store::copy_database(&database, &copied).await.with_context(|| {
-                format!("cannot copy the database {} for rollback mode", database.display())
+            herald_store::Store::copy_database(&real.database, &copied).await.with_context(|| {
+                format!("cannot copy the database {} for rollback mode", crate::serve::shown(&real.database))
             })?;
             let mut options = herald_engine::EngineOptions::for_database(copied);
             // The secrets in the copy are sealed under the real master key.
-            let key_file = database.with_extension("key");
-            if key_file.exists() {
-                options.key_file = key_file;
+            if real.key_file.exists() {
+                options.key_file = real.key_file;
             }
             options.sandbox = sandbox;
-            options.workers = project.project.config.runtime.workers;
+            options.workers = real.workers;
             herald_engine::Engine::open(Arc::clone(&project), &options)
                 .await
                 .context("cannot open the copy")?

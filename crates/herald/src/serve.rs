@@ -46,8 +46,41 @@ pub(crate) fn with_root(dir: &Path, text: &str) -> String {
         .join("\n")
 }
 
+/// Where the database is: `--db`, else `HERALD_DATABASE_URL`, else `[database] url`, else the SQLite
+/// file `[database] path` in the project folder.
 pub fn database_path(dir: &Path, project: &CompiledProject, db: Option<PathBuf>) -> PathBuf {
-    db.unwrap_or_else(|| dir.join(&project.project.config.database.path))
+    let config = &project.project.config.database;
+    db.or_else(|| std::env::var("HERALD_DATABASE_URL").ok().filter(|url| !url.is_empty()).map(PathBuf::from))
+        .or_else(|| config.url.clone().map(PathBuf::from))
+        .unwrap_or_else(|| dir.join(&config.path))
+}
+
+/// The engine's options for a project's database. The vault's key file sits beside a SQLite file;
+/// with PostgreSQL it is `herald.key` in the project folder (every node needs the same key: the same
+/// file, or `HERALD_MASTER_KEY`).
+pub fn engine_options(dir: &Path, project: &CompiledProject, db: Option<PathBuf>) -> EngineOptions {
+    let mut options = EngineOptions::for_database(database_path(dir, project, db));
+    if herald_project::is_postgres_url(&options.database.to_string_lossy()) {
+        options.key_file = dir.join("herald.key");
+    }
+    options.workers = project.project.config.runtime.workers;
+    options
+}
+
+/// A database location as herald prints it: the password of a URL is masked.
+pub fn shown(database: &Path) -> String {
+    let text = database.to_string_lossy();
+    if !herald_project::is_postgres_url(&text) {
+        return database.display().to_string();
+    }
+    match reqwest::Url::parse(&text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("****"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "a PostgreSQL URL that cannot be read".into(),
+    }
 }
 
 pub async fn open_engine(
@@ -56,13 +89,10 @@ pub async fn open_engine(
     db: Option<PathBuf>,
     sandbox: Option<String>,
 ) -> Result<Engine> {
-    let database = database_path(dir, &project, db);
-    let mut options = EngineOptions::for_database(database.clone());
+    let mut options = engine_options(dir, &project, db);
     options.sandbox = sandbox;
-    options.workers = project.project.config.runtime.workers;
-    Engine::open(project, &options)
-        .await
-        .with_context(|| format!("cannot open the database {}", database.display()))
+    let database = shown(&options.database);
+    Engine::open(project, &options).await.with_context(|| format!("cannot open the database {database}"))
 }
 
 pub async fn serve(
@@ -86,14 +116,13 @@ pub async fn serve(
     }
     let listen = listen.unwrap_or_else(|| project.project.config.server.listen.clone());
     let flows = project.flows.len();
-    let database = database_path(&dir, &project, db);
-    let mut options = EngineOptions::for_database(database.clone());
+    let mut options = engine_options(&dir, &project, db);
     options.sandbox = sandbox.clone();
-    options.workers = project.project.config.runtime.workers;
     options.project_folder = Some((dir.clone(), files));
+    let database = shown(&options.database);
     let engine = Engine::open(project, &options)
         .await
-        .with_context(|| format!("cannot open the database {}", database.display()))?;
+        .with_context(|| format!("cannot open the database {database}"))?;
     engine.start().await?;
     let listener =
         tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;

@@ -115,6 +115,10 @@ impl Backend for SqliteBackend {
         false
     }
 
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.db.close())
     }
