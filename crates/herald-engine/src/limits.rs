@@ -2,6 +2,11 @@
 //!
 //! A run over a limit is not held by its worker: it is parked (in memory for waits under a second,
 //! durably as a waiting run beyond that) and the worker goes on with runs on other credentials.
+//!
+//! Several nodes on one database split each per-second limit evenly between the live nodes
+//! ([`RateLimits::share_between`]), so that together they stay under it without a round trip to the
+//! database per send. A node learns of a node joining or leaving within a second; until then the
+//! sum of the shares may exceed the limit by that much (docs/scaling.md).
 
 use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use std::collections::HashMap;
@@ -39,6 +44,14 @@ impl Bucket {
         Bucket { rate, capacity: rate, tokens: rate, updated: std::time::Instant::now() }
     }
 
+    /// This node's share of `per_second` when `nodes` share it: the rate divided, a burst of at
+    /// least one send.
+    fn reshare(&mut self, per_second: u32, nodes: u32) {
+        self.rate = f64::from(per_second.max(1)) / f64::from(nodes.max(1));
+        self.capacity = self.rate.max(1.0);
+        self.tokens = self.tokens.min(self.capacity);
+    }
+
     fn take(&mut self, now: std::time::Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
@@ -68,6 +81,8 @@ pub struct RateLimits {
     limits: HashMap<String, Limits>,
     state: Mutex<HashMap<String, CredentialState>>,
     semaphores: HashMap<String, Arc<Semaphore>>,
+    /// How many live nodes share the per-second limits (1 on a database of one server).
+    nodes: std::sync::atomic::AtomicU32,
 }
 
 fn next_day(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -101,7 +116,28 @@ impl RateLimits {
                 semaphores.insert(name.clone(), Arc::new(Semaphore::new(concurrency.max(1) as usize)));
             }
         }
-        RateLimits { limits, state: Mutex::new(state), semaphores }
+        RateLimits {
+            limits,
+            state: Mutex::new(state),
+            semaphores,
+            nodes: std::sync::atomic::AtomicU32::new(1),
+        }
+    }
+
+    /// Splits every per-second limit between `nodes` live nodes from now on.
+    pub fn share_between(&self, nodes: u32) {
+        let nodes = nodes.max(1);
+        if self.nodes.swap(nodes, std::sync::atomic::Ordering::Relaxed) == nodes {
+            return;
+        }
+        let Ok(mut state) = self.state.lock() else { return };
+        for (name, credential) in state.iter_mut() {
+            if let (Some(bucket), Some(per_second)) =
+                (&mut credential.bucket, self.limits.get(name).and_then(|l| l.per_second))
+            {
+                bucket.reshare(per_second, nodes);
+            }
+        }
     }
 
     pub fn limits(&self, named_credential: &str) -> Limits {
@@ -231,6 +267,27 @@ mod tests {
         let Err(Wait::For(wait)) = limiter.admit("EightByEight", now) else { panic!("the sixth must wait") };
         assert!(wait > Duration::ZERO && wait <= Duration::from_millis(200), "{wait:?}");
         assert_eq!(limiter.admit("Other", now), Ok(()), "other credentials are not limited by it");
+    }
+
+    #[test]
+    fn nodes_sharing_a_per_second_limit_each_take_their_share() {
+        let limiter = RateLimits::new(
+            limits("EightByEight", Limits { per_second: Some(30), ..Limits::default() }),
+            &HashMap::new(),
+            Utc::now(),
+        );
+        limiter.share_between(3);
+        let mut state = limiter.state.lock().unwrap();
+        let bucket = state.get_mut("EightByEight").unwrap().bucket.as_mut().unwrap();
+        // At one instant (no refill), a third of the burst, then a third of the rate.
+        let at = bucket.updated;
+        assert_eq!((0..30).take_while(|_| bucket.take(at).is_ok()).count(), 10);
+        assert_eq!(bucket.take(at), Err(Duration::from_millis(100)));
+        drop(state);
+        limiter.share_between(1);
+        let state = limiter.state.lock().unwrap();
+        let bucket = state["EightByEight"].bucket.as_ref().unwrap();
+        assert_eq!((bucket.rate, bucket.capacity), (30.0, 30.0), "alone again: the whole limit");
     }
 
     #[test]

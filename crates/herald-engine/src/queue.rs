@@ -297,9 +297,9 @@ impl Engine {
         });
     }
 
-    /// On a database shared by several nodes, every [`DUE_POLL_EVERY`] claims the waiting runs that
+    /// On a database shared by several nodes, every [`DUE_POLL_EVERY`]: claims the waiting runs that
     /// came due (parked by any node; the node that parked one also wakes it on time, the poll takes
-    /// those whose node is busy or gone).
+    /// those whose node is busy or gone), and counts the live nodes, which share the rate limits.
     pub(crate) fn start_due_poll(&self) {
         if !self.inner.store.shared() {
             return;
@@ -312,6 +312,14 @@ impl Engine {
                 ticks.tick().await;
                 if let Err(error) = engine.claim_due().await {
                     tracing::warn!(%error, "could not claim the waiting runs that came due");
+                }
+                let live_since = crate::vault::live_since();
+                match engine.inner.store.vault_nodes().await {
+                    Ok(nodes) => {
+                        let live = nodes.iter().filter(|node| node.seen_at >= live_since).count();
+                        engine.inner.limits.share_between(u32::try_from(live).unwrap_or(u32::MAX));
+                    }
+                    Err(error) => tracing::warn!(%error, "could not count the live nodes"),
                 }
             }
         });
