@@ -156,6 +156,13 @@ impl ConsentCache {
         cache
     }
 
+    /// Forgets everything known and keeps `rows` (consent read again from the database).
+    pub fn replace(&self, rows: &[ConsentRow]) {
+        let fresh = ConsentCache::load(rows);
+        let Ok(mut map) = self.opted_out.lock() else { return };
+        *map = fresh.opted_out.into_inner().unwrap_or_default();
+    }
+
     pub fn set(&self, row: &ConsentRow) {
         let Ok(mut map) = self.opted_out.lock() else { return };
         let senders = map.entry(row.phone.clone()).or_default();

@@ -231,6 +231,7 @@ impl Engine {
         self.recover().await?;
         self.start_sweep(self.inner.sweep_every);
         self.start_due_poll();
+        self.follow_notices();
         self.start_vault_upkeep();
         Ok(())
     }
@@ -320,6 +321,28 @@ impl Engine {
                         engine.inner.limits.share_between(u32::try_from(live).unwrap_or(u32::MAX));
                     }
                     Err(error) => tracing::warn!(%error, "could not count the live nodes"),
+                }
+            }
+        });
+    }
+
+    /// On a shared database, applies what other nodes announce: an opt-out received by any node
+    /// stops this node's sends to that phone as soon as it commits.
+    fn follow_notices(&self) {
+        let Some(mut notices) = self.inner.store.notices() else { return };
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok(herald_store::Notice::Consent(row)) => engine.inner.consent.set(&row),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "missed notices from other nodes; reading consent again");
+                        match engine.inner.store.consents().await {
+                            Ok(rows) => engine.inner.consent.replace(&rows),
+                            Err(error) => tracing::warn!(%error, "could not read consent again"),
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }
         });

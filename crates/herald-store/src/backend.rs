@@ -66,6 +66,13 @@ pub trait Backend: Send + Sync + 'static {
     /// SQLite's case), a starting server takes every run left unfinished at once.
     fn shared(&self) -> bool;
 
+    /// What other nodes on a shared database changed that a node keeps in memory, as each change
+    /// commits (PostgreSQL: `LISTEN`/`NOTIFY`). `None` for a database of one server. A receiver that
+    /// lags behind loses notices (`RecvError::Lagged`): it must read the state again.
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        None
+    }
+
     /// The database's kind as herald names it (`sqlite`, `postgresql`), for `/health` and messages.
     fn kind(&self) -> &'static str;
 
@@ -297,7 +304,8 @@ pub trait WriteTx {
     /// An opt-in lifts the phone's opt-outs whose sender was not known (`sender` empty).
     fn lift_unknown_sender_opt_out(&mut self, phone: &str, now: &str) -> Result<()>;
 
-    /// Inserts or replaces the consent of (phone, sender).
+    /// Inserts or replaces the consent of (phone, sender). On a shared database every node hears of
+    /// it once it commits ([`Notice::Consent`]).
     fn set_consent(&mut self, consent: &ConsentRow) -> Result<()>;
 
     /// Notes a webhook delivery by the digest of its endpoint and body; returns `false`, and notes
@@ -417,6 +425,13 @@ pub trait WriteTx {
         self.retire_master_rows(master_id, now)?;
         Ok(MasterRetirement::Retired)
     }
+}
+
+/// A change announced to every node on a shared database (see [`Backend::notices`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// A phone's consent changed (an opt-out or an opt-in): sends to it stop, or may go on.
+    Consent(ConsentRow),
 }
 
 /// One caller's write, as a backend receives it: the closure to run, with its result type erased, and

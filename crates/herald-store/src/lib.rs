@@ -22,7 +22,7 @@ mod ledger;
 mod sqlite;
 mod vault;
 
-pub use backend::{Backend, BoxFuture, Ran, RecordFilter, Write, WriteTx};
+pub use backend::{Backend, BoxFuture, Notice, Ran, RecordFilter, Write, WriteTx};
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
 pub use sqlite::SqliteBackend;
 pub use vault::{
@@ -373,6 +373,11 @@ impl Store {
     /// Whether several herald servers may share this database at once (see [`Backend::shared`]).
     pub fn shared(&self) -> bool {
         self.backend.shared()
+    }
+
+    /// What other nodes changed, as it commits (see [`Backend::notices`]).
+    pub fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        self.backend.notices()
     }
 
     /// The database's kind (see [`Backend::kind`]).
