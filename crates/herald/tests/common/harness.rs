@@ -45,9 +45,17 @@ pub struct Setup {
     server_env: Vec<(String, String)>,
     listen: String,
     server: bool,
+    database: Option<String>,
 }
 
 impl Setup {
+    /// Keeps herald's state in this database (a PostgreSQL URL) instead of a SQLite file of the
+    /// test's own. The project is then a copy, since the vault's key file goes into its folder.
+    pub fn database(mut self, url: &str) -> Self {
+        self.database = Some(url.to_string());
+        self
+    }
+
     /// Stores `value` for a credential parameter with `herald credential set`; a second value for the same
     /// parameter replaces the first.
     pub fn credential(mut self, [external, principal, parameter]: [&str; 3], value: &str) -> Self {
@@ -109,8 +117,8 @@ impl Setup {
     /// with other work, call it in `spawn_blocking`.
     pub fn start(self) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("herald.db");
-        let (project, copy) = if self.edits.is_empty() {
+        let db = self.database.as_ref().map_or_else(|| dir.path().join("herald.db"), PathBuf::from);
+        let (project, copy) = if self.edits.is_empty() && self.database.is_none() {
             (example(&self.example), None)
         } else {
             let copy = ProjectCopy::of(&self.example);
@@ -187,6 +195,7 @@ impl Harness {
             server_env: Vec::new(),
             listen: "127.0.0.1:0".to_string(),
             server: true,
+            database: None,
         }
     }
 
@@ -204,22 +213,23 @@ impl Harness {
     pub fn start_server(&self) {
         let mut server = self.server.lock().unwrap();
         assert!(server.is_none(), "the server is running already");
-        let env: Vec<(&str, &str)> = self.server_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (project, db) = (self.project.to_str().unwrap(), self.db.to_str().unwrap());
-        let args = [
-            "serve",
-            "--project",
-            project,
-            "--db",
-            db,
-            "--listen",
-            &self.listen,
-            "--sandbox",
-            &self.sandbox.url,
-        ];
-        let process = Process::start(&args, &env);
+        let process = self.serve(&self.listen);
         *self.server_url.lock().unwrap() = process.url.clone();
         *server = Some(process);
+    }
+
+    /// Starts one more `herald serve` on the harness's database (a node beside the harness's own
+    /// server), on a port of its own; the caller keeps, kills and restarts it.
+    pub fn start_node(&self) -> Process {
+        self.serve("127.0.0.1:0")
+    }
+
+    fn serve(&self, listen: &str) -> Process {
+        let env: Vec<(&str, &str)> = self.server_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let (project, db) = (self.project.to_str().unwrap(), self.db.to_str().unwrap());
+        let args =
+            ["serve", "--project", project, "--db", db, "--listen", listen, "--sandbox", &self.sandbox.url];
+        Process::start(&args, &env)
     }
 
     /// SIGKILLs the server and waits until it is gone; its output joins the transcript. False if no
