@@ -335,8 +335,9 @@ impl Engine {
             loop {
                 match notices.recv().await {
                     Ok(herald_store::Notice::Consent(row)) => engine.inner.consent.set(&row),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "missed notices from other nodes; reading consent again");
+                    missed @ (Ok(herald_store::Notice::Resync)
+                    | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                        tracing::warn!(?missed, "missed notices from other nodes; reading consent again");
                         match engine.inner.store.consents().await {
                             Ok(rows) => engine.inner.consent.replace(&rows),
                             Err(error) => tracing::warn!(%error, "could not read consent again"),

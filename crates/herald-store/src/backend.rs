@@ -432,6 +432,9 @@ pub trait WriteTx {
 pub enum Notice {
     /// A phone's consent changed (an opt-out or an opt-in): sends to it stop, or may go on.
     Consent(ConsentRow),
+    /// Notices may have been lost (the connection that hears them was opened again): read what a
+    /// node keeps in memory again, as after a lag.
+    Resync,
 }
 
 /// One caller's write, as a backend receives it: the closure to run, with its result type erased, and

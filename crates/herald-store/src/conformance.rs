@@ -988,7 +988,10 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $contract() {
-                let database: $crate::conformance::Database = $database.await;
+                // A backend that cannot have its database here (no server) gives `None`: skipped.
+                let Some(database): Option<$crate::conformance::Database> = $database.await.into() else {
+                    return;
+                };
                 $crate::conformance::$contract(&database).await;
             }
         )*

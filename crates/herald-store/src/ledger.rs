@@ -102,7 +102,7 @@ pub struct NewReceipt<'a> {
     pub received_at: &'a str,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ConsentRow {
     pub phone: String,
     pub sender: String,

@@ -19,11 +19,13 @@ mod backend;
 pub mod conformance;
 mod fields;
 mod ledger;
+pub mod postgres;
 mod sqlite;
 mod vault;
 
 pub use backend::{Backend, BoxFuture, Notice, Ran, RecordFilter, Write, WriteTx};
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
+pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;
 pub use vault::{
     ACTIVE_KEY_META, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, SecretRow, VaultNode, VaultSummary,
@@ -242,9 +244,9 @@ pub struct NewRun<'a> {
 }
 
 impl Store {
-    /// Opens the database at `location`, creating it if needed, and brings its schema up to date.
-    /// Today that is a SQLite file; this is where a backend is chosen by the location's form (a
-    /// PostgreSQL URL, say), so callers never name one.
+    /// Opens the database at `location`, creating it if needed, and brings its schema up to date:
+    /// a PostgreSQL database when `location` is a `postgres://` or `postgresql://` URL, else a SQLite
+    /// file. This is the one place a backend is chosen, so callers never name one.
     pub async fn open(location: &Path) -> Result<Store> {
         Store::open_with(location, Durability::default()).await
     }
@@ -252,11 +254,14 @@ impl Store {
     /// [`Store::open`], with commits as durable as `durability` asks.
     pub async fn open_with(location: &Path, durability: Durability) -> Result<Store> {
         let path = location.to_path_buf();
-        let backend =
-            tokio::task::spawn_blocking(move || SqliteBackend::open(&path, durability)).await.map_err(
-                |error| StoreError::Stopped(format!("opening the database did not finish: {error}")),
-            )??;
-        Ok(Store::with_backend(backend))
+        let opened =
+            tokio::task::spawn_blocking(move || match path.to_str().filter(|text| postgres::is_url(text)) {
+                Some(url) => PostgresBackend::open(url, durability).map(Store::with_backend),
+                None => SqliteBackend::open(&path, durability).map(Store::with_backend),
+            });
+        opened
+            .await
+            .map_err(|error| StoreError::Stopped(format!("opening the database did not finish: {error}")))?
     }
 
     /// Copies the database at `location` as it is committed now (also while a server writes to it)

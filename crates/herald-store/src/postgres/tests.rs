@@ -1,0 +1,204 @@
+//! The PostgreSQL backend against the conformance suite, and what only PostgreSQL does: migrations
+//! shared by nodes starting together, the schema's own guards, notices between nodes, lost
+//! connections, and passwords kept out of every message.
+
+use super::testing::ScratchDatabase;
+use crate::conformance::Database;
+use crate::{ACTIVE_KEY_META, ConsentRow, Notice, SealedSecret, Store, StoreError};
+use std::path::Path;
+
+/// A scratch database of its own, dropped when the test ends; `None` when no server answers.
+async fn fresh() -> Option<Database> {
+    let scratch = ScratchDatabase::create()?;
+    let url = scratch.url.clone();
+    Some(Database::new(
+        move || {
+            let url = url.clone();
+            Box::pin(async move { Store::open(Path::new(&url)).await.unwrap() })
+        },
+        scratch,
+    ))
+}
+
+/// Every contract of the suite, as `postgres::tests::conformance::<contract>`.
+mod conformance {
+    crate::conformance_tests!(super::fresh());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_opening_a_new_database_together_migrate_it_once() {
+    let Some(scratch) = ScratchDatabase::create() else { return };
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = scratch.url.clone();
+            async move { Store::open(Path::new(&url)).await }
+        })
+        .collect();
+    let stores: Vec<Store> = futures_join(opens).await;
+    assert_eq!(stores.len(), 4);
+    stores[0].write(|tx| tx.set_meta("k", "v")).await.unwrap();
+    assert_eq!(stores[3].meta("k").await.unwrap().as_deref(), Some("v"), "one database, one schema");
+    for store in &stores {
+        store.close().await;
+    }
+}
+
+async fn futures_join(
+    opens: Vec<impl std::future::Future<Output = crate::Result<Store>> + Send + 'static>,
+) -> Vec<Store> {
+    let tasks: Vec<_> = opens.into_iter().map(tokio::spawn).collect();
+    let mut stores = Vec::new();
+    for task in tasks {
+        stores.push(task.await.unwrap().unwrap());
+    }
+    stores
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_written_by_a_newer_herald_is_refused_with_the_versions_named() {
+    let Some(scratch) = ScratchDatabase::create() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    store.close().await;
+    let url = scratch.url.clone();
+    std::thread::spawn(move || {
+        let mut client = url.parse::<postgres::Config>().unwrap().connect(postgres::NoTls).unwrap();
+        client.batch_execute("INSERT INTO herald_schema (version, applied_at) VALUES (99, 'later')").unwrap();
+    })
+    .join()
+    .unwrap();
+    let error = Store::open(Path::new(&scratch.url)).await.unwrap_err().to_string();
+    assert!(error.contains("version 99") && error.contains("upgrade herald"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_itself_refuses_to_retire_a_data_key_in_use_or_to_seal_under_a_retired_one() {
+    let Some(scratch) = ScratchDatabase::create() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    let (one, two) = store
+        .write(|tx| {
+            tx.add_master("m1", "t0")?;
+            let one = tx.insert_data_key("t0")?;
+            let two = tx.insert_data_key("t0")?;
+            tx.set_meta(ACTIVE_KEY_META, &two.to_string())?;
+            Ok::<_, StoreError>((one, two))
+        })
+        .await
+        .unwrap();
+    let sealed = SealedSecret {
+        parameter: "p".into(),
+        key_id: Some(one),
+        nonce: vec![1; 12],
+        ciphertext: vec![2; 20],
+    };
+    let in_use = sealed.clone();
+    store.write(move |tx| tx.upsert_secret("EC", "P", "", &in_use, "t1")).await.unwrap();
+    let url = scratch.url.clone();
+    let refusals = std::thread::spawn(move || {
+        let mut client = url.parse::<postgres::Config>().unwrap().connect(postgres::NoTls).unwrap();
+        let retire = client.execute("UPDATE vault_keys SET retired_at = 't2' WHERE id = $1", &[&one]);
+        client.execute("UPDATE vault_keys SET retired_at = 't2' WHERE id = $1", &[&two]).unwrap();
+        let seal = client.execute(
+            "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at)
+             VALUES ('EC', 'P', '', 'q', $1, '\\x01', '\\x02', 't3')",
+            &[&two],
+        );
+        (super::rows::described(&retire.unwrap_err()), super::rows::described(&seal.unwrap_err()))
+    })
+    .join()
+    .unwrap();
+    assert!(refusals.0.contains("cannot be retired"), "{}", refusals.0);
+    assert!(refusals.1.contains("is retired"), "{}", refusals.1);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_change_committed_by_one_node_is_heard_by_another_and_a_rolled_back_one_is_not() {
+    let Some(scratch) = ScratchDatabase::create() else { return };
+    let (one, two) = (
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+    );
+    let mut heard = two.notices().expect("a shared database announces changes");
+    // The listener connects on its own thread: wait until it hears a first change.
+    let consent = |phone: &str, status: &str| ConsentRow {
+        phone: phone.into(),
+        sender: String::new(),
+        status: status.into(),
+        keyword: Some("STOP".into()),
+        source: "test".into(),
+        updated_at: "t1".into(),
+    };
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let row = consent("+6590000000", "opted_out");
+            one.write(move |tx| tx.set_consent(&row)).await.unwrap();
+            if let Ok(Ok(notice)) =
+                tokio::time::timeout(std::time::Duration::from_millis(200), heard.recv()).await
+            {
+                return notice;
+            }
+        }
+    })
+    .await
+    .expect("the other node hears the change");
+    assert_eq!(first, Notice::Consent(consent("+6590000000", "opted_out")));
+    while heard.try_recv().is_ok() {}
+
+    let refused = consent("+6591111111", "opted_out");
+    let _ = one
+        .write(move |tx| {
+            tx.set_consent(&refused)?;
+            Err::<(), _>(StoreError::Missing("a reason to roll back".into()))
+        })
+        .await;
+    let kept = consent("+6592222222", "opted_in");
+    let sent = kept.clone();
+    one.write(move |tx| tx.set_consent(&sent)).await.unwrap();
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), heard.recv()).await.unwrap().unwrap();
+    assert_eq!(next, Notice::Consent(kept), "the rolled-back change was never announced");
+    one.close().await;
+    two.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_writes_go_on_after_the_server_drops_every_connection() {
+    let Some(scratch) = ScratchDatabase::create() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    store.write(|tx| tx.set_meta("k", "1")).await.unwrap();
+    assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("1"));
+    let url = scratch.url.clone();
+    std::thread::spawn(move || {
+        let mut client = url.parse::<postgres::Config>().unwrap().connect(postgres::NoTls).unwrap();
+        client
+            .batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            .unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("1"), "a read opens a new connection");
+    // The write that finds the connection gone may be refused (nothing of it kept); the next one runs.
+    let mut written = false;
+    for attempt in 0..20 {
+        let value = attempt.to_string();
+        if store.write(move |tx| tx.set_meta("k", &value)).await.is_ok() {
+            written = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(written, "the writer opened a new connection");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_never_appears_in_an_open_error() {
+    let secret = "s3cr3t-Pa55word";
+    let url = format!("postgres://herald:{secret}@127.0.0.1:1/nowhere?connect_timeout=2");
+    let error = Store::open(Path::new(&url)).await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("herald:****@127.0.0.1:1"), "the location is named, masked: {shown}");
+    let query = format!("postgresql://h/db?user=u&password={secret}");
+    assert_eq!(super::masked(&query), "postgresql://h/db?user=u&password=****");
+    assert_eq!(super::masked("postgres://u@h/db"), "postgres://u@h/db");
+}
