@@ -77,6 +77,8 @@ pub fn run_json(run: &RunRow) -> Value {
         "updatedAt": run.updated_at,
         "nextAttemptAt": run.next_attempt_at,
         "version": run.version,
+        // The node that runs it while ready or running; after that, the last one that did.
+        "node": run.owner,
         "interviewId": run.state.get("interview_id"),
         "trace": run.state.get("trace").cloned().unwrap_or(Value::Array(Vec::new())),
         "traceOmitted": run.state.get("trace_omitted").cloned().unwrap_or(Value::Object(Default::default())),
