@@ -140,6 +140,27 @@ impl RateLimits {
         }
     }
 
+    /// The named credentials that have a daily budget.
+    pub fn daily_budgets(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.limits.iter().filter(|(_, l)| l.per_day.is_some()).map(|(name, _)| name.clone()).collect();
+        names.sort();
+        names
+    }
+
+    /// Counts, against a credential's daily budget, the calls the ledger holds for today: on a shared
+    /// database, those of every node. The budget never goes back down: this node's own calls not yet
+    /// in the ledger stay counted.
+    pub fn note_used_today(&self, named_credential: &str, used: u32, now: DateTime<Utc>) {
+        let Ok(mut state) = self.state.lock() else { return };
+        let Some(daily) = state.get_mut(named_credential).and_then(|c| c.daily.as_mut()) else { return };
+        if daily.day != now.date_naive() {
+            daily.day = now.date_naive();
+            daily.used = 0;
+        }
+        daily.used = daily.used.max(used);
+    }
+
     pub fn limits(&self, named_credential: &str) -> Limits {
         self.limits.get(named_credential).copied().unwrap_or_default()
     }
@@ -288,6 +309,30 @@ mod tests {
         let state = limiter.state.lock().unwrap();
         let bucket = state["EightByEight"].bucket.as_ref().unwrap();
         assert_eq!((bucket.rate, bucket.capacity), (30.0, 30.0), "alone again: the whole limit");
+    }
+
+    #[test]
+    fn a_daily_budget_counts_the_calls_other_nodes_wrote_to_the_ledger_and_never_goes_back_down() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 15, 0, 0).unwrap();
+        let limiter = RateLimits::new(
+            limits("Kixie", Limits { per_day: Some(10), ..Limits::default() }),
+            &HashMap::new(),
+            now,
+        );
+        assert_eq!(limiter.daily_budgets(), ["Kixie"]);
+        for _ in 0..3 {
+            assert_eq!(limiter.admit("Kixie", now), Ok(()));
+        }
+        // The other nodes made 6 calls today: 9 in all, so one is left.
+        limiter.note_used_today("Kixie", 9, now);
+        assert_eq!(limiter.admit("Kixie", now), Ok(()));
+        assert!(matches!(limiter.admit("Kixie", now), Err(Wait::Until { .. })), "the shared budget is spent");
+        // A ledger read older than this node's own last calls takes nothing back.
+        limiter.note_used_today("Kixie", 2, now);
+        assert!(matches!(limiter.admit("Kixie", now), Err(Wait::Until { .. })));
+        let tomorrow = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 1).unwrap();
+        limiter.note_used_today("Kixie", 0, tomorrow);
+        assert_eq!(limiter.admit("Kixie", tomorrow), Ok(()), "a new day has a new budget");
     }
 
     #[test]

@@ -322,8 +322,29 @@ impl Engine {
                     }
                     Err(error) => tracing::warn!(%error, "could not count the live nodes"),
                 }
+                engine.share_daily_budgets().await;
             }
         });
+    }
+
+    /// Reads today's calls of every node from the ledger into each daily budget, so that nodes
+    /// together stay within it (overshooting by at most the calls of the last second).
+    async fn share_daily_budgets(&self) {
+        let now = chrono::Utc::now();
+        let day_start =
+            crate::limits::RateLimits::day_start(now).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for name in self.inner.limits.daily_budgets() {
+            match self.inner.store.messages_since(&name, &day_start).await {
+                Ok(used) => self.inner.limits.note_used_today(
+                    &name,
+                    u32::try_from(used.max(0)).unwrap_or(u32::MAX),
+                    now,
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, named_credential = %name, "could not read today's calls")
+                }
+            }
+        }
     }
 
     /// On a shared database, applies what other nodes announce: an opt-out received by any node
