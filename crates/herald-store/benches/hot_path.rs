@@ -1,7 +1,9 @@
 //! The store's part of the hot path: one write that inserts a record and the run it starts, and
 //! returns once committed. `cargo bench -p herald-store` prints its latency alone (one writer: no
 //! group to share a commit with) and under 64 concurrent writers (group commit), with percentiles and
-//! throughput, so that a change to the store can be compared before and after on the same machine.
+//! throughput, so that a change to the store can be compared before and after on the same machine;
+//! on SQLite, then on PostgreSQL (a scratch database on the server `HERALD_TEST_POSTGRES` names, else
+//! the local one; skipped with a message when none answers), with the round trips per write.
 //!
 //! A plain timing loop rather than a benchmark framework: what matters is the latency distribution of
 //! a write under concurrency, which a per-iteration framework does not measure.
@@ -56,15 +58,62 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-fn report(phase: &str, mut latencies: Vec<Duration>, wall: Duration) {
+fn report(phase: &str, mut latencies: Vec<Duration>, wall: Duration, trips: u64) {
     latencies.sort();
+    let per_write = trips as f64 / latencies.len() as f64;
     println!(
-        "{phase:<28} writes {:>6}  p50 {:>8.1} us  p99 {:>8.1} us  throughput {:>8.0} writes/s",
+        "{phase:<40} writes {:>6}  p50 {:>8.1} us  p99 {:>8.1} us  throughput {:>8.0} writes/s  round trips/write {per_write:>5.2}",
         latencies.len(),
         percentile(&latencies, 0.50).as_secs_f64() * 1e6,
         percentile(&latencies, 0.99).as_secs_f64() * 1e6,
         latencies.len() as f64 / wall.as_secs_f64()
     );
+}
+
+/// A scratch PostgreSQL database, dropped after the run; `None` when no server answers.
+struct Scratch {
+    server: String,
+    name: String,
+}
+
+impl Scratch {
+    fn create() -> Option<Scratch> {
+        let server = std::env::var("HERALD_TEST_POSTGRES")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .unwrap_or("postgres://root@127.0.0.1:5432/postgres".into());
+        let name = format!("herald_bench_{}", std::process::id());
+        match Scratch::admin(&server, &format!("CREATE DATABASE {name}")) {
+            Ok(()) => Some(Scratch { server, name }),
+            Err(error) => {
+                println!(
+                    "PostgreSQL skipped: no server answers at {} ({error})",
+                    herald_store::postgres::masked(&server)
+                );
+                None
+            }
+        }
+    }
+
+    fn admin(server: &str, sql: &str) -> Result<(), postgres::Error> {
+        let (server, sql) = (server.to_string(), sql.to_string());
+        std::thread::spawn(move || {
+            server.parse::<postgres::Config>()?.connect(postgres::NoTls)?.batch_execute(&sql)
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn url(&self) -> String {
+        let base = self.server.rsplit_once('/').map_or(self.server.as_str(), |(base, _)| base);
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = Scratch::admin(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
 }
 
 fn main() {
@@ -75,38 +124,58 @@ fn main() {
         for round in 1..=ROUNDS {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(&dir.path().join("bench.db")).await.unwrap();
-            let mut next = 0;
-            for _ in 0..1_000 {
-                write_lead(&store, next, &state).await;
-                next += 1;
-            }
-            let started = Instant::now();
-            let mut alone = Vec::with_capacity(ALONE);
-            for _ in 0..ALONE {
-                alone.push(write_lead(&store, next, &state).await);
-                next += 1;
-            }
-            report(&format!("round {round}: one writer"), alone, started.elapsed());
-
-            let started = Instant::now();
-            let writers: Vec<_> = (0..CONCURRENT)
-                .map(|writer| {
-                    let (store, state) = (store.clone(), Arc::clone(&state));
-                    tokio::spawn(async move {
-                        let mut latencies = Vec::new();
-                        for i in (writer..CONCURRENT_WRITES).step_by(CONCURRENT) {
-                            latencies.push(write_lead(&store, next + i, &state).await);
-                        }
-                        latencies
-                    })
-                })
-                .collect();
-            let mut concurrent = Vec::with_capacity(CONCURRENT_WRITES);
-            for writer in writers {
-                concurrent.extend(writer.await.unwrap());
-            }
-            report(&format!("round {round}: {CONCURRENT} writers"), concurrent, started.elapsed());
-            store.close().await;
+            measure(&format!("round {round}: SQLite"), &store, &state).await;
+        }
+        let Some(scratch) = Scratch::create() else { return };
+        for round in 1..=ROUNDS {
+            let url = scratch.url();
+            let store = Store::open(std::path::Path::new(&url)).await.unwrap();
+            // Each round on empty tables, as SQLite's rounds are.
+            Scratch::admin(&url, "TRUNCATE records, runs").unwrap();
+            measure(&format!("round {round}: PostgreSQL"), &store, &state).await;
         }
     });
+}
+
+async fn measure(what: &str, store: &Store, state: &Arc<Value>) {
+    let mut next = 0;
+    for _ in 0..1_000 {
+        write_lead(store, next, state).await;
+        next += 1;
+    }
+    let trips = herald_store::postgres::round_trips();
+    let started = Instant::now();
+    let mut alone = Vec::with_capacity(ALONE);
+    for _ in 0..ALONE {
+        alone.push(write_lead(store, next, state).await);
+        next += 1;
+    }
+    report(
+        &format!("{what}, one writer"),
+        alone,
+        started.elapsed(),
+        herald_store::postgres::round_trips() - trips,
+    );
+
+    let trips = herald_store::postgres::round_trips();
+    let started = Instant::now();
+    let writers: Vec<_> = (0..CONCURRENT)
+        .map(|writer| {
+            let (store, state) = (store.clone(), Arc::clone(state));
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                for i in (writer..CONCURRENT_WRITES).step_by(CONCURRENT) {
+                    latencies.push(write_lead(&store, next + i, &state).await);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut concurrent = Vec::with_capacity(CONCURRENT_WRITES);
+    for writer in writers {
+        concurrent.extend(writer.await.unwrap());
+    }
+    let trips = herald_store::postgres::round_trips() - trips;
+    report(&format!("{what}, {CONCURRENT} writers"), concurrent, started.elapsed(), trips);
+    store.close().await;
 }

@@ -35,6 +35,7 @@ use crate::{
     PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun,
     StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
+pub use rows::round_trips;
 use rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, described, get,
     masters, message_from_row, node_from_row, placed_from, receipt_from_row, record_from_row, run_from_row,

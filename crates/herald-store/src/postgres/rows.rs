@@ -41,6 +41,20 @@ pub(super) fn described(error: &postgres::Error) -> String {
     text
 }
 
+/// Round trips to the server made by every connection of this process so far (each statement,
+/// preparation or batch of control statements is one): what `cargo bench -p herald-store` reports per
+/// write.
+static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The round trips made so far (see `ROUND_TRIPS`).
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn count_trip() {
+    ROUND_TRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// One connection and the statements prepared on it: each SQL text is parsed once per connection.
 pub(super) struct Conn {
     client: Client,
@@ -48,19 +62,28 @@ pub(super) struct Conn {
     /// A statement found the connection gone, or the server ending it (an administrator, a
     /// restart): the driver may not have noticed it closed yet.
     broken: bool,
+    /// Statements that failed on this connection: one that failed inside a transaction has made
+    /// PostgreSQL refuse everything after it until a rollback, even if the write's closure went on.
+    failures: u64,
 }
 
 impl Conn {
     pub(super) fn new(client: Client) -> Conn {
-        Conn { client, prepared: HashMap::new(), broken: false }
+        Conn { client, prepared: HashMap::new(), broken: false, failures: 0 }
     }
 
     pub(super) fn is_closed(&self) -> bool {
         self.broken || self.client.is_closed()
     }
 
+    /// How many statements have failed on this connection so far.
+    pub(super) fn failures(&self) -> u64 {
+        self.failures
+    }
+
     /// Notes whether an error means the connection is gone, and converts it.
     fn checked(&mut self, error: postgres::Error) -> StoreError {
+        self.failures += 1;
         let ending = error.code().is_some_and(|code| {
             let code = code.code();
             code.starts_with("08") || code.starts_with("57P")
@@ -75,6 +98,7 @@ impl Conn {
         if let Some(statement) = self.prepared.get(sql) {
             return Ok(statement.clone());
         }
+        count_trip();
         let statement = self.client.prepare(sql).map_err(|error| self.checked(error))?;
         self.prepared.insert(sql.to_string(), statement.clone());
         Ok(statement)
@@ -82,26 +106,31 @@ impl Conn {
 
     pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
+        count_trip();
         self.client.query(&statement, params).map_err(|error| self.checked(error))
     }
 
     pub(super) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let statement = self.statement(sql)?;
+        count_trip();
         self.client.query_opt(&statement, params).map_err(|error| self.checked(error))
     }
 
     pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row> {
         let statement = self.statement(sql)?;
+        count_trip();
         self.client.query_one(&statement, params).map_err(|error| self.checked(error))
     }
 
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64> {
         let statement = self.statement(sql)?;
+        count_trip();
         self.client.execute(&statement, params).map_err(|error| self.checked(error))
     }
 
     /// Statements without values, sent at once (transaction control).
     pub(super) fn batch(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        count_trip();
         let outcome = self.client.batch_execute(sql);
         if let Err(error) = &outcome
             && (error.is_closed() || error.code().is_some_and(|code| code.code().starts_with("57P")))

@@ -202,3 +202,36 @@ async fn a_password_in_the_url_never_appears_in_an_open_error() {
     assert_eq!(super::masked(&query), "postgresql://h/db?user=u&password=****");
     assert_eq!(super::masked("postgres://u@h/db"), "postgres://u@h/db");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_goes_on_after_a_failed_statement_keeps_nothing_and_spares_its_group() {
+    let Some(scratch) = ScratchDatabase::create() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    // Alone in its transaction, then among others: the writes below are submitted together.
+    let careless = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .write(move |tx| {
+                    tx.set_meta(key, "written before the failure")?;
+                    // A token for a user that does not exist: a foreign key refuses it, and the
+                    // closure ignores the error.
+                    let _ = tx.create_token("t1", "no-such-user", "hash", "t0");
+                    Ok::<_, StoreError>(())
+                })
+                .await
+        }
+    };
+    assert!(careless("alone").await.is_err(), "the caller hears that its write was not kept");
+    let careful = |key: &'static str| {
+        let store = store.clone();
+        async move { store.write(move |tx| tx.set_meta(key, "kept")).await }
+    };
+    let (first, bad, last) = tokio::join!(careful("first"), careless("grouped"), careful("last"));
+    assert!(first.is_ok() && bad.is_err() && last.is_ok(), "{first:?} {bad:?} {last:?}");
+    assert_eq!(store.meta("alone").await.unwrap(), None);
+    assert_eq!(store.meta("grouped").await.unwrap(), None);
+    assert_eq!(store.meta("first").await.unwrap().as_deref(), Some("kept"));
+    assert_eq!(store.meta("last").await.unwrap().as_deref(), Some("kept"));
+    store.close().await;
+}
