@@ -10,6 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The engine's options for a test's database: a SQLite file in `dir`, or a scratch PostgreSQL
+/// database with `HERALD_TEST_DATABASE=postgresql` (`scripts/test` runs this suite both ways).
+fn options_in(dir: &std::path::Path) -> EngineOptions {
+    let mut options = EngineOptions::for_database(herald_store::postgres::testing::database_in(dir));
+    options.key_file = dir.join("h.key");
+    options
+}
+
 const KIXIE_RATE: &str = "rate_limit: {per_second: 2}\n";
 
 fn files(kixie_extra: &str, kixie_retry: &str, eight_retry: &str) -> Vec<(PathBuf, String)> {
@@ -128,7 +136,7 @@ async fn open_engine_with(
     workers: usize,
 ) -> Engine {
     let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
-    let mut options = EngineOptions::for_database(dir.join("h.db"));
+    let mut options = options_in(dir);
     options.sandbox = Some(format!("http://{address}"));
     options.workers = workers;
     Engine::open(Arc::new(project), &options).await.unwrap()

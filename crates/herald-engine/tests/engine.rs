@@ -11,6 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The engine's options for a test's database: a SQLite file in `dir`, or a scratch PostgreSQL
+/// database with `HERALD_TEST_DATABASE=postgresql` (`scripts/test` runs this suite both ways).
+fn options_in(dir: &std::path::Path) -> EngineOptions {
+    let mut options = EngineOptions::for_database(herald_store::postgres::testing::database_in(dir));
+    options.key_file = dir.join("h.key");
+    options
+}
+
 fn files(permission_sets: &str, flow: &str) -> Vec<(PathBuf, String)> {
     [
         ("herald.toml", format!("[automation]\npermission_sets = [{permission_sets}]\n")),
@@ -59,7 +67,7 @@ async fn engine(
 ) -> Engine {
     let project =
         herald_flow::load_files("/t".into(), files(permission_sets, flow)).unwrap_or_else(|d| panic!("{d}"));
-    let mut options = EngineOptions::for_database(dir.path().join("h.db"));
+    let mut options = options_in(dir.path());
     options.sandbox = sandbox;
     Engine::open(Arc::new(project), &options).await.unwrap()
 }
@@ -263,7 +271,7 @@ async fn oauth_tokens_are_cached_and_refreshed_once_after_a_401() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(sandbox.clone().serve(listener));
     let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
-    let mut options = EngineOptions::for_database(dir.path().join("h.db"));
+    let mut options = options_in(dir.path());
     options.sandbox = Some(url);
     let engine = Engine::open(Arc::new(project), &options).await.unwrap();
     engine.set_secret("Auth", "Main", "client_id", b"sandbox-client", None).await.unwrap();
@@ -439,8 +447,7 @@ async fn a_provider_echoing_the_basic_header_or_a_json_escaped_secret_gets_both_
     .collect();
     let dir = tempfile::tempdir().unwrap();
     let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
-    let engine =
-        Engine::open(Arc::new(project), &EngineOptions::for_database(dir.path().join("h.db"))).await.unwrap();
+    let engine = Engine::open(Arc::new(project), &options_in(dir.path())).await.unwrap();
     let token = r#"tok"en-4242"#;
     for (parameter, value) in [("username", "api-user"), ("password", "hunter2-pass"), ("token", token)] {
         engine.set_secret("Auth", "Main", parameter, value.as_bytes(), None).await.unwrap();
@@ -500,8 +507,7 @@ async fn paths_that_decode_to_dot_segments_or_hold_control_characters_never_leav
     files.push(("services/Svc.yaml".into(), service));
     let dir = tempfile::tempdir().unwrap();
     let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
-    let engine =
-        Engine::open(Arc::new(project), &EngineOptions::for_database(dir.path().join("h.db"))).await.unwrap();
+    let engine = Engine::open(Arc::new(project), &options_in(dir.path())).await.unwrap();
     engine.set_secret("Auth", "Main", "key", b"k", None).await.unwrap();
     engine.start().await.unwrap();
     let mut events = engine.subscribe();

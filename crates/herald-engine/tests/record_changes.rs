@@ -9,6 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The engine's options for a test's database: a SQLite file in `dir`, or a scratch PostgreSQL
+/// database with `HERALD_TEST_DATABASE=postgresql` (`scripts/test` runs this suite both ways).
+fn options_in(dir: &std::path::Path) -> EngineOptions {
+    let mut options = EngineOptions::for_database(herald_store::postgres::testing::database_in(dir));
+    options.key_file = dir.join("h.key");
+    options
+}
+
 fn files(flows: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
     let mut files: Vec<(PathBuf, String)> = [
         ("herald.toml", String::new()),
@@ -30,8 +38,7 @@ fn files(flows: &[(&str, &str)]) -> Vec<(PathBuf, String)> {
 
 async fn engine(dir: &tempfile::TempDir, flows: &[(&str, &str)]) -> Engine {
     let project = herald_flow::load_files("/t".into(), files(flows)).unwrap_or_else(|d| panic!("{d}"));
-    let engine =
-        Engine::open(Arc::new(project), &EngineOptions::for_database(dir.path().join("h.db"))).await.unwrap();
+    let engine = Engine::open(Arc::new(project), &options_in(dir.path())).await.unwrap();
     engine.start().await.unwrap();
     engine
 }

@@ -42,6 +42,7 @@ impl ScratchDatabase {
             // The synchronous client runs its own runtime: off any async thread.
             std::thread::spawn(move || -> Result<(), postgres::Error> {
                 let mut admin = server.parse::<postgres::Config>()?.connect(postgres::NoTls)?;
+                drop_leftovers(&mut admin);
                 admin.batch_execute(&format!("CREATE DATABASE {name}"))
             })
             .join()
@@ -63,6 +64,29 @@ impl ScratchDatabase {
                 );
                 None
             }
+        }
+    }
+}
+
+/// Drops the scratch databases of test processes that have ended (killed, or that kept theirs until
+/// they exited): their names carry the process id.
+fn drop_leftovers(admin: &mut postgres::Client) {
+    // Whether a process still runs is read from /proc; where there is none, nothing is dropped.
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'herald\\_test\\_%'", &[])
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).and_then(|pid| pid.parse::<u32>().ok());
+        let ended = pid.is_some_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if ended {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
 }
@@ -105,5 +129,34 @@ mod tests {
             "postgresql://u:p@h/t2?sslmode=disable"
         );
         assert_eq!(super::database_url("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+    }
+}
+
+/// Set to `postgresql` to run a suite that keeps its state through [`database_in`] on scratch
+/// PostgreSQL databases instead of SQLite files (`scripts/test` runs the engine's suite both ways).
+pub const DATABASE_VAR: &str = "HERALD_TEST_DATABASE";
+
+static DATABASES: std::sync::Mutex<Vec<(std::path::PathBuf, ScratchDatabase)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Where a test keeps its database: the SQLite file `h.db` in `dir`, or, with
+/// `HERALD_TEST_DATABASE=postgresql` and a server that answers, a scratch PostgreSQL database, the
+/// same one each time for the same `dir` (a test that restarts its engine finds its data). A scratch
+/// database lives until the test process ends; the next test's [`ScratchDatabase::create`] drops it.
+pub fn database_in(dir: &std::path::Path) -> std::path::PathBuf {
+    if std::env::var(DATABASE_VAR).as_deref() != Ok("postgresql") {
+        return dir.join("h.db");
+    }
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, scratch)) = databases.iter().find(|(of, _)| of == dir) {
+        return scratch.url.clone().into();
+    }
+    match ScratchDatabase::create() {
+        Some(scratch) => {
+            let url = scratch.url.clone();
+            databases.push((dir.to_path_buf(), scratch));
+            url.into()
+        }
+        None => dir.join("h.db"),
     }
 }
