@@ -116,22 +116,6 @@ impl Drop for ScratchDatabase {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_scratch_database_url_keeps_the_server_and_its_options() {
-        assert_eq!(
-            super::database_url("postgres://root@127.0.0.1:5432/postgres", "t1"),
-            "postgres://root@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            super::database_url("postgresql://u:p@h/db?sslmode=disable", "t2"),
-            "postgresql://u:p@h/t2?sslmode=disable"
-        );
-        assert_eq!(super::database_url("postgres://h:5432", "t3"), "postgres://h:5432/t3");
-    }
-}
-
 /// Set to `postgresql` to run a suite that keeps its state through [`database_in`] on scratch
 /// PostgreSQL databases instead of SQLite files (`scripts/test` runs the engine's suite both ways).
 pub const DATABASE_VAR: &str = "HERALD_TEST_DATABASE";
@@ -158,5 +142,21 @@ pub fn database_in(dir: &std::path::Path) -> std::path::PathBuf {
             url.into()
         }
         None => dir.join("h.db"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_scratch_database_url_keeps_the_server_and_its_options() {
+        assert_eq!(
+            super::database_url("postgres://root@127.0.0.1:5432/postgres", "t1"),
+            "postgres://root@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            super::database_url("postgresql://u:p@h/db?sslmode=disable", "t2"),
+            "postgresql://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(super::database_url("postgres://h:5432", "t3"), "postgres://h:5432/t3");
     }
 }
