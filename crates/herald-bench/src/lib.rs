@@ -102,6 +102,10 @@ pub struct BenchOptions {
     /// How long the emulated provider takes to answer each request (the sandbox's `latency_ms` on the
     /// scenario's host), for herald and the peer alike. Zero answers at once.
     pub provider_latency: Duration,
+    /// A PostgreSQL server (`postgres://…`; its own database is only used to connect): herald runs the
+    /// phases a second time on a scratch database created there (and dropped after), and the report
+    /// compares it with the run on SQLite, as with a peer.
+    pub postgres: Option<String>,
 }
 
 impl Default for BenchOptions {
@@ -124,6 +128,7 @@ impl Default for BenchOptions {
             command: None,
             recipients: None,
             provider_latency: Duration::ZERO,
+            postgres: None,
         }
     }
 }
@@ -152,6 +157,8 @@ pub enum BenchError {
     NoRecipients,
     #[error("{0}")]
     Bulk(String),
+    #[error("the PostgreSQL run: {0}")]
+    Database(String),
     #[error("at most {max} leads per run (phones are numbered uniquely), asked for {asked}")]
     TooManyLeads { asked: u64, max: u64 },
     #[error("cannot start {what}: {source}")]
@@ -266,9 +273,20 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
         report.notes.extend(notes);
     } else {
         let herald_target =
-            run_herald(&herald, &project, scenario, &client, &options, &phases, &progress).await?;
+            run_herald(&herald, &project, scenario, &client, &options, &phases, None, &progress).await?;
         report.notes.extend(herald_target.1);
         report.targets.push(herald_target.0);
+        if let Some(server) = options.postgres.as_deref() {
+            progress.set_prefix("postgres");
+            let (target, notes) =
+                run_herald(&herald, &project, scenario, &client, &options, &phases, Some(server), &progress)
+                    .await?;
+            report.notes.extend(notes);
+            for (h, p) in report.targets[0].phases.iter().zip(&target.phases) {
+                report.comparisons.push(Comparison::between(h, HERALD_ON_POSTGRES, p));
+            }
+            report.targets.push(target);
+        }
     }
 
     if options.startup_runs > 0 && recipients.is_some() {
@@ -516,6 +534,8 @@ struct HeraldUnderTest {
     sandbox: Process,
     /// `Bearer <token>` when the binary has API tokens.
     authorization: Option<String>,
+    /// The scratch PostgreSQL database herald keeps its state in, dropped after the processes.
+    _database: Option<herald_store::postgres::ScratchDatabase>,
 }
 
 impl HeraldUnderTest {
@@ -524,10 +544,15 @@ impl HeraldUnderTest {
         project: &Path,
         scenario: &Scenario,
         provider_latency: Duration,
+        postgres: Option<&str>,
         progress: &ProgressBar,
     ) -> Result<HeraldUnderTest, BenchError> {
         let temp = tempfile::tempdir()?;
-        let db = temp.path().join("herald.db");
+        let database = postgres
+            .map(|server| herald_store::postgres::ScratchDatabase::create_on(server, "herald_bench"))
+            .transpose()
+            .map_err(BenchError::Database)?;
+        let db = database.as_ref().map_or_else(|| temp.path().join("herald.db"), |d| PathBuf::from(&d.url));
         let copy = temp.path().join("project");
         copy_without_provider_limits(project, &copy)?;
         let project = copy.as_path();
@@ -555,7 +580,7 @@ impl HeraldUnderTest {
             READY_LIMIT,
         )
         .await?;
-        Ok(HeraldUnderTest { _temp: temp, serve, sandbox, authorization })
+        Ok(HeraldUnderTest { _temp: temp, serve, sandbox, authorization, _database: database })
     }
 
     /// Stops both processes; an error if either had died before.
@@ -570,6 +595,9 @@ impl HeraldUnderTest {
 
 const HERALD_DURABILITY: &str =
     "every record and run committed to SQLite (WAL, synchronous=NORMAL) before the 201";
+const HERALD_POSTGRES_DURABILITY: &str = "every record and run committed to PostgreSQL (synchronous_commit=off: survives a kill of herald) before the 201";
+/// How the PostgreSQL run is named in the tables.
+const HERALD_ON_POSTGRES: &str = "herald on PostgreSQL";
 
 async fn run_herald(
     herald: &Path,
@@ -578,12 +606,15 @@ async fn run_herald(
     client: &reqwest::Client,
     options: &BenchOptions,
     phases: &[Phase],
+    postgres: Option<&str>,
     progress: &ProgressBar,
 ) -> Result<(TargetReport, Vec<String>), BenchError> {
     let under_test =
-        HeraldUnderTest::start(herald, project, scenario, options.provider_latency, progress).await?;
+        HeraldUnderTest::start(herald, project, scenario, options.provider_latency, postgres, progress)
+            .await?;
+    let name = if postgres.is_some() { HERALD_ON_POSTGRES } else { "herald" };
     let target = Target {
-        name: "herald",
+        name,
         client,
         records_url: format!("{}/api/v1/records/{}", under_test.serve.url, scenario.object),
         authorization: under_test.authorization.clone(),
@@ -595,7 +626,8 @@ async fn run_herald(
     let alive = under_test.stop().await;
     let (phases, notes) = result?;
     alive?;
-    Ok((TargetReport { target: "herald".into(), durability: HERALD_DURABILITY.into(), phases }, notes))
+    let durability = if postgres.is_some() { HERALD_POSTGRES_DURABILITY } else { HERALD_DURABILITY };
+    Ok((TargetReport { target: name.into(), durability: durability.into(), phases }, notes))
 }
 
 /// The bulk phase against herald: seed the recipients, launch the campaign, count what 8x8 receives.
@@ -609,7 +641,8 @@ async fn run_herald_bulk(
 ) -> Result<(BulkReport, Vec<String>), BenchError> {
     // A campaign is measured against an instant provider: its batches are few, and the point is
     // herald's own work per recipient.
-    let under_test = HeraldUnderTest::start(herald, project, scenario, Duration::ZERO, progress).await?;
+    let under_test =
+        HeraldUnderTest::start(herald, project, scenario, Duration::ZERO, None, progress).await?;
     let target = bulk::BulkTarget {
         client,
         api_url: &under_test.serve.url,

@@ -70,52 +70,6 @@ fn report(phase: &str, mut latencies: Vec<Duration>, wall: Duration, trips: u64)
     );
 }
 
-/// A scratch PostgreSQL database, dropped after the run; `None` when no server answers.
-struct Scratch {
-    server: String,
-    name: String,
-}
-
-impl Scratch {
-    fn create() -> Option<Scratch> {
-        let server = std::env::var("HERALD_TEST_POSTGRES")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .unwrap_or("postgres://root@127.0.0.1:5432/postgres".into());
-        let name = format!("herald_bench_{}", std::process::id());
-        match Scratch::admin(&server, &format!("CREATE DATABASE {name}")) {
-            Ok(()) => Some(Scratch { server, name }),
-            Err(error) => {
-                println!(
-                    "PostgreSQL skipped: no server answers at {} ({error})",
-                    herald_store::postgres::masked(&server)
-                );
-                None
-            }
-        }
-    }
-
-    fn admin(server: &str, sql: &str) -> Result<(), postgres::Error> {
-        let (server, sql) = (server.to_string(), sql.to_string());
-        std::thread::spawn(move || {
-            server.parse::<postgres::Config>()?.connect(postgres::NoTls)?.batch_execute(&sql)
-        })
-        .join()
-        .unwrap()
-    }
-
-    fn url(&self) -> String {
-        let base = self.server.rsplit_once('/').map_or(self.server.as_str(), |(base, _)| base);
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = Scratch::admin(&self.server, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
-
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -126,12 +80,17 @@ fn main() {
             let store = Store::open(&dir.path().join("bench.db")).await.unwrap();
             measure(&format!("round {round}: SQLite"), &store, &state).await;
         }
-        let Some(scratch) = Scratch::create() else { return };
+        let server = std::env::var("HERALD_TEST_POSTGRES")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .unwrap_or("postgres://root@127.0.0.1:5432/postgres".into());
         for round in 1..=ROUNDS {
-            let url = scratch.url();
-            let store = Store::open(std::path::Path::new(&url)).await.unwrap();
-            // Each round on empty tables, as SQLite's rounds are.
-            Scratch::admin(&url, "TRUNCATE records, runs").unwrap();
+            // Each round on a new database, as SQLite's rounds are on new files.
+            let scratch = match herald_store::postgres::ScratchDatabase::create_on(&server, "herald_bench") {
+                Ok(scratch) => scratch,
+                Err(error) => return println!("PostgreSQL skipped: {error}"),
+            };
+            let store = Store::open(std::path::Path::new(&scratch.url)).await.unwrap();
             measure(&format!("round {round}: PostgreSQL"), &store, &state).await;
         }
     });

@@ -120,6 +120,11 @@ enum Command {
         /// alike (real providers answer in 100-400 ms); 0 answers at once.
         #[arg(long, default_value_t = 0)]
         provider_latency_ms: u64,
+        /// Also run herald on PostgreSQL and compare it with SQLite in the same run: a scratch
+        /// database is created on this server (postgres://user@host:port/db; its own database is only
+        /// used to connect) and dropped after. Example: --postgres postgres://root@127.0.0.1:5432/postgres
+        #[arg(long, value_name = "SERVER_URL")]
+        postgres: Option<String>,
         /// Also write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -653,10 +658,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_leads,
             startup_runs,
             provider_latency_ms,
+            postgres,
             json,
             markdown,
             root,
         } => runtime()?.block_on(async {
+            if let Some(server) = &postgres
+                && !herald_store::postgres::is_url(server)
+            {
+                anyhow::bail!(
+                    "--postgres takes a PostgreSQL server URL (postgres://user@host:port/db), not {}",
+                    serve::shown(std::path::Path::new(server))
+                );
+            }
             let report = herald_bench::run(herald_bench::BenchOptions {
                 herald: Some(std::env::current_exe()?),
                 root,
@@ -669,7 +683,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 startup_runs,
                 recipients,
                 provider_latency: std::time::Duration::from_millis(provider_latency_ms),
-                command: Some(std::env::args().collect::<Vec<_>>().join(" ")),
+                postgres,
+                // A URL's password never reaches the report.
+                command: Some(
+                    std::env::args()
+                        .map(|arg| herald_store::postgres::masked(&arg))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
                 ..Default::default()
             })
             .await?;

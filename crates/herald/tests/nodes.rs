@@ -13,7 +13,7 @@
 mod common;
 
 use common::*;
-use herald_store::postgres::testing::ScratchDatabase;
+use herald_store::postgres::testing::scratch_database;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ async fn health(client: &reqwest::Client, base: &str) -> (String, u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leads_spread_over_three_nodes_are_texted_once_each_and_a_killed_nodes_runs_are_finished_by_the_others()
  {
-    let Some(database) = ScratchDatabase::create() else { return };
+    let Some(database) = scratch_database() else { return };
     let url = database.url.clone();
     let h = tokio::task::spawn_blocking(move || {
         Harness::example("8x8-sms")
@@ -170,7 +170,7 @@ async fn leads_spread_over_three_nodes_are_texted_once_each_and_a_killed_nodes_r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opt_out_taken_by_one_node_stops_the_sends_of_another_at_once() {
-    let Some(database) = ScratchDatabase::create() else { return };
+    let Some(database) = scratch_database() else { return };
     let url = database.url.clone();
     // Twilio's inbound webhook points at the first node, whose port is chosen before it starts.
     let listen = format!("127.0.0.1:{}", free_port());

@@ -22,6 +22,7 @@
 
 mod listen;
 mod rows;
+mod scratch;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testing;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use rows::{
     masters, message_from_row, node_from_row, placed_from, receipt_from_row, record_from_row, run_from_row,
     sealed_from, select_messages, select_receipts, user, wrap_from_row,
 };
+pub use scratch::ScratchDatabase;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::broadcast;

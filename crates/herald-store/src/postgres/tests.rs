@@ -2,14 +2,14 @@
 //! shared by nodes starting together, the schema's own guards, notices between nodes, lost
 //! connections, and passwords kept out of every message.
 
-use super::testing::ScratchDatabase;
+use super::testing::scratch_database;
 use crate::conformance::Database;
 use crate::{ACTIVE_KEY_META, ConsentRow, Notice, SealedSecret, Store, StoreError};
 use std::path::Path;
 
 /// A scratch database of its own, dropped when the test ends; `None` when no server answers.
 async fn fresh() -> Option<Database> {
-    let scratch = ScratchDatabase::create()?;
+    let scratch = scratch_database()?;
     let url = scratch.url.clone();
     Some(Database::new(
         move || {
@@ -27,7 +27,7 @@ mod conformance {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_opening_a_new_database_together_migrate_it_once() {
-    let Some(scratch) = ScratchDatabase::create() else { return };
+    let Some(scratch) = scratch_database() else { return };
     let opens: Vec<_> = (0..4)
         .map(|_| {
             let url = scratch.url.clone();
@@ -56,7 +56,7 @@ async fn futures_join(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_written_by_a_newer_herald_is_refused_with_the_versions_named() {
-    let Some(scratch) = ScratchDatabase::create() else { return };
+    let Some(scratch) = scratch_database() else { return };
     let store = Store::open(Path::new(&scratch.url)).await.unwrap();
     store.close().await;
     let url = scratch.url.clone();
@@ -72,7 +72,7 @@ async fn a_database_written_by_a_newer_herald_is_refused_with_the_versions_named
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_itself_refuses_to_retire_a_data_key_in_use_or_to_seal_under_a_retired_one() {
-    let Some(scratch) = ScratchDatabase::create() else { return };
+    let Some(scratch) = scratch_database() else { return };
     let store = Store::open(Path::new(&scratch.url)).await.unwrap();
     let (one, two) = store
         .write(|tx| {
@@ -113,7 +113,7 @@ async fn the_schema_itself_refuses_to_retire_a_data_key_in_use_or_to_seal_under_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consent_change_committed_by_one_node_is_heard_by_another_and_a_rolled_back_one_is_not() {
-    let Some(scratch) = ScratchDatabase::create() else { return };
+    let Some(scratch) = scratch_database() else { return };
     let (one, two) = (
         Store::open(Path::new(&scratch.url)).await.unwrap(),
         Store::open(Path::new(&scratch.url)).await.unwrap(),
@@ -162,7 +162,7 @@ async fn a_consent_change_committed_by_one_node_is_heard_by_another_and_a_rolled
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_and_writes_go_on_after_the_server_drops_every_connection() {
-    let Some(scratch) = ScratchDatabase::create() else { return };
+    let Some(scratch) = scratch_database() else { return };
     let store = Store::open(Path::new(&scratch.url)).await.unwrap();
     store.write(|tx| tx.set_meta("k", "1")).await.unwrap();
     assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("1"));
@@ -205,7 +205,7 @@ async fn a_password_in_the_url_never_appears_in_an_open_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_goes_on_after_a_failed_statement_keeps_nothing_and_spares_its_group() {
-    let Some(scratch) = ScratchDatabase::create() else { return };
+    let Some(scratch) = scratch_database() else { return };
     let store = Store::open(Path::new(&scratch.url)).await.unwrap();
     // Alone in its transaction, then among others: the writes below are submitted together.
     let careless = |key: &'static str| {
