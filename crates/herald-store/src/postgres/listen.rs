@@ -50,7 +50,26 @@ async fn listen(
     notices: &broadcast::Sender<Notice>,
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+    if super::tls::wanted(config.get_ssl_mode()) {
+        let (client, connection) = config.connect(super::tls::connector()).await?;
+        hear(client, connection, notices, first).await
+    } else {
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        hear(client, connection, notices, first).await
+    }
+}
+
+/// Drives one connection, passing on what it hears, until it ends.
+async fn hear<S, T>(
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+    notices: &broadcast::Sender<Notice>,
+    first: bool,
+) -> Result<(), tokio_postgres::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (messages, mut heard) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         loop {

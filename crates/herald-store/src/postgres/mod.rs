@@ -17,8 +17,8 @@
 //! back the last fraction of a second of commits, whole. [`Durability::PowerLoss`] keeps PostgreSQL's
 //! default, a flush per commit.
 //!
-//! Connections are made without TLS; a database elsewhere is reached through a tunnel or a sidecar
-//! until herald speaks TLS to PostgreSQL (see docs/scaling.md).
+//! Connections use TLS when the URL says `sslmode=require` (`tls`), verified against the system's
+//! trusted roots; otherwise they are made in the clear.
 
 mod listen;
 mod rows;
@@ -27,6 +27,7 @@ mod scratch;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod tx;
 mod writer;
 
@@ -117,8 +118,12 @@ impl Drop for Inner {
 }
 
 fn connect(config: &postgres::Config, location: &str) -> Result<Conn> {
-    let client = config
-        .connect(postgres::NoTls)
+    let client = if tls::wanted(config.get_ssl_mode()) {
+        config.connect(tls::connector())
+    } else {
+        config.connect(postgres::NoTls)
+    };
+    let client = client
         .map_err(|source| StoreError::Open { path: masked(location), source: described(&source).into() })?;
     Ok(Conn::new(client))
 }

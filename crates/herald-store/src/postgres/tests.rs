@@ -235,3 +235,14 @@ async fn a_write_that_goes_on_after_a_failed_statement_keeps_nothing_and_spares_
     assert_eq!(store.meta("last").await.unwrap().as_deref(), Some("kept"));
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_url_that_asks_for_tls_is_refused_by_a_server_without_it_and_never_sent_in_the_clear() {
+    let Some(scratch) = scratch_database() else { return };
+    // The local test server has no TLS: with sslmode=require herald must not fall back to plain text.
+    let url = format!("{}?sslmode=require", scratch.url);
+    let error = Store::open(Path::new(&url)).await.unwrap_err().to_string();
+    assert!(error.contains("TLS") || error.contains("SSL"), "{error}");
+    let plain = Store::open(Path::new(&scratch.url)).await.unwrap();
+    plain.close().await;
+}
