@@ -272,15 +272,30 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
         report.bulk = Some(bulk);
         report.notes.extend(notes);
     } else {
-        let herald_target =
-            run_herald(&herald, &project, scenario, &client, &options, &phases, None, &progress).await?;
+        let herald_target = run_herald(
+            &herald,
+            &project,
+            scenario,
+            &client,
+            &options,
+            RunOn { phases: &phases, postgres: None },
+            &progress,
+        )
+        .await?;
         report.notes.extend(herald_target.1);
         report.targets.push(herald_target.0);
         if let Some(server) = options.postgres.as_deref() {
             progress.set_prefix("postgres");
-            let (target, notes) =
-                run_herald(&herald, &project, scenario, &client, &options, &phases, Some(server), &progress)
-                    .await?;
+            let (target, notes) = run_herald(
+                &herald,
+                &project,
+                scenario,
+                &client,
+                &options,
+                RunOn { phases: &phases, postgres: Some(server) },
+                &progress,
+            )
+            .await?;
             report.notes.extend(notes);
             for (h, p) in report.targets[0].phases.iter().zip(&target.phases) {
                 report.comparisons.push(Comparison::between(h, HERALD_ON_POSTGRES, p));
@@ -599,16 +614,24 @@ const HERALD_POSTGRES_DURABILITY: &str = "every record and run committed to Post
 /// How the PostgreSQL run is named in the tables.
 const HERALD_ON_POSTGRES: &str = "herald on PostgreSQL";
 
+/// One run of herald under the bench: the phases, and where herald keeps its state (a SQLite file,
+/// or a scratch database on this PostgreSQL server).
+#[derive(Clone, Copy)]
+struct RunOn<'a> {
+    phases: &'a [Phase],
+    postgres: Option<&'a str>,
+}
+
 async fn run_herald(
     herald: &Path,
     project: &Path,
     scenario: &Scenario,
     client: &reqwest::Client,
     options: &BenchOptions,
-    phases: &[Phase],
-    postgres: Option<&str>,
+    on: RunOn<'_>,
     progress: &ProgressBar,
 ) -> Result<(TargetReport, Vec<String>), BenchError> {
+    let RunOn { phases, postgres } = on;
     let under_test =
         HeraldUnderTest::start(herald, project, scenario, options.provider_latency, postgres, progress)
             .await?;

@@ -686,10 +686,15 @@ async fn runs_are_listed_by_status_and_read_one_by_one_with_their_trace() {
             "updatedAt",
             "nextAttemptAt",
             "version",
+            "node",
             "interviewId",
             "trace",
             "traceOmitted"
         ]
+    );
+    assert!(
+        run["node"].as_str().is_some_and(|node| node.starts_with("node_")),
+        "the node that ran it: {run}"
     );
     assert_eq!(
         (&run["status"], &run["recordId"], &run["fault"]),

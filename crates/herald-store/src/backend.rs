@@ -27,6 +27,7 @@
 //! Every method documents its contract; the conformance suite (`conformance.rs`) checks them against a
 //! backend.
 
+use crate::copy::{Cell, Page, Row, Table};
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
     NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus,
@@ -195,6 +196,19 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every consent row, by phone then sender.
     fn consents(&self) -> BoxFuture<'_, Result<Vec<ConsentRow>>>;
+
+    /// Up to `limit` rows of `table` for a copy (see `copy`): its [`Table::columns`] in that order,
+    /// each a [`Cell`] of the column's kind (`Null` for NULL), in the table's
+    /// [`Order`](crate::copy::Order), starting after the cursor `after` (`None`: from the first row).
+    /// The page's `next` is the cursor after its last row, to give back as `after`; `None` when the
+    /// page holds fewer than `limit` rows. A table ordered by key takes its key values as cursor
+    /// ([`Table::key_of`]); one ordered by insertion, whatever position the backend keeps.
+    fn export_rows<'a>(
+        &'a self,
+        table: &'static Table,
+        after: Option<Vec<Cell>>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Page>>;
 }
 
 /// The transaction a write runs in. Every change made through it commits with the others of the same
@@ -407,6 +421,14 @@ pub trait WriteTx {
     fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
 
     fn delete_meta(&mut self, key: &str) -> Result<()>;
+
+    // Copies (see `copy`).
+
+    /// Inserts rows that [`Backend::export_rows`] read from another database, as they are (ids
+    /// included), in the order given: a table ordered by insertion reads them back in that order.
+    /// Afterwards a new row of a table whose ids the database generates (receipts, data keys, project
+    /// versions) gets an id greater than every one imported.
+    fn import_rows(&mut self, table: &Table, rows: &[Row]) -> Result<()>;
 
     /// Retires master key `master_id` (deletes its wrappings) unless a process seen since `live_since`
     /// uses it, it is the newest master key, or a data key not retired is wrapped under it alone. The

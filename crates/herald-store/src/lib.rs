@@ -17,6 +17,7 @@ mod backend;
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
 pub mod conformance;
+pub mod copy;
 mod fields;
 mod ledger;
 pub mod postgres;
@@ -24,6 +25,7 @@ mod sqlite;
 mod vault;
 
 pub use backend::{Backend, BoxFuture, Notice, Ran, RecordFilter, Write, WriteTx};
+pub use copy::{CopyReport, SchemaVersion};
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
 pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;
@@ -64,6 +66,12 @@ pub enum StoreError {
     Stopped(String),
     #[error("{0} was not found")]
     Missing(String),
+    /// A copy's target already holds herald's data; nothing was written to it.
+    #[error(
+        "the target database is not empty (it has rows in {}): copy into a new, empty database",
+        tables.join(", ")
+    )]
+    TargetNotEmpty { tables: Vec<String> },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -265,14 +273,39 @@ impl Store {
     }
 
     /// Copies the database at `location` as it is committed now (also while a server writes to it)
-    /// into the new database `copy`, which must not exist yet; a `location` that does not exist gives
-    /// nothing to copy, and `copy` is left absent. Debug's rollback mode runs on such a copy and
-    /// deletes it after, so that nothing it writes reaches the database.
+    /// into the new SQLite file `copy`, which must not exist yet; a SQLite `location` that does not
+    /// exist gives nothing to copy, and `copy` is left absent. Debug's rollback mode runs on such a
+    /// copy and deletes it after, so that nothing it writes reaches the database.
+    ///
+    /// A SQLite file is copied as one snapshot (`VACUUM INTO`); a PostgreSQL database is copied row
+    /// by row with [`Store::copy_into`], a table at a time (not one snapshot: a write committed
+    /// meanwhile may be in it or not).
     pub async fn copy_database(location: &Path, copy: &Path) -> Result<()> {
+        if location.to_str().is_some_and(postgres::is_url) {
+            let source = Store::open(location).await?;
+            let target = Store::open(copy).await?;
+            let copied = source.copy_into(&target).await;
+            source.close().await;
+            target.close().await;
+            return copied.map(|_| ());
+        }
         let (from, to) = (location.to_path_buf(), copy.to_path_buf());
         tokio::task::spawn_blocking(move || SqliteBackend::copy(&from, &to))
             .await
             .map_err(|error| StoreError::Stopped(format!("copying the database did not finish: {error}")))?
+    }
+
+    /// Where the schema of the database at `location` stands against the migrations this herald
+    /// knows, without changing it: a SQLite file that does not exist is not made (nothing is
+    /// applied yet), a database is only read.
+    pub async fn pending_migrations(location: &Path) -> Result<SchemaVersion> {
+        let path = location.to_path_buf();
+        tokio::task::spawn_blocking(move || match path.to_str().filter(|text| postgres::is_url(text)) {
+            Some(url) => PostgresBackend::schema_version(url),
+            None => SqliteBackend::schema_version(&path),
+        })
+        .await
+        .map_err(|error| StoreError::Stopped(format!("reading the schema did not finish: {error}")))?
     }
 
     /// A store over a backend already open.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod client_cmd;
+mod db_cmd;
 mod demo;
 mod flow_cmd;
 mod formula_cmd;
@@ -165,6 +166,62 @@ enum Command {
     /// Webhook endpoints that receive delivery receipts and inbound messages.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// herald's database: copy it between SQLite and PostgreSQL, bring its schema up to date.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy herald's state from one database into another, empty one (SQLite <-> PostgreSQL).
+    ///
+    /// Every record, run, message, receipt, consent, user, token, secret, key and project version is
+    /// copied: a SQLite file into PostgreSQL when a second node joins, or a PostgreSQL database back
+    /// into a file. Ids and orders are kept (the registered live nodes are not); prints the rows copied per
+    /// table. Stop the servers that use the source first (it is read a page at a time, not as one
+    /// snapshot). A target that already holds herald's data is refused and left as it is. Secrets
+    /// are copied still encrypted: the target needs the same master key (the key file is not moved).
+    #[command(after_help = "Examples:
+  herald db copy --from herald.db --to postgres://herald:secret@db.internal:5432/herald
+  herald db copy --from \"$HERALD_DATABASE_URL\" --to herald-backup.db
+
+A URL's password is never printed. Each database is brought up to date when it is opened.")]
+    Copy {
+        /// The database to copy: a SQLite file, or a postgres:// (postgresql://) URL.
+        #[arg(long)]
+        from: PathBuf,
+        /// The database to copy into: a new SQLite file, or a URL of an empty PostgreSQL database.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Bring the database's schema up to date, or with --check say whether it is.
+    ///
+    /// Any command that opens the database migrates it too; this one does only that, before a new
+    /// herald is started on a database several nodes share, for instance. With --check nothing is
+    /// changed: exit code 0 when the schema is up to date, 1 when migrations are pending (the message
+    /// says how many).
+    #[command(after_help = "Examples:
+  herald db migrate --project examples/kixie-welcome-sms
+  herald db migrate --db postgres://herald@db.internal/herald --check")]
+    Migrate {
+        /// Only report whether migrations are pending; change nothing.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        location: DbLocation,
+    },
+}
+
+/// The database of a `herald db` command: `--db`, else the project's.
+#[derive(clap::Args)]
+struct DbLocation {
+    /// The project folder (holding herald.toml), whose database is used when --db is absent.
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    /// A SQLite file or a postgres:// URL (default: HERALD_DATABASE_URL, else [database] url or path
+    /// in herald.toml).
+    #[arg(long)]
+    db: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -602,6 +659,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Webhook(WebhookCommand::Secret { name, location }) => {
             runtime()?.block_on(runs_cmd::webhook_secret(&location.project, location.db, &name))
+        }
+        Command::Db(DbCommand::Copy { from, to }) => runtime()?.block_on(db_cmd::copy(&from, &to)),
+        Command::Db(DbCommand::Migrate { check, location }) => {
+            match db_cmd::location(&location.project, location.db) {
+                Ok(database) => runtime()?.block_on(db_cmd::migrate(&database, check)),
+                Err(code) => Ok(code),
+            }
         }
         Command::Flow(FlowCommand::Validate { project }) => Ok(flow_cmd::validate(&project)),
         Command::Reload { server } => runtime()?.block_on(client_cmd::reload(server.url)),

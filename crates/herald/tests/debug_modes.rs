@@ -138,3 +138,43 @@ async fn rollback_mode_keeps_no_task_run_or_message_yet_the_request_reaches_the_
     assert_eq!((tasks, runs), (1, 0), "a debug run itself is never stored");
     assert!(messages >= 1, "the ledger has the message of the kept run");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_mode_on_a_postgresql_database_sees_its_records_and_keeps_nothing() {
+    let Some(scratch) = herald_store::postgres::testing::scratch_database() else { return };
+    let url = scratch.url.clone();
+    let h = tokio::task::spawn_blocking(move || {
+        Harness::example("kixie-welcome-sms")
+            .sandbox_account()
+            .database(&url)
+            .project_edit(|copy| {
+                std::fs::write(copy.file("flows/Lead_Working_SMS.yaml"), WORKING_FLOW).unwrap()
+            })
+            .no_server()
+            .start()
+    })
+    .await
+    .unwrap();
+    // A Lead stored in the shared database only: rollback mode must find it in its copy.
+    let store = herald_store::Store::open(h.db()).await.unwrap();
+    let lead = json!({"FirstName": "Grace", "LastName": "Hopper", "Phone": "+14155550123",
+                      "Status": "Working - Contacted"});
+    store
+        .write(move |tx| {
+            tx.insert_record("Lead", "00Qstored", lead.as_object().unwrap(), "2026-11-21T10:00:00.000000Z")
+        })
+        .await
+        .unwrap();
+    store.close().await;
+
+    let (code, stdout, stderr) = debug(
+        &h,
+        "Lead_Working_SMS",
+        &["--record-id", "00Qstored", "--prior", r#"{"Status":"Open - Not Contacted"}"#, "--rollback"],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("Rollback mode"), "{stdout}");
+    assert!(stdout.contains("message = Hi Grace, we are on it."), "the stored Lead was read: {stdout}");
+    assert_eq!(h.sandbox_requests().await.len(), 1, "the callout was made");
+    assert_eq!(written(&h).await, (0, 0, 0), "rollback mode kept something in PostgreSQL");
+}

@@ -20,6 +20,7 @@
 //! Connections use TLS when the URL says `sslmode=require` (`tls`), verified against the system's
 //! trusted roots; otherwise they are made in the clear.
 
+mod copy;
 mod listen;
 mod rows;
 mod scratch;
@@ -32,6 +33,7 @@ mod tx;
 mod writer;
 
 use crate::backend::{BoxFuture, RecordFilter};
+use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, Notice,
     PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun,
@@ -177,6 +179,24 @@ impl PostgresBackend {
                 stop_listening: Mutex::new(Some(stop_listening)),
             }),
         })
+    }
+
+    /// Where the schema of the database at `url` stands (see [`crate::Store::pending_migrations`]):
+    /// reads `herald_schema`, changes nothing. Blocks: call it off the async threads.
+    pub(crate) fn schema_version(url: &str) -> Result<crate::SchemaVersion> {
+        let config: postgres::Config = url.parse().map_err(|source: postgres::Error| StoreError::Open {
+            path: masked(url),
+            source: described(&source).into(),
+        })?;
+        let mut conn = connect(&config, url)?;
+        let known = MIGRATIONS.len();
+        let tracked: bool = get(&conn.query_one("SELECT to_regclass('herald_schema') IS NOT NULL", &[])?, 0)?;
+        if !tracked {
+            return Ok(crate::SchemaVersion { applied: 0, known });
+        }
+        let applied: i64 =
+            get(&conn.query_one("SELECT COALESCE(MAX(version), 0) FROM herald_schema", &[])?, 0)?;
+        Ok(crate::SchemaVersion { applied: usize::try_from(applied).unwrap_or(0), known })
     }
 
     /// A read on a blocking thread, with a pooled connection. A read that fails because the
@@ -644,5 +664,14 @@ impl Backend for PostgresBackend {
                 tx::consent_from_row,
             )
         })
+    }
+
+    fn export_rows<'a>(
+        &'a self,
+        table: &'static Table,
+        after: Option<Vec<Cell>>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Page>> {
+        self.read(move |conn| copy::export(conn, table, after.clone(), limit))
     }
 }

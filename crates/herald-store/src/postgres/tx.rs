@@ -599,6 +599,10 @@ impl WriteTx for PgTx<'_> {
         self.conn.execute("DELETE FROM meta WHERE key = $1", &[&key])?;
         Ok(())
     }
+
+    fn import_rows(&mut self, table: &crate::copy::Table, rows: &[crate::copy::Row]) -> Result<()> {
+        super::copy::import(self.conn, table, rows)
+    }
 }
 
 impl PgTx<'_> {

@@ -11,7 +11,7 @@
 //! microseconds, less than handing it to another thread and back.
 
 use super::tx::SqliteTx;
-use crate::{Durability, Ran, Result, StoreError, Write};
+use crate::{Durability, Ran, Result, SchemaVersion, StoreError, Write};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -82,16 +82,8 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection> {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version == 0 {
-        let legacy: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-            [],
-            |row| row.get(0),
-        )?;
-        if legacy == 1 {
-            let applied: i64 =
-                conn.query_row("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", [], |row| {
-                    row.get(0)
-                })?;
+        let applied = applied_migrations(conn)?;
+        if applied != 0 {
             conn.pragma_update(None, "user_version", applied)?;
         }
     }
@@ -99,6 +91,39 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         MIGRATIONS.iter().map(|sql| rusqlite_migration::M::up(sql)).collect(),
     );
     migrations.to_latest(conn).map_err(|error| StoreError::Migrate(error.into()))
+}
+
+/// The migrations applied to an open database: `user_version`, or for a database an earlier herald
+/// migrated with sqlx (`user_version` 0), those its `_sqlx_migrations` table lists as applied.
+fn applied_migrations(conn: &Connection) -> Result<i64> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version != 0 {
+        return Ok(version);
+    }
+    let legacy: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        [],
+        |row| row.get(0),
+    )?;
+    if legacy == 0 {
+        return Ok(0);
+    }
+    Ok(conn.query_row("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1", [], |row| row.get(0))?)
+}
+
+/// Where the schema of the file at `path` stands, read only; a file that does not exist has nothing
+/// applied (and is not made).
+pub(super) fn schema_version(path: &Path) -> Result<SchemaVersion> {
+    let known = MIGRATIONS.len();
+    if !path.exists() {
+        return Ok(SchemaVersion { applied: 0, known });
+    }
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(|source| StoreError::Open { path: path.display().to_string(), source: source.into() })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let applied = applied_migrations(&conn)?;
+    Ok(SchemaVersion { applied: usize::try_from(applied).unwrap_or(0), known })
 }
 
 impl Database {

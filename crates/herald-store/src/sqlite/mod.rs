@@ -9,6 +9,7 @@
 //! thread and back, so it runs on the calling thread on a pooled reader connection and its future is
 //! ready at once; a listing (unbounded in size) runs on a blocking thread.
 
+mod copy;
 mod db;
 mod rows;
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod tests;
 mod tx;
 
 use crate::backend::{BoxFuture, RecordFilter};
+use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
     ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError,
@@ -47,6 +49,11 @@ impl SqliteBackend {
     /// off the async threads.
     pub fn open(path: &Path, durability: Durability) -> Result<SqliteBackend> {
         Ok(SqliteBackend { db: db::Database::open(path, durability)? })
+    }
+
+    /// Where the schema of the file at `path` stands (see [`crate::Store::pending_migrations`]).
+    pub(crate) fn schema_version(path: &Path) -> Result<crate::SchemaVersion> {
+        db::schema_version(path)
     }
 
     /// Writes a consistent copy of the database file `from` to `to` with `VACUUM INTO`, which reads
@@ -493,5 +500,14 @@ impl Backend for SqliteBackend {
                 },
             )
         })
+    }
+
+    fn export_rows<'a>(
+        &'a self,
+        table: &'static Table,
+        after: Option<Vec<Cell>>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Page>> {
+        self.read(move |conn| copy::export(conn, table, after, limit))
     }
 }

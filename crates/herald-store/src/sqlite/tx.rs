@@ -588,4 +588,8 @@ impl WriteTx for SqliteTx<'_> {
         self.execute("DELETE FROM meta WHERE key = ?", [key])?;
         Ok(())
     }
+
+    fn import_rows(&mut self, table: &crate::copy::Table, rows: &[crate::copy::Row]) -> Result<()> {
+        super::copy::import(self.conn, table, rows)
+    }
 }
