@@ -18,6 +18,15 @@ pub(super) const RUN_SELECT: &str = concat!("SELECT ", run_columns!(), " FROM ru
 pub(super) const RUN_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
 pub(super) const RUNS_BY_RECORD: &str =
     concat!("SELECT ", run_columns!(), " FROM runs WHERE record_id = ? ORDER BY created_at, id");
+/// A record's waiting runs, read in every write that changes a record with scheduled paths. `+status`
+/// keeps SQLite off the status index, which it would otherwise prefer and walk through every waiting
+/// run of every record (a scheduled path an hour out leaves one per lead: the walk grew with the
+/// load, and the benchmark fell from thousands of leads a second to under a hundred).
+pub(super) const WAITING_RUNS_OF_RECORD: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE record_id = ? AND +status = 'waiting' ORDER BY created_at, id"
+);
 pub(super) const CLAIM_RUN: &str = concat!(
     "UPDATE runs SET status = 'running', owner = ?3, next_attempt_at = NULL, updated_at = ?1 WHERE id = ?2 AND (status = 'ready' OR (status = 'waiting' AND COALESCE(next_attempt_at, '') <= ?1)) RETURNING ",
     run_columns!()

@@ -77,3 +77,21 @@ async fn a_copy_holds_what_was_committed_and_writes_to_it_never_reach_the_origin
     Store::copy_database(&absent, &dir.path().join("none.db")).await.unwrap();
     assert!(!dir.path().join("none.db").exists(), "nothing to copy, nothing made");
 }
+
+#[test]
+fn a_records_waiting_runs_are_read_through_the_record_index_not_every_waiting_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async { Store::open(&path).await.unwrap().close().await });
+    let conn = Connection::open(&path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::rows::WAITING_RUNS_OF_RECORD))
+        .unwrap()
+        .query_map(["r1"], |row| row.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(plan.iter().any(|step| step.contains("runs_by_record")), "{plan:?}");
+    assert!(!plan.iter().any(|step| step.contains("runs_by_status")), "{plan:?}");
+}

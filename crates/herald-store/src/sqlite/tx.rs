@@ -4,9 +4,9 @@
 //! cached on the connection, so each is parsed once.
 
 use super::rows::{
-    CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, RUN_COLUMNS, RUN_SELECT, SAVE_RUN, WRAPS_UNDER, by_creation,
-    live_nodes_using, masters, message_from_row, query_all, query_optional, receipt_from_row, run_from_row,
-    secret_row, select_messages, select_receipts, wrap_from_row,
+    CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, RUN_COLUMNS, RUN_SELECT, SAVE_RUN, WAITING_RUNS_OF_RECORD,
+    WRAPS_UNDER, by_creation, live_nodes_using, masters, message_from_row, query_all, query_optional,
+    receipt_from_row, run_from_row, secret_row, select_messages, select_receipts, wrap_from_row,
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
@@ -111,12 +111,7 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
-        query_all(
-            self.conn,
-            &format!("{RUN_SELECT} WHERE record_id = ? AND status = 'waiting' ORDER BY created_at, id"),
-            [record_id],
-            run_from_row,
-        )
+        query_all(self.conn, WAITING_RUNS_OF_RECORD, [record_id], run_from_row)
     }
 
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {
