@@ -175,6 +175,13 @@ macro_rules! run_columns {
 pub(super) use run_columns;
 pub(super) const RUN_SELECT: &str = concat!("SELECT ", run_columns!(), " FROM runs");
 pub(super) const RUN_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = $1");
+/// A record's waiting runs, read in every write that changes a record with scheduled paths (see the
+/// `runs_by_record` index).
+pub(super) const WAITING_RUNS_OF_RECORD: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE record_id = $1 AND status = 'waiting' ORDER BY created_at, id"
+);
 pub(super) const RUNS_BY_RECORD: &str =
     concat!("SELECT ", run_columns!(), " FROM runs WHERE record_id = $1 ORDER BY created_at, id");
 

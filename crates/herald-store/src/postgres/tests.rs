@@ -246,3 +246,27 @@ async fn a_url_that_asks_for_tls_is_refused_by_a_server_without_it_and_never_sen
     let plain = Store::open(Path::new(&scratch.url)).await.unwrap();
     plain.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_waiting_runs_are_read_by_its_index_even_before_the_table_has_statistics() {
+    let Some(scratch) = scratch_database() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    store.close().await;
+    let url = scratch.url.clone();
+    let plan = std::thread::spawn(move || {
+        let mut client = url.parse::<postgres::Config>().unwrap().connect(postgres::NoTls).unwrap();
+        // Thousands of waiting runs of other records, as scheduled paths an hour out leave them, and
+        // no ANALYZE yet: the planner works from its defaults.
+        client
+            .batch_execute(
+                "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at, next_attempt_at)
+                 SELECT 'r' || g, 'F', 'Lead', 'rec' || g, 'waiting', '{}', 't0', 't0', 't1' FROM generate_series(1, 5000) g",
+            )
+            .unwrap();
+        let rows = client.query(&format!("EXPLAIN {}", super::rows::WAITING_RUNS_OF_RECORD), &[&"rec7"]).unwrap();
+        rows.iter().map(|row| row.get::<_, String>(0)).collect::<Vec<_>>().join("\n")
+    })
+    .join()
+    .unwrap();
+    assert!(plan.contains("runs_by_record") && !plan.contains("runs_due"), "{plan}");
+}

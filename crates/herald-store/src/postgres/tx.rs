@@ -6,7 +6,7 @@
 //! writer left it, and a takeover skips rows another node has locked instead of waiting for them.
 
 use super::rows::{
-    Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_SELECT, WRAPS_UNDER, by_creation, get, live_nodes_using, masters,
+    Conn, HAS_DATA_KEYS, NODE_COLUMNS, WRAPS_UNDER, by_creation, get, live_nodes_using, masters,
     message_from_row, receipt_from_row, run_columns, run_from_row, secret_row, select_messages,
     select_receipts, wrap_from_row,
 };
@@ -109,11 +109,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
-        self.conn.all(
-            &format!("{RUN_SELECT} WHERE record_id = $1 AND status = 'waiting' ORDER BY created_at, id"),
-            &[&record_id],
-            run_from_row,
-        )
+        self.conn.all(super::rows::WAITING_RUNS_OF_RECORD, &[&record_id], run_from_row)
     }
 
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {
@@ -159,11 +155,13 @@ impl WriteTx for PgTx<'_> {
             .map(by_creation)
     }
 
+    /// Every node asks each second: the range on `next_attempt_at` reads the `runs_due` index from its
+    /// start to now, not every waiting run (an hour-out scheduled path leaves one per lead).
     fn claim_due_runs(&mut self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>> {
         let mut runs = self.conn.all(
             concat!(
                 "UPDATE runs SET status = 'running', owner = $1, next_attempt_at = NULL, updated_at = $2 WHERE id IN (
-                     SELECT id FROM runs WHERE status = 'waiting' AND COALESCE(next_attempt_at, '') <= $2
+                     SELECT id FROM runs WHERE status = 'waiting' AND (next_attempt_at <= $2 OR next_attempt_at IS NULL)
                      ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
                  RETURNING ",
                 run_columns!()

@@ -30,7 +30,10 @@ CREATE TABLE runs (
     version BIGINT,
     owner TEXT
 );
-CREATE INDEX runs_by_record ON runs (record_id);
+-- With the status: a record's waiting runs are read in every write that changes a record with
+-- scheduled paths, and on a young table (no statistics yet) the planner would otherwise AND this index
+-- with runs_due below, reading every waiting run of every record.
+CREATE INDEX runs_by_record ON runs (record_id, status);
 CREATE INDEX runs_by_status ON runs (status, created_at);
 -- Every node asks each second which waiting runs are due.
 CREATE INDEX runs_due ON runs (next_attempt_at) WHERE status = 'waiting';
