@@ -138,6 +138,16 @@ impl PostgresBackend {
             StoreError::Open { path: masked(url), source: described(&source).into() }
         })?;
         config.application_name("herald");
+        // Every statement is planned with its values. A generic plan is made once per connection,
+        // usually while herald's tables are still small, and kept until the next ANALYZE: a plan
+        // that walks an index of every waiting run is cheapest over ten rows and a disaster over a
+        // hundred thousand (measured: the benchmark's leads per second fell thirty-fold). A custom
+        // plan costs tens of microseconds of planning per statement.
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c plan_cache_mode=force_custom_plan"),
+            None => "-c plan_cache_mode=force_custom_plan".to_string(),
+        };
+        config.options(&options);
         let location = url.to_string();
         let writer_session = match durability {
             Durability::ProcessCrash => "SET synchronous_commit = off",

@@ -270,3 +270,19 @@ async fn a_records_waiting_runs_are_read_by_its_index_even_before_the_table_has_
     .unwrap();
     assert!(plan.contains("runs_by_record") && !plan.contains("runs_due"), "{plan}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_plans_each_statement_with_its_values_so_a_plan_made_on_small_tables_never_sticks() {
+    let Some(scratch) = scratch_database() else { return };
+    let url = scratch.url.clone();
+    let backend =
+        tokio::task::spawn_blocking(move || super::PostgresBackend::open(&url, crate::Durability::default()))
+            .await
+            .unwrap()
+            .unwrap();
+    let mode = backend
+        .read(|conn| super::rows::get::<String>(&conn.query_one("SHOW plan_cache_mode", &[])?, 0))
+        .await;
+    assert_eq!(mode.unwrap(), "force_custom_plan");
+    crate::Backend::close(&backend).await;
+}
