@@ -38,7 +38,9 @@ enum Command {
         /// Address to listen on (default: [server] listen in herald.toml).
         #[arg(long)]
         listen: Option<String>,
-        /// SQLite database file (default: [database] path in herald.toml, relative to the project).
+        /// The database: a SQLite file, or a PostgreSQL URL (postgres://user@host/db). Default:
+        /// HERALD_DATABASE_URL, else [database] url, else [database] path in herald.toml (relative to
+        /// the project).
         #[arg(long)]
         db: Option<PathBuf>,
         /// Send every callout for https://HOST/PATH to URL/HOST/PATH (a `herald sandbox`).
@@ -371,8 +373,9 @@ enum FlowCommand {
         /// the real provider.
         #[arg(long)]
         sandbox: Option<String>,
-        /// SQLite database file: the credentials and users, and what the run writes (default:
-        /// [database] path in herald.toml, relative to the project).
+        /// The database with the credentials and users, and where the run writes: a SQLite file or a
+        /// PostgreSQL URL (default: HERALD_DATABASE_URL, else [database] url, else [database] path in
+        /// herald.toml, relative to the project).
         #[arg(long)]
         db: Option<PathBuf>,
         /// Run even when the record does not meet the entry condition.
@@ -424,7 +427,9 @@ enum CredentialCommand {
         /// The project folder (holding herald.toml).
         #[arg(long, default_value = ".")]
         project: PathBuf,
-        /// SQLite database file (default: [database] path in herald.toml, relative to the project).
+        /// The database: a SQLite file, or a PostgreSQL URL (postgres://user@host/db). Default:
+        /// HERALD_DATABASE_URL, else [database] url, else [database] path in herald.toml (relative to
+        /// the project).
         #[arg(long)]
         db: Option<PathBuf>,
         /// For a per-user principal: the user the value belongs to.
@@ -433,13 +438,15 @@ enum CredentialCommand {
     },
 }
 
-/// Where a project's runtime state lives: the project folder and, optionally, another database file.
+/// Where a project's runtime state lives: the project folder and, optionally, another database.
 #[derive(clap::Args)]
 struct ProjectDb {
     /// The project folder (holding herald.toml).
     #[arg(long, default_value = ".")]
     project: PathBuf,
-    /// SQLite database file (default: [database] path in herald.toml, relative to the project).
+    /// The database: a SQLite file, or a PostgreSQL URL (postgres://user@host/db). Default:
+    /// HERALD_DATABASE_URL, else [database] url, else [database] path in herald.toml (relative to the
+    /// project).
     #[arg(long)]
     db: Option<PathBuf>,
 }
