@@ -8,7 +8,11 @@
 //! - 8x8 texted every lead exactly once (a resend by the node that took a dead node's run carries
 //!   the same `clientMessageId`), and no 8x8 run is `unknown`;
 //! - Kixie, which cannot recognise a resend, never texted a phone twice;
-//! - the ledger has no row left `pending`.
+//! - the ledger has no row left `pending`;
+//! - a per-second rate limit holds for the nodes together: Kixie's named credential allows 20 sends a
+//!   second, and in no 5-second window did the sandbox receive more than that allows with the bursts
+//!   the design admits (each node's bucket, and one second of a restarted node's whole limit before it
+//!   counts the others), far below what three nodes each with the whole limit would send.
 //!
 //! The single-server version of this test, with aimed kills and every request accounted for, is
 //! `crash.rs`. Without a PostgreSQL server this test says so and passes, unless
@@ -37,6 +41,8 @@ struct Provider {
     host: &'static str,
     /// Whether the provider deduplicates a resend (8x8's clientMessageId), so no run may be unknown.
     deduplicates: bool,
+    /// The named credential's file, and a per-second limit written into it for the test.
+    rate_limit: Option<(&'static str, u32)>,
     phone_prefix: &'static str,
 }
 
@@ -47,6 +53,7 @@ const EIGHT_BY_EIGHT: Provider = Provider {
     action_line: "    action: CPaaSSMS.Send-Sms-Single\n",
     host: "sms.8x8.com",
     deduplicates: true,
+    rate_limit: None,
     phone_prefix: "+659300",
 };
 
@@ -57,6 +64,7 @@ const KIXIE: Provider = Provider {
     action_line: "    action: KixieService.Send_SMS\n",
     host: "apig.kixie.com",
     deduplicates: false,
+    rate_limit: Some(("credentials/Kixie_Endpoint.yaml", 20)),
     phone_prefix: "+1415556",
 };
 
@@ -129,6 +137,9 @@ async fn nodes_under_faults_with_two_killed(provider: &'static Provider) {
                 let action = provider.action_line;
                 p.replace(provider.flow_file, action, &format!("{action}{RETRY}"));
                 p.edit(provider.flow_file, without_scheduled_paths);
+                if let Some((file, per_second)) = provider.rate_limit {
+                    p.append(file, &format!("rate_limit:\n  per_second: {per_second}\n"));
+                }
             })
             .start()
     })
@@ -216,6 +227,30 @@ async fn nodes_under_faults_with_two_killed(provider: &'static Provider) {
         }
     }
     assert!(texts.values().all(|&n| n == 1), "{}: a phone texted twice: {texts:?}", provider.name);
+    if let Some((_, per_second)) = provider.rate_limit {
+        let requests = h.sandbox_get(&format!("/_sandbox/requests?host={}", provider.host)).await;
+        let mut times: Vec<chrono::DateTime<chrono::Utc>> = requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["received_at"].as_str().unwrap().parse().unwrap())
+            .collect();
+        times.sort();
+        let window = chrono::Duration::seconds(5);
+        let busiest = (0..times.len())
+            .map(|i| times[i..].iter().take_while(|t| **t - times[i] < window).count())
+            .max()
+            .unwrap_or(0);
+        // 5 s of the limit, the nodes' buckets full at the start (one limit in all), and one second of
+        // the whole limit for each of the two restarted nodes before they count the others.
+        let allowed = (5 + 1 + 2) * per_second as usize;
+        assert!(
+            busiest <= allowed,
+            "{}: {busiest} requests in 5 s, more than the {allowed} a shared limit of {per_second}/s allows",
+            provider.name
+        );
+        eprintln!("{}: at most {busiest} requests in any 5 s (allowed {allowed})", provider.name);
+    }
     let ledger = get_json(&api, &format!("{base}/api/v1/messages?limit=10000")).await;
     let pending = ledger["messages"].as_array().unwrap().iter().filter(|m| m["status"] == "pending").count();
     assert_eq!(pending, 0, "{}: ledger rows left pending", provider.name);
