@@ -14,6 +14,8 @@
 //! names its driver.
 
 mod backend;
+#[macro_use]
+mod columns;
 #[cfg(any(test, feature = "conformance"))]
 #[doc(hidden)]
 pub mod conformance;

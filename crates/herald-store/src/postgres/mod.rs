@@ -43,7 +43,7 @@ pub use rows::round_trips;
 use rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, described, get,
     masters, message_from_row, node_from_row, placed_from, receipt_from_row, record_from_row, run_from_row,
-    sealed_from, select_messages, select_receipts, user, wrap_from_row,
+    sealed_from, user, wrap_from_row,
 };
 pub use scratch::ScratchDatabase;
 use serde_json::{Map, Value};

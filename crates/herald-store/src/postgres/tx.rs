@@ -7,8 +7,7 @@
 
 use super::rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, WRAPS_UNDER, by_creation, get, live_nodes_using, masters,
-    message_from_row, receipt_from_row, run_columns, run_from_row, secret_row, select_messages,
-    select_receipts, wrap_from_row,
+    message_from_row, receipt_from_row, run_from_row, secret_row, wrap_from_row,
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
@@ -158,7 +157,7 @@ impl WriteTx for PgTx<'_> {
     /// Every node asks each second: the range on `next_attempt_at` reads the `runs_due` index from its
     /// start to now, not every waiting run (an hour-out scheduled path leaves one per lead).
     fn claim_due_runs(&mut self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>> {
-        let mut runs = self.conn.all(
+        let runs = self.conn.all(
             concat!(
                 "UPDATE runs SET status = 'running', owner = $1, next_attempt_at = NULL, updated_at = $2 WHERE id IN (
                      SELECT id FROM runs WHERE status = 'waiting' AND (next_attempt_at <= $2 OR next_attempt_at IS NULL)
@@ -171,8 +170,7 @@ impl WriteTx for PgTx<'_> {
         )?;
         // RETURNING gives no order, and next_attempt_at is cleared by now: creation order is the
         // fairest one left (the earliest due are nearly always the earliest created).
-        runs.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
-        Ok(runs)
+        Ok(by_creation(runs))
     }
 
     fn upsert_message(&mut self, message: &NewMessage, now: &str) -> Result<()> {

@@ -26,7 +26,7 @@ use crate::{
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,
     message_from_row, node_from_row, query_all, query_optional, receipt_from_row, record_from_row,
-    run_from_row, select_messages, select_receipts, user, wrap_from_row,
+    run_from_row, user, wrap_from_row,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};

@@ -7,12 +7,6 @@ use crate::{
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
-/// Every column of a run, in the order `run_from_row` reads them.
-macro_rules! run_columns {
-    () => {
-        "id, flow, object, record_id, status, state, fault, created_at, updated_at, next_attempt_at, version, owner"
-    };
-}
 pub(super) const RUN_COLUMNS: &str = run_columns!();
 pub(super) const RUN_SELECT: &str = concat!("SELECT ", run_columns!(), " FROM runs");
 pub(super) const RUN_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?");
@@ -34,29 +28,7 @@ pub(super) const CLAIM_RUN: &str = concat!(
 pub(super) const SAVE_RUN: &str =
     "UPDATE runs SET status = ?, state = ?, fault = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?";
 
-/// `SELECT <every message column> FROM messages` followed by `$rest`, as one constant.
-macro_rules! select_messages {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, run_id, element, idempotency_key, position, provider, named_credential, channel, destination, sender, client_message_id, provider_message_id, encoding, segments, status, history, error_code, error_text, price, currency, attempts, created_at, updated_at FROM messages ",
-            $rest
-        )
-    };
-}
-pub(super) use select_messages;
-
-/// `SELECT <every receipt column> FROM receipts` followed by `$rest`, as one constant.
-macro_rules! select_receipts {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, webhook, provider, kind, message_id, provider_message_id, client_message_id, status, applied, body, received_at FROM receipts ",
-            $rest
-        )
-    };
-}
-pub(super) use select_receipts;
-
-pub(super) const NODE_COLUMNS: &str = "id, pid, host, master_id, started_at, seen_at";
+pub(super) use crate::columns::NODE_COLUMNS;
 
 pub(super) const WRAPS_UNDER: &str = "SELECT w.key_id, w.master_id, w.wrapped FROM vault_key_wraps w
      JOIN vault_keys k ON k.id = w.key_id WHERE w.master_id = ? AND k.retired_at IS NULL ORDER BY w.key_id";
@@ -186,12 +158,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> Result<RunRow> {
     })
 }
 
-/// Runs in creation order (an `UPDATE ... RETURNING` returns its rows in no promised order).
-pub(super) fn by_creation(mut runs: Vec<RunRow>) -> Vec<RunRow> {
-    runs.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
-    runs
-}
-
+pub(super) use crate::columns::by_creation;
 pub(super) fn message_from_row(row: &Row<'_>) -> Result<MessageRow> {
     let id: String = row.get(0)?;
     let history: String = row.get(15)?;

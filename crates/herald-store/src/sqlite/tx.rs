@@ -6,7 +6,7 @@
 use super::rows::{
     CLAIM_RUN, HAS_DATA_KEYS, NODE_COLUMNS, RUN_COLUMNS, SAVE_RUN, WAITING_RUNS_OF_RECORD, WRAPS_UNDER,
     by_creation, live_nodes_using, masters, message_from_row, query_all, query_optional, receipt_from_row,
-    run_from_row, secret_row, select_messages, select_receipts, wrap_from_row,
+    run_from_row, secret_row, wrap_from_row,
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
