@@ -33,6 +33,9 @@ pub struct NodeHealth {
     pub live_nodes: Option<usize>,
     /// Runs this node holds now: queued, being driven, or parked in memory.
     pub runs_held: usize,
+    /// Round trips this process has made to a database server since it started (`null` on SQLite):
+    /// divided by the leads between two readings, what a lead costs the database (`herald bench`).
+    pub database_round_trips: Option<u64>,
 }
 
 impl Engine {
@@ -53,6 +56,7 @@ impl Engine {
             shared: store.shared(),
             live_nodes,
             runs_held: self.inner.queue.held_count(),
+            database_round_trips: store.round_trips(),
         };
         Health { status, node, sweep, vault }
     }

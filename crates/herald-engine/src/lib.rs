@@ -191,7 +191,10 @@ impl Engine {
             herald_project::Synchronous::Normal => herald_store::Durability::ProcessCrash,
             herald_project::Synchronous::Full => herald_store::Durability::PowerLoss,
         };
-        let store = Store::open_with(&options.database, durability).await?;
+        let connections = project.project.config.database.connections;
+        let store =
+            Store::open_with(&options.database, herald_store::OpenOptions { durability, connections })
+                .await?;
         let vault = Vault::open(&store, &options.key_file).await?;
         let queue = Arc::new(RunQueue::new(vault.node_id()));
         let http = reqwest::Client::builder()

@@ -51,12 +51,25 @@ pub struct DatabaseConfig {
     /// at a cost in throughput (docs/security.md, "Durability").
     #[serde(default)]
     pub synchronous: Synchronous,
+    /// With PostgreSQL, the most connections one node opens to the server (the writer, the listener
+    /// and the readers); at least 3 are used. Ignored by SQLite.
+    #[serde(default = "default_connections")]
+    pub connections: usize,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        DatabaseConfig { path: default_database(), url: None, synchronous: Synchronous::default() }
+        DatabaseConfig {
+            path: default_database(),
+            url: None,
+            synchronous: Synchronous::default(),
+            connections: default_connections(),
+        }
     }
+}
+
+fn default_connections() -> usize {
+    10
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -474,7 +474,10 @@ async fn health_answers_ok_without_a_token() {
         health,
         json!({
             "status": "ok",
-            "node": {"id": null, "database": "sqlite", "shared": false, "liveNodes": 1, "runsHeld": 0},
+            "node": {
+                "id": null, "database": "sqlite", "shared": false, "liveNodes": 1, "runsHeld": 0,
+                "databaseRoundTrips": null
+            },
             "sweep": {"defects": 0, "handedOver": 0},
             "vault": {"masterKey": null, "dataKeys": 1, "rotationPending": false, "unreadableSecrets": 0, "failedRuns": 0}
         })

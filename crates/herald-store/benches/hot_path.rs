@@ -102,7 +102,7 @@ async fn measure(what: &str, store: &Store, state: &Arc<Value>) {
         write_lead(store, next, state).await;
         next += 1;
     }
-    let trips = herald_store::postgres::round_trips();
+    let trips = store.round_trips().unwrap_or(0);
     let started = Instant::now();
     let mut alone = Vec::with_capacity(ALONE);
     for _ in 0..ALONE {
@@ -113,10 +113,10 @@ async fn measure(what: &str, store: &Store, state: &Arc<Value>) {
         &format!("{what}, one writer"),
         alone,
         started.elapsed(),
-        herald_store::postgres::round_trips() - trips,
+        store.round_trips().unwrap_or(0) - trips,
     );
 
-    let trips = herald_store::postgres::round_trips();
+    let trips = store.round_trips().unwrap_or(0);
     let started = Instant::now();
     let writers: Vec<_> = (0..CONCURRENT)
         .map(|writer| {
@@ -134,7 +134,7 @@ async fn measure(what: &str, store: &Store, state: &Arc<Value>) {
     for writer in writers {
         concurrent.extend(writer.await.unwrap());
     }
-    let trips = herald_store::postgres::round_trips() - trips;
+    let trips = store.round_trips().unwrap_or(0) - trips;
     report(&format!("{what}, {CONCURRENT} writers"), concurrent, started.elapsed(), trips);
     store.close().await;
 }

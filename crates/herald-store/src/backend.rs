@@ -77,6 +77,13 @@ pub trait Backend: Send + Sync + 'static {
     /// The database's kind as herald names it (`sqlite`, `postgresql`), for `/health` and messages.
     fn kind(&self) -> &'static str;
 
+    /// Round trips to a database server made by this process so far (each request, or group of
+    /// requests sent together, that waited for the server's answer): what a lead costs on a store
+    /// reached over a network. `None` for an embedded database.
+    fn round_trips(&self) -> Option<u64> {
+        None
+    }
+
     /// Runs or refuses every write already submitted, then releases the database; later writes are
     /// refused with [`StoreError::Stopped`].
     fn close(&self) -> BoxFuture<'_, ()>;

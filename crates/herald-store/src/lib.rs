@@ -91,6 +91,34 @@ pub enum Durability {
     PowerLoss,
 }
 
+/// How a database is opened: what a commit survives, and how many connections a server may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    pub durability: Durability,
+    /// The most connections this process keeps to a PostgreSQL server: one writer, one listener and
+    /// the readers (at least one). A read waits for a free reader rather than opening more. SQLite
+    /// files ignore it.
+    pub connections: usize,
+}
+
+impl OpenOptions {
+    /// What `connections` is when nothing says otherwise.
+    pub const DEFAULT_CONNECTIONS: usize = 10;
+    /// The writer and the listener, which every PostgreSQL node keeps besides its readers.
+    pub const FIXED_CONNECTIONS: usize = 2;
+
+    /// The readers `connections` leaves (at least one).
+    pub fn readers(&self) -> usize {
+        self.connections.saturating_sub(OpenOptions::FIXED_CONNECTIONS).max(1)
+    }
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { durability: Durability::default(), connections: OpenOptions::DEFAULT_CONNECTIONS }
+    }
+}
+
 /// The database, whichever backend keeps it; clones share it.
 #[derive(Clone)]
 pub struct Store {
@@ -258,16 +286,16 @@ impl Store {
     /// a PostgreSQL database when `location` is a `postgres://` or `postgresql://` URL, else a SQLite
     /// file. This is the one place a backend is chosen, so callers never name one.
     pub async fn open(location: &Path) -> Result<Store> {
-        Store::open_with(location, Durability::default()).await
+        Store::open_with(location, OpenOptions::default()).await
     }
 
-    /// [`Store::open`], with commits as durable as `durability` asks.
-    pub async fn open_with(location: &Path, durability: Durability) -> Result<Store> {
+    /// [`Store::open`], with commits as durable as `options` asks and at most its connections.
+    pub async fn open_with(location: &Path, options: OpenOptions) -> Result<Store> {
         let path = location.to_path_buf();
         let opened =
             tokio::task::spawn_blocking(move || match path.to_str().filter(|text| postgres::is_url(text)) {
-                Some(url) => PostgresBackend::open(url, durability).map(Store::with_backend),
-                None => SqliteBackend::open(&path, durability).map(Store::with_backend),
+                Some(url) => PostgresBackend::open(url, options).map(Store::with_backend),
+                None => SqliteBackend::open(&path, options.durability).map(Store::with_backend),
             });
         opened
             .await
@@ -423,6 +451,11 @@ impl Store {
     /// The database's kind (see [`Backend::kind`]).
     pub fn kind(&self) -> &'static str {
         self.backend.kind()
+    }
+
+    /// Round trips to the database server so far (see [`Backend::round_trips`]).
+    pub fn round_trips(&self) -> Option<u64> {
+        self.backend.round_trips()
     }
 
     /// Journals a run's state (the interpreter's state as JSON text).

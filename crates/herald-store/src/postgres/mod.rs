@@ -36,14 +36,13 @@ use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, Notice,
-    PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun,
-    StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
+    OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
+    StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
-pub use rows::round_trips;
 use rows::{
-    Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, described, get,
-    masters, message_from_row, node_from_row, placed_from, receipt_from_row, record_from_row, run_from_row,
-    sealed_from, user, wrap_from_row,
+    Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, Trips, WRAPS_UNDER, described,
+    get, masters, message_from_row, node_from_row, placed_from, receipt_from_row, record_from_row,
+    run_from_row, sealed_from, select_user, user, user_from_row, wrap_from_row,
 };
 pub use scratch::ScratchDatabase;
 use serde_json::{Map, Value};
@@ -56,9 +55,6 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
-
-/// Reader connections kept open between reads.
-const IDLE_READERS: usize = 8;
 
 /// How many notices a node may fall behind before it must read the state again.
 const NOTICE_BACKLOG: usize = 1024;
@@ -101,9 +97,15 @@ pub struct PostgresBackend {
 }
 
 struct Inner {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     commands: mpsc::Sender<Command>,
     idle_readers: Mutex<Vec<Conn>>,
+    /// One permit per reader connection the node may have: a read waits for one before it takes a
+    /// connection, so a burst of reads queues here instead of opening connections it then closes
+    /// (measured: one new server process per five leads at full load, each preparing every
+    /// statement again).
+    readers: Arc<tokio::sync::Semaphore>,
+    trips: Trips,
     notices: broadcast::Sender<Notice>,
     stop_listening: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -119,22 +121,21 @@ impl Drop for Inner {
     }
 }
 
-fn connect(config: &postgres::Config, location: &str) -> Result<Conn> {
-    let client = if tls::wanted(config.get_ssl_mode()) {
-        config.connect(tls::connector())
+fn connect(config: &tokio_postgres::Config, location: &str, trips: &Trips) -> Result<Conn> {
+    let trips = Arc::clone(trips);
+    let conn = if tls::wanted(config.get_ssl_mode()) {
+        Conn::open(config, tls::connector(), trips)
     } else {
-        config.connect(postgres::NoTls)
+        Conn::open(config, tokio_postgres::NoTls, trips)
     };
-    let client = client
-        .map_err(|source| StoreError::Open { path: masked(location), source: described(&source).into() })?;
-    Ok(Conn::new(client))
+    conn.map_err(|source| StoreError::Open { path: masked(location), source: described(&source).into() })
 }
 
 impl PostgresBackend {
     /// Connects to the database at `url`, creates or updates herald's tables, and starts the writer
     /// and the listener. Blocks: call it off the async threads.
-    pub fn open(url: &str, durability: Durability) -> Result<PostgresBackend> {
-        let mut config: postgres::Config = url.parse().map_err(|source: postgres::Error| {
+    pub fn open(url: &str, options: OpenOptions) -> Result<PostgresBackend> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|source: tokio_postgres::Error| {
             StoreError::Open { path: masked(url), source: described(&source).into() }
         })?;
         config.application_name("herald");
@@ -143,20 +144,21 @@ impl PostgresBackend {
         // that walks an index of every waiting run is cheapest over ten rows and a disaster over a
         // hundred thousand (measured: the benchmark's leads per second fell thirty-fold). A custom
         // plan costs tens of microseconds of planning per statement.
-        let options = match config.get_options() {
+        let settings = match config.get_options() {
             Some(given) => format!("{given} -c plan_cache_mode=force_custom_plan"),
             None => "-c plan_cache_mode=force_custom_plan".to_string(),
         };
-        config.options(&options);
+        config.options(&settings);
         let location = url.to_string();
-        let writer_session = match durability {
+        let writer_session = match options.durability {
             Durability::ProcessCrash => "SET synchronous_commit = off",
             Durability::PowerLoss => "SET synchronous_commit = on",
         };
+        let trips = Trips::default();
         let open_writer = {
-            let (config, location) = (config.clone(), location.clone());
+            let (config, location, trips) = (config.clone(), location.clone(), Arc::clone(&trips));
             move || -> Result<Conn> {
-                let mut conn = connect(&config, &location)?;
+                let mut conn = connect(&config, &location, &trips)?;
                 conn.batch(writer_session)?;
                 Ok(conn)
             }
@@ -173,11 +175,7 @@ impl PostgresBackend {
             .map_err(start_error)?;
         let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
         let (stop_listening, stop) = tokio::sync::oneshot::channel();
-        let mut listen_config: tokio_postgres::Config =
-            url.parse().map_err(|source: tokio_postgres::Error| StoreError::Open {
-                path: masked(url),
-                source: described(&source).into(),
-            })?;
+        let mut listen_config = config.clone();
         listen_config.application_name("herald-listen");
         listen::start(listen_config, notices.clone(), stop).map_err(start_error)?;
         Ok(PostgresBackend {
@@ -185,6 +183,8 @@ impl PostgresBackend {
                 config,
                 commands,
                 idle_readers: Mutex::new(Vec::new()),
+                readers: Arc::new(tokio::sync::Semaphore::new(options.readers())),
+                trips,
                 notices,
                 stop_listening: Mutex::new(Some(stop_listening)),
             }),
@@ -194,11 +194,10 @@ impl PostgresBackend {
     /// Where the schema of the database at `url` stands (see [`crate::Store::pending_migrations`]):
     /// reads `herald_schema`, changes nothing. Blocks: call it off the async threads.
     pub(crate) fn schema_version(url: &str) -> Result<crate::SchemaVersion> {
-        let config: postgres::Config = url.parse().map_err(|source: postgres::Error| StoreError::Open {
-            path: masked(url),
-            source: described(&source).into(),
+        let config: tokio_postgres::Config = url.parse().map_err(|source: tokio_postgres::Error| {
+            StoreError::Open { path: masked(url), source: described(&source).into() }
         })?;
-        let mut conn = connect(&config, url)?;
+        let mut conn = connect(&config, url, &Trips::default())?;
         let known = MIGRATIONS.len();
         let tracked: bool = get(&conn.query_one("SELECT to_regclass('herald_schema') IS NOT NULL", &[])?, 0)?;
         if !tracked {
@@ -219,9 +218,18 @@ impl PostgresBackend {
     {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || match inner.with_reader(&work) {
-                (Err(_), true) => inner.with_reader(&work).0,
-                (outcome, _) => outcome,
+            let place = Arc::clone(&inner.readers)
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::Stopped("the database's readers are closed".into()))?;
+            // The place goes with the connection into the blocking thread, so a read whose caller
+            // gave up still holds it until its connection is back in the pool.
+            tokio::task::spawn_blocking(move || {
+                let _place = place;
+                match inner.with_reader(&work) {
+                    (Err(_), true) => inner.with_reader(&work).0,
+                    (outcome, _) => outcome,
+                }
             })
             .await
             .map_err(|error| StoreError::Stopped(format!("a database read did not finish: {error}")))?
@@ -236,17 +244,14 @@ impl Inner {
         let idle = self.idle_readers.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let mut conn = match idle {
             Some(conn) => conn,
-            None => match connect(&self.config, "the PostgreSQL database") {
+            None => match connect(&self.config, "the PostgreSQL database", &self.trips) {
                 Ok(conn) => conn,
                 Err(error) => return (Err(error), false),
             },
         };
         let outcome = work(&mut conn);
         let lost = conn.is_closed();
-        if !lost
-            && let Ok(mut idle) = self.idle_readers.lock()
-            && idle.len() < IDLE_READERS
-        {
+        if !lost && let Ok(mut idle) = self.idle_readers.lock() {
             idle.push(conn);
         }
         (outcome, lost)
@@ -255,7 +260,7 @@ impl Inner {
 
 /// Brings the schema up to date, one node at a time; refuses a database a newer herald wrote.
 fn migrate(conn: &mut Conn) -> Result<()> {
-    let failed = |error: postgres::Error| StoreError::Migrate(described(&error).into());
+    let failed = |error: tokio_postgres::Error| StoreError::Migrate(described(&error).into());
     conn.batch(&format!(
         "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
          CREATE TABLE IF NOT EXISTS herald_schema (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)"
@@ -318,6 +323,10 @@ impl Backend for PostgresBackend {
 
     fn kind(&self) -> &'static str {
         "postgresql"
+    }
+
+    fn round_trips(&self) -> Option<u64> {
+        Some(self.inner.trips.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -552,36 +561,25 @@ impl Backend for PostgresBackend {
     fn user_by_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<UserRow>>> {
         let name = name.to_string();
         self.read(move |conn| {
-            let id: Option<String> =
-                conn.optional("SELECT id FROM users WHERE name = $1 AND active", &[&name], |row| {
-                    get(row, 0)
-                })?;
-            id.map_or(Ok(None), |id| user(conn, &id))
+            conn.optional(select_user!("users u WHERE u.name = $1 AND u.active"), &[&name], user_from_row)
         })
     }
 
     fn user_by_token_hash<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<UserRow>>> {
         let hash = hash.to_string();
         self.read(move |conn| {
-            let id: Option<String> = conn.optional(
-                "SELECT user_id FROM tokens WHERE hash = $1 AND NOT revoked",
+            conn.optional(
+                select_user!(
+                    "tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND NOT t.revoked AND u.active"
+                ),
                 &[&hash],
-                |row| get(row, 0),
-            )?;
-            id.map_or(Ok(None), |id| user(conn, &id))
+                user_from_row,
+            )
         })
     }
 
     fn users(&self) -> BoxFuture<'_, Result<Vec<UserRow>>> {
-        self.read(|conn| {
-            let ids: Vec<String> =
-                conn.all("SELECT id FROM users WHERE active ORDER BY name", &[], |row| get(row, 0))?;
-            let mut users = Vec::new();
-            for id in ids {
-                users.extend(user(conn, &id)?);
-            }
-            Ok(users)
-        })
+        self.read(|conn| conn.all(select_user!("users u WHERE u.active ORDER BY u.name"), &[], user_from_row))
     }
 
     fn meta<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {

@@ -5,16 +5,17 @@ use crate::{
     KeyWrap, MasterRow, MessageRow, PlacedSecret, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
     SecretRow, StoreError, StoredRecord, UserRow, VaultNode,
 };
-use postgres::types::{FromSql, ToSql};
-use postgres::{Client, Row, Statement};
+use futures_util::future::LocalBoxFuture;
 use std::collections::HashMap;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{Client, Row, Statement};
 
 /// A statement's bound values.
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-impl From<postgres::Error> for StoreError {
-    fn from(error: postgres::Error) -> StoreError {
-        use postgres::error::SqlState;
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> StoreError {
+        use tokio_postgres::error::SqlState;
         match error.code() {
             // Two writers waited on each other's rows, or a lock waited too long: nothing of the
             // write was kept, and the same write may be tried again.
@@ -30,7 +31,7 @@ impl From<postgres::Error> for StoreError {
 
 /// The driver's error with its causes: its own text is only "db error" or "error connecting to
 /// server", and the server's message is in the cause.
-pub(super) fn described(error: &postgres::Error) -> String {
+pub(super) fn described(error: &tokio_postgres::Error) -> String {
     let mut text = error.to_string();
     let mut cause = std::error::Error::source(error);
     while let Some(inner) = cause {
@@ -41,24 +42,78 @@ pub(super) fn described(error: &postgres::Error) -> String {
     text
 }
 
-/// Round trips to the server made by every connection of this process so far (each statement,
-/// preparation or batch of control statements is one): what `cargo bench -p herald-store` reports per
-/// write.
-static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Round trips to the server made by the connections of one store (each statement, preparation or
+/// batch of control statements is one, and so is each group of statements sent together): what
+/// `/health`, `herald bench` and `cargo bench -p herald-store` report.
+pub(super) type Trips = std::sync::Arc<std::sync::atomic::AtomicU64>;
 
-/// The round trips made so far (see `ROUND_TRIPS`).
-pub fn round_trips() -> u64 {
-    ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
+/// A value bound to a statement that is sent later than the call that gave it.
+pub(super) type Owned = Box<dyn ToSql + Sync + Send>;
+
+/// A value that can be kept for a deferred statement (see [`Conn::defer`]).
+pub(super) trait Own {
+    fn own(&self) -> Owned;
 }
 
-fn count_trip() {
-    ROUND_TRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+macro_rules! own_by_clone {
+    ($($kind:ty),*) => {
+        $(impl Own for $kind {
+            fn own(&self) -> Owned {
+                Box::new(self.clone())
+            }
+        })*
+    };
+}
+own_by_clone!(String, Option<String>, i64, Option<i64>, i32, Option<i32>, bool, f64, Option<f64>, Vec<u8>);
+
+impl Own for str {
+    fn own(&self) -> Owned {
+        Box::new(self.to_string())
+    }
+}
+
+impl Own for &str {
+    fn own(&self) -> Owned {
+        Box::new(self.to_string())
+    }
+}
+
+impl Own for Option<&str> {
+    fn own(&self) -> Owned {
+        Box::new(self.map(str::to_string))
+    }
+}
+
+/// The values of a deferred statement, each given by reference: `owned![id, &now]`.
+macro_rules! owned {
+    ($($value:expr),* $(,)?) => {
+        vec![$($crate::postgres::rows::Own::own($value)),*]
+    };
+}
+pub(super) use owned;
+
+/// What waits to be sent with the next round trip.
+enum Pending {
+    /// A statement whose answer nobody reads: only whether it failed matters.
+    Statement(Statement, Vec<Owned>),
+    /// Transaction control, sent as it is.
+    Control(&'static str),
 }
 
 /// One connection and the statements prepared on it: each SQL text is parsed once per connection.
+///
+/// Statements are sent as a pipeline where the caller allows it: [`Conn::defer`] keeps a statement
+/// whose answer is not read, and the next statement that must be answered (or [`Conn::flush`]) takes
+/// every deferred one along in the same round trip. PostgreSQL runs them in order, so a write sees
+/// its own deferred changes; if one fails, the ones after it fail too (the transaction refuses
+/// everything until a rollback), and the first failure is the one reported.
 pub(super) struct Conn {
+    /// The driver's runtime: the connection's task runs while a call waits for the server.
+    runtime: tokio::runtime::Runtime,
     client: Client,
+    trips: Trips,
     prepared: HashMap<String, Statement>,
+    pending: Vec<Pending>,
     /// A statement found the connection gone, or the server ending it (an administrator, a
     /// restart): the driver may not have noticed it closed yet.
     broken: bool,
@@ -67,9 +122,38 @@ pub(super) struct Conn {
     failures: u64,
 }
 
+type Answer<T> = std::result::Result<T, tokio_postgres::Error>;
+
 impl Conn {
-    pub(super) fn new(client: Client) -> Conn {
-        Conn { client, prepared: HashMap::new(), broken: false, failures: 0 }
+    /// Connects with `connector` (TLS or not); blocks.
+    pub(super) fn open<T>(config: &tokio_postgres::Config, connector: T, trips: Trips) -> Answer<Conn>
+    where
+        T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket> + 'static + Send,
+        T::Stream: Send,
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime of one thread, without I/O drivers of its own, can always be built");
+        let (client, connection) = runtime.block_on(config.connect(connector))?;
+        runtime.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %described(&error), "a database connection ended");
+            }
+        });
+        Ok(Conn {
+            runtime,
+            client,
+            trips,
+            prepared: HashMap::new(),
+            pending: Vec::new(),
+            broken: false,
+            failures: 0,
+        })
+    }
+
+    fn count_trip(&self) {
+        self.trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(super) fn is_closed(&self) -> bool {
@@ -82,7 +166,12 @@ impl Conn {
     }
 
     /// Notes whether an error means the connection is gone, and converts it.
-    fn checked(&mut self, error: postgres::Error) -> StoreError {
+    fn checked(&mut self, error: tokio_postgres::Error) -> StoreError {
+        self.note_failure(&error);
+        error.into()
+    }
+
+    fn note_failure(&mut self, error: &tokio_postgres::Error) {
         self.failures += 1;
         let ending = error.code().is_some_and(|code| {
             let code = code.code();
@@ -91,53 +180,129 @@ impl Conn {
         if ending || error.is_closed() {
             self.broken = true;
         }
-        error.into()
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement> {
         if let Some(statement) = self.prepared.get(sql) {
             return Ok(statement.clone());
         }
-        count_trip();
-        let statement = self.client.prepare(sql).map_err(|error| self.checked(error))?;
+        self.count_trip();
+        let prepared = self.runtime.block_on(self.client.prepare(sql));
+        let statement = prepared.map_err(|error| self.checked(error))?;
         self.prepared.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
 
+    /// Sends what is pending, then `last`'s request, in one round trip, and waits for every answer:
+    /// the pending statements' first failure, and `last`'s answer ([`Conn::settled`] makes one of
+    /// them).
+    fn pipelined<'s, T, F>(&'s mut self, last: impl FnOnce(&'s Client) -> F) -> (Answer<()>, Answer<T>)
+    where
+        F: std::future::Future<Output = Answer<T>> + 's,
+    {
+        self.count_trip();
+        let pending = std::mem::take(&mut self.pending);
+        let this: &'s Conn = self;
+        let client = &this.client;
+        this.runtime.block_on(async {
+            if pending.is_empty() {
+                return (Ok(()), last(client).await);
+            }
+            let mut answered = None;
+            // Each request is written when its future is first polled, and `join_all` polls them
+            // in order: they reach the server in the order they were given.
+            let mut requests: Vec<LocalBoxFuture<'_, Answer<()>>> = pending
+                .iter()
+                .map(|item| -> LocalBoxFuture<'_, Answer<()>> {
+                    match item {
+                        Pending::Statement(statement, values) => Box::pin(async move {
+                            let values = values.iter().map(|value| &**value as &(dyn ToSql + Sync));
+                            client.execute_raw(statement, values).await.map(drop)
+                        }),
+                        Pending::Control(sql) => Box::pin(client.batch_execute(sql)),
+                    }
+                })
+                .collect();
+            requests.push(Box::pin(async {
+                answered = Some(last(client).await);
+                Ok(())
+            }));
+            let ahead = futures_util::future::join_all(requests).await.into_iter().find(Result::is_err);
+            (ahead.unwrap_or(Ok(())), answered.expect("the last request was awaited with the others"))
+        })
+    }
+
+    /// One outcome of a pipeline: the first failure, counted on this connection, else the answer.
+    fn settled<T>(&mut self, (ahead, last): (Answer<()>, Answer<T>)) -> Answer<T> {
+        if let Err(error) = &last {
+            self.note_failure(error);
+        }
+        match ahead {
+            Err(error) => {
+                self.note_failure(&error);
+                Err(error)
+            }
+            Ok(()) => last,
+        }
+    }
+
     pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
-        count_trip();
-        self.client.query(&statement, params).map_err(|error| self.checked(error))
+        let answers = self.pipelined(|client| client.query(&statement, params));
+        Ok(self.settled(answers)?)
     }
 
     pub(super) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let statement = self.statement(sql)?;
-        count_trip();
-        self.client.query_opt(&statement, params).map_err(|error| self.checked(error))
+        let answers = self.pipelined(|client| client.query_opt(&statement, params));
+        Ok(self.settled(answers)?)
     }
 
     pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row> {
         let statement = self.statement(sql)?;
-        count_trip();
-        self.client.query_one(&statement, params).map_err(|error| self.checked(error))
+        let answers = self.pipelined(|client| client.query_one(&statement, params));
+        Ok(self.settled(answers)?)
     }
 
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64> {
         let statement = self.statement(sql)?;
-        count_trip();
-        self.client.execute(&statement, params).map_err(|error| self.checked(error))
+        let answers = self.pipelined(|client| client.execute(&statement, params));
+        Ok(self.settled(answers)?)
     }
 
-    /// Statements without values, sent at once (transaction control).
-    pub(super) fn batch(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
-        count_trip();
-        let outcome = self.client.batch_execute(sql);
-        if let Err(error) = &outcome
-            && (error.is_closed() || error.code().is_some_and(|code| code.code().starts_with("57P")))
-        {
-            self.broken = true;
+    /// Keeps a statement whose answer is not read, to be sent with the next round trip (see the
+    /// type's documentation). A failure shows there: in the statement that must be answered, in
+    /// [`Conn::flush`], and in [`Conn::failures`].
+    pub(super) fn defer(&mut self, sql: &str, values: Vec<Owned>) -> Result<()> {
+        let statement = self.statement(sql)?;
+        self.pending.push(Pending::Statement(statement, values));
+        Ok(())
+    }
+
+    /// Transaction control to send with the next round trip.
+    pub(super) fn defer_control(&mut self, sql: &'static str) {
+        self.pending.push(Pending::Control(sql));
+    }
+
+    /// Forgets the deferred statements that were not sent (their write is being given up); control
+    /// statements are kept, since the transaction's state depends on them.
+    pub(super) fn discard_deferred(&mut self) {
+        self.pending.retain(|item| matches!(item, Pending::Control(_)));
+    }
+
+    /// Sends what is pending, with `then` after it (control statements), and waits for the answers.
+    pub(super) fn flush(&mut self, then: &'static str) -> Answer<()> {
+        if then.is_empty() && self.pending.is_empty() {
+            return Ok(());
         }
-        outcome
+        let answers = self.pipelined(|client| client.batch_execute(then));
+        self.settled(answers)
+    }
+
+    /// Statements without values, sent at once after anything pending (transaction control).
+    pub(super) fn batch(&mut self, sql: &str) -> Answer<()> {
+        let answers = self.pipelined(|client| client.batch_execute(sql));
+        self.settled(answers)
     }
 
     /// Every row of a query, mapped.
@@ -193,17 +358,25 @@ pub(super) fn record(conn: &mut Conn, object: &str, id: &str) -> Result<Option<S
     )
 }
 
-pub(super) fn user(conn: &mut Conn, id: &str) -> Result<Option<UserRow>> {
-    let Some(row) = conn.query_opt("SELECT name FROM users WHERE id = $1 AND active", &[&id])? else {
-        return Ok(None);
+/// A user and its permission sets in one row, from `users u` and what follows: each lookup of a user
+/// is one round trip (it was two, and a lead looks a user up twice).
+macro_rules! select_user {
+    ($rest:literal) => {
+        concat!(
+            "SELECT u.id, u.name, ARRAY(SELECT p.permission_set FROM user_permission_sets p
+             WHERE p.user_id = u.id ORDER BY p.permission_set) FROM ",
+            $rest
+        )
     };
-    let name: String = get(&row, 0)?;
-    let permission_sets = conn.all(
-        "SELECT permission_set FROM user_permission_sets WHERE user_id = $1 ORDER BY permission_set",
-        &[&id],
-        |row| get(row, 0),
-    )?;
-    Ok(Some(UserRow { id: id.to_string(), name, permission_sets }))
+}
+pub(super) use select_user;
+
+pub(super) fn user_from_row(row: &Row) -> Result<UserRow> {
+    Ok(UserRow { id: get(row, 0)?, name: get(row, 1)?, permission_sets: get(row, 2)? })
+}
+
+pub(super) fn user(conn: &mut Conn, id: &str) -> Result<Option<UserRow>> {
+    conn.optional(select_user!("users u WHERE u.id = $1 AND u.active"), &[&id], user_from_row)
 }
 
 pub(super) fn meta(conn: &mut Conn, key: &str) -> Result<Option<String>> {

@@ -275,14 +275,69 @@ async fn a_records_waiting_runs_are_read_by_its_index_even_before_the_table_has_
 async fn herald_plans_each_statement_with_its_values_so_a_plan_made_on_small_tables_never_sticks() {
     let Some(scratch) = scratch_database() else { return };
     let url = scratch.url.clone();
-    let backend =
-        tokio::task::spawn_blocking(move || super::PostgresBackend::open(&url, crate::Durability::default()))
-            .await
-            .unwrap()
-            .unwrap();
+    let backend = tokio::task::spawn_blocking(move || {
+        super::PostgresBackend::open(&url, crate::OpenOptions::default())
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let mode = backend
         .read(|conn| super::rows::get::<String>(&conn.query_one("SHOW plan_cache_mode", &[])?, 0))
         .await;
     assert_eq!(mode.unwrap(), "force_custom_plan");
     crate::Backend::close(&backend).await;
+}
+
+/// A lead's write: its record, its run, and the run's journal, none of whose answers is read.
+fn lead_write(tx: &mut dyn crate::WriteTx, n: usize) -> crate::Result<()> {
+    let (id, run) = (format!("00Q{n}"), format!("r{n}"));
+    let data = serde_json::json!({"LastName": "Ng"}).as_object().unwrap().clone();
+    tx.insert_record("Lead", &id, &data, "t0")?;
+    let state = serde_json::json!({"k": n});
+    let new = crate::NewRun {
+        id: &run,
+        flow: "F",
+        object: "Lead",
+        record_id: &id,
+        state: &state,
+        version: None,
+        owner: Some("node-a"),
+    };
+    tx.insert_run(new, "t0")?;
+    tx.save_run(&run, crate::RunStatus::Running, "{\"k\":0}", None, "t1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_sends_its_statements_together_and_a_failed_one_refuses_that_write_alone() {
+    let Some(scratch) = scratch_database() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    // The first write prepares its statements, one round trip each, once per connection.
+    store.write(|tx| lead_write(tx, 0)).await.unwrap();
+    let before = store.round_trips().unwrap();
+    store.write(|tx| lead_write(tx, 1)).await.unwrap();
+    assert_eq!(
+        store.round_trips().unwrap() - before,
+        2,
+        "three statements and BEGIN in one round trip, then COMMIT in another"
+    );
+    let run = store.run("r1").await.unwrap().unwrap();
+    assert_eq!((run.status, run.state), (crate::RunStatus::Running, serde_json::json!({"k": 0})));
+
+    // 00Q1 exists: the second write's insert fails when its statements are sent, after its
+    // closure returned Ok. It alone is rolled back; the writes around it in its group commit.
+    let write = |n: usize| {
+        let store = store.clone();
+        async move { store.write(move |tx| lead_write(tx, n)).await }
+    };
+    let (first, taken, last) = tokio::join!(write(2), write(1), write(3));
+    assert!(first.is_ok() && last.is_ok(), "{first:?} {last:?}");
+    let refused = taken.unwrap_err().to_string();
+    assert!(refused.contains("duplicate key") && refused.contains("00Q1"), "{refused}");
+    assert_eq!(
+        store.run("r1").await.unwrap().unwrap().state,
+        serde_json::json!({"k": 0}),
+        "nothing of it kept"
+    );
+    assert!(store.run("r2").await.unwrap().is_some() && store.run("r3").await.unwrap().is_some());
+    store.close().await;
 }

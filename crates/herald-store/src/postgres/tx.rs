@@ -7,7 +7,7 @@
 
 use super::rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, WRAPS_UNDER, by_creation, get, live_nodes_using, masters,
-    message_from_row, receipt_from_row, run_from_row, secret_row, wrap_from_row,
+    message_from_row, owned, receipt_from_row, run_from_row, secret_row, wrap_from_row,
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
@@ -36,16 +36,13 @@ fn record_json(id: &str, data: &Map<String, Value>) -> Result<String> {
 impl WriteTx for PgTx<'_> {
     fn insert_record(&mut self, object: &str, id: &str, data: &Map<String, Value>, now: &str) -> Result<()> {
         let data = record_json(id, data)?;
-        // ON CONFLICT: a refused id leaves the transaction usable, as it does on SQLite.
-        let inserted = self.conn.execute(
-            "INSERT INTO records (id, object, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-             ON CONFLICT (id) DO NOTHING",
-            &[&id, &object, &data, &now],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::Database(format!("a record with id {id} already exists").into()));
-        }
-        Ok(())
+        // Deferred: an id taken already fails the statement, and with it the whole write, when the
+        // write's statements are sent ("duplicate key value violates unique constraint
+        // records_pkey"), before anything of it is committed.
+        self.conn.defer(
+            "INSERT INTO records (id, object, data, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+            owned![id, object, &data, now],
+        )
     }
 
     fn record(&mut self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
@@ -54,9 +51,7 @@ impl WriteTx for PgTx<'_> {
 
     fn update_record(&mut self, id: &str, data: &Map<String, Value>, now: &str) -> Result<()> {
         let data = record_json(id, data)?;
-        self.conn
-            .execute("UPDATE records SET data = $1, updated_at = $2 WHERE id = $3", &[&data, &now, &id])?;
-        Ok(())
+        self.conn.defer("UPDATE records SET data = $1, updated_at = $2 WHERE id = $3", owned![&data, now, id])
     }
 
     fn delete_record(&mut self, object: &str, id: &str) -> Result<bool> {
@@ -64,12 +59,11 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn insert_run(&mut self, run: NewRun<'_>, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "INSERT INTO runs (id, flow, object, record_id, status, state, created_at, updated_at, version, owner)
              VALUES ($1, $2, $3, $4, 'ready', $5, $6, $6, $7, $8)",
-            &[&run.id, &run.flow, &run.object, &run.record_id, &run.state.to_string(), &now, &run.version, &run.owner],
-        )?;
-        Ok(())
+            owned![run.id, run.flow, run.object, run.record_id, &run.state.to_string(), now, &run.version, &run.owner],
+        )
     }
 
     fn save_run(
@@ -80,31 +74,29 @@ impl WriteTx for PgTx<'_> {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "UPDATE runs SET status = $1, state = $2, fault = $3, next_attempt_at = NULL, updated_at = $4 WHERE id = $5",
-            &[&status.as_str(), &state, &fault, &now, &id],
-        )?;
-        Ok(())
+            owned![status.as_str(), state, &fault, now, id],
+        )
     }
 
     fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "INSERT INTO runs (id, flow, object, record_id, status, state, fault, next_attempt_at, created_at, updated_at, version, owner)
              VALUES ($1, $2, $3, $4, 'waiting', $5, $6, $7, $8, $8, $9, $10)",
-            &[
-                &run.id,
-                &run.flow,
-                &run.object,
-                &run.record_id,
+            owned![
+                run.id,
+                run.flow,
+                run.object,
+                run.record_id,
                 &run.state.to_string(),
-                &reason,
-                &at,
-                &now,
+                reason,
+                at,
+                now,
                 &run.version,
                 &run.owner,
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
@@ -112,11 +104,10 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "UPDATE runs SET status = 'waiting', state = $1, fault = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $5",
-            &[&state, &reason, &at, &now, &id],
-        )?;
-        Ok(())
+            owned![state, reason, at, now, id],
+        )
     }
 
     /// One conditional `UPDATE ... RETURNING`. Of two nodes claiming the same run, the second waits
@@ -174,11 +165,11 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn upsert_message(&mut self, message: &NewMessage, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "INSERT INTO messages (id, run_id, element, idempotency_key, position, provider, named_credential, channel, destination, sender, client_message_id, encoding, segments, status, history, attempts, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $16)
              ON CONFLICT (idempotency_key, position) DO UPDATE SET attempts = messages.attempts + 1, updated_at = excluded.updated_at",
-            &[
+            owned![
                 &message.id,
                 &message.run_id,
                 &message.element,
@@ -194,10 +185,9 @@ impl WriteTx for PgTx<'_> {
                 &message.segments,
                 &message.status,
                 &message.history.to_string(),
-                &now,
+                now,
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn messages_of_attempt(&mut self, idempotency_key: &str) -> Result<Vec<MessageRow>> {
@@ -264,13 +254,13 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn update_message(&mut self, id: &str, change: &MessageChange, now: &str) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "UPDATE messages SET status = COALESCE($1, status), history = COALESCE($2, history),
                 provider_message_id = COALESCE($3, provider_message_id), error_code = COALESCE($4, error_code),
                 error_text = COALESCE($5, error_text), price = COALESCE($6, price), currency = COALESCE($7, currency),
                 segments = COALESCE($8, segments), encoding = COALESCE($9, encoding), updated_at = $10
              WHERE id = $11",
-            &[
+            owned![
                 &change.status,
                 &change.history.as_ref().map(ToString::to_string),
                 &change.provider_message_id,
@@ -280,11 +270,10 @@ impl WriteTx for PgTx<'_> {
                 &change.currency,
                 &change.segments,
                 &change.encoding,
-                &now,
-                &id,
+                now,
+                id,
             ],
-        )?;
-        Ok(())
+        )
     }
 
     fn insert_receipt(&mut self, receipt: &NewReceipt<'_>) -> Result<i64> {
@@ -318,11 +307,10 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn match_receipt(&mut self, id: i64, message_id: &str, applied: bool) -> Result<()> {
-        self.conn.execute(
+        self.conn.defer(
             "UPDATE receipts SET message_id = $1, applied = $2 WHERE id = $3",
-            &[&message_id, &applied, &id],
-        )?;
-        Ok(())
+            owned![message_id, &applied, &id],
+        )
     }
 
     fn lift_unknown_sender_opt_out(&mut self, phone: &str, now: &str) -> Result<()> {

@@ -5,12 +5,14 @@
 //! all. When several writes share a transaction each runs in a savepoint of its own, so that a write
 //! that fails is rolled back alone and the others still commit.
 //!
-//! Round trips are what a write costs here, so control statements ride together: `BEGIN` with the
-//! first savepoint, each savepoint's release with the next one's creation, and none at all for a write
-//! that is alone in its transaction. A write is known to have failed when its closure returns an
-//! error or when any of its statements failed (PostgreSQL then refuses the rest of the transaction,
-//! and a `COMMIT` would silently roll it back): either way it is rolled back at once, before the next
-//! write runs.
+//! Round trips are what a write costs here, so statements ride together (see `rows::Conn`): the
+//! statements whose answers a write does not read are deferred and sent in one round trip when the
+//! write ends, with the release of its savepoint and the next write's new one; `BEGIN` goes with the
+//! first statement; a write alone in its transaction has no savepoint. A write is known to have
+//! failed when its closure returns an error or when any of its statements failed (PostgreSQL then
+//! refuses the rest of the transaction, and a `COMMIT` would silently roll it back): either way it
+//! is rolled back at once, before the next write runs. The `COMMIT` is a round trip of its own, so
+//! that a failure in the last write cannot take the group's other writes with it.
 //!
 //! A lost connection is opened again before the next group; the writes of a group whose commit was
 //! never answered hear [`StoreError::Commit`] (PostgreSQL may have committed it: the engine's
@@ -99,31 +101,27 @@ fn commit_group(conn: &mut Conn, group: &mut Vec<Write>) {
     }
     let alone = group.len() == 1;
     let mut writes = group.drain(..);
-    if let Err(error) = conn.batch(if alone { "BEGIN" } else { "BEGIN; SAVEPOINT write" }) {
-        fail_all(Vec::new(), writes, &super::rows::described(&error));
-        return;
-    }
+    conn.defer_control(if alone { "BEGIN" } else { "BEGIN; SAVEPOINT write" });
     let mut ran: Vec<Ran> = Vec::with_capacity(GROUP_LIMIT);
-    // Whether a write succeeded since the savepoint was set: the next one needs a savepoint of its own.
-    let mut savepoint_used = false;
     while let Some(write) = writes.next() {
-        if savepoint_used {
-            if let Err(error) = conn.batch("RELEASE SAVEPOINT write; SAVEPOINT write") {
-                let _ = conn.batch("ROLLBACK");
-                fail_all(ran, writes, &super::rows::described(&error));
-                return;
-            }
-            savepoint_used = false;
-        }
         let failures = conn.failures();
         let done = write.run(&mut PgTx::new(conn));
-        let clean = conn.failures() == failures;
-        if done.succeeded() && clean {
+        // The write's deferred statements go now, and with them the release of its savepoint and the
+        // next write's (`then`): one round trip, however many statements the write deferred.
+        let sent = if done.succeeded() && conn.failures() == failures {
+            let then =
+                if alone || writes.len() == 0 { "" } else { "RELEASE SAVEPOINT write; SAVEPOINT write" };
+            conn.flush(then).map_err(|error| super::rows::described(&error))
+        } else {
+            conn.discard_deferred();
+            Err(String::new())
+        };
+        if sent.is_ok() {
             ran.push(done);
-            savepoint_used = true;
             continue;
         }
-        // Undo this write alone; the savepoint stays, ready for the next write.
+        // Undo this write alone. Its savepoint was not released (a failed statement made the
+        // release fail too), and a rollback to it keeps it, ready for the next write.
         let undo = if alone { "ROLLBACK" } else { "ROLLBACK TO SAVEPOINT write" };
         if let Err(error) = conn.batch(undo) {
             let _ = conn.batch("ROLLBACK");
@@ -132,15 +130,20 @@ fn commit_group(conn: &mut Conn, group: &mut Vec<Write>) {
             fail_all(ran, writes, &message);
             return;
         }
-        if done.succeeded() {
-            // The closure went on after a statement failed: what it wrote cannot be kept.
-            done.failed(StoreError::Database(
-                "a statement of this write failed and the write went on regardless; nothing of it was kept"
-                    .into(),
-            ));
-        } else {
+        match sent {
+            Err(statement_failed) if done.succeeded() => {
+                // The closure went on after a statement failed, or a deferred statement failed:
+                // what it wrote cannot be kept.
+                let why = if statement_failed.is_empty() {
+                    "a statement of this write failed and the write went on regardless; nothing of it was kept"
+                        .to_string()
+                } else {
+                    statement_failed
+                };
+                done.failed(StoreError::Database(why.into()));
+            }
             // Its caller hears the closure's own error.
-            done.committed();
+            _ => done.committed(),
         }
         if alone {
             return;
