@@ -1290,6 +1290,20 @@ mod durability_tests {
         let shown = diagnostics.to_string();
         assert!(shown.contains("normal") && shown.contains("full"), "the allowed values are named: {shown}");
     }
+
+    #[test]
+    fn a_node_opens_ten_database_connections_unless_told_otherwise() {
+        let (project, _) = config("");
+        assert_eq!(project.unwrap().config.database.connections, 10);
+        let (project, diagnostics) = config("[database]\nconnections = 4\n");
+        assert!(diagnostics.is_empty(), "{diagnostics}");
+        assert_eq!(project.unwrap().config.database.connections, 4);
+        let (_, diagnostics) = config("[database]\nconnections = \"many\"\n");
+        assert!(
+            diagnostics.to_string().contains("herald.toml:2:15"),
+            "the value is pointed at: {diagnostics}"
+        );
+    }
 }
 
 /// Whether a database location is a PostgreSQL URL (else it is a SQLite file).

@@ -341,3 +341,37 @@ async fn a_write_sends_its_statements_together_and_a_failed_one_refuses_that_wri
     assert!(store.run("r2").await.unwrap().is_some() && store.run("r3").await.unwrap().is_some());
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_reads_waits_for_the_readers_the_settings_allow_instead_of_opening_more() {
+    let Some(scratch) = scratch_database() else { return };
+    let options = crate::OpenOptions { connections: 4, ..crate::OpenOptions::default() };
+    let store = Store::open_with(Path::new(&scratch.url), options).await.unwrap();
+    store.write(|tx| tx.set_meta("k", "v")).await.unwrap();
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.meta("k").await })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.unwrap().unwrap().as_deref(), Some("v"));
+    }
+    // Counted from another connection, which is not the store's.
+    let url = scratch.url.clone();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut client = url.parse::<postgres::Config>().unwrap().connect(postgres::NoTls).unwrap();
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'herald%'",
+                &[&database],
+            )
+            .unwrap();
+        row.get::<_, i64>(0)
+    })
+    .await
+    .unwrap();
+    assert!(opened <= 4, "the writer, the listener and at most two readers: {opened} connections");
+    store.close().await;
+}
