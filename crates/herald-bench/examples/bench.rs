@@ -61,6 +61,12 @@ struct Args {
     /// How long the emulated provider takes to answer, in milliseconds (0: at once).
     #[arg(long, default_value_t = 0)]
     provider_latency_ms: u64,
+    /// Also run herald on a scratch database on this PostgreSQL server (postgres://user@host:port/db).
+    #[arg(long, value_name = "SERVER_URL")]
+    postgres: Option<String>,
+    /// With --postgres: this many `herald serve` nodes share the scratch database, leads round robin.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
     /// Run nothing: render a JSON report saved by an earlier run as Markdown.
     #[arg(long, value_name = "JSON")]
     render: Option<PathBuf>,
@@ -93,8 +99,9 @@ async fn main() -> ExitCode {
     };
     let command = std::env::args()
         .skip(1)
+        // A URL's password never reaches the report.
         .fold("cargo run --release -p herald-bench --example bench --".to_string(), |line, arg| {
-            line + " " + &arg
+            line + " " + &herald_store::postgres::masked(&arg)
         });
     let options = BenchOptions {
         herald: args.herald,
@@ -111,6 +118,8 @@ async fn main() -> ExitCode {
         recipients: args.recipients,
         provider_latency: std::time::Duration::from_millis(args.provider_latency_ms),
         progress: !args.no_progress,
+        postgres: args.postgres,
+        nodes: args.nodes,
         command: Some(command),
         ..BenchOptions::default()
     };

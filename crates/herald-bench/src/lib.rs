@@ -18,12 +18,14 @@ mod load;
 mod process;
 mod report;
 mod scenario;
+mod server_cpu;
 mod stats;
 
 pub use bulk::{DEFAULT_RECIPIENTS, TARGET_MESSAGES_PER_S};
 pub use process::Usage;
 pub use report::{
-    BulkReport, Comparison, Load, Machine, PhaseReport, Report, Spread, StartupReport, TargetReport,
+    BulkReport, Comparison, Load, Machine, PhaseReport, Report, ServerCpu, Spread, StartupReport,
+    TargetReport,
 };
 pub use scenario::{SCENARIOS, Scenario, Secret};
 pub use stats::{Latency, percentile_sorted};
@@ -106,6 +108,10 @@ pub struct BenchOptions {
     /// phases a second time on a scratch database created there (and dropped after), and the report
     /// compares it with the run on SQLite, as with a peer.
     pub postgres: Option<String>,
+    /// How many `herald serve` processes take the PostgreSQL run's leads, each on its own port, all on
+    /// the one scratch database and the one sandbox; leads go to them round robin. More than one needs
+    /// `postgres`.
+    pub nodes: usize,
 }
 
 impl Default for BenchOptions {
@@ -129,6 +135,7 @@ impl Default for BenchOptions {
             recipients: None,
             provider_latency: Duration::ZERO,
             postgres: None,
+            nodes: 1,
         }
     }
 }
@@ -159,6 +166,16 @@ pub enum BenchError {
     Bulk(String),
     #[error("the PostgreSQL run: {0}")]
     Database(String),
+    #[error("--nodes must be at least 1")]
+    NoNodes,
+    #[error(
+        "--nodes {nodes} needs --postgres SERVER_URL: several `herald serve` nodes share one PostgreSQL \
+         database (a SQLite file belongs to one server); add --postgres postgres://user@host:port/db or \
+         leave --nodes out"
+    )]
+    NodesWithoutPostgres { nodes: usize },
+    #[error("--nodes applies to the per-lead scenarios (kixie, 8x8-sms), not to `{scenario}`")]
+    NodesNotPerLead { scenario: &'static str },
     #[error("at most {max} leads per run (phones are numbered uniquely), asked for {asked}")]
     TooManyLeads { asked: u64, max: u64 },
     #[error("cannot start {what}: {source}")]
@@ -192,6 +209,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let scenario = Scenario::by_name(&options.scenario)?;
     let recipients = recipients(scenario, &options)?;
+    check_nodes(scenario, &options)?;
     if !scenario.bulk && options.rate.is_none() && options.concurrency.is_none() {
         return Err(BenchError::NothingToRun);
     }
@@ -278,7 +296,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
             scenario,
             &client,
             &options,
-            RunOn { phases: &phases, postgres: None },
+            RunOn { phases: &phases, postgres: None, nodes: 1 },
             &progress,
         )
         .await?;
@@ -292,13 +310,13 @@ pub async fn run(options: BenchOptions) -> Result<Report, BenchError> {
                 scenario,
                 &client,
                 &options,
-                RunOn { phases: &phases, postgres: Some(server) },
+                RunOn { phases: &phases, postgres: Some(server), nodes: options.nodes },
                 &progress,
             )
             .await?;
             report.notes.extend(notes);
             for (h, p) in report.targets[0].phases.iter().zip(&target.phases) {
-                report.comparisons.push(Comparison::between(h, HERALD_ON_POSTGRES, p));
+                report.comparisons.push(Comparison::between(h, &target.target, p));
             }
             report.targets.push(target);
         }
@@ -343,6 +361,17 @@ fn recipients(scenario: &Scenario, options: &BenchOptions) -> Result<Option<usiz
         (false, Some(_)) => Err(BenchError::RecipientsNotBulk { scenario: scenario.name }),
         (true, Some(0)) => Err(BenchError::NoRecipients),
         (true, asked) => Ok(Some(asked.unwrap_or(DEFAULT_RECIPIENTS))),
+    }
+}
+
+/// Several nodes share a PostgreSQL database, and take per-lead load.
+fn check_nodes(scenario: &Scenario, options: &BenchOptions) -> Result<(), BenchError> {
+    match options.nodes {
+        0 => Err(BenchError::NoNodes),
+        1 => Ok(()),
+        nodes if options.postgres.is_none() => Err(BenchError::NodesWithoutPostgres { nodes }),
+        _ if scenario.bulk => Err(BenchError::NodesNotPerLead { scenario: scenario.name }),
+        _ => Ok(()),
     }
 }
 
@@ -541,16 +570,18 @@ async fn create_api_token(herald: &Path, project: &Path, db: &Path) -> Result<St
 }
 
 /// herald serving a copy of the scenario's project (credentials set, a bench user's token made) and
-/// the sandbox it calls, both as separate processes on loopback.
+/// the sandbox it calls, both as separate processes on loopback; on PostgreSQL, possibly several
+/// `herald serve` nodes on the one database, calling the one sandbox.
 struct HeraldUnderTest {
     /// Holds the database and the project copy until the processes have stopped.
     _temp: tempfile::TempDir,
-    serve: Process,
+    /// One or more nodes; the first is the one a single-node run has.
+    serve: Vec<Process>,
     sandbox: Process,
     /// `Bearer <token>` when the binary has API tokens.
     authorization: Option<String>,
     /// The scratch PostgreSQL database herald keeps its state in, dropped after the processes.
-    _database: Option<herald_store::postgres::ScratchDatabase>,
+    scratch: Option<herald_store::postgres::ScratchDatabase>,
 }
 
 impl HeraldUnderTest {
@@ -560,6 +591,7 @@ impl HeraldUnderTest {
         scenario: &Scenario,
         provider_latency: Duration,
         postgres: Option<&str>,
+        nodes: usize,
         progress: &ProgressBar,
     ) -> Result<HeraldUnderTest, BenchError> {
         let temp = tempfile::tempdir()?;
@@ -588,21 +620,39 @@ impl HeraldUnderTest {
             None
         };
         let sandbox = start_sandbox(herald, scenario.provider_host, provider_latency).await?;
-        let serve = Process::start(
-            "herald serve",
-            serve_command(herald, project, &db, Some(&sandbox.url)),
-            "listening on http://",
-            READY_LIMIT,
-        )
-        .await?;
-        Ok(HeraldUnderTest { _temp: temp, serve, sandbox, authorization, _database: database })
+        let mut serve = Vec::with_capacity(nodes.max(1));
+        for node in 0..nodes.max(1) {
+            if nodes > 1 {
+                progress.set_message(format!("starting node {} of {nodes}", node + 1));
+            }
+            let what =
+                if nodes > 1 { format!("herald serve (node {})", node + 1) } else { "herald serve".into() };
+            serve.push(
+                Process::start(
+                    &what,
+                    serve_command(herald, project, &db, Some(&sandbox.url)),
+                    "listening on http://",
+                    READY_LIMIT,
+                )
+                .await?,
+            );
+        }
+        Ok(HeraldUnderTest { _temp: temp, serve, sandbox, authorization, scratch: database })
     }
 
-    /// Stops both processes; an error if either had died before.
+    /// The database's name on the PostgreSQL server, for the server's CPU.
+    fn database(&self) -> Option<&str> {
+        self.scratch.as_ref().and_then(|d| server_cpu::database_of(&d.url))
+    }
+
+    /// Stops every process; an error if one had died before.
     async fn stop(self) -> Result<(), BenchError> {
-        let (mut serve, mut sandbox) = (self.serve, self.sandbox);
-        let alive = serve.check_alive().and(sandbox.check_alive());
-        serve.stop().await;
+        let (serve, mut sandbox) = (self.serve, self.sandbox);
+        let mut alive = sandbox.check_alive();
+        for mut node in serve {
+            alive = alive.and(node.check_alive());
+            node.stop().await;
+        }
         sandbox.stop().await;
         alive
     }
@@ -611,15 +661,23 @@ impl HeraldUnderTest {
 const HERALD_DURABILITY: &str =
     "every record and run committed to SQLite (WAL, synchronous=NORMAL) before the 201";
 const HERALD_POSTGRES_DURABILITY: &str = "every record and run committed to PostgreSQL (synchronous_commit=off: survives a kill of herald) before the 201";
-/// How the PostgreSQL run is named in the tables.
-const HERALD_ON_POSTGRES: &str = "herald on PostgreSQL";
+
+/// How a run of herald is named in the tables.
+fn target_name(postgres: bool, nodes: usize) -> String {
+    match (postgres, nodes) {
+        (false, _) => "herald".into(),
+        (true, 0 | 1) => "herald on PostgreSQL".into(),
+        (true, nodes) => format!("herald on PostgreSQL, {nodes} nodes"),
+    }
+}
 
 /// One run of herald under the bench: the phases, and where herald keeps its state (a SQLite file,
-/// or a scratch database on this PostgreSQL server).
+/// or a scratch database on this PostgreSQL server, shared by `nodes` servers).
 #[derive(Clone, Copy)]
 struct RunOn<'a> {
     phases: &'a [Phase],
     postgres: Option<&'a str>,
+    nodes: usize,
 }
 
 async fn run_herald(
@@ -631,26 +689,39 @@ async fn run_herald(
     on: RunOn<'_>,
     progress: &ProgressBar,
 ) -> Result<(TargetReport, Vec<String>), BenchError> {
-    let RunOn { phases, postgres } = on;
-    let under_test =
-        HeraldUnderTest::start(herald, project, scenario, options.provider_latency, postgres, progress)
-            .await?;
-    let name = if postgres.is_some() { HERALD_ON_POSTGRES } else { "herald" };
+    let RunOn { phases, postgres, nodes } = on;
+    let under_test = HeraldUnderTest::start(
+        herald,
+        project,
+        scenario,
+        options.provider_latency,
+        postgres,
+        nodes,
+        progress,
+    )
+    .await?;
+    let name = target_name(postgres.is_some(), nodes);
     let target = Target {
-        name,
+        name: &name,
         client,
-        records_url: format!("{}/api/v1/records/{}", under_test.serve.url, scenario.object),
+        records_urls: under_test
+            .serve
+            .iter()
+            .map(|node| format!("{}/api/v1/records/{}", node.url, scenario.object))
+            .collect(),
         authorization: under_test.authorization.clone(),
-        pid: under_test.serve.pid,
+        pids: under_test.serve.iter().map(|node| node.pid).collect(),
         sandbox_url: &under_test.sandbox.url,
         sandbox_pid: under_test.sandbox.pid,
+        database: under_test.database(),
     };
     let result = drive(scenario, &target, options, phases, progress).await;
     let alive = under_test.stop().await;
     let (phases, notes) = result?;
     alive?;
     let durability = if postgres.is_some() { HERALD_POSTGRES_DURABILITY } else { HERALD_DURABILITY };
-    Ok((TargetReport { target: name.into(), durability: durability.into(), phases }, notes))
+    let nodes = nodes.max(1);
+    Ok((TargetReport { target: name, nodes, durability: durability.into(), phases }, notes))
 }
 
 /// The bulk phase against herald: seed the recipients, launch the campaign, count what 8x8 receives.
@@ -665,12 +736,12 @@ async fn run_herald_bulk(
     // A campaign is measured against an instant provider: its batches are few, and the point is
     // herald's own work per recipient.
     let under_test =
-        HeraldUnderTest::start(herald, project, scenario, Duration::ZERO, None, progress).await?;
+        HeraldUnderTest::start(herald, project, scenario, Duration::ZERO, None, 1, progress).await?;
     let target = bulk::BulkTarget {
         client,
-        api_url: &under_test.serve.url,
+        api_url: &under_test.serve[0].url,
         authorization: under_test.authorization.as_deref(),
-        pid: under_test.serve.pid,
+        pid: under_test.serve[0].pid,
         sandbox_url: &under_test.sandbox.url,
         sandbox_pid: under_test.sandbox.pid,
     };
@@ -720,11 +791,12 @@ async fn run_node_red(
     let target = Target {
         name: "node-red",
         client,
-        records_url: format!("{}/api/v1/records/{}", red.url, scenario.object),
+        records_urls: vec![format!("{}/api/v1/records/{}", red.url, scenario.object)],
         authorization: None,
-        pid: red.pid,
+        pids: vec![red.pid],
         sandbox_url: &sandbox.url,
         sandbox_pid: sandbox.pid,
+        database: None,
     };
     let result = drive(scenario, &target, options, phases, progress).await;
     let (mut red, mut sandbox) = (red, sandbox);
@@ -736,6 +808,7 @@ async fn run_node_red(
     Ok((
         TargetReport {
             target: "node-red".into(),
+            nodes: 1,
             durability: "nothing kept: leads live only in memory".into(),
             phases,
         },
@@ -887,6 +960,34 @@ mod tests {
         assert_eq!(recipients(kixie, &asked(None)).unwrap(), None);
         let error = recipients(kixie, &asked(Some(10))).unwrap_err();
         assert!(error.to_string().contains("bulk-8x8"), "{error}");
+    }
+
+    #[test]
+    fn several_nodes_need_postgres_and_a_per_lead_scenario() {
+        let kixie = Scenario::by_name("kixie").unwrap();
+        let bulk = Scenario::by_name("bulk-8x8").unwrap();
+        let server = Some("postgres://root@127.0.0.1:5432/postgres".to_string());
+        let asked = |nodes, postgres: &Option<String>| BenchOptions {
+            nodes,
+            postgres: postgres.clone(),
+            ..Default::default()
+        };
+        assert!(check_nodes(kixie, &asked(1, &None)).is_ok(), "one node runs on SQLite as before");
+        assert!(check_nodes(kixie, &asked(1, &server)).is_ok());
+        assert!(check_nodes(kixie, &asked(3, &server)).is_ok());
+        let error = check_nodes(kixie, &asked(3, &None)).unwrap_err();
+        assert!(matches!(error, BenchError::NodesWithoutPostgres { nodes: 3 }), "{error}");
+        assert!(error.to_string().contains("--postgres postgres://"), "the error says the fix: {error}");
+        assert!(matches!(check_nodes(kixie, &asked(0, &server)), Err(BenchError::NoNodes)));
+        let error = check_nodes(bulk, &asked(2, &server)).unwrap_err();
+        assert!(error.to_string().contains("bulk-8x8"), "{error}");
+    }
+
+    #[test]
+    fn the_target_says_where_herald_kept_its_state_and_on_how_many_nodes() {
+        assert_eq!(target_name(false, 1), "herald");
+        assert_eq!(target_name(true, 1), "herald on PostgreSQL");
+        assert_eq!(target_name(true, 3), "herald on PostgreSQL, 3 nodes");
     }
 
     #[test]

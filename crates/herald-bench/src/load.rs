@@ -2,16 +2,18 @@
 //! sandbox received and matching it to the leads by phone number.
 
 use crate::BenchError;
-use crate::process::Usage;
-use crate::report::{Load, PhaseReport};
+use crate::process::{Usage, clock_ticks};
+use crate::report::{Load, PhaseReport, ServerCpu};
 use crate::scenario::{Scenario, phone_digits};
+use crate::server_cpu::{self, ServerCpuMeter};
 use crate::stats::{Latency, per_second};
 use indicatif::ProgressBar;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -27,13 +29,29 @@ pub struct Target<'a> {
     /// `herald` or the peer's name, for notes.
     pub name: &'a str,
     pub client: &'a reqwest::Client,
-    /// `http://HOST:PORT/api/v1/records/Lead` (or the peer's equivalent).
-    pub records_url: String,
+    /// `http://HOST:PORT/api/v1/records/Lead` (or the peer's equivalent), one per node: lead i goes
+    /// to node i mod n.
+    pub records_urls: Vec<String>,
     /// `Authorization` header value, when the target wants one.
     pub authorization: Option<String>,
-    pub pid: u32,
+    /// The target's processes, one per node: their CPU is summed, their memory the largest one's.
+    pub pids: Vec<u32>,
     pub sandbox_url: &'a str,
     pub sandbox_pid: u32,
+    /// The PostgreSQL database the target keeps its state in: the server's processes serving it are
+    /// measured too (see `server_cpu`).
+    pub database: Option<&'a str>,
+}
+
+/// Which node lead `index` goes to: round robin, so every node takes the same share (within one)
+/// whatever the order the connections send in.
+pub fn node_for(index: u64, nodes: usize) -> usize {
+    usize::try_from(index % nodes.max(1) as u64).unwrap_or(0)
+}
+
+/// The nodes' record URLs, shared with the sending tasks.
+fn urls(target: &Target<'_>) -> Arc<[Arc<str>]> {
+    target.records_urls.iter().map(|url| Arc::from(url.as_str())).collect()
 }
 
 /// One load phase's shape and bounds.
@@ -133,7 +151,20 @@ pub async fn run_phase(
     progress: &ProgressBar,
 ) -> Result<(PhaseReport, Vec<String>), BenchError> {
     clear_sandbox(target.client, target.sandbox_url).await?;
-    let before = (Usage::of(target.pid), Usage::of(target.sandbox_pid), Usage::of(0));
+    let server = target.database.map(|database| {
+        let meter = Arc::new(Mutex::new(ServerCpuMeter::start(Path::new("/proc"), database)));
+        let sampling = meter.clone();
+        let sampler = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(server_cpu::SAMPLE_EVERY).await;
+                if let Ok(mut meter) = sampling.lock() {
+                    meter.sample();
+                }
+            }
+        });
+        (meter, sampler)
+    });
+    let before = (Usage::of_all(&target.pids), Usage::of(target.sandbox_pid), Usage::of(0));
     progress.set_length(phase.leads as u64);
     progress.set_position(0);
     progress.set_message(format!("{}: sending", phase.load.label()));
@@ -152,8 +183,15 @@ pub async fn run_phase(
     for outcome in &accepted {
         by_phone.insert(phone_digits(&crate::scenario::lead_phone(outcome.index)), outcome);
     }
-    let received = drain(scenario, target, &by_phone, phase.drain_timeout, progress).await?;
-    let after = (Usage::of(target.pid), Usage::of(target.sandbox_pid), Usage::of(0));
+    let received = drain(scenario, target, &by_phone, phase.drain_timeout, progress).await;
+    let server_ticks = server.map(|(meter, sampler)| {
+        sampler.abort();
+        let mut meter = meter.lock().unwrap_or_else(|e| e.into_inner());
+        meter.sample();
+        meter.used_ticks()
+    });
+    let received = received?;
+    let after = (Usage::of_all(&target.pids), Usage::of(target.sandbox_pid), Usage::of(0));
 
     let mut notes = Vec::new();
     let mut first_receipt: HashMap<&str, i64> = HashMap::new();
@@ -269,6 +307,16 @@ pub async fn run_phase(
         cpu_us_per_lead: per_lead(before.0, after.0),
         sandbox_cpu_us_per_lead: per_lead(before.1, after.1),
         client_cpu_us_per_lead: per_lead(before.2, after.2),
+        server_cpu: server_ticks.map(|ticks| match ticks {
+            Some(ticks) => ServerCpu::Measured {
+                us_per_lead: if delivered == 0 {
+                    0.0
+                } else {
+                    (ticks * 1_000_000 / clock_ticks()) as f64 / delivered as f64
+                },
+            },
+            None => ServerCpu::NotReadable,
+        }),
     };
     Ok((report, notes))
 }
@@ -284,7 +332,7 @@ async fn open_loop(
     let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
     let runtime = tokio::runtime::Handle::current();
     let client = target.client.clone();
-    let url: Arc<str> = target.records_url.clone().into();
+    let urls = urls(target);
     let authorization: Option<Arc<str>> = target.authorization.clone().map(Into::into);
     let in_flight = Arc::new(Semaphore::new(phase.max_in_flight.max(1)));
     let bodies: Vec<Vec<u8>> = (0..phase.leads as u64)
@@ -313,7 +361,8 @@ async fn open_loop(
             match in_flight.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let tx = tx.clone();
-                    let (client, url, authorization) = (client.clone(), url.clone(), authorization.clone());
+                    let url = urls[node_for(index, urls.len())].clone();
+                    let (client, authorization) = (client.clone(), authorization.clone());
                     runtime.spawn(async move {
                         let outcome =
                             send_one(client, url, authorization, body, index, Some(scheduled_us)).await;
@@ -348,11 +397,11 @@ async fn closed_loop(
 ) -> Vec<Outcome> {
     let (tx, rx) = mpsc::unbounded_channel::<Outcome>();
     let next = Arc::new(AtomicU64::new(0));
-    let url: Arc<str> = target.records_url.clone().into();
+    let urls = urls(target);
     let authorization: Option<Arc<str>> = target.authorization.clone().map(Into::into);
     let deadline = Instant::now() + phase.max_duration;
     for _ in 0..concurrency.max(1) {
-        let (tx, next, url, authorization) = (tx.clone(), next.clone(), url.clone(), authorization.clone());
+        let (tx, next, urls, authorization) = (tx.clone(), next.clone(), urls.clone(), authorization.clone());
         let client = target.client.clone();
         let scenario = *scenario;
         let (leads, first_index) = (phase.leads as u64, phase.first_index);
@@ -364,8 +413,8 @@ async fn closed_loop(
                 }
                 let index = first_index + i;
                 let body = serde_json::to_vec(&scenario.lead_body(index)).unwrap_or_default();
-                let outcome =
-                    send_one(client.clone(), url.clone(), authorization.clone(), body, index, None).await;
+                let url = urls[node_for(index, urls.len())].clone();
+                let outcome = send_one(client.clone(), url, authorization.clone(), body, index, None).await;
                 if tx.send(outcome).is_err() {
                     break;
                 }
@@ -456,6 +505,18 @@ fn poll_pause(previous: Option<(Instant, usize)>, now: (Instant, usize), total: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leads_go_round_robin_so_every_node_takes_an_equal_share() {
+        let mut taken = [0; 3];
+        for index in 500..1_500 {
+            taken[node_for(index, 3)] += 1;
+        }
+        assert_eq!(taken, [333, 333, 334]);
+        assert_eq!((node_for(500, 3), node_for(501, 3), node_for(502, 3), node_for(503, 3)), (2, 0, 1, 2));
+        assert!((0..10).all(|index| node_for(index, 1) == 0), "one node takes every lead");
+        assert_eq!(node_for(7, 0), 0, "no nodes is read as one");
+    }
 
     #[test]
     fn polls_slow_down_for_a_long_backlog_and_speed_up_near_the_end() {

@@ -180,6 +180,20 @@ impl Usage {
         let (rss_kib, peak_rss_kib) = parse_status(&status);
         Usage { rss_kib, peak_rss_kib, cpu_us: parse_stat_cpu_ticks(&stat) * 1_000_000 / clock_ticks() }
     }
+
+    /// The usage of several processes serving as one target (herald's nodes): CPU summed (the work
+    /// the target did), memory the largest one's (what one node needs).
+    pub fn of_all(pids: &[u32]) -> Usage {
+        Usage::combine(pids.iter().map(|&pid| Usage::of(pid)))
+    }
+
+    pub fn combine(usages: impl IntoIterator<Item = Usage>) -> Usage {
+        usages.into_iter().fold(Usage::default(), |all, one| Usage {
+            rss_kib: all.rss_kib.max(one.rss_kib),
+            peak_rss_kib: all.peak_rss_kib.max(one.peak_rss_kib),
+            cpu_us: all.cpu_us + one.cpu_us,
+        })
+    }
 }
 
 /// (VmRSS, VmHWM) in KiB from the text of /proc/PID/status.
@@ -208,7 +222,7 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> u64 {
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`), 100 when it cannot be asked.
-fn clock_ticks() -> u64 {
+pub fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
         std::process::Command::new("getconf")
@@ -243,6 +257,14 @@ mod tests {
         let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 37 0 0 20 0 5 0 100 1 2";
         assert_eq!(parse_stat_cpu_ticks(stat), 287);
         assert_eq!(parse_stat_cpu_ticks("garbage"), 0);
+    }
+
+    #[test]
+    fn nodes_add_up_their_cpu_and_report_the_largest_memory() {
+        let node = |rss_kib, peak_rss_kib, cpu_us| Usage { rss_kib, peak_rss_kib, cpu_us };
+        let all = Usage::combine([node(100, 300, 1_000), node(250, 260, 2_000), node(50, 90, 500)]);
+        assert_eq!(all, node(250, 300, 3_500));
+        assert_eq!(Usage::combine([]), Usage::default());
     }
 
     #[test]

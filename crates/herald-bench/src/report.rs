@@ -74,11 +74,23 @@ pub struct StartupReport {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetReport {
-    /// `herald` or a peer's name (`node-red`).
+    /// `herald` or a peer's name (`node-red`); `herald on PostgreSQL, 3 nodes` for several nodes.
     pub target: String,
+    /// How many `herald serve` processes shared the load (on one PostgreSQL database). Their CPU per
+    /// lead is the sum over the nodes; their memory (peak RSS, RSS) the largest node's.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub nodes: usize,
     /// What the target keeps: herald commits every lead to SQLite; Node-RED keeps nothing.
     pub durability: String,
     pub phases: Vec<PhaseReport>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// How the leads of a phase were sent.
@@ -146,6 +158,20 @@ pub struct PhaseReport {
     pub sandbox_cpu_us_per_lead: f64,
     /// The load generator's CPU per delivered lead (it shares the machine).
     pub client_cpu_us_per_lead: f64,
+    /// herald on PostgreSQL: the server's CPU for this phase (absent for SQLite and peers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu: Option<ServerCpu>,
+}
+
+/// The PostgreSQL server's CPU during a phase: its processes serving the bench's database (the
+/// shared ones, such as the WAL writer, left out).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ServerCpu {
+    /// CPU time (user + system) per delivered lead, in µs.
+    Measured { us_per_lead: f64 },
+    /// The server's processes are not in this machine's /proc (a remote server): not measured.
+    NotReadable,
 }
 
 /// One bulk campaign: a record update launches one flow run that texts every recipient through 8x8's
@@ -310,16 +336,25 @@ impl Report {
         }
 
         let _ = writeln!(md, "\nResources and the record request itself:\n");
+        // The server's column only where a target ran on PostgreSQL: other reports keep their shape.
+        let server = self.targets.iter().flat_map(|t| &t.phases).any(|p| p.server_cpu.is_some());
         let _ = writeln!(
             md,
-            "| target | load | peak RSS (MB) | CPU per lead (µs) | sandbox CPU/lead (µs) | client CPU/lead (µs) | response p50 / p99 (ms) | send rate (leads/s) |"
+            "| target | load | peak RSS (MB) | CPU per lead (µs) |{} sandbox CPU/lead (µs) | client CPU/lead (µs) | response p50 / p99 (ms) | send rate (leads/s) |",
+            if server { " PostgreSQL CPU/lead (µs) |" } else { "" }
         );
-        let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|");
+        let _ = writeln!(md, "|---|---|--:|--:|{}--:|--:|--:|--:|", if server { "--:|" } else { "" });
         for target in &self.targets {
             for phase in &target.phases {
+                let server_cpu = match (server, phase.server_cpu) {
+                    (false, _) => String::new(),
+                    (true, None) => " - |".to_string(),
+                    (true, Some(ServerCpu::NotReadable)) => " n/a |".to_string(),
+                    (true, Some(ServerCpu::Measured { us_per_lead })) => format!(" {} |", whole(us_per_lead)),
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} | {} / {} | {} |",
+                    "| {} | {} | {} | {} |{server_cpu} {} | {} | {} / {} | {} |",
                     target.target,
                     phase.load.label(),
                     mb(phase.peak_rss_kib),
@@ -331,6 +366,19 @@ impl Report {
                     whole(phase.send_rate),
                 );
             }
+        }
+        if self.targets.iter().any(|t| t.nodes > 1) {
+            let _ = writeln!(
+                md,
+                "\nSeveral nodes: CPU per lead is the sum over the nodes, peak RSS the largest node's."
+            );
+        }
+        if server {
+            let _ = writeln!(
+                md,
+                "\nPostgreSQL CPU/lead: the server's processes serving the bench's database (not its WAL \
+                 writer or checkpointer), from /proc; n/a when they are not on this machine."
+            );
         }
     }
 
@@ -574,6 +622,7 @@ mod tests {
             cpu_us_per_lead: cpu,
             sandbox_cpu_us_per_lead: 40.0,
             client_cpu_us_per_lead: 60.0,
+            server_cpu: None,
         }
     }
 
@@ -603,8 +652,18 @@ mod tests {
             comparisons: vec![Comparison::between(&herald, "node-red", &node)],
             bulk: None,
             targets: vec![
-                TargetReport { target: "herald".into(), durability: "SQLite".into(), phases: vec![herald] },
-                TargetReport { target: "node-red".into(), durability: "memory".into(), phases: vec![node] },
+                TargetReport {
+                    target: "herald".into(),
+                    nodes: 1,
+                    durability: "SQLite".into(),
+                    phases: vec![herald],
+                },
+                TargetReport {
+                    target: "node-red".into(),
+                    nodes: 1,
+                    durability: "memory".into(),
+                    phases: vec![node],
+                },
             ],
             notes: vec!["2 leads never arrived".into()],
         }
@@ -674,6 +733,50 @@ Notes:
 - 2 leads never arrived
 ";
         assert_eq!(md, expected);
+    }
+
+    #[test]
+    fn several_nodes_on_postgresql_show_the_server_s_cpu_and_say_how_nodes_add_up() {
+        let mut report = report();
+        let fixed = Load::Fixed { rate: 200 };
+        let mut nodes = phase(fixed, 900, 5_000, 199.0, 2_500.0);
+        nodes.server_cpu = Some(ServerCpu::Measured { us_per_lead: 1_234.4 });
+        let mut remote = nodes.clone();
+        remote.server_cpu = Some(ServerCpu::NotReadable);
+        report.targets[1] = TargetReport {
+            target: "herald on PostgreSQL, 3 nodes".into(),
+            nodes: 3,
+            durability: "PostgreSQL".into(),
+            phases: vec![nodes, remote],
+        };
+        report.comparisons.clear();
+        let md = report.to_markdown();
+        let table = "| target | load | peak RSS (MB) | CPU per lead (µs) | PostgreSQL CPU/lead (µs) | sandbox CPU/lead (µs) | client CPU/lead (µs) | response p50 / p99 (ms) | send rate (leads/s) |
+|---|---|--:|--:|--:|--:|--:|--:|--:|
+| herald | max, 32 conns | 20.0 | 150 | - | 40 | 60 | 0.30 / 0.90 | 1,000 |
+| herald on PostgreSQL, 3 nodes | fixed 200/s | 20.0 | 2,500 | 1,234 | 40 | 60 | 0.30 / 0.90 | 1,000 |
+| herald on PostgreSQL, 3 nodes | fixed 200/s | 20.0 | 2,500 | n/a | 40 | 60 | 0.30 / 0.90 | 1,000 |
+
+Several nodes: CPU per lead is the sum over the nodes, peak RSS the largest node's.
+";
+        assert!(md.contains(table), "{md}");
+        assert!(md.contains("n/a when they are not on this machine"), "{md}");
+        let json = report.to_json();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["targets"][1]["nodes"], 3);
+        assert_eq!(
+            value["targets"][1]["phases"][0]["server_cpu"],
+            serde_json::json!({"kind": "measured", "us_per_lead": 1_234.4})
+        );
+        assert_eq!(
+            value["targets"][1]["phases"][1]["server_cpu"],
+            serde_json::json!({"kind": "not_readable"})
+        );
+        // One node, and SQLite: the JSON has neither key, as before.
+        assert!(value["targets"][0].get("nodes").is_none());
+        assert!(value["targets"][0]["phases"][0].get("server_cpu").is_none());
     }
 
     fn bulk_report() -> Report {

@@ -91,7 +91,7 @@ enum Command {
     Credential(CredentialCommand),
     /// Measure speed to lead: herald and the sandbox as processes, a fixed-rate and a max-rate load.
     #[command(
-        after_help = "Examples:\n  herald bench --rate 1000 --leads 10000 --peer node-red --markdown bench.md\n  herald bench --scenario bulk-8x8 --recipients 100000"
+        after_help = "Examples:\n  herald bench --rate 1000 --leads 10000 --peer node-red --markdown bench.md\n  herald bench --scenario bulk-8x8 --recipients 100000\n  herald bench --postgres postgres://root@127.0.0.1:5432/postgres --nodes 3 --startup-runs 0"
     )]
     Bench {
         /// kixie, 8x8-sms, or bulk-8x8 (one campaign texting --recipients Leads in 8x8 batches; the
@@ -128,6 +128,12 @@ enum Command {
         /// used to connect) and dropped after. Example: --postgres postgres://root@127.0.0.1:5432/postgres
         #[arg(long, value_name = "SERVER_URL")]
         postgres: Option<String>,
+        /// With --postgres: run N `herald serve` nodes on the one scratch database (each on its own
+        /// port, all calling the one sandbox) and send the leads to them round robin. The tables name
+        /// the target "herald on PostgreSQL, N nodes"; its CPU per lead is the nodes' sum, its peak RSS
+        /// the largest node's, and the PostgreSQL server's CPU per lead is shown beside it.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        nodes: u16,
         /// Also write the report as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -730,6 +736,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             startup_runs,
             provider_latency_ms,
             postgres,
+            nodes,
             json,
             markdown,
             root,
@@ -755,6 +762,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 recipients,
                 provider_latency: std::time::Duration::from_millis(provider_latency_ms),
                 postgres,
+                nodes: usize::from(nodes),
                 // A URL's password never reaches the report.
                 command: Some(
                     std::env::args()
@@ -831,6 +839,19 @@ mod tests {
         let cli = Cli::try_parse_from(["herald", "bench"]).unwrap();
         assert!(matches!(cli.command, Command::Bench { recipients: None, .. }));
         assert!(Cli::try_parse_from(["herald", "bench", "--recipients", "many"]).is_err());
+    }
+
+    #[test]
+    fn bench_takes_a_number_of_nodes_of_at_least_one() {
+        let nodes = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["herald", "bench"], args].concat())?;
+            let Command::Bench { nodes, .. } = cli.command else { panic!("not bench") };
+            Ok::<u16, clap::Error>(nodes)
+        };
+        assert_eq!(nodes(&[]).unwrap(), 1);
+        assert_eq!(nodes(&["--postgres", "postgres://root@127.0.0.1/postgres", "--nodes", "3"]).unwrap(), 3);
+        assert!(nodes(&["--nodes", "0"]).is_err());
+        assert!(nodes(&["--nodes", "two"]).is_err());
     }
 
     #[test]
