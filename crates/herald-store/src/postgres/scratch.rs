@@ -68,8 +68,9 @@ fn drop_leftovers(admin: &mut postgres::Client, prefix: &str) {
     if !std::path::Path::new("/proc/self").exists() {
         return;
     }
-    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'herald\\_test\\_%'", &[])
-    else {
+    // `_` matches any character in LIKE: the prefix's own are escaped.
+    let pattern = format!("{}\\_%", prefix.replace('_', "\\_"));
+    let Ok(rows) = admin.query("SELECT datname FROM pg_database WHERE datname LIKE $1", &[&pattern]) else {
         return;
     };
     for row in rows {

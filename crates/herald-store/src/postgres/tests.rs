@@ -375,3 +375,24 @@ async fn a_burst_of_reads_waits_for_the_readers_the_settings_allow_instead_of_op
     assert!(opened <= 4, "the writer, the listener and at most two readers: {opened} connections");
     store.close().await;
 }
+
+#[test]
+fn a_scratch_database_left_by_a_process_that_ended_is_dropped_by_the_next_with_its_prefix() {
+    let Some(scratch) = scratch_database() else { return };
+    let server = scratch.url.clone();
+    let mut admin = server.parse::<postgres::Config>().unwrap().connect(postgres::NoTls).unwrap();
+    // No process has this id (above the largest Linux allows, 2^22), so its database is a leftover.
+    let leftover = "herald_leftover_4194305_0_1";
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {leftover}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {leftover}")).unwrap();
+    let exists = |admin: &mut postgres::Client| {
+        admin
+            .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&leftover])
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    assert_eq!(exists(&mut admin), 1);
+    let next = super::ScratchDatabase::create_on(&server, "herald_leftover").unwrap();
+    assert_eq!(exists(&mut admin), 0, "dropped when the next database of its prefix was made");
+    drop(next);
+}
