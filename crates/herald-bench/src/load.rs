@@ -164,6 +164,7 @@ pub async fn run_phase(
         });
         (meter, sampler)
     });
+    let trips_before = database_round_trips(target).await;
     let before = (Usage::of_all(&target.pids), Usage::of(target.sandbox_pid), Usage::of(0));
     progress.set_length(phase.leads as u64);
     progress.set_position(0);
@@ -192,6 +193,7 @@ pub async fn run_phase(
     });
     let received = received?;
     let after = (Usage::of_all(&target.pids), Usage::of(target.sandbox_pid), Usage::of(0));
+    let trips_after = database_round_trips(target).await;
 
     let mut notes = Vec::new();
     let mut first_receipt: HashMap<&str, i64> = HashMap::new();
@@ -307,6 +309,12 @@ pub async fn run_phase(
         cpu_us_per_lead: per_lead(before.0, after.0),
         sandbox_cpu_us_per_lead: per_lead(before.1, after.1),
         client_cpu_us_per_lead: per_lead(before.2, after.2),
+        database_round_trips_per_lead: match (trips_before, trips_after) {
+            (Some(before), Some(after)) if delivered > 0 => {
+                Some(after.saturating_sub(before) as f64 / delivered as f64)
+            }
+            _ => None,
+        },
         server_cpu: server_ticks.map(|ticks| match ticks {
             Some(ticks) => ServerCpu::Measured {
                 us_per_lead: if delivered == 0 {
@@ -319,6 +327,21 @@ pub async fn run_phase(
         }),
     };
     Ok((report, notes))
+}
+
+/// Round trips the target's nodes have made to their database server so far, summed over the nodes
+/// (`/health`'s `node.databaseRoundTrips`); `None` for a target without a database server (SQLite,
+/// a peer) or a node that does not answer.
+async fn database_round_trips(target: &Target<'_>) -> Option<u64> {
+    target.database?;
+    let mut total = 0;
+    for url in &target.records_urls {
+        let base = url.split("/api/").next()?;
+        let health: serde_json::Value =
+            target.client.get(format!("{base}/health")).send().await.ok()?.json().await.ok()?;
+        total += health["node"]["databaseRoundTrips"].as_u64()?;
+    }
+    Some(total)
 }
 
 /// Lead i is due at start + i/rate; it is sent then whatever happened to the others.

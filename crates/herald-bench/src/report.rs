@@ -161,6 +161,10 @@ pub struct PhaseReport {
     /// herald on PostgreSQL: the server's CPU for this phase (absent for SQLite and peers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_cpu: Option<ServerCpu>,
+    /// herald on PostgreSQL: the round trips its nodes made to the server during the phase (and its
+    /// drain), per delivered lead; the nodes' background work (heartbeats, polls) is included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_round_trips_per_lead: Option<f64>,
 }
 
 /// The PostgreSQL server's CPU during a phase: its processes serving the bench's database (the
@@ -341,17 +345,23 @@ impl Report {
         let _ = writeln!(
             md,
             "| target | load | peak RSS (MB) | CPU per lead (µs) |{} sandbox CPU/lead (µs) | client CPU/lead (µs) | response p50 / p99 (ms) | send rate (leads/s) |",
-            if server { " PostgreSQL CPU/lead (µs) |" } else { "" }
+            if server { " PostgreSQL CPU/lead (µs) | round trips to PostgreSQL/lead |" } else { "" }
         );
-        let _ = writeln!(md, "|---|---|--:|--:|{}--:|--:|--:|--:|", if server { "--:|" } else { "" });
+        let _ = writeln!(md, "|---|---|--:|--:|{}--:|--:|--:|--:|", if server { "--:|--:|" } else { "" });
         for target in &self.targets {
             for phase in &target.phases {
-                let server_cpu = match (server, phase.server_cpu) {
+                let mut server_cpu = match (server, phase.server_cpu) {
                     (false, _) => String::new(),
                     (true, None) => " - |".to_string(),
                     (true, Some(ServerCpu::NotReadable)) => " n/a |".to_string(),
                     (true, Some(ServerCpu::Measured { us_per_lead })) => format!(" {} |", whole(us_per_lead)),
                 };
+                if server {
+                    match phase.database_round_trips_per_lead {
+                        Some(trips) => server_cpu.push_str(&format!(" {trips:.1} |")),
+                        None => server_cpu.push_str(" - |"),
+                    }
+                }
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {} |{server_cpu} {} | {} | {} / {} | {} |",
@@ -623,6 +633,7 @@ mod tests {
             sandbox_cpu_us_per_lead: 40.0,
             client_cpu_us_per_lead: 60.0,
             server_cpu: None,
+            database_round_trips_per_lead: None,
         }
     }
 
@@ -741,8 +752,10 @@ Notes:
         let fixed = Load::Fixed { rate: 200 };
         let mut nodes = phase(fixed, 900, 5_000, 199.0, 2_500.0);
         nodes.server_cpu = Some(ServerCpu::Measured { us_per_lead: 1_234.4 });
+        nodes.database_round_trips_per_lead = Some(7.26);
         let mut remote = nodes.clone();
         remote.server_cpu = Some(ServerCpu::NotReadable);
+        remote.database_round_trips_per_lead = None;
         report.targets[1] = TargetReport {
             target: "herald on PostgreSQL, 3 nodes".into(),
             nodes: 3,
@@ -751,11 +764,11 @@ Notes:
         };
         report.comparisons.clear();
         let md = report.to_markdown();
-        let table = "| target | load | peak RSS (MB) | CPU per lead (µs) | PostgreSQL CPU/lead (µs) | sandbox CPU/lead (µs) | client CPU/lead (µs) | response p50 / p99 (ms) | send rate (leads/s) |
-|---|---|--:|--:|--:|--:|--:|--:|--:|
-| herald | max, 32 conns | 20.0 | 150 | - | 40 | 60 | 0.30 / 0.90 | 1,000 |
-| herald on PostgreSQL, 3 nodes | fixed 200/s | 20.0 | 2,500 | 1,234 | 40 | 60 | 0.30 / 0.90 | 1,000 |
-| herald on PostgreSQL, 3 nodes | fixed 200/s | 20.0 | 2,500 | n/a | 40 | 60 | 0.30 / 0.90 | 1,000 |
+        let table = "| target | load | peak RSS (MB) | CPU per lead (µs) | PostgreSQL CPU/lead (µs) | round trips to PostgreSQL/lead | sandbox CPU/lead (µs) | client CPU/lead (µs) | response p50 / p99 (ms) | send rate (leads/s) |
+|---|---|--:|--:|--:|--:|--:|--:|--:|--:|
+| herald | max, 32 conns | 20.0 | 150 | - | - | 40 | 60 | 0.30 / 0.90 | 1,000 |
+| herald on PostgreSQL, 3 nodes | fixed 200/s | 20.0 | 2,500 | 1,234 | 7.3 | 40 | 60 | 0.30 / 0.90 | 1,000 |
+| herald on PostgreSQL, 3 nodes | fixed 200/s | 20.0 | 2,500 | n/a | - | 40 | 60 | 0.30 / 0.90 | 1,000 |
 
 Several nodes: CPU per lead is the sum over the nodes, peak RSS the largest node's.
 ";
@@ -766,6 +779,7 @@ Several nodes: CPU per lead is the sum over the nodes, peak RSS the largest node
         assert_eq!(back, report);
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["targets"][1]["nodes"], 3);
+        assert_eq!(value["targets"][1]["phases"][0]["database_round_trips_per_lead"], 7.26);
         assert_eq!(
             value["targets"][1]["phases"][0]["server_cpu"],
             serde_json::json!({"kind": "measured", "us_per_lead": 1_234.4})
@@ -777,6 +791,7 @@ Several nodes: CPU per lead is the sum over the nodes, peak RSS the largest node
         // One node, and SQLite: the JSON has neither key, as before.
         assert!(value["targets"][0].get("nodes").is_none());
         assert!(value["targets"][0]["phases"][0].get("server_cpu").is_none());
+        assert!(value["targets"][0]["phases"][0].get("database_round_trips_per_lead").is_none());
     }
 
     fn bulk_report() -> Report {
