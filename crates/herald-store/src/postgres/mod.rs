@@ -51,7 +51,10 @@ use tokio::sync::broadcast;
 use writer::Command;
 
 /// The schema, one file per version; a database records the versions applied in `herald_schema`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_waiting_runs_by_record.sql"),
+];
 
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
@@ -139,20 +142,26 @@ impl PostgresBackend {
             StoreError::Open { path: masked(url), source: described(&source).into() }
         })?;
         config.application_name("herald");
-        // Every statement is planned with its values. A generic plan is made once per connection,
-        // usually while herald's tables are still small, and kept until the next ANALYZE: a plan
-        // that walks an index of every waiting run is cheapest over ten rows and a disaster over a
-        // hundred thousand (measured: the benchmark's leads per second fell thirty-fold). A custom
-        // plan costs tens of microseconds of planning per statement.
+        // Readers plan every statement with its values. A generic plan is made once per
+        // connection, usually while herald's tables are still small, and kept until the next
+        // ANALYZE: a plan that walks an index of every waiting run is cheapest over ten rows and a
+        // disaster over a hundred thousand (measured: the benchmark's leads per second fell
+        // thirty-fold), and the readers serve every listing and filter of the API. The writer,
+        // whose statements are few and known (see `writer_session`), keeps its plans.
         let settings = match config.get_options() {
             Some(given) => format!("{given} -c plan_cache_mode=force_custom_plan"),
             None => "-c plan_cache_mode=force_custom_plan".to_string(),
         };
         config.options(&settings);
         let location = url.to_string();
+        // The writer lets PostgreSQL keep a plan per statement (`auto`, its default): planning was a
+        // third of the server's CPU per lead. Its statements find rows by key, or by an index that
+        // matches better than any other whatever the tables hold (`runs_waiting_by_record`); the two
+        // whose best plan depends on the values (the claims of due and orphaned runs, once a second)
+        // are planned afresh each time (`Conn::all_planned_each_time`).
         let writer_session = match options.durability {
-            Durability::ProcessCrash => "SET synchronous_commit = off",
-            Durability::PowerLoss => "SET synchronous_commit = on",
+            Durability::ProcessCrash => "SET synchronous_commit = off; SET plan_cache_mode = auto",
+            Durability::PowerLoss => "SET synchronous_commit = on; SET plan_cache_mode = auto",
         };
         let trips = Trips::default();
         let open_writer = {

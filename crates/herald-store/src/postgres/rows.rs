@@ -315,6 +315,22 @@ impl Conn {
         self.query(sql, params)?.iter().map(map).collect()
     }
 
+    /// Every row of a query that is planned with its values each time it runs, whatever the
+    /// connection's `plan_cache_mode`: for a statement whose best plan depends on them (a range
+    /// over the due runs). It is prepared anew each time, which costs a round trip more.
+    pub(super) fn all_planned_each_time<T>(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        map: impl Fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.count_trip();
+        // A statement given as text is prepared as a new one, whose first executions PostgreSQL
+        // always plans with their values.
+        let answers = self.pipelined(|client| client.query(sql, params));
+        self.settled(answers)?.iter().map(map).collect()
+    }
+
     /// The row of a query, mapped, if there is one.
     pub(super) fn optional<T>(
         &mut self,

@@ -130,7 +130,7 @@ impl WriteTx for PgTx<'_> {
     /// over those another has locked, so each run goes to one node and none waits for another.
     fn adopt_orphaned_runs(&mut self, owner: &str, live_since: &str, limit: i64) -> Result<Vec<RunRow>> {
         self.conn
-            .all(
+            .all_planned_each_time(
                 concat!(
                     "UPDATE runs SET owner = $1 WHERE id IN (
                          SELECT id FROM runs WHERE status IN ('ready', 'running')
@@ -148,7 +148,7 @@ impl WriteTx for PgTx<'_> {
     /// Every node asks each second: the range on `next_attempt_at` reads the `runs_due` index from its
     /// start to now, not every waiting run (an hour-out scheduled path leaves one per lead).
     fn claim_due_runs(&mut self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>> {
-        let runs = self.conn.all(
+        let runs = self.conn.all_planned_each_time(
             concat!(
                 "UPDATE runs SET status = 'running', owner = $1, next_attempt_at = NULL, updated_at = $2 WHERE id IN (
                      SELECT id FROM runs WHERE status = 'waiting' AND (next_attempt_at <= $2 OR next_attempt_at IS NULL)
