@@ -57,7 +57,7 @@ pub(super) fn export(conn: &mut Conn, table: &Table, after: Option<Vec<Cell>>, l
                 Some(Cell::Int(seq)) => seq,
                 _ => 0,
             };
-            conn.query(
+            conn.query_planned_each_time(
                 &format!("SELECT {columns}, seq FROM {name} WHERE seq > $1 ORDER BY seq LIMIT $2"),
                 &[&after, &limit],
             )?
@@ -78,7 +78,7 @@ pub(super) fn export(conn: &mut Conn, table: &Table, after: Option<Vec<Cell>>, l
                 keys.join(", "),
                 cursor.len() + 1
             );
-            conn.query(&sql, &values)?
+            conn.query_planned_each_time(&sql, &values)?
         }
     };
     let mut page = Vec::with_capacity(rows.len());

@@ -59,6 +59,13 @@ const MIGRATIONS: &[&str] = &[
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
 
+/// The ledger filtered by run, destination and status, each optional: a plan that does not know
+/// which are given cannot use an index for any of them.
+const MESSAGES_FILTERED: &str = select_messages!(
+    "WHERE ($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR destination = $2)
+     AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id LIMIT $4"
+);
+
 /// How many notices a node may fall behind before it must read the state again.
 const NOTICE_BACKLOG: usize = 1024;
 
@@ -142,26 +149,19 @@ impl PostgresBackend {
             StoreError::Open { path: masked(url), source: described(&source).into() }
         })?;
         config.application_name("herald");
-        // Readers plan every statement with its values. A generic plan is made once per
-        // connection, usually while herald's tables are still small, and kept until the next
-        // ANALYZE: a plan that walks an index of every waiting run is cheapest over ten rows and a
-        // disaster over a hundred thousand (measured: the benchmark's leads per second fell
-        // thirty-fold), and the readers serve every listing and filter of the API. The writer,
-        // whose statements are few and known (see `writer_session`), keeps its plans.
-        let settings = match config.get_options() {
-            Some(given) => format!("{given} -c plan_cache_mode=force_custom_plan"),
-            None => "-c plan_cache_mode=force_custom_plan".to_string(),
-        };
-        config.options(&settings);
+        // PostgreSQL keeps a plan per statement of a connection (`plan_cache_mode = auto`, its
+        // default): planning every statement with its values was a third of the server's CPU per
+        // lead. A kept plan is made once per connection, often while herald's tables are still
+        // empty, so the statements that keep theirs find rows by key or by an index that matches
+        // better than any other whatever the tables hold (`runs_waiting_by_record`, tested); those
+        // whose best plan depends on their values (listings and filters, the claims of due and
+        // orphaned runs, the daily budgets' sums) are planned afresh each time
+        // (`Conn::query_planned_each_time`). A plan kept on small tables and then walking an index
+        // of every waiting run took the benchmark's leads per second down thirty-fold.
         let location = url.to_string();
-        // The writer lets PostgreSQL keep a plan per statement (`auto`, its default): planning was a
-        // third of the server's CPU per lead. Its statements find rows by key, or by an index that
-        // matches better than any other whatever the tables hold (`runs_waiting_by_record`); the two
-        // whose best plan depends on the values (the claims of due and orphaned runs, once a second)
-        // are planned afresh each time (`Conn::all_planned_each_time`).
         let writer_session = match options.durability {
-            Durability::ProcessCrash => "SET synchronous_commit = off; SET plan_cache_mode = auto",
-            Durability::PowerLoss => "SET synchronous_commit = on; SET plan_cache_mode = auto",
+            Durability::ProcessCrash => "SET synchronous_commit = off",
+            Durability::PowerLoss => "SET synchronous_commit = on",
         };
         let trips = Trips::default();
         let open_writer = {
@@ -361,7 +361,7 @@ impl Backend for PostgresBackend {
     fn records_of<'a>(&'a self, object: &'a str, limit: i64) -> BoxFuture<'a, Result<Vec<StoredRecord>>> {
         let object = object.to_string();
         self.read(move |conn| {
-            conn.all(
+            conn.all_planned_each_time(
                 "SELECT id, object, data FROM records WHERE object = $1 ORDER BY seq LIMIT $2",
                 &[&object, &limit],
                 record_from_row,
@@ -384,7 +384,7 @@ impl Backend for PostgresBackend {
             // A page at a time: a Get Records over 100,000 records never holds them all as rows.
             let mut after = 0i64;
             loop {
-                let page = conn.query(
+                let page = conn.query_planned_each_time(
                     "SELECT id, data, seq FROM records WHERE object = $1 AND seq > $2 ORDER BY seq LIMIT 1000",
                     &[&object, &after],
                 )?;
@@ -423,7 +423,7 @@ impl Backend for PostgresBackend {
     ) -> BoxFuture<'a, Result<Vec<RunRow>>> {
         let wanted = statuses(wanted);
         self.read(move |conn| {
-            conn.all(
+            conn.all_planned_each_time(
                 &format!("{RUN_SELECT} WHERE status = ANY($1) ORDER BY created_at, id LIMIT $2"),
                 &[&wanted, &limit],
                 run_from_row,
@@ -434,7 +434,7 @@ impl Backend for PostgresBackend {
     fn recent_runs<'a>(&'a self, wanted: &'a [RunStatus], limit: i64) -> BoxFuture<'a, Result<Vec<RunRow>>> {
         let wanted = statuses(wanted);
         self.read(move |conn| {
-            conn.all(
+            conn.all_planned_each_time(
                 &format!(
                     "{RUN_SELECT} WHERE cardinality($1::text[]) = 0 OR status = ANY($1) ORDER BY created_at DESC, id LIMIT $2"
                 ),
@@ -451,7 +451,7 @@ impl Backend for PostgresBackend {
     ) -> BoxFuture<'a, Result<Vec<StaleRun>>> {
         let before = before.to_string();
         self.read(move |conn| {
-            conn.all(
+            conn.all_planned_each_time(
                 "SELECT id, created_at, updated_at, owner FROM runs WHERE status = 'ready' AND updated_at < $1 ORDER BY created_at LIMIT $2",
                 &[&before, &limit],
                 |row| {
@@ -468,7 +468,7 @@ impl Backend for PostgresBackend {
 
     fn waiting_runs(&self) -> BoxFuture<'_, Result<Vec<(String, String)>>> {
         self.read(|conn| {
-            conn.all(
+            conn.all_planned_each_time(
                 "SELECT id, COALESCE(next_attempt_at, updated_at) FROM runs WHERE status = 'waiting'",
                 &[],
                 |row| Ok((get(row, 0)?, get(row, 1)?)),
@@ -629,11 +629,8 @@ impl Backend for PostgresBackend {
         let filter = filter.clone();
         let limit = if filter.limit > 0 { filter.limit } else { 100 };
         self.read(move |conn| {
-            conn.all(
-                select_messages!(
-                    "WHERE ($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR destination = $2)
-                     AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id LIMIT $4"
-                ),
+            conn.all_planned_each_time(
+                MESSAGES_FILTERED,
                 &[&filter.run_id, &filter.destination, &filter.status, &limit],
                 message_from_row,
             )
@@ -643,17 +640,17 @@ impl Backend for PostgresBackend {
     fn messages_since<'a>(&'a self, named_credential: &'a str, since: &'a str) -> BoxFuture<'a, Result<i64>> {
         let values = owned(&[named_credential, since]);
         self.read(move |conn| {
-            let row = conn.query_one(
+            let rows = conn.query_planned_each_time(
                 "SELECT COALESCE(SUM(attempts), 0)::BIGINT FROM messages WHERE named_credential = $1 AND created_at >= $2",
                 &[&values[0], &values[1]],
             )?;
-            get(&row, 0)
+            rows.first().map_or(Ok(0), |row| get(row, 0))
         })
     }
 
     fn receipts(&self, unmatched_only: bool, limit: i64) -> BoxFuture<'_, Result<Vec<ReceiptRow>>> {
         self.read(move |conn| {
-            conn.all(
+            conn.all_planned_each_time(
                 select_receipts!(
                     "WHERE (NOT $1 OR (message_id IS NULL AND kind = 'status')) ORDER BY id DESC LIMIT $2"
                 ),

@@ -324,11 +324,16 @@ impl Conn {
         params: Params<'_>,
         map: impl Fn(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
+        self.query_planned_each_time(sql, params)?.iter().map(map).collect()
+    }
+
+    /// The rows of a query planned with its values each time (see `all_planned_each_time`).
+    pub(super) fn query_planned_each_time(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         self.count_trip();
         // A statement given as text is prepared as a new one, whose first executions PostgreSQL
         // always plans with their values.
         let answers = self.pipelined(|client| client.query(sql, params));
-        self.settled(answers)?.iter().map(map).collect()
+        Ok(self.settled(answers)?)
     }
 
     /// The row of a query, mapped, if there is one.
