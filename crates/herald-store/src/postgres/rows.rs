@@ -315,9 +315,10 @@ impl Conn {
         self.query(sql, params)?.iter().map(map).collect()
     }
 
-    /// Every row of a query that is planned with its values each time it runs, whatever the
-    /// connection's `plan_cache_mode`: for a statement whose best plan depends on them (a range
-    /// over the due runs). It is prepared anew each time, which costs a round trip more.
+    /// Every row of a query that is planned with its values each time it runs (under PostgreSQL's
+    /// default `plan_cache_mode = auto`, which plans a statement's first executions with their
+    /// values): for a statement whose best plan depends on them (a range over the due runs). It is
+    /// prepared anew each time, which costs a round trip more.
     pub(super) fn all_planned_each_time<T>(
         &mut self,
         sql: &str,
