@@ -4,9 +4,13 @@
 //! commits, never before and never for a rollback. A node applies consent changes as it hears them,
 //! so an opt-out received by one node stops the sends of every node within a round trip. A lost
 //! connection is opened again; what was announced meanwhile was not heard, so the listener then sends
-//! [`Notice::Resync`] and the node reads the state again.
+//! [`Notice::Resync`] and the node reads the state again. The same connection hears changes to
+//! users, tokens and secrets, which the node's read cache forgets (`cache`); while it is down,
+//! nothing is kept.
 
+use super::cache::{CACHE_CHANNEL, ReadCache};
 use super::tx::{CONSENT_CHANNEL, consent_from_json};
+use std::sync::Arc;
 use crate::Notice;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -18,16 +22,21 @@ const RECONNECT_WAIT: Duration = Duration::from_millis(500);
 pub(super) fn start(
     config: tokio_postgres::Config,
     notices: broadcast::Sender<Notice>,
+    cache: Arc<ReadCache>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let stopped = Arc::clone(&cache);
     std::thread::Builder::new().name("herald-db-listen".into()).spawn(move || {
+        // Once nothing listens, nothing read may be kept.
+        let _forget = ForgetOnDrop(stopped);
         runtime.block_on(async move {
             let mut first = true;
             loop {
                 tokio::select! {
                     _ = &mut stop => return,
-                    lost = listen(&config, &notices, first) => {
+                    lost = listen(&config, &notices, &cache, first) => {
+                        cache.hearing(false);
                         if let Err(error) = lost {
                             tracing::warn!(%error, "the connection that hears other nodes was lost; opening it again");
                         }
@@ -48,14 +57,15 @@ pub(super) fn start(
 async fn listen(
     config: &tokio_postgres::Config,
     notices: &broadcast::Sender<Notice>,
+    cache: &ReadCache,
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if super::tls::wanted(config.get_ssl_mode()) {
         let (client, connection) = config.connect(super::tls::connector()).await?;
-        hear(client, connection, notices, first).await
+        hear(client, connection, notices, cache, first).await
     } else {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        hear(client, connection, notices, first).await
+        hear(client, connection, notices, cache, first).await
     }
 }
 
@@ -64,6 +74,7 @@ async fn hear<S, T>(
     client: tokio_postgres::Client,
     mut connection: tokio_postgres::Connection<S, T>,
     notices: &broadcast::Sender<Notice>,
+    cache: &ReadCache,
     first: bool,
 ) -> Result<(), tokio_postgres::Error>
 where
@@ -84,12 +95,18 @@ where
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CONSENT_CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {CONSENT_CHANNEL}; LISTEN {CACHE_CHANNEL}")).await?;
+    // From here every change is heard: what the node reads may be kept.
+    cache.hearing(true);
     if !first {
         let _ = notices.send(Notice::Resync);
     }
     while let Some(message) = heard.recv().await {
         if let AsyncMessage::Notification(notification) = message {
+            if notification.channel() == CACHE_CHANNEL {
+                cache.forget_all();
+                continue;
+            }
             if notification.channel() != CONSENT_CHANNEL {
                 continue;
             }
@@ -106,4 +123,13 @@ where
     }
     drop(client);
     driver.await.unwrap_or(Ok(()))
+}
+
+/// Stops the cache from keeping anything when the listening thread ends, however it ends.
+struct ForgetOnDrop(Arc<ReadCache>);
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        self.0.hearing(false);
+    }
 }

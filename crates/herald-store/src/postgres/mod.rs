@@ -20,6 +20,7 @@
 //! Connections use TLS when the URL says `sslmode=require` (`tls`), verified against the system's
 //! trusted roots; otherwise they are made in the clear.
 
+mod cache;
 mod copy;
 mod listen;
 mod rows;
@@ -116,6 +117,8 @@ struct Inner {
     /// statement again).
     readers: Arc<tokio::sync::Semaphore>,
     trips: Trips,
+    /// Users and sealed secrets every lead reads, kept while the node hears their changes.
+    cache: Arc<cache::ReadCache>,
     notices: broadcast::Sender<Notice>,
     stop_listening: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -178,15 +181,17 @@ impl PostgresBackend {
             StoreError::Stopped(format!("cannot start the database threads: {error}"))
         };
         let (commands, queue) = mpsc::channel();
+        let cache = Arc::new(cache::ReadCache::default());
+        let forget = Arc::clone(&cache);
         std::thread::Builder::new()
             .name("herald-db-writer".into())
-            .spawn(move || writer::write_loop(writer_conn, Box::new(open_writer), queue))
+            .spawn(move || writer::write_loop(writer_conn, Box::new(open_writer), queue, &forget))
             .map_err(start_error)?;
         let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
         let (stop_listening, stop) = tokio::sync::oneshot::channel();
         let mut listen_config = config.clone();
         listen_config.application_name("herald-listen");
-        listen::start(listen_config, notices.clone(), stop).map_err(start_error)?;
+        listen::start(listen_config, notices.clone(), Arc::clone(&cache), stop).map_err(start_error)?;
         Ok(PostgresBackend {
             inner: Arc::new(Inner {
                 config,
@@ -194,6 +199,7 @@ impl PostgresBackend {
                 idle_readers: Mutex::new(Vec::new()),
                 readers: Arc::new(tokio::sync::Semaphore::new(options.readers())),
                 trips,
+                cache,
                 notices,
                 stop_listening: Mutex::new(Some(stop_listening)),
             }),
@@ -482,14 +488,29 @@ impl Backend for PostgresBackend {
         principal: &'a str,
         user_id: &'a str,
     ) -> BoxFuture<'a, Result<Vec<SealedSecret>>> {
-        let place = owned(&[external_credential, principal, user_id]);
-        self.read(move |conn| {
-            conn.all(
-                "SELECT parameter, key_id, nonce, ciphertext FROM secrets
-                 WHERE external_credential = $1 AND principal = $2 AND user_id = $3 ORDER BY parameter",
-                &[&place[0], &place[1], &place[2]],
-                |row| sealed_from(row, 0),
-            )
+        let place = (external_credential.to_string(), principal.to_string(), user_id.to_string());
+        if let Some(kept) = self.inner.cache.secrets(&place) {
+            return Box::pin(std::future::ready(Ok(kept)));
+        }
+        let ticket = self.inner.cache.ticket();
+        let cache = Arc::clone(&self.inner.cache);
+        let read = self.read({
+            let place = place.clone();
+            move |conn| {
+                conn.all(
+                    "SELECT parameter, key_id, nonce, ciphertext FROM secrets
+                     WHERE external_credential = $1 AND principal = $2 AND user_id = $3 ORDER BY parameter",
+                    &[&place.0, &place.1, &place.2],
+                    |row| sealed_from(row, 0),
+                )
+            }
+        });
+        Box::pin(async move {
+            let secrets = read.await?;
+            if let Some(ticket) = ticket {
+                cache.keep_secrets(ticket, place, &secrets);
+            }
+            Ok(secrets)
         })
     }
 
@@ -563,8 +584,19 @@ impl Backend for PostgresBackend {
     }
 
     fn user<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<UserRow>>> {
+        if let Some(kept) = self.inner.cache.user(id) {
+            return Box::pin(std::future::ready(Ok(Some(kept))));
+        }
+        let (ticket, cache) = (self.inner.cache.ticket(), Arc::clone(&self.inner.cache));
         let id = id.to_string();
-        self.read(move |conn| user(conn, &id))
+        let read = self.read(move |conn| user(conn, &id));
+        Box::pin(async move {
+            let found = read.await?;
+            if let (Some(ticket), Some(user)) = (ticket, &found) {
+                cache.keep_user(ticket, user);
+            }
+            Ok(found)
+        })
     }
 
     fn user_by_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<UserRow>>> {
@@ -575,15 +607,29 @@ impl Backend for PostgresBackend {
     }
 
     fn user_by_token_hash<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<UserRow>>> {
+        if let Some(kept) = self.inner.cache.user_by_token(hash) {
+            return Box::pin(std::future::ready(Ok(Some(kept))));
+        }
+        let (ticket, cache) = (self.inner.cache.ticket(), Arc::clone(&self.inner.cache));
         let hash = hash.to_string();
-        self.read(move |conn| {
-            conn.optional(
-                select_user!(
-                    "tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND NOT t.revoked AND u.active"
-                ),
-                &[&hash],
-                user_from_row,
-            )
+        let read = self.read({
+            let hash = hash.clone();
+            move |conn| {
+                conn.optional(
+                    select_user!(
+                        "tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1 AND NOT t.revoked AND u.active"
+                    ),
+                    &[&hash],
+                    user_from_row,
+                )
+            }
+        });
+        Box::pin(async move {
+            let found = read.await?;
+            if let (Some(ticket), Some(user)) = (ticket, &found) {
+                cache.keep_user_by_token(ticket, hash, user);
+            }
+            Ok(found)
         })
     }
 

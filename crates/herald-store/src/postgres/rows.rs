@@ -6,6 +6,7 @@ use crate::{
     SecretRow, StoreError, StoredRecord, UserRow, VaultNode,
 };
 use futures_util::future::LocalBoxFuture;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Row, Statement};
@@ -92,12 +93,24 @@ macro_rules! owned {
 }
 pub(super) use owned;
 
-/// What waits to be sent with the next round trip.
-enum Pending {
+/// What waits to be sent with the next round trip, and which write of the writer's group gave it.
+struct Pending {
+    write: usize,
+    what: Deferred,
+}
+
+enum Deferred {
     /// A statement whose answer nobody reads: only whether it failed matters.
     Statement(Statement, Vec<Owned>),
     /// Transaction control, sent as it is.
-    Control(&'static str),
+    Control(Cow<'static, str>),
+}
+
+/// A write of the writer's group that was rolled back alone, because one of its deferred
+/// statements failed after its closure had returned.
+pub(super) struct Undone {
+    pub(super) write: usize,
+    pub(super) error: String,
 }
 
 /// One connection and the statements prepared on it: each SQL text is parsed once per connection.
@@ -106,7 +119,14 @@ enum Pending {
 /// whose answer is not read, and the next statement that must be answered (or [`Conn::flush`]) takes
 /// every deferred one along in the same round trip. PostgreSQL runs them in order, so a write sees
 /// its own deferred changes; if one fails, the ones after it fail too (the transaction refuses
-/// everything until a rollback), and the first failure is the one reported.
+/// everything until a rollback).
+///
+/// The writer's group ([`Conn::start_write`]) rides the same pipeline: each write's statements
+/// follow a savepoint of its own, and nothing waits for a write to end before the next one runs.
+/// When a deferred statement of an earlier write of the group fails, that write is rolled back to
+/// its savepoint, noted in [`Conn::take_undone`], and what its failure refused (the later writes'
+/// statements, and the statement being answered) is sent again: the write being run hears only its
+/// own failures.
 pub(super) struct Conn {
     /// The driver's runtime: the connection's task runs while a call waits for the server.
     runtime: tokio::runtime::Runtime,
@@ -114,15 +134,73 @@ pub(super) struct Conn {
     trips: Trips,
     prepared: HashMap<String, Statement>,
     pending: Vec<Pending>,
+    /// The write of the writer's group whose closure runs now (0 outside a group).
+    write: usize,
+    undone: Vec<Undone>,
+    /// A write of the group changes what nodes keep in memory (see `cache`).
+    changed_cached: bool,
     /// A statement found the connection gone, or the server ending it (an administrator, a
     /// restart): the driver may not have noticed it closed yet.
     broken: bool,
-    /// Statements that failed on this connection: one that failed inside a transaction has made
-    /// PostgreSQL refuse everything after it until a rollback, even if the write's closure went on.
+    /// Statements of the running write that failed on this connection: one that failed inside a
+    /// transaction has made PostgreSQL refuse everything after it until a rollback, even if the
+    /// write's closure went on.
     failures: u64,
 }
 
 type Answer<T> = std::result::Result<T, tokio_postgres::Error>;
+
+/// One round trip: every item of `sent`, then `last`, written in order; each item's outcome and
+/// `last`'s answer.
+fn send<'s, T, F>(
+    runtime: &tokio::runtime::Runtime,
+    client: &'s Client,
+    sent: &[Pending],
+    last: &impl Fn(&'s Client) -> F,
+) -> (Vec<Answer<()>>, Answer<T>)
+where
+    F: std::future::Future<Output = Answer<T>> + 's,
+{
+    runtime.block_on(async {
+        if sent.is_empty() {
+            return (Vec::new(), last(client).await);
+        }
+        let mut answered = None;
+        // Each request is written when its future is first polled, and `join_all` polls them in
+        // order: they reach the server in the order they were given.
+        let mut requests: Vec<LocalBoxFuture<'_, Answer<()>>> = sent
+            .iter()
+            .map(|item| -> LocalBoxFuture<'_, Answer<()>> {
+                match &item.what {
+                    Deferred::Statement(statement, values) => Box::pin(async move {
+                        let values = values.iter().map(|value| &**value as &(dyn ToSql + Sync));
+                        client.execute_raw(statement, values).await.map(drop)
+                    }),
+                    Deferred::Control(sql) => Box::pin(client.batch_execute(sql)),
+                }
+            })
+            .collect();
+        requests.push(Box::pin(async {
+            answered = Some(last(client).await);
+            Ok(())
+        }));
+        let mut results = futures_util::future::join_all(requests).await;
+        results.pop();
+        (results, answered.expect("the last request was awaited with the others"))
+    })
+}
+
+/// Whether an error means the connection is gone or being ended by the server (an administrator,
+/// a restart): the driver may not have noticed it closed yet.
+fn is_ending(error: &tokio_postgres::Error) -> bool {
+    let class = error.code().map(|code| code.code());
+    error.is_closed() || class.is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+}
+
+/// A savepoint's name for the write of the group at `index`.
+fn savepoint(index: usize) -> String {
+    format!("write_{index}")
+}
 
 impl Conn {
     /// Connects with `connector` (TLS or not); blocks.
@@ -147,6 +225,9 @@ impl Conn {
             trips,
             prepared: HashMap::new(),
             pending: Vec::new(),
+            write: 0,
+            undone: Vec::new(),
+            changed_cached: false,
             broken: false,
             failures: 0,
         })
@@ -160,7 +241,7 @@ impl Conn {
         self.broken || self.client.is_closed()
     }
 
-    /// How many statements have failed on this connection so far.
+    /// How many statements of the running write have failed so far.
     pub(super) fn failures(&self) -> u64 {
         self.failures
     }
@@ -173,13 +254,7 @@ impl Conn {
 
     fn note_failure(&mut self, error: &tokio_postgres::Error) {
         self.failures += 1;
-        let ending = error.code().is_some_and(|code| {
-            let code = code.code();
-            code.starts_with("08") || code.starts_with("57P")
-        });
-        if ending || error.is_closed() {
-            self.broken = true;
-        }
+        self.broken |= is_ending(error);
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement> {
@@ -195,41 +270,42 @@ impl Conn {
 
     /// Sends what is pending, then `last`'s request, in one round trip, and waits for every answer:
     /// the pending statements' first failure, and `last`'s answer ([`Conn::settled`] makes one of
-    /// them).
-    fn pipelined<'s, T, F>(&'s mut self, last: impl FnOnce(&'s Client) -> F) -> (Answer<()>, Answer<T>)
+    /// them). A failure of an earlier write of the group is undone here and the refused requests
+    /// sent again (see the type's documentation), so the answers are the running write's own.
+    fn pipelined<'s, T, F>(&'s mut self, sql: &str, last: impl Fn(&'s Client) -> F) -> (Answer<()>, Answer<T>)
     where
         F: std::future::Future<Output = Answer<T>> + 's,
     {
-        self.count_trip();
-        let pending = std::mem::take(&mut self.pending);
-        let this: &'s Conn = self;
-        let client = &this.client;
-        this.runtime.block_on(async {
-            if pending.is_empty() {
-                return (Ok(()), last(client).await);
+        // Fields one by one: the client stays lent to `last`'s futures while the rest changes.
+        let client: &'s Client = &self.client;
+        let mut sent = std::mem::take(&mut self.pending);
+        loop {
+            self.trips.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // What each round trip carried, for whoever counts them
+            // (`RUST_LOG=herald_store::round_trips=trace`).
+            tracing::trace!(target: "herald_store::round_trips", ahead = sent.len(), sql = sql.trim_start());
+            let (mut results, answer) = send(&self.runtime, client, &sent, &last);
+            let Some(at) = results.iter().position(Result::is_err) else {
+                return (Ok(()), answer);
+            };
+            let Err(error) = results.swap_remove(at) else { unreachable!("found as an error") };
+            let failed = &sent[at];
+            let earlier_write = failed.write < self.write && matches!(failed.what, Deferred::Statement(..));
+            if is_ending(&error) {
+                self.broken = true;
             }
-            let mut answered = None;
-            // Each request is written when its future is first polled, and `join_all` polls them
-            // in order: they reach the server in the order they were given.
-            let mut requests: Vec<LocalBoxFuture<'_, Answer<()>>> = pending
-                .iter()
-                .map(|item| -> LocalBoxFuture<'_, Answer<()>> {
-                    match item {
-                        Pending::Statement(statement, values) => Box::pin(async move {
-                            let values = values.iter().map(|value| &**value as &(dyn ToSql + Sync));
-                            client.execute_raw(statement, values).await.map(drop)
-                        }),
-                        Pending::Control(sql) => Box::pin(client.batch_execute(sql)),
-                    }
-                })
-                .collect();
-            requests.push(Box::pin(async {
-                answered = Some(last(client).await);
-                Ok(())
-            }));
-            let ahead = futures_util::future::join_all(requests).await.into_iter().find(Result::is_err);
-            (ahead.unwrap_or(Ok(())), answered.expect("the last request was awaited with the others"))
-        })
+            if !earlier_write || self.broken {
+                return (Err(error), answer);
+            }
+            // An earlier write of the group failed: it alone is rolled back, and what PostgreSQL
+            // refused after its failure goes again.
+            let write = failed.write;
+            self.undone.push(Undone { write, error: described(&error) });
+            let rollback = format!("ROLLBACK TO SAVEPOINT {}", savepoint(write));
+            let mut again = vec![Pending { write, what: Deferred::Control(rollback.into()) }];
+            again.extend(sent.into_iter().skip(at + 1).filter(|item| item.write != write));
+            sent = again;
+        }
     }
 
     /// One outcome of a pipeline: the first failure, counted on this connection, else the answer.
@@ -246,27 +322,76 @@ impl Conn {
         }
     }
 
+    /// Begins the write at `index` of the writer's group: its statements follow a savepoint of its
+    /// own when `grouped`, and its failures are counted afresh.
+    pub(super) fn start_write(&mut self, index: usize, grouped: bool) {
+        self.write = index;
+        self.failures = 0;
+        if grouped {
+            self.pending.push(Pending { write: index, what: Deferred::Control(format!("SAVEPOINT {}", savepoint(index)).into()) });
+        }
+    }
+
+    /// Gives up the running write of a group: its statements not sent yet are forgotten, and what
+    /// it sent is rolled back to its savepoint with the next round trip.
+    pub(super) fn undo_write(&mut self) {
+        let write = self.write;
+        self.pending.retain(|item| item.write != write || matches!(item.what, Deferred::Control(_)));
+        self.pending.push(Pending {
+            write,
+            what: Deferred::Control(format!("ROLLBACK TO SAVEPOINT {}", savepoint(write)).into()),
+        });
+    }
+
+    /// The writes of the group rolled back alone since the last call (see [`Undone`]).
+    pub(super) fn take_undone(&mut self) -> Vec<Undone> {
+        std::mem::take(&mut self.undone)
+    }
+
+    /// Sends the statements of a group of `writes` not sent yet, in one round trip. Any of its
+    /// writes whose statement fails there is rolled back alone ([`Conn::take_undone`]); an error is
+    /// the connection's, or the transaction's as a whole.
+    pub(super) fn settle_group(&mut self, writes: usize) -> Answer<()> {
+        self.write = writes;
+        self.flush("")
+    }
+
+    /// Ends the group: later statements belong to no write. Whether a write of it changed what
+    /// nodes keep in memory ([`Conn::changes_cached`]).
+    pub(super) fn end_group(&mut self) -> bool {
+        self.write = 0;
+        self.failures = 0;
+        self.pending.clear();
+        self.undone.clear();
+        std::mem::take(&mut self.changed_cached)
+    }
+
+    /// Notes that the running write changes users, tokens or secrets (see `cache`).
+    pub(super) fn changes_cached(&mut self) {
+        self.changed_cached = true;
+    }
+
     pub(super) fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
-        let answers = self.pipelined(|client| client.query(&statement, params));
+        let answers = self.pipelined(sql, |client| client.query(&statement, params));
         Ok(self.settled(answers)?)
     }
 
     pub(super) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>> {
         let statement = self.statement(sql)?;
-        let answers = self.pipelined(|client| client.query_opt(&statement, params));
+        let answers = self.pipelined(sql, |client| client.query_opt(&statement, params));
         Ok(self.settled(answers)?)
     }
 
     pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row> {
         let statement = self.statement(sql)?;
-        let answers = self.pipelined(|client| client.query_one(&statement, params));
+        let answers = self.pipelined(sql, |client| client.query_one(&statement, params));
         Ok(self.settled(answers)?)
     }
 
     pub(super) fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64> {
         let statement = self.statement(sql)?;
-        let answers = self.pipelined(|client| client.execute(&statement, params));
+        let answers = self.pipelined(sql, |client| client.execute(&statement, params));
         Ok(self.settled(answers)?)
     }
 
@@ -275,19 +400,13 @@ impl Conn {
     /// [`Conn::flush`], and in [`Conn::failures`].
     pub(super) fn defer(&mut self, sql: &str, values: Vec<Owned>) -> Result<()> {
         let statement = self.statement(sql)?;
-        self.pending.push(Pending::Statement(statement, values));
+        self.pending.push(Pending { write: self.write, what: Deferred::Statement(statement, values) });
         Ok(())
     }
 
     /// Transaction control to send with the next round trip.
     pub(super) fn defer_control(&mut self, sql: &'static str) {
-        self.pending.push(Pending::Control(sql));
-    }
-
-    /// Forgets the deferred statements that were not sent (their write is being given up); control
-    /// statements are kept, since the transaction's state depends on them.
-    pub(super) fn discard_deferred(&mut self) {
-        self.pending.retain(|item| matches!(item, Pending::Control(_)));
+        self.pending.push(Pending { write: self.write, what: Deferred::Control(sql.into()) });
     }
 
     /// Sends what is pending, with `then` after it (control statements), and waits for the answers.
@@ -295,13 +414,13 @@ impl Conn {
         if then.is_empty() && self.pending.is_empty() {
             return Ok(());
         }
-        let answers = self.pipelined(|client| client.batch_execute(then));
+        let answers = self.pipelined(then, |client| client.batch_execute(then));
         self.settled(answers)
     }
 
     /// Statements without values, sent at once after anything pending (transaction control).
     pub(super) fn batch(&mut self, sql: &str) -> Answer<()> {
-        let answers = self.pipelined(|client| client.batch_execute(sql));
+        let answers = self.pipelined(sql, |client| client.batch_execute(sql));
         self.settled(answers)
     }
 
@@ -333,7 +452,7 @@ impl Conn {
         self.count_trip();
         // A statement given as text is prepared as a new one, whose first executions PostgreSQL
         // always plans with their values.
-        let answers = self.pipelined(|client| client.query(sql, params));
+        let answers = self.pipelined(sql, |client| client.query(sql, params));
         Ok(self.settled(answers)?)
     }
 

@@ -350,8 +350,8 @@ async fn a_write_sends_its_statements_together_and_a_failed_one_refuses_that_wri
     store.write(|tx| lead_write(tx, 1)).await.unwrap();
     assert_eq!(
         store.round_trips().unwrap() - before,
-        2,
-        "three statements and BEGIN in one round trip, then COMMIT in another"
+        1,
+        "BEGIN, three statements and COMMIT in one round trip"
     );
     let run = store.run("r1").await.unwrap().unwrap();
     assert_eq!((run.status, run.state), (crate::RunStatus::Running, serde_json::json!({"k": 0})));
@@ -372,6 +372,62 @@ async fn a_write_sends_its_statements_together_and_a_failed_one_refuses_that_wri
         "nothing of it kept"
     );
     assert!(store.run("r2").await.unwrap().is_some() && store.run("r3").await.unwrap().is_some());
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_of_an_earlier_write_found_by_a_later_writes_read_undoes_that_write_alone() {
+    let Some(scratch) = scratch_database() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    store.write(|tx| lead_write(tx, 1)).await.unwrap();
+    // The writer is held inside a write while three more queue up, so that they share one group.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let (entered, writer_held) = std::sync::mpsc::channel::<()>();
+    let held = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .write(move |_| -> crate::Result<()> {
+                    entered.send(()).unwrap();
+                    gate.recv_timeout(std::time::Duration::from_secs(30)).ok();
+                    Ok(())
+                })
+                .await
+        }
+    });
+    tokio::task::spawn_blocking(move || writer_held.recv().unwrap()).await.unwrap();
+    let queue = |work: Box<dyn FnOnce(&mut dyn crate::WriteTx) -> crate::Result<Option<String>> + Send>| {
+        let store = store.clone();
+        let task = tokio::spawn(async move { store.write(work).await });
+        async move {
+            // Each is queued before the next is given (the order of the group).
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            task
+        }
+    };
+    // 00Q1 exists: this insert fails when its statements are sent, which is with the next write's read.
+    let taken = queue(Box::new(|tx| lead_write(tx, 1).map(|()| None))).await;
+    let reader = queue(Box::new(|tx| {
+        let seen = tx.record("Lead", "00Q1")?.map(|record| record.data["LastName"].to_string());
+        let data = serde_json::json!({"LastName": "Reads"}).as_object().unwrap().clone();
+        tx.insert_record("Lead", "00Q5", &data, "t0")?;
+        Ok(seen)
+    }))
+    .await;
+    let last = queue(Box::new(|tx| lead_write(tx, 3).map(|()| None))).await;
+    release.send(()).unwrap();
+    held.await.unwrap().unwrap();
+    let refused = taken.await.unwrap().unwrap_err().to_string();
+    assert!(refused.contains("duplicate key") && refused.contains("00Q1"), "{refused}");
+    assert_eq!(reader.await.unwrap().unwrap().as_deref(), Some("\"Ng\""), "the read was answered, not refused");
+    assert_eq!(last.await.unwrap().unwrap(), None);
+    assert!(store.record("Lead", "00Q5").await.unwrap().is_some(), "the reading write committed");
+    assert!(store.run("r3").await.unwrap().is_some(), "the last write committed");
+    assert_eq!(
+        store.run("r1").await.unwrap().unwrap().state,
+        serde_json::json!({"k": 0}),
+        "nothing of the refused write kept"
+    );
     store.close().await;
 }
 
@@ -428,4 +484,73 @@ fn a_scratch_database_left_by_a_process_that_ended_is_dropped_by_the_next_with_i
     let next = super::ScratchDatabase::create_on(&server, "herald_leftover").unwrap();
     assert_eq!(exists(&mut admin), 0, "dropped when the next database of its prefix was made");
     drop(next);
+}
+
+/// Reads `read` until it answers as `expected` (a notice from another connection takes a moment).
+async fn eventually<T: PartialEq + std::fmt::Debug, F: std::future::Future<Output = T>>(
+    expected: T,
+    read: impl Fn() -> F,
+) {
+    let mut last = read().await;
+    for _ in 0..500 {
+        if last == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        last = read().await;
+    }
+    assert_eq!(last, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_secrets_read_on_every_lead_cost_no_round_trip_until_any_node_changes_them() {
+    let Some(scratch) = scratch_database() else { return };
+    let (node, other) =
+        (Store::open(Path::new(&scratch.url)).await.unwrap(), Store::open(Path::new(&scratch.url)).await.unwrap());
+    node.write(|tx| {
+        tx.create_user("u1", "webform", &["Herald_API_User".to_string()], "t0")?;
+        tx.create_token("tok1", "u1", "hash1", "t0")?;
+        tx.upsert_secret("Kixie", "P", "", &sealed("apikey", b"one"), "t0")
+    })
+    .await
+    .unwrap();
+    let user_of = |store: &Store| {
+        let store = store.clone();
+        move || {
+            let store = store.clone();
+            async move { store.user_by_token_hash("hash1").await.unwrap().map(|user| user.name) }
+        }
+    };
+    // Once the node hears changes, what it read once is answered from memory.
+    let kept = || async {
+        let first = node.user_by_token_hash("hash1").await.unwrap();
+        let before = node.round_trips().unwrap();
+        let again = node.user_by_token_hash("hash1").await.unwrap();
+        let secrets = node.secrets("Kixie", "P", "").await.unwrap();
+        let _ = node.secrets("Kixie", "P", "").await.unwrap();
+        (first == again && secrets.len() == 1, node.round_trips().unwrap() - before)
+    };
+    eventually((true, 0), kept).await;
+
+    // Another node deactivates the user: this node stops accepting its token once that commits.
+    other.write(|tx| tx.deactivate_user("webform")).await.unwrap();
+    eventually(None, user_of(&node)).await;
+
+    // A secret set through this node is read back new at once, not as it was kept.
+    node.write(|tx| tx.upsert_secret("Kixie", "P", "", &sealed("apikey", b"two"), "t1")).await.unwrap();
+    let read = node.secrets("Kixie", "P", "").await.unwrap();
+    assert_eq!(read[0].ciphertext, b"two".to_vec());
+    // ...and through the other node, once that commits.
+    other.write(|tx| tx.upsert_secret("Kixie", "P", "", &sealed("apikey", b"three"), "t2")).await.unwrap();
+    let node_secrets = || {
+        let node = node.clone();
+        async move { node.secrets("Kixie", "P", "").await.unwrap()[0].ciphertext.clone() }
+    };
+    eventually(b"three".to_vec(), node_secrets).await;
+    node.close().await;
+    other.close().await;
+}
+
+fn sealed(parameter: &str, ciphertext: &[u8]) -> SealedSecret {
+    SealedSecret { parameter: parameter.into(), key_id: None, nonce: vec![0; 12], ciphertext: ciphertext.to_vec() }
 }

@@ -5,6 +5,7 @@
 //! that PostgreSQL's row locks decide: an `UPDATE` re-checks its condition on the row as the other
 //! writer left it, and a takeover skips rows another node has locked instead of waiting for them.
 
+use super::cache::CACHE_CHANNEL;
 use super::rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, WRAPS_UNDER, by_creation, get, live_nodes_using, masters,
     message_from_row, owned, receipt_from_row, run_from_row, secret_row, wrap_from_row,
@@ -26,6 +27,13 @@ pub(super) struct PgTx<'c> {
 impl<'c> PgTx<'c> {
     pub(super) fn new(conn: &'c mut Conn) -> PgTx<'c> {
         PgTx { conn }
+    }
+
+    /// This write changes users, tokens or secrets: every node forgets what it kept of them when
+    /// it commits (see `cache`).
+    fn forget_cached(&mut self) -> Result<()> {
+        self.conn.changes_cached();
+        self.conn.defer("SELECT pg_notify($1, '')", owned![CACHE_CHANNEL])
     }
 }
 
@@ -361,6 +369,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn create_user(&mut self, id: &str, name: &str, permission_sets: &[String], now: &str) -> Result<()> {
+        self.forget_cached()?;
         let created = self.conn.execute(
             "INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[&id, &name, &now],
@@ -378,10 +387,12 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn deactivate_user(&mut self, name: &str) -> Result<bool> {
+        self.forget_cached()?;
         Ok(self.conn.execute("UPDATE users SET active = FALSE WHERE name = $1 AND active", &[&name])? == 1)
     }
 
     fn create_token(&mut self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()> {
+        self.forget_cached()?;
         self.conn.execute(
             "INSERT INTO tokens (id, user_id, hash, created_at) VALUES ($1, $2, $3, $4)",
             &[&id, &user_id, &hash, &now],
@@ -397,6 +408,7 @@ impl WriteTx for PgTx<'_> {
         secret: &SealedSecret,
         now: &str,
     ) -> Result<()> {
+        self.forget_cached()?;
         self.conn.execute(
             "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -484,6 +496,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn reseal_secret(&mut self, placed: &PlacedSecret, now: &str) -> Result<()> {
+        self.forget_cached()?;
         self.conn.execute(
             "UPDATE secrets SET key_id = $1, nonce = $2, ciphertext = $3, updated_at = $4
              WHERE external_credential = $5 AND principal = $6 AND user_id = $7 AND parameter = $8",
@@ -585,6 +598,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn import_rows(&mut self, table: &crate::copy::Table, rows: &[crate::copy::Row]) -> Result<()> {
+        self.forget_cached()?;
         super::copy::import(self.conn, table, rows)
     }
 }
