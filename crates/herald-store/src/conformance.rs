@@ -238,6 +238,8 @@ pub async fn the_waiting_runs_of_a_record_are_read_inside_a_write(database: &Dat
     lead_with_run(&store, "00Q6", "ready").await;
     let waiting = store
         .write(|tx| {
+            // Read first, as an update does: what the write changes afterwards is still seen.
+            assert!(tx.record("Lead", "00Q6")?.is_some());
             let state = json!({});
             for (id, at) in [("w2", "2026-11-21T11:00:00.000000Z"), ("w3", "2026-11-21T12:00:00.000000Z")] {
                 let run = NewRun {

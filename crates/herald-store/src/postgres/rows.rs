@@ -383,6 +383,25 @@ impl Conn {
         Ok(self.settled(answers)?)
     }
 
+    /// The row of `first`, if any, and the rows of `second`, asked in one round trip.
+    pub(super) fn query_opt_and_query(
+        &mut self,
+        (first, first_params): (&str, Params<'_>),
+        (second, second_params): (&str, Params<'_>),
+    ) -> Result<(Option<Row>, Vec<Row>)> {
+        let (one, two) = (self.statement(first)?, self.statement(second)?);
+        let answers = self.pipelined(first, |client| {
+            let (one, two) = (&one, &two);
+            async move {
+                let (row, rows) =
+                    futures_util::future::join(client.query_opt(one, first_params), client.query(two, second_params))
+                        .await;
+                Ok((row?, rows?))
+            }
+        });
+        Ok(self.settled(answers)?)
+    }
+
     pub(super) fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row> {
         let statement = self.statement(sql)?;
         let answers = self.pipelined(sql, |client| client.query_one(&statement, params));

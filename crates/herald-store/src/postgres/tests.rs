@@ -554,3 +554,26 @@ async fn users_and_secrets_read_on_every_lead_cost_no_round_trip_until_any_node_
 fn sealed(parameter: &str, ciphertext: &[u8]) -> SealedSecret {
     SealedSecret { parameter: parameter.into(), key_id: None, nonce: vec![0; 12], ciphertext: ciphertext.to_vec() }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_reads_its_record_and_the_records_waiting_runs_in_one_round_trip() {
+    let Some(scratch) = scratch_database() else { return };
+    let store = Store::open(Path::new(&scratch.url)).await.unwrap();
+    store.write(|tx| lead_write(tx, 1)).await.unwrap();
+    let update = |tx: &mut dyn crate::WriteTx| {
+        let record = tx.record("Lead", "00Q1")?.expect("the record");
+        tx.update_record("00Q1", &record.data, "t2")?;
+        tx.waiting_runs_of_record("00Q1")
+    };
+    // The first time prepares its statements.
+    store.write(update).await.unwrap();
+    let before = store.round_trips().unwrap();
+    let waiting = store.write(update).await.unwrap();
+    assert!(waiting.is_empty());
+    assert_eq!(
+        store.round_trips().unwrap() - before,
+        2,
+        "the record and its waiting runs together, then the update with COMMIT"
+    );
+    store.close().await;
+}

@@ -22,11 +22,15 @@ pub(super) const CONSENT_CHANNEL: &str = "herald_consent";
 
 pub(super) struct PgTx<'c> {
     conn: &'c mut Conn,
+    /// A record's waiting runs, read with the record (an update reads both, one after the other):
+    /// good until this write writes a waiting run or changes a run's status (a `ready` run
+    /// inserted changes no record's waiting runs).
+    waiting_of_record: Option<(String, Vec<RunRow>)>,
 }
 
 impl<'c> PgTx<'c> {
     pub(super) fn new(conn: &'c mut Conn) -> PgTx<'c> {
-        PgTx { conn }
+        PgTx { conn, waiting_of_record: None }
     }
 
     /// This write changes users, tokens or secrets: every node forgets what it kept of them when
@@ -53,8 +57,16 @@ impl WriteTx for PgTx<'_> {
         )
     }
 
+    /// With the record, its waiting runs, in the same round trip: whoever reads a record inside a
+    /// write is about to update it, and an update moves its waiting scheduled paths.
     fn record(&mut self, object: &str, id: &str) -> Result<Option<StoredRecord>> {
-        super::rows::record(self.conn, object, id)
+        let (row, waiting) = self.conn.query_opt_and_query(
+            ("SELECT id, object, data FROM records WHERE id = $1 AND object = $2", &[&id, &object]),
+            (super::rows::WAITING_RUNS_OF_RECORD, &[&id]),
+        )?;
+        let waiting = waiting.iter().map(run_from_row).collect::<Result<Vec<_>>>()?;
+        self.waiting_of_record = Some((id.to_string(), waiting));
+        row.as_ref().map(super::rows::record_from_row).transpose()
     }
 
     fn update_record(&mut self, id: &str, data: &Map<String, Value>, now: &str) -> Result<()> {
@@ -82,6 +94,7 @@ impl WriteTx for PgTx<'_> {
         fault: Option<&str>,
         now: &str,
     ) -> Result<()> {
+        self.waiting_of_record = None;
         self.conn.defer(
             "UPDATE runs SET status = $1, state = $2, fault = $3, next_attempt_at = NULL, updated_at = $4 WHERE id = $5",
             owned![status.as_str(), state, &fault, now, id],
@@ -89,6 +102,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()> {
+        self.waiting_of_record = None;
         self.conn.defer(
             "INSERT INTO runs (id, flow, object, record_id, status, state, fault, next_attempt_at, created_at, updated_at, version, owner)
              VALUES ($1, $2, $3, $4, 'waiting', $5, $6, $7, $8, $8, $9, $10)",
@@ -108,10 +122,14 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
-        self.conn.all(super::rows::WAITING_RUNS_OF_RECORD, &[&record_id], run_from_row)
+        match self.waiting_of_record.take() {
+            Some((id, runs)) if id == record_id => Ok(runs),
+            _ => self.conn.all(super::rows::WAITING_RUNS_OF_RECORD, &[&record_id], run_from_row),
+        }
     }
 
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()> {
+        self.waiting_of_record = None;
         self.conn.defer(
             "UPDATE runs SET status = 'waiting', state = $1, fault = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $5",
             owned![state, reason, at, now, id],
@@ -122,6 +140,7 @@ impl WriteTx for PgTx<'_> {
     /// for the first's row lock, then re-checks the condition on the row the first left: `running`,
     /// so it takes nothing.
     fn claim_run(&mut self, id: &str, owner: &str, now: &str) -> Result<Option<RunRow>> {
+        self.waiting_of_record = None;
         self.conn.optional(
             concat!(
                 "UPDATE runs SET status = 'running', owner = $3, next_attempt_at = NULL, updated_at = $1
@@ -137,6 +156,7 @@ impl WriteTx for PgTx<'_> {
     /// `FOR UPDATE SKIP LOCKED`: nodes taking over at once each lock the orphans they read and pass
     /// over those another has locked, so each run goes to one node and none waits for another.
     fn adopt_orphaned_runs(&mut self, owner: &str, live_since: &str, limit: i64) -> Result<Vec<RunRow>> {
+        self.waiting_of_record = None;
         self.conn
             .all_planned_each_time(
                 concat!(
@@ -156,6 +176,7 @@ impl WriteTx for PgTx<'_> {
     /// Every node asks each second: the range on `next_attempt_at` reads the `runs_due` index from its
     /// start to now, not every waiting run (an hour-out scheduled path leaves one per lead).
     fn claim_due_runs(&mut self, owner: &str, now: &str, limit: i64) -> Result<Vec<RunRow>> {
+        self.waiting_of_record = None;
         let runs = self.conn.all_planned_each_time(
             concat!(
                 "UPDATE runs SET status = 'running', owner = $1, next_attempt_at = NULL, updated_at = $2 WHERE id IN (
@@ -598,6 +619,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn import_rows(&mut self, table: &crate::copy::Table, rows: &[crate::copy::Row]) -> Result<()> {
+        self.waiting_of_record = None;
         self.forget_cached()?;
         super::copy::import(self.conn, table, rows)
     }
