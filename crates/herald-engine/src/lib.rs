@@ -17,6 +17,7 @@ mod health;
 mod ids;
 mod ledger;
 pub mod limits;
+mod nodes;
 pub mod oauth;
 mod queue;
 pub mod records;
