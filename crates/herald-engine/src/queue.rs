@@ -228,7 +228,7 @@ impl Engine {
         });
         self.recover().await?;
         self.start_sweep(self.inner.sweep_every);
-        self.start_due_poll();
+        self.start_due_poll(self.inner.due_poll_every);
         self.follow_notices();
         self.start_vault_upkeep();
         Ok(())

@@ -1,23 +1,36 @@
 //! Notices from other nodes: one connection that `LISTEN`s, on a thread of its own.
 //!
 //! PostgreSQL delivers a `NOTIFY` to every listening connection when the transaction that sent it
-//! commits, never before and never for a rollback. A node applies consent changes as it hears them,
-//! so an opt-out received by one node stops the sends of every node within a round trip. A lost
-//! connection is opened again; what was announced meanwhile was not heard, so the listener then sends
-//! [`Notice::Resync`] and the node reads the state again.
+//! commits, never before and never for a rollback. Two channels are heard:
+//! - consent changes: a node applies them as it hears them, so an opt-out received by one node stops
+//!   the sends of every node within a round trip;
+//! - work: the due time of each run written `waiting` ([`Notice::WorkDue`]), so that another node
+//!   claims it when it comes due rather than at its next poll. A node wakes the runs it parks itself,
+//!   so what its own writer announced is not passed on (PostgreSQL names the sending server process:
+//!   it is compared with the writer's).
+//!
+//! A lost connection is opened again; what was announced meanwhile was not heard, so the listener then
+//! sends [`Notice::Resync`] and the node reads the state again.
 
-use super::tx::{CONSENT_CHANNEL, consent_from_json};
+use super::tx::{CONSENT_CHANNEL, WORK_CHANNEL, consent_from_json};
 use crate::Notice;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 
 const RECONNECT_WAIT: Duration = Duration::from_millis(500);
 
+/// The server process of this store's writer connection (0 before it is known), whose work notices
+/// are its own node's.
+pub(super) type WriterProcess = Arc<AtomicI32>;
+
 /// Starts listening; the thread ends once every receiver and `stop` are dropped.
 pub(super) fn start(
     config: tokio_postgres::Config,
     notices: broadcast::Sender<Notice>,
+    writer: WriterProcess,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -27,7 +40,7 @@ pub(super) fn start(
             loop {
                 tokio::select! {
                     _ = &mut stop => return,
-                    lost = listen(&config, &notices, first) => {
+                    lost = listen(&config, &notices, &writer, first) => {
                         if let Err(error) = lost {
                             tracing::warn!(%error, "the connection that hears other nodes was lost; opening it again");
                         }
@@ -48,14 +61,15 @@ pub(super) fn start(
 async fn listen(
     config: &tokio_postgres::Config,
     notices: &broadcast::Sender<Notice>,
+    writer: &WriterProcess,
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if super::tls::wanted(config.get_ssl_mode()) {
         let (client, connection) = config.connect(super::tls::connector()).await?;
-        hear(client, connection, notices, first).await
+        hear(client, connection, notices, writer, first).await
     } else {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        hear(client, connection, notices, first).await
+        hear(client, connection, notices, writer, first).await
     }
 }
 
@@ -64,6 +78,7 @@ async fn hear<S, T>(
     client: tokio_postgres::Client,
     mut connection: tokio_postgres::Connection<S, T>,
     notices: &broadcast::Sender<Notice>,
+    writer: &WriterProcess,
     first: bool,
 ) -> Result<(), tokio_postgres::Error>
 where
@@ -84,16 +99,14 @@ where
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CONSENT_CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {CONSENT_CHANNEL}; LISTEN {WORK_CHANNEL}")).await?;
     if !first {
         let _ = notices.send(Notice::Resync);
     }
     while let Some(message) = heard.recv().await {
-        if let AsyncMessage::Notification(notification) = message {
-            if notification.channel() != CONSENT_CHANNEL {
-                continue;
-            }
-            match consent_from_json(notification.payload()) {
+        let AsyncMessage::Notification(notification) = message else { continue };
+        match notification.channel() {
+            CONSENT_CHANNEL => match consent_from_json(notification.payload()) {
                 Ok(consent) => {
                     let _ = notices.send(Notice::Consent(consent));
                 }
@@ -101,7 +114,11 @@ where
                     tracing::warn!(%error, "a consent notice could not be read; reading consent again");
                     let _ = notices.send(Notice::Resync);
                 }
+            },
+            WORK_CHANNEL if notification.process_id() != writer.load(Ordering::Relaxed) => {
+                let _ = notices.send(Notice::WorkDue { at: notification.payload().to_string() });
             }
+            _ => {}
         }
     }
     drop(client);

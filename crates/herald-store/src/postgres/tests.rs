@@ -160,6 +160,91 @@ async fn a_consent_change_committed_by_one_node_is_heard_by_another_and_a_rolled
     two.close().await;
 }
 
+/// A run written `waiting` until `at`, as a scheduled path's is.
+fn waiting_run(tx: &mut dyn crate::WriteTx, id: &str, at: &str) -> crate::Result<()> {
+    let state = serde_json::json!({});
+    let run = crate::NewRun {
+        id,
+        flow: "F",
+        object: "Lead",
+        record_id: "00Q0",
+        state: &state,
+        version: None,
+        owner: None,
+    };
+    tx.insert_waiting_run(run, at, "scheduled path P", "t0")
+}
+
+/// Writes waiting runs on `writer` until `listener` hears one: its listening connection is up.
+async fn until_heard(writer: &Store, listener: &mut tokio::sync::broadcast::Receiver<Notice>, name: &str) {
+    let probe = "2030-01-01T00:00:00.000000Z";
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        for n in 0.. {
+            let id = format!("{name}-probe-{n}");
+            writer.write(move |tx| waiting_run(tx, &id, probe)).await.unwrap();
+            if let Ok(Ok(notice)) =
+                tokio::time::timeout(std::time::Duration::from_millis(200), listener.recv()).await
+            {
+                assert_eq!(notice, Notice::WorkDue { at: probe.into() });
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the other node hears the waiting run");
+}
+
+async fn next_notice(listener: &mut tokio::sync::broadcast::Receiver<Notice>) -> Notice {
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await;
+    heard.expect("a notice within 10 s").expect("the listener goes on")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_parked_by_one_node_is_heard_as_work_due_by_another_and_a_leads_write_announces_nothing() {
+    let Some(scratch) = scratch_database() else { return };
+    let (one, two) = (
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+    );
+    let (mut heard_by_one, mut heard_by_two) = (one.notices().unwrap(), two.notices().unwrap());
+    until_heard(&one, &mut heard_by_two, "one").await;
+    until_heard(&two, &mut heard_by_one, "two").await;
+    // What the probes announced after the first one heard.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    while heard_by_one.try_recv().is_ok() || heard_by_two.try_recv().is_ok() {}
+
+    // Two leads as a node writes them: the record and a ready run the node runs itself.
+    one.write(|tx| lead_write(tx, 1)).await.unwrap();
+    one.write(|tx| lead_write(tx, 2)).await.unwrap();
+    // Their runs are parked (a retry, a rate limit); the second write's notice rides with its
+    // statements: BEGIN and them in one round trip, COMMIT in another.
+    let (due_1, due_2) = ("2030-01-01T00:00:01.000000Z", "2030-01-01T00:00:02.000000Z");
+    one.write(move |tx| tx.wait_run("r1", "{}", due_1, "retry", "t2")).await.unwrap();
+    let before = one.round_trips().unwrap();
+    one.write(move |tx| tx.wait_run("r2", "{}", due_2, "retry", "t2")).await.unwrap();
+    assert_eq!(one.round_trips().unwrap() - before, 2, "the notice costs no round trip of its own");
+
+    // PostgreSQL delivers notices in commit order: anything the leads' writes announced would come
+    // first.
+    assert_eq!(
+        next_notice(&mut heard_by_two).await,
+        Notice::WorkDue { at: due_1.into() },
+        "the leads' writes announced nothing"
+    );
+    assert_eq!(next_notice(&mut heard_by_two).await, Notice::WorkDue { at: due_2.into() });
+
+    // The node that parked them wakes them itself: it does not hear its own notices.
+    let due_3 = "2030-01-01T00:00:03.000000Z";
+    two.write(move |tx| waiting_run(tx, "r3", due_3)).await.unwrap();
+    assert_eq!(
+        next_notice(&mut heard_by_one).await,
+        Notice::WorkDue { at: due_3.into() },
+        "its own notices came before, unheard"
+    );
+    one.close().await;
+    two.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_and_writes_go_on_after_the_server_drops_every_connection() {
     let Some(scratch) = scratch_database() else { return };
