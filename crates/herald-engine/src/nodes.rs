@@ -4,8 +4,9 @@
 //! it runs.
 //!
 //! Waking, and why this way: a run written `waiting` (a retry, a rate limit, a scheduled path, a
-//! Wait) is announced by its write's commit with its due time ([`Notice::WorkDue`]). The node that
-//! parked it wakes it itself ([`Engine::wake_at`]); every other node keeps the announced times and arms one timer, for the earliest, which claims every run
+//! Wait, a run handed over by a process that runs none) is announced by its write's commit with its
+//! due time ([`Notice::WorkDue`]). The node that parked it wakes it itself ([`Engine::wake_at`]); every
+//! other node keeps the announced times and arms one timer, for the earliest, which claims every run
 //! due by then. So a run whose node is busy or has died is taken when it comes due, by whichever node
 //! asks first (claims skip the rows another node has locked), without every node asking the database
 //! each second. Notices sent while a node's listening connection was down are lost: when it
@@ -66,6 +67,29 @@ impl Announced {
     fn claiming(&mut self, now: DateTime<Utc>, clock: Instant) {
         self.due.retain(|at| *at > now);
         self.last_claim = Some(clock);
+    }
+}
+
+/// The fault a handed-over run shows until a node takes it (see [`hand_over`]).
+const HANDED_OVER: &str =
+    "handed over by a process that runs no flows: the first herald serve to ask takes it";
+
+/// Writes the state of a run that this process will not run (it has no workers: `herald runs retry`
+/// or `wake` from the command line) for whichever server takes it. On a shared database it waits, due
+/// now: the write announces it, and the first node to claim it runs it (a `ready` run is only ever
+/// started by its owner's sweep, seconds later, or by a takeover once its owner is gone). On a database
+/// of one server it is made `ready`, for that server's sweep.
+pub(crate) fn hand_over(
+    tx: &mut dyn herald_store::WriteTx,
+    shared: bool,
+    run_id: &str,
+    state: &str,
+) -> Result<(), herald_store::StoreError> {
+    let now = crate::now_text();
+    if shared {
+        tx.wait_run(run_id, state, &now, HANDED_OVER, &now)
+    } else {
+        tx.save_run(run_id, herald_store::RunStatus::Ready, state, None, &now)
     }
 }
 

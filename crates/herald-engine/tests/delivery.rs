@@ -893,3 +893,29 @@ async fn a_run_parked_by_a_node_that_then_stops_is_taken_by_another_when_due_wit
     let sent = sandbox.requests().into_iter().filter(|r| r.host == "sms.8x8.com").count();
     assert_eq!(sent, 2, "the failed attempt and its retry, once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_woken_from_the_command_line_is_taken_by_a_serving_node_at_once() {
+    let Some(database) = herald_store::postgres::testing::scratch_database() else { return };
+    let (sandbox, address) = sandbox_with_8x8_failing().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Retried an hour after the failure: only being woken runs it within the test.
+    let files =
+        || files("", "", "    retry: {max_attempts: 3, base_delay_ms: 3600000, max_delay_ms: 3600000}\n");
+    let serving = node(dir.path(), &database.url, &address, files()).await;
+    set_credentials(&serving).await;
+    serving.start().await.unwrap();
+    let run_id = parked_lead(&serving).await;
+    sandbox.set_faults("sms.8x8.com", FaultConfig::default()).unwrap();
+    let mut events = serving.subscribe();
+
+    // `herald runs wake` opens an engine that runs no flows.
+    let command_line = node(dir.path(), &database.url, &address, files()).await;
+    until_listening(&command_line, &serving).await;
+    let outcome = command_line.wake_run(&run_id).await.unwrap();
+    assert!(!outcome.queued, "the command line runs nothing itself");
+
+    assert_eq!(ended(&mut events, &run_id).await.status, RunStatus::Finished);
+    let sent = sandbox.requests().into_iter().filter(|r| r.host == "sms.8x8.com").count();
+    assert_eq!(sent, 2, "the failed attempt and its retry, once");
+}
