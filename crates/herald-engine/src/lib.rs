@@ -17,6 +17,7 @@ mod health;
 mod ids;
 mod ledger;
 pub mod limits;
+mod nodes;
 pub mod oauth;
 mod queue;
 pub mod records;
@@ -32,6 +33,7 @@ pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use debug::DebugRecord;
 pub use driver::{DebugOutcome, Interview, RunEvent};
 pub use health::{Health, NodeHealth};
+pub use nodes::DUE_POLL_EVERY;
 pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use records::RecordWrite;
@@ -120,6 +122,9 @@ pub struct EngineOptions {
     pub workers: usize,
     /// How often the sweep looks for `ready` runs that no job holds ([`SWEEP_EVERY`]).
     pub sweep_every: std::time::Duration,
+    /// How often a node on a shared database polls for waiting runs that came due, besides hearing of
+    /// them ([`DUE_POLL_EVERY`]).
+    pub due_poll_every: std::time::Duration,
     /// The folder the project was read from, and its files as read: given, the engine records them as
     /// a project version, pins every run it starts to it, and can reload the folder
     /// ([`Engine::reload`]). `herald serve` gives them; one-off commands need not.
@@ -136,6 +141,7 @@ impl EngineOptions {
             sandbox: None,
             workers: 4,
             sweep_every: SWEEP_EVERY,
+            due_poll_every: DUE_POLL_EVERY,
             project_folder: None,
         }
     }
@@ -172,6 +178,7 @@ struct Inner {
     /// request is on the wire (see `driver::Holding`).
     computing: Arc<Semaphore>,
     sweep_every: std::time::Duration,
+    due_poll_every: std::time::Duration,
 }
 
 /// A run's state as the journal keeps it: JSON text, written straight from the state.
@@ -248,6 +255,7 @@ impl Engine {
                 workers: options.workers.max(1),
                 computing: Arc::new(Semaphore::new(options.workers.max(1))),
                 sweep_every: options.sweep_every,
+                due_poll_every: options.due_poll_every,
             }),
         })
     }

@@ -12,8 +12,9 @@ pub struct RetryOutcome {
     pub run_id: String,
     /// The element the run goes on from.
     pub from_element: String,
-    /// Whether a worker of this process took it; otherwise a `herald serve` running on this database
-    /// takes it with its sweep, or the next one at start.
+    /// Whether a worker of this process took it; otherwise it was handed over (see
+    /// `nodes::hand_over`): a `herald serve` running on this database takes it, or the next one at
+    /// start.
     pub queued: bool,
 }
 
@@ -60,7 +61,19 @@ impl Engine {
         let queued = self.inner.queue.has_workers().await;
         let (engine, run_id, snapshot) = (self.clone(), id.to_string(), crate::journal(&state));
         self.to_completion(async move {
-            engine.inner.store.save_run(&run_id, RunStatus::Ready, &snapshot, None, &now_text()).await?;
+            let shared = engine.inner.store.shared();
+            let id = run_id.clone();
+            engine
+                .inner
+                .store
+                .write(move |tx| {
+                    if queued {
+                        tx.save_run(&id, RunStatus::Ready, &snapshot, None, &now_text())
+                    } else {
+                        crate::nodes::hand_over(tx, shared, &id, &snapshot)
+                    }
+                })
+                .await?;
             if queued {
                 engine.inner.queue.push_held(&mut held, Job::Claim(run_id));
             }

@@ -59,8 +59,8 @@ fn path_reason(path: &str, due: DateTime<Utc>) -> String {
 #[derive(Clone, Debug, Serialize)]
 pub struct WakeOutcome {
     pub run_id: String,
-    /// Whether a worker of this process took it; otherwise a `herald serve` on this database takes it
-    /// with its sweep, or the next one at start.
+    /// Whether a worker of this process took it; otherwise it was handed over (see
+    /// `nodes::hand_over`): a `herald serve` on this database takes it, or the next one at start.
     pub queued: bool,
 }
 
@@ -220,6 +220,7 @@ impl Engine {
         let mut held = self.inner.queue.hold([id]);
         let queued = self.inner.queue.has_workers().await;
         let (engine, run_id, record_id) = (self.clone(), id.to_string(), run.record_id.clone());
+        let shared = self.inner.store.shared();
         self.to_completion(async move {
             // Only a run still waiting: one a timer claimed meanwhile is left alone.
             let woke = engine
@@ -230,8 +231,10 @@ impl Engine {
                     move |tx| {
                         let still_waiting =
                             tx.waiting_runs_of_record(&record_id)?.iter().any(|r| r.id == run_id);
-                        if still_waiting {
+                        if still_waiting && queued {
                             tx.save_run(&run_id, RunStatus::Ready, &snapshot, None, &now_text())?;
+                        } else if still_waiting {
+                            crate::nodes::hand_over(tx, shared, &run_id, &snapshot)?;
                         }
                         Ok::<_, EngineError>(still_waiting)
                     }

@@ -1,6 +1,7 @@
 //! Durable delivery against the in-process sandbox: retries (Retry-After honoured, never on a 400),
 //! rate limits that do not hold up other credentials, receipts duplicated and out of order, STOP then
-//! START, and a run that resumes at the step where it stopped in another engine.
+//! START, a run that resumes at the step where it stopped in another engine, and, on PostgreSQL, a
+//! waiting run taken by a node that heard of it rather than by the node that parked it.
 
 use herald_engine::{Engine, EngineOptions, RunEvent, WebhookError, WebhookRequest};
 use herald_sandbox::{FaultConfig, Sandbox, SandboxOptions};
@@ -788,4 +789,133 @@ async fn runs_waiting_on_a_slow_provider_hold_no_place_so_new_leads_are_admitted
     let messages: usize =
         requests.iter().map(|r| r.body.get("messages").and_then(Value::as_array).map_or(1, Vec::len)).sum();
     assert_eq!(messages, 16);
+}
+
+/// A node on the shared PostgreSQL database `url` whose backstop poll for due runs never comes within
+/// a test: a waiting run it takes, it took because it heard of it.
+async fn node(dir: &std::path::Path, url: &str, address: &str, files: Vec<(PathBuf, String)>) -> Engine {
+    let project = herald_flow::load_files("/t".into(), files).unwrap_or_else(|d| panic!("{d}"));
+    let mut options = EngineOptions::for_database(url.into());
+    options.key_file = dir.join("h.key");
+    options.sandbox = Some(format!("http://{address}"));
+    options.due_poll_every = Duration::from_secs(3600);
+    Engine::open(Arc::new(project), &options).await.unwrap()
+}
+
+/// Waits until `listener` hears what `writer` commits (its listening connection is up), by writing
+/// the consent of a phone no test texts.
+async fn until_listening(writer: &Engine, listener: &Engine) {
+    let mut heard = listener.store().notices().expect("a shared database announces changes");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let probe = herald_store::ConsentRow {
+                phone: "+10000000000".into(),
+                sender: String::new(),
+                status: "opted_in".into(),
+                keyword: None,
+                source: "probe".into(),
+                updated_at: herald_engine::now_text(),
+            };
+            writer.store().write(move |tx| tx.set_consent(&probe)).await.unwrap();
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), heard.recv()).await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the node hears the other");
+}
+
+async fn sandbox_with_8x8_failing() -> (Sandbox, String) {
+    let sandbox = Sandbox::new(SandboxOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(sandbox.clone().serve(listener));
+    sandbox.set_faults("sms.8x8.com", faults(json!({"error_rate": 1.0}))).unwrap();
+    (sandbox, address)
+}
+
+/// Creates an 8x8 lead on `engine` and waits until its run waits for a retry; returns the run's id.
+async fn parked_lead(engine: &Engine) -> String {
+    let fields = json!({"LastName": "Ng", "Company": "E", "Phone": "+6591234567"});
+    let write =
+        engine.create_record("Lead", fields.as_object().unwrap(), &engine.automation_user().clone()).await;
+    let run_id = write.unwrap().runs[0].clone();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while engine.run(&run_id).await.unwrap().status != RunStatus::Waiting {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the run waits for its retry");
+    run_id
+}
+
+async fn ended(events: &mut tokio::sync::broadcast::Receiver<RunEvent>, run_id: &str) -> RunEvent {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if event.run_id == run_id {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the run ends")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_parked_by_a_node_that_then_stops_is_taken_by_another_when_due_without_its_poll() {
+    let Some(database) = herald_store::postgres::testing::scratch_database() else { return };
+    let (sandbox, address) = sandbox_with_8x8_failing().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Retried two seconds after the failure: time enough to stop the node that parked it.
+    let files = || files("", "", "    retry: {max_attempts: 3, base_delay_ms: 2000, max_delay_ms: 2000}\n");
+    let one = node(dir.path(), &database.url, &address, files()).await;
+    let two = node(dir.path(), &database.url, &address, files()).await;
+    set_credentials(&one).await;
+    one.start().await.unwrap();
+    two.start().await.unwrap();
+    until_listening(&one, &two).await;
+    let mut events = two.subscribe();
+
+    let run_id = parked_lead(&one).await;
+    // Its own timer then finds the database closed.
+    one.store().close().await;
+    sandbox.set_faults("sms.8x8.com", FaultConfig::default()).unwrap();
+
+    assert_eq!(ended(&mut events, &run_id).await.status, RunStatus::Finished);
+    assert_eq!(
+        two.run(&run_id).await.unwrap().owner.as_deref(),
+        Some(two.node_id()),
+        "the other node took it"
+    );
+    let sent = sandbox.requests().into_iter().filter(|r| r.host == "sms.8x8.com").count();
+    assert_eq!(sent, 2, "the failed attempt and its retry, once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_woken_from_the_command_line_is_taken_by_a_serving_node_at_once() {
+    let Some(database) = herald_store::postgres::testing::scratch_database() else { return };
+    let (sandbox, address) = sandbox_with_8x8_failing().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Retried an hour after the failure: only being woken runs it within the test.
+    let files =
+        || files("", "", "    retry: {max_attempts: 3, base_delay_ms: 3600000, max_delay_ms: 3600000}\n");
+    let serving = node(dir.path(), &database.url, &address, files()).await;
+    set_credentials(&serving).await;
+    serving.start().await.unwrap();
+    let run_id = parked_lead(&serving).await;
+    sandbox.set_faults("sms.8x8.com", FaultConfig::default()).unwrap();
+    let mut events = serving.subscribe();
+
+    // `herald runs wake` opens an engine that runs no flows.
+    let command_line = node(dir.path(), &database.url, &address, files()).await;
+    until_listening(&command_line, &serving).await;
+    let outcome = command_line.wake_run(&run_id).await.unwrap();
+    assert!(!outcome.queued, "the command line runs nothing itself");
+
+    assert_eq!(ended(&mut events, &run_id).await.status, RunStatus::Finished);
+    let sent = sandbox.requests().into_iter().filter(|r| r.host == "sms.8x8.com").count();
+    assert_eq!(sent, 2, "the failed attempt and its retry, once");
 }

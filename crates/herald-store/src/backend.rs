@@ -250,6 +250,7 @@ pub trait WriteTx {
 
     /// Enqueues a run as `waiting` until `at` (a scheduled path, a stored Wait): claimed only once
     /// due, like a run parked by [`WriteTx::wait_run`]; `reason` is its fault meanwhile.
+    /// On a shared database every other node hears of it once it commits ([`Notice::WorkDue`]).
     fn insert_waiting_run(&mut self, run: NewRun<'_>, at: &str, reason: &str, now: &str) -> Result<()>;
 
     /// The `waiting` runs of a record, oldest first, as this transaction sees them (to move a
@@ -257,6 +258,7 @@ pub trait WriteTx {
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>>;
 
     /// Parks a run as `waiting` until `at` (a retry or a rate limit); `reason` is its fault meanwhile.
+    /// On a shared database every other node hears of it once it commits ([`Notice::WorkDue`]).
     fn wait_run(&mut self, id: &str, state: &str, at: &str, reason: &str, now: &str) -> Result<()>;
 
     /// Takes a run for a worker of node `owner`: a `ready` run, or a `waiting` one whose
@@ -461,6 +463,12 @@ pub trait WriteTx {
 pub enum Notice {
     /// A phone's consent changed (an opt-out or an opt-in): sends to it stop, or may go on.
     Consent(ConsentRow),
+    /// Another process wrote a run that waits until `at` (RFC 3339 text, as every timestamp): a
+    /// retry, a rate limit, a scheduled path, a Wait, or a run handed over to whichever node takes it
+    /// first. Claim the due runs then ([`WriteTx::claim_due_runs`]), in case the node that wrote it
+    /// cannot (busy, or stopped by then). A store does not hear it for its own writes: a node wakes
+    /// the runs it parks itself.
+    WorkDue { at: String },
     /// Notices may have been lost (the connection that hears them was opened again): read what a
     /// node keeps in memory again, as after a lag.
     Resync,

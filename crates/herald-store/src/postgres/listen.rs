@@ -1,27 +1,40 @@
 //! Notices from other nodes: one connection that `LISTEN`s, on a thread of its own.
 //!
 //! PostgreSQL delivers a `NOTIFY` to every listening connection when the transaction that sent it
-//! commits, never before and never for a rollback. A node applies consent changes as it hears them,
-//! so an opt-out received by one node stops the sends of every node within a round trip. A lost
-//! connection is opened again; what was announced meanwhile was not heard, so the listener then sends
-//! [`Notice::Resync`] and the node reads the state again. The same connection hears changes to
-//! users, tokens and secrets, which the node's read cache forgets (`cache`); while it is down,
-//! nothing is kept.
+//! commits, never before and never for a rollback. Two channels are heard:
+//! - consent changes: a node applies them as it hears them, so an opt-out received by one node stops
+//!   the sends of every node within a round trip;
+//! - work: the due time of each run written `waiting` ([`Notice::WorkDue`]), so that another node
+//!   claims it when it comes due rather than at its next poll. A node wakes the runs it parks itself,
+//!   so what its own writer announced is not passed on (PostgreSQL names the sending server process:
+//!   it is compared with the writer's).
+//!
+//! A lost connection is opened again; what was announced meanwhile was not heard, so the listener then
+//! sends [`Notice::Resync`] and the node reads the state again.
+//!
+//! The same connection hears changes to users, tokens and secrets, which the node's read cache
+//! forgets (`cache`); while it is down, nothing is kept.
 
 use super::cache::{CACHE_CHANNEL, ReadCache};
-use super::tx::{CONSENT_CHANNEL, consent_from_json};
-use std::sync::Arc;
+use super::tx::{CONSENT_CHANNEL, WORK_CHANNEL, consent_from_json};
 use crate::Notice;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_postgres::AsyncMessage;
 
 const RECONNECT_WAIT: Duration = Duration::from_millis(500);
 
+/// The server process of this store's writer connection (0 before it is known), whose work notices
+/// are its own node's.
+pub(super) type WriterProcess = Arc<AtomicI32>;
+
 /// Starts listening; the thread ends once every receiver and `stop` are dropped.
 pub(super) fn start(
     config: tokio_postgres::Config,
     notices: broadcast::Sender<Notice>,
+    writer: WriterProcess,
     cache: Arc<ReadCache>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> std::io::Result<()> {
@@ -35,7 +48,7 @@ pub(super) fn start(
             loop {
                 tokio::select! {
                     _ = &mut stop => return,
-                    lost = listen(&config, &notices, &cache, first) => {
+                    lost = listen(&config, &notices, &writer, &cache, first) => {
                         cache.hearing(false);
                         if let Err(error) = lost {
                             tracing::warn!(%error, "the connection that hears other nodes was lost; opening it again");
@@ -57,15 +70,16 @@ pub(super) fn start(
 async fn listen(
     config: &tokio_postgres::Config,
     notices: &broadcast::Sender<Notice>,
+    writer: &WriterProcess,
     cache: &ReadCache,
     first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if super::tls::wanted(config.get_ssl_mode()) {
         let (client, connection) = config.connect(super::tls::connector()).await?;
-        hear(client, connection, notices, cache, first).await
+        hear(client, connection, notices, writer, cache, first).await
     } else {
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        hear(client, connection, notices, cache, first).await
+        hear(client, connection, notices, writer, cache, first).await
     }
 }
 
@@ -74,6 +88,7 @@ async fn hear<S, T>(
     client: tokio_postgres::Client,
     mut connection: tokio_postgres::Connection<S, T>,
     notices: &broadcast::Sender<Notice>,
+    writer: &WriterProcess,
     cache: &ReadCache,
     first: bool,
 ) -> Result<(), tokio_postgres::Error>
@@ -95,22 +110,18 @@ where
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CONSENT_CHANNEL}; LISTEN {CACHE_CHANNEL}")).await?;
+    client
+        .batch_execute(&format!("LISTEN {CONSENT_CHANNEL}; LISTEN {WORK_CHANNEL}; LISTEN {CACHE_CHANNEL}"))
+        .await?;
     // From here every change is heard: what the node reads may be kept.
     cache.hearing(true);
     if !first {
         let _ = notices.send(Notice::Resync);
     }
     while let Some(message) = heard.recv().await {
-        if let AsyncMessage::Notification(notification) = message {
-            if notification.channel() == CACHE_CHANNEL {
-                cache.forget_all();
-                continue;
-            }
-            if notification.channel() != CONSENT_CHANNEL {
-                continue;
-            }
-            match consent_from_json(notification.payload()) {
+        let AsyncMessage::Notification(notification) = message else { continue };
+        match notification.channel() {
+            CONSENT_CHANNEL => match consent_from_json(notification.payload()) {
                 Ok(consent) => {
                     let _ = notices.send(Notice::Consent(consent));
                 }
@@ -118,7 +129,12 @@ where
                     tracing::warn!(%error, "a consent notice could not be read; reading consent again");
                     let _ = notices.send(Notice::Resync);
                 }
+            },
+            CACHE_CHANNEL => cache.forget_all(),
+            WORK_CHANNEL if notification.process_id() != writer.load(Ordering::Relaxed) => {
+                let _ = notices.send(Notice::WorkDue { at: notification.payload().to_string() });
             }
+            _ => {}
         }
     }
     drop(client);

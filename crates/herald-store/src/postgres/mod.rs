@@ -167,11 +167,16 @@ impl PostgresBackend {
             Durability::PowerLoss => "SET synchronous_commit = on",
         };
         let trips = Trips::default();
+        let writer_process = listen::WriterProcess::default();
         let open_writer = {
             let (config, location, trips) = (config.clone(), location.clone(), Arc::clone(&trips));
+            let writer_process = Arc::clone(&writer_process);
             move || -> Result<Conn> {
                 let mut conn = connect(&config, &location, &trips)?;
                 conn.batch(writer_session)?;
+                // Once per connection, so the listener can tell this node's own work notices.
+                let process: i32 = get(&conn.query_one("SELECT pg_backend_pid()", &[])?, 0)?;
+                writer_process.store(process, std::sync::atomic::Ordering::Relaxed);
                 Ok(conn)
             }
         };
@@ -191,7 +196,8 @@ impl PostgresBackend {
         let (stop_listening, stop) = tokio::sync::oneshot::channel();
         let mut listen_config = config.clone();
         listen_config.application_name("herald-listen");
-        listen::start(listen_config, notices.clone(), Arc::clone(&cache), stop).map_err(start_error)?;
+        listen::start(listen_config, notices.clone(), writer_process, Arc::clone(&cache), stop)
+            .map_err(start_error)?;
         Ok(PostgresBackend {
             inner: Arc::new(Inner {
                 config,

@@ -328,7 +328,10 @@ impl Conn {
         self.write = index;
         self.failures = 0;
         if grouped {
-            self.pending.push(Pending { write: index, what: Deferred::Control(format!("SAVEPOINT {}", savepoint(index)).into()) });
+            self.pending.push(Pending {
+                write: index,
+                what: Deferred::Control(format!("SAVEPOINT {}", savepoint(index)).into()),
+            });
         }
     }
 
@@ -393,9 +396,11 @@ impl Conn {
         let answers = self.pipelined(first, |client| {
             let (one, two) = (&one, &two);
             async move {
-                let (row, rows) =
-                    futures_util::future::join(client.query_opt(one, first_params), client.query(two, second_params))
-                        .await;
+                let (row, rows) = futures_util::future::join(
+                    client.query_opt(one, first_params),
+                    client.query(two, second_params),
+                )
+                .await;
                 Ok((row?, rows?))
             }
         });

@@ -160,6 +160,91 @@ async fn a_consent_change_committed_by_one_node_is_heard_by_another_and_a_rolled
     two.close().await;
 }
 
+/// A run written `waiting` until `at`, as a scheduled path's is.
+fn waiting_run(tx: &mut dyn crate::WriteTx, id: &str, at: &str) -> crate::Result<()> {
+    let state = serde_json::json!({});
+    let run = crate::NewRun {
+        id,
+        flow: "F",
+        object: "Lead",
+        record_id: "00Q0",
+        state: &state,
+        version: None,
+        owner: None,
+    };
+    tx.insert_waiting_run(run, at, "scheduled path P", "t0")
+}
+
+/// Writes waiting runs on `writer` until `listener` hears one: its listening connection is up.
+async fn until_heard(writer: &Store, listener: &mut tokio::sync::broadcast::Receiver<Notice>, name: &str) {
+    let probe = "2030-01-01T00:00:00.000000Z";
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        for n in 0.. {
+            let id = format!("{name}-probe-{n}");
+            writer.write(move |tx| waiting_run(tx, &id, probe)).await.unwrap();
+            if let Ok(Ok(notice)) =
+                tokio::time::timeout(std::time::Duration::from_millis(200), listener.recv()).await
+            {
+                assert_eq!(notice, Notice::WorkDue { at: probe.into() });
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the other node hears the waiting run");
+}
+
+async fn next_notice(listener: &mut tokio::sync::broadcast::Receiver<Notice>) -> Notice {
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await;
+    heard.expect("a notice within 10 s").expect("the listener goes on")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_parked_by_one_node_is_heard_as_work_due_by_another_and_a_leads_write_announces_nothing() {
+    let Some(scratch) = scratch_database() else { return };
+    let (one, two) = (
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+    );
+    let (mut heard_by_one, mut heard_by_two) = (one.notices().unwrap(), two.notices().unwrap());
+    until_heard(&one, &mut heard_by_two, "one").await;
+    until_heard(&two, &mut heard_by_one, "two").await;
+    // What the probes announced after the first one heard.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    while heard_by_one.try_recv().is_ok() || heard_by_two.try_recv().is_ok() {}
+
+    // Two leads as a node writes them: the record and a ready run the node runs itself.
+    one.write(|tx| lead_write(tx, 1)).await.unwrap();
+    one.write(|tx| lead_write(tx, 2)).await.unwrap();
+    // Their runs are parked (a retry, a rate limit); the second write's notice rides with its
+    // statements: BEGIN, them and COMMIT in one round trip.
+    let (due_1, due_2) = ("2030-01-01T00:00:01.000000Z", "2030-01-01T00:00:02.000000Z");
+    one.write(move |tx| tx.wait_run("r1", "{}", due_1, "retry", "t2")).await.unwrap();
+    let before = one.round_trips().unwrap();
+    one.write(move |tx| tx.wait_run("r2", "{}", due_2, "retry", "t2")).await.unwrap();
+    assert_eq!(one.round_trips().unwrap() - before, 1, "the notice costs no round trip of its own");
+
+    // PostgreSQL delivers notices in commit order: anything the leads' writes announced would come
+    // first.
+    assert_eq!(
+        next_notice(&mut heard_by_two).await,
+        Notice::WorkDue { at: due_1.into() },
+        "the leads' writes announced nothing"
+    );
+    assert_eq!(next_notice(&mut heard_by_two).await, Notice::WorkDue { at: due_2.into() });
+
+    // The node that parked them wakes them itself: it does not hear its own notices.
+    let due_3 = "2030-01-01T00:00:03.000000Z";
+    two.write(move |tx| waiting_run(tx, "r3", due_3)).await.unwrap();
+    assert_eq!(
+        next_notice(&mut heard_by_one).await,
+        Notice::WorkDue { at: due_3.into() },
+        "its own notices came before, unheard"
+    );
+    one.close().await;
+    two.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_and_writes_go_on_after_the_server_drops_every_connection() {
     let Some(scratch) = scratch_database() else { return };
@@ -419,7 +504,11 @@ async fn a_failure_of_an_earlier_write_found_by_a_later_writes_read_undoes_that_
     held.await.unwrap().unwrap();
     let refused = taken.await.unwrap().unwrap_err().to_string();
     assert!(refused.contains("duplicate key") && refused.contains("00Q1"), "{refused}");
-    assert_eq!(reader.await.unwrap().unwrap().as_deref(), Some("\"Ng\""), "the read was answered, not refused");
+    assert_eq!(
+        reader.await.unwrap().unwrap().as_deref(),
+        Some("\"Ng\""),
+        "the read was answered, not refused"
+    );
     assert_eq!(last.await.unwrap().unwrap(), None);
     assert!(store.record("Lead", "00Q5").await.unwrap().is_some(), "the reading write committed");
     assert!(store.run("r3").await.unwrap().is_some(), "the last write committed");
@@ -505,8 +594,10 @@ async fn eventually<T: PartialEq + std::fmt::Debug, F: std::future::Future<Outpu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_and_secrets_read_on_every_lead_cost_no_round_trip_until_any_node_changes_them() {
     let Some(scratch) = scratch_database() else { return };
-    let (node, other) =
-        (Store::open(Path::new(&scratch.url)).await.unwrap(), Store::open(Path::new(&scratch.url)).await.unwrap());
+    let (node, other) = (
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+        Store::open(Path::new(&scratch.url)).await.unwrap(),
+    );
     node.write(|tx| {
         tx.create_user("u1", "webform", &["Herald_API_User".to_string()], "t0")?;
         tx.create_token("tok1", "u1", "hash1", "t0")?;
@@ -552,7 +643,12 @@ async fn users_and_secrets_read_on_every_lead_cost_no_round_trip_until_any_node_
 }
 
 fn sealed(parameter: &str, ciphertext: &[u8]) -> SealedSecret {
-    SealedSecret { parameter: parameter.into(), key_id: None, nonce: vec![0; 12], ciphertext: ciphertext.to_vec() }
+    SealedSecret {
+        parameter: parameter.into(),
+        key_id: None,
+        nonce: vec![0; 12],
+        ciphertext: ciphertext.to_vec(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

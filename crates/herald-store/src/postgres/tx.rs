@@ -19,6 +19,9 @@ use serde_json::{Map, Value};
 
 /// The channel consent changes are announced on (see `listen`).
 pub(super) const CONSENT_CHANNEL: &str = "herald_consent";
+/// The channel work another node could take is announced on: the due time of a run written
+/// `waiting` (see `listen`).
+pub(super) const WORK_CHANNEL: &str = "herald_work";
 
 pub(super) struct PgTx<'c> {
     conn: &'c mut Conn,
@@ -118,7 +121,8 @@ impl WriteTx for PgTx<'_> {
                 &run.version,
                 &run.owner,
             ],
-        )
+        )?;
+        self.announce_due(at)
     }
 
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
@@ -133,7 +137,8 @@ impl WriteTx for PgTx<'_> {
         self.conn.defer(
             "UPDATE runs SET status = 'waiting', state = $1, fault = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $5",
             owned![state, reason, at, now, id],
-        )
+        )?;
+        self.announce_due(at)
     }
 
     /// One conditional `UPDATE ... RETURNING`. Of two nodes claiming the same run, the second waits
@@ -635,6 +640,14 @@ impl PgTx<'_> {
         })?;
         self.conn.execute("SELECT pg_notify($1, $2)", &[&CONSENT_CHANNEL, &payload])?;
         Ok(())
+    }
+
+    /// Tells the other nodes that a run waits until `at`, so that one of them claims it then even if
+    /// the node that parked it cannot (busy, or stopped by then). Deferred with the write's other
+    /// statements, so it costs no round trip; PostgreSQL delivers it at commit, and a transaction's
+    /// identical notices once. A `ready` run is not announced: the node that writes one runs it.
+    fn announce_due(&mut self, at: &str) -> Result<()> {
+        self.conn.defer("SELECT pg_notify($1, $2)", owned![WORK_CHANNEL, at])
     }
 }
 

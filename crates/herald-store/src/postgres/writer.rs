@@ -48,7 +48,12 @@ pub(super) enum Command {
 /// Opens the writer's connection: a new one each time the last was lost.
 pub(super) type Connect = Box<dyn Fn() -> crate::Result<Conn> + Send>;
 
-pub(super) fn write_loop(mut conn: Conn, connect: Connect, queue: mpsc::Receiver<Command>, cache: &ReadCache) {
+pub(super) fn write_loop(
+    mut conn: Conn,
+    connect: Connect,
+    queue: mpsc::Receiver<Command>,
+    cache: &ReadCache,
+) {
     let mut group: Vec<Write> = Vec::with_capacity(GROUP_LIMIT);
     let mut stop = None;
     while stop.is_none() {
@@ -115,7 +120,8 @@ fn answer_undone(done: Ran, outcome: Outcome) {
         // Its caller hears the closure's own error.
         Outcome::Refused => done.committed(),
         Outcome::WentOn => done.failed(StoreError::Database(
-            "a statement of this write failed and the write went on regardless; nothing of it was kept".into(),
+            "a statement of this write failed and the write went on regardless; nothing of it was kept"
+                .into(),
         )),
         Outcome::Failed(error) => done.failed(StoreError::Database(error.into())),
         Outcome::Kept => unreachable!("a kept write is answered with its group"),
