@@ -3,15 +3,16 @@
 //! nodes, and applies the consent changes they announce. On a database of one server (SQLite) none of
 //! it runs.
 //!
-//! Waking, and why this way: a run written `waiting` (a retry, a rate limit, a scheduled path, a
-//! Wait, a run handed over by a process that runs none) is announced by its write's commit with its
-//! due time ([`Notice::WorkDue`]). The node that parked it wakes it itself ([`Engine::wake_at`]); every
+//! Waking, and why this way: a run written `waiting` and due within ten seconds (a retry, a rate
+//! limit, a run handed over by a process that runs none) is announced by its write's commit with its
+//! due time ([`Notice::WorkDue`]); one due later (an hour-out scheduled path, a long Wait) is not,
+//! since a notice per lead cost the database more than the poll below. The node that parked it wakes it itself ([`Engine::wake_at`]); every
 //! other node keeps the announced times and arms one timer, for the earliest, which claims every run
 //! due by then. So a run whose node is busy or has died is taken when it comes due, by whichever node
 //! asks first (claims skip the rows another node has locked), without every node asking the database
 //! each second. Notices sent while a node's listening connection was down are lost: when it
 //! reconnects ([`Notice::Resync`]) the node claims at once, and a slow poll ([`DUE_POLL_EVERY`]) is
-//! the backstop for runs due later whose notice it missed.
+//! the backstop for runs whose notice it missed and for those not announced.
 
 use crate::Engine;
 use crate::queue::Job;

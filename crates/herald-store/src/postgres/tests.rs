@@ -233,6 +233,18 @@ async fn a_run_parked_by_one_node_is_heard_as_work_due_by_another_and_a_leads_wr
     );
     assert_eq!(next_notice(&mut heard_by_two).await, Notice::WorkDue { at: due_2.into() });
 
+    // A run due an hour after it is parked (a scheduled path) is left to the due poll; one due in
+    // five seconds is announced.
+    let (now, hour_on, soon) =
+        ("2030-01-01T00:00:00.000000Z", "2030-01-01T01:00:00.000000Z", "2030-01-01T00:00:05.000000Z");
+    one.write(move |tx| tx.wait_run("r1", "{}", hour_on, "scheduled path P", now)).await.unwrap();
+    one.write(move |tx| tx.wait_run("r2", "{}", soon, "retry", now)).await.unwrap();
+    assert_eq!(
+        next_notice(&mut heard_by_two).await,
+        Notice::WorkDue { at: soon.into() },
+        "the hour-out run was not announced"
+    );
+
     // The node that parked them wakes them itself: it does not hear its own notices.
     let due_3 = "2030-01-01T00:00:03.000000Z";
     two.write(move |tx| waiting_run(tx, "r3", due_3)).await.unwrap();

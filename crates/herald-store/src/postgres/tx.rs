@@ -22,6 +22,9 @@ pub(super) const CONSENT_CHANNEL: &str = "herald_consent";
 /// The channel work another node could take is announced on: the due time of a run written
 /// `waiting` (see `listen`).
 pub(super) const WORK_CHANNEL: &str = "herald_work";
+/// How soon a waiting run must be due for its write to announce it (see `PgTx::announce_due`): the
+/// engine's backstop poll period (`herald_engine::DUE_POLL_EVERY`).
+const ANNOUNCED_WITHIN: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 pub(super) struct PgTx<'c> {
     conn: &'c mut Conn,
@@ -122,7 +125,7 @@ impl WriteTx for PgTx<'_> {
                 &run.owner,
             ],
         )?;
-        self.announce_due(at)
+        self.announce_due(at, now)
     }
 
     fn waiting_runs_of_record(&mut self, record_id: &str) -> Result<Vec<RunRow>> {
@@ -138,7 +141,7 @@ impl WriteTx for PgTx<'_> {
             "UPDATE runs SET status = 'waiting', state = $1, fault = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $5",
             owned![state, reason, at, now, id],
         )?;
-        self.announce_due(at)
+        self.announce_due(at, now)
     }
 
     /// One conditional `UPDATE ... RETURNING`. Of two nodes claiming the same run, the second waits
@@ -646,7 +649,21 @@ impl PgTx<'_> {
     /// the node that parked it cannot (busy, or stopped by then). Deferred with the write's other
     /// statements, so it costs no round trip; PostgreSQL delivers it at commit, and a transaction's
     /// identical notices once. A `ready` run is not announced: the node that writes one runs it.
-    fn announce_due(&mut self, at: &str) -> Result<()> {
+    ///
+    /// Only a run due within [`ANNOUNCED_WITHIN`] is announced (a retry, a rate-limit wait, a run
+    /// handed over): a notice costs every node's listener a wake-up, and a lead whose flow has an
+    /// hour-out scheduled path would send one per lead (measured: a third more of PostgreSQL's CPU
+    /// per lead). A run due later is found by every node's due poll, at most that poll's period late
+    /// if its own node is gone by then.
+    fn announce_due(&mut self, at: &str, now: &str) -> Result<()> {
+        let soon = match (chrono::DateTime::parse_from_rfc3339(at), chrono::DateTime::parse_from_rfc3339(now))
+        {
+            (Ok(at), Ok(now)) => at.signed_duration_since(now) <= ANNOUNCED_WITHIN,
+            _ => true,
+        };
+        if !soon {
+            return Ok(());
+        }
         self.conn.defer("SELECT pg_notify($1, $2)", owned![WORK_CHANNEL, at])
     }
 }
