@@ -24,6 +24,7 @@ pub mod records;
 mod recovery;
 mod runs;
 mod scheduled;
+mod sessions;
 pub mod vault;
 mod versions;
 mod webhooks;
@@ -39,6 +40,7 @@ pub use records::FieldProblem;
 pub use records::RecordWrite;
 pub use runs::RetryOutcome;
 pub use scheduled::WakeOutcome;
+pub use sessions::{NewSession, SESSION_HOURS, SignedIn};
 pub use vault::{
     KeySource, MASTER_KEY_ENV, MasterInUse, NEW_MASTER_KEY_ENV, Rotation, RotationProgress, SecretPlace,
     UnreadableSecret, Vault, VaultError, VaultHealth, VaultMasterStatus, VaultNodeStatus, VaultStatus,
@@ -86,6 +88,9 @@ pub enum EngineError {
     UnknownUser { name: String, hint: Option<String> },
     #[error("a user named `{0}` already exists")]
     UserExists(String),
+    /// Hashing a console password failed (never says anything about the password itself).
+    #[error("cannot hash the password: {0}")]
+    Password(String),
     #[error("no permission set named `{name}`{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     UnknownPermissionSet { name: String, hint: Option<String> },
     #[error("principal `{principal}` of `{external_credential}` is per-user: name the user with --user")]

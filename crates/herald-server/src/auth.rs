@@ -65,13 +65,20 @@ async fn authorize(
             "the bearer token is not valid (unknown, revoked, or its user was removed)".into(),
         ));
     };
-    if !engine.scopes(&user).contains(&scope) {
+    require_scope(engine, &user, scope)?;
+    Ok(user)
+}
+
+/// Refuses (403 `INSUFFICIENT_ACCESS`, naming what grants it) a user whose permission sets do not
+/// grant `scope`: the one check the API and the console share.
+pub(crate) fn require_scope(engine: &Engine, user: &UserRow, scope: ApiScope) -> Result<(), ApiError> {
+    if !engine.scopes(user).contains(&scope) {
         return Err(ApiError::new(
             codes::api::INSUFFICIENT_ACCESS,
             missing_scope(&user.name, scope, &engine.permission_sets_granting(scope)),
         ));
     }
-    Ok(user)
+    Ok(())
 }
 
 /// The token of `Authorization: Bearer <token>` (the scheme in either case Salesforce clients send).

@@ -3,8 +3,9 @@
 //!
 //! Every API route, with the one API scope it needs, is a line of [`api_routes`]; the router checks
 //! the bearer token and that scope ([`Caller`]) before the route's handler or any of its extractors
-//! runs. `/health` and the provider webhooks (which carry their own secret or signature) are the
-//! only routes outside that table.
+//! runs. `/health`, the provider webhooks (which carry their own secret or signature) and the
+//! console (`/console`, signed in with a session cookie; see `console`) are the only routes outside
+//! that table; the console checks the same scopes with the same function.
 //!
 //! What a client can make herald do is bounded: a request body is at most [`MAX_BODY_BYTES`], and an
 //! error answer lists at most [`herald_engine::FieldProblem::MAX_LISTED`] problems and counts the
@@ -12,6 +13,7 @@
 
 mod actions;
 mod auth;
+mod console;
 mod credentials;
 mod error;
 mod messages;
@@ -21,6 +23,7 @@ mod runs;
 mod webhooks;
 
 pub use auth::Caller;
+pub use console::{CONTENT_SECURITY_POLICY, SESSION_COOKIE};
 pub use runs::run_json;
 
 use auth::RouteScope;
@@ -84,8 +87,10 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The whole HTTP API of `herald serve`.
 pub fn router(engine: Engine) -> Router {
-    let mut router =
-        Router::new().route("/health", get(health)).route("/webhooks/{name}", post(webhooks::receive));
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/webhooks/{name}", post(webhooks::receive))
+        .merge(console::routes());
     for route in api_routes() {
         // The layer added last runs first: it sets the route's scope, then `Caller` checks the token
         // and that scope, and only then do the handler's own extractors (path, query, body) run.

@@ -31,7 +31,8 @@ use crate::copy::{Cell, Page, Row, Table};
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
     NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus,
-    SealedSecret, SecretRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary,
+    SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
+    VaultSummary,
 };
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -176,6 +177,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every active user, by name.
     fn users(&self) -> BoxFuture<'_, Result<Vec<UserRow>>>;
+
+    /// The console password hash (a PHC string) of a user, `None` when none was set.
+    fn password_hash<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+
+    /// The console session kept under `hash`, expired or not.
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRow>>>;
 
     fn meta<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
 
@@ -347,6 +354,16 @@ pub trait WriteTx {
     fn deactivate_user(&mut self, name: &str) -> Result<bool>;
 
     fn create_token(&mut self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()>;
+
+    /// Inserts or replaces a user's console password hash.
+    fn set_password_hash(&mut self, user_id: &str, hash: &str, now: &str) -> Result<()>;
+
+    /// Keeps a console session under `hash`, and deletes every session expired at
+    /// `session.created_at` (so they do not pile up).
+    fn create_session(&mut self, hash: &str, session: &SessionRow) -> Result<()>;
+
+    /// Deletes the session kept under `hash`; returns whether there was one.
+    fn delete_session(&mut self, hash: &str) -> Result<bool>;
 
     // Secrets and the vault (see `vault`).
 

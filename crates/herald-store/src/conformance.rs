@@ -13,7 +13,7 @@
 
 use crate::{
     ACTIVE_KEY_META, BoxFuture, ConsentRow, MasterRetirement, MessageChange, MessageFilter, NewMessage,
-    NewReceipt, NewRun, Result, RunRow, RunStatus, SealedSecret, Store, StoreError, VaultNode,
+    NewReceipt, NewRun, Result, RunRow, RunStatus, SealedSecret, SessionRow, Store, StoreError, VaultNode,
 };
 use serde_json::{Map, Value, json};
 use std::any::Any;
@@ -360,6 +360,38 @@ pub async fn a_deactivated_user_is_not_found_and_its_tokens_stop_working(databas
     assert!(store.user_by_token_hash("hash1").await.unwrap().is_none());
     assert!(store.user_by_name("ada").await.unwrap().is_none());
     assert!(store.users().await.unwrap().is_empty());
+}
+
+pub async fn a_password_hash_is_kept_per_user_and_replaced_by_the_next(database: &Database) {
+    let store = database.open().await;
+    store.create_user("005a", "ada", &[], "t0").await.unwrap();
+    store.create_user("005b", "bob", &[], "t0").await.unwrap();
+    store.set_password_hash("005a", "$argon2id$first", "t1").await.unwrap();
+    assert_eq!(store.password_hash("005a").await.unwrap().as_deref(), Some("$argon2id$first"));
+    store.set_password_hash("005a", "$argon2id$second", "t2").await.unwrap();
+    assert_eq!(store.password_hash("005a").await.unwrap().as_deref(), Some("$argon2id$second"));
+    assert_eq!(store.password_hash("005b").await.unwrap(), None, "bob set no password");
+}
+
+pub async fn a_session_is_found_by_its_hash_until_deleted_and_expired_ones_are_swept(database: &Database) {
+    let store = database.open().await;
+    store.create_user("005a", "ada", &[], "t0").await.unwrap();
+    let session = |created: &str, expires: &str| SessionRow {
+        user_id: "005a".into(),
+        csrf_token: format!("csrf-{created}"),
+        created_at: created.into(),
+        expires_at: expires.into(),
+    };
+    store.create_session("old", &session("t1", "t3")).await.unwrap();
+    store.create_session("live", &session("t2", "t9")).await.unwrap();
+    assert_eq!(store.session("live").await.unwrap(), Some(session("t2", "t9")));
+    assert_eq!(store.session("old").await.unwrap(), Some(session("t1", "t3")), "expired later");
+    store.create_session("newer", &session("t4", "t9")).await.unwrap();
+    assert_eq!(store.session("old").await.unwrap(), None, "expired by t4, swept by the next sign-in");
+    assert!(store.delete_session("live").await.unwrap());
+    assert!(!store.delete_session("live").await.unwrap(), "deleted once");
+    assert_eq!(store.session("live").await.unwrap(), None);
+    assert!(store.session("newer").await.unwrap().is_some());
 }
 
 pub async fn a_failed_write_leaves_nothing_and_spares_the_writes_it_was_grouped_with(database: &Database) {
@@ -962,6 +994,8 @@ macro_rules! conformance_tests {
             a_saved_run_keeps_its_state_and_status_and_listings_order_runs,
             users_are_found_by_token_and_carry_their_permission_sets,
             a_deactivated_user_is_not_found_and_its_tokens_stop_working,
+            a_password_hash_is_kept_per_user_and_replaced_by_the_next,
+            a_session_is_found_by_its_hash_until_deleted_and_expired_ones_are_swept,
             a_failed_write_leaves_nothing_and_spares_the_writes_it_was_grouped_with,
             a_panicking_write_is_rolled_back_and_the_writer_goes_on,
             writes_queued_before_close_are_committed_and_later_ones_refused,

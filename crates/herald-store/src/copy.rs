@@ -118,6 +118,11 @@ pub static TABLES: &[Table] = &[
         order: Order::Key(&["user_id", "permission_set"]),
     },
     Table {
+        name: "user_passwords",
+        columns: &[col("user_id", Text), col("hash", Text), col("updated_at", Text)],
+        order: Order::Key(&["user_id"]),
+    },
+    Table {
         name: "tokens",
         columns: &[
             col("id", Text),
@@ -268,7 +273,7 @@ pub static TABLES: &[Table] = &[
 ];
 
 /// Tables a database has that a copy leaves out on purpose.
-pub const NOT_COPIED: &[&str] = &["vault_nodes"];
+pub const NOT_COPIED: &[&str] = &["vault_nodes", "console_sessions"];
 
 /// The table named `name` in [`TABLES`].
 pub fn table(name: &str) -> Option<&'static Table> {

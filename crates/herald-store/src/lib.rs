@@ -248,6 +248,16 @@ pub struct UserRow {
     pub permission_sets: Vec<String>,
 }
 
+/// A console session, kept under the SHA-256 of its id (the cookie's value), which is never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user_id: String,
+    /// The token every state-changing console request must carry in its form.
+    pub csrf_token: String,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
 /// A sealed secret and the place it belongs to.
 #[derive(Clone, Debug)]
 pub struct PlacedSecret {
@@ -551,6 +561,35 @@ impl Store {
     /// The active user a token hash belongs to, if the token is not revoked.
     pub async fn user_by_token_hash(&self, hash: &str) -> Result<Option<UserRow>> {
         self.backend.user_by_token_hash(hash).await
+    }
+
+    /// Sets (or replaces) a user's console password hash (a PHC string; never the password).
+    pub async fn set_password_hash(&self, user_id: &str, hash: &str, now: &str) -> Result<()> {
+        let [user_id, hash, now] = [user_id, hash, now].map(String::from);
+        self.write(move |tx| tx.set_password_hash(&user_id, &hash, &now)).await
+    }
+
+    /// The console password hash of a user, `None` when no password was set.
+    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>> {
+        self.backend.password_hash(user_id).await
+    }
+
+    /// Keeps a console session under the hash of its id; sessions expired by `session.created_at`
+    /// are deleted in the same write.
+    pub async fn create_session(&self, hash: &str, session: &SessionRow) -> Result<()> {
+        let (hash, session) = (hash.to_string(), session.clone());
+        self.write(move |tx| tx.create_session(&hash, &session)).await
+    }
+
+    /// The console session kept under `hash`, expired or not (the caller compares `expires_at`).
+    pub async fn session(&self, hash: &str) -> Result<Option<SessionRow>> {
+        self.backend.session(hash).await
+    }
+
+    /// Deletes a console session; returns whether there was one.
+    pub async fn delete_session(&self, hash: &str) -> Result<bool> {
+        let hash = hash.to_string();
+        self.write(move |tx| tx.delete_session(&hash)).await
     }
 
     pub async fn project_version(&self, seq: i64) -> Result<Option<ProjectVersionRow>> {

@@ -1,9 +1,11 @@
 //! `herald user`, `herald token` and `herald vault`: administration against a project's database.
 
 use crate::serve::{load_project, open_engine};
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use zeroize::Zeroizing;
 
 pub async fn add_user(
     dir: &Path,
@@ -40,6 +42,81 @@ pub async fn list_users(dir: &Path, db: Option<PathBuf>) -> Result<ExitCode> {
         println!("{}  {}  {}", user.id, user.name, user.permission_sets.join(", "));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn set_password(dir: &Path, db: Option<PathBuf>, name: &str) -> Result<ExitCode> {
+    let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
+    let password = read_password(name)?;
+    let engine = open_engine(dir, project, db, None).await?;
+    engine.set_password(name, password).await?;
+    println!("Set the console password of {name} (only its Argon2id hash is stored).");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The new password: asked twice without echo at a terminal, else the first line of standard input.
+fn read_password(name: &str) -> Result<Zeroizing<String>> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = prompt_hidden(&format!("New console password for {name}: "))?;
+        let again = prompt_hidden("Again: ")?;
+        if *first != *again {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        first
+    } else {
+        let mut line = Zeroizing::new(String::new());
+        stdin.lock().read_line(&mut line).context("cannot read the password from standard input")?;
+        Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    if password.is_empty() {
+        bail!(
+            "the password is empty; type one at the prompt, or pipe it in: printf '%s\\n' \"$PASSWORD\" | herald user password {name} --project DIR"
+        );
+    }
+    Ok(password)
+}
+
+/// One line read from the terminal with echo off (restored afterwards, even on error).
+fn prompt_hidden(prompt: &str) -> Result<Zeroizing<String>> {
+    eprint!("{prompt}");
+    std::io::stderr().flush().ok();
+    let echo = EchoOff::new();
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin().lock().read_line(&mut line);
+    drop(echo);
+    eprintln!();
+    read.context("cannot read the password from the terminal")?;
+    Ok(Zeroizing::new(line.trim_end_matches(['\n', '\r']).to_string()))
+}
+
+/// Turns the terminal's echo off on standard input while it lives.
+struct EchoOff(Option<libc::termios>);
+
+impl EchoOff {
+    fn new() -> EchoOff {
+        // SAFETY: tcgetattr/tcsetattr on fd 0 with a zeroed termios that tcgetattr fills in.
+        unsafe {
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDIN_FILENO, &mut saved) != 0 {
+                return EchoOff(None);
+            }
+            let mut quiet = saved;
+            quiet.c_lflag &= !libc::ECHO;
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet);
+            EchoOff(Some(saved))
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.0 {
+            // SAFETY: restores the settings read in `new`.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+            }
+        }
+    }
 }
 
 pub async fn create_token(dir: &Path, db: Option<PathBuf>, user: &str) -> Result<ExitCode> {

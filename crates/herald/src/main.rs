@@ -516,6 +516,20 @@ enum UserCommand {
         #[command(flatten)]
         location: ProjectDb,
     },
+    /// Set (or replace) a user's console password, read from standard input.
+    ///
+    /// At a terminal the password is asked for twice and not echoed; otherwise the first line of
+    /// standard input is the password. Only its Argon2id hash is stored. The user then signs in to
+    /// the console at /console/login of `herald serve` (docs/console.md).
+    #[command(
+        after_help = "Examples:\n  herald user password ada --project examples/kixie-welcome-sms\n  printf '%s\\n' \"$PASSWORD\" | herald user password ada --project examples/kixie-welcome-sms"
+    )]
+    Password {
+        /// The user's name.
+        name: String,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
     /// List users and their permission sets.
     #[command(after_help = "Example:\n  herald user list --project examples/kixie-welcome-sms")]
     List {
@@ -791,6 +805,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::User(UserCommand::Deactivate { name, location }) => {
             runtime()?.block_on(admin::deactivate_user(&location.project, location.db, &name))
+        }
+        Command::User(UserCommand::Password { name, location }) => {
+            runtime()?.block_on(admin::set_password(&location.project, location.db, &name))
         }
         Command::User(UserCommand::List { location }) => {
             runtime()?.block_on(admin::list_users(&location.project, location.db))

@@ -504,3 +504,28 @@ fn service_import_of_a_spec_that_contradicts_the_provider_s_writes_it_and_shows_
     assert!(stderr.contains(&warning), "expected {warning} in:\n{stderr}");
     assert!(stderr.contains("8x8 Chat Apps documents `text`"), "{stderr}");
 }
+
+#[test]
+fn a_console_password_is_read_from_standard_input_and_never_printed_and_an_empty_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let (code, _, stderr) =
+        herald(&[&["user", "add", "ada", "--permission-set", "Herald_API_User"][..], &location].concat(), "");
+    assert_eq!(code, 0, "{stderr}");
+
+    let set = [&["user", "password", "ada"][..], &location].concat();
+    let (code, stdout, stderr) = herald(&set, "Tr0ub4dor&3\n");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("Set the console password of ada"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains("Tr0ub4dor"), "the password is never printed");
+
+    let (code, _, stderr) = herald(&set, "\n");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("the password is empty"), "{stderr}");
+
+    let (code, _, stderr) = herald(&[&["user", "password", "adda"][..], &location].concat(), "secret\n");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no user named `adda`; did you mean `ada`?"), "{stderr}");
+}

@@ -38,7 +38,7 @@ use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, Notice,
     OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
-    StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
+    SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, Trips, WRAPS_UNDER, described,
@@ -55,6 +55,7 @@ use writer::Command;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_waiting_runs_by_record.sql"),
+    include_str!("migrations/0003_console.sql"),
 ];
 
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
@@ -641,6 +642,33 @@ impl Backend for PostgresBackend {
 
     fn users(&self) -> BoxFuture<'_, Result<Vec<UserRow>>> {
         self.read(|conn| conn.all(select_user!("users u WHERE u.active ORDER BY u.name"), &[], user_from_row))
+    }
+
+    fn password_hash<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        let user_id = user_id.to_string();
+        self.read(move |conn| {
+            conn.optional("SELECT hash FROM user_passwords WHERE user_id = $1", &[&user_id], |row| {
+                get(row, 0)
+            })
+        })
+    }
+
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRow>>> {
+        let hash = hash.to_string();
+        self.read(move |conn| {
+            conn.optional(
+                "SELECT user_id, csrf_token, created_at, expires_at FROM console_sessions WHERE hash = $1",
+                &[&hash],
+                |row| {
+                    Ok(SessionRow {
+                        user_id: get(row, 0)?,
+                        csrf_token: get(row, 1)?,
+                        created_at: get(row, 2)?,
+                        expires_at: get(row, 3)?,
+                    })
+                },
+            )
+        })
     }
 
     fn meta<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {

@@ -12,8 +12,8 @@ use super::rows::{
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
-    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SecretRow, StoreError, StoredRecord, VaultNode,
-    WriteTx,
+    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SecretRow, SessionRow, StoreError, StoredRecord,
+    VaultNode, WriteTx,
 };
 use serde_json::{Map, Value};
 
@@ -427,6 +427,29 @@ impl WriteTx for PgTx<'_> {
             &[&id, &user_id, &hash, &now],
         )?;
         Ok(())
+    }
+
+    fn set_password_hash(&mut self, user_id: &str, hash: &str, now: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO user_passwords (user_id, hash, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+            &[&user_id, &hash, &now],
+        )?;
+        Ok(())
+    }
+
+    fn create_session(&mut self, hash: &str, session: &SessionRow) -> Result<()> {
+        self.conn.execute("DELETE FROM console_sessions WHERE expires_at <= $1", &[&session.created_at])?;
+        self.conn.execute(
+            "INSERT INTO console_sessions (hash, user_id, csrf_token, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&hash, &session.user_id, &session.csrf_token, &session.created_at, &session.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, hash: &str) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM console_sessions WHERE hash = $1", &[&hash])? == 1)
     }
 
     fn upsert_secret(

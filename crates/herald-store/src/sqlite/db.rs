@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_webhook_deliveries.sql"),
     include_str!("migrations/0007_project_versions.sql"),
     include_str!("migrations/0008_run_owners.sql"),
+    include_str!("migrations/0009_console.sql"),
 ];
 
 enum Command {

@@ -20,7 +20,7 @@ use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
-    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, StaleRun, StoreError,
+    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError,
     StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
@@ -392,6 +392,33 @@ impl Backend for SqliteBackend {
                 users.extend(user(conn, &id)?);
             }
             Ok(users)
+        })
+    }
+
+    fn password_hash<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        self.lookup(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT hash FROM user_passwords WHERE user_id = ?")?
+                .query_row([user_id], |row| row.get(0))
+                .optional()?)
+        })
+    }
+
+    fn session<'a>(&'a self, hash: &'a str) -> BoxFuture<'a, Result<Option<SessionRow>>> {
+        self.lookup(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT user_id, csrf_token, created_at, expires_at FROM console_sessions WHERE hash = ?",
+                )?
+                .query_row([hash], |row| {
+                    Ok(SessionRow {
+                        user_id: row.get(0)?,
+                        csrf_token: row.get(1)?,
+                        created_at: row.get(2)?,
+                        expires_at: row.get(3)?,
+                    })
+                })
+                .optional()?)
         })
     }
 

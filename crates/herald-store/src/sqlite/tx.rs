@@ -10,8 +10,8 @@ use super::rows::{
 };
 use crate::{
     ConsentRow, KeyWrap, MasterRow, MessageChange, MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret,
-    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SecretRow, StoreError, StoredRecord, VaultNode,
-    WriteTx,
+    ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SecretRow, SessionRow, StoreError, StoredRecord,
+    VaultNode, WriteTx,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -377,6 +377,34 @@ impl WriteTx for SqliteTx<'_> {
             [id, user_id, hash, now],
         )?;
         Ok(())
+    }
+
+    fn set_password_hash(&mut self, user_id: &str, hash: &str, now: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO user_passwords (user_id, hash, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+            [user_id, hash, now],
+        )?;
+        Ok(())
+    }
+
+    fn create_session(&mut self, hash: &str, session: &SessionRow) -> Result<()> {
+        self.execute("DELETE FROM console_sessions WHERE expires_at <= ?", [&session.created_at])?;
+        self.execute(
+            "INSERT INTO console_sessions (hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                hash,
+                session.user_id.as_str(),
+                session.csrf_token.as_str(),
+                session.created_at.as_str(),
+                session.expires_at.as_str(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, hash: &str) -> Result<bool> {
+        Ok(self.execute("DELETE FROM console_sessions WHERE hash = ?", [hash])? == 1)
     }
 
     fn upsert_secret(

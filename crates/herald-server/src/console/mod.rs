@@ -1,0 +1,328 @@
+//! The console: herald seen in a browser, served by `herald serve` under `/console` (docs/console.md).
+//!
+//! Pages are rendered on the server (maud escapes every value by default) and need no script. A
+//! signed-in user holds a session: a random id in an `HttpOnly; SameSite=Strict` cookie, kept in the
+//! store only as its hash, with a CSRF token that every state-changing form carries. What a user may
+//! see follows the API's scopes, checked by the same function as the API's routes
+//! ([`crate::auth::require_scope`]). Every console answer carries a strict Content-Security-Policy
+//! and the other headers of [`security_headers`].
+
+mod pages;
+
+use crate::auth::require_scope;
+use crate::error::ApiError;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use herald_engine::{Engine, SESSION_HOURS};
+use herald_project::ApiScope;
+use herald_store::{RunRow, RunStatus, UserRow};
+use zeroize::Zeroizing;
+
+/// The session cookie's name; its value is the session id, known only to the browser.
+pub const SESSION_COOKIE: &str = "herald_session";
+
+/// The Content-Security-Policy of every console answer: everything from herald itself, no inline
+/// script or style, no plugins, no framing, forms posted only back to herald.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Runs shown on one page of the Runs list.
+const RUNS_PER_PAGE: usize = 50;
+
+/// The newest runs the Runs list reads to filter and page (see docs/console.md, "Runs").
+const RUNS_SCANNED: i64 = 10_000;
+
+/// The console's routes, each answer with [`security_headers`].
+pub(crate) fn routes() -> Router<Engine> {
+    Router::new()
+        .route("/console", get(home))
+        .route("/console/login", get(login_form).post(login))
+        .route("/console/logout", axum::routing::post(logout))
+        .route("/console/runs", get(runs))
+        .route("/console/runs/{id}", get(run))
+        .route("/console/assets/console.css", get(stylesheet))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// What every console answer carries: the CSP, no MIME sniffing, no referrer outside herald, no
+/// framing, and no caching of pages that show a user's data.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A signed-in console user: the session's user, its CSRF token, and the session id (to sign out).
+pub(crate) struct Session {
+    user: UserRow,
+    csrf_token: String,
+    id: Zeroizing<String>,
+}
+
+impl FromRequestParts<Engine> for Session {
+    type Rejection = Response;
+
+    /// Without a live session the browser is sent to the sign-in page.
+    async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Session, Response> {
+        let Some(id) = session_cookie(&parts.headers) else {
+            return Err(Redirect::to("/console/login").into_response());
+        };
+        match engine.session_user(&id).await {
+            Ok(Some(signed_in)) => Ok(Session { user: signed_in.user, csrf_token: signed_in.csrf_token, id }),
+            Ok(None) => Err(Redirect::to("/console/login").into_response()),
+            Err(error) => Err(failure(ApiError::from(error))),
+        }
+    }
+}
+
+impl Session {
+    /// The refusal (the API's 403 message, as a page) of a user whose permission sets do not grant
+    /// `scope`; `None` when they do.
+    fn refused_without(&self, engine: &Engine, scope: ApiScope) -> Option<Response> {
+        require_scope(engine, &self.user, scope).err().map(|error| self.refusal(error))
+    }
+
+    fn refusal(&self, error: ApiError) -> Response {
+        let message = error.errors.first().map(|problem| problem.message.clone()).unwrap_or_default();
+        let page = pages::message_page(&self.view(), "Not allowed", &message);
+        (error.status, Html(page.into_string())).into_response()
+    }
+
+    fn view(&self) -> pages::Viewer<'_> {
+        pages::Viewer { user: &self.user.name, csrf_token: &self.csrf_token }
+    }
+}
+
+/// The session id of the request's `herald_session` cookie.
+fn session_cookie(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| Zeroizing::new(value.to_string()))
+}
+
+/// Whether the browser reached herald over HTTPS (directly, or through a proxy that says so): the
+/// session cookie is then marked `Secure`.
+fn over_https(headers: &HeaderMap, uri: &Uri) -> bool {
+    uri.scheme_str() == Some("https")
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` value of a new session, or (`id` empty, `max_age` 0) of one being ended.
+fn session_cookie_header(id: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={max_age}{secure}"
+    ))
+    .expect("a session id is alphanumeric")
+}
+
+/// Compares two tokens in time that depends on their length only.
+fn same_token(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// The fields of a form body (`application/x-www-form-urlencoded`); a field given twice keeps the
+/// first value.
+fn form_field(body: &[u8], name: &str) -> Option<Zeroizing<String>> {
+    form_urlencoded::parse(body)
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| Zeroizing::new(value.into_owned()))
+}
+
+/// Whether a sign-in form was posted from another site: a browser sends `Origin` (and
+/// `Sec-Fetch-Site`) with every POST, and a sign-in from elsewhere would sign the user in as someone
+/// else (login CSRF). Sign-in has no session yet, hence no CSRF token to check.
+fn cross_site(headers: &HeaderMap) -> bool {
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|site| site == "cross-site") {
+        return true;
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, authority)| authority) != Some(host),
+        _ => false,
+    }
+}
+
+/// A failure page: the API error's status and message (a 500's details stay in the log).
+fn failure(error: ApiError) -> Response {
+    let message = error.errors.first().map(|problem| problem.message.clone()).unwrap_or_default();
+    (error.status, Html(pages::bare_message_page("herald", &message).into_string())).into_response()
+}
+
+/// 403 for a state-changing request without the session's CSRF token.
+fn csrf_refused() -> Response {
+    let page = pages::bare_message_page(
+        "Refused",
+        "This form is out of date or did not come from this console (its CSRF token does not match your session). Reload the page and try again.",
+    );
+    (StatusCode::FORBIDDEN, Html(page.into_string())).into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("console.css"),
+    )
+        .into_response()
+}
+
+async fn home(State(engine): State<Engine>, session: Session) -> Response {
+    let scopes: Vec<&str> = engine.scopes(&session.user).iter().map(|scope| scope.name()).collect();
+    Html(pages::home(&session.view(), &scopes).into_string()).into_response()
+}
+
+async fn login_form(State(engine): State<Engine>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers)
+        && let Ok(Some(_)) = engine.session_user(&id).await
+    {
+        return Redirect::to("/console").into_response();
+    }
+    Html(pages::login(None).into_string()).into_response()
+}
+
+/// `POST /console/login`, a form of `user` and `password`, or of `token` (an API token pasted).
+async fn login(State(engine): State<Engine>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    if cross_site(&headers) {
+        return csrf_refused();
+    }
+    let token = form_field(&body, "token").filter(|token| !token.trim().is_empty());
+    let found = match token {
+        Some(token) => engine.authenticate(token.trim()).await,
+        None => {
+            let user = form_field(&body, "user").unwrap_or_default();
+            let password = form_field(&body, "password").unwrap_or_default();
+            engine.check_password(user.trim(), password).await
+        }
+    };
+    let user = match found {
+        Ok(Some(user)) => user,
+        // One answer for an unknown user, a user without a password, a wrong password and a wrong
+        // token: it must not tell which names exist.
+        Ok(None) => {
+            let page = pages::login(Some("Those sign-in details do not match an active user."));
+            return (StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response();
+        }
+        Err(error) => return failure(ApiError::from(error)),
+    };
+    let session = match engine.start_session(&user).await {
+        Ok(session) => session,
+        Err(error) => return failure(ApiError::from(error)),
+    };
+    tracing::info!(user = %user.name, "console sign-in");
+    let cookie = session_cookie_header(&session.id, SESSION_HOURS * 3600, over_https(&headers, &uri));
+    let mut response = Redirect::to("/console").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+/// `POST /console/logout`, a form carrying the session's `csrf` token: ends the session.
+async fn logout(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let given = form_field(&body, "csrf").unwrap_or_default();
+    if !same_token(&given, &session.csrf_token) {
+        return csrf_refused();
+    }
+    if let Err(error) = engine.end_session(&session.id).await {
+        return failure(ApiError::from(error));
+    }
+    let mut response = Redirect::to("/console/login").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie_header("", 0, over_https(&headers, &uri)));
+    response
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct RunFilter {
+    flow: Option<String>,
+    status: Option<String>,
+    record: Option<String>,
+    page: Option<usize>,
+}
+
+/// `GET /console/runs?flow=&status=&record=&page=`: the newest runs first, a page at a time.
+async fn runs(
+    State(engine): State<Engine>,
+    session: Session,
+    filter: Result<Query<RunFilter>, QueryRejection>,
+) -> Response {
+    if let Some(refused) = session.refused_without(&engine, ApiScope::ReadRuns) {
+        return refused;
+    }
+    // A filter that does not parse (`?page=two`) shows the first page of every run.
+    let filter = filter.map(|Query(filter)| filter).unwrap_or_default();
+    let flow = filter.flow.filter(|flow| !flow.is_empty());
+    let record = filter.record.filter(|record| !record.is_empty());
+    let status = filter.status.as_deref().filter(|status| !status.is_empty()).and_then(RunStatus::parse);
+    let listed = match &record {
+        Some(record) => engine.runs_for_record(record).await.map(|mut runs| {
+            runs.reverse();
+            runs
+        }),
+        None => engine.list_runs(status.as_slice(), RUNS_SCANNED).await,
+    };
+    let listed = match listed {
+        Ok(runs) => runs,
+        Err(error) => return failure(ApiError::from(error)),
+    };
+    let matching: Vec<RunRow> = listed
+        .into_iter()
+        .filter(|run| flow.as_ref().is_none_or(|flow| &run.flow == flow))
+        .filter(|run| status.is_none_or(|status| run.status == status))
+        .collect();
+    let page = filter.page.unwrap_or(1).max(1);
+    let shown: Vec<&RunRow> = matching.iter().skip((page - 1) * RUNS_PER_PAGE).take(RUNS_PER_PAGE).collect();
+    let more = matching.len() > page * RUNS_PER_PAGE;
+    let flows: Vec<String> = engine.project().flows.keys().cloned().collect();
+    let view = pages::RunsView {
+        runs: &shown,
+        flows: &flows,
+        flow: flow.as_deref(),
+        status,
+        record: record.as_deref(),
+        page,
+        more,
+    };
+    Html(pages::runs(&session.view(), &view).into_string()).into_response()
+}
+
+/// `GET /console/runs/{id}`: a run as the API shows it (secrets masked), with its trace and fault.
+async fn run(State(engine): State<Engine>, session: Session, Path(id): Path<String>) -> Response {
+    if let Some(refused) = session.refused_without(&engine, ApiScope::ReadRuns) {
+        return refused;
+    }
+    match engine.run(&id).await {
+        Ok(run) => Html(pages::run(&session.view(), &crate::run_json(&run)).into_string()).into_response(),
+        Err(error) => {
+            let error = ApiError::from(error);
+            let message = error.errors.first().map(|problem| problem.message.clone()).unwrap_or_default();
+            let page = pages::message_page(&session.view(), "Run not found", &message);
+            (error.status, Html(page.into_string())).into_response()
+        }
+    }
+}
