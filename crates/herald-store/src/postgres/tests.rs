@@ -472,6 +472,18 @@ async fn a_write_sends_its_statements_together_and_a_failed_one_refuses_that_wri
     store.close().await;
 }
 
+/// A write whose closure is given as a box, to queue several of different closures.
+type BoxedWrite = Box<dyn FnOnce(&mut dyn crate::WriteTx) -> crate::Result<Option<String>> + Send>;
+
+/// Queues `work` on `store` and waits until it is queued before the caller gives the next one (the
+/// order of a group).
+async fn queued(store: &Store, work: BoxedWrite) -> tokio::task::JoinHandle<crate::Result<Option<String>>> {
+    let store = store.clone();
+    let task = tokio::spawn(async move { store.write(work).await });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    task
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_of_an_earlier_write_found_by_a_later_writes_read_undoes_that_write_alone() {
     let Some(scratch) = scratch_database() else { return };
@@ -493,25 +505,19 @@ async fn a_failure_of_an_earlier_write_found_by_a_later_writes_read_undoes_that_
         }
     });
     tokio::task::spawn_blocking(move || writer_held.recv().unwrap()).await.unwrap();
-    let queue = |work: Box<dyn FnOnce(&mut dyn crate::WriteTx) -> crate::Result<Option<String>> + Send>| {
-        let store = store.clone();
-        let task = tokio::spawn(async move { store.write(work).await });
-        async move {
-            // Each is queued before the next is given (the order of the group).
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            task
-        }
-    };
     // 00Q1 exists: this insert fails when its statements are sent, which is with the next write's read.
-    let taken = queue(Box::new(|tx| lead_write(tx, 1).map(|()| None))).await;
-    let reader = queue(Box::new(|tx| {
-        let seen = tx.record("Lead", "00Q1")?.map(|record| record.data["LastName"].to_string());
-        let data = serde_json::json!({"LastName": "Reads"}).as_object().unwrap().clone();
-        tx.insert_record("Lead", "00Q5", &data, "t0")?;
-        Ok(seen)
-    }))
+    let taken = queued(&store, Box::new(|tx| lead_write(tx, 1).map(|()| None))).await;
+    let reader = queued(
+        &store,
+        Box::new(|tx| {
+            let seen = tx.record("Lead", "00Q1")?.map(|record| record.data["LastName"].to_string());
+            let data = serde_json::json!({"LastName": "Reads"}).as_object().unwrap().clone();
+            tx.insert_record("Lead", "00Q5", &data, "t0")?;
+            Ok(seen)
+        }),
+    )
     .await;
-    let last = queue(Box::new(|tx| lead_write(tx, 3).map(|()| None))).await;
+    let last = queued(&store, Box::new(|tx| lead_write(tx, 3).map(|()| None))).await;
     release.send(()).unwrap();
     held.await.unwrap().unwrap();
     let refused = taken.await.unwrap().unwrap_err().to_string();
