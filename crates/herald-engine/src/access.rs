@@ -22,6 +22,13 @@ pub(crate) fn secret_hash(secret: &str) -> String {
     sha2::Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether two secrets (or their hashes) are equal, in a time that depends on their length only, so
+/// that how long a refusal takes tells nothing of how much of a guess was right.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// The acting user of an API request.
 pub fn run_user(user: &UserRow) -> RunUser {
     RunUser { id: user.id.clone(), name: user.name.clone() }

@@ -29,7 +29,7 @@ pub mod vault;
 mod versions;
 mod webhooks;
 
-pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user};
+pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user, same_secret};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use debug::DebugRecord;
 pub use driver::{DebugOutcome, Interview, RunEvent};

@@ -5,7 +5,7 @@
 //!
 //! Every event is kept in `receipts`, matched to a message or not; statuses only move forward.
 
-use crate::access::secret_hash;
+use crate::access::{same_secret, secret_hash};
 use crate::ids::random_text;
 use crate::ledger::{MessageEvent, apply_event, normalize_sender};
 use crate::{Engine, EngineError, SecretPlace, now_text};
@@ -113,10 +113,6 @@ fn kept_body(body: &[u8], fields: &[&str]) -> String {
 /// Prefix of webhook secrets, so a leaked one is recognisable.
 pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The secret in `Authorization: Bearer <s>`, `Authorization: Basic base64(user:<s>)`, or the query.
 fn presented_secret(request: &WebhookRequest<'_>) -> Option<Zeroizing<String>> {
     let authorization =
@@ -193,7 +189,7 @@ impl Engine {
                 "webhook {name} needs its secret: `Authorization: Bearer <secret>` or `?secret=<secret>`"
             )));
         };
-        if !same(&secret_hash(&presented), &expected) {
+        if !same_secret(&secret_hash(&presented), &expected) {
             return Err(WebhookError::Unauthorized(format!(
                 "webhook {name}: the secret is not this endpoint's"
             )));

@@ -134,12 +134,6 @@ fn session_cookie_header(id: &str, max_age: i64, secure: bool) -> HeaderValue {
     .expect("a session id is alphanumeric")
 }
 
-/// Compares two tokens in time that depends on their length only.
-fn same_token(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
 /// The fields of a form body (`application/x-www-form-urlencoded`); a field given twice keeps the
 /// first value.
 fn form_field(body: &[u8], name: &str) -> Option<Zeroizing<String>> {
@@ -244,7 +238,7 @@ async fn logout(
     body: Bytes,
 ) -> Response {
     let given = form_field(&body, "csrf").unwrap_or_default();
-    if !same_token(&given, &session.csrf_token) {
+    if !herald_engine::same_secret(&given, &session.csrf_token) {
         return csrf_refused();
     }
     if let Err(error) = engine.end_session(&session.id).await {
