@@ -202,6 +202,21 @@ fn savepoint(index: usize) -> String {
     format!("write_{index}")
 }
 
+impl Pending {
+    /// Opens the savepoint of the write of the group at `write`.
+    fn savepoint(write: usize) -> Pending {
+        Pending { write, what: Deferred::Control(format!("SAVEPOINT {}", savepoint(write)).into()) }
+    }
+
+    /// Undoes what the write of the group at `write` did, keeping its savepoint.
+    fn rollback_to(write: usize) -> Pending {
+        Pending {
+            write,
+            what: Deferred::Control(format!("ROLLBACK TO SAVEPOINT {}", savepoint(write)).into()),
+        }
+    }
+}
+
 impl Conn {
     /// Connects with `connector` (TLS or not); blocks.
     pub(super) fn open<T>(config: &tokio_postgres::Config, connector: T, trips: Trips) -> Answer<Conn>
@@ -301,8 +316,7 @@ impl Conn {
             // refused after its failure goes again.
             let write = failed.write;
             self.undone.push(Undone { write, error: described(&error) });
-            let rollback = format!("ROLLBACK TO SAVEPOINT {}", savepoint(write));
-            let mut again = vec![Pending { write, what: Deferred::Control(rollback.into()) }];
+            let mut again = vec![Pending::rollback_to(write)];
             again.extend(sent.into_iter().skip(at + 1).filter(|item| item.write != write));
             sent = again;
         }
@@ -328,10 +342,7 @@ impl Conn {
         self.write = index;
         self.failures = 0;
         if grouped {
-            self.pending.push(Pending {
-                write: index,
-                what: Deferred::Control(format!("SAVEPOINT {}", savepoint(index)).into()),
-            });
+            self.pending.push(Pending::savepoint(index));
         }
     }
 
@@ -340,10 +351,7 @@ impl Conn {
     pub(super) fn undo_write(&mut self) {
         let write = self.write;
         self.pending.retain(|item| item.write != write || matches!(item.what, Deferred::Control(_)));
-        self.pending.push(Pending {
-            write,
-            what: Deferred::Control(format!("ROLLBACK TO SAVEPOINT {}", savepoint(write)).into()),
-        });
+        self.pending.push(Pending::rollback_to(write));
     }
 
     /// The writes of the group rolled back alone since the last call (see [`Undone`]).
