@@ -23,7 +23,11 @@ const STATUSES: [RunStatus; 7] = [
     RunStatus::Skipped,
 ];
 
-fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
+/// The console's sections, in the order of the header's navigation: (label, path).
+const SECTIONS: &[(&str, &str)] = &[("Home", "/console"), ("Runs", "/console/runs")];
+
+/// Every page's frame: the header (navigation and sign-out, when someone is signed in) and `body`.
+pub(crate) fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -38,8 +42,9 @@ fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
                     a.brand href="/console" { "herald" }
                     @if let Some(viewer) = viewer {
                         nav {
-                            a href="/console" { "Home" }
-                            a href="/console/runs" { "Runs" }
+                            @for (label, path) in SECTIONS {
+                                a href=(path) { (label) }
+                            }
                         }
                         form.signout method="post" action="/console/logout" {
                             span.who { (viewer.user) }
