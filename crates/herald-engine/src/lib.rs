@@ -8,6 +8,7 @@
 //! messages and what providers say of them.
 
 mod access;
+mod activity;
 mod admission;
 mod callout;
 mod credentials;
@@ -30,6 +31,7 @@ mod versions;
 mod webhooks;
 
 pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user, same_secret};
+pub use activity::{Activity, SPEED_SAMPLE_LIMIT, Slot, Speed, totals};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use debug::DebugRecord;
 pub use driver::{DebugOutcome, Interview, RunEvent};

@@ -3,7 +3,7 @@
 use crate::queue::Job;
 use crate::{Engine, EngineError, now_text};
 use herald_flow::RunState;
-use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunRow, RunStatus};
+use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunQuery, RunRow, RunStatus};
 use serde::{Deserialize, Serialize};
 
 /// What `retry_run` did.
@@ -30,6 +30,11 @@ impl Engine {
     /// The newest runs first, of the given statuses (all when empty).
     pub async fn list_runs(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>, EngineError> {
         Ok(self.inner.store.recent_runs(statuses, limit).await?)
+    }
+
+    /// One page of runs, newest first (see [`RunQuery`]).
+    pub async fn runs_page(&self, query: &RunQuery) -> Result<Vec<RunRow>, EngineError> {
+        Ok(self.inner.store.runs_page(query).await?)
     }
 
     /// Runs a failed, unknown or finished run again from the element where it stopped, or from

@@ -7,7 +7,7 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use common::{Api, PASSWORD, PHONE};
 use serde_json::json;
 
@@ -216,4 +216,75 @@ async fn every_console_answer_carries_a_strict_content_security_policy_and_the_o
     let css = &answers[4];
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+}
+
+#[tokio::test]
+async fn the_home_page_shows_speed_to_lead_and_what_the_last_hour_created_with_links_to_the_lists() {
+    let console = console().await;
+    for name in ["Ada", "Grace"] {
+        console.lead(json!({"FirstName": name, "LastName": "L", "Phone": PHONE})).await;
+    }
+    let session = console.session("admin").await;
+    let home = console.page("/console", Some(&session)).await;
+    assert_eq!(home.status, StatusCode::OK);
+    let text = &home.text;
+    assert!(text.contains("Speed to lead, last hour"), "{text}");
+    assert!(text.contains("ms over 2 leads"), "two leads texted, each one sample: {text}");
+    assert!(text.contains("Records created, last hour</h2><p class=\"figure\">2</p>"), "{text}");
+    assert!(text.contains("<a href=\"/console/runs\">2</a>"), "two runs, linked to the list: {text}");
+    assert!(text.contains("<a href=\"/console/runs?status=failed\">0</a>"), "{text}");
+    assert!(text.contains("<a href=\"/console/messages\">2</a>"), "{text}");
+    assert_eq!(text.matches("<svg").count(), 5, "five charts");
+    assert!(text.contains("class=\"line p50\"") || text.contains("class=\"dot p50\""), "speed is drawn: {text}");
+}
+
+#[tokio::test]
+async fn a_failed_send_counts_as_a_message_not_sent_and_gives_no_speed_to_lead() {
+    let console = console().await;
+    console.set_secret("apikey", common::WRONG_APIKEY).await;
+    console.lead(json!({"LastName": "L", "Phone": PHONE})).await;
+    let session = console.session("admin").await;
+    let home = console.page("/console", Some(&session)).await;
+    assert!(home.text.contains("no leads texted"), "{}", home.text);
+    assert!(home.text.contains("Messages not sent, last 24 hours</h2><p class=\"figure\"><a href=\"/console/messages?status=failed\">1</a>"), "{}", home.text);
+}
+
+#[tokio::test]
+async fn a_user_without_the_read_runs_scope_sees_who_they_are_on_the_home_page_but_no_figures() {
+    let console = console().await;
+    console.lead(json!({"LastName": "L", "Phone": PHONE})).await;
+    let session = console.session("only_read_records").await;
+    let home = console.page("/console", Some(&session)).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.text.contains("Signed in as <strong>only_read_records</strong>"), "{}", home.text);
+    assert!(home.text.contains("need the read_runs API scope"), "{}", home.text);
+    assert!(!home.text.contains("Speed to lead") && !home.text.contains("<svg"), "{}", home.text);
+}
+
+#[tokio::test]
+async fn the_runs_list_pages_through_every_run_once_newest_first() {
+    let console = console().await;
+    let mut started = Vec::new();
+    for n in 0..53 {
+        let (_, runs) = console.lead(json!({"LastName": format!("L{n}"), "Phone": PHONE})).await;
+        started.extend(runs);
+    }
+    let session = console.session("admin").await;
+    let run_links = |text: &str| -> Vec<String> {
+        text.split("href=\"/console/runs/").skip(1).map(|rest| rest.split('"').next().unwrap().to_string()).collect()
+    };
+    let first = console.page("/console/runs?flow=Lead_Welcome_SMS", Some(&session)).await;
+    let first_runs = run_links(&first.text);
+    assert_eq!(first_runs.len(), 50, "{}", first.text);
+    assert_eq!(first_runs[0], started[52], "the newest run first");
+    let next = first.text.split("rel=\"next\" href=\"").nth(1).expect("an Older link").split('"').next().unwrap();
+    let second = console.page(&next.replace("&amp;", "&"), Some(&session)).await;
+    let second_runs = run_links(&second.text);
+    assert_eq!(second_runs.len(), 3, "{}", second.text);
+    assert!(!second.text.contains("rel=\"next\""), "the last page");
+    assert!(second.text.contains("rel=\"first\""), "a way back to the newest");
+    let mut listed: Vec<String> = first_runs.into_iter().chain(second_runs).collect();
+    listed.sort();
+    started.sort();
+    assert_eq!(listed, started, "every run once");
 }

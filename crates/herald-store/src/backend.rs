@@ -27,10 +27,11 @@
 //! Every method documents its contract; the conformance suite (`conformance.rs`) checks them against a
 //! backend.
 
+use crate::activity::{Bucket, Created, CreatedCount, LeadMessage};
 use crate::copy::{Cell, Page, Row, Table};
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
-    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus,
+    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunQuery, RunRow, RunStatus,
     SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
     VaultSummary,
 };
@@ -118,10 +119,22 @@ pub trait Backend: Send + Sync + 'static {
         limit: i64,
     ) -> BoxFuture<'a, Result<Vec<RunRow>>>;
 
-    /// Up to `limit` runs of the given statuses (all when empty), newest first (by `created_at`
-    /// descending, then id).
-    fn recent_runs<'a>(&'a self, statuses: &'a [RunStatus], limit: i64)
-    -> BoxFuture<'a, Result<Vec<RunRow>>>;
+    /// One page of the runs `query` asks for, newest first (by `created_at` descending, then id).
+    fn runs_page<'a>(&'a self, query: &'a RunQuery) -> BoxFuture<'a, Result<Vec<RunRow>>>;
+
+    /// How many rows of `table` were created in each bucket since `since`, by the table's key (a
+    /// record's object, a run's or a message's status). Reads the table's `created_at` index.
+    fn created_per_bucket<'a>(
+        &'a self,
+        table: Created,
+        bucket: Bucket,
+        since: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<CreatedCount>>>;
+
+    /// The messages of the runs started by records created in `[from, to)`, newest records first,
+    /// at most `limit` (see [`LeadMessage`]).
+    fn lead_messages<'a>(&'a self, from: &'a str, to: &'a str, limit: i64)
+    -> BoxFuture<'a, Result<Vec<LeadMessage>>>;
 
     /// Up to `limit` `ready` runs whose row nobody touched since `before` (`updated_at < before`),
     /// oldest first: what the engine's sweep checks against the runs it holds. Ready runs are few; a

@@ -12,8 +12,8 @@
 //! Compiled for this crate's tests, and for other crates with the `conformance` feature.
 
 use crate::{
-    ACTIVE_KEY_META, BoxFuture, ConsentRow, MasterRetirement, MessageChange, MessageFilter, NewMessage,
-    NewReceipt, NewRun, Result, RunRow, RunStatus, SealedSecret, SessionRow, Store, StoreError, VaultNode,
+    ACTIVE_KEY_META, BoxFuture, Bucket, ConsentRow, Created, CreatedCount, MasterRetirement, MessageChange, MessageFilter, NewMessage,
+    NewReceipt, NewRun, Result, RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, Store, StoreError, VaultNode,
 };
 use serde_json::{Map, Value, json};
 use std::any::Any;
@@ -487,6 +487,104 @@ fn message(id: &str, key: &str, position: i64) -> NewMessage {
         status: "pending".into(),
         history: json!([]),
     }
+}
+
+pub async fn runs_are_paged_newest_first_each_page_after_the_last_run_of_the_one_before(database: &Database) {
+    let store = database.open().await;
+    // Two runs share each time, so that a page boundary falls between equal times.
+    for (run, at) in [("a", "t1"), ("b", "t1"), ("c", "t2"), ("d", "t2"), ("e", "t3")] {
+        owned_run(&store, run, None, at).await;
+    }
+    store.save_run("c", RunStatus::Failed, "{}", Some("boom"), "t4").await.unwrap();
+    let ids = |runs: Vec<crate::RunRow>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let mut query = RunQuery { limit: 2, ..RunQuery::default() };
+    let mut pages = Vec::new();
+    loop {
+        let page = store.runs_page(&query).await.unwrap();
+        let Some(last) = page.last() else { break };
+        query.after = Some((last.created_at.clone(), last.id.clone()));
+        pages.push(ids(page));
+    }
+    assert_eq!(pages, [vec!["e", "c"], vec!["d", "a"], vec!["b"]], "newest first, equal times by id");
+    let failed = RunQuery { statuses: vec![RunStatus::Failed], limit: 10, ..RunQuery::default() };
+    assert_eq!(ids(store.runs_page(&failed).await.unwrap()), ["c"]);
+    let other_flow = RunQuery { flow: Some("G".into()), limit: 10, ..RunQuery::default() };
+    assert!(store.runs_page(&other_flow).await.unwrap().is_empty());
+    let flow = RunQuery {
+        flow: Some("F".into()),
+        statuses: vec![RunStatus::Ready],
+        after: Some(("t2".into(), "c".into())),
+        limit: 10,
+    };
+    assert_eq!(ids(store.runs_page(&flow).await.unwrap()), ["d", "a", "b"]);
+}
+
+pub async fn rows_created_are_counted_per_minute_and_per_hour_by_object_or_status(database: &Database) {
+    let store = database.open().await;
+    for (run, at) in [
+        ("a", "2026-12-03T15:04:05.000001Z"),
+        ("b", "2026-12-03T15:04:59.999999Z"),
+        ("c", "2026-12-03T15:05:00.000000Z"),
+        ("d", "2026-12-03T16:00:00.000000Z"),
+        ("old", "2026-12-03T14:59:59.999999Z"),
+    ] {
+        owned_run(&store, run, None, at).await;
+    }
+    store.save_run("b", RunStatus::Failed, "{}", None, "2026-12-03T16:00:00.000000Z").await.unwrap();
+    let since = "2026-12-03T15:00:00.000000Z";
+    let counts = |rows: Vec<CreatedCount>| {
+        rows.into_iter().map(|row| (row.bucket, row.key, row.count)).collect::<Vec<_>>()
+    };
+    let per_minute = store.created_per_bucket(Created::Runs, Bucket::Minute, since).await.unwrap();
+    let owned = |rows: &[(&str, &str, i64)]| {
+        rows.iter().map(|(b, k, c)| (b.to_string(), k.to_string(), *c)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counts(per_minute),
+        owned(&[
+            ("2026-12-03T15:04", "failed", 1),
+            ("2026-12-03T15:04", "ready", 1),
+            ("2026-12-03T15:05", "ready", 1),
+            ("2026-12-03T16:00", "ready", 1),
+        ])
+    );
+    let per_hour = store.created_per_bucket(Created::Records, Bucket::Hour, since).await.unwrap();
+    assert_eq!(counts(per_hour), owned(&[("2026-12-03T15", "Lead", 3), ("2026-12-03T16", "Lead", 1)]));
+}
+
+pub async fn the_messages_of_records_created_in_a_period_come_with_the_records_creation(database: &Database) {
+    let store = database.open().await;
+    owned_run(&store, "r1", None, "2026-12-03T15:00:00.000000Z").await;
+    owned_run(&store, "r2", None, "2026-12-03T15:30:00.000000Z").await;
+    owned_run(&store, "r3", None, "2026-12-03T17:00:00.000000Z").await;
+    for (id, run, at) in [
+        ("m1", "r1", "2026-12-03T15:00:00.250000Z"),
+        ("m2", "r2", "2026-12-03T15:30:00.100000Z"),
+        ("m3", "r3", "2026-12-03T17:00:00.100000Z"),
+    ] {
+        let mut sent = message(id, &format!("k-{id}"), 0);
+        sent.run_id = Some(run.to_string());
+        sent.history = json!([{"status": "pending", "at": at, "source": "herald"}]);
+        store.write(move |tx| tx.upsert_message(&sent, at)).await.unwrap();
+    }
+    let found =
+        store.lead_messages("2026-12-03T15:00:00.000000Z", "2026-12-03T16:00:00.000000Z", 10).await.unwrap();
+    let seen: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|m| (m.record_id.as_str(), m.record_created_at.as_str(), m.message_created_at.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("00Qr2", "2026-12-03T15:30:00.000000Z", "2026-12-03T15:30:00.100000Z"),
+            ("00Qr1", "2026-12-03T15:00:00.000000Z", "2026-12-03T15:00:00.250000Z"),
+        ],
+        "newest record first; the record at 17:00 is outside the period"
+    );
+    assert_eq!(found[0].history[0]["source"], "herald");
+    assert_eq!(found[0].status, "pending");
+    let newest = store.lead_messages("2026-12-03T00:00:00.000000Z", "2026-12-04T00:00:00.000000Z", 1).await;
+    assert_eq!(newest.unwrap()[0].record_id, "00Qr3", "the limit keeps the newest");
 }
 
 pub async fn a_resent_message_counts_one_more_attempt_on_its_row(database: &Database) {
@@ -1016,6 +1114,9 @@ macro_rules! conformance_tests {
             a_run_inserted_waiting_commits_with_its_record_and_is_claimed_only_once_due,
             the_waiting_runs_of_a_record_are_read_inside_a_write,
             a_skipped_run_is_an_end_state_listed_by_its_status,
+            runs_are_paged_newest_first_each_page_after_the_last_run_of_the_one_before,
+            rows_created_are_counted_per_minute_and_per_hour_by_object_or_status,
+            the_messages_of_records_created_in_a_period_come_with_the_records_creation,
             a_node_takes_over_the_runs_of_a_node_no_longer_seen_and_each_goes_to_one_node,
             due_waiting_runs_are_claimed_once_by_whichever_node_asks_first,
         );

@@ -13,6 +13,7 @@
 //! one place that picks a backend from where the database lives. Nothing outside a backend's folder
 //! names its driver.
 
+mod activity;
 mod backend;
 #[macro_use]
 mod columns;
@@ -26,6 +27,7 @@ pub mod postgres;
 mod sqlite;
 mod vault;
 
+pub use activity::{Bucket, Created, CreatedCount, LeadMessage};
 pub use backend::{Backend, BoxFuture, Notice, Ran, RecordFilter, Write, WriteTx};
 pub use copy::{CopyReport, SchemaVersion};
 pub use ledger::{ConsentRow, MessageChange, MessageFilter, MessageRow, NewMessage, NewReceipt, ReceiptRow};
@@ -219,6 +221,19 @@ pub struct RunRow {
     /// The node that runs it while it is `ready` or `running` (see [`WriteTx::claim_run`]); after
     /// that, the last one that did.
     pub owner: Option<String>,
+}
+
+/// Which runs a listing wants, newest first (by `created_at` descending, then id), a page at a time.
+#[derive(Clone, Debug, Default)]
+pub struct RunQuery {
+    /// Only runs of these statuses; every status when empty.
+    pub statuses: Vec<RunStatus>,
+    /// Only runs of this flow.
+    pub flow: Option<String>,
+    /// Only the runs listed after this one, given by its `(created_at, id)`: the last run of the
+    /// previous page. Keyset paging: a page costs the same however deep it is.
+    pub after: Option<(String, String)>,
+    pub limit: i64,
 }
 
 /// One recorded version of the project: its files as the engine encoded them.
@@ -415,7 +430,13 @@ impl Store {
 
     /// The newest runs first, of the given statuses (all when empty).
     pub async fn recent_runs(&self, statuses: &[RunStatus], limit: i64) -> Result<Vec<RunRow>> {
-        self.backend.recent_runs(statuses, limit).await
+        self.runs_page(&RunQuery { statuses: statuses.to_vec(), limit, ..RunQuery::default() }).await
+    }
+
+    /// One page of runs, newest first; the next page starts after the last run of this one
+    /// ([`RunQuery::after`]).
+    pub async fn runs_page(&self, query: &RunQuery) -> Result<Vec<RunRow>> {
+        self.backend.runs_page(query).await
     }
 
     /// `ready` runs whose row nobody touched since `before`, oldest first: what the engine's sweep

@@ -1,5 +1,5 @@
-//! No secret value ever appears in what herald prints, logs, traces or answers: the demo and every
-//! example, with logging at its most verbose, on success and failure paths.
+//! No secret value ever appears in what herald prints, logs, traces or answers, or in any console
+//! page: the demo and every example, with logging at its most verbose, on success and failure paths.
 
 mod common;
 
@@ -117,6 +117,14 @@ async fn every_example_keeps_its_secrets_out_of_logs_traces_answers_and_errors()
         assert_eq!(code, 0, "{out}{err}");
         if example.name == "kixie-welcome-sms" {
             assert!(out.contains("apikey = ••••••"), "debug shows the credential input masked: {out}");
+        }
+
+        // Every console page the API user can reach, as a browser would see it.
+        let pages = h.crawl_console(300).await;
+        assert!(pages.len() > 3, "the console was crawled: {:?}", pages.iter().map(|p| &p.0).collect::<Vec<_>>());
+        assert!(pages.iter().any(|(path, _, _)| path.starts_with("/console/runs/")), "a run page was read");
+        for (path, status, _) in &pages {
+            assert!(*status < 500, "{path} answered {status}");
         }
 
         let values: Vec<&str> = sandbox_account(example.name)

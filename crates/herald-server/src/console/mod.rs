@@ -7,6 +7,8 @@
 //! ([`crate::auth::require_scope`]). Every console answer carries a strict Content-Security-Policy
 //! and the other headers of [`security_headers`].
 
+mod charts;
+mod home;
 mod pages;
 
 use crate::auth::require_scope;
@@ -21,7 +23,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use herald_engine::{Engine, SESSION_HOURS};
 use herald_project::ApiScope;
-use herald_store::{RunRow, RunStatus, UserRow};
+use herald_store::{RunQuery, RunRow, RunStatus, UserRow};
 use zeroize::Zeroizing;
 
 /// The session cookie's name; its value is the session id, known only to the browser.
@@ -35,13 +37,10 @@ pub const CONTENT_SECURITY_POLICY: &str =
 /// Runs shown on one page of the Runs list.
 const RUNS_PER_PAGE: usize = 50;
 
-/// The newest runs the Runs list reads to filter and page (see docs/console.md, "Runs").
-const RUNS_SCANNED: i64 = 10_000;
-
 /// The console's routes, each answer with [`security_headers`].
 pub(crate) fn routes() -> Router<Engine> {
     Router::new()
-        .route("/console", get(home))
+        .route("/console", get(home::home))
         .route("/console/login", get(login_form).post(login))
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/runs", get(runs))
@@ -180,11 +179,6 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-async fn home(State(engine): State<Engine>, session: Session) -> Response {
-    let scopes: Vec<&str> = engine.scopes(&session.user).iter().map(|scope| scope.name()).collect();
-    Html(pages::home(&session.view(), &scopes).into_string()).into_response()
-}
-
 async fn login_form(State(engine): State<Engine>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers)
         && let Ok(Some(_)) = engine.session_user(&id).await
@@ -256,10 +250,18 @@ pub(crate) struct RunFilter {
     flow: Option<String>,
     status: Option<String>,
     record: Option<String>,
-    page: Option<usize>,
+    /// The cursor of the page: the `created_at` and id of the last run of the page before, as
+    /// [`run_cursor`] writes them.
+    after: Option<String>,
 }
 
-/// `GET /console/runs?flow=&status=&record=&page=`: the newest runs first, a page at a time.
+/// The cursor after `run`: its `created_at`, a space, its id (neither holds a space).
+fn run_cursor(run: &RunRow) -> String {
+    format!("{} {}", run.created_at, run.id)
+}
+
+/// `GET /console/runs?flow=&status=&record=&after=`: the newest runs first, a page at a time, each
+/// page read by the store from where the last one ended (keyset paging: every page costs the same).
 async fn runs(
     State(engine): State<Engine>,
     session: Session,
@@ -268,30 +270,53 @@ async fn runs(
     if let Some(refused) = session.refused_without(&engine, ApiScope::ReadRuns) {
         return refused;
     }
-    // A filter that does not parse (`?page=two`) shows the first page of every run.
+    // A filter that does not parse shows the newest runs of every flow and status.
     let filter = filter.map(|Query(filter)| filter).unwrap_or_default();
     let flow = filter.flow.filter(|flow| !flow.is_empty());
     let record = filter.record.filter(|record| !record.is_empty());
     let status = filter.status.as_deref().filter(|status| !status.is_empty()).and_then(RunStatus::parse);
-    let listed = match &record {
-        Some(record) => engine.runs_for_record(record).await.map(|mut runs| {
-            runs.reverse();
-            runs
-        }),
-        None => engine.list_runs(status.as_slice(), RUNS_SCANNED).await,
+    let after: Option<(String, String)> = filter
+        .after
+        .as_deref()
+        .and_then(|cursor| cursor.split_once(' '))
+        .map(|(at, id)| (at.to_string(), id.to_string()));
+    let wanted = |run: &RunRow| {
+        flow.as_ref().is_none_or(|flow| &run.flow == flow) && status.is_none_or(|status| run.status == status)
     };
-    let listed = match listed {
+    let listed = match &record {
+        // A record's runs are few: read them all and page here, in the store's order.
+        Some(record) => engine.runs_for_record(record).await.map(|mut runs| {
+            runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+            runs.into_iter()
+                .filter(|run| wanted(run))
+                .filter(|run| {
+                    after.as_ref().is_none_or(|(at, id)| {
+                        run.created_at < *at || (run.created_at == *at && run.id > *id)
+                    })
+                })
+                .take(RUNS_PER_PAGE + 1)
+                .collect()
+        }),
+        None => {
+            let query = RunQuery {
+                statuses: status.into_iter().collect(),
+                flow: flow.clone(),
+                after: after.clone(),
+                limit: RUNS_PER_PAGE as i64 + 1,
+            };
+            engine.runs_page(&query).await
+        }
+    };
+    let mut shown: Vec<RunRow> = match listed {
         Ok(runs) => runs,
         Err(error) => return failure(ApiError::from(error)),
     };
-    let matching: Vec<RunRow> = listed
-        .into_iter()
-        .filter(|run| flow.as_ref().is_none_or(|flow| &run.flow == flow))
-        .filter(|run| status.is_none_or(|status| run.status == status))
-        .collect();
-    let page = filter.page.unwrap_or(1).max(1);
-    let shown: Vec<&RunRow> = matching.iter().skip((page - 1) * RUNS_PER_PAGE).take(RUNS_PER_PAGE).collect();
-    let more = matching.len() > page * RUNS_PER_PAGE;
+    let next = if shown.len() > RUNS_PER_PAGE {
+        shown.truncate(RUNS_PER_PAGE);
+        shown.last().map(run_cursor)
+    } else {
+        None
+    };
     let flows: Vec<String> = engine.project().flows.keys().cloned().collect();
     let view = pages::RunsView {
         runs: &shown,
@@ -299,8 +324,8 @@ async fn runs(
         flow: flow.as_deref(),
         status,
         record: record.as_deref(),
-        page,
-        more,
+        paged: after.is_some(),
+        next,
     };
     Html(pages::runs(&session.view(), &view).into_string()).into_response()
 }

@@ -83,26 +83,6 @@ pub(crate) fn login(problem: Option<&str>) -> Markup {
     )
 }
 
-pub(crate) fn home(viewer: &Viewer<'_>, scopes: &[&str]) -> Markup {
-    layout(
-        Some(viewer),
-        "Home",
-        html! {
-            h1 { "herald" }
-            p { "Signed in as " strong { (viewer.user) } "." }
-            p {
-                "API scopes: "
-                @if scopes.is_empty() { "none" } @else { (scopes.join(", ")) }
-            }
-            ul.links {
-                li { a href="/console/runs" { "Runs" } " — every run, newest first, with its trace." }
-                li { a href="/console/runs?status=failed" { "Failed runs" } }
-                li { a href="/console/runs?status=unknown" { "Runs needing a person (unknown)" } }
-            }
-        },
-    )
-}
-
 /// A page that says one thing (a refusal, a run that does not exist), inside the layout.
 pub(crate) fn message_page(viewer: &Viewer<'_>, title: &str, message: &str) -> Markup {
     layout(Some(viewer), title, html! { h1 { (title) } p.problem { (message) } })
@@ -119,18 +99,20 @@ pub(crate) fn bare_message_page(title: &str, message: &str) -> Markup {
 
 /// What the Runs page shows.
 pub(crate) struct RunsView<'a> {
-    pub runs: &'a [&'a RunRow],
+    pub runs: &'a [RunRow],
     pub flows: &'a [String],
     pub flow: Option<&'a str>,
     pub status: Option<RunStatus>,
     pub record: Option<&'a str>,
-    pub page: usize,
-    pub more: bool,
+    /// Whether this page starts after a cursor (so it is not the newest page).
+    pub paged: bool,
+    /// The cursor of the next (older) page, when there is one.
+    pub next: Option<String>,
 }
 
 impl RunsView<'_> {
-    /// The link to another page of the same filter.
-    fn page_link(&self, page: usize) -> String {
+    /// The link to the same filter, from the newest run (`after` none) or after a cursor.
+    fn page_link(&self, after: Option<&str>) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if let Some(flow) = self.flow {
             query.append_pair("flow", flow);
@@ -141,7 +123,9 @@ impl RunsView<'_> {
         if let Some(record) = self.record {
             query.append_pair("record", record);
         }
-        query.append_pair("page", &page.to_string());
+        if let Some(after) = after {
+            query.append_pair("after", after);
+        }
         format!("/console/runs?{}", query.finish())
     }
 }
@@ -194,9 +178,8 @@ pub(crate) fn runs(viewer: &Viewer<'_>, view: &RunsView<'_>) -> Markup {
                 }
             }
             nav.pager {
-                @if view.page > 1 { a rel="prev" href=(view.page_link(view.page - 1)) { "← Newer" } }
-                span { "Page " (view.page) }
-                @if view.more { a rel="next" href=(view.page_link(view.page + 1)) { "Older →" } }
+                @if view.paged { a rel="first" href=(view.page_link(None)) { "← Newest" } }
+                @if let Some(next) = &view.next { a rel="next" href=(view.page_link(Some(next))) { "Older →" } }
             }
         },
     )

@@ -36,7 +36,7 @@ mod writer;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
-    Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, Notice,
+    Backend, Bucket, ConsentRow, Created, CreatedCount, LeadMessage, RunQuery, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, Notice,
     OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
     SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_waiting_runs_by_record.sql"),
     include_str!("migrations/0003_console.sql"),
+    include_str!("migrations/0004_created_indexes.sql"),
 ];
 
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
@@ -444,15 +445,72 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn recent_runs<'a>(&'a self, wanted: &'a [RunStatus], limit: i64) -> BoxFuture<'a, Result<Vec<RunRow>>> {
-        let wanted = statuses(wanted);
+    fn runs_page<'a>(&'a self, query: &'a RunQuery) -> BoxFuture<'a, Result<Vec<RunRow>>> {
+        let wanted = statuses(&query.statuses);
+        let (after_at, after_id) = query.after.clone().unzip();
+        let (flow, limit) = (query.flow.clone(), query.limit);
         self.read(move |conn| {
             conn.all_planned_each_time(
                 &format!(
-                    "{RUN_SELECT} WHERE cardinality($1::text[]) = 0 OR status = ANY($1) ORDER BY created_at DESC, id LIMIT $2"
+                    "{RUN_SELECT} WHERE (cardinality($1::text[]) = 0 OR status = ANY($1))
+                     AND ($2::text IS NULL OR flow = $2)
+                     AND ($3::text IS NULL OR created_at < $3 OR (created_at = $3 AND id > $4))
+                     ORDER BY created_at DESC, id LIMIT $5"
                 ),
-                &[&wanted, &limit],
+                &[&wanted, &flow, &after_at, &after_id, &limit],
                 run_from_row,
+            )
+        })
+    }
+
+    fn created_per_bucket<'a>(
+        &'a self,
+        table: Created,
+        bucket: Bucket,
+        since: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<CreatedCount>>> {
+        let (name, key) = (table.table(), table.key());
+        let sql = format!(
+            "SELECT substr(created_at, 1, $1) AS bucket, {key}, COUNT(*) FROM {name}
+             WHERE created_at >= $2 GROUP BY bucket, {key} ORDER BY bucket, {key}"
+        );
+        let width = bucket.prefix_len() as i32;
+        let since = since.to_string();
+        self.read(move |conn| {
+            conn.all_planned_each_time(&sql, &[&width, &since], |row| {
+                Ok(CreatedCount { bucket: get(row, 0)?, key: get(row, 1)?, count: get(row, 2)? })
+            })
+        })
+    }
+
+    fn lead_messages<'a>(
+        &'a self,
+        from: &'a str,
+        to: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<LeadMessage>>> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.read(move |conn| {
+            conn.all_planned_each_time(
+                "SELECT rec.id, rec.created_at, m.created_at, m.status, m.history
+                 FROM records rec JOIN runs r ON r.record_id = rec.id JOIN messages m ON m.run_id = r.id
+                 WHERE rec.created_at >= $1 AND rec.created_at < $2
+                 ORDER BY rec.created_at DESC, m.created_at LIMIT $3",
+                &[&from, &to, &limit],
+                |row| {
+                    let record_id: String = get(row, 0)?;
+                    let history = serde_json::from_str(get(row, 4)?).map_err(|source| StoreError::Corrupt {
+                        what: format!("a message of record {record_id}"),
+                        source,
+                    })?;
+                    Ok(LeadMessage {
+                        record_id,
+                        record_created_at: get(row, 1)?,
+                        message_created_at: get(row, 2)?,
+                        status: get(row, 3)?,
+                        history,
+                    })
+                },
             )
         })
     }

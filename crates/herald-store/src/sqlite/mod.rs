@@ -19,7 +19,7 @@ mod tx;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
-    Backend, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
+    Backend, Bucket, Created, CreatedCount, LeadMessage, RunQuery, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
     ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError,
     StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
@@ -106,6 +106,21 @@ impl SqliteBackend {
         self.read(move |conn| query_all(conn, &sql, rusqlite::params_from_iter(values), run_from_row))
     }
 }
+
+/// Rows of a table created per period since `?2`, by its key; `?1` is the period's prefix length.
+pub(super) fn created_per_bucket_sql(table: Created) -> String {
+    let (name, key) = (table.table(), table.key());
+    format!(
+        "SELECT substr(created_at, 1, ?1) AS bucket, {key}, COUNT(*) FROM {name}
+         WHERE created_at >= ?2 GROUP BY bucket, {key} ORDER BY bucket, {key}"
+    )
+}
+
+/// The messages of the runs of the records created in `[?1, ?2)`, newest records first.
+pub(super) const LEAD_MESSAGES: &str = "SELECT rec.id, rec.created_at, m.created_at, m.status, m.history
+     FROM records rec JOIN runs r ON r.record_id = rec.id JOIN messages m ON m.run_id = r.id
+     WHERE rec.created_at >= ?1 AND rec.created_at < ?2
+     ORDER BY rec.created_at DESC, m.created_at LIMIT ?3";
 
 fn placeholders(count: usize) -> String {
     vec!["?"; count].join(",")
@@ -199,18 +214,73 @@ impl Backend for SqliteBackend {
         self.runs_by_statuses(sql, statuses, limit)
     }
 
-    fn recent_runs<'a>(
-        &'a self,
-        statuses: &'a [RunStatus],
-        limit: i64,
-    ) -> BoxFuture<'a, Result<Vec<RunRow>>> {
-        let filter = if statuses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE status IN ({})", placeholders(statuses.len()))
-        };
+    fn runs_page<'a>(&'a self, query: &'a RunQuery) -> BoxFuture<'a, Result<Vec<RunRow>>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        if !query.statuses.is_empty() {
+            conditions.push(format!("status IN ({})", placeholders(query.statuses.len())));
+            values.extend(query.statuses.iter().map(|status| status.as_str().to_string().into()));
+        }
+        if let Some(flow) = &query.flow {
+            conditions.push("flow = ?".to_string());
+            values.push(flow.clone().into());
+        }
+        if let Some((created_at, id)) = &query.after {
+            conditions.push("(created_at < ? OR (created_at = ? AND id > ?))".to_string());
+            values.extend([created_at.clone().into(), created_at.clone().into(), id.clone().into()]);
+        }
+        let filter =
+            if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
         let sql = format!("{RUN_SELECT}{filter} ORDER BY created_at DESC, id LIMIT ?");
-        self.runs_by_statuses(sql, statuses, limit)
+        values.push(query.limit.into());
+        self.read(move |conn| query_all(conn, &sql, rusqlite::params_from_iter(values), run_from_row))
+    }
+
+    fn created_per_bucket<'a>(
+        &'a self,
+        table: Created,
+        bucket: Bucket,
+        since: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<CreatedCount>>> {
+        let since = since.to_string();
+        let sql = created_per_bucket_sql(table);
+        let width = bucket.prefix_len() as i64;
+        self.read(move |conn| {
+            query_all(conn, &sql, params![width, since], |row| {
+                Ok(CreatedCount { bucket: row.get(0)?, key: row.get(1)?, count: row.get(2)? })
+            })
+        })
+    }
+
+    fn lead_messages<'a>(
+        &'a self,
+        from: &'a str,
+        to: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<LeadMessage>>> {
+        let (from, to) = (from.to_string(), to.to_string());
+        self.read(move |conn| {
+            query_all(
+                conn,
+                LEAD_MESSAGES,
+                params![from, to, limit],
+                |row| {
+                    let record_id: String = row.get(0)?;
+                    let history: String = row.get(4)?;
+                    let history = serde_json::from_str(&history).map_err(|source| StoreError::Corrupt {
+                        what: format!("a message of record {record_id}"),
+                        source,
+                    })?;
+                    Ok(LeadMessage {
+                        record_id,
+                        record_created_at: row.get(1)?,
+                        message_created_at: row.get(2)?,
+                        status: row.get(3)?,
+                        history,
+                    })
+                },
+            )
+        })
     }
 
     fn ready_runs_untouched_since<'a>(

@@ -80,18 +80,38 @@ async fn a_copy_holds_what_was_committed_and_writes_to_it_never_reach_the_origin
 
 #[test]
 fn a_records_waiting_runs_are_read_through_the_record_index_not_every_waiting_run() {
+    let plan = plan_of(super::rows::WAITING_RUNS_OF_RECORD, ["r1"]);
+    assert!(plan.iter().any(|step| step.contains("runs_by_record")), "{plan:?}");
+    assert!(!plan.iter().any(|step| step.contains("runs_by_status")), "{plan:?}");
+}
+
+/// The query plan SQLite chooses for `sql` on a migrated, empty database.
+fn plan_of(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.db");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async { Store::open(&path).await.unwrap().close().await });
     let conn = Connection::open(&path).unwrap();
-    let plan: Vec<String> = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", super::rows::WAITING_RUNS_OF_RECORD))
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .unwrap()
-        .query_map(["r1"], |row| row.get::<_, String>(3))
+        .query_map(params, |row| row.get::<_, String>(3))
         .unwrap()
         .map(Result::unwrap)
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_home_pages_counts_and_lead_messages_read_a_range_of_the_creation_indexes() {
+    for (table, index) in [
+        (crate::Created::Records, "records_by_creation"),
+        (crate::Created::Runs, "runs_by_creation"),
+        (crate::Created::Messages, "messages_by_creation"),
+    ] {
+        let plan = plan_of(&super::created_per_bucket_sql(table), rusqlite::params![16, "t"]);
+        assert!(plan.iter().any(|step| step.contains(index) && step.contains("created_at>?")), "{plan:?}");
+    }
+    let plan = plan_of(super::LEAD_MESSAGES, rusqlite::params!["a", "b", 10]);
+    assert!(plan.iter().any(|step| step.contains("records_by_creation")), "{plan:?}");
     assert!(plan.iter().any(|step| step.contains("runs_by_record")), "{plan:?}");
-    assert!(!plan.iter().any(|step| step.contains("runs_by_status")), "{plan:?}");
+    assert!(plan.iter().any(|step| step.contains("messages_by_run")), "{plan:?}");
 }

@@ -134,6 +134,7 @@ impl Setup {
             server_url: Mutex::new(String::new()),
             sandbox: Process::start(&["sandbox", "--listen", "127.0.0.1:0"], &sandbox_env),
             api: None,
+            token: None,
             plain: client(),
             transcript: Mutex::new(String::new()),
             listen: self.listen,
@@ -157,6 +158,7 @@ impl Setup {
             let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
             let token = harness.add_user(name, &sets);
             harness.api = Some(authorized(&token));
+            harness.token = Some(token);
         }
         if self.server {
             harness.start_server();
@@ -172,6 +174,8 @@ pub struct Harness {
     server_url: Mutex<String>,
     sandbox: Process,
     api: Option<reqwest::Client>,
+    /// The API user's token, to sign in to the console with.
+    token: Option<String>,
     plain: reqwest::Client,
     transcript: Mutex<String>,
     listen: String,
@@ -477,6 +481,54 @@ impl Harness {
     }
 
     // ---- what herald said
+
+    /// Signs the API user in to the console with their token; returns the session cookie's value.
+    pub async fn console_session(&self) -> String {
+        let token = self.token.as_deref().expect("the harness has an API user");
+        let response = self
+            .plain()
+            .post(self.url("/console/login"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = response.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
+        let pair = cookie.split(';').next().unwrap();
+        pair.strip_prefix("herald_session=").expect("the session cookie").to_string()
+    }
+
+    /// Every console page reachable by links from the home page, up to `limit` pages, as the API user
+    /// sees them: (path, status, HTML), each kept in the transcript. Only GETs: nothing is changed.
+    pub async fn crawl_console(&self, limit: usize) -> Vec<(String, u16, String)> {
+        let session = self.console_session().await;
+        let mut queue = std::collections::VecDeque::from(["/console".to_string()]);
+        let mut seen: std::collections::HashSet<String> = queue.iter().cloned().collect();
+        let mut pages = Vec::new();
+        while let Some(path) = queue.pop_front() {
+            if pages.len() >= limit {
+                break;
+            }
+            let response = self
+                .plain()
+                .get(self.url(&path))
+                .header("cookie", format!("herald_session={session}"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            self.keep(&format!("console {path}"), &text);
+            for link in text.split("href=\"").skip(1).filter_map(|rest| rest.split('"').next()) {
+                let link = link.replace("&amp;", "&");
+                let link = link.split('#').next().unwrap_or_default().to_string();
+                if link.starts_with("/console") && !link.starts_with("/console/assets") && seen.insert(link.clone()) {
+                    queue.push_back(link);
+                }
+            }
+            pages.push((path, status, text));
+        }
+        pages
+    }
 
     /// Adds `text` to the transcript that `assert_no_secret` searches.
     pub fn keep(&self, what: &str, text: &str) {
