@@ -183,6 +183,7 @@ codes! {
     HW003: "An imported spec spells an enum value differently from the provider's published spec.";
     HW004: "An imported spec leaves out, or makes optional, a field the provider's published spec requires.";
     HW005: "An imported spec gives a field another type than the provider's published spec.";
+    HW006: "Scheduled paths on a flow that starts on every update meeting its condition.";
 
     // HX: formulas and merge fields (herald-expr).
     HX001: "Unknown function.";

@@ -91,11 +91,14 @@ impl Slot {
 
 /// The slots of a whole period added up (their speed is not: percentiles do not add).
 pub fn totals(slots: &[Slot]) -> Slot {
-    let mut total = Slot { start: slots.first().map(|slot| slot.start).unwrap_or_default(), ..Slot::default() };
+    let mut total =
+        Slot { start: slots.first().map(|slot| slot.start).unwrap_or_default(), ..Slot::default() };
     for slot in slots {
-        for (into, from) in
-            [(&mut total.records, &slot.records), (&mut total.runs, &slot.runs), (&mut total.messages, &slot.messages)]
-        {
+        for (into, from) in [
+            (&mut total.records, &slot.records),
+            (&mut total.runs, &slot.runs),
+            (&mut total.messages, &slot.messages),
+        ] {
             for (key, count) in from {
                 *into.entry(key.clone()).or_default() += count;
             }
@@ -154,7 +157,8 @@ fn add_counts(slots: &mut [Slot], bucket: Bucket, table: Created, counts: &[Crea
     let width = bucket.prefix_len();
     for count in counts {
         let Some(slot) = slots.iter_mut().find(|slot| {
-            slot.start.to_rfc3339_opts(SecondsFormat::Micros, true).get(..width) == Some(count.bucket.as_str())
+            slot.start.to_rfc3339_opts(SecondsFormat::Micros, true).get(..width)
+                == Some(count.bucket.as_str())
         }) else {
             continue;
         };
@@ -178,7 +182,8 @@ fn speed_samples(messages: &[LeadMessage]) -> Vec<(DateTime<Utc>, f64)> {
         }
         let Ok(created) = DateTime::parse_from_rfc3339(&message.record_created_at) else { continue };
         let Some(answered) = accepted_at(message) else { continue };
-        let millis = (answered - created.with_timezone(&Utc)).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0;
+        let millis =
+            (answered - created.with_timezone(&Utc)).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0;
         samples.push((created.with_timezone(&Utc), millis.max(0.0)));
     }
     samples

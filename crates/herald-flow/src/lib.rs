@@ -129,6 +129,7 @@ fn finish(project: Option<Project>, mut diagnostics: Diagnostics) -> Result<Comp
     let mut warnings = project.warnings.clone();
     warnings.extend(warnings::template_warnings(&project));
     warnings.extend(warnings::text_template_html_warnings(&project));
+    warnings.extend(warnings::repeated_scheduled_path_warnings(&project));
     warnings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     Ok(CompiledProject { project, timezone, flows, named_credentials, warnings })
 }

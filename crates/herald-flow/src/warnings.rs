@@ -178,6 +178,36 @@ pub fn text_template_html_warnings(project: &Project) -> Vec<Diagnostic> {
     warnings
 }
 
+/// HW006: scheduled paths on a flow that starts on every update that meets its condition. Each such
+/// update schedules the paths again, so a Lead edited three times gets three follow-up texts.
+/// Salesforce offers scheduled paths on an update-triggered flow only with "Only when a record is
+/// updated to meet the condition requirements"; herald warns rather than refuses, since a path that
+/// sends nothing (or a condition that only the first update meets) can be meant.
+pub fn repeated_scheduled_path_warnings(project: &Project) -> Vec<Diagnostic> {
+    let mut warnings = Vec::new();
+    for flow in project.flows.values() {
+        let Some(trigger) = &flow.def.trigger else { continue };
+        if trigger.on == herald_project::TriggerEvent::Create
+            || trigger.only_when_updated_to_meet
+            || flow.def.scheduled_paths.is_empty()
+        {
+            continue;
+        }
+        let source = project.source(flow.source);
+        let path = YamlPath::root().key("scheduled_paths");
+        warnings.push(
+            Diagnostic::warning(
+                codes::HW006,
+                &source.path,
+                "this flow starts on every update that meets its condition, and each such update schedules its scheduled paths again (a record edited three times gets three follow-ups)",
+            )
+            .at(source.locator.value(&path, None))
+            .hint("set `only_when_updated_to_meet: true` under `trigger:`, as Salesforce requires for scheduled paths on updates, or trigger on `create`"),
+        );
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::first_html_tag;

@@ -274,3 +274,22 @@ fn path_and_wait_mistakes_are_reported_at_their_keys_under_their_codes() {
     let unknown_start = FLOW.replace("start: Apart", "start: Aprat");
     assert!(errors(&unknown_start).contains("error[HF006]: no element named `Aprat`"));
 }
+
+#[test]
+fn scheduled_paths_on_a_flow_started_by_every_update_load_with_a_warning_unless_only_updates_that_meet_it_start_it()
+ {
+    let loaded = project(&[("Lead_Paths", FLOW)]).unwrap();
+    let warnings: Vec<String> =
+        loaded.warnings.iter().filter(|w| w.code == "HW006").map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(warnings[0].contains("flows/Lead_Paths.yaml:9:3:"), "at the first path: {}", warnings[0]);
+    assert!(warnings[0].contains("only_when_updated_to_meet: true"), "{}", warnings[0]);
+
+    let met = FLOW
+        .replace("  on: create_or_update\n", "  on: create_or_update\n  only_when_updated_to_meet: true\n");
+    let on_create = FLOW.replace("on: create_or_update", "on: create");
+    for flow in [met, on_create] {
+        let loaded = project(&[("Lead_Paths", &flow)]).unwrap();
+        assert!(loaded.warnings.iter().all(|w| w.code != "HW006"), "{:?}", loaded.warnings);
+    }
+}

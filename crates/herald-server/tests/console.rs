@@ -235,7 +235,10 @@ async fn the_home_page_shows_speed_to_lead_and_what_the_last_hour_created_with_l
     assert!(text.contains("<a href=\"/console/runs?status=failed\">0</a>"), "{text}");
     assert!(text.contains("<a href=\"/console/messages\">2</a>"), "{text}");
     assert_eq!(text.matches("<svg").count(), 5, "five charts");
-    assert!(text.contains("class=\"line p50\"") || text.contains("class=\"dot p50\""), "speed is drawn: {text}");
+    assert!(
+        text.contains("class=\"line p50\"") || text.contains("class=\"dot p50\""),
+        "speed is drawn: {text}"
+    );
 }
 
 #[tokio::test]
@@ -271,13 +274,17 @@ async fn the_runs_list_pages_through_every_run_once_newest_first() {
     }
     let session = console.session("admin").await;
     let run_links = |text: &str| -> Vec<String> {
-        text.split("href=\"/console/runs/").skip(1).map(|rest| rest.split('"').next().unwrap().to_string()).collect()
+        text.split("href=\"/console/runs/")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().to_string())
+            .collect()
     };
     let first = console.page("/console/runs?flow=Lead_Welcome_SMS", Some(&session)).await;
     let first_runs = run_links(&first.text);
     assert_eq!(first_runs.len(), 50, "{}", first.text);
     assert_eq!(first_runs[0], started[52], "the newest run first");
-    let next = first.text.split("rel=\"next\" href=\"").nth(1).expect("an Older link").split('"').next().unwrap();
+    let next =
+        first.text.split("rel=\"next\" href=\"").nth(1).expect("an Older link").split('"').next().unwrap();
     let second = console.page(&next.replace("&amp;", "&"), Some(&session)).await;
     let second_runs = run_links(&second.text);
     assert_eq!(second_runs.len(), 3, "{}", second.text);

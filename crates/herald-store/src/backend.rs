@@ -31,8 +31,8 @@ use crate::activity::{Bucket, Created, CreatedCount, LeadMessage};
 use crate::copy::{Cell, Page, Row, Table};
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
-    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunQuery, RunRow, RunStatus,
-    SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
+    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunQuery, RunRow,
+    RunStatus, SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
     VaultSummary,
 };
 use serde_json::{Map, Value};
@@ -133,8 +133,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The messages of the runs started by records created in `[from, to)`, newest records first,
     /// at most `limit` (see [`LeadMessage`]).
-    fn lead_messages<'a>(&'a self, from: &'a str, to: &'a str, limit: i64)
-    -> BoxFuture<'a, Result<Vec<LeadMessage>>>;
+    fn lead_messages<'a>(
+        &'a self,
+        from: &'a str,
+        to: &'a str,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<LeadMessage>>>;
 
     /// Up to `limit` `ready` runs whose row nobody touched since `before` (`updated_at < before`),
     /// oldest first: what the engine's sweep checks against the runs it holds. Ready runs are few; a

@@ -12,8 +12,9 @@
 //! Compiled for this crate's tests, and for other crates with the `conformance` feature.
 
 use crate::{
-    ACTIVE_KEY_META, BoxFuture, Bucket, ConsentRow, Created, CreatedCount, MasterRetirement, MessageChange, MessageFilter, NewMessage,
-    NewReceipt, NewRun, Result, RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, Store, StoreError, VaultNode,
+    ACTIVE_KEY_META, BoxFuture, Bucket, ConsentRow, Created, CreatedCount, MasterRetirement, MessageChange,
+    MessageFilter, NewMessage, NewReceipt, NewRun, Result, RunQuery, RunRow, RunStatus, SealedSecret,
+    SessionRow, Store, StoreError, VaultNode,
 };
 use serde_json::{Map, Value, json};
 use std::any::Any;

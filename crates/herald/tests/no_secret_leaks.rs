@@ -121,7 +121,11 @@ async fn every_example_keeps_its_secrets_out_of_logs_traces_answers_and_errors()
 
         // Every console page the API user can reach, as a browser would see it.
         let pages = h.crawl_console(300).await;
-        assert!(pages.len() > 3, "the console was crawled: {:?}", pages.iter().map(|p| &p.0).collect::<Vec<_>>());
+        assert!(
+            pages.len() > 3,
+            "the console was crawled: {:?}",
+            pages.iter().map(|p| &p.0).collect::<Vec<_>>()
+        );
         assert!(pages.iter().any(|(path, _, _)| path.starts_with("/console/runs/")), "a run page was read");
         for (path, status, _) in &pages {
             assert!(*status < 500, "{path} answered {status}");

@@ -27,7 +27,11 @@ fn nice_ceiling(value: f64) -> f64 {
         return 1.0;
     }
     let power = 10f64.powf(value.log10().floor());
-    [1.0, 2.0, 5.0, 10.0].into_iter().map(|step| step * power).find(|top| *top >= value).unwrap_or(10.0 * power)
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * power)
+        .find(|top| *top >= value)
+        .unwrap_or(10.0 * power)
 }
 
 /// A value as an axis or table shows it: whole numbers plain, small ones with one decimal.
@@ -205,7 +209,8 @@ mod tests {
 
     #[test]
     fn an_axis_tops_at_one_two_or_five_times_a_power_of_ten() {
-        let tops: Vec<f64> = [0.0, 0.7, 1.0, 1.3, 3.0, 7.5, 12.0, 480.0].into_iter().map(nice_ceiling).collect();
+        let tops: Vec<f64> =
+            [0.0, 0.7, 1.0, 1.3, 3.0, 7.5, 12.0, 480.0].into_iter().map(nice_ceiling).collect();
         assert_eq!(tops, [1.0, 1.0, 1.0, 2.0, 5.0, 10.0, 20.0, 500.0]);
     }
 

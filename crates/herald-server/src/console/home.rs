@@ -48,7 +48,8 @@ fn page(viewer: &Viewer<'_>, scopes: &[&str], activity: Option<&Activity>) -> Ma
 fn dashboard(activity: &Activity) -> Markup {
     let hour = totals(&activity.hour);
     let day = totals(&activity.day);
-    let minutes: Vec<String> = activity.hour.iter().map(|slot| slot.start.format("%H:%M").to_string()).collect();
+    let minutes: Vec<String> =
+        activity.hour.iter().map(|slot| slot.start.format("%H:%M").to_string()).collect();
     let hours: Vec<String> = activity.day.iter().map(|slot| slot.start.format("%H:00").to_string()).collect();
     html! {
         section.tiles aria-label="The last hour and day" {
@@ -87,8 +88,16 @@ fn dashboard(activity: &Activity) -> Markup {
 
 fn speed_series(slots: &[Slot]) -> [Series<'static>; 2] {
     [
-        Series { label: "p50", class: "p50", values: slots.iter().map(|slot| slot.speed.map(|s| s.p50_ms)).collect() },
-        Series { label: "p99", class: "p99", values: slots.iter().map(|slot| slot.speed.map(|s| s.p99_ms)).collect() },
+        Series {
+            label: "p50",
+            class: "p50",
+            values: slots.iter().map(|slot| slot.speed.map(|s| s.p50_ms)).collect(),
+        },
+        Series {
+            label: "p99",
+            class: "p99",
+            values: slots.iter().map(|slot| slot.speed.map(|s| s.p99_ms)).collect(),
+        },
     ]
 }
 

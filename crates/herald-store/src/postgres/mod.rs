@@ -36,9 +36,10 @@ mod writer;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
-    Backend, Bucket, ConsentRow, Created, CreatedCount, LeadMessage, RunQuery, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, Notice,
-    OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret,
-    SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode, VaultSummary, Write,
+    Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap, LeadMessage,
+    MasterRow, MessageFilter, MessageRow, Notice, OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow,
+    Result, RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError, StoredRecord,
+    UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, Trips, WRAPS_UNDER, described,
@@ -499,9 +500,8 @@ impl Backend for PostgresBackend {
                 &[&from, &to, &limit],
                 |row| {
                     let record_id: String = get(row, 0)?;
-                    let history = serde_json::from_str(get(row, 4)?).map_err(|source| StoreError::Corrupt {
-                        what: format!("a message of record {record_id}"),
-                        source,
+                    let history = serde_json::from_str(get(row, 4)?).map_err(|source| {
+                        StoreError::Corrupt { what: format!("a message of record {record_id}"), source }
                     })?;
                     Ok(LeadMessage {
                         record_id,

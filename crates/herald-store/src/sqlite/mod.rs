@@ -19,9 +19,10 @@ mod tx;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
-    Backend, Bucket, Created, CreatedCount, LeadMessage, RunQuery, ConsentRow, DataKeyRow, Durability, KeyWrap, MasterRow, MessageFilter, MessageRow, PlacedSecret,
-    ProjectVersionRow, ReceiptRow, Result, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError,
-    StoredRecord, UserRow, VaultNode, VaultSummary, Write,
+    Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap, LeadMessage,
+    MasterRow, MessageFilter, MessageRow, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunQuery,
+    RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
+    VaultSummary, Write,
 };
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,
@@ -229,8 +230,11 @@ impl Backend for SqliteBackend {
             conditions.push("(created_at < ? OR (created_at = ? AND id > ?))".to_string());
             values.extend([created_at.clone().into(), created_at.clone().into(), id.clone().into()]);
         }
-        let filter =
-            if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
         let sql = format!("{RUN_SELECT}{filter} ORDER BY created_at DESC, id LIMIT ?");
         values.push(query.limit.into());
         self.read(move |conn| query_all(conn, &sql, rusqlite::params_from_iter(values), run_from_row))
@@ -260,26 +264,21 @@ impl Backend for SqliteBackend {
     ) -> BoxFuture<'a, Result<Vec<LeadMessage>>> {
         let (from, to) = (from.to_string(), to.to_string());
         self.read(move |conn| {
-            query_all(
-                conn,
-                LEAD_MESSAGES,
-                params![from, to, limit],
-                |row| {
-                    let record_id: String = row.get(0)?;
-                    let history: String = row.get(4)?;
-                    let history = serde_json::from_str(&history).map_err(|source| StoreError::Corrupt {
-                        what: format!("a message of record {record_id}"),
-                        source,
-                    })?;
-                    Ok(LeadMessage {
-                        record_id,
-                        record_created_at: row.get(1)?,
-                        message_created_at: row.get(2)?,
-                        status: row.get(3)?,
-                        history,
-                    })
-                },
-            )
+            query_all(conn, LEAD_MESSAGES, params![from, to, limit], |row| {
+                let record_id: String = row.get(0)?;
+                let history: String = row.get(4)?;
+                let history = serde_json::from_str(&history).map_err(|source| StoreError::Corrupt {
+                    what: format!("a message of record {record_id}"),
+                    source,
+                })?;
+                Ok(LeadMessage {
+                    record_id,
+                    record_created_at: row.get(1)?,
+                    message_created_at: row.get(2)?,
+                    status: row.get(3)?,
+                    history,
+                })
+            })
         })
     }
 

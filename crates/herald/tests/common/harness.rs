@@ -485,13 +485,10 @@ impl Harness {
     /// Signs the API user in to the console with their token; returns the session cookie's value.
     pub async fn console_session(&self) -> String {
         let token = self.token.as_deref().expect("the harness has an API user");
-        let response = self
-            .plain()
-            .post(self.url("/console/login"))
-            .form(&[("token", token)])
-            .send()
-            .await
-            .unwrap();
+        // The sign-in answers 303 with the cookie: read it there, not after following the redirect.
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response =
+            client.post(self.url("/console/login")).form(&[("token", token)]).send().await.unwrap();
         let cookie = response.headers().get("set-cookie").expect("a session cookie").to_str().unwrap();
         let pair = cookie.split(';').next().unwrap();
         pair.strip_prefix("herald_session=").expect("the session cookie").to_string()
@@ -521,7 +518,10 @@ impl Harness {
             for link in text.split("href=\"").skip(1).filter_map(|rest| rest.split('"').next()) {
                 let link = link.replace("&amp;", "&");
                 let link = link.split('#').next().unwrap_or_default().to_string();
-                if link.starts_with("/console") && !link.starts_with("/console/assets") && seen.insert(link.clone()) {
+                if link.starts_with("/console")
+                    && !link.starts_with("/console/assets")
+                    && seen.insert(link.clone())
+                {
                     queue.push_back(link);
                 }
             }
