@@ -285,6 +285,23 @@ async fn debugging_kixie_send_with_its_inputs_shows_its_output_variables() {
 }
 
 #[tokio::test]
+async fn a_server_without_a_sandbox_debugs_against_one_it_starts_for_the_run_never_a_provider() {
+    let api = Api::with_sandbox(false).await;
+    let session = api.session("admin").await;
+    let csrf = api.csrf(&session).await;
+    let fields = [("csrf", csrf.as_str()), ("flow", "Kixie_Send"), ("input.phone", PHONE)];
+    let answer = api.post_form("/console/debug", Some(&session), &fields).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    let shown = text(&answer.text);
+    assert!(shown.contains("a sandbox started for this run at http://127.0.0.1:"), "{shown}");
+    // Its Kixie account is the sandbox's default one, not the vault's: the emulator refuses the key.
+    assert!(shown.contains("HTTP 401") && shown.contains("Invalid apikey or businessid"), "{shown}");
+    assert!(shown.contains("The flow failed:"), "{shown}");
+    assert!(api.sandbox.requests().is_empty(), "the fixture's sandbox was not the one used");
+    api.assert_no_secret();
+}
+
+#[tokio::test]
 async fn bad_json_an_unknown_field_or_a_bad_input_shows_the_problem_and_runs_nothing() {
     let api = Api::new().await;
     let session = api.session("admin").await;

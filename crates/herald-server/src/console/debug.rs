@@ -487,7 +487,7 @@ fn debug_form_of(session: &Session, flow: &CompiledFlow, form: &Form) -> Markup 
                         @let value = form.inputs.get(*name).map(String::as_str).unwrap_or("");
                         @let field = format!("input.{name}");
                         label {
-                            (name) " " span.kind { "(" (type_name) ")" }
+                            span { (name) " " span.kind { "(" (type_name) ")" } }
                             @match input_kind(type_name) {
                                 InputKind::Text => { input type="text" name=(field) value=(value); }
                                 InputKind::Number => { input type="number" step="any" name=(field) value=(value); }

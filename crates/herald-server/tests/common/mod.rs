@@ -230,6 +230,13 @@ pub struct Api {
 
 impl Api {
     pub async fn new() -> Api {
+        Api::with_sandbox(true).await
+    }
+
+    /// The fixture, with the engine's callouts sent to the in-process sandbox (`herald serve
+    /// --sandbox`) or, with `callouts_to_sandbox` false, where the project says (the sandbox still
+    /// runs, and receives nothing).
+    pub async fn with_sandbox(callouts_to_sandbox: bool) -> Api {
         let kixie = json!({"businessid": BUSINESSID, "apikey": APIKEY});
         let sandbox = Sandbox::new(SandboxOptions::default().with_section("kixie", kixie).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -245,7 +252,7 @@ impl Api {
         }
         let project = herald_flow::load(&root).unwrap_or_else(|d| panic!("{d}"));
         let mut options = EngineOptions::for_database(dir.path().join("herald.db"));
-        options.sandbox = Some(format!("http://{address}"));
+        options.sandbox = callouts_to_sandbox.then(|| format!("http://{address}"));
         options.workers = 2;
         let engine = Engine::open(std::sync::Arc::new(project), &options).await.unwrap();
         engine.start().await.unwrap();
