@@ -108,7 +108,7 @@ async fn a_confirmed_retry_goes_on_from_the_send_and_the_run_finishes_once_the_r
 }
 
 #[tokio::test]
-async fn a_retry_without_the_csrf_token_or_unconfirmed_retries_nothing() {
+async fn a_retry_without_the_csrf_token_unconfirmed_or_from_an_unknown_element_retries_nothing() {
     let api = Api::new().await;
     let run = refused_kixie_run(&api).await;
     let before = api.engine.run(&run).await.unwrap();
@@ -122,6 +122,12 @@ async fn a_retry_without_the_csrf_token_or_unconfirmed_retries_nothing() {
     let csrf = api.csrf(&session).await;
     let unconfirmed = api.post_form(&path, Some(&session), &[("csrf", &csrf)]).await;
     assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST, "{}", unconfirmed.text);
+    let nowhere = api
+        .post_form(&path, Some(&session), &[("csrf", &csrf), ("confirm", "yes"), ("from", "Send_SMSS")])
+        .await;
+    assert_eq!(nowhere.status, StatusCode::CONFLICT, "{}", nowhere.text);
+    assert!(text(&nowhere.text).contains("Not retried"), "{}", nowhere.text);
+    assert!(text(&nowhere.text).contains("has no element `Send_SMSS`"), "{}", nowhere.text);
 
     let after = api.engine.run(&run).await.unwrap();
     assert_eq!((after.status, after.updated_at), (RunStatus::Failed, before.updated_at), "nothing retried");

@@ -53,10 +53,10 @@ async fn confirm(State(engine): State<Engine>, session: Session, Path(id): Path<
     }
     let plan = match engine.retry_plan(&id).await {
         Ok(plan) => plan,
-        Err(error) => return session.refusal(ApiError::from(error)),
+        Err(error) => return not_retried(&session, ApiError::from(error)),
     };
     if !offered(plan.run.status) {
-        return session.refusal(ApiError::from(not_offered(&id, plan.run.status)));
+        return not_retried(&session, ApiError::from(not_offered(&id, plan.run.status)));
     }
     Html(page(&session, &plan).into_string()).into_response()
 }
@@ -86,10 +86,10 @@ async fn retry(
     }
     let run = match engine.run(&id).await {
         Ok(run) => run,
-        Err(error) => return session.refusal(ApiError::from(error)),
+        Err(error) => return not_retried(&session, ApiError::from(error)),
     };
     if !offered(run.status) {
-        return session.refusal(ApiError::from(not_offered(&id, run.status)));
+        return not_retried(&session, ApiError::from(not_offered(&id, run.status)));
     }
     let from = form_field(&body, "from").filter(|from| !from.is_empty());
     match engine.retry_run(&id, from.as_deref().map(|from| from.as_str())).await {
@@ -100,8 +100,16 @@ async fn retry(
             Redirect::to(&format!("/console/runs/{}?{}", url_segment(&outcome.run_id), query.finish()))
                 .into_response()
         }
-        Err(error) => session.refusal(ApiError::from(error)),
+        Err(error) => not_retried(&session, ApiError::from(error)),
     }
+}
+
+/// Why a run was not (or cannot be) retried, with the API's status and message: 404 for a run that
+/// does not exist, 409 for one the retry refuses.
+fn not_retried(session: &Session, error: ApiError) -> Response {
+    let message = error.errors.first().map(|problem| problem.message.clone()).unwrap_or_default();
+    let page = super::pages::message_page(&session.view(), "Not retried", &message);
+    (error.status, Html(page.into_string())).into_response()
 }
 
 fn page(session: &Session, plan: &RetryPlan) -> Markup {
