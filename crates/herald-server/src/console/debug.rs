@@ -457,7 +457,7 @@ fn debug_form_of(session: &Session, flow: &CompiledFlow, form: &Form) -> Markup 
                         input type="radio" name="source" value="new" checked[form.source != "existing"];
                         " A new record: its field values as JSON (fields left \"\" stay blank)"
                     }
-                    textarea name="record" rows="10" spellcheck="false" { (form.record) }
+                    textarea name="record" rows=(form.record.lines().count().clamp(6, 24)) spellcheck="false" { (form.record) }
                     label.choice {
                         input type="radio" name="source" value="existing" checked[form.source == "existing"];
                         " An existing record"
