@@ -33,14 +33,14 @@ mod webhooks;
 pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user, same_secret};
 pub use activity::{Activity, SPEED_SAMPLE_LIMIT, Slot, Speed, totals};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
-pub use debug::DebugRecord;
+pub use debug::{DebugRecord, DebugStart, RollbackSource, debug_with_rollback};
 pub use driver::{DebugOutcome, Interview, RunEvent};
 pub use health::{Health, NodeHealth};
 pub use nodes::DUE_POLL_EVERY;
 pub use queue::{SWEEP_AFTER, SWEEP_EVERY, SweepCounts};
 pub use records::FieldProblem;
 pub use records::RecordWrite;
-pub use runs::RetryOutcome;
+pub use runs::{PlannedSend, RetryOutcome, RetryPlan};
 pub use scheduled::WakeOutcome;
 pub use sessions::{NewSession, SESSION_HOURS, SignedIn};
 pub use vault::{
@@ -160,6 +160,9 @@ pub struct Engine {
 }
 
 struct Inner {
+    /// The database's location as opened (a SQLite path or a PostgreSQL URL): Debug's rollback mode
+    /// copies it.
+    database: PathBuf,
     /// The project version new runs start on, and the older ones runs are still on.
     versions: versions::Versions,
     store: Store,
@@ -245,6 +248,7 @@ impl Engine {
         };
         Ok(Engine {
             inner: Arc::new(Inner {
+                database: options.database.clone(),
                 versions: versions::Versions::new(live, folder),
                 store,
                 vault,

@@ -3,8 +3,10 @@
 use crate::queue::Job;
 use crate::{Engine, EngineError, now_text};
 use herald_flow::RunState;
+use herald_providers::Provider;
 use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunQuery, RunRow, RunStatus};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// What `retry_run` did.
 #[derive(Clone, Debug, Serialize)]
@@ -16,6 +18,70 @@ pub struct RetryOutcome {
     /// `nodes::hand_over`): a `herald serve` running on this database takes it, or the next one at
     /// start.
     pub queued: bool,
+}
+
+/// What a retry of a run may do, for a person to read before asking for it: where it would go on from,
+/// and which sends it may repeat.
+#[derive(Clone, Debug)]
+pub struct RetryPlan {
+    pub run: RunRow,
+    /// Where a retry goes on from when no element is named: the element the run stopped at.
+    pub stopped_at: Option<String>,
+    /// Every element of the run's flow, in file order, with its kind: a retry may name any of them.
+    pub elements: Vec<(String, &'static str)>,
+    /// Sends whose outcome herald does not know (ledger rows `pending` or `unknown`, or the send an
+    /// `unknown` run stopped at when no row names it): they may have gone out, and a retry sends them
+    /// again.
+    pub uncertain: Vec<PlannedSend>,
+    /// Sends the provider accepted: going on from their element, or from one that leads to it, sends
+    /// them again.
+    pub accepted: Vec<PlannedSend>,
+}
+
+/// One send of a run, as [`RetryPlan`] lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlannedSend {
+    pub element: Option<String>,
+    pub provider: String,
+    /// The name people know the provider by ("8x8 SMS").
+    pub provider_label: String,
+    /// The phone number (or other address) it went to; `None` when no ledger row names it.
+    pub destination: Option<String>,
+    /// The ledger's status of it; `None` when no ledger row names it.
+    pub status: Option<String>,
+    /// Whether the provider recognises a resend that carries the same idempotency key (8x8's
+    /// `clientMessageId`). A retry by hand sends with a new key, so even then it is a new message.
+    pub deduplicates: bool,
+    /// The body field the provider reads herald's key from, when it reads one.
+    pub key_field: Option<&'static str>,
+}
+
+/// Ledger statuses of a message the provider took: a resend is a second message.
+const ACCEPTED: [&str; 4] = ["queued", "sent", "delivered", "read"];
+/// Ledger statuses of a message that may or may not have gone out.
+const UNCERTAIN: [&str; 2] = ["pending", "unknown"];
+
+/// The most ledger rows of one run a retry plan reads (a bulk run's batch sends can have thousands).
+const PLANNED_ROWS: i64 = 1_000;
+
+impl PlannedSend {
+    fn of_row(row: &MessageRow) -> PlannedSend {
+        let provider = Provider::from_name(&row.provider);
+        PlannedSend {
+            element: row.element.clone(),
+            provider: row.provider.clone(),
+            provider_label: provider.map_or_else(|| row.provider.clone(), |p| p.label().to_string()),
+            destination: Some(row.destination.clone()),
+            status: Some(row.status.clone()),
+            deduplicates: provider.is_some_and(deduplicates),
+            key_field: provider.and_then(|p| p.idempotency_field()).map(|field| field.field),
+        }
+    }
+}
+
+/// Whether the provider recognises a resend of a single message by herald's key.
+fn deduplicates(provider: Provider) -> bool {
+    provider.recognises_resend(&Value::Object(Map::new()))
 }
 
 impl Engine {
@@ -86,6 +152,57 @@ impl Engine {
         })
         .await?;
         Ok(RetryOutcome { run_id: id.to_string(), from_element: from, queued })
+    }
+
+    /// What retrying run `id` may do (see [`RetryPlan`]), read from its journaled state, its flow as
+    /// of the version it runs on and its ledger rows. Nothing is changed.
+    pub async fn retry_plan(&self, id: &str) -> Result<RetryPlan, EngineError> {
+        let run = self.run(id).await?;
+        let refuse = |reason: String| EngineError::NotRetryable { id: id.to_string(), reason };
+        let project = self.project_for(run.version).await.map_err(refuse)?;
+        let flow = project
+            .flows
+            .get(&run.flow)
+            .cloned()
+            .ok_or_else(|| refuse(format!("its flow {} is not in the loaded project", run.flow)))?;
+        let state: RunState = RunState::deserialize(&run.state)
+            .map_err(|error| refuse(format!("its journaled state cannot be read: {error}")))?;
+        let stopped_at = flow.stopped_at(&state);
+        let elements = flow
+            .element_names()
+            .map(|name| (name.to_string(), flow.element_kind(name).map_or("", |kind| kind.as_str())))
+            .collect();
+        let filter =
+            MessageFilter { run_id: Some(id.to_string()), limit: PLANNED_ROWS, ..Default::default() };
+        let mut rows = self.inner.store.messages(&filter).await?;
+        rows.reverse();
+        let of_status = |statuses: &[&str]| -> Vec<PlannedSend> {
+            rows.iter()
+                .filter(|row| statuses.contains(&row.status.as_str()))
+                .map(PlannedSend::of_row)
+                .collect()
+        };
+        let mut uncertain = of_status(&UNCERTAIN);
+        let accepted = of_status(&ACCEPTED);
+        // A send in flight to a provider whose messages herald cannot read from the request (a generic
+        // API) leaves no ledger row; the run's `unknown` status still says it may have gone out.
+        if run.status == RunStatus::Unknown && uncertain.is_empty() {
+            let provider = stopped_at
+                .as_deref()
+                .and_then(|element| flow.credential_uses().find(|used| used.element == element))
+                .map(|used| used.provider);
+            uncertain.push(PlannedSend {
+                element: stopped_at.clone(),
+                provider: provider.map_or_else(String::new, |p| p.name().to_string()),
+                provider_label: provider
+                    .map_or_else(|| "the provider".to_string(), |p| p.label().to_string()),
+                destination: None,
+                status: None,
+                deduplicates: provider.is_some_and(deduplicates),
+                key_field: provider.and_then(|p| p.idempotency_field()).map(|field| field.field),
+            });
+        }
+        Ok(RetryPlan { run, stopped_at, elements, uncertain, accepted })
     }
 
     /// Ledger rows, newest first.

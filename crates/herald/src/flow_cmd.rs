@@ -2,7 +2,7 @@
 
 use crate::serve::{load_project, open_engine};
 use anyhow::{Context, Result, bail};
-use herald_engine::DebugOutcome;
+use herald_engine::{DebugOutcome, DebugStart, RollbackSource};
 use herald_flow::{RunState, TraceEntry};
 use herald_store::RunStatus;
 use serde_json::Value;
@@ -78,12 +78,6 @@ pub struct DebugOptions {
     pub rollback: bool,
 }
 
-/// How the flow starts: from a record (record-triggered) or from input values (autolaunched).
-enum Start {
-    Record(herald_engine::DebugRecord),
-    Inputs(serde_json::Map<String, Value>),
-}
-
 /// `--input NAME=VALUE`: the value is JSON (`3`, `true`, `"text"`, `["a","b"]`); anything that does
 /// not parse as JSON is taken as text as written, so `--input smsBody=Hello` needs no quotes. Text that
 /// happens to be valid JSON (`42`, `true`, `null`) must be quoted to stay text: `--input code='"42"'`.
@@ -127,9 +121,12 @@ pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugO
             None => serde_json::Map::new(),
         };
         let prior = prior.as_deref().map(|text| json_object("--prior", text)).transpose()?;
-        Start::Record(herald_engine::DebugRecord { id: record_id.clone(), fields, prior })
+        DebugStart::Record {
+            record: herald_engine::DebugRecord { id: record_id.clone(), fields, prior },
+            check_entry: !ignore_entry_condition,
+        }
     } else {
-        Start::Inputs(parse_inputs(&inputs)?)
+        DebugStart::Inputs(parse_inputs(&inputs)?)
     };
     let project = match load_project(dir) {
         Ok(project) => project,
@@ -141,52 +138,42 @@ pub async fn debug(dir: &Path, flow: &str, record: Option<&str>, options: DebugO
         bail!("no flow named `{flow}` in {} {hint}", dir.display());
     };
     match (&start, &compiled.trigger) {
-        (Start::Record(_), None) => bail!(
+        (DebugStart::Record { .. }, None) => bail!(
             "flow {flow} is autolaunched (it has no `trigger:`): drop --record, and pass its input variables with --input NAME=VALUE"
         ),
-        (Start::Inputs(_), Some(trigger)) => bail!(
+        (DebugStart::Inputs(_), Some(trigger)) => bail!(
             "flow {flow} is triggered by a {} record: give the record with --record '{{\"Field\": \"value\"}}', or an existing one with --record-id ID",
             trigger.object
         ),
         _ => {}
     }
-    // Rollback mode runs on a copy of the database taken now, deleted when this returns: whatever the
-    // run writes (records, the runs they start, ledger rows, consent) goes with it.
-    let copy =
-        if rollback { Some(tempfile::tempdir().context("cannot make a folder for the copy")?) } else { None };
-    let engine = match &copy {
-        None => open_engine(dir, Arc::clone(&project), db, sandbox).await?,
-        Some(folder) => {
-            let real = crate::serve::engine_options(dir, &project, db);
-            let copied = folder.path().join("rollback.db");
-            herald_store::Store::copy_database(&real.database, &copied).await.with_context(|| {
-                format!("cannot copy the database {} for rollback mode", crate::serve::shown(&real.database))
-            })?;
-            let mut options = herald_engine::EngineOptions::for_database(copied);
-            // The secrets in the copy are sealed under the real master key.
-            if real.key_file.exists() {
-                options.key_file = real.key_file;
-            }
-            options.sandbox = sandbox;
-            options.workers = real.workers;
-            herald_engine::Engine::open(Arc::clone(&project), &options)
-                .await
-                .context("cannot open the copy")?
-        }
-    };
-    println!("Debugging flow {} ({}) {}", compiled.label, compiled.name, started_by(&compiled));
-    if rollback {
+    let outcome = if rollback {
+        // On a copy of the database taken now, deleted when the run ends: whatever the run writes
+        // (records, the runs they start, ledger rows, consent) goes with it.
+        let source = RollbackSource::of(&crate::serve::engine_options(dir, &project, db));
+        let database = crate::serve::shown(&source.database);
+        println!("Debugging flow {} ({}) {}", compiled.label, compiled.name, started_by(&compiled));
         println!(
             "Rollback mode: nothing this run writes is kept (records, runs, messages); callouts are made."
         );
-    }
-    let actor = match &as_user {
-        None => engine.automation_user().clone(),
-        Some(name) => herald_engine::run_user(&engine.user_named(name).await?),
-    };
-    let outcome = match &start {
-        Start::Record(record) => engine.debug_run_on(flow, record, !ignore_entry_condition, &actor).await?,
-        Start::Inputs(inputs) => engine.debug_run_autolaunched(flow, inputs, &actor).await?,
+        herald_engine::debug_with_rollback(
+            Arc::clone(&project),
+            &source,
+            sandbox,
+            flow,
+            &start,
+            as_user.as_deref(),
+        )
+        .await
+        .with_context(|| format!("rollback mode, on a copy of the database {database}"))?
+    } else {
+        let engine = open_engine(dir, Arc::clone(&project), db, sandbox).await?;
+        println!("Debugging flow {} ({}) {}", compiled.label, compiled.name, started_by(&compiled));
+        let actor = match &as_user {
+            None => engine.automation_user().clone(),
+            Some(name) => herald_engine::run_user(&engine.user_named(name).await?),
+        };
+        engine.debug(flow, &start, &actor).await?
     };
     match outcome {
         DebugOutcome::NotTriggered { .. } => {

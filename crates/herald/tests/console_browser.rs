@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's Chromium, driven through WebDriver (`chromedriver`) by
 //! fantoccini, against a real `herald serve` and sandbox that the harness starts. It signs in with a
 //! password set by `herald user password`, posts a lead through the API, finds its run in the Runs
-//! page, opens it and sees its trace, and signs out.
+//! page, opens it and sees its trace, and signs out; and an admin retries an `unknown` run from its
+//! page and debugs an autolaunched flow from the Debug page.
 //!
 //! Without `chromium` and `chromedriver` on the PATH the test says why and passes, unless
 //! `HERALD_REQUIRE_BROWSER=1` (CI sets it; `scripts/test` installs them with apt where it can), in
@@ -142,4 +143,83 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     client.goto(&h.url("/console/runs")).await.unwrap();
     assert!(client.current_url().await.unwrap().path().ends_with("/console/login"), "signed out");
     client.close().await.unwrap();
+}
+
+/// An autolaunched flow added to the example for the Debug page: one Kixie text to `phone`.
+const KIXIE_SEND: &str = r#"kind: flow
+label: Send a Kixie SMS
+variables:
+  phone: {type: Text, input: true}
+  code: {type: Number, output: true}
+start: Send_SMS
+elements:
+  Send_SMS:
+    action: KixieService.Send_SMS
+    inputs:
+      businessid: "{!$Credential.Kixie_API_Auth.businessid}"
+      apikey: "{!$Credential.Kixie_API_Auth.apikey}"
+      target: "{!phone}"
+      eventname: sms
+      message: "Hello from the console"
+    outputs: {responseCode: code}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_retries_an_unknown_run_and_debugs_a_flow_from_the_console_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let setup = Harness::example("kixie-welcome-sms").sandbox_account().project_edit(|copy| {
+        std::fs::write(copy.file("flows/Kixie_Send.yaml"), KIXIE_SEND).unwrap();
+    });
+    let h = tokio::task::spawn_blocking(|| setup.start()).await.unwrap();
+    h.add_user("ada", &["Herald_Admin"]);
+    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
+    let (code, stdout, stderr) =
+        herald(&[&["user", "password", "ada"][..], &location].concat(), &format!("{PASSWORD}\n"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Kixie takes the text but the answer is cut: the run ends unknown.
+    let faults = "/_sandbox/faults/apig.kixie.com";
+    h.sandbox_put(faults, &json!({"reset_rate": 1})).await;
+    let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "Retry", "Phone": "+14155550100"})).await;
+    h.sandbox_put(faults, &json!({})).await;
+    assert_eq!(run["status"], "unknown", "{run}");
+    let run_id = run["id"].as_str().unwrap().to_string();
+
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    client.goto(&h.url("/console/login")).await.unwrap();
+    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("ada").await.unwrap();
+    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    // The run's page → Retry… → the confirmation says what may be sent twice → Retry.
+    client.goto(&h.url(&format!("/console/runs/{run_id}"))).await.unwrap();
+    client.find(Locator::LinkText("Retry…")).await.unwrap().click().await.unwrap();
+    let confirm = text_of(&client, "main").await;
+    assert!(confirm.contains("+14155550100 may receive this message twice"), "{confirm}");
+    let mut sources = vec![client.source().await.unwrap()];
+    client.find(Locator::Css("form.retry button[type=submit]")).await.unwrap().click().await.unwrap();
+    assert!(client.current_url().await.unwrap().path().ends_with(&format!("/console/runs/{run_id}")));
+    let page = text_of(&client, "main").await;
+    assert!(page.contains("Retried: the run goes on from Send_SMS"), "{page}");
+    assert_eq!(h.finished_run(&run_id).await["status"], "finished");
+
+    // Debug → pick Kixie_Send → its phone → run: the trace ends "All done.".
+    client.find(Locator::LinkText("Debug")).await.unwrap().click().await.unwrap();
+    let pick = client.find(Locator::Css("form.pick select[name=flow]")).await.unwrap();
+    pick.select_by_value("Kixie_Send").await.unwrap();
+    client.find(Locator::Css("form.pick button[type=submit]")).await.unwrap().click().await.unwrap();
+    let phone = client.find(Locator::Css("input[name='input.phone']")).await.unwrap();
+    phone.send_keys("+14155550100").await.unwrap();
+    client.find(Locator::Css("form.debug button[type=submit]")).await.unwrap().click().await.unwrap();
+    let result = text_of(&client, "section.debug-result").await;
+    for shown in ["Send_SMS", "apikey", "••••••", "code", "200", "All done."] {
+        assert!(result.contains(shown), "{shown} in the debug result: {result}");
+    }
+    sources.push(client.source().await.unwrap());
+    client.close().await.unwrap();
+    for (_, secret) in sandbox_account("kixie-welcome-sms").credentials {
+        assert!(sources.iter().all(|source| !source.contains(secret)), "a secret on a console page");
+    }
 }

@@ -8,8 +8,10 @@
 //! and the other headers of [`security_headers`].
 
 mod charts;
+mod debug;
 mod home;
 mod pages;
+mod retry;
 
 use crate::auth::require_scope;
 use crate::error::ApiError;
@@ -46,6 +48,8 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/console/runs", get(runs))
         .route("/console/runs/{id}", get(run))
         .route("/console/assets/console.css", get(stylesheet))
+        .merge(retry::routes())
+        .merge(debug::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -330,13 +334,30 @@ async fn runs(
     Html(pages::runs(&session.view(), &view).into_string()).into_response()
 }
 
-/// `GET /console/runs/{id}`: a run as the API shows it (secrets masked), with its trace and fault.
-async fn run(State(engine): State<Engine>, session: Session, Path(id): Path<String>) -> Response {
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct RunNotice {
+    retried: Option<String>,
+}
+
+/// `GET /console/runs/{id}[?retried=ELEMENT]`: a run as the API shows it (secrets masked), with its
+/// trace and fault; `retried` is the notice a retry from the console leaves.
+async fn run(
+    State(engine): State<Engine>,
+    session: Session,
+    Path(id): Path<String>,
+    notice: Result<Query<RunNotice>, QueryRejection>,
+) -> Response {
     if let Some(refused) = session.refused_without(&engine, ApiScope::ReadRuns) {
         return refused;
     }
+    let notice = notice.map(|Query(notice)| notice).unwrap_or_default();
     match engine.run(&id).await {
-        Ok(run) => Html(pages::run(&session.view(), &crate::run_json(&run)).into_string()).into_response(),
+        Ok(run) => {
+            let retry = retry::offered(run.status)
+                && session.refused_without(&engine, ApiScope::ManageFlows).is_none();
+            let page = pages::run(&session.view(), &crate::run_json(&run), retry, notice.retried.as_deref());
+            Html(page.into_string()).into_response()
+        }
         Err(error) => {
             let error = ApiError::from(error);
             let message = error.errors.first().map(|problem| problem.message.clone()).unwrap_or_default();

@@ -24,7 +24,8 @@ const STATUSES: [RunStatus; 7] = [
 ];
 
 /// The console's sections, in the order of the header's navigation: (label, path).
-const SECTIONS: &[(&str, &str)] = &[("Home", "/console"), ("Runs", "/console/runs")];
+const SECTIONS: &[(&str, &str)] =
+    &[("Home", "/console"), ("Runs", "/console/runs"), ("Debug", "/console/debug")];
 
 /// Every page's frame: the header (navigation and sign-out, when someone is signed in) and `body`.
 pub(crate) fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
@@ -185,8 +186,9 @@ pub(crate) fn runs(viewer: &Viewer<'_>, view: &RunsView<'_>) -> Markup {
     )
 }
 
-/// A run as [`crate::run_json`] shows it to the API: the same fields, the same masked trace.
-pub(crate) fn run(viewer: &Viewer<'_>, run: &Value) -> Markup {
+/// A run as [`crate::run_json`] shows it to the API: the same fields, the same masked trace. With
+/// `retry`, a link to retry it (see `retry.rs`); `retried` is the element a retry just went on from.
+pub(crate) fn run(viewer: &Viewer<'_>, run: &Value, retry: bool, retried: Option<&str>) -> Markup {
     let text = |key: &str| run[key].as_str().unwrap_or("").to_string();
     let trace = run["trace"].as_array().cloned().unwrap_or_default();
     let record_runs = {
@@ -199,6 +201,12 @@ pub(crate) fn run(viewer: &Viewer<'_>, run: &Value) -> Markup {
         &format!("Run {}", text("id")),
         html! {
             h1 { "Run " code { (text("id")) } }
+            @if let Some(element) = retried {
+                p.notice role="status" { "Retried: the run goes on from " code { (element) } ". Reload to follow it." }
+            }
+            @if retry {
+                p.actions { a.button href=(format!("/console/runs/{}/retry", url_segment(&text("id")))) { "Retry…" } }
+            }
             dl.run {
                 dt { "Status" } dd { span class=(format!("status {}", text("status"))) { (text("status")) } }
                 dt { "Flow" } dd { (text("flow")) }
@@ -258,6 +266,6 @@ const SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// A run id as one path segment.
-fn url_segment(text: &str) -> String {
+pub(crate) fn url_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }

@@ -221,6 +221,8 @@ impl Answer {
 pub struct Api {
     _dir: tempfile::TempDir,
     pub engine: Engine,
+    /// The in-process sandbox the engine's callouts go to: its faults, and what it received.
+    pub sandbox: Sandbox,
     pub router: Router,
     pub tokens: BTreeMap<String, String>,
     pub answers: Mutex<Vec<String>>,
@@ -228,11 +230,18 @@ pub struct Api {
 
 impl Api {
     pub async fn new() -> Api {
+        Api::with_sandbox(true).await
+    }
+
+    /// The fixture, with the engine's callouts sent to the in-process sandbox (`herald serve
+    /// --sandbox`) or, with `callouts_to_sandbox` false, where the project says (the sandbox still
+    /// runs, and receives nothing).
+    pub async fn with_sandbox(callouts_to_sandbox: bool) -> Api {
         let kixie = json!({"businessid": BUSINESSID, "apikey": APIKEY});
         let sandbox = Sandbox::new(SandboxOptions::default().with_section("kixie", kixie).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(sandbox.serve(listener));
+        tokio::spawn(sandbox.clone().serve(listener));
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
@@ -243,7 +252,7 @@ impl Api {
         }
         let project = herald_flow::load(&root).unwrap_or_else(|d| panic!("{d}"));
         let mut options = EngineOptions::for_database(dir.path().join("herald.db"));
-        options.sandbox = Some(format!("http://{address}"));
+        options.sandbox = callouts_to_sandbox.then(|| format!("http://{address}"));
         options.workers = 2;
         let engine = Engine::open(std::sync::Arc::new(project), &options).await.unwrap();
         engine.start().await.unwrap();
@@ -263,7 +272,7 @@ impl Api {
             tokens.insert(name.clone(), engine.create_token(&name).await.unwrap().to_string());
         }
         let router = herald_server::router(engine.clone());
-        let api = Api { _dir: dir, engine, router, tokens, answers: Mutex::new(Vec::new()) };
+        let api = Api { _dir: dir, engine, sandbox, router, tokens, answers: Mutex::new(Vec::new()) };
         api.set_secret("businessid", BUSINESSID).await;
         api.set_secret("apikey", APIKEY).await;
         api
@@ -332,6 +341,33 @@ impl Api {
             self.ended(run).await;
         }
         (body["id"].as_str().unwrap().to_string(), runs)
+    }
+
+    /// Invokes the autolaunched `flow` as `admin` with one interview of `inputs`; returns the run it
+    /// became at a Wait (the flow must reach one, as `Kixie_Later` does).
+    pub async fn waiting_run(&self, flow: &str, inputs: Value) -> String {
+        let path = format!("/services/data/v60.0/actions/custom/flow/{flow}");
+        let answer = self.post_json(&path, json!({"inputs": [inputs]})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        let result = answer.json()[0].clone();
+        result["runId"].as_str().unwrap_or_else(|| panic!("{flow} did not wait: {result}")).to_string()
+    }
+
+    /// Wakes a waiting run as `admin` and waits for it to end.
+    pub async fn wake(&self, run_id: &str) -> RunStatus {
+        let answer = self.post_json(&format!("/api/v1/runs/{run_id}/wake"), json!({})).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+        self.ended(run_id).await
+    }
+
+    /// Every answer so far, as kept by [`Api::request`], checked to hold none of the Kixie secrets.
+    pub fn assert_no_secret(&self) {
+        let answers = self.answers.lock().unwrap();
+        for secret in [BUSINESSID, APIKEY, WRONG_APIKEY] {
+            if let Some(answer) = answers.iter().find(|answer| answer.contains(secret)) {
+                panic!("a secret in an answer: {answer}");
+            }
+        }
     }
 
     pub async fn ended(&self, run_id: &str) -> RunStatus {
