@@ -2,11 +2,12 @@
 
 use crate::queue::Job;
 use crate::{Engine, EngineError, now_text};
-use herald_flow::RunState;
+use herald_flow::{CompiledFlow, RunState};
 use herald_providers::Provider;
 use herald_store::{MessageFilter, MessageRow, ReceiptRow, RunQuery, RunRow, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// What `retry_run` did.
 #[derive(Clone, Debug, Serialize)]
@@ -103,24 +104,30 @@ impl Engine {
         Ok(self.inner.store.runs_page(query).await?)
     }
 
-    /// Runs a failed, unknown or finished run again from the element where it stopped, or from
-    /// `from_element`; a waiting run is retried at once. A retried send is a new message to the
-    /// provider (a new idempotency key): that is what a retry by hand asks for.
-    pub async fn retry_run(&self, id: &str, from_element: Option<&str>) -> Result<RetryOutcome, EngineError> {
+    /// A run with the flow of the version it started on (a retry runs on it) and its journaled state.
+    async fn run_on_its_flow(&self, id: &str) -> Result<(RunRow, Arc<CompiledFlow>, RunState), EngineError> {
         let run = self.run(id).await?;
         let refuse = |reason: String| EngineError::NotRetryable { id: id.to_string(), reason };
-        if matches!(run.status, RunStatus::Ready | RunStatus::Running) {
-            return Err(refuse(format!("it is {}; wait for it to end", run.status.as_str())));
-        }
-        // Retried on the version it started on, as it will run.
         let project = self.project_for(run.version).await.map_err(refuse)?;
         let flow = project
             .flows
             .get(&run.flow)
             .cloned()
             .ok_or_else(|| refuse(format!("its flow {} is not in the loaded project", run.flow)))?;
-        let mut state: RunState = RunState::deserialize(&run.state)
+        let state: RunState = RunState::deserialize(&run.state)
             .map_err(|error| refuse(format!("its journaled state cannot be read: {error}")))?;
+        Ok((run, flow, state))
+    }
+
+    /// Runs a failed, unknown or finished run again from the element where it stopped, or from
+    /// `from_element`; a waiting run is retried at once. A retried send is a new message to the
+    /// provider (a new idempotency key): that is what a retry by hand asks for.
+    pub async fn retry_run(&self, id: &str, from_element: Option<&str>) -> Result<RetryOutcome, EngineError> {
+        let refuse = |reason: String| EngineError::NotRetryable { id: id.to_string(), reason };
+        let (run, flow, mut state) = self.run_on_its_flow(id).await?;
+        if matches!(run.status, RunStatus::Ready | RunStatus::Running) {
+            return Err(refuse(format!("it is {}; wait for it to end", run.status.as_str())));
+        }
         let from = if run.status == RunStatus::Waiting && from_element.is_none() {
             // Keep the pending attempt and its idempotency key: it is the same send, only sooner.
             flow.retry_now(&mut state).unwrap_or_default()
@@ -157,16 +164,7 @@ impl Engine {
     /// What retrying run `id` may do (see [`RetryPlan`]), read from its journaled state, its flow as
     /// of the version it runs on and its ledger rows. Nothing is changed.
     pub async fn retry_plan(&self, id: &str) -> Result<RetryPlan, EngineError> {
-        let run = self.run(id).await?;
-        let refuse = |reason: String| EngineError::NotRetryable { id: id.to_string(), reason };
-        let project = self.project_for(run.version).await.map_err(refuse)?;
-        let flow = project
-            .flows
-            .get(&run.flow)
-            .cloned()
-            .ok_or_else(|| refuse(format!("its flow {} is not in the loaded project", run.flow)))?;
-        let state: RunState = RunState::deserialize(&run.state)
-            .map_err(|error| refuse(format!("its journaled state cannot be read: {error}")))?;
+        let (run, flow, state) = self.run_on_its_flow(id).await?;
         let stopped_at = flow.stopped_at(&state);
         let elements = flow
             .element_names()
