@@ -95,3 +95,49 @@ fn a_records_waiting_runs_are_read_through_the_record_index_not_every_waiting_ru
     assert!(plan.iter().any(|step| step.contains("runs_by_record")), "{plan:?}");
     assert!(!plan.iter().any(|step| step.contains("runs_by_status")), "{plan:?}");
 }
+
+/// The query plan of `sql` with `values`, one step a line.
+fn plan_of(conn: &Connection, sql: &str, values: Vec<rusqlite::types::Value>) -> Vec<String> {
+    conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_page_of_the_ledger_and_of_an_objects_records_is_read_along_an_index_not_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async { Store::open(&path).await.unwrap().close().await });
+    let conn = Connection::open(&path).unwrap();
+    let page = |filter: crate::MessageFilter| {
+        let (sql, values) = super::messages_query(&filter);
+        plan_of(&conn, &sql, values)
+    };
+    let before = Some(("2026-01-01T00:00:00.000000Z".to_string(), "m9".to_string()));
+    let newest = page(crate::MessageFilter { limit: 50, before: before.clone(), ..Default::default() });
+    assert!(newest.iter().any(|step| step.contains("messages_by_time")), "{newest:?}");
+    let by_phone = page(crate::MessageFilter {
+        destination: Some("+6591111111".into()),
+        status: Some("sent".into()),
+        limit: 50,
+        before,
+        ..Default::default()
+    });
+    assert!(by_phone.iter().any(|step| step.contains("messages_by_destination")), "{by_phone:?}");
+    for plan in [&newest, &by_phone] {
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort: {plan:?}");
+    }
+    let records = plan_of(
+        &conn,
+        super::RECORDS_NEWEST_FIRST,
+        vec!["Lead".to_string().into(), 900i64.into(), 50i64.into()],
+    );
+    assert!(records.iter().any(|step| step.contains("records_by_object")), "{records:?}");
+    assert!(!records.iter().any(|step| step.contains("TEMP B-TREE")), "{records:?}");
+    let receipts = plan_of(&conn, super::RECEIPTS_OF_MESSAGE, vec!["m1".to_string().into()]);
+    assert!(receipts.iter().any(|step| step.contains("receipts_by_message")), "{receipts:?}");
+}
