@@ -7,7 +7,9 @@
 //! ([`crate::auth::require_scope`]). Every console answer carries a strict Content-Security-Policy
 //! and the other headers of [`security_headers`].
 
+mod messages;
 mod pages;
+mod records;
 
 use crate::auth::require_scope;
 use crate::error::ApiError;
@@ -47,6 +49,8 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/console/runs", get(runs))
         .route("/console/runs/{id}", get(run))
         .route("/console/assets/console.css", get(stylesheet))
+        .merge(messages::routes())
+        .merge(records::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -24,7 +24,13 @@ const STATUSES: [RunStatus; 7] = [
 ];
 
 /// The console's sections, in the order of the header's navigation: (label, path).
-const SECTIONS: &[(&str, &str)] = &[("Home", "/console"), ("Runs", "/console/runs")];
+const SECTIONS: &[(&str, &str)] = &[
+    ("Home", "/console"),
+    ("Runs", "/console/runs"),
+    ("Messages", "/console/messages"),
+    ("Consent", "/console/consent"),
+    ("Records", "/console/records"),
+];
 
 /// Every page's frame: the header (navigation and sign-out, when someone is signed in) and `body`.
 pub(crate) fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
@@ -274,7 +280,7 @@ fn pretty(value: &Value) -> String {
 const SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// A run id as one path segment.
-fn url_segment(text: &str) -> String {
+/// A run id (or any value) as one path segment.
+pub(super) fn url_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
