@@ -90,7 +90,7 @@ async fn the_ledger_shows_a_sent_sms_and_a_phone_status_provider_or_channel_that
     ];
     for query in matching {
         let page = api.page(&format!("/console/messages{query}"), Some(&session)).await;
-        assert_eq!(listed(&page.text), [row.id.clone()], "{query} shows it");
+        assert_eq!(listed(&page.text), std::slice::from_ref(&row.id), "{query} shows it");
     }
     let typed = api.page("/console/messages?phone=(415)+555-0100", Some(&session)).await;
     assert!(typed.text.contains("Showing messages to +14155550100."), "{}", typed.text);
