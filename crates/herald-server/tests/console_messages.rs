@@ -255,7 +255,14 @@ async fn the_messages_and_consent_pages_need_read_runs_as_the_api_does() {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
         assert!(refused.text.contains("lacks the API scope read_runs"), "{path}: {}", refused.text);
         assert!(!refused.text.contains(PHONE), "{path} shows nothing of the ledger");
-        assert_eq!(api.page(path, Some(&runs_only)).await.status, StatusCode::OK, "{path}");
+        let allowed = api.page(path, Some(&runs_only)).await;
+        assert_eq!(allowed.status, StatusCode::OK, "{path}");
+        let csp = allowed.headers.get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+        assert!(csp.is_some_and(|csp| csp.starts_with("default-src 'self'")), "{path}: the console's CSP");
+        assert!(
+            !allowed.text.contains("<script") && !allowed.text.contains("style="),
+            "{path}: no inline script or style"
+        );
     }
     let missing = api.page("/console/messages/msg_nothing", Some(&runs_only)).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);

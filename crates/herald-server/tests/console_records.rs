@@ -161,7 +161,14 @@ async fn the_records_pages_need_read_records_as_the_api_does() {
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{path}");
         assert!(refused.text.contains("lacks the API scope read_records"), "{path}: {}", refused.text);
         assert!(!refused.text.contains("Scoped"), "{path} shows no record");
-        assert_eq!(api.page(path, Some(&records_only)).await.status, StatusCode::OK, "{path}");
+        let allowed = api.page(path, Some(&records_only)).await;
+        assert_eq!(allowed.status, StatusCode::OK, "{path}");
+        let csp = allowed.headers.get("content-security-policy").map(|v| v.to_str().unwrap().to_string());
+        assert!(csp.is_some_and(|csp| csp.starts_with("default-src 'self'")), "{path}: the console's CSP");
+        assert!(
+            !allowed.text.contains("<script") && !allowed.text.contains("style="),
+            "{path}: no inline script or style"
+        );
     }
 }
 
