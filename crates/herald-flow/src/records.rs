@@ -30,6 +30,39 @@ pub(crate) struct RecordFilter {
 }
 
 impl RecordQuery {
+    /// The records of `object` whose `field` (of type `field_type`) equals `value` as typed by a
+    /// person, judged as a Get Records `EqualTo` condition is (text without regard to case, as
+    /// SOQL): the console's search. A value that is not of the field's type is refused.
+    pub fn field_equals(
+        object: &str,
+        field: &str,
+        field_type: herald_project::FieldType,
+        value: &str,
+    ) -> Result<RecordQuery, String> {
+        let ty = crate::compile::expr_type(field_type);
+        let typed = match ty {
+            ExprType::Text => Json::String(value.to_string()),
+            _ => {
+                serde_json::from_str(value.trim()).unwrap_or_else(|_| Json::String(value.trim().to_string()))
+            }
+        };
+        let right = Value::from_json(&typed, ty).map_err(|error| format!("{field}: {error}"))?;
+        Ok(RecordQuery {
+            object: object.to_string(),
+            filters: vec![RecordFilter {
+                field: field.to_string(),
+                ty,
+                operator: Operator::EqualTo,
+                right,
+                flag: true,
+            }],
+            logic: Logic::And,
+            sort: None,
+            first_only: false,
+            fields: None,
+        })
+    }
+
     /// Whether a stored record (its fields, `Id` included) is one of the records asked for.
     pub fn matches(&self, record: &Map<String, Json>) -> bool {
         if self.filters.is_empty() {

@@ -26,6 +26,7 @@ pub(crate) async fn list(
         destination: query.destination,
         status: query.status,
         limit: crate::limit(query.limit),
+        ..MessageFilter::default()
     };
     Ok(Json(json!({"messages": engine.messages(&filter).await?})))
 }

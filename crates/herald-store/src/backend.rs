@@ -31,9 +31,9 @@ use crate::activity::{Bucket, Created, CreatedCount, LeadMessage};
 use crate::copy::{Cell, Page, Row, Table};
 use crate::{
     ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
-    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunQuery, RunRow,
-    RunStatus, SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
-    VaultSummary,
+    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, RecordAt, Result, RunQuery,
+    RunRow, RunStatus, SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow,
+    VaultNode, VaultSummary,
 };
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -95,6 +95,17 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Up to `limit` records of `object`, in creation order.
     fn records_of<'a>(&'a self, object: &'a str, limit: i64) -> BoxFuture<'a, Result<Vec<StoredRecord>>>;
+
+    /// Up to `limit` records of `object`, newest first (creation order reversed), each with its
+    /// position in that order; with `before`, only those created before the record at that position.
+    /// A backend should read them by an index on object and creation order, not sort the object's
+    /// records: the console pages through them 50 at a time.
+    fn records_newest_first<'a>(
+        &'a self,
+        object: &'a str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<RecordAt>>>;
 
     /// The records of `object` that `select` keeps, in creation order; with `first_only`, reading
     /// stops at the first one kept. With `fields`, a record holds only those fields (a backend should
@@ -210,8 +221,10 @@ pub trait Backend: Send + Sync + 'static {
 
     fn message<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<MessageRow>>>;
 
-    /// Ledger rows matching every filter that is set, newest first (by `created_at` descending, then
-    /// id); at most `filter.limit`, or 100 when it is not positive.
+    /// Ledger rows matching every filter that is set, newest first (by `created_at`, then id, both
+    /// descending), after `filter.before` when set; at most `filter.limit`, or 100 when it is not
+    /// positive. A backend should read them by an index on creation time (or on destination, when
+    /// one is given), never sort the whole ledger.
     fn messages<'a>(&'a self, filter: &'a MessageFilter) -> BoxFuture<'a, Result<Vec<MessageRow>>>;
 
     /// The sum of `attempts` of the messages sent through a named credential since `since` (each
@@ -221,6 +234,9 @@ pub trait Backend: Send + Sync + 'static {
     /// Up to `limit` receipts, newest first (by id descending); with `unmatched_only`, only status
     /// receipts not matched to a message.
     fn receipts(&self, unmatched_only: bool, limit: i64) -> BoxFuture<'_, Result<Vec<ReceiptRow>>>;
+
+    /// The receipts matched to a message, oldest first (by id); read by an index on the message.
+    fn receipts_for_message<'a>(&'a self, message_id: &'a str) -> BoxFuture<'a, Result<Vec<ReceiptRow>>>;
 
     /// How many status receipts wait for a message.
     fn unmatched_status_receipts(&self) -> BoxFuture<'_, Result<usize>>;

@@ -610,6 +610,101 @@ pub async fn a_resent_message_counts_one_more_attempt_on_its_row(database: &Data
     assert_eq!(store.message("m1").await.unwrap().unwrap().client_message_id.as_deref(), Some("c-m1"));
 }
 
+pub async fn the_ledger_is_filtered_by_provider_and_channel_and_paged_newest_first_after_a_keyset(
+    database: &Database,
+) {
+    let store = database.open().await;
+    store
+        .write(|tx| {
+            for n in 0..7i64 {
+                let mut row = message(&format!("m{n}"), &format!("k{n}"), 0);
+                row.provider = if n % 2 == 0 { "kixie".into() } else { "twilio".into() };
+                row.channel = if n == 6 { "whatsapp".into() } else { "sms".into() };
+                // Two rows share each second: the id orders them.
+                tx.upsert_message(&row, &format!("2026-01-01T00:00:0{}.000000Z", n / 2))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let ids = |rows: Vec<crate::MessageRow>| rows.into_iter().map(|row| row.id).collect::<Vec<_>>();
+    let first = store.messages(&MessageFilter { limit: 3, ..MessageFilter::default() }).await.unwrap();
+    assert_eq!(ids(first.clone()), ["m6", "m5", "m4"]);
+    let last = first.last().unwrap();
+    let after = Some((last.created_at.clone(), last.id.clone()));
+    let second = store
+        .messages(&MessageFilter { limit: 3, before: after.clone(), ..MessageFilter::default() })
+        .await
+        .unwrap();
+    assert_eq!(ids(second), ["m3", "m2", "m1"], "the next page starts after the last row, ties by id");
+    let kixie = MessageFilter { provider: Some("kixie".into()), limit: 10, ..MessageFilter::default() };
+    assert_eq!(ids(store.messages(&kixie).await.unwrap()), ["m6", "m4", "m2", "m0"]);
+    let kixie_sms = MessageFilter { channel: Some("sms".into()), before: after, ..kixie };
+    assert_eq!(ids(store.messages(&kixie_sms).await.unwrap()), ["m2", "m0"]);
+    let nobody = MessageFilter { provider: Some("vonage".into()), ..MessageFilter::default() };
+    assert!(store.messages(&nobody).await.unwrap().is_empty());
+}
+
+pub async fn a_messages_receipts_are_listed_in_the_order_they_came_and_no_other_messages(
+    database: &Database,
+) {
+    let store = database.open().await;
+    store
+        .write(|tx| {
+            tx.upsert_message(&message("m1", "k1", 0), "t0")?;
+            tx.upsert_message(&message("m2", "k2", 0), "t0")?;
+            for (message_id, status, at) in
+                [(Some("m1"), "sent", "t1"), (Some("m2"), "sent", "t1"), (None, "delivered", "t2")]
+            {
+                tx.insert_receipt(&NewReceipt {
+                    webhook: "hook",
+                    provider: "p",
+                    kind: "status",
+                    message_id,
+                    provider_message_id: Some("pm1"),
+                    client_message_id: None,
+                    status: Some(status),
+                    applied: message_id.is_some(),
+                    body: "{}",
+                    received_at: at,
+                })?;
+            }
+            // The delivered receipt came before its message was known, and is matched later.
+            let waiting = tx.unmatched_receipts("p", "pm1")?;
+            tx.match_receipt(waiting[0].id, "m1", true)
+        })
+        .await
+        .unwrap();
+    let receipts = store.receipts_for_message("m1").await.unwrap();
+    let seen: Vec<_> =
+        receipts.iter().map(|r| (r.status.as_deref(), r.received_at.as_str(), r.applied)).collect();
+    assert_eq!(seen, [(Some("sent"), "t1", true), (Some("delivered"), "t2", true)]);
+    assert!(store.receipts_for_message("m3").await.unwrap().is_empty());
+}
+
+pub async fn an_objects_records_are_paged_newest_first_after_a_position(database: &Database) {
+    let store = database.open().await;
+    store
+        .write(|tx| {
+            for n in 0..5 {
+                tx.insert_record("Lead", &format!("00Q{n}"), &record(), "t0")?;
+                tx.insert_record("Task", &format!("00T{n}"), &record(), "t0")?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let ids = |page: &[crate::RecordAt]| page.iter().map(|at| at.record.id.clone()).collect::<Vec<_>>();
+    let first = store.records_newest_first("Lead", None, 2).await.unwrap();
+    assert_eq!(ids(&first), ["00Q4", "00Q3"]);
+    assert_eq!(first[0].record.data, record());
+    let second = store.records_newest_first("Lead", Some(first[1].position), 2).await.unwrap();
+    assert_eq!(ids(&second), ["00Q2", "00Q1"]);
+    let last = store.records_newest_first("Lead", Some(second[1].position), 2).await.unwrap();
+    assert_eq!(ids(&last), ["00Q0"], "another object's records are not on its pages");
+    assert!(store.records_newest_first("Contact", None, 2).await.unwrap().is_empty());
+}
+
 pub async fn the_pending_messages_of_an_attempt_are_answered_together(database: &Database) {
     let store = database.open().await;
     let moved = store
@@ -1101,6 +1196,9 @@ macro_rules! conformance_tests {
             meta_values_are_set_replaced_and_deleted,
             a_resent_message_counts_one_more_attempt_on_its_row,
             the_pending_messages_of_an_attempt_are_answered_together,
+            the_ledger_is_filtered_by_provider_and_channel_and_paged_newest_first_after_a_keyset,
+            a_messages_receipts_are_listed_in_the_order_they_came_and_no_other_messages,
+            an_objects_records_are_paged_newest_first_after_a_position,
             a_message_change_keeps_the_fields_it_does_not_set,
             a_receipt_finds_its_message_by_provider_id_else_by_client_id,
             receipts_wait_unmatched_until_their_message_is_known,

@@ -119,6 +119,11 @@ pub struct MessageFilter {
     pub run_id: Option<String>,
     pub destination: Option<String>,
     pub status: Option<String>,
+    pub provider: Option<String>,
+    pub channel: Option<String>,
+    /// Only rows listed after this one, newest first: its `(created_at, id)`. A page follows the
+    /// last row of the one before, so rows written meanwhile never shift it (keyset paging).
+    pub before: Option<(String, String)>,
     pub limit: i64,
 }
 
@@ -127,7 +132,7 @@ impl Store {
         self.backend.message(id).await
     }
 
-    /// Ledger rows, newest first.
+    /// Ledger rows, newest first (by `created_at`, then `id`, both descending).
     pub async fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageRow>> {
         self.backend.messages(filter).await
     }
@@ -145,6 +150,11 @@ impl Store {
     /// How many status receipts wait for a message.
     pub async fn unmatched_status_receipts(&self) -> Result<usize> {
         self.backend.unmatched_status_receipts().await
+    }
+
+    /// The receipts matched to a message, in the order they were received.
+    pub async fn receipts_for_message(&self, message_id: &str) -> Result<Vec<ReceiptRow>> {
+        self.backend.receipts_for_message(message_id).await
     }
 
     pub async fn consents(&self) -> Result<Vec<ConsentRow>> {

@@ -140,6 +140,14 @@ pub struct StoredRecord {
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A record and its position in its object's creation order: what a page of records newest first
+/// hands back so the next page can start after its last record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordAt {
+    pub position: i64,
+    pub record: StoredRecord,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
@@ -397,6 +405,17 @@ impl Store {
     /// Up to `limit` records of `object`, in creation order.
     pub async fn records_of(&self, object: &str, limit: i64) -> Result<Vec<StoredRecord>> {
         self.backend.records_of(object, limit).await
+    }
+
+    /// Up to `limit` records of `object`, newest first, each with its position; with `before`, those
+    /// created before the record at that position (the next page after it).
+    pub async fn records_newest_first(
+        &self,
+        object: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<RecordAt>> {
+        self.backend.records_newest_first(object, before, limit).await
     }
 
     /// The records of `object` that `select` keeps (it may also trim them), in creation order, read

@@ -681,7 +681,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime()?.block_on(runs_cmd::wake(&location.project, location.db, &id))
         }
         Command::Messages(MessagesCommand::List { run, destination, status, limit, json, location }) => {
-            let filter = herald_store::MessageFilter { run_id: run, destination, status, limit };
+            let filter =
+                herald_store::MessageFilter { run_id: run, destination, status, limit, ..Default::default() };
             runtime()?.block_on(runs_cmd::messages(&location.project, location.db, filter, json))
         }
         Command::Webhook(WebhookCommand::Secret { name, location }) => {

@@ -2,7 +2,8 @@
 //! fantoccini, against a real `herald serve` and sandbox that the harness starts. It signs in with a
 //! password set by `herald user password`, posts a lead through the API, finds its run in the Runs
 //! page, opens it and sees its trace, and signs out; and an admin retries an `unknown` run from its
-//! page and debugs an autolaunched flow from the Debug page.
+//! page and debugs an autolaunched flow from the Debug page; and a user finds the Task a failed text
+//! left through Records, and the text through Messages.
 //!
 //! Without `chromium` and `chromedriver` on the PATH the test says why and passes, unless
 //! `HERALD_REQUIRE_BROWSER=1` (CI sets it; `scripts/test` installs them with apt where it can), in
@@ -222,4 +223,80 @@ async fn an_admin_retries_an_unknown_run_and_debugs_a_flow_from_the_console_in_c
     for (_, secret) in sandbox_account("kixie-welcome-sms").credentials {
         assert!(sources.iter().all(|source| !source.contains(secret)), "a secret on a console page");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_through_messages_in_chromium()
+{
+    let Some((chromium, chromedriver)) = browser() else { return };
+    const WRONG_KEY: &str = "browser-wrong-apikey-2f8e";
+    let h = tokio::task::spawn_blocking(|| {
+        Harness::example("kixie-welcome-sms")
+            .sandbox_account()
+            .credential(["Kixie_API_Auth", "Kixie_Principal", "apikey"], WRONG_KEY)
+            .start()
+    })
+    .await
+    .unwrap();
+    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
+    let (code, stdout, stderr) =
+        herald(&[&["user", "password", "webform"][..], &location].concat(), &format!("{PASSWORD}\n"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The text fails on the wrong key; the flow's fault path logs a Task pointing to the lead.
+    let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "Browserby", "Phone": "+14155550100"})).await;
+    let lead = run["recordId"].as_str().unwrap_or_else(|| panic!("a lead: {run}")).to_string();
+
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    client.goto(&h.url("/console/login")).await.unwrap();
+    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
+    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    // Records → Lead → the lead → the Task in its related list.
+    client.find(Locator::LinkText("Records")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("a[href='/console/records/Lead']")).await.unwrap().click().await.unwrap();
+    let lead_link = format!("a[href='/console/records/Lead/{lead}']");
+    client
+        .find(Locator::Css(&lead_link))
+        .await
+        .unwrap_or_else(|e| panic!("lead {lead} listed: {e}"))
+        .click()
+        .await
+        .unwrap();
+    let lead_page = text_of(&client, "main").await;
+    for shown in ["Ada Browserby", "Runs it started", "Lead_Welcome_SMS", "Related", "WhoId"] {
+        assert!(lead_page.contains(shown), "{shown} on the lead's page: {lead_page}");
+    }
+    client
+        .find(Locator::Css("section.related a[href^='/console/records/Task/']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(client.current_url().await.unwrap().path().starts_with("/console/records/Task/"));
+    let task_page = text_of(&client, "main").await;
+    assert!(task_page.contains("SMS failed"), "the fault path's Task: {task_page}");
+    client.find(Locator::Css(&lead_link)).await.expect("the Task links back to its lead");
+
+    // Messages → the message: where it went, and its status history.
+    client.find(Locator::LinkText("Messages")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Css("table.messages tbody td a[href^='/console/messages/']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let message_page = text_of(&client, "main").await;
+    for shown in ["+14155550100", "kixie", "Status history", "Idempotency key"] {
+        assert!(message_page.contains(shown), "{shown} on the message's page: {message_page}");
+    }
+    for page in [&lead_page, &task_page, &message_page] {
+        assert!(!page.contains(WRONG_KEY), "no secret on a page");
+    }
+    assert!(client.get_alert_text().await.is_err(), "no script ran");
+    client.close().await.unwrap();
 }

@@ -10,7 +10,9 @@
 mod charts;
 mod debug;
 mod home;
+mod messages;
 mod pages;
+mod records;
 mod retry;
 
 use crate::auth::require_scope;
@@ -50,6 +52,8 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/console/assets/console.css", get(stylesheet))
         .merge(retry::routes())
         .merge(debug::routes())
+        .merge(messages::routes())
+        .merge(records::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -38,8 +38,8 @@ use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap, LeadMessage,
     MasterRow, MessageFilter, MessageRow, Notice, OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow,
-    Result, RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError, StoredRecord,
-    UserRow, VaultNode, VaultSummary, Write,
+    RecordAt, Result, RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError,
+    StoredRecord, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, Trips, WRAPS_UNDER, described,
@@ -58,17 +58,27 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_waiting_runs_by_record.sql"),
     include_str!("migrations/0003_console.sql"),
     include_str!("migrations/0004_created_indexes.sql"),
+    include_str!("migrations/0005_console_pages.sql"),
 ];
 
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
 
-/// The ledger filtered by run, destination and status, each optional: a plan that does not know
-/// which are given cannot use an index for any of them.
+/// The ledger filtered by run, destination, status, provider and channel, each optional, after a
+/// keyset (`$6`, `$7`: the last row of the page before): a plan that does not know which are given
+/// cannot use an index for any of them, so it is planned with its values each time.
 const MESSAGES_FILTERED: &str = select_messages!(
     "WHERE ($1::text IS NULL OR run_id = $1) AND ($2::text IS NULL OR destination = $2)
-     AND ($3::text IS NULL OR status = $3) ORDER BY created_at DESC, id LIMIT $4"
+     AND ($3::text IS NULL OR status = $3) AND ($5::text IS NULL OR provider = $5)
+     AND ($8::text IS NULL OR channel = $8)
+     AND ($6::text IS NULL OR (created_at, id) < ($6::text, $7::text))
+     ORDER BY created_at DESC, id DESC LIMIT $4"
 );
+
+/// A page of an object's records, newest first, read backwards along `records_by_object`
+/// (object, seq).
+const RECORDS_NEWEST_FIRST: &str = "SELECT id, object, data, seq FROM records
+     WHERE object = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3";
 
 /// How many notices a node may fall behind before it must read the state again.
 const NOTICE_BACKLOG: usize = 1024;
@@ -381,6 +391,20 @@ impl Backend for PostgresBackend {
                 &[&object, &limit],
                 record_from_row,
             )
+        })
+    }
+
+    fn records_newest_first<'a>(
+        &'a self,
+        object: &'a str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<RecordAt>>> {
+        let object = object.to_string();
+        self.read(move |conn| {
+            conn.all_planned_each_time(RECORDS_NEWEST_FIRST, &[&object, &before, &limit], |row| {
+                Ok(RecordAt { position: get(row, 3)?, record: record_from_row(row)? })
+            })
         })
     }
 
@@ -766,10 +790,20 @@ impl Backend for PostgresBackend {
     fn messages<'a>(&'a self, filter: &'a MessageFilter) -> BoxFuture<'a, Result<Vec<MessageRow>>> {
         let filter = filter.clone();
         let limit = if filter.limit > 0 { filter.limit } else { 100 };
+        let (before_at, before_id) = filter.before.clone().unzip();
         self.read(move |conn| {
             conn.all_planned_each_time(
                 MESSAGES_FILTERED,
-                &[&filter.run_id, &filter.destination, &filter.status, &limit],
+                &[
+                    &filter.run_id,
+                    &filter.destination,
+                    &filter.status,
+                    &limit,
+                    &filter.provider,
+                    &before_at,
+                    &before_id,
+                    &filter.channel,
+                ],
                 message_from_row,
             )
         })
@@ -795,6 +829,13 @@ impl Backend for PostgresBackend {
                 &[&unmatched_only, &limit],
                 receipt_from_row,
             )
+        })
+    }
+
+    fn receipts_for_message<'a>(&'a self, message_id: &'a str) -> BoxFuture<'a, Result<Vec<ReceiptRow>>> {
+        let message_id = message_id.to_string();
+        self.read(move |conn| {
+            conn.all(select_receipts!("WHERE message_id = $1 ORDER BY id"), &[&message_id], receipt_from_row)
         })
     }
 

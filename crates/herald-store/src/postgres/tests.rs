@@ -407,7 +407,10 @@ async fn a_filtered_listing_reads_the_index_of_the_filter_given_however_often_it
             .read(|conn| {
                 let sql = format!("EXPLAIN {}", super::MESSAGES_FILTERED);
                 let none: Option<String> = None;
-                let rows = conn.query_planned_each_time(&sql, &[&Some("r1"), &none, &none, &10i64])?;
+                let rows = conn.query_planned_each_time(
+                    &sql,
+                    &[&Some("r1"), &none, &none, &10i64, &none, &none, &none, &none],
+                )?;
                 rows.iter().map(|row| super::rows::get::<String>(row, 0)).collect::<crate::Result<Vec<_>>>()
             })
             .await
@@ -415,6 +418,61 @@ async fn a_filtered_listing_reads_the_index_of_the_filter_given_however_often_it
             .join("\n");
         assert!(plan.contains("messages_by_run"), "{plan}");
     }
+    crate::Backend::close(&backend).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_the_ledger_and_of_an_objects_records_is_read_along_an_index_not_sorted() {
+    let Some(scratch) = scratch_database() else { return };
+    let url = scratch.url.clone();
+    let backend = tokio::task::spawn_blocking(move || {
+        super::PostgresBackend::open(&url, crate::OpenOptions::default())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let explain = |sql: &'static str, values: Vec<Option<String>>, limit: i64| {
+        backend.read(move |conn| {
+            let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = Vec::new();
+            for value in &values[..3] {
+                params.push(value);
+            }
+            params.push(&limit);
+            for value in &values[3..] {
+                params.push(value);
+            }
+            let rows = conn.query_planned_each_time(&format!("EXPLAIN {sql}"), &params)?;
+            rows.iter().map(|row| super::rows::get::<String>(row, 0)).collect::<crate::Result<Vec<_>>>()
+        })
+    };
+    let none = || None::<String>;
+    let by_phone = explain(
+        super::MESSAGES_FILTERED,
+        vec![
+            none(),
+            Some("+6591111111".into()),
+            none(),
+            none(),
+            Some("t9".into()),
+            Some("m9".into()),
+            none(),
+        ],
+        50,
+    )
+    .await
+    .unwrap()
+    .join("\n");
+    assert!(by_phone.contains("messages_by_destination"), "{by_phone}");
+    let records = backend
+        .read(|conn| {
+            let sql = format!("EXPLAIN {}", super::RECORDS_NEWEST_FIRST);
+            let rows = conn.query_planned_each_time(&sql, &[&"Lead", &Some(900i64), &50i64])?;
+            rows.iter().map(|row| super::rows::get::<String>(row, 0)).collect::<crate::Result<Vec<_>>>()
+        })
+        .await
+        .unwrap()
+        .join("\n");
+    assert!(records.contains("records_by_object") && !records.contains("Sort"), "{records}");
     crate::Backend::close(&backend).await;
 }
 

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_run_owners.sql"),
     include_str!("migrations/0009_console.sql"),
     include_str!("migrations/0010_created_indexes.sql"),
+    include_str!("migrations/0011_console_pages.sql"),
 ];
 
 enum Command {

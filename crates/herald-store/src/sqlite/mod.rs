@@ -20,9 +20,9 @@ use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
     Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap, LeadMessage,
-    MasterRow, MessageFilter, MessageRow, PlacedSecret, ProjectVersionRow, ReceiptRow, Result, RunQuery,
-    RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError, StoredRecord, UserRow, VaultNode,
-    VaultSummary, Write,
+    MasterRow, MessageFilter, MessageRow, PlacedSecret, ProjectVersionRow, ReceiptRow, RecordAt, Result,
+    RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError, StoredRecord, UserRow,
+    VaultNode, VaultSummary, Write,
 };
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,
@@ -123,6 +123,43 @@ pub(super) const LEAD_MESSAGES: &str = "SELECT rec.id, rec.created_at, m.created
      WHERE rec.created_at >= ?1 AND rec.created_at < ?2
      ORDER BY rec.created_at DESC, m.created_at LIMIT ?3";
 
+/// A page of an object's records, newest first: `records_by_object` holds the object and (as every
+/// SQLite index does) the rowid, which is creation order, so the page is read off the index's end.
+pub(super) const RECORDS_NEWEST_FIRST: &str = "SELECT id, object, data, rowid FROM records
+     WHERE object = ?1 AND (?2 IS NULL OR rowid < ?2) ORDER BY rowid DESC LIMIT ?3";
+
+/// A message's receipts, by `receipts_by_message`.
+pub(super) const RECEIPTS_OF_MESSAGE: &str = select_receipts!("WHERE message_id = ? ORDER BY id");
+
+/// The ledger query for `filter`, with only the conditions it sets: SQLite plans a statement once,
+/// and `(? IS NULL OR destination = ?)` would keep it from the destination index.
+pub(super) fn messages_query(filter: &MessageFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let given = [
+        ("run_id = ?", &filter.run_id),
+        ("destination = ?", &filter.destination),
+        ("status = ?", &filter.status),
+        ("provider = ?", &filter.provider),
+        ("channel = ?", &filter.channel),
+    ];
+    for (condition, value) in given {
+        if let Some(value) = value {
+            conditions.push(condition);
+            values.push(value.clone().into());
+        }
+    }
+    if let Some((created_at, id)) = &filter.before {
+        conditions.push("(created_at, id) < (?, ?)");
+        values.push(created_at.clone().into());
+        values.push(id.clone().into());
+    }
+    values.push((if filter.limit > 0 { filter.limit } else { 100 }).into());
+    let filtered =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {} ", conditions.join(" AND ")) };
+    (format!("{}{filtered}ORDER BY created_at DESC, id DESC LIMIT ?", select_messages!("")), values)
+}
+
 fn placeholders(count: usize) -> String {
     vec!["?"; count].join(",")
 }
@@ -159,6 +196,21 @@ impl Backend for SqliteBackend {
                 params![object, limit],
                 record_from_row,
             )
+        })
+    }
+
+    fn records_newest_first<'a>(
+        &'a self,
+        object: &'a str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> BoxFuture<'a, Result<Vec<RecordAt>>> {
+        let object = object.to_string();
+        self.read(move |conn| {
+            query_all(conn, RECORDS_NEWEST_FIRST, params![object, before, limit], |row| {
+                let position = row.get(3)?;
+                Ok(RecordAt { position, record: record_from_row(row)? })
+            })
         })
     }
 
@@ -526,23 +578,8 @@ impl Backend for SqliteBackend {
     }
 
     fn messages<'a>(&'a self, filter: &'a MessageFilter) -> BoxFuture<'a, Result<Vec<MessageRow>>> {
-        let filter = filter.clone();
-        self.read(move |conn| {
-            query_all(
-                conn,
-                select_messages!(
-                    "WHERE (?1 IS NULL OR run_id = ?1) AND (?2 IS NULL OR destination = ?2) AND (?3 IS NULL OR status = ?3)
-                     ORDER BY created_at DESC, id LIMIT ?4"
-                ),
-                params![
-                    filter.run_id,
-                    filter.destination,
-                    filter.status,
-                    if filter.limit > 0 { filter.limit } else { 100 }
-                ],
-                message_from_row,
-            )
-        })
+        let (sql, values) = messages_query(filter);
+        self.read(move |conn| query_all(conn, &sql, rusqlite::params_from_iter(values), message_from_row))
     }
 
     fn messages_since<'a>(&'a self, named_credential: &'a str, since: &'a str) -> BoxFuture<'a, Result<i64>> {
@@ -567,6 +604,11 @@ impl Backend for SqliteBackend {
                 receipt_from_row,
             )
         })
+    }
+
+    fn receipts_for_message<'a>(&'a self, message_id: &'a str) -> BoxFuture<'a, Result<Vec<ReceiptRow>>> {
+        let message_id = message_id.to_string();
+        self.read(move |conn| query_all(conn, RECEIPTS_OF_MESSAGE, [message_id], receipt_from_row))
     }
 
     fn unmatched_status_receipts(&self) -> BoxFuture<'_, Result<usize>> {

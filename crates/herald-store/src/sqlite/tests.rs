@@ -80,18 +80,24 @@ async fn a_copy_holds_what_was_committed_and_writes_to_it_never_reach_the_origin
 
 #[test]
 fn a_records_waiting_runs_are_read_through_the_record_index_not_every_waiting_run() {
-    let plan = plan_of(super::rows::WAITING_RUNS_OF_RECORD, ["r1"]);
+    let (_dir, conn) = plan_database();
+    let plan = plan_of(&conn, super::rows::WAITING_RUNS_OF_RECORD, ["r1"]);
     assert!(plan.iter().any(|step| step.contains("runs_by_record")), "{plan:?}");
     assert!(!plan.iter().any(|step| step.contains("runs_by_status")), "{plan:?}");
 }
 
-/// The query plan SQLite chooses for `sql` on a migrated, empty database.
-fn plan_of(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+/// A migrated, empty database to ask SQLite for query plans (the folder keeps it alive).
+fn plan_database() -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.db");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async { Store::open(&path).await.unwrap().close().await });
     let conn = Connection::open(&path).unwrap();
+    (dir, conn)
+}
+
+/// The query plan of `sql` with `params`, one step a line.
+fn plan_of(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
     conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .unwrap()
         .query_map(params, |row| row.get::<_, String>(3))
@@ -102,16 +108,45 @@ fn plan_of(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
 
 #[test]
 fn the_home_pages_counts_and_lead_messages_read_a_range_of_the_creation_indexes() {
+    let (_dir, conn) = plan_database();
     for (table, index) in [
         (crate::Created::Records, "records_by_creation"),
         (crate::Created::Runs, "runs_by_creation"),
-        (crate::Created::Messages, "messages_by_creation"),
+        (crate::Created::Messages, "messages_by_time"),
     ] {
-        let plan = plan_of(&super::created_per_bucket_sql(table), rusqlite::params![16, "t"]);
+        let plan = plan_of(&conn, &super::created_per_bucket_sql(table), rusqlite::params![16, "t"]);
         assert!(plan.iter().any(|step| step.contains(index) && step.contains("created_at>?")), "{plan:?}");
     }
-    let plan = plan_of(super::LEAD_MESSAGES, rusqlite::params!["a", "b", 10]);
+    let plan = plan_of(&conn, super::LEAD_MESSAGES, rusqlite::params!["a", "b", 10]);
     assert!(plan.iter().any(|step| step.contains("records_by_creation")), "{plan:?}");
     assert!(plan.iter().any(|step| step.contains("runs_by_record")), "{plan:?}");
     assert!(plan.iter().any(|step| step.contains("messages_by_run")), "{plan:?}");
+}
+
+#[test]
+fn a_page_of_the_ledger_and_of_an_objects_records_is_read_along_an_index_not_sorted() {
+    let (_dir, conn) = plan_database();
+    let page = |filter: crate::MessageFilter| {
+        let (sql, values) = super::messages_query(&filter);
+        plan_of(&conn, &sql, rusqlite::params_from_iter(values))
+    };
+    let before = Some(("2026-01-01T00:00:00.000000Z".to_string(), "m9".to_string()));
+    let newest = page(crate::MessageFilter { limit: 50, before: before.clone(), ..Default::default() });
+    assert!(newest.iter().any(|step| step.contains("messages_by_time")), "{newest:?}");
+    let by_phone = page(crate::MessageFilter {
+        destination: Some("+6591111111".into()),
+        status: Some("sent".into()),
+        limit: 50,
+        before,
+        ..Default::default()
+    });
+    assert!(by_phone.iter().any(|step| step.contains("messages_by_destination")), "{by_phone:?}");
+    for plan in [&newest, &by_phone] {
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "no sort: {plan:?}");
+    }
+    let records = plan_of(&conn, super::RECORDS_NEWEST_FIRST, rusqlite::params!["Lead", 900i64, 50i64]);
+    assert!(records.iter().any(|step| step.contains("records_by_object")), "{records:?}");
+    assert!(!records.iter().any(|step| step.contains("TEMP B-TREE")), "{records:?}");
+    let receipts = plan_of(&conn, super::RECEIPTS_OF_MESSAGE, ["m1"]);
+    assert!(receipts.iter().any(|step| step.contains("receipts_by_message")), "{receipts:?}");
 }
