@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_project_versions.sql"),
     include_str!("migrations/0008_run_owners.sql"),
     include_str!("migrations/0009_console.sql"),
+    include_str!("migrations/0010_secret_set_at_token_revoked_at.sql"),
 ];
 
 enum Command {
