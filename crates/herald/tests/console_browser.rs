@@ -143,3 +143,70 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     assert!(client.current_url().await.unwrap().path().ends_with("/console/login"), "signed out");
     client.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let h = tokio::task::spawn_blocking(|| Harness::example("kixie-welcome-sms").sandbox_account().start())
+        .await
+        .unwrap();
+    h.add_user("ops", &["Herald_Admin", "Kixie_Integration_User"]);
+    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
+    let (code, stdout, stderr) =
+        herald(&[&["user", "password", "ops"][..], &location].concat(), &format!("{PASSWORD}\n"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    client.goto(&h.url("/console/login")).await.unwrap();
+    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("ops").await.unwrap();
+    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    // Credentials: the sandbox's apikey, typed into its write-only field, is stored and used.
+    client.find(Locator::LinkText("Credentials")).await.unwrap().click().await.unwrap();
+    let apikey_form = "form.value:has(input[name=parameter][value=apikey])";
+    let field = client.find(Locator::Css(&format!("{apikey_form} input[name=value]"))).await.unwrap();
+    assert_eq!(field.attr("type").await.unwrap().as_deref(), Some("password"));
+    assert_eq!(field.attr("autocomplete").await.unwrap().as_deref(), Some("off"));
+    field.send_keys("sandbox-apikey").await.unwrap();
+    client.find(Locator::Css(&format!("{apikey_form} button"))).await.unwrap().click().await.unwrap();
+    let notice = text_of(&client, "p.notice").await;
+    assert_eq!(notice, "apikey of Kixie_API_Auth/Kixie_Principal set");
+    let apikey_state = text_of(&client, "li.parameter:has(input[name=parameter][value=apikey]) .state").await;
+    assert!(apikey_state.contains("set"), "{apikey_state}");
+    let source = client.source().await.unwrap();
+    assert!(!source.contains("sandbox-apikey"), "the value is never shown: {source}");
+    assert!(!client.current_url().await.unwrap().as_str().contains("sandbox-apikey"));
+    let run = h.lead_run(json!({"LastName": "Browser", "Phone": "+14155550100"})).await;
+    assert_eq!(run["status"], "finished", "the key set in the browser works: {run}");
+    assert!(!run["trace"][0]["result"].as_str().unwrap_or("").starts_with("fault"), "{run}");
+
+    // Users: a token for webform, shown once, works; revoked, it gets 401.
+    client.find(Locator::LinkText("Users")).await.unwrap().click().await.unwrap();
+    let create =
+        "section.user:has(input[name=user][value=webform]) form[action='/console/users/token'] button";
+    client.find(Locator::Css(create)).await.unwrap().click().await.unwrap();
+    let token = text_of(&client, "#new-token").await;
+    assert!(token.starts_with("hrld_"), "{token}");
+    assert!(text_of(&client, "main").await.contains("it will not be shown again"));
+    let token_id = text_of(&client, "code.token-id").await;
+    let runs = |token: String| {
+        let (client, url) = (h.plain().clone(), h.url("/api/v1/runs"));
+        async move { client.get(url).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(runs(token.clone()).await, 200, "the new token signs in to the API");
+
+    client.find(Locator::LinkText("Back to Users")).await.unwrap().click().await.unwrap();
+    let page = client.source().await.unwrap();
+    assert!(!page.contains(&token), "the Users page never shows a token");
+    let revoke = format!("a.revoke[href='/console/users/revoke?token={token_id}']");
+    client.find(Locator::Css(&revoke)).await.unwrap().click().await.unwrap();
+    assert!(text_of(&client, "main").await.contains("webform"), "the confirmation names whose token it is");
+    client.find(Locator::Css("form.confirm button.danger")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&client, "p.notice").await, format!("Token {token_id} revoked."));
+    assert_eq!(runs(token).await, 401, "the revoked token is refused");
+    h.get("/api/v1/runs").await; // the harness's own token of webform still works (200)
+    client.close().await.unwrap();
+}

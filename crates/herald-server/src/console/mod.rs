@@ -7,6 +7,7 @@
 //! ([`crate::auth::require_scope`]). Every console answer carries a strict Content-Security-Policy
 //! and the other headers of [`security_headers`].
 
+mod access;
 mod pages;
 
 use crate::auth::require_scope;
@@ -47,6 +48,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/console/runs", get(runs))
         .route("/console/runs/{id}", get(run))
         .route("/console/assets/console.css", get(stylesheet))
+        .merge(access::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -24,7 +24,12 @@ const STATUSES: [RunStatus; 7] = [
 ];
 
 /// The console's sections, in the order of the header's navigation: (label, path).
-const SECTIONS: &[(&str, &str)] = &[("Home", "/console"), ("Runs", "/console/runs")];
+const SECTIONS: &[(&str, &str)] = &[
+    ("Home", "/console"),
+    ("Runs", "/console/runs"),
+    ("Credentials", "/console/credentials"),
+    ("Users", "/console/users"),
+];
 
 /// Every page's frame: the header (navigation and sign-out, when someone is signed in) and `body`.
 pub(crate) fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
