@@ -90,6 +90,16 @@ async fn text_of(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
 }
 
+/// The text of `css` once the page that follows a click shows it (a form's answer can take a moment
+/// on a busy machine); panics after 10 s.
+async fn text_when_shown(client: &Client, css: &str) -> String {
+    let found = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await;
+    match found {
+        Ok(element) => element.text().await.unwrap(),
+        Err(error) => panic!("{css} not shown at {:?}: {error}", client.current_url().await.ok()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in_chromium() {
     let Some((chromium, chromedriver)) = browser() else { return };
@@ -165,14 +175,15 @@ async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_ch
     client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
 
     // Credentials: the sandbox's apikey, typed into its write-only field, is stored and used.
-    client.find(Locator::LinkText("Credentials")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::LinkText("Credentials")).await.unwrap().click().await.unwrap();
     let apikey_form = "form.value:has(input[name=parameter][value=apikey])";
-    let field = client.find(Locator::Css(&format!("{apikey_form} input[name=value]"))).await.unwrap();
+    let field_css = format!("{apikey_form} input[name=value]");
+    let field = client.wait().for_element(Locator::Css(&field_css)).await.unwrap();
     assert_eq!(field.attr("type").await.unwrap().as_deref(), Some("password"));
     assert_eq!(field.attr("autocomplete").await.unwrap().as_deref(), Some("off"));
     field.send_keys("sandbox-apikey").await.unwrap();
     client.find(Locator::Css(&format!("{apikey_form} button"))).await.unwrap().click().await.unwrap();
-    let notice = text_of(&client, "p.notice").await;
+    let notice = text_when_shown(&client, "p.notice").await;
     assert_eq!(notice, "apikey of Kixie_API_Auth/Kixie_Principal set");
     let apikey_state = text_of(&client, "li.parameter:has(input[name=parameter][value=apikey]) .state").await;
     assert!(apikey_state.contains("set"), "{apikey_state}");
@@ -187,8 +198,8 @@ async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_ch
     client.find(Locator::LinkText("Users")).await.unwrap().click().await.unwrap();
     let create =
         "section.user:has(input[name=user][value=webform]) form[action='/console/users/token'] button";
-    client.find(Locator::Css(create)).await.unwrap().click().await.unwrap();
-    let token = text_of(&client, "#new-token").await;
+    client.wait().for_element(Locator::Css(create)).await.unwrap().click().await.unwrap();
+    let token = text_when_shown(&client, "#new-token").await;
     assert!(token.starts_with("hrld_"), "{token}");
     assert!(text_of(&client, "main").await.contains("it will not be shown again"));
     let token_id = text_of(&client, "code.token-id").await;
@@ -198,14 +209,23 @@ async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_ch
     };
     assert_eq!(runs(token.clone()).await, 200, "the new token signs in to the API");
 
-    client.find(Locator::LinkText("Back to Users")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::LinkText("Back to Users")).await.unwrap().click().await.unwrap();
+    let revoke = format!("a.revoke[href='/console/users/revoke?token={token_id}']");
+    let revoke = client.wait().for_element(Locator::Css(&revoke)).await.unwrap();
     let page = client.source().await.unwrap();
     assert!(!page.contains(&token), "the Users page never shows a token");
-    let revoke = format!("a.revoke[href='/console/users/revoke?token={token_id}']");
-    client.find(Locator::Css(&revoke)).await.unwrap().click().await.unwrap();
+    revoke.click().await.unwrap();
+    assert!(text_when_shown(&client, "form.confirm").await.contains("Revoke"));
     assert!(text_of(&client, "main").await.contains("webform"), "the confirmation names whose token it is");
-    client.find(Locator::Css("form.confirm button.danger")).await.unwrap().click().await.unwrap();
-    assert_eq!(text_of(&client, "p.notice").await, format!("Token {token_id} revoked."));
+    client
+        .wait()
+        .for_element(Locator::Css("form.confirm button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_when_shown(&client, "p.notice").await, format!("Token {token_id} revoked."));
     assert_eq!(runs(token).await, 401, "the revoked token is refused");
     h.get("/api/v1/runs").await; // the harness's own token of webform still works (200)
     client.close().await.unwrap();
