@@ -90,13 +90,14 @@ async fn the_credentials_page_lists_each_parameter_as_set_with_a_time_and_never_
     ] {
         assert!(page.text.contains(expected), "{expected} in {}", page.text);
     }
-    let set: Vec<&str> = page.text.split("<span class=\"set\">set <time datetime=\"").skip(1).collect();
-    assert_eq!(set.len(), 2, "businessid and apikey are set, each with a time: {}", page.text);
+    let kixie = page.text.split("<h2>Kixie_API_Auth").nth(1).expect("Kixie's section");
+    let set: Vec<&str> = kixie.split("<span class=\"set\">set <time datetime=\"").skip(1).collect();
+    assert_eq!(set.len(), 2, "businessid and apikey are set, each with a time: {kixie}");
     for time in set {
         assert!(time.starts_with("20"), "a date: {time}");
     }
-    assert!(!page.text.contains("not set"), "{}", page.text);
-    assert_eq!(page.text.matches(r#"type="password" name="value" autocomplete="off""#).count(), 2);
+    assert!(!kixie.contains("not set"), "{kixie}");
+    assert_eq!(kixie.matches(r#"type="password" name="value" autocomplete="off""#).count(), 2);
     assert_shows_no_secret(&page, &[BUSINESSID, APIKEY]);
 }
 
@@ -364,4 +365,43 @@ async fn a_user_name_written_like_markup_is_shown_as_text_on_the_users_pages() {
         assert!(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", page.text);
         assert!(!page.text.contains(name), "{}", page.text);
     }
+}
+
+#[tokio::test]
+async fn a_per_user_value_is_set_for_the_user_chosen_and_listed_under_that_users_name() {
+    let api = Api::new().await;
+    let session = api.session("admin").await;
+    let csrf = api.csrf(&session).await;
+    let page = api.page("/console/credentials", Some(&session)).await;
+    let crm = page.text.split("<h2>Crm_Auth").nth(1).expect("the per-user credential").to_string();
+    assert!(crm.contains("per-user principal") && crm.contains("not set"), "{crm}");
+    assert!(crm.contains(r#"<option value="only_read_runs">"#), "a choice of users: {crm}");
+
+    let place = [
+        ("csrf", csrf.as_str()),
+        ("external", "Crm_Auth"),
+        ("principal", "Crm_User"),
+        ("parameter", "token"),
+    ];
+    let secret = "crm-token-of-only-read-runs-51f0";
+    let no_user = api
+        .post_form("/console/credentials/set", Some(&session), &[&place[..], &[("value", secret)]].concat())
+        .await;
+    assert_eq!(no_user.status, StatusCode::BAD_REQUEST);
+    assert!(no_user.text.contains("is per-user"), "{}", no_user.text);
+
+    let fields = [&place[..], &[("user", "only_read_runs"), ("value", secret)]].concat();
+    let set = api.post_form("/console/credentials/set", Some(&session), &fields).await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text);
+    let after = api.page(set.location(), Some(&session)).await;
+    assert!(after.text.contains("token of Crm_Auth/Crm_User set for only_read_runs"), "{}", after.text);
+    let crm = after.text.split("<h2>Crm_Auth").nth(1).unwrap().to_string();
+    assert!(crm.contains(r#"<span class="set">set for only_read_runs <time"#), "{crm}");
+    assert_shows_no_secret(&set, &[secret]);
+    assert_shows_no_secret(&after, &[secret]);
+    let settings = api.engine.secret_settings().await.unwrap();
+    let crm_values: Vec<&str> =
+        settings.iter().filter(|s| s.external_credential == "Crm_Auth").map(|s| s.user_id.as_str()).collect();
+    assert_eq!(crm_values.len(), 1);
+    assert!(crm_values[0].starts_with("005"), "kept under the user's id: {crm_values:?}");
 }
