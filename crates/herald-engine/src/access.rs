@@ -5,7 +5,7 @@ use crate::ids::random_text;
 use crate::{Engine, EngineError, now_text};
 use herald_flow::{CompiledFlow, RunUser};
 use herald_project::{ApiScope, RunAs, did_you_mean};
-use herald_store::UserRow;
+use herald_store::{AccountRow, TokenRow, UserRow};
 use sha2::Digest;
 use std::collections::BTreeSet;
 use zeroize::Zeroizing;
@@ -27,6 +27,13 @@ pub(crate) fn secret_hash(secret: &str) -> String {
 pub fn same_secret(given: &str, expected: &str) -> bool {
     given.len() == expected.len()
         && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// A token just created: shown once, then only its id is known.
+pub struct IssuedToken {
+    /// Names the token in listings and revocations; not a secret.
+    pub id: String,
+    pub token: Zeroizing<String>,
 }
 
 /// The acting user of an API request.
@@ -95,11 +102,38 @@ impl Engine {
 
     /// Creates an API token for `user`; the token is returned once and only its hash is stored.
     pub async fn create_token(&self, user: &str) -> Result<Zeroizing<String>, EngineError> {
+        Ok(self.issue_token(user).await?.token)
+    }
+
+    /// Creates an API token for `user`, with its id (which names it in listings and revocations and
+    /// is no secret); the token is returned once and only its hash is stored.
+    pub async fn issue_token(&self, user: &str) -> Result<IssuedToken, EngineError> {
         let user = self.user_named(user).await?;
         let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", random_text(32)));
         let id = format!("tok_{}", random_text(16));
         self.inner.store.create_token(&id, &user.id, &secret_hash(&token), &now_text()).await?;
-        Ok(token)
+        Ok(IssuedToken { id, token })
+    }
+
+    /// Revokes the API token `id`: it is refused from the next request on, on every node. A console
+    /// session already signed in with it stays (sessions belong to users; deactivate the user to end
+    /// them).
+    pub async fn revoke_token(&self, id: &str) -> Result<(), EngineError> {
+        if self.inner.store.revoke_token(id, &now_text()).await? {
+            Ok(())
+        } else {
+            Err(EngineError::UnknownToken(id.to_string()))
+        }
+    }
+
+    /// Every API token, revoked or not (ids and dates, never a hash), by user and creation time.
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, EngineError> {
+        Ok(self.inner.store.tokens().await?)
+    }
+
+    /// Every user, active or deactivated, by name.
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>, EngineError> {
+        Ok(self.inner.store.accounts().await?)
     }
 
     /// The user a bearer token belongs to.

@@ -60,6 +60,11 @@ impl Engine {
         Ok(())
     }
 
+    /// Where each secret value is stored and when it was last set; never a value.
+    pub async fn secret_settings(&self) -> Result<Vec<herald_store::SecretSetting>, EngineError> {
+        Ok(self.inner.store.secret_settings().await?)
+    }
+
     /// Rotates the master key while servers may be running (see [`Vault::rotate`]). With a key file,
     /// waits up to 20 s for the running servers to switch to the new key, so that the old one is
     /// retired before this returns; servers keyed by `HERALD_MASTER_KEY` switch only when restarted.

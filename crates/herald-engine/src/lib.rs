@@ -30,7 +30,7 @@ pub mod vault;
 mod versions;
 mod webhooks;
 
-pub use access::{AUTOMATION_USER_ID, TOKEN_PREFIX, run_user, same_secret};
+pub use access::{AUTOMATION_USER_ID, IssuedToken, TOKEN_PREFIX, run_user, same_secret};
 pub use activity::{Activity, SPEED_SAMPLE_LIMIT, Slot, Speed, totals};
 pub use callout::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, mask_secrets};
 pub use debug::{DebugRecord, DebugStart, RollbackSource, debug_with_rollback};
@@ -90,6 +90,9 @@ pub enum EngineError {
     UnknownUser { name: String, hint: Option<String> },
     #[error("a user named `{0}` already exists")]
     UserExists(String),
+    /// No token not yet revoked has this id (`herald token list USER` lists them).
+    #[error("no API token `{0}` that is not revoked; `herald token list USER` lists a user's tokens")]
+    UnknownToken(String),
     /// Hashing a console password failed (never says anything about the password itself).
     #[error("cannot hash the password: {0}")]
     Password(String),

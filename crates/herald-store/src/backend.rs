@@ -30,10 +30,10 @@
 use crate::activity::{Bucket, Created, CreatedCount, LeadMessage};
 use crate::copy::{Cell, Page, Row, Table};
 use crate::{
-    ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter, MessageRow,
-    NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, RecordAt, Result, RunQuery,
-    RunRow, RunStatus, SealedSecret, SecretRow, SessionRow, StaleRun, StoreError, StoredRecord, UserRow,
-    VaultNode, VaultSummary,
+    AccountRow, ConsentRow, DataKeyRow, KeyWrap, MasterRetirement, MasterRow, MessageChange, MessageFilter,
+    MessageRow, NewMessage, NewReceipt, NewRun, PlacedSecret, ProjectVersionRow, ReceiptRow, RecordAt,
+    Result, RunQuery, RunRow, RunStatus, SealedSecret, SecretRow, SecretSetting, SessionRow, StaleRun,
+    StoreError, StoredRecord, TokenRow, UserRow, VaultNode, VaultSummary,
 };
 use serde_json::{Map, Value};
 use std::future::Future;
@@ -174,6 +174,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Every stored secret with its place, ordered by place and parameter.
     fn all_secrets(&self) -> BoxFuture<'_, Result<Vec<PlacedSecret>>>;
 
+    /// Every stored secret's place and when its value was last set ([`WriteTx::upsert_secret`]'s
+    /// `now`; [`WriteTx::reseal_secret`] leaves it), ordered by place and parameter.
+    fn secret_settings(&self) -> BoxFuture<'_, Result<Vec<SecretSetting>>>;
+
     /// The wrappings of every data key not retired under one master key, by key id.
     fn wraps_under<'a>(&'a self, master_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyWrap>>>;
 
@@ -205,6 +209,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every active user, by name.
     fn users(&self) -> BoxFuture<'_, Result<Vec<UserRow>>>;
+
+    /// Every user, active or deactivated, by name, with whether a console password is set.
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<AccountRow>>>;
+
+    /// Every API token, revoked or not, by user id, creation time and id.
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRow>>>;
 
     /// The console password hash (a PHC string) of a user, `None` when none was set.
     fn password_hash<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
@@ -388,6 +398,11 @@ pub trait WriteTx {
 
     fn create_token(&mut self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()>;
 
+    /// Revokes the token `id` at `now`: from the commit on, no process finds a user by its hash
+    /// (a backend that keeps users in memory forgets them). Returns whether a token not yet revoked
+    /// had that id.
+    fn revoke_token(&mut self, id: &str, now: &str) -> Result<bool>;
+
     /// Inserts or replaces a user's console password hash.
     fn set_password_hash(&mut self, user_id: &str, hash: &str, now: &str) -> Result<()>;
 
@@ -400,8 +415,8 @@ pub trait WriteTx {
 
     // Secrets and the vault (see `vault`).
 
-    /// Inserts or replaces the secret of (external credential, principal, user id, parameter). The
-    /// caller has checked its data key (see [`WriteTx::data_key_retired`]).
+    /// Inserts or replaces the secret of (external credential, principal, user id, parameter), set at
+    /// `now`. The caller has checked its data key (see [`WriteTx::data_key_retired`]).
     fn upsert_secret(
         &mut self,
         external_credential: &str,
@@ -441,7 +456,8 @@ pub trait WriteTx {
     /// Up to `limit` secrets sealed under the master key itself, row number above `after`, by row number.
     fn legacy_secrets(&mut self, after: i64, limit: i64) -> Result<Vec<SecretRow>>;
 
-    /// Replaces a secret's data key, nonce and ciphertext where it is stored.
+    /// Replaces a secret's data key, nonce and ciphertext where it is stored; when its value was set
+    /// stays as it was (the value did not change).
     fn reseal_secret(&mut self, placed: &PlacedSecret, now: &str) -> Result<()>;
 
     /// Retires every data key but `keep` that no secret uses: its wrappings are deleted, its row keeps

@@ -363,6 +363,48 @@ pub async fn a_deactivated_user_is_not_found_and_its_tokens_stop_working(databas
     assert!(store.users().await.unwrap().is_empty());
 }
 
+pub async fn a_revoked_token_stops_authenticating_and_stays_listed_with_when_it_was_revoked(
+    database: &Database,
+) {
+    let store = database.open().await;
+    store.create_user("005a", "ada", &[], "t0").await.unwrap();
+    store.create_token("tok1", "005a", "hash1", "t1").await.unwrap();
+    store.create_token("tok2", "005a", "hash2", "t2").await.unwrap();
+    assert!(store.user_by_token_hash("hash1").await.unwrap().is_some(), "read before the revocation");
+    assert!(store.revoke_token("tok1", "t3").await.unwrap());
+    assert!(!store.revoke_token("tok1", "t4").await.unwrap(), "a revoked token is not revoked again");
+    assert!(!store.revoke_token("tok9", "t4").await.unwrap(), "no such token");
+    assert!(store.user_by_token_hash("hash1").await.unwrap().is_none(), "the revoked token finds no one");
+    assert_eq!(
+        store.user_by_token_hash("hash2").await.unwrap().unwrap().name,
+        "ada",
+        "the other still works"
+    );
+    let tokens = store.tokens().await.unwrap();
+    let listed: Vec<(&str, &str, bool, Option<&str>)> = tokens
+        .iter()
+        .map(|t| (t.id.as_str(), t.created_at.as_str(), t.revoked, t.revoked_at.as_deref()))
+        .collect();
+    assert_eq!(listed, [("tok1", "t1", true, Some("t3")), ("tok2", "t2", false, None)]);
+    assert!(tokens.iter().all(|t| t.user_id == "005a"));
+}
+
+pub async fn every_user_is_listed_active_or_deactivated_with_its_sets_and_whether_it_has_a_password(
+    database: &Database,
+) {
+    let store = database.open().await;
+    store.create_user("005b", "bob", &["Z_Set".into(), "A_Set".into()], "t0").await.unwrap();
+    store.create_user("005a", "ada", &[], "t1").await.unwrap();
+    store.set_password_hash("005b", "$argon2id$hash", "t2").await.unwrap();
+    assert!(store.deactivate_user("ada").await.unwrap());
+    let accounts = store.accounts().await.unwrap();
+    let listed: Vec<(&str, bool, bool, &str)> =
+        accounts.iter().map(|a| (a.name.as_str(), a.active, a.has_password, a.created_at.as_str())).collect();
+    assert_eq!(listed, [("ada", false, false, "t1"), ("bob", true, true, "t0")]);
+    assert_eq!(accounts[1].permission_sets, ["A_Set", "Z_Set"]);
+    assert_eq!(accounts[1].id, "005b");
+}
+
 pub async fn a_password_hash_is_kept_per_user_and_replaced_by_the_next(database: &Database) {
     let store = database.open().await;
     store.create_user("005a", "ada", &[], "t0").await.unwrap();
@@ -901,6 +943,43 @@ pub async fn secrets_are_upserted_per_parameter(database: &Database) {
     assert!(matches!(missing, Err(StoreError::Missing(_))), "an unknown data key: {missing:?}");
 }
 
+pub async fn a_secret_is_listed_with_when_its_value_was_set_which_a_reseal_does_not_move(
+    database: &Database,
+) {
+    let store = database.open().await;
+    let value = |ciphertext: u8| SealedSecret {
+        parameter: "apikey".into(),
+        key_id: None,
+        nonce: vec![1; 24],
+        ciphertext: vec![ciphertext; 40],
+    };
+    store.put_secret("X", "P", "", &value(1), "t0").await.unwrap();
+    store.put_secret("X", "P", "", &value(2), "t1").await.unwrap();
+    store.put_secret("X", "P", "005u1", &value(3), "t2").await.unwrap();
+    let placed = crate::PlacedSecret {
+        external_credential: "X".into(),
+        principal: "P".into(),
+        user_id: String::new(),
+        sealed: value(4),
+    };
+    store.write(move |tx| tx.reseal_secret(&placed, "t9")).await.unwrap();
+    let settings = store.secret_settings().await.unwrap();
+    let listed: Vec<(&str, &str, &str, &str, &str)> = settings
+        .iter()
+        .map(|s| {
+            (
+                s.external_credential.as_str(),
+                s.principal.as_str(),
+                s.user_id.as_str(),
+                s.parameter.as_str(),
+                s.set_at.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("X", "P", "", "apikey", "t1"), ("X", "P", "005u1", "apikey", "t2")]);
+    assert_eq!(store.secrets("X", "P", "").await.unwrap()[0].ciphertext, vec![4; 40], "the reseal was kept");
+}
+
 fn sealed(key_id: i64) -> SealedSecret {
     SealedSecret {
         parameter: "apikey".into(),
@@ -1189,6 +1268,8 @@ macro_rules! conformance_tests {
             users_are_found_by_token_and_carry_their_permission_sets,
             a_deactivated_user_is_not_found_and_its_tokens_stop_working,
             a_password_hash_is_kept_per_user_and_replaced_by_the_next,
+            a_revoked_token_stops_authenticating_and_stays_listed_with_when_it_was_revoked,
+            every_user_is_listed_active_or_deactivated_with_its_sets_and_whether_it_has_a_password,
             a_session_is_found_by_its_hash_until_deleted_and_expired_ones_are_swept,
             a_failed_write_leaves_nothing_and_spares_the_writes_it_was_grouped_with,
             a_panicking_write_is_rolled_back_and_the_writer_goes_on,
@@ -1206,6 +1287,7 @@ macro_rules! conformance_tests {
             a_webhook_secret_hash_is_replaced_by_the_next,
             a_webhook_delivery_is_first_once_even_from_another_process_and_a_refused_write_notes_nothing,
             secrets_are_upserted_per_parameter,
+            a_secret_is_listed_with_when_its_value_was_set_which_a_reseal_does_not_move,
             a_data_key_a_secret_uses_is_never_retired_and_nothing_is_sealed_under_a_retired_one,
             a_master_key_is_retired_only_when_no_live_node_uses_it_and_nothing_needs_it,
             a_reencryption_pages_through_the_secrets_not_under_the_active_key,

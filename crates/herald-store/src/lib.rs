@@ -281,6 +281,43 @@ pub struct SessionRow {
     pub expires_at: String,
 }
 
+/// A user as listed for an administrator: active or deactivated, with whether a console password is
+/// set (never its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    /// In name order.
+    pub permission_sets: Vec<String>,
+    pub active: bool,
+    pub created_at: String,
+    pub has_password: bool,
+}
+
+/// An API token as listed: its id (not secret) and dates, never its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRow {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: String,
+    pub revoked: bool,
+    /// When it was revoked (kept since tokens could be revoked; `None` for a token never revoked).
+    pub revoked_at: Option<String>,
+}
+
+/// Where a secret value is stored and when it was last set; never the value, its length or its
+/// ciphertext.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretSetting {
+    pub external_credential: String,
+    pub principal: String,
+    /// Empty for a named principal; the user's id for a per-user one.
+    pub user_id: String,
+    pub parameter: String,
+    /// When the value was last set (a key rotation reseals it without changing this).
+    pub set_at: String,
+}
+
 /// A sealed secret and the place it belongs to.
 #[derive(Clone, Debug)]
 pub struct PlacedSecret {
@@ -563,6 +600,11 @@ impl Store {
         self.backend.all_secrets().await
     }
 
+    /// Where each secret value is stored and when it was last set, ordered by place and parameter.
+    pub async fn secret_settings(&self) -> Result<Vec<SecretSetting>> {
+        self.backend.secret_settings().await
+    }
+
     pub async fn create_user(
         &self,
         id: &str,
@@ -596,6 +638,23 @@ impl Store {
     pub async fn create_token(&self, id: &str, user_id: &str, hash: &str, now: &str) -> Result<()> {
         let [id, user_id, hash, now] = [id, user_id, hash, now].map(String::from);
         self.write(move |tx| tx.create_token(&id, &user_id, &hash, &now)).await
+    }
+
+    /// Revokes a token by id: it stops authenticating from the next request on. Returns whether a
+    /// token not yet revoked had that id.
+    pub async fn revoke_token(&self, id: &str, now: &str) -> Result<bool> {
+        let [id, now] = [id, now].map(String::from);
+        self.write(move |tx| tx.revoke_token(&id, &now)).await
+    }
+
+    /// Every user, active or deactivated, by name.
+    pub async fn accounts(&self) -> Result<Vec<AccountRow>> {
+        self.backend.accounts().await
+    }
+
+    /// Every API token, revoked or not, by user and creation time.
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
+        self.backend.tokens().await
     }
 
     /// The active user a token hash belongs to, if the token is not revoked.

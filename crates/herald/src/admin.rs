@@ -122,9 +122,41 @@ impl Drop for EchoOff {
 pub async fn create_token(dir: &Path, db: Option<PathBuf>, user: &str) -> Result<ExitCode> {
     let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
     let engine = open_engine(dir, project, db, None).await?;
-    let token = engine.create_token(user).await?;
-    eprintln!("Token for {user} (shown once; only its hash is stored):");
-    println!("{}", token.as_str());
+    let issued = engine.issue_token(user).await?;
+    eprintln!("Token {} for {user} (shown once; only its hash is stored):", issued.id);
+    println!("{}", issued.token.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list_tokens(dir: &Path, db: Option<PathBuf>, user: &str) -> Result<ExitCode> {
+    let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
+    let engine = open_engine(dir, project, db, None).await?;
+    // Deactivated users are listed too: their tokens may still be worth revoking before a
+    // reactivation, and an admin looking them up should not be told the user does not exist.
+    let accounts = engine.accounts().await?;
+    let Some(account) = accounts.iter().find(|account| account.name == user) else {
+        bail!("{}", engine.user_named(user).await.err().map(|e| e.to_string()).unwrap_or_default());
+    };
+    let tokens: Vec<_> = engine.tokens().await?.into_iter().filter(|t| t.user_id == account.id).collect();
+    if tokens.is_empty() {
+        eprintln!("{user} has no API tokens; create one with `herald token create {user}`.");
+    }
+    for token in tokens {
+        let state = match (&token.revoked_at, token.revoked) {
+            (Some(at), _) => format!("revoked {at}"),
+            (None, true) => "revoked".to_string(),
+            (None, false) => "active".to_string(),
+        };
+        println!("{}  created {}  {state}", token.id, token.created_at);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn revoke_token(dir: &Path, db: Option<PathBuf>, id: &str) -> Result<ExitCode> {
+    let Ok(project) = load_project(dir) else { return Ok(ExitCode::FAILURE) };
+    let engine = open_engine(dir, project, db, None).await?;
+    engine.revoke_token(id).await?;
+    println!("Revoked {id}: it is refused from the next request on.");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -548,6 +548,25 @@ enum TokenCommand {
         #[command(flatten)]
         location: ProjectDb,
     },
+    /// List a user's API tokens: id, when created, and whether revoked (never a token or its hash).
+    #[command(after_help = "Example:\n  herald token list webform --project examples/kixie-welcome-sms")]
+    List {
+        /// The user whose tokens to list (active or deactivated).
+        user: String,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
+    /// Revoke an API token by its id (`tok_…`, from `herald token create` or `herald token list`): it
+    /// is refused from the next request on, by every server on the database.
+    #[command(
+        after_help = "Example:\n  herald token revoke tok_3kTqV9wXbYz8aLmN --project examples/kixie-welcome-sms"
+    )]
+    Revoke {
+        /// The token's id (not the token itself).
+        id: String,
+        #[command(flatten)]
+        location: ProjectDb,
+    },
 }
 
 #[derive(Subcommand)]
@@ -815,6 +834,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Token(TokenCommand::Create { user, location }) => {
             runtime()?.block_on(admin::create_token(&location.project, location.db, &user))
+        }
+        Command::Token(TokenCommand::List { user, location }) => {
+            runtime()?.block_on(admin::list_tokens(&location.project, location.db, &user))
+        }
+        Command::Token(TokenCommand::Revoke { id, location }) => {
+            runtime()?.block_on(admin::revoke_token(&location.project, location.db, &id))
         }
         Command::Vault(VaultCommand::RotateKey { location }) => {
             runtime()?.block_on(admin::rotate_key(&location.project, location.db))

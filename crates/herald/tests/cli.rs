@@ -529,3 +529,42 @@ fn a_console_password_is_read_from_standard_input_and_never_printed_and_an_empty
     assert_ne!(code, 0);
     assert!(stderr.contains("no user named `adda`; did you mean `ada`?"), "{stderr}");
 }
+
+#[test]
+fn a_token_is_listed_by_its_id_and_revoked_once_by_it_without_ever_printing_the_token_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let project = example("kixie-welcome-sms");
+    let location = ["--project", project.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    let (code, _, stderr) =
+        herald(&[&["user", "add", "ada", "--permission-set", "Herald_API_User"][..], &location].concat(), "");
+    assert_eq!(code, 0, "{stderr}");
+    let (code, token, stderr) = herald(&[&["token", "create", "ada"][..], &location].concat(), "");
+    assert_eq!(code, 0, "{stderr}");
+    let token = token.trim().to_string();
+    let id = stderr
+        .split_whitespace()
+        .find(|word| word.starts_with("tok_"))
+        .expect("the id on stderr")
+        .to_string();
+
+    let list = [&["token", "list", "ada"][..], &location].concat();
+    let (code, listed, stderr) = herald(&list, "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(listed.contains(&id) && listed.contains("active"), "{listed}");
+
+    let revoke = [&["token", "revoke", &id][..], &location].concat();
+    let (code, stdout, stderr) = herald(&revoke, "");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&format!("Revoked {id}")), "{stdout}");
+    let (_, listed, _) = herald(&list, "");
+    assert!(listed.contains(&format!("{id}  created ")) && listed.contains("revoked 20"), "{listed}");
+    assert!(!listed.contains(&token), "a listing never shows a token");
+
+    let (code, _, stderr) = herald(&revoke, "");
+    assert_ne!(code, 0, "a token is revoked once");
+    assert!(stderr.contains(&format!("no API token `{id}` that is not revoked")), "{stderr}");
+    let (code, _, stderr) = herald(&[&["token", "list", "adda"][..], &location].concat(), "");
+    assert_ne!(code, 0);
+    assert!(stderr.contains("no user named `adda`; did you mean `ada`?"), "{stderr}");
+}

@@ -3,7 +3,8 @@
 //! password set by `herald user password`, posts a lead through the API, finds its run in the Runs
 //! page, opens it and sees its trace, and signs out; and an admin retries an `unknown` run from its
 //! page and debugs an autolaunched flow from the Debug page; and a user finds the Task a failed text
-//! left through Records, and the text through Messages.
+//! left through Records, and the text through Messages; and an admin sets a credential value, then
+//! creates and revokes a token.
 //!
 //! Without `chromium` and `chromedriver` on the PATH the test says why and passes, unless
 //! `HERALD_REQUIRE_BROWSER=1` (CI sets it; `scripts/test` installs them with apt where it can), in
@@ -90,6 +91,16 @@ async fn open_browser(driver: &Driver, chromium: &Path, profile: &Path) -> Clien
 
 async fn text_of(client: &Client, css: &str) -> String {
     client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+/// The text of `css` once the page that follows a click shows it (a form's answer can take a moment
+/// on a busy machine); panics after 10 s.
+async fn text_when_shown(client: &Client, css: &str) -> String {
+    let found = client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(css)).await;
+    match found {
+        Ok(element) => element.text().await.unwrap(),
+        Err(error) => panic!("{css} not shown at {:?}: {error}", client.current_url().await.ok()),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,5 +309,82 @@ async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_t
         assert!(!page.contains(WRONG_KEY), "no secret on a page");
     }
     assert!(client.get_alert_text().await.is_err(), "no script ran");
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let h = tokio::task::spawn_blocking(|| Harness::example("kixie-welcome-sms").sandbox_account().start())
+        .await
+        .unwrap();
+    h.add_user("ops", &["Herald_Admin", "Kixie_Integration_User"]);
+    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
+    let (code, stdout, stderr) =
+        herald(&[&["user", "password", "ops"][..], &location].concat(), &format!("{PASSWORD}\n"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    client.goto(&h.url("/console/login")).await.unwrap();
+    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("ops").await.unwrap();
+    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+
+    // Credentials: the sandbox's apikey, typed into its write-only field, is stored and used.
+    client.wait().for_element(Locator::LinkText("Credentials")).await.unwrap().click().await.unwrap();
+    let apikey_form = "form.value:has(input[name=parameter][value=apikey])";
+    let field_css = format!("{apikey_form} input[name=value]");
+    let field = client.wait().for_element(Locator::Css(&field_css)).await.unwrap();
+    assert_eq!(field.attr("type").await.unwrap().as_deref(), Some("password"));
+    assert_eq!(field.attr("autocomplete").await.unwrap().as_deref(), Some("off"));
+    field.send_keys("sandbox-apikey").await.unwrap();
+    client.find(Locator::Css(&format!("{apikey_form} button"))).await.unwrap().click().await.unwrap();
+    let notice = text_when_shown(&client, "p.notice").await;
+    assert_eq!(notice, "apikey of Kixie_API_Auth/Kixie_Principal set");
+    let apikey_state = text_of(&client, "li.parameter:has(input[name=parameter][value=apikey]) .state").await;
+    assert!(apikey_state.contains("set"), "{apikey_state}");
+    let source = client.source().await.unwrap();
+    assert!(!source.contains("sandbox-apikey"), "the value is never shown: {source}");
+    assert!(!client.current_url().await.unwrap().as_str().contains("sandbox-apikey"));
+    let run = h.lead_run(json!({"LastName": "Browser", "Phone": "+14155550100"})).await;
+    assert_eq!(run["status"], "finished", "the key set in the browser works: {run}");
+    assert!(!run["trace"][0]["result"].as_str().unwrap_or("").starts_with("fault"), "{run}");
+
+    // Users: a token for webform, shown once, works; revoked, it gets 401.
+    client.find(Locator::LinkText("Users")).await.unwrap().click().await.unwrap();
+    let create =
+        "section.user:has(input[name=user][value=webform]) form[action='/console/users/token'] button";
+    client.wait().for_element(Locator::Css(create)).await.unwrap().click().await.unwrap();
+    let token = text_when_shown(&client, "#new-token").await;
+    assert!(token.starts_with("hrld_"), "{token}");
+    assert!(text_of(&client, "main").await.contains("it will not be shown again"));
+    let token_id = text_of(&client, "code.token-id").await;
+    let runs = |token: String| {
+        let (client, url) = (h.plain().clone(), h.url("/api/v1/runs"));
+        async move { client.get(url).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(runs(token.clone()).await, 200, "the new token signs in to the API");
+
+    client.wait().for_element(Locator::LinkText("Back to Users")).await.unwrap().click().await.unwrap();
+    let revoke = format!("a.revoke[href='/console/users/revoke?token={token_id}']");
+    let revoke = client.wait().for_element(Locator::Css(&revoke)).await.unwrap();
+    let page = client.source().await.unwrap();
+    assert!(!page.contains(&token), "the Users page never shows a token");
+    revoke.click().await.unwrap();
+    assert!(text_when_shown(&client, "form.confirm").await.contains("Revoke"));
+    assert!(text_of(&client, "main").await.contains("webform"), "the confirmation names whose token it is");
+    client
+        .wait()
+        .for_element(Locator::Css("form.confirm button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_when_shown(&client, "p.notice").await, format!("Token {token_id} revoked."));
+    assert_eq!(runs(token).await, 401, "the revoked token is refused");
+    h.get("/api/v1/runs").await; // the harness's own token of webform still works (200)
     client.close().await.unwrap();
 }

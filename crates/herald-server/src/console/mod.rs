@@ -7,6 +7,7 @@
 //! ([`crate::auth::require_scope`]). Every console answer carries a strict Content-Security-Policy
 //! and the other headers of [`security_headers`].
 
+mod access;
 mod charts;
 mod debug;
 mod home;
@@ -54,6 +55,7 @@ pub(crate) fn routes() -> Router<Engine> {
         .merge(debug::routes())
         .merge(messages::routes())
         .merge(records::routes())
+        .merge(access::routes())
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -30,6 +30,8 @@ const SECTIONS: &[(&str, &str)] = &[
     ("Messages", "/console/messages"),
     ("Consent", "/console/consent"),
     ("Records", "/console/records"),
+    ("Credentials", "/console/credentials"),
+    ("Users", "/console/users"),
     ("Debug", "/console/debug"),
 ];
 

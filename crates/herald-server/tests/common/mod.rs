@@ -41,7 +41,8 @@ pub const SCOPE_SETS: [(ApiScope, &str); 6] = [
 ];
 
 /// A project like `examples/kixie-welcome-sms` (a Lead welcome SMS through Kixie, a Task on a fault,
-/// a Kixie webhook), with one permission set per API scope.
+/// a Kixie webhook), with one permission set per API scope and an external credential with a per-user
+/// principal.
 pub fn project_files() -> Vec<(String, String)> {
     let mut files: Vec<(String, String)> = [
         (
@@ -59,6 +60,12 @@ pub fn project_files() -> Vec<(String, String)> {
         (
             "credentials/Kixie_API_Auth.yaml",
             "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Kixie_Principal\n    parameters: [businessid, apikey]\n",
+        ),
+        (
+            // A per-user principal (each user keeps their own value), used by no callout: for the
+            // console's and the credentials route's handling of per-user values.
+            "credentials/Crm_Auth.yaml",
+            "kind: external-credential\nprotocol: custom\nprincipals:\n  - name: Crm_User\n    type: per_user\n    parameters: [token]\n",
         ),
         (
             "credentials/Kixie_Endpoint.yaml",

@@ -36,10 +36,10 @@ mod writer;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
-    Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap, LeadMessage,
-    MasterRow, MessageFilter, MessageRow, Notice, OpenOptions, PlacedSecret, ProjectVersionRow, ReceiptRow,
-    RecordAt, Result, RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError,
-    StoredRecord, UserRow, VaultNode, VaultSummary, Write,
+    AccountRow, Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap,
+    LeadMessage, MasterRow, MessageFilter, MessageRow, Notice, OpenOptions, PlacedSecret, ProjectVersionRow,
+    ReceiptRow, RecordAt, Result, RunQuery, RunRow, RunStatus, SealedSecret, SecretSetting, SessionRow,
+    StaleRun, StoreError, StoredRecord, TokenRow, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     Conn, HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, Trips, WRAPS_UNDER, described,
@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_console.sql"),
     include_str!("migrations/0004_created_indexes.sql"),
     include_str!("migrations/0005_console_pages.sql"),
+    include_str!("migrations/0006_secret_set_at_token_revoked_at.sql"),
 ];
 
 /// Any constant of herald's own: the advisory lock nodes take while one of them migrates.
@@ -614,6 +615,25 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn secret_settings(&self) -> BoxFuture<'_, Result<Vec<SecretSetting>>> {
+        self.read(|conn| {
+            conn.all(
+                "SELECT external_credential, principal, user_id, parameter, set_at FROM secrets
+                 ORDER BY external_credential, principal, user_id, parameter",
+                &[],
+                |row| {
+                    Ok(SecretSetting {
+                        external_credential: get(row, 0)?,
+                        principal: get(row, 1)?,
+                        user_id: get(row, 2)?,
+                        parameter: get(row, 3)?,
+                        set_at: get(row, 4)?,
+                    })
+                },
+            )
+        })
+    }
+
     fn wraps_under<'a>(&'a self, master_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyWrap>>> {
         let master_id = master_id.to_string();
         self.read(move |conn| conn.all(WRAPS_UNDER, &[&master_id], wrap_from_row))
@@ -724,6 +744,46 @@ impl Backend for PostgresBackend {
 
     fn users(&self) -> BoxFuture<'_, Result<Vec<UserRow>>> {
         self.read(|conn| conn.all(select_user!("users u WHERE u.active ORDER BY u.name"), &[], user_from_row))
+    }
+
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<AccountRow>>> {
+        self.read(|conn| {
+            conn.all(
+                "SELECT u.id, u.name, ARRAY(SELECT p.permission_set FROM user_permission_sets p
+                    WHERE p.user_id = u.id ORDER BY p.permission_set),
+                    u.active, u.created_at, EXISTS (SELECT 1 FROM user_passwords w WHERE w.user_id = u.id)
+                 FROM users u ORDER BY u.name",
+                &[],
+                |row| {
+                    Ok(AccountRow {
+                        id: get(row, 0)?,
+                        name: get(row, 1)?,
+                        permission_sets: get(row, 2)?,
+                        active: get(row, 3)?,
+                        created_at: get(row, 4)?,
+                        has_password: get(row, 5)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRow>>> {
+        self.read(|conn| {
+            conn.all(
+                "SELECT id, user_id, created_at, revoked, revoked_at FROM tokens ORDER BY user_id, created_at, id",
+                &[],
+                |row| {
+                    Ok(TokenRow {
+                        id: get(row, 0)?,
+                        user_id: get(row, 1)?,
+                        created_at: get(row, 2)?,
+                        revoked: get(row, 3)?,
+                        revoked_at: get(row, 4)?,
+                    })
+                },
+            )
+        })
     }
 
     fn password_hash<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<String>>> {

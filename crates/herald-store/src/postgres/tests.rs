@@ -677,6 +677,7 @@ async fn users_and_secrets_read_on_every_lead_cost_no_round_trip_until_any_node_
     node.write(|tx| {
         tx.create_user("u1", "webform", &["Herald_API_User".to_string()], "t0")?;
         tx.create_token("tok1", "u1", "hash1", "t0")?;
+        tx.create_token("tok2", "u1", "hash2", "t0")?;
         tx.upsert_secret("Kixie", "P", "", &sealed("apikey", b"one"), "t0")
     })
     .await
@@ -698,6 +699,16 @@ async fn users_and_secrets_read_on_every_lead_cost_no_round_trip_until_any_node_
         (first == again && secrets.len() == 1, node.round_trips().unwrap() - before)
     };
     eventually((true, 0), kept).await;
+
+    // Another node revokes one token: this node stops accepting it once that commits, and not the other.
+    assert!(node.user_by_token_hash("hash2").await.unwrap().is_some());
+    other.write(|tx| tx.revoke_token("tok2", "t1")).await.unwrap();
+    let second_token_user = || {
+        let node = node.clone();
+        async move { node.user_by_token_hash("hash2").await.unwrap().map(|user| user.name) }
+    };
+    eventually(None, second_token_user).await;
+    assert_eq!(user_of(&node)().await.as_deref(), Some("webform"));
 
     // Another node deactivates the user: this node stops accepting its token once that commits.
     other.write(|tx| tx.deactivate_user("webform")).await.unwrap();

@@ -429,6 +429,15 @@ impl WriteTx for PgTx<'_> {
         Ok(())
     }
 
+    fn revoke_token(&mut self, id: &str, now: &str) -> Result<bool> {
+        // Every node keeps users by token hash: they must forget them, or the token keeps working there.
+        self.forget_cached()?;
+        Ok(self.conn.execute(
+            "UPDATE tokens SET revoked = TRUE, revoked_at = $1 WHERE id = $2 AND NOT revoked",
+            &[&now, &id],
+        )? == 1)
+    }
+
     fn set_password_hash(&mut self, user_id: &str, hash: &str, now: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO user_passwords (user_id, hash, updated_at) VALUES ($1, $2, $3)
@@ -462,11 +471,11 @@ impl WriteTx for PgTx<'_> {
     ) -> Result<()> {
         self.forget_cached()?;
         self.conn.execute(
-            "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at, set_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
              ON CONFLICT (external_credential, principal, user_id, parameter)
              DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at, set_at = excluded.set_at",
             &[
                 &external_credential,
                 &principal,

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_console.sql"),
     include_str!("migrations/0010_created_indexes.sql"),
     include_str!("migrations/0011_console_pages.sql"),
+    include_str!("migrations/0012_secret_set_at_token_revoked_at.sql"),
 ];
 
 enum Command {

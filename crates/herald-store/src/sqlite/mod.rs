@@ -19,10 +19,10 @@ mod tx;
 use crate::backend::{BoxFuture, RecordFilter};
 use crate::copy::{Cell, Page, Table};
 use crate::{
-    Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap, LeadMessage,
-    MasterRow, MessageFilter, MessageRow, PlacedSecret, ProjectVersionRow, ReceiptRow, RecordAt, Result,
-    RunQuery, RunRow, RunStatus, SealedSecret, SessionRow, StaleRun, StoreError, StoredRecord, UserRow,
-    VaultNode, VaultSummary, Write,
+    AccountRow, Backend, Bucket, ConsentRow, Created, CreatedCount, DataKeyRow, Durability, KeyWrap,
+    LeadMessage, MasterRow, MessageFilter, MessageRow, PlacedSecret, ProjectVersionRow, ReceiptRow, RecordAt,
+    Result, RunQuery, RunRow, RunStatus, SealedSecret, SecretSetting, SessionRow, StaleRun, StoreError,
+    StoredRecord, TokenRow, UserRow, VaultNode, VaultSummary, Write,
 };
 use rows::{
     HAS_DATA_KEYS, NODE_COLUMNS, RUN_BY_ID, RUN_SELECT, RUNS_BY_RECORD, WRAPS_UNDER, masters,
@@ -417,6 +417,26 @@ impl Backend for SqliteBackend {
         })
     }
 
+    fn secret_settings(&self) -> BoxFuture<'_, Result<Vec<SecretSetting>>> {
+        self.read(|conn| {
+            query_all(
+                conn,
+                "SELECT external_credential, principal, user_id, parameter, set_at FROM secrets
+                 ORDER BY external_credential, principal, user_id, parameter",
+                [],
+                |row| {
+                    Ok(SecretSetting {
+                        external_credential: row.get(0)?,
+                        principal: row.get(1)?,
+                        user_id: row.get(2)?,
+                        parameter: row.get(3)?,
+                        set_at: row.get(4)?,
+                    })
+                },
+            )
+        })
+    }
+
     fn wraps_under<'a>(&'a self, master_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyWrap>>> {
         self.lookup(|conn| query_all(conn, WRAPS_UNDER, [master_id], wrap_from_row))
     }
@@ -513,6 +533,55 @@ impl Backend for SqliteBackend {
                 users.extend(user(conn, &id)?);
             }
             Ok(users)
+        })
+    }
+
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<AccountRow>>> {
+        self.read(|conn| {
+            let mut accounts = query_all(
+                conn,
+                "SELECT id, name, active, created_at, EXISTS (SELECT 1 FROM user_passwords p WHERE p.user_id = users.id)
+                 FROM users ORDER BY name",
+                [],
+                |row| {
+                    Ok(AccountRow {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        permission_sets: Vec::new(),
+                        active: row.get::<_, i64>(2)? != 0,
+                        created_at: row.get(3)?,
+                        has_password: row.get::<_, i64>(4)? != 0,
+                    })
+                },
+            )?;
+            for account in &mut accounts {
+                account.permission_sets = query_all(
+                    conn,
+                    "SELECT permission_set FROM user_permission_sets WHERE user_id = ? ORDER BY permission_set",
+                    [&account.id],
+                    |row| Ok(row.get::<_, String>(0)?),
+                )?;
+            }
+            Ok(accounts)
+        })
+    }
+
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<TokenRow>>> {
+        self.read(|conn| {
+            query_all(
+                conn,
+                "SELECT id, user_id, created_at, revoked_at, revoked FROM tokens ORDER BY user_id, created_at, id",
+                [],
+                |row| {
+                    Ok(TokenRow {
+                        id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        created_at: row.get(2)?,
+                        revoked_at: row.get(3)?,
+                        revoked: row.get::<_, i64>(4)? != 0,
+                    })
+                },
+            )
         })
     }
 

@@ -379,6 +379,13 @@ impl WriteTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn revoke_token(&mut self, id: &str, now: &str) -> Result<bool> {
+        Ok(self.execute(
+            "UPDATE tokens SET revoked = 1, revoked_at = ? WHERE id = ? AND revoked = 0",
+            [now, id],
+        )? == 1)
+    }
+
     fn set_password_hash(&mut self, user_id: &str, hash: &str, now: &str) -> Result<()> {
         self.execute(
             "INSERT INTO user_passwords (user_id, hash, updated_at) VALUES (?, ?, ?)
@@ -416,11 +423,11 @@ impl WriteTx for SqliteTx<'_> {
         now: &str,
     ) -> Result<()> {
         self.execute(
-            "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO secrets (external_credential, principal, user_id, parameter, key_id, nonce, ciphertext, updated_at, set_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?8)
              ON CONFLICT (external_credential, principal, user_id, parameter)
              DO UPDATE SET key_id = excluded.key_id, nonce = excluded.nonce, ciphertext = excluded.ciphertext,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at, set_at = excluded.set_at",
             params![
                 external_credential,
                 principal,
