@@ -295,3 +295,18 @@ async fn the_runs_list_pages_through_every_run_once_newest_first() {
     started.sort();
     assert_eq!(listed, started, "every run once");
 }
+
+#[tokio::test]
+async fn the_stylesheet_closes_every_block_it_opens() {
+    let console = console().await;
+    let css = console.page("/console/assets/console.css", None).await.text;
+    let mut depth = 0i32;
+    for (line, text) in css.lines().enumerate() {
+        depth += text.matches('{').count() as i32 - text.matches('}').count() as i32;
+        assert!(depth >= 0, "line {}: a `}}` closes nothing", line + 1);
+        if text.trim_start().starts_with("/*") && !text.starts_with(' ') {
+            assert_eq!(depth, 0, "line {}: a section starts inside an open block", line + 1);
+        }
+    }
+    assert_eq!(depth, 0, "every block is closed");
+}

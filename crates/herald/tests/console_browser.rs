@@ -89,8 +89,21 @@ async fn open_browser(driver: &Driver, chromium: &Path, profile: &Path) -> Clien
     panic!("no browser session from chromedriver at {}: {last}", driver.url);
 }
 
+/// The text of `css` on the page shown. A click that navigates can replace the page between finding
+/// the element and reading it (a stale element): it is found again, for up to 10 s.
 async fn text_of(client: &Client, css: &str) -> String {
-    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await,
+            Err(error) => Err(error),
+        };
+        match read {
+            Ok(text) => return text,
+            Err(error) if std::time::Instant::now() > deadline => panic!("{css}: {error}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// The text of `css` once the page that follows a click shows it (a form's answer can take a moment
@@ -124,7 +137,7 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
     client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
-    assert!(text_of(&client, "main").await.contains("Signed in as webform"));
+    assert!(text_when_shown(&client, "p.who-line").await.contains("Signed in as webform"));
 
     // A lead posted through the API, named like a script: its run is in the Runs page.
     let run = h.lead_run(json!({"FirstName": SCRIPT, "LastName": "Browser", "Phone": "+14155550100"})).await;
