@@ -169,7 +169,7 @@ async fn a_user_without_the_read_runs_scope_cannot_see_runs() {
 #[tokio::test]
 async fn a_lead_named_like_a_script_is_shown_as_text_in_the_runs_list_and_its_run() {
     let console = console().await;
-    let (_, runs) = console.lead(json!({"FirstName": SCRIPT, "LastName": "Lovelace", "Phone": PHONE})).await;
+    let (lead, runs) = console.lead(json!({"FirstName": SCRIPT, "LastName": "Lovelace", "Phone": PHONE})).await;
     let run = &runs[0];
     let session = console.session("admin").await;
 
@@ -181,6 +181,7 @@ async fn a_lead_named_like_a_script_is_shown_as_text_in_the_runs_list_and_its_ru
     assert_eq!(page.status, StatusCode::OK);
     assert!(!page.text.contains("<script"), "{}", page.text);
     assert!(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", page.text);
+    assert!(page.text.contains(&format!("href=\"/console/records/Lead/{lead}\"")), "the record is a link");
     for shown in ["Send_SMS", "finished", "Lead_Welcome_SMS", "Inputs", "Outputs", " ms"] {
         assert!(page.text.contains(shown), "{shown} in {}", page.text);
     }

@@ -89,6 +89,20 @@ async fn open_browser(driver: &Driver, chromium: &Path, profile: &Path) -> Clien
     panic!("no browser session from chromedriver at {}: {last}", driver.url);
 }
 
+/// Waits (up to 10 s) until the browser shows a page whose path `matches`: a click that navigates
+/// returns before the next page arrives.
+async fn arrives(client: &Client, matches: impl Fn(&str) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let path = client.current_url().await.unwrap().path().to_string();
+        if matches(&path) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "still at {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The text of `css` on the page shown. A click that navigates can replace the page between finding
 /// the element and reading it (a stale element): it is found again, for up to 10 s.
 async fn text_of(client: &Client, css: &str) -> String {
@@ -133,7 +147,7 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
 
     // Sign in: /console sends the browser to the sign-in form.
     client.goto(&h.url("/console")).await.unwrap();
-    assert!(client.current_url().await.unwrap().path().ends_with("/console/login"));
+    arrives(&client, |path| path.ends_with("/console/login")).await;
     client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
     client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
@@ -154,7 +168,7 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
         .unwrap();
 
     // Its page shows the run and its trace, the lead's name as text (no script ran).
-    assert!(client.current_url().await.unwrap().path().ends_with(&format!("/console/runs/{run_id}")));
+    arrives(&client, |path| path.ends_with(&format!("/console/runs/{run_id}"))).await;
     let page = text_of(&client, "main").await;
     for shown in ["finished", "Lead_Welcome_SMS", "Send_SMS", "Inputs", "Outputs", SCRIPT, "••••••"]
     {
@@ -164,9 +178,9 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
 
     // Sign out: back to the sign-in form, and the console needs signing in again.
     client.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
-    assert!(client.current_url().await.unwrap().path().ends_with("/console/login"));
+    arrives(&client, |path| path.ends_with("/console/login")).await;
     client.goto(&h.url("/console/runs")).await.unwrap();
-    assert!(client.current_url().await.unwrap().path().ends_with("/console/login"), "signed out");
+    arrives(&client, |path| path.ends_with("/console/login")).await;
     client.close().await.unwrap();
 }
 
@@ -225,7 +239,7 @@ async fn an_admin_retries_an_unknown_run_and_debugs_a_flow_from_the_console_in_c
     assert!(confirm.contains("+14155550100 may receive this message twice"), "{confirm}");
     let mut sources = vec![client.source().await.unwrap()];
     client.find(Locator::Css("form.retry button[type=submit]")).await.unwrap().click().await.unwrap();
-    assert!(client.current_url().await.unwrap().path().ends_with(&format!("/console/runs/{run_id}")));
+    arrives(&client, |path| path.ends_with(&format!("/console/runs/{run_id}"))).await;
     let page = text_of(&client, "main").await;
     assert!(page.contains("Retried: the run goes on from Send_SMS"), "{page}");
     assert_eq!(h.finished_run(&run_id).await["status"], "finished");
@@ -300,7 +314,7 @@ async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_t
         .click()
         .await
         .unwrap();
-    assert!(client.current_url().await.unwrap().path().starts_with("/console/records/Task/"));
+    arrives(&client, |path| path.starts_with("/console/records/Task/")).await;
     let task_page = text_of(&client, "main").await;
     assert!(task_page.contains("SMS failed"), "the fault path's Task: {task_page}");
     client.find(Locator::Css(&lead_link)).await.expect("the Task links back to its lead");

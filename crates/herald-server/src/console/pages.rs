@@ -218,7 +218,15 @@ pub(crate) fn run(viewer: &Viewer<'_>, run: &Value, retry: bool, retried: Option
             dl.run {
                 dt { "Status" } dd { span class=(format!("status {}", text("status"))) { (text("status")) } }
                 dt { "Flow" } dd { (text("flow")) }
-                dt { "Record" } dd { (text("object")) " " code { (text("recordId")) } " " a href=(record_runs) { "runs of this record" } }
+                dt { "Record" } dd {
+                    (text("object")) " "
+                    @if text("recordId").is_empty() {
+                        "(none: an autolaunched flow)"
+                    } @else {
+                        a href=(format!("/console/records/{}/{}", url_segment(&text("object")), url_segment(&text("recordId")))) { code { (text("recordId")) } }
+                        " " a href=(record_runs) { "runs of this record" }
+                    }
+                }
                 dt { "Started" } dd { (text("createdAt")) }
                 dt { "Updated" } dd { (text("updatedAt")) }
                 @if let Some(next) = run["nextAttemptAt"].as_str() { dt { "Next attempt" } dd { (next) } }
