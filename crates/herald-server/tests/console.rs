@@ -7,7 +7,7 @@
 mod common;
 
 use axum::body::Body;
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use common::{Api, PASSWORD, PHONE};
 use serde_json::json;
 

@@ -12,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use common::*;
 use herald_project::ApiScope;
 use herald_store::RunStatus;
-use serde_json::json;
+use serde_json::{Value, json};
 
 // Access: the route table.
 
