@@ -1,7 +1,8 @@
 //! The console in a real browser: Debian's Chromium, driven through WebDriver (`chromedriver`) by
 //! fantoccini, against a real `herald serve` and sandbox that the harness starts. It signs in with a
 //! password set by `herald user password`, posts a lead through the API, finds its run in the Runs
-//! page, opens it and sees its trace, and signs out.
+//! page, opens it and sees its trace, and signs out; and it opens the Flows list, opens a flow, clicks
+//! an element's box in the diagram and sees that element's configuration.
 //!
 //! Without `chromium` and `chromedriver` on the PATH the test says why and passes, unless
 //! `HERALD_REQUIRE_BROWSER=1` (CI sets it; `scripts/test` installs them with apt where it can), in
@@ -86,13 +87,8 @@ async fn open_browser(driver: &Driver, chromium: &Path, profile: &Path) -> Clien
     panic!("no browser session from chromedriver at {}: {last}", driver.url);
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
-    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in_chromium() {
-    let Some((chromium, chromedriver)) = browser() else { return };
+/// The harness on the Kixie example, with `webform`'s password set by `herald user password`.
+async fn served() -> Harness {
     let h = tokio::task::spawn_blocking(|| Harness::example("kixie-welcome-sms").sandbox_account().start())
         .await
         .unwrap();
@@ -100,18 +96,31 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     let (code, stdout, stderr) =
         herald(&[&["user", "password", "webform"][..], &location].concat(), &format!("{PASSWORD}\n"));
     assert_eq!(code, 0, "{stdout}{stderr}");
+    h
+}
 
-    let driver = Driver::start(&chromedriver);
-    let profile = tempfile::tempdir().unwrap();
-    let client = open_browser(&driver, &chromium, profile.path()).await;
-
-    // Sign in: /console sends the browser to the sign-in form.
+/// Signs `webform` in through the form: /console sends the browser to it.
+async fn sign_in(client: &Client, h: &Harness) {
     client.goto(&h.url("/console")).await.unwrap();
     assert!(client.current_url().await.unwrap().path().ends_with("/console/login"));
     client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
     client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
-    assert!(text_of(&client, "main").await.contains("Signed in as webform"));
+    assert!(text_of(client, "main").await.contains("Signed in as webform"));
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}")).text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let h = served().await;
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    sign_in(&client, &h).await;
 
     // A lead posted through the API, named like a script: its run is in the Runs page.
     let run = h.lead_run(json!({"FirstName": SCRIPT, "LastName": "Browser", "Phone": "+14155550100"})).await;
@@ -141,5 +150,71 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     assert!(client.current_url().await.unwrap().path().ends_with("/console/login"));
     client.goto(&h.url("/console/runs")).await.unwrap();
     assert!(client.current_url().await.unwrap().path().ends_with("/console/login"), "signed out");
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_opens_a_flow_and_clicks_an_element_in_its_diagram_to_see_its_configuration_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let h = served().await;
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    sign_in(&client, &h).await;
+
+    // The Flows list, from the header: the example's flow and how it starts.
+    client.find(Locator::LinkText("Flows")).await.unwrap().click().await.unwrap();
+    assert!(client.current_url().await.unwrap().path().ends_with("/console/flows"));
+    let list = text_of(&client, "table.flows").await;
+    for shown in
+        ["Lead_Welcome_SMS", "Record-triggered: Lead", "A record is created", "Follow up after 1 hour"]
+    {
+        assert!(list.contains(shown), "{shown} in the list: {list}");
+    }
+    client
+        .find(Locator::Css("a[href='/console/flows/Lead_Welcome_SMS']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The flow as a diagram: a box per element (and Start), its fault connectors drawn.
+    assert!(client.current_url().await.unwrap().path().ends_with("/console/flows/Lead_Welcome_SMS"));
+    assert_eq!(client.find_all(Locator::Css("svg.flow-diagram a.node-link")).await.unwrap().len(), 6);
+    assert_eq!(client.find_all(Locator::Css("svg.flow-diagram g.edge.fault")).await.unwrap().len(), 2);
+    assert!(
+        client.find_all(Locator::Css("#element dl.config")).await.unwrap().is_empty(),
+        "nothing chosen yet"
+    );
+
+    // A click on Send_SMS's box: its configuration, and the box highlighted.
+    client
+        .find(Locator::Css("svg.flow-diagram g.node[data-element='Send_SMS']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("element=Send_SMS"), "{url}");
+    let panel = text_of(&client, "#element").await;
+    for shown in [
+        "Send SMS",
+        "KixieService.Send_SMS",
+        "{!$Credential.Kixie_API_Auth.apikey}",
+        "Mark_Lead_Texted",
+        "Log_SMS_Failure",
+        "fault: Log_SMS_Failure",
+    ] {
+        assert!(panel.contains(shown), "{shown} in the panel: {panel}");
+    }
+    let selected = client.find(Locator::Css("svg.flow-diagram g.node.selected")).await.unwrap();
+    assert_eq!(selected.attr("data-element").await.unwrap().as_deref(), Some("Send_SMS"));
+
+    // Its fault path leads to the element it names.
+    client.find(Locator::Css("#element .fault a")).await.unwrap().click().await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().query(), Some("element=Log_SMS_Failure"));
+    assert!(text_of(&client, "#element").await.contains("Create Records"));
     client.close().await.unwrap();
 }

@@ -7,6 +7,8 @@
 //! ([`crate::auth::require_scope`]). Every console answer carries a strict Content-Security-Policy
 //! and the other headers of [`security_headers`].
 
+mod diagram;
+mod flows;
 mod pages;
 
 use crate::auth::require_scope;
@@ -46,6 +48,8 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/runs", get(runs))
         .route("/console/runs/{id}", get(run))
+        .route("/console/flows", get(flows::list))
+        .route("/console/flows/{name}", get(flows::show))
         .route("/console/assets/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(security_headers))
 }

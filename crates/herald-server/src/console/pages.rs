@@ -24,7 +24,8 @@ const STATUSES: [RunStatus; 7] = [
 ];
 
 /// The console's sections, in the order of the header's navigation: (label, path).
-const SECTIONS: &[(&str, &str)] = &[("Home", "/console"), ("Runs", "/console/runs")];
+const SECTIONS: &[(&str, &str)] =
+    &[("Home", "/console"), ("Runs", "/console/runs"), ("Flows", "/console/flows")];
 
 /// Every page's frame: the header (navigation and sign-out, when someone is signed in) and `body`.
 pub(crate) fn layout(viewer: Option<&Viewer<'_>>, title: &str, body: Markup) -> Markup {
@@ -98,6 +99,7 @@ pub(crate) fn home(viewer: &Viewer<'_>, scopes: &[&str]) -> Markup {
                 li { a href="/console/runs" { "Runs" } " — every run, newest first, with its trace." }
                 li { a href="/console/runs?status=failed" { "Failed runs" } }
                 li { a href="/console/runs?status=unknown" { "Runs needing a person (unknown)" } }
+                li { a href="/console/flows" { "Flows" } " — each flow drawn as Flow Builder draws it." }
             }
         },
     )
@@ -184,7 +186,7 @@ pub(crate) fn runs(viewer: &Viewer<'_>, view: &RunsView<'_>) -> Markup {
                         @for run in view.runs {
                             tr {
                                 td { a href=(format!("/console/runs/{}", url_segment(&run.id))) { (run.created_at) } }
-                                td { (run.flow) }
+                                td { a href=(flow_link(&run.flow)) { (run.flow) } }
                                 td { span class=(format!("status {}", run.status.as_str())) { (run.status.as_str()) } }
                                 td { (run.object) " " code { (run.record_id) } }
                                 td.fault { (run.fault.as_deref().unwrap_or("")) }
@@ -218,7 +220,7 @@ pub(crate) fn run(viewer: &Viewer<'_>, run: &Value) -> Markup {
             h1 { "Run " code { (text("id")) } }
             dl.run {
                 dt { "Status" } dd { span class=(format!("status {}", text("status"))) { (text("status")) } }
-                dt { "Flow" } dd { (text("flow")) }
+                dt { "Flow" } dd { a href=(flow_link(&text("flow"))) { (text("flow")) } }
                 dt { "Record" } dd { (text("object")) " " code { (text("recordId")) } " " a href=(record_runs) { "runs of this record" } }
                 dt { "Started" } dd { (text("createdAt")) }
                 dt { "Updated" } dd { (text("updatedAt")) }
@@ -274,7 +276,12 @@ fn pretty(value: &Value) -> String {
 const SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// A run id as one path segment.
+/// A flow's page (`/console/flows/NAME`).
+pub(crate) fn flow_link(flow: &str) -> String {
+    format!("/console/flows/{}", url_segment(flow))
+}
+
+/// A run id (a flow name) as one path segment.
 fn url_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }

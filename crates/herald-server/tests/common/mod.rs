@@ -228,6 +228,12 @@ pub struct Api {
 
 impl Api {
     pub async fn new() -> Api {
+        Api::with_project(project_files()).await
+    }
+
+    /// The fixture on other project files (which keep [`project_files`]' permission sets and Kixie
+    /// credential, for the users and secrets).
+    pub async fn with_project(files: Vec<(String, String)>) -> Api {
         let kixie = json!({"businessid": BUSINESSID, "apikey": APIKEY});
         let sandbox = Sandbox::new(SandboxOptions::default().with_section("kixie", kixie).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -236,7 +242,7 @@ impl Api {
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        for (path, text) in project_files() {
+        for (path, text) in files {
             let path = root.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
