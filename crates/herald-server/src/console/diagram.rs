@@ -1328,9 +1328,9 @@ mod tests {
         nodes.push(element("Handle_Fault", CreateRecords));
         let mut edges = vec![edge(0, 1, EdgeKind::Path)];
         let mut open_loops: Vec<usize> = Vec::new();
-        for i in 1..=count {
+        for (i, node) in nodes.iter().enumerate().take(count + 1).skip(1) {
             let next = if i < count { Some(i + 1) } else { None };
-            match nodes[i].kind {
+            match node.kind {
                 NodeKind::Element(Decision) => {
                     for (k, target) in [i + 1, i + 2, i + 3].into_iter().enumerate() {
                         if target <= count {

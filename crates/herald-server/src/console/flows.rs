@@ -701,31 +701,6 @@ fn values_table(head: (&str, &str), rows: Vec<(&str, Markup)>) -> Markup {
     }
 }
 
-/// The kind of an element from its definition (the compiled flow says the same; this reads the file).
-fn kind_of(element: &ElementDef) -> &'static str {
-    if element.action.is_some() {
-        "Action"
-    } else if element.create.is_some() {
-        "Create Records"
-    } else if element.get.is_some() {
-        "Get Records"
-    } else if element.update.is_some() {
-        "Update Records"
-    } else if element.delete.is_some() {
-        "Delete Records"
-    } else if element.loop_over.is_some() {
-        "Loop"
-    } else if element.subflow.is_some() {
-        "Subflow"
-    } else if element.assign.is_some() {
-        "Assignment"
-    } else if element.wait.is_some() {
-        "Wait"
-    } else {
-        "Decision"
-    }
-}
-
 /// An element's configuration, key by key as its flow file writes it.
 fn element_config(view: &FlowView<'_>, element: &ElementDef) -> Vec<(&'static str, Markup)> {
     let mut rows: Vec<(&'static str, Markup)> = Vec::new();
@@ -952,7 +927,7 @@ fn element_panel(view: &FlowView<'_>, name: &str, element: &ElementDef, concerns
     let lines = element_lines(view.source, name);
     html! {
         h2 { (label) }
-        p.element-meta { span.kind { (kind_of(element)) } " · " code { (name) } " · " a href=(diagram::flow_href(&view.flow.name)) { "close" } }
+        p.element-meta { span.kind { (view.flow.element_kind(name).map_or("", |kind| kind.as_str())) } " · " code { (name) } " · " a href=(diagram::flow_href(&view.flow.name)) { "close" } }
         (element_warnings(name, concerns))
         dl.config {
             @for (term, value) in element_config(view, element) {
