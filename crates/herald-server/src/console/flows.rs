@@ -877,19 +877,21 @@ fn element_config(view: &FlowView<'_>, element: &ElementDef) -> Vec<(&'static st
     rows
 }
 
-/// An assignment item's operator and value: `{add: X}` is Add X; a plain value is Equals.
+/// An assignment item's operator and value: `{add: X}` is Add X; a plain value is Equals. Keys are
+/// read as the compiler reads them (any case, underscores ignored).
 fn assignment_operator(value: &Value) -> (&'static str, &Value) {
     if let Value::Object(map) = value
         && map.len() == 1
         && let Some((key, inner)) = map.iter().next()
     {
-        let operator = match key.as_str() {
+        let normalized: String = key.chars().filter(|c| *c != '_').collect::<String>().to_ascii_lowercase();
+        let operator = match normalized.as_str() {
+            "equals" | "assign" => Some("Equals"),
             "add" => Some("Add"),
             "subtract" => Some("Subtract"),
-            "add_at_start" => Some("Add at start"),
-            "remove_all" => Some("Remove all"),
-            "assign_count" => Some("Equals count"),
-            "equals" => Some("Equals"),
+            "addatstart" => Some("Add at start"),
+            "removeall" => Some("Remove all"),
+            "assigncount" | "equalscount" => Some("Equals count"),
             _ => None,
         };
         if let Some(operator) = operator {
@@ -1078,5 +1080,13 @@ mod tests {
         assert_eq!(yaml_string("Open - Not Contacted"), "Open - Not Contacted");
         assert_eq!(offset_text(None, 60), "1 hour after the trigger");
         assert_eq!(offset_text(Some("CloseDate"), -2880), "2 days before CloseDate");
+        let count = serde_json::json!({"Assign_Count": "{!messages}"});
+        assert_eq!(assignment_operator(&count), ("Equals count", &serde_json::json!("{!messages}")));
+        let literal = serde_json::json!({"destination": "+6591234567"});
+        assert_eq!(
+            assignment_operator(&literal),
+            ("Equals", &literal),
+            "a one-key object that is no operator"
+        );
     }
 }
