@@ -796,7 +796,10 @@ fn element_config(view: &FlowView<'_>, element: &ElementDef) -> Vec<(&'static st
                 ol.outcomes {
                     @for outcome in outcomes {
                         li {
-                            strong { (outcome.label.as_deref().unwrap_or(&outcome.name)) } " " code { (outcome.name) }
+                            @match &outcome.label {
+                                Some(label) => { strong { (label) } " " code { (outcome.name) } }
+                                None => { strong { code { (outcome.name) } } }
+                            }
                             @if let Some(when) = &outcome.when { p { "When " code { (when) } } }
                             @if !outcome.conditions.is_empty() { (conditions_table(&outcome.conditions)) }
                             @if let Some(logic) = &outcome.logic { p { "Condition logic " code { (logic) } } }
