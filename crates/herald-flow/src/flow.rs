@@ -464,6 +464,8 @@ pub(crate) enum AssignOperator {
 #[derive(Debug)]
 pub(crate) struct Outcome {
     pub name: String,
+    /// What Flow Builder writes on the outcome's connector: the `label`, else the name.
+    pub label: String,
     pub condition: Condition,
     pub next: Option<usize>,
 }

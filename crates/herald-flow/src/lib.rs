@@ -4,6 +4,7 @@
 
 mod compile;
 mod flow;
+mod graph;
 pub mod logic;
 mod paths;
 mod records;
@@ -14,6 +15,7 @@ mod warnings;
 pub use flow::{
     CompiledFlow, CredentialUse, ElementKindName, NamedCredentialRuntime, RecordTrigger, ScheduledPath,
 };
+pub use graph::{Connector, ConnectorKind, FlowGraph, GraphElement, StartPath, StartPathKind};
 pub use paths::{PathRecheck, ScheduledStart};
 pub use records::RecordQuery;
 pub use runtime::{

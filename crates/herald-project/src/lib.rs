@@ -47,6 +47,9 @@ pub struct Located<T> {
 pub struct ServiceEntry {
     pub model: Service,
     pub provider: Provider,
+    /// An external service's OpenAPI file, relative to the project folder (as its warnings name it);
+    /// `None` for an HTTP callout.
+    pub spec: Option<PathBuf>,
 }
 
 /// Fields every object has without declaring them.
@@ -1001,7 +1004,10 @@ impl Checks<'_> {
                     ));
                 }
             }
-            services.insert(def.name.clone(), Located { def: ServiceEntry { model, provider }, source: id });
+            services.insert(
+                def.name.clone(),
+                Located { def: ServiceEntry { model, provider, spec: None }, source: id },
+            );
         }
         services
     }
@@ -1096,7 +1102,7 @@ impl Checks<'_> {
         match herald_openapi::import(text, &def.name, &def.named_credential, &options) {
             Ok(model) => {
                 self.compare_with_published(&spec_path, text, provider, def.operations.as_deref());
-                Some(ServiceEntry { model, provider })
+                Some(ServiceEntry { model, provider, spec: Some(spec_path) })
             }
             Err(error) => {
                 self.diagnostics.push(self.import_diagnostic(id, &spec_path, text, &error));

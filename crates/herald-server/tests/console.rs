@@ -169,7 +169,8 @@ async fn a_user_without_the_read_runs_scope_cannot_see_runs() {
 #[tokio::test]
 async fn a_lead_named_like_a_script_is_shown_as_text_in_the_runs_list_and_its_run() {
     let console = console().await;
-    let (lead, runs) = console.lead(json!({"FirstName": SCRIPT, "LastName": "Lovelace", "Phone": PHONE})).await;
+    let (lead, runs) =
+        console.lead(json!({"FirstName": SCRIPT, "LastName": "Lovelace", "Phone": PHONE})).await;
     let run = &runs[0];
     let session = console.session("admin").await;
 

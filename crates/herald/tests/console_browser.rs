@@ -4,7 +4,8 @@
 //! page, opens it and sees its trace, and signs out; and an admin retries an `unknown` run from its
 //! page and debugs an autolaunched flow from the Debug page; and a user finds the Task a failed text
 //! left through Records, and the text through Messages; and an admin sets a credential value, then
-//! creates and revokes a token.
+//! creates and revokes a token; and a user opens a flow's diagram and clicks an element to see its
+//! configuration.
 //!
 //! Without `chromium` and `chromedriver` on the PATH the test says why and passes, unless
 //! `HERALD_REQUIRE_BROWSER=1` (CI sets it; `scripts/test` installs them with apt where it can), in
@@ -130,9 +131,8 @@ async fn text_when_shown(client: &Client, css: &str) -> String {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in_chromium() {
-    let Some((chromium, chromedriver)) = browser() else { return };
+/// The harness on the Kixie example, with `webform`'s password set by `herald user password`.
+async fn served() -> Harness {
     let h = tokio::task::spawn_blocking(|| Harness::example("kixie-welcome-sms").sandbox_account().start())
         .await
         .unwrap();
@@ -140,18 +140,27 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     let (code, stdout, stderr) =
         herald(&[&["user", "password", "webform"][..], &location].concat(), &format!("{PASSWORD}\n"));
     assert_eq!(code, 0, "{stdout}{stderr}");
+    h
+}
 
-    let driver = Driver::start(&chromedriver);
-    let profile = tempfile::tempdir().unwrap();
-    let client = open_browser(&driver, &chromium, profile.path()).await;
-
-    // Sign in: /console sends the browser to the sign-in form.
+/// Signs `webform` in through the form: /console sends the browser to it.
+async fn sign_in(client: &Client, h: &Harness) {
     client.goto(&h.url("/console")).await.unwrap();
-    arrives(&client, |path| path.ends_with("/console/login")).await;
+    arrives(client, |path| path.ends_with("/console/login")).await;
     client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
     client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
-    assert!(text_when_shown(&client, "p.who-line").await.contains("Signed in as webform"));
+    assert!(text_when_shown(client, "p.who-line").await.contains("Signed in as webform"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let h = served().await;
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    sign_in(&client, &h).await;
 
     // A lead posted through the API, named like a script: its run is in the Runs page.
     let run = h.lead_run(json!({"FirstName": SCRIPT, "LastName": "Browser", "Phone": "+14155550100"})).await;
@@ -413,5 +422,74 @@ async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_ch
     assert_eq!(text_when_shown(&client, "p.notice").await, format!("Token {token_id} revoked."));
     assert_eq!(runs(token).await, 401, "the revoked token is refused");
     h.get("/api/v1/runs").await; // the harness's own token of webform still works (200)
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_opens_a_flow_and_clicks_an_element_in_its_diagram_to_see_its_configuration_in_chromium() {
+    let Some((chromium, chromedriver)) = browser() else { return };
+    let h = served().await;
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let client = open_browser(&driver, &chromium, profile.path()).await;
+    sign_in(&client, &h).await;
+
+    // The Flows list, from the header: the example's flow and how it starts.
+    client.find(Locator::LinkText("Flows")).await.unwrap().click().await.unwrap();
+    arrives(&client, |path| path.ends_with("/console/flows")).await;
+    let list = text_of(&client, "table.flows").await;
+    for shown in
+        ["Lead_Welcome_SMS", "Record-triggered: Lead", "A record is created", "Follow up after 1 hour"]
+    {
+        assert!(list.contains(shown), "{shown} in the list: {list}");
+    }
+    client
+        .find(Locator::Css("a[href='/console/flows/Lead_Welcome_SMS']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The flow as a diagram: a box per element (and Start), its fault connectors drawn.
+    arrives(&client, |path| path.ends_with("/console/flows/Lead_Welcome_SMS")).await;
+    assert_eq!(client.find_all(Locator::Css("svg.flow-diagram a.node-link")).await.unwrap().len(), 6);
+    assert_eq!(client.find_all(Locator::Css("svg.flow-diagram g.edge.fault")).await.unwrap().len(), 2);
+    assert!(
+        client.find_all(Locator::Css("#element dl.config")).await.unwrap().is_empty(),
+        "nothing chosen yet"
+    );
+
+    // A click on Send_SMS's box: its configuration, and the box highlighted.
+    client
+        .find(Locator::Css("svg.flow-diagram g.node[data-element='Send_SMS']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrives(&client, |_| true).await;
+    let panel = text_when_shown(&client, "#element dl.config").await;
+    assert!(panel.contains("KixieService.Send_SMS"), "{panel}");
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("element=Send_SMS"), "{url}");
+    let panel = text_of(&client, "#element").await;
+    for shown in [
+        "Send SMS",
+        "KixieService.Send_SMS",
+        "{!$Credential.Kixie_API_Auth.apikey}",
+        "Mark_Lead_Texted",
+        "Log_SMS_Failure",
+        "fault: Log_SMS_Failure",
+    ] {
+        assert!(panel.contains(shown), "{shown} in the panel: {panel}");
+    }
+    let selected = client.find(Locator::Css("svg.flow-diagram g.node.selected")).await.unwrap();
+    assert_eq!(selected.attr("data-element").await.unwrap().as_deref(), Some("Send_SMS"));
+
+    // Its fault path leads to the element it names.
+    client.find(Locator::Css("#element .fault a")).await.unwrap().click().await.unwrap();
+    assert_eq!(client.current_url().await.unwrap().query(), Some("element=Log_SMS_Failure"));
+    assert!(text_of(&client, "#element").await.contains("Create Records"));
     client.close().await.unwrap();
 }

@@ -1271,7 +1271,8 @@ impl<'a> FlowCompiler<'a> {
                     continue;
                 };
                 let next = self.optional_target(&outcome_path.key("next"), outcome.next.as_ref(), index);
-                outcomes.push(Outcome { name: outcome.name.clone(), condition, next });
+                let label = outcome.label.clone().unwrap_or_else(|| outcome.name.replace('_', " "));
+                outcomes.push(Outcome { name: outcome.name.clone(), label, condition, next });
             }
             if outcomes_def.is_empty() {
                 self.error(

@@ -10,6 +10,8 @@
 mod access;
 mod charts;
 mod debug;
+mod diagram;
+mod flows;
 mod home;
 mod messages;
 mod pages;
@@ -50,6 +52,8 @@ pub(crate) fn routes() -> Router<Engine> {
         .route("/console/logout", axum::routing::post(logout))
         .route("/console/runs", get(runs))
         .route("/console/runs/{id}", get(run))
+        .route("/console/flows", get(flows::list))
+        .route("/console/flows/{name}", get(flows::show))
         .route("/console/assets/console.css", get(stylesheet))
         .merge(retry::routes())
         .merge(debug::routes())

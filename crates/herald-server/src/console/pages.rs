@@ -27,6 +27,7 @@ const STATUSES: [RunStatus; 7] = [
 const SECTIONS: &[(&str, &str)] = &[
     ("Home", "/console"),
     ("Runs", "/console/runs"),
+    ("Flows", "/console/flows"),
     ("Messages", "/console/messages"),
     ("Consent", "/console/consent"),
     ("Records", "/console/records"),
@@ -177,7 +178,7 @@ pub(crate) fn runs(viewer: &Viewer<'_>, view: &RunsView<'_>) -> Markup {
                         @for run in view.runs {
                             tr {
                                 td { a href=(format!("/console/runs/{}", url_segment(&run.id))) { (run.created_at) } }
-                                td { (run.flow) }
+                                td { a href=(flow_link(&run.flow)) { (run.flow) } }
                                 td { span class=(format!("status {}", run.status.as_str())) { (run.status.as_str()) } }
                                 td { (run.object) " " code { (run.record_id) } }
                                 td.fault { (run.fault.as_deref().unwrap_or("")) }
@@ -217,7 +218,7 @@ pub(crate) fn run(viewer: &Viewer<'_>, run: &Value, retry: bool, retried: Option
             }
             dl.run {
                 dt { "Status" } dd { span class=(format!("status {}", text("status"))) { (text("status")) } }
-                dt { "Flow" } dd { (text("flow")) }
+                dt { "Flow" } dd { a href=(flow_link(&text("flow"))) { (text("flow")) } }
                 dt { "Record" } dd {
                     (text("object")) " "
                     @if text("recordId").is_empty() {
@@ -281,7 +282,12 @@ fn pretty(value: &Value) -> String {
 const SEGMENT: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
-/// A run id as one path segment.
+/// A flow's page (`/console/flows/NAME`).
+pub(crate) fn flow_link(flow: &str) -> String {
+    format!("/console/flows/{}", url_segment(flow))
+}
+
+/// A run id, a flow name or any value as one path segment.
 pub(crate) fn url_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }

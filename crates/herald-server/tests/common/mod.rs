@@ -237,13 +237,23 @@ pub struct Api {
 
 impl Api {
     pub async fn new() -> Api {
-        Api::with_sandbox(true).await
+        Api::build(project_files(), true).await
     }
 
     /// The fixture, with the engine's callouts sent to the in-process sandbox (`herald serve
     /// --sandbox`) or, with `callouts_to_sandbox` false, where the project says (the sandbox still
     /// runs, and receives nothing).
     pub async fn with_sandbox(callouts_to_sandbox: bool) -> Api {
+        Api::build(project_files(), callouts_to_sandbox).await
+    }
+
+    /// The fixture on other project files (which keep [`project_files`]' permission sets and Kixie
+    /// credential, for the users and secrets).
+    pub async fn with_project(files: Vec<(String, String)>) -> Api {
+        Api::build(files, true).await
+    }
+
+    async fn build(files: Vec<(String, String)>, callouts_to_sandbox: bool) -> Api {
         let kixie = json!({"businessid": BUSINESSID, "apikey": APIKEY});
         let sandbox = Sandbox::new(SandboxOptions::default().with_section("kixie", kixie).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -252,7 +262,7 @@ impl Api {
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
-        for (path, text) in project_files() {
+        for (path, text) in files {
             let path = root.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
