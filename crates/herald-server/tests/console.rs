@@ -312,3 +312,17 @@ async fn the_stylesheet_closes_every_block_it_opens() {
     }
     assert_eq!(depth, 0, "every block is closed");
 }
+
+#[tokio::test]
+async fn the_runs_list_shows_the_runs_started_before_a_time() {
+    let console = console().await;
+    let (_, runs) = console.lead(json!({"LastName": "L", "Phone": PHONE})).await;
+    let session = console.session("admin").await;
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(2)).format("%Y-%m-%dT%H:%M").to_string();
+    let shown = console.page(&format!("/console/runs?before={later}"), Some(&session)).await;
+    assert!(shown.text.contains(&format!("/console/runs/{}", runs[0])), "{}", shown.text);
+    assert!(shown.text.contains(&format!("value=\"{later}\"")), "the form keeps the time: {}", shown.text);
+    let earlier = console.page("/console/runs?before=2020-01-01T00:00", Some(&session)).await;
+    assert!(!earlier.text.contains(&runs[0]), "{}", earlier.text);
+    assert!(earlier.text.contains("No runs match."), "{}", earlier.text);
+}

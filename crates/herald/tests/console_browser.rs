@@ -74,7 +74,7 @@ async fn open_browser(driver: &Driver, chromium: &Path, profile: &Path) -> Clien
     let options = json!({
         "binary": chromium,
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 format!("--user-data-dir={}", profile.display())],
+                 "--window-size=1280,900", "--hide-scrollbars", format!("--user-data-dir={}", profile.display())],
     });
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("goog:chromeOptions".into(), options);
@@ -131,26 +131,41 @@ async fn text_when_shown(client: &Client, css: &str) -> String {
     }
 }
 
-/// The harness on the Kixie example, with `webform`'s password set by `herald user password`.
+/// With `HERALD_SCREENSHOTS=DIR`, saves what the browser shows as `DIR/NAME.png`: the screenshots in
+/// docs/console.md are taken this way (`HERALD_SCREENSHOTS=$PWD/docs/console cargo nextest run -p
+/// herald --test console_browser`). Without it, nothing is written.
+async fn snap(client: &Client, name: &str) {
+    let Some(dir) = std::env::var_os("HERALD_SCREENSHOTS") else { return };
+    let png = client.screenshot().await.unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+}
+
+/// Gives `user` the console password [`PASSWORD`] with `herald user password`.
+fn set_password(h: &Harness, user: &str) {
+    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
+    let (code, stdout, stderr) =
+        herald(&[&["user", "password", user][..], &location].concat(), &format!("{PASSWORD}\n"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+/// The harness on the Kixie example, with `webform`'s password set.
 async fn served() -> Harness {
     let h = tokio::task::spawn_blocking(|| Harness::example("kixie-welcome-sms").sandbox_account().start())
         .await
         .unwrap();
-    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
-    let (code, stdout, stderr) =
-        herald(&[&["user", "password", "webform"][..], &location].concat(), &format!("{PASSWORD}\n"));
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    set_password(&h, "webform");
     h
 }
 
-/// Signs `webform` in through the form: /console sends the browser to it.
-async fn sign_in(client: &Client, h: &Harness) {
+/// Signs `user` in through the form: /console sends the browser to it.
+async fn sign_in(client: &Client, h: &Harness, user: &str) {
     client.goto(&h.url("/console")).await.unwrap();
     arrives(client, |path| path.ends_with("/console/login")).await;
-    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
+    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys(user).await.unwrap();
     client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
     client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
-    assert!(text_when_shown(client, "p.who-line").await.contains("Signed in as webform"));
+    assert!(text_when_shown(client, "p.who-line").await.contains(&format!("Signed in as {user}")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +175,7 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let client = open_browser(&driver, &chromium, profile.path()).await;
-    sign_in(&client, &h).await;
+    sign_in(&client, &h, "webform").await;
 
     // A lead posted through the API, named like a script: its run is in the Runs page.
     let run = h.lead_run(json!({"FirstName": SCRIPT, "LastName": "Browser", "Phone": "+14155550100"})).await;
@@ -184,6 +199,29 @@ async fn a_user_signs_in_finds_a_posted_leads_run_and_its_trace_and_signs_out_in
         assert!(page.contains(shown), "{shown} on the run page: {page}");
     }
     assert!(client.get_alert_text().await.is_err(), "no script from the lead's name ran");
+    snap(&client, "run").await;
+    client.find(Locator::LinkText("Home")).await.unwrap().click().await.unwrap();
+    text_when_shown(&client, "section.tiles").await;
+    snap(&client, "home").await;
+    client.set_window_size(390, 844).await.unwrap();
+    snap(&client, "home-phone").await;
+    client.set_window_size(1280, 900).await.unwrap();
+    client.find(Locator::LinkText("Runs")).await.unwrap().click().await.unwrap();
+    text_when_shown(&client, "table.runs").await;
+    snap(&client, "runs").await;
+
+    // A form whose CSRF token is not the session's (as a page elsewhere would post it) is refused,
+    // and the session stays.
+    client
+        .execute(
+            "const form = document.querySelector('form.signout'); form.querySelector('input[name=csrf]').value = 'forged'; form.submit();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(text_when_shown(&client, "main").await.contains("CSRF token does not match"));
+    client.goto(&h.url("/console")).await.unwrap();
+    assert!(text_when_shown(&client, "p.who-line").await.contains("Signed in as webform"), "still signed in");
 
     // Sign out: back to the sign-in form, and the console needs signing in again.
     client.find(Locator::Css("form.signout button")).await.unwrap().click().await.unwrap();
@@ -220,10 +258,7 @@ async fn an_admin_retries_an_unknown_run_and_debugs_a_flow_from_the_console_in_c
     });
     let h = tokio::task::spawn_blocking(|| setup.start()).await.unwrap();
     h.add_user("ada", &["Herald_Admin"]);
-    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
-    let (code, stdout, stderr) =
-        herald(&[&["user", "password", "ada"][..], &location].concat(), &format!("{PASSWORD}\n"));
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    set_password(&h, "ada");
 
     // Kixie takes the text but the answer is cut: the run ends unknown.
     let faults = "/_sandbox/faults/apig.kixie.com";
@@ -236,15 +271,13 @@ async fn an_admin_retries_an_unknown_run_and_debugs_a_flow_from_the_console_in_c
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let client = open_browser(&driver, &chromium, profile.path()).await;
-    client.goto(&h.url("/console/login")).await.unwrap();
-    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("ada").await.unwrap();
-    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+    sign_in(&client, &h, "ada").await;
 
     // The run's page → Retry… → the confirmation says what may be sent twice → Retry.
     client.goto(&h.url(&format!("/console/runs/{run_id}"))).await.unwrap();
     client.find(Locator::LinkText("Retry…")).await.unwrap().click().await.unwrap();
     let confirm = text_of(&client, "main").await;
+    snap(&client, "retry").await;
     assert!(confirm.contains("+14155550100 may receive this message twice"), "{confirm}");
     let mut sources = vec![client.source().await.unwrap()];
     client.find(Locator::Css("form.retry button[type=submit]")).await.unwrap().click().await.unwrap();
@@ -262,6 +295,7 @@ async fn an_admin_retries_an_unknown_run_and_debugs_a_flow_from_the_console_in_c
     phone.send_keys("+14155550100").await.unwrap();
     client.find(Locator::Css("form.debug button[type=submit]")).await.unwrap().click().await.unwrap();
     let result = text_of(&client, "section.debug-result").await;
+    snap(&client, "debug").await;
     for shown in ["Send_SMS", "apikey", "••••••", "code", "200", "All done."] {
         assert!(result.contains(shown), "{shown} in the debug result: {result}");
     }
@@ -285,10 +319,7 @@ async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_t
     })
     .await
     .unwrap();
-    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
-    let (code, stdout, stderr) =
-        herald(&[&["user", "password", "webform"][..], &location].concat(), &format!("{PASSWORD}\n"));
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    set_password(&h, "webform");
     // The text fails on the wrong key; the flow's fault path logs a Task pointing to the lead.
     let run = h.lead_run(json!({"FirstName": "Ada", "LastName": "Browserby", "Phone": "+14155550100"})).await;
     let lead = run["recordId"].as_str().unwrap_or_else(|| panic!("a lead: {run}")).to_string();
@@ -296,23 +327,16 @@ async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_t
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let client = open_browser(&driver, &chromium, profile.path()).await;
-    client.goto(&h.url("/console/login")).await.unwrap();
-    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("webform").await.unwrap();
-    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+    sign_in(&client, &h, "webform").await;
 
-    // Records → Lead → the lead → the Task in its related list.
-    client.find(Locator::LinkText("Records")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Css("a[href='/console/records/Lead']")).await.unwrap().click().await.unwrap();
+    // The run's page → its record → the Task in the record's related list.
+    let run_id = run["id"].as_str().unwrap();
+    client.goto(&h.url(&format!("/console/runs/{run_id}"))).await.unwrap();
     let lead_link = format!("a[href='/console/records/Lead/{lead}']");
-    client
-        .find(Locator::Css(&lead_link))
-        .await
-        .unwrap_or_else(|e| panic!("lead {lead} listed: {e}"))
-        .click()
-        .await
-        .unwrap();
+    client.find(Locator::Css(&lead_link)).await.expect("the run links to its record").click().await.unwrap();
+    arrives(&client, |path| path.ends_with(&format!("/console/records/Lead/{lead}"))).await;
     let lead_page = text_of(&client, "main").await;
+    snap(&client, "lead").await;
     for shown in ["Ada Browserby", "Runs it started", "Lead_Welcome_SMS", "Related", "WhoId"] {
         assert!(lead_page.contains(shown), "{shown} on the lead's page: {lead_page}");
     }
@@ -328,8 +352,15 @@ async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_t
     assert!(task_page.contains("SMS failed"), "the fault path's Task: {task_page}");
     client.find(Locator::Css(&lead_link)).await.expect("the Task links back to its lead");
 
+    // Records → Lead lists the lead.
+    client.find(Locator::LinkText("Records")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css("a[href='/console/records/Lead']")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Css(&lead_link)).await.unwrap_or_else(|e| panic!("lead {lead} listed: {e}"));
+
     // Messages → the message: where it went, and its status history.
     client.find(Locator::LinkText("Messages")).await.unwrap().click().await.unwrap();
+    text_when_shown(&client, "table.messages").await;
+    snap(&client, "messages").await;
     client
         .find(Locator::Css("table.messages tbody td a[href^='/console/messages/']"))
         .await
@@ -338,6 +369,7 @@ async fn a_user_finds_the_task_a_failed_text_left_through_records_and_the_text_t
         .await
         .unwrap();
     let message_page = text_of(&client, "main").await;
+    snap(&client, "message").await;
     for shown in ["+14155550100", "kixie", "Status history", "Idempotency key"] {
         assert!(message_page.contains(shown), "{shown} on the message's page: {message_page}");
     }
@@ -355,18 +387,12 @@ async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_ch
         .await
         .unwrap();
     h.add_user("ops", &["Herald_Admin", "Kixie_Integration_User"]);
-    let location = ["--project", h.project().to_str().unwrap(), "--db", h.db().to_str().unwrap()];
-    let (code, stdout, stderr) =
-        herald(&[&["user", "password", "ops"][..], &location].concat(), &format!("{PASSWORD}\n"));
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    set_password(&h, "ops");
 
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let client = open_browser(&driver, &chromium, profile.path()).await;
-    client.goto(&h.url("/console/login")).await.unwrap();
-    client.find(Locator::Css("input[name=user]")).await.unwrap().send_keys("ops").await.unwrap();
-    client.find(Locator::Css("input[name=password]")).await.unwrap().send_keys(PASSWORD).await.unwrap();
-    client.find(Locator::Css("form.signin button[type=submit]")).await.unwrap().click().await.unwrap();
+    sign_in(&client, &h, "ops").await;
 
     // Credentials: the sandbox's apikey, typed into its write-only field, is stored and used.
     client.wait().for_element(Locator::LinkText("Credentials")).await.unwrap().click().await.unwrap();
@@ -379,6 +405,7 @@ async fn an_admin_sets_a_credential_value_then_creates_and_revokes_a_token_in_ch
     client.find(Locator::Css(&format!("{apikey_form} button"))).await.unwrap().click().await.unwrap();
     let notice = text_when_shown(&client, "p.notice").await;
     assert_eq!(notice, "apikey of Kixie_API_Auth/Kixie_Principal set");
+    snap(&client, "credentials").await;
     let apikey_state = text_of(&client, "li.parameter:has(input[name=parameter][value=apikey]) .state").await;
     assert!(apikey_state.contains("set"), "{apikey_state}");
     let source = client.source().await.unwrap();
@@ -432,7 +459,7 @@ async fn a_user_opens_a_flow_and_clicks_an_element_in_its_diagram_to_see_its_con
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let client = open_browser(&driver, &chromium, profile.path()).await;
-    sign_in(&client, &h).await;
+    sign_in(&client, &h, "webform").await;
 
     // The Flows list, from the header: the example's flow and how it starts.
     client.find(Locator::LinkText("Flows")).await.unwrap().click().await.unwrap();
@@ -474,6 +501,7 @@ async fn a_user_opens_a_flow_and_clicks_an_element_in_its_diagram_to_see_its_con
     let url = client.current_url().await.unwrap();
     assert_eq!(url.query(), Some("element=Send_SMS"), "{url}");
     let panel = text_of(&client, "#element").await;
+    snap(&client, "flow").await;
     for shown in [
         "Send SMS",
         "KixieService.Send_SMS",

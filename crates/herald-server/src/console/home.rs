@@ -132,7 +132,7 @@ fn tile_speed(title: &str, speed: Option<Speed>) -> Markup {
             @match speed {
                 Some(speed) => {
                     p.figure { "p50 " (figure(speed.p50_ms)) " ms" }
-                    p.note { "p99 " (figure(speed.p99_ms)) " ms over " (speed.leads) " leads" }
+                    p.note { "p99 " (figure(speed.p99_ms)) " ms over " (speed.leads) @if speed.leads == 1 { " lead" } @else { " leads" } }
                 }
                 None => p.figure.none { "no leads texted" },
             }

@@ -264,6 +264,9 @@ pub(crate) struct RunFilter {
     flow: Option<String>,
     status: Option<String>,
     record: Option<String>,
+    /// Only runs started at or before this minute, UTC (`2026-12-03T15:04`, as a `datetime-local`
+    /// field sends it).
+    before: Option<String>,
     /// The cursor of the page: the `created_at` and id of the last run of the page before, as
     /// [`run_cursor`] writes them.
     after: Option<String>,
@@ -289,11 +292,19 @@ async fn runs(
     let flow = filter.flow.filter(|flow| !flow.is_empty());
     let record = filter.record.filter(|record| !record.is_empty());
     let status = filter.status.as_deref().filter(|status| !status.is_empty()).and_then(RunStatus::parse);
+    let before = filter.before.filter(|before| !before.is_empty());
+    // A time is a cursor before every run of a later minute: `created_at <= its last instant`.
+    let until = before.as_deref().and_then(|before| {
+        chrono::NaiveDateTime::parse_from_str(before, "%Y-%m-%dT%H:%M")
+            .ok()
+            .map(|minute| format!("{}:59.999999Z", minute.format("%Y-%m-%dT%H:%M")))
+    });
     let after: Option<(String, String)> = filter
         .after
         .as_deref()
         .and_then(|cursor| cursor.split_once(' '))
-        .map(|(at, id)| (at.to_string(), id.to_string()));
+        .map(|(at, id)| (at.to_string(), id.to_string()))
+        .or_else(|| until.map(|at| (at, String::new())));
     let wanted = |run: &RunRow| {
         flow.as_ref().is_none_or(|flow| &run.flow == flow) && status.is_none_or(|status| run.status == status)
     };
@@ -338,7 +349,8 @@ async fn runs(
         flow: flow.as_deref(),
         status,
         record: record.as_deref(),
-        paged: after.is_some(),
+        before: before.as_deref(),
+        paged: filter.after.is_some(),
         next,
     };
     Html(pages::runs(&session.view(), &view).into_string()).into_response()

@@ -114,6 +114,8 @@ pub(crate) struct RunsView<'a> {
     pub flow: Option<&'a str>,
     pub status: Option<RunStatus>,
     pub record: Option<&'a str>,
+    /// The time filter as the form gave it (`2026-12-03T15:04`, UTC).
+    pub before: Option<&'a str>,
     /// Whether this page starts after a cursor (so it is not the newest page).
     pub paged: bool,
     /// The cursor of the next (older) page, when there is one.
@@ -132,6 +134,9 @@ impl RunsView<'_> {
         }
         if let Some(record) = self.record {
             query.append_pair("record", record);
+        }
+        if let Some(before) = self.before {
+            query.append_pair("before", before);
         }
         if let Some(after) = after {
             query.append_pair("after", after);
@@ -162,6 +167,9 @@ pub(crate) fn runs(viewer: &Viewer<'_>, view: &RunsView<'_>) -> Markup {
                             option value=(status.as_str()) selected[view.status == Some(status)] { (status.as_str()) }
                         }
                     }
+                }
+                label { "Started before (UTC) "
+                    input type="datetime-local" name="before" value=[view.before];
                 }
                 @if let Some(record) = view.record {
                     input type="hidden" name="record" value=(record);
