@@ -40,17 +40,20 @@ async fn signing_in_with_a_password_sets_an_http_only_strict_session_cookie_scop
     assert!(home.text.contains("Signed in as <strong>admin</strong>"), "{}", home.text);
 }
 
-#[tokio::test]
-async fn the_session_cookie_is_secure_when_a_proxy_says_the_request_came_over_https() {
-    let console = console().await;
+/// `admin`'s password sign-in, posted with one more header (a proxy's, a browser's `Origin`).
+async fn admin_signs_in_with(console: &Api, (name, value): (&str, &str)) -> common::Answer {
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs([("user", "admin"), ("password", PASSWORD)])
         .finish();
-    let headers = [
-        ("content-type", "application/x-www-form-urlencoded".to_string()),
-        ("x-forwarded-proto", "https".to_string()),
-    ];
-    let answer = console.request(Method::POST, "/console/login", &headers, Body::from(body)).await;
+    let headers =
+        [("content-type", "application/x-www-form-urlencoded".to_string()), (name, value.to_string())];
+    console.request(Method::POST, "/console/login", &headers, Body::from(body)).await
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_a_proxy_says_the_request_came_over_https() {
+    let console = console().await;
+    let answer = admin_signs_in_with(&console, ("x-forwarded-proto", "https")).await;
     let (_, cookie) = answer.session_cookie().unwrap();
     assert!(cookie.split("; ").any(|part| part == "Secure"), "{cookie}");
 }
@@ -94,14 +97,7 @@ async fn a_wrong_password_an_unknown_user_a_user_without_a_password_and_a_wrong_
 #[tokio::test]
 async fn a_sign_in_posted_from_another_site_is_refused() {
     let console = console().await;
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("user", "admin"), ("password", PASSWORD)])
-        .finish();
-    let headers = [
-        ("content-type", "application/x-www-form-urlencoded".to_string()),
-        ("origin", "https://evil.example".to_string()),
-    ];
-    let answer = console.request(Method::POST, "/console/login", &headers, Body::from(body)).await;
+    let answer = admin_signs_in_with(&console, ("origin", "https://evil.example")).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     assert!(answer.session_cookie().is_none());
 }
